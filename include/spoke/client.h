@@ -1,0 +1,148 @@
+/* spoke/client.h - talking to the hub and calling actors.
+ *
+ * A client connects to the job's hub (placement, actor names) and, for
+ * calls, straight to each actor's worker: the hub and the agents are never
+ * on the call path.  Handles are safe to use from many threads at once: a
+ * synchronous call takes a connection of its own from the actor handle's
+ * pool (lock-free), sends and receives on the caller's thread, and puts the
+ * connection back; no thread is started and nothing is allocated on that
+ * path once the pool has grown to the number of concurrent callers.
+ *
+ * Every blocking function takes a timeout in milliseconds (0: the client's
+ * default, see spoke_client_opts) and returns 0 or a negative code (see
+ * spoke/errors.h); spoke_errmsg() then says more, per thread. */
+#ifndef SPOKE_CLIENT_H
+#define SPOKE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <spoke/actor.h>
+#include <spoke/export.h>
+#include <spoke/serializer.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SPOKE_MAX_SLOT_GPUS 16
+#define SPOKE_NODE_NAME_MAX 64
+
+typedef struct spoke_client spoke_client;
+typedef struct spoke_actor spoke_actor;
+
+typedef struct spoke_client_opts {
+	const char *hub;   /* "host:port"; NULL: $SPOKE_HUB */
+	const char *token; /* NULL: $SPOKE_TOKEN, else the file $SPOKE_TOKEN_FILE */
+	int timeout_ms;    /* default timeout; 0: $SPOKE_TIMEOUT_MS or 10000 */
+	int poll_us;       /* spin this long on a reply before sleeping;
+	                      -1 (or opts NULL): $SPOKE_POLL_US, else 0 (block) */
+} spoke_client_opts;
+
+typedef struct spoke_resources {
+	uint32_t gpus; /* GPUs per actor */
+	uint32_t cpus; /* CPUs per actor (bookkeeping only) */
+} spoke_resources;
+
+typedef struct spoke_spawn_opts {
+	const char *module;    /* actor module (.so) with the type; NULL: the agent's */
+	const char *program;   /* or a user program that links the type; NULL: stock worker */
+	spoke_resources res;   /* for spoke_spawn; a gang slot brings its own */
+	int poll_us;           /* the worker's spin budget; -1: $SPOKE_POLL_US or 0 */
+	int timeout_ms;        /* until the spawn is acknowledged; 0: client default */
+} spoke_spawn_opts;
+
+#define SPOKE_SPAWN_OPTS_INIT { NULL, NULL, { 0, 0 }, -1, 0 }
+
+typedef struct spoke_slot {
+	uint32_t rank;       /* global rank in the gang, 0..n_slots-1 */
+	uint32_t node_rank;  /* index of the slot's node within the gang */
+	uint32_t local_rank; /* index of the slot on its node */
+	char node[SPOKE_NODE_NAME_MAX];
+	uint32_t n_gpus;
+	int32_t gpus[SPOKE_MAX_SLOT_GPUS];
+} spoke_slot;
+
+typedef struct spoke_ticket {
+	uint64_t id;
+	uint32_t n_slots;
+	spoke_slot slots[];
+} spoke_ticket;
+
+typedef struct spoke_node_info {
+	char name[SPOKE_NODE_NAME_MAX];
+	uint32_t n_gpus;    /* GPUs the node's agent offers */
+	uint32_t free_gpus; /* not reserved by a spawn or a gang ticket */
+} spoke_node_info;
+
+typedef struct spoke_future {
+	int status;       /* after spoke_future_wait: 0 or a negative code */
+	size_t reply_len; /* bytes of the reply (may exceed the capacity: ENOSPC) */
+	/* private */
+	void *reply_;
+	size_t cap_;
+	uint64_t id_;
+	struct spoke_future *next_;
+	int done_;
+	spoke_actor *actor_;
+} spoke_future;
+
+/* The last error's message for the calling thread ("" if none). */
+SPOKE_API const char *spoke_errmsg(void);
+
+SPOKE_API int spoke_client_open(spoke_client **out, const spoke_client_opts *opts);
+SPOKE_API void spoke_client_close(spoke_client *c);
+
+/* The live nodes (registered agents): up to cap of them into out; returns
+ * how many there are (which may exceed cap). */
+SPOKE_API int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_ms);
+
+/* Starts actor `name` of `type` on a node with room for opts->res, and
+ * returns once its init has returned and it listens for calls. */
+SPOKE_API int spoke_spawn(spoke_client *c, const char *type, const char *name,
+			  const void *args, size_t args_len, const spoke_spawn_opts *opts);
+/* Stops an actor started by spoke_spawn or spoke_gang_launch. */
+SPOKE_API int spoke_kill(spoke_client *c, const char *name, int timeout_ms);
+
+/* Phase one of a gang: reserves, all or nothing, `nodes` nodes with
+ * `per_node` slots of `res` each.  strict_pack keeps each node's slots on one
+ * node; without it a node's share may spread over nodes with room.  *out is
+ * freed by spoke_gang_release(). */
+SPOKE_API int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
+				  const spoke_resources *res, int strict_pack,
+				  spoke_ticket **out, int timeout_ms);
+/* Phase two: starts an actor in slot `rank`, pinned to the slot's GPUs. */
+SPOKE_API int spoke_gang_launch(spoke_client *c, const spoke_ticket *t, uint32_t rank,
+				const char *type, const char *name, const void *args,
+				size_t args_len, const spoke_spawn_opts *opts);
+/* Stops the ticket's actors, frees its slots, and frees t. */
+SPOKE_API int spoke_gang_release(spoke_client *c, spoke_ticket *t, int timeout_ms);
+
+/* A handle for calling actor `name`; SPOKE_ENOACTOR if there is none. */
+SPOKE_API int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out,
+			       int timeout_ms);
+SPOKE_API void spoke_actor_close(spoke_actor *a);
+/* This handle's spin budget on replies, in microseconds (0: block). */
+SPOKE_API void spoke_actor_set_poll(spoke_actor *a, int poll_us);
+
+/* Calls method; copies the reply into reply[0..cap) and its size into
+ * *reply_len (SPOKE_ENOSPC, with *reply_len set, if it does not fit). */
+SPOKE_API int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
+			 void *reply, size_t cap, size_t *reply_len, int timeout_ms);
+/* Zero-copy form: req_ser->pack writes the request straight into the send
+ * buffer, rep_ser->unpack reads the reply in place from the receive buffer.
+ * Either serializer may be NULL (empty request, ignored reply). */
+SPOKE_API int spoke_call_obj(spoke_actor *a, uint32_t method,
+			     const spoke_serializer *req_ser, const void *req,
+			     const spoke_serializer *rep_ser, void *rep, int timeout_ms);
+/* Asynchronous call on the handle's pipelined connection: many may be in
+ * flight; each completes, in order, into its own reply buffer. */
+SPOKE_API int spoke_call_async(spoke_actor *a, uint32_t method, const void *req,
+			       size_t req_len, void *reply, size_t cap, spoke_future *f);
+/* Waits for f; returns f->status (SPOKE_ETIMEDOUT leaves f pending). */
+SPOKE_API int spoke_future_wait(spoke_future *f, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,24 @@
+/* spoke/version.h - library version. */
+#ifndef SPOKE_VERSION_H
+#define SPOKE_VERSION_H
+
+#define SPOKE_VERSION_MAJOR 0
+#define SPOKE_VERSION_MINOR 1
+#define SPOKE_VERSION_PATCH 0
+#define SPOKE_VERSION_STRING "0.1.0"
+
+/* Version of the wire protocol; peers of another version are refused. */
+#define SPOKE_PROTOCOL_VERSION 1
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The version of the library actually linked, "MAJOR.MINOR.PATCH". */
+#include <spoke/export.h>
+SPOKE_API const char *spoke_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

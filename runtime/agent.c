@@ -1,0 +1,599 @@
+/* agent.c - the agent process: node registration and worker supervision.
+ *
+ * A START from the hub forks a worker (spawn.c) with the actor's GPUs in
+ * CUDA_VISIBLE_DEVICES and a socketpair on fd 3.  The agent sends it
+ * SPAWN_INFO over that pair; the worker answers READY once its init has
+ * returned and it listens; only then does the agent answer the hub. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include <spoke/errors.h>
+#include <spoke/version.h>
+
+#include "chan.h"
+#include "clock.h"
+#include "evconn.h"
+#include "log.h"
+#include "proto.h"
+#include "spawn.h"
+
+#define SPAWN_TIMEOUT_MS 30000
+#define STOP_GRACE_S 2.0
+#define SHUTDOWN_GRACE_S 1.0
+
+extern char **environ;
+
+struct worker {
+	struct agent *ag;
+	char name[SPOKE_ACTOR_NAME_MAX];
+	pid_t pid;
+	uint64_t op; /* the hub's START id, 0 once answered */
+	struct spk_evconn link;
+	bool link_open;
+	ev_timer timer;
+	uint32_t timeout_ms;
+	struct worker *next;
+};
+
+struct agent {
+	struct ev_loop *loop;
+	struct spk_evconn hub;
+	ev_child child_w;
+	ev_signal sigint_w, sigterm_w;
+	ev_timer shutdown_w;
+	char token[SPK_TOKEN_MAX];
+	char node[SPOKE_NODE_NAME_MAX];
+	char host[SPK_ADDR_MAX];
+	char worker_path[PATH_MAX];
+	const char *modules;
+	struct spk_register reg;
+	struct worker *workers;
+	bool shutting_down;
+	int exit_code;
+};
+
+static void reply_hub_error(struct agent *ag, uint64_t op, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void reply_hub_error(struct agent *ag, uint64_t op, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	spk_warn("%s", msg);
+	spk_evconn_reply_error(&ag->hub, op, status, "%s", msg);
+}
+
+static struct worker *find_worker_pid(struct agent *ag, pid_t pid)
+{
+	for (struct worker *w = ag->workers; w; w = w->next)
+		if (w->pid == pid)
+			return w;
+	return NULL;
+}
+
+static void link_closed(struct spk_evconn *c, int reason)
+{
+	struct worker *w = c->data;
+
+	(void)reason;
+	w->link_open = false;
+}
+
+static void worker_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
+{
+	struct worker *w = c->data;
+	struct agent *ag = w->ag;
+	struct spk_endpoint ep = { .pid = (uint32_t)w->pid };
+	const void *text = NULL;
+	uint32_t port = 0;
+	spoke_buf b;
+
+	if (h->type != SPK_READY || !w->op) {
+		spk_warn("worker %s (pid %d) sent an unexpected %s", w->name, (int)w->pid,
+			 spk_type_name(h->type));
+		return;
+	}
+	ev_timer_stop(ag->loop, &w->timer);
+	if (h->aux < 0) {
+		size_t n = spoke_view_remaining(v);
+
+		spoke_view_get_raw(v, &text, n);
+		reply_hub_error(ag, w->op, h->aux, "actor %s on %s: %.*s", w->name, ag->node, (int)n,
+				text ? (const char *)text : "");
+		w->op = 0;
+		return;
+	}
+	if (spoke_view_get_u32(v, &port) < 0 || port == 0 || port > 65535) {
+		reply_hub_error(ag, w->op, SPOKE_EPROTO, "actor %s on %s: malformed READY",
+				w->name, ag->node);
+		w->op = 0;
+		kill(w->pid, SIGKILL);
+		return;
+	}
+	snprintf(ep.addr, sizeof(ep.addr), strchr(ag->host, ':') ? "[%s]:%u" : "%s:%u", ag->host,
+		 port);
+	snprintf(ep.node, sizeof(ep.node), "%s", ag->node);
+	spk_info("actor %s ready: pid %d at %s", w->name, (int)w->pid, ep.addr);
+	spk_evconn_begin(&ag->hub, &b);
+	spk_endpoint_pack(&b, &ep);
+	spk_evconn_finish(&ag->hub, &b, SPK_REPLY, w->op, 0);
+	w->op = 0;
+}
+
+static void worker_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = t->data;
+
+	(void)loop;
+	(void)revents;
+	if (w->op) {
+		reply_hub_error(w->ag, w->op, SPOKE_ETIMEDOUT,
+				"actor %s on %s did not finish its init within %u ms", w->name,
+				w->ag->node, w->timeout_ms);
+		w->op = 0;
+	} else {
+		spk_warn("actor %s (pid %d) ignored SIGTERM; killing it", w->name, (int)w->pid);
+	}
+	kill(w->pid, SIGKILL);
+}
+
+static void describe_status(char *out, size_t cap, int status)
+{
+	if (WIFEXITED(status))
+		snprintf(out, cap, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(out, cap, "was killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(out, cap, "ended with wait status %#x", status);
+}
+
+static void free_worker(struct agent *ag, struct worker *w)
+{
+	for (struct worker **pp = &ag->workers; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	ev_timer_stop(ag->loop, &w->timer);
+	if (w->link_open)
+		spk_evconn_close(&w->link, 0);
+	free(w);
+}
+
+static void child_cb(struct ev_loop *loop, ev_child *c, int revents)
+{
+	struct agent *ag = c->data;
+	struct worker *w = find_worker_pid(ag, c->rpid);
+	char why[128];
+	spoke_buf b;
+
+	(void)revents;
+	if (!w)
+		return;
+	describe_status(why, sizeof(why), c->rstatus);
+	if (w->op)
+		reply_hub_error(ag, w->op, SPOKE_ESPAWN, "worker of actor %s on %s %s before it was ready",
+				w->name, ag->node, why);
+	else if (!ag->shutting_down) {
+		spk_info("actor %s (pid %d) %s", w->name, (int)w->pid, why);
+		spk_evconn_begin(&ag->hub, &b);
+		spoke_buf_put_str(&b, w->name);
+		spoke_buf_put_str(&b, why);
+		spk_evconn_finish(&ag->hub, &b, SPK_EXITED, 0, 0);
+	}
+	free_worker(ag, w);
+	if (ag->shutting_down && !ag->workers)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+/* The worker's environment: ours, without the variables that `own` (four
+ * "NAME=value" strings: its GPUs and identity) replace. */
+static char **worker_env(char *own[4])
+{
+	size_t n = 0, i = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 5, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t k = 0; k < n; k++) {
+		bool replaced = false;
+
+		for (int d = 0; d < 4; d++)
+			if (!strncmp(environ[k], own[d], (size_t)(strchr(own[d], '=') - own[d] + 1)))
+				replaced = true;
+		if (!replaced && strncmp(environ[k], "SPOKE_TOKEN=", 12))
+			env[i++] = environ[k];
+	}
+	for (int d = 0; d < 4; d++)
+		env[i++] = own[d];
+	return env;
+}
+
+static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
+{
+	const char *program, *modules;
+	struct spk_spawn_spec spec;
+	char e_gpus[32 + SPK_GPU_LIST_MAX], e_fd[32], e_actor[32 + SPOKE_ACTOR_NAME_MAX];
+	char e_node[32 + SPOKE_NODE_NAME_MAX], gpus[SPK_GPU_LIST_MAX];
+	char *own[4] = { e_gpus, e_fd, e_actor, e_node };
+	char *argv[2];
+	struct worker *w;
+	char **env;
+	spoke_buf b;
+	int sv[2];
+
+	if (spk_spawn_spec_unpack(v, &spec) < 0) {
+		reply_hub_error(ag, h->id, SPOKE_EPROTO, "malformed START");
+		return;
+	}
+	program = spec.program[0] ? spec.program : ag->worker_path;
+	modules = spec.module[0] ? spec.module : ag->modules ? ag->modules : "";
+	if (access(program, X_OK) != 0) {
+		reply_hub_error(ag, h->id, SPOKE_ESPAWN, "cannot start actor %s on %s: %s: %s",
+				spec.name, ag->node, program, strerror(errno));
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		reply_hub_error(ag, h->id, -ENOMEM, "agent on %s out of memory", ag->node);
+		return;
+	}
+	w->ag = ag;
+	w->op = h->id;
+	w->timeout_ms = spec.timeout_ms ? spec.timeout_ms : SPAWN_TIMEOUT_MS;
+	snprintf(w->name, sizeof(w->name), "%s", spec.name);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		reply_hub_error(ag, h->id, -errno, "socketpair: %s", strerror(errno));
+		goto out_free;
+	}
+	spk_gpu_list_format(gpus, sizeof(gpus), spec.gpus, spec.n_gpus);
+	snprintf(e_gpus, sizeof(e_gpus), "CUDA_VISIBLE_DEVICES=%s", gpus);
+	snprintf(e_fd, sizeof(e_fd), SPK_WORKER_FD_ENV "=%d", SPK_WORKER_FD_NUM);
+	snprintf(e_actor, sizeof(e_actor), "SPOKE_ACTOR=%s", spec.name);
+	snprintf(e_node, sizeof(e_node), "SPOKE_NODE=%s", ag->node);
+	env = worker_env(own);
+	argv[0] = (char *)program;
+	argv[1] = NULL;
+	w->pid = env ? spk_spawn_process(program, argv, env, sv[1]) : -ENOMEM;
+	free(env);
+	close(sv[1]);
+	if (w->pid < 0) {
+		reply_hub_error(ag, h->id, SPOKE_ESPAWN, "cannot fork a worker: %s",
+				strerror((int)-w->pid));
+		goto out_close;
+	}
+	if (spk_evconn_start(&w->link, ag->loop, sv[0], NULL, w->name, worker_frame, link_closed,
+			     w) < 0) {
+		kill(w->pid, SIGKILL);
+		reply_hub_error(ag, h->id, -ENOMEM, "agent on %s out of memory", ag->node);
+		goto out_close; /* the child is reaped by child_cb, which finds no worker */
+	}
+	w->link_open = true;
+	w->next = ag->workers;
+	ag->workers = w;
+	ev_timer_init(&w->timer, worker_timer, w->timeout_ms / 1000.0, 0.);
+	w->timer.data = w;
+	ev_timer_start(ag->loop, &w->timer);
+	spk_evconn_begin(&w->link, &b);
+	spoke_buf_put_str(&b, ag->token);
+	spoke_buf_put_str(&b, ag->host);
+	spoke_buf_put_str(&b, modules);
+	spk_spawn_spec_pack(&b, &spec);
+	spk_evconn_finish(&w->link, &b, SPK_SPAWN_INFO, 0, 0);
+	spk_debug("forked worker %d for actor %s (%s)", (int)w->pid, spec.name, spec.type);
+	return;
+out_close:
+	close(sv[0]);
+out_free:
+	free(w);
+}
+
+static void on_stop(struct agent *ag, spoke_view *v)
+{
+	const char *name;
+	size_t n;
+
+	if (spoke_view_get_raw(v, (const void **)&name, n = spoke_view_remaining(v)) < 0)
+		return;
+	for (struct worker *w = ag->workers; w; w = w->next)
+		if (strlen(w->name) == n && !memcmp(w->name, name, n)) {
+			spk_info("stopping actor %s (pid %d)", w->name, (int)w->pid);
+			kill(w->pid, SIGTERM);
+			ev_timer_stop(ag->loop, &w->timer);
+			ev_timer_set(&w->timer, STOP_GRACE_S, 0.);
+			ev_timer_start(ag->loop, &w->timer);
+		}
+}
+
+static void hub_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
+{
+	struct agent *ag = c->data;
+
+	switch (h->type) {
+	case SPK_START: on_start(ag, h, v); return;
+	case SPK_STOP: on_stop(ag, v); return;
+	}
+	spk_warn("unexpected %s from the hub", spk_type_name(h->type));
+}
+
+static void shutdown_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct agent *ag = t->data;
+
+	(void)revents;
+	for (struct worker *w = ag->workers; w; w = w->next)
+		kill(w->pid, SIGKILL);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void shut_down(struct agent *ag)
+{
+	if (ag->shutting_down)
+		return;
+	ag->shutting_down = true;
+	for (struct worker *w = ag->workers; w; w = w->next)
+		kill(w->pid, SIGTERM);
+	if (!ag->workers) {
+		ev_break(ag->loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_init(&ag->shutdown_w, shutdown_timer, SHUTDOWN_GRACE_S, 0.);
+	ag->shutdown_w.data = ag;
+	ev_timer_start(ag->loop, &ag->shutdown_w);
+}
+
+static void hub_closed(struct spk_evconn *c, int reason)
+{
+	struct agent *ag = c->data;
+
+	(void)reason;
+	if (!ag->shutting_down) {
+		spk_warn("lost the hub; stopping this node's actors");
+		ag->exit_code = 3;
+	}
+	shut_down(ag);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	struct agent *ag = s->data;
+
+	(void)loop;
+	(void)revents;
+	spk_info("signal %d: stopping", s->signum);
+	shut_down(ag);
+}
+
+static int find_gpus(struct agent *ag, const char *opt)
+{
+	const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
+	struct dirent *de;
+	DIR *d;
+
+	if (opt || cvd) {
+		const char *src = opt ? opt : cvd;
+
+		if (spk_gpu_list_parse(src, ag->reg.gpus, 64, &ag->reg.n_gpus) < 0) {
+			spk_err("%s: cannot read the GPU list '%s' (want ids like 0,1,2 or 0-3)",
+				opt ? "--gpus" : "CUDA_VISIBLE_DEVICES", src);
+			return SPOKE_EINVAL;
+		}
+		return 0;
+	}
+	d = opendir("/dev");
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && ag->reg.n_gpus < 64) {
+		char *end;
+		long id;
+
+		if (strncmp(de->d_name, "nvidia", 6) || !de->d_name[6])
+			continue;
+		id = strtol(de->d_name + 6, &end, 10);
+		if (*end == '\0' && id >= 0)
+			ag->reg.gpus[ag->reg.n_gpus++] = (int32_t)id;
+	}
+	closedir(d);
+	return 0;
+}
+
+static void default_worker_path(struct agent *ag)
+{
+	const char *env = getenv("SPOKE_WORKER");
+	char self[PATH_MAX - 16];
+	ssize_t n;
+	char *slash;
+
+	if (env && *env) {
+		snprintf(ag->worker_path, sizeof(ag->worker_path), "%s", env);
+		return;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0) {
+		snprintf(ag->worker_path, sizeof(ag->worker_path), "spoke-worker");
+		return;
+	}
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(ag->worker_path, sizeof(ag->worker_path), "%s/spoke-worker", self);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: spoke-agent --hub HOST:PORT [OPTION]...\n"
+		"The agent of one node of a Spoke job: starts and supervises its actors.\n"
+		"\n"
+		"  -H, --hub HOST:PORT      the hub (default $SPOKE_HUB)\n"
+		"  -n, --node NAME          this node's name (default $SPOKE_NODE or the host name)\n"
+		"  -g, --gpus LIST          GPU ids, e.g. 0-3 or 0,2 (default $CUDA_VISIBLE_DEVICES,\n"
+		"                           else the /dev/nvidiaN devices present)\n"
+		"  -c, --cpus N             CPUs to offer (default: the CPUs online)\n"
+		"  -A, --advertise HOST     address clients use to reach this node's workers\n"
+		"                           (default: the local address towards the hub)\n"
+		"  -w, --worker PATH        the worker program (default $SPOKE_WORKER, else\n"
+		"                           spoke-worker beside this program)\n"
+		"  -m, --module LIST        actor modules (.so) the worker loads, ':'-separated\n"
+		"  -t, --token-file FILE    the job token (default $SPOKE_TOKEN, $SPOKE_TOKEN_FILE)\n"
+		"  -T, --timeout MS         how long to try to reach the hub (default 10000)\n"
+		"  -r, --ready-file FILE    create FILE once registered with the hub\n"
+		"  -h, --help               this help\n"
+		"  -V, --version            the version\n"
+		"\n"
+		"Exit status: 0 after SIGINT/SIGTERM, 1 on a start-up error, 2 on bad usage,\n"
+		"3 when the hub went away.\n");
+}
+
+static int connect_hub(struct agent *ag, const char *hub, int timeout_ms)
+{
+	int64_t deadline = spk_now_us() + (int64_t)timeout_ms * 1000;
+	const uint8_t *unused;
+	struct spk_chan ch;
+	struct spk_hdr h;
+	spoke_buf b;
+	int rc, fd;
+
+	rc = spk_chan_open(&ch, hub, ag->token, 0, deadline);
+	if (rc < 0) {
+		spk_err("cannot reach the hub: %s", spoke_errmsg());
+		return rc;
+	}
+	if (!ag->host[0])
+		spk_local_host(ch.fd, ag->host, sizeof(ag->host));
+	snprintf(ag->reg.node, sizeof(ag->reg.node), "%s", ag->node);
+	snprintf(ag->reg.host, sizeof(ag->reg.host), "%s", ag->host);
+	ag->reg.pid = (uint32_t)getpid();
+	spk_chan_begin(&ch, &b);
+	spk_register_pack(&b, &ag->reg);
+	rc = spk_chan_send_buf(&ch, &b, SPK_REGISTER, 1, 0, deadline);
+	if (rc == 0)
+		rc = spk_chan_recv_hdr(&ch, &h, deadline);
+	if (rc == 0 && (h.type != SPK_REPLY || h.id != 1))
+		rc = SPOKE_EPROTO;
+	if (rc == 0 && h.aux < 0) {
+		rc = spk_chan_recv_view(&ch, h.len, &unused, deadline);
+		spk_err("%.*s", (int)h.len, rc == 0 ? (const char *)unused : "");
+		rc = h.aux;
+	} else if (rc == 0) {
+		rc = spk_chan_skip(&ch, h.len, deadline);
+	}
+	if (rc < 0) {
+		if (!h.aux)
+			spk_err("registering with the hub failed: %s", spoke_strerror(rc));
+		spk_chan_close(&ch);
+		return rc;
+	}
+	fd = ch.fd;
+	ch.fd = -1;
+	spk_chan_close(&ch);
+	return spk_evconn_start(&ag->hub, ag->loop, fd, NULL, "hub", hub_frame, hub_closed, ag);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "hub", required_argument, NULL, 'H' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "gpus", required_argument, NULL, 'g' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "advertise", required_argument, NULL, 'A' },
+		{ "worker", required_argument, NULL, 'w' },
+		{ "module", required_argument, NULL, 'm' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "ready-file", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *hub = getenv("SPOKE_HUB"), *gpus = NULL, *token_file = NULL;
+	const char *ready_file = NULL;
+	static struct agent ag;
+	char list[SPK_GPU_LIST_MAX];
+	int opt, timeout_ms = 10000;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	default_worker_path(&ag);
+	while ((opt = getopt_long(argc, argv, "H:n:g:c:A:w:m:t:T:r:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'H': hub = optarg; break;
+		case 'n': snprintf(ag.node, sizeof(ag.node), "%s", optarg); break;
+		case 'g': gpus = optarg; break;
+		case 'c': cpus = atol(optarg); break;
+		case 'A': snprintf(ag.host, sizeof(ag.host), "%s", optarg); break;
+		case 'w': snprintf(ag.worker_path, sizeof(ag.worker_path), "%s", optarg); break;
+		case 'm': ag.modules = optarg; break;
+		case 't': token_file = optarg; break;
+		case 'T': timeout_ms = atoi(optarg); break;
+		case 'r': ready_file = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("spoke-agent %s\n", SPOKE_VERSION_STRING); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!hub || !*hub || optind < argc || cpus < 0 || timeout_ms <= 0) {
+		fprintf(stderr, "spoke-agent: %s\n",
+			optind < argc ? "unexpected argument" : "--hub HOST:PORT is required");
+		usage(stderr);
+		return 2;
+	}
+	if (ag.node[0])
+		setenv("SPOKE_NODE", ag.node, 1);
+	spk_log_init("agent", SPK_LOG_INFO);
+	snprintf(ag.node, sizeof(ag.node), "%s", spk_log_node());
+	if (token_file ? spk_token_read_file(token_file, ag.token, sizeof(ag.token))
+		       : spk_token_load(NULL, ag.token, sizeof(ag.token)))
+		return 1;
+	if (find_gpus(&ag, gpus) < 0)
+		return 2;
+	ag.reg.cpus = (uint32_t)cpus;
+	signal(SIGPIPE, SIG_IGN);
+	ag.loop = EV_DEFAULT;
+	if (connect_hub(&ag, hub, timeout_ms) < 0)
+		return 1;
+	spk_gpu_list_format(list, sizeof(list), ag.reg.gpus, ag.reg.n_gpus);
+	spk_info("registered with the hub at %s: %u GPUs [%s], workers listen on %s", hub,
+		 ag.reg.n_gpus, list, ag.host);
+	if (ready_file) {
+		FILE *f = fopen(ready_file, "w");
+
+		if (!f || fclose(f) != 0)
+			spk_warn("cannot create %s: %s", ready_file, strerror(errno));
+	}
+	ev_child_init(&ag.child_w, child_cb, 0, 0);
+	ag.child_w.data = &ag;
+	ev_child_start(ag.loop, &ag.child_w);
+	ev_signal_init(&ag.sigint_w, signal_cb, SIGINT);
+	ev_signal_init(&ag.sigterm_w, signal_cb, SIGTERM);
+	ag.sigint_w.data = ag.sigterm_w.data = &ag;
+	ev_signal_start(ag.loop, &ag.sigint_w);
+	ev_signal_start(ag.loop, &ag.sigterm_w);
+	ev_run(ag.loop, 0);
+	while (ag.workers)
+		free_worker(&ag, ag.workers);
+	if (!ag.hub.closing && ag.hub.fd >= 0)
+		spk_evconn_close(&ag.hub, 0);
+	return ag.exit_code;
+}

@@ -1,0 +1,154 @@
+/* auth.c - job tokens and HMAC proofs (libsodium). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include <spoke/errors.h>
+
+#include "auth.h"
+#include "log.h"
+
+int spk_auth_init(void)
+{
+	if (sodium_init() < 0) {
+		spk_err("libsodium failed to initialise");
+		return SPOKE_EAUTH;
+	}
+	return 0;
+}
+
+void spk_random(void *buf, size_t n)
+{
+	randombytes_buf(buf, n);
+}
+
+int spk_token_generate(char *out, size_t cap)
+{
+	uint8_t raw[32];
+
+	if (cap < sizeof(raw) * 2 + 1)
+		return SPOKE_ENOSPC;
+	spk_random(raw, sizeof(raw));
+	sodium_bin2hex(out, cap, raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	return 0;
+}
+
+int spk_token_read_file(const char *path, char *out, size_t cap)
+{
+	struct stat st;
+	ssize_t n;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		spk_err("cannot open token file %s: %s", path, strerror(errno));
+		return rc;
+	}
+	if (fstat(fd, &st) != 0 || (st.st_mode & 077)) {
+		spk_err("token file %s is readable by group or others (mode %o); chmod 600 it",
+			path, (unsigned)(st.st_mode & 0777));
+		rc = SPOKE_EAUTH;
+		goto out_close;
+	}
+	n = read(fd, out, cap - 1);
+	if (n < 0) {
+		rc = -errno;
+		spk_err("cannot read token file %s: %s", path, strerror(errno));
+		goto out_close;
+	}
+	out[n] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	if (out[0] == '\0') {
+		spk_err("token file %s is empty", path);
+		rc = SPOKE_EAUTH;
+		goto out_close;
+	}
+	rc = 0;
+out_close:
+	close(fd);
+	return rc;
+}
+
+int spk_token_load(const char *explicit_token, char *out, size_t cap)
+{
+	const char *env;
+
+	if (!explicit_token)
+		explicit_token = getenv("SPOKE_TOKEN");
+	if (explicit_token && *explicit_token) {
+		if (strlen(explicit_token) >= cap)
+			return SPOKE_ENOSPC;
+		strcpy(out, explicit_token);
+		return 0;
+	}
+	env = getenv("SPOKE_TOKEN_FILE");
+	if (env && *env)
+		return spk_token_read_file(env, out, cap);
+	spk_err("no job token: set SPOKE_TOKEN or SPOKE_TOKEN_FILE");
+	return SPOKE_EAUTH;
+}
+
+int spk_token_write_file(const char *path, const char *token)
+{
+	char tmp[4096];
+	size_t len = strlen(token);
+	int fd, rc;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= sizeof(tmp))
+		return SPOKE_ENOSPC;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, token, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
+		rc = errno ? -errno : SPOKE_ENOSPC;
+		goto out_unlink;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		rc = -errno;
+		goto out_unlink;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		rc = -errno;
+		goto out_unlink;
+	}
+	return 0;
+out_unlink:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+void spk_auth_mac(uint8_t mac[SPK_MAC_SIZE], const char *token, const char *label,
+		  const uint8_t nonce[SPK_NONCE_SIZE])
+{
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)token, strlen(token));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)label, strlen(label));
+	crypto_auth_hmacsha256_update(&st, nonce, SPK_NONCE_SIZE);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(&st, sizeof(st));
+}
+
+bool spk_auth_verify(const uint8_t mac[SPK_MAC_SIZE], const char *token, const char *label,
+		     const uint8_t nonce[SPK_NONCE_SIZE])
+{
+	uint8_t want[SPK_MAC_SIZE];
+	bool ok;
+
+	spk_auth_mac(want, token, label, nonce);
+	ok = sodium_memcmp(want, mac, SPK_MAC_SIZE) == 0;
+	sodium_memzero(want, sizeof(want));
+	return ok;
+}

@@ -1,0 +1,345 @@
+/* call.c - actor handles and remote calls, straight from client to worker.
+ *
+ * A handle keeps a pool of authenticated channels to the actor's worker.  A
+ * synchronous call claims a free channel with one compare-and-swap (no
+ * lock), sends and receives on the caller's thread and gives the channel
+ * back; a pool slot is connected (and allocated) the first time that many
+ * calls run at once.  Asynchronous calls share one pipelined channel: the
+ * worker answers in order, so futures wait in a FIFO and complete in turn. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spoke/errors.h>
+
+#include "clock.h"
+#include "client_priv.h"
+#include "errmsg.h"
+#include "proto.h"
+
+#define POOL_MAX 64
+
+struct pool_slot {
+	atomic_int busy;
+	struct spk_chan *ch;
+	uint64_t next_id;
+};
+
+struct spoke_actor {
+	spoke_client *client;
+	char name[SPOKE_ACTOR_NAME_MAX];
+	struct spk_endpoint ep;
+	atomic_int poll_us;
+	struct pool_slot pool[POOL_MAX];
+	pthread_mutex_t async_lock; /* guards everything below */
+	struct spk_chan *async_ch;
+	spoke_future *head, *tail;
+	uint64_t async_id;
+};
+
+static __thread unsigned slot_hint;
+
+static int connect_chan(spoke_actor *a, struct spk_chan **out, int64_t deadline)
+{
+	struct spk_chan *ch = malloc(sizeof(*ch));
+	int rc;
+
+	if (!ch)
+		return -ENOMEM;
+	rc = spk_chan_open(ch, a->ep.addr, a->client->token, atomic_load(&a->poll_us), deadline);
+	if (rc < 0) {
+		free(ch);
+		if (rc == -ECONNREFUSED || rc == -ECONNRESET)
+			return spk_fail(SPOKE_EDEAD, "actor %s at %s does not answer (%s)", a->name,
+					a->ep.addr, strerror(-rc));
+		return rc;
+	}
+	*out = ch;
+	return 0;
+}
+
+static void drop_chan(struct spk_chan **ch)
+{
+	if (*ch) {
+		spk_chan_close(*ch);
+		free(*ch);
+		*ch = NULL;
+	}
+}
+
+static int acquire(spoke_actor *a, struct pool_slot **out, int64_t deadline)
+{
+	for (unsigned i = 0; i < POOL_MAX; i++) {
+		unsigned idx = (slot_hint + i) % POOL_MAX;
+		struct pool_slot *s = &a->pool[idx];
+		int expected = 0;
+		int rc;
+
+		if (!atomic_compare_exchange_strong(&s->busy, &expected, 1))
+			continue;
+		slot_hint = idx;
+		if (s->ch && s->ch->broken)
+			drop_chan(&s->ch);
+		if (!s->ch) {
+			rc = connect_chan(a, &s->ch, deadline);
+			if (rc < 0) {
+				atomic_store(&s->busy, 0);
+				return rc;
+			}
+		}
+		s->ch->poll_us = atomic_load_explicit(&a->poll_us, memory_order_relaxed);
+		*out = s;
+		return 0;
+	}
+	return spk_fail(-EAGAIN, "more than %d calls at once on one handle of actor %s", POOL_MAX,
+			a->name);
+}
+
+static void release(struct pool_slot *s)
+{
+	atomic_store_explicit(&s->busy, 0, memory_order_release);
+}
+
+/* Reads a REPLY header for request id; a failed status leaves its message
+ * in spoke_errmsg() and consumes the payload. */
+static int recv_reply(spoke_actor *a, struct spk_chan *ch, uint64_t id, struct spk_hdr *h,
+		      int64_t deadline)
+{
+	const uint8_t *p;
+	int rc = spk_chan_recv_hdr(ch, h, deadline);
+
+	if (rc < 0) {
+		if (rc == SPOKE_EDEAD)
+			spk_fail(rc, "actor %s at %s: connection lost (did the actor die?)", a->name,
+				 a->ep.addr);
+		return rc;
+	}
+	if (h->type != SPK_REPLY || h->id != id)
+		return spk_chan_break(ch, spk_fail(SPOKE_EPROTO, "actor %s answered out of turn",
+						   a->name));
+	if (h->aux >= 0)
+		return 0;
+	rc = spk_chan_recv_view(ch, h->len, &p, deadline);
+	if (rc < 0)
+		return rc;
+	spk_errmsg_setn((const char *)p, h->len);
+	return h->aux;
+}
+
+int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int timeout_ms)
+{
+	int64_t deadline = spk_client_deadline(c, timeout_ms);
+	spoke_actor *a;
+	int rc;
+
+	if (!name || strlen(name) >= SPOKE_ACTOR_NAME_MAX)
+		return spk_fail(SPOKE_EINVAL, "actor name missing or too long");
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->client = c;
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	atomic_init(&a->poll_us, c->poll_us);
+	rc = spk_client_lookup(c, name, &a->ep, spk_ms_left(deadline));
+	if (rc < 0)
+		goto out_free;
+	/* Connect the first channel now: errors show here, not at the first call. */
+	rc = connect_chan(a, &a->pool[0].ch, deadline);
+	if (rc < 0)
+		goto out_free;
+	pthread_mutex_init(&a->async_lock, NULL);
+	*out = a;
+	return 0;
+out_free:
+	free(a);
+	return rc;
+}
+
+void spoke_actor_close(spoke_actor *a)
+{
+	if (!a)
+		return;
+	for (int i = 0; i < POOL_MAX; i++)
+		drop_chan(&a->pool[i].ch);
+	drop_chan(&a->async_ch);
+	pthread_mutex_destroy(&a->async_lock);
+	free(a);
+}
+
+void spoke_actor_set_poll(spoke_actor *a, int poll_us)
+{
+	atomic_store(&a->poll_us, poll_us < 0 ? 0 : poll_us);
+}
+
+int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len, void *reply,
+	       size_t cap, size_t *reply_len, int timeout_ms)
+{
+	int64_t deadline = spk_client_deadline(a->client, timeout_ms);
+	struct pool_slot *s;
+	struct spk_hdr h;
+	uint64_t id;
+	int rc;
+
+	rc = acquire(a, &s, deadline);
+	if (rc < 0)
+		return rc;
+	id = ++s->next_id;
+	rc = spk_chan_send(s->ch, SPK_CALL, id, (int32_t)method, req, req_len, deadline);
+	if (rc == 0)
+		rc = recv_reply(a, s->ch, id, &h, deadline);
+	if (rc == 0) {
+		if (reply_len)
+			*reply_len = h.len;
+		if (h.len > cap) {
+			rc = spk_chan_skip(s->ch, h.len, deadline);
+			if (rc == 0)
+				rc = spk_fail(SPOKE_ENOSPC, "reply of %u bytes, buffer of %zu", h.len,
+					      cap);
+		} else {
+			rc = spk_chan_recv_copy(s->ch, reply, h.len, deadline);
+		}
+	}
+	if (rc == SPOKE_ETIMEDOUT)
+		spk_chan_break(s->ch, rc); /* its answer may still come: start afresh */
+	release(s);
+	return rc;
+}
+
+int spoke_call_obj(spoke_actor *a, uint32_t method, const spoke_serializer *req_ser,
+		   const void *req, const spoke_serializer *rep_ser, void *rep, int timeout_ms)
+{
+	int64_t deadline = spk_client_deadline(a->client, timeout_ms);
+	struct pool_slot *s;
+	const uint8_t *p;
+	struct spk_hdr h;
+	spoke_view v;
+	spoke_buf b;
+	uint64_t id;
+	int rc;
+
+	rc = acquire(a, &s, deadline);
+	if (rc < 0)
+		return rc;
+	id = ++s->next_id;
+	spk_chan_begin(s->ch, &b);
+	if (req_ser && req_ser->pack(&b, req) < 0 && !b.err)
+		b.err = SPOKE_EINVAL;
+	rc = spk_chan_send_buf(s->ch, &b, SPK_CALL, id, (int32_t)method, deadline);
+	if (rc == 0)
+		rc = recv_reply(a, s->ch, id, &h, deadline);
+	if (rc == 0)
+		rc = spk_chan_recv_view(s->ch, h.len, &p, deadline);
+	if (rc == 0 && rep_ser) {
+		spoke_view_init(&v, p, h.len);
+		rc = rep_ser->unpack(&v, rep);
+		if (rc == 0)
+			rc = spoke_view_error(&v);
+	}
+	if (rc == SPOKE_ETIMEDOUT)
+		spk_chan_break(s->ch, rc);
+	release(s);
+	return rc;
+}
+
+/* Fails every queued future with rc (the pipelined channel broke). */
+static void fail_all(spoke_actor *a, int rc)
+{
+	for (spoke_future *f = a->head; f; f = f->next_) {
+		f->status = rc;
+		f->done_ = 1;
+	}
+	a->head = a->tail = NULL;
+}
+
+int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
+		     void *reply, size_t cap, spoke_future *f)
+{
+	int64_t deadline = spk_client_deadline(a->client, 0);
+	int rc = 0;
+
+	memset(f, 0, sizeof(*f));
+	f->reply_ = reply;
+	f->cap_ = cap;
+	f->actor_ = a;
+	pthread_mutex_lock(&a->async_lock);
+	if (a->async_ch && a->async_ch->broken && !a->head)
+		drop_chan(&a->async_ch);
+	if (!a->async_ch)
+		rc = connect_chan(a, &a->async_ch, deadline);
+	if (rc == 0 && a->async_ch->broken)
+		rc = a->async_ch->broken;
+	if (rc == 0) {
+		a->async_ch->poll_us = atomic_load(&a->poll_us);
+		f->id_ = ++a->async_id;
+		rc = spk_chan_send(a->async_ch, SPK_CALL, f->id_, (int32_t)method, req, req_len,
+				   deadline);
+	}
+	if (rc == 0) {
+		if (a->tail)
+			a->tail->next_ = f;
+		else
+			a->head = f;
+		a->tail = f;
+	} else if (a->async_ch && a->async_ch->broken) {
+		fail_all(a, rc);
+	}
+	pthread_mutex_unlock(&a->async_lock);
+	if (rc < 0) {
+		f->status = rc;
+		f->done_ = 1;
+	}
+	return rc;
+}
+
+/* Receives the reply at the head of the FIFO. */
+static int complete_head(spoke_actor *a, int64_t deadline)
+{
+	spoke_future *f = a->head;
+	struct spk_chan *ch = a->async_ch;
+	struct spk_hdr h;
+	int rc;
+
+	rc = recv_reply(a, ch, f->id_, &h, deadline);
+	if (rc == SPOKE_ETIMEDOUT && !ch->broken)
+		return rc; /* nothing consumed: the future stays pending */
+	if (rc == 0) {
+		f->reply_len = h.len;
+		if (h.len > f->cap_) {
+			rc = spk_chan_skip(ch, h.len, deadline);
+			if (rc == 0)
+				rc = SPOKE_ENOSPC;
+		} else {
+			rc = spk_chan_recv_copy(ch, f->reply_, h.len, deadline);
+		}
+	}
+	if (ch->broken) {
+		fail_all(a, ch->broken);
+		return 0;
+	}
+	a->head = f->next_;
+	if (!a->head)
+		a->tail = NULL;
+	f->status = rc;
+	f->done_ = 1;
+	return 0;
+}
+
+int spoke_future_wait(spoke_future *f, int timeout_ms)
+{
+	spoke_actor *a = f->actor_;
+	int64_t deadline;
+	int rc = 0;
+
+	if (!a)
+		return spk_fail(SPOKE_EINVAL, "future was never started");
+	if (__atomic_load_n(&f->done_, __ATOMIC_ACQUIRE))
+		return f->status;
+	deadline = spk_client_deadline(a->client, timeout_ms);
+	pthread_mutex_lock(&a->async_lock);
+	while (!f->done_ && rc == 0)
+		rc = complete_head(a, deadline);
+	pthread_mutex_unlock(&a->async_lock);
+	return f->done_ ? f->status : rc;
+}

@@ -1,0 +1,363 @@
+/* chan.c - blocking authenticated frame channel (client side). */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <spoke/errors.h>
+
+#include "auth.h"
+#include "chan.h"
+#include "clock.h"
+#include "errmsg.h"
+
+#define RBUF_INITIAL (64u << 10)
+#define WBUF_INITIAL (64u << 10)
+
+static int broken(struct spk_chan *ch, int rc)
+{
+	if (!ch->broken)
+		ch->broken = rc;
+	return rc;
+}
+
+static int wait_fd(struct spk_chan *ch, short events, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = ch->fd, .events = events };
+	int rc;
+
+	for (;;) {
+		rc = poll(&pfd, 1, spk_ms_left(deadline));
+		if (rc > 0)
+			return 0;
+		if (rc == 0) /* not fatal by itself: see spk_chan_recv_hdr */
+			return spk_fail(SPOKE_ETIMEDOUT, "no answer from %s in time", ch->peer);
+		if (errno != EINTR)
+			return broken(ch, -errno);
+	}
+}
+
+/* Makes sure n unconsumed bytes are in rbuf. */
+static int fill(struct spk_chan *ch, size_t n, int64_t deadline)
+{
+	int64_t spin_end = 0;
+	ssize_t got;
+	int rc;
+
+	if (ch->broken)
+		return ch->broken;
+	if (ch->rlen - ch->rpos >= n)
+		return 0;
+	if (ch->rcap - ch->rpos < n) {
+		/* Compact, then grow if the frame still does not fit. */
+		memmove(ch->rbuf, ch->rbuf + ch->rpos, ch->rlen - ch->rpos);
+		ch->rlen -= ch->rpos;
+		ch->rpos = 0;
+		if (ch->rcap < n) {
+			uint8_t *nb = realloc(ch->rbuf, n);
+
+			if (!nb)
+				return broken(ch, -ENOMEM);
+			ch->rbuf = nb;
+			ch->rcap = n;
+		}
+	}
+	if (ch->poll_us > 0)
+		spin_end = spk_now_us() + ch->poll_us;
+	while (ch->rlen - ch->rpos < n) {
+		got = recv(ch->fd, ch->rbuf + ch->rlen, ch->rcap - ch->rlen, MSG_DONTWAIT);
+		if (got > 0) {
+			ch->rlen += (size_t)got;
+			continue;
+		}
+		if (got == 0)
+			return broken(ch, spk_fail(SPOKE_EDEAD, "%s closed the connection", ch->peer));
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return broken(ch, spk_fail(SPOKE_EDEAD, "connection to %s: %s", ch->peer,
+						strerror(errno)));
+		if (spin_end && spk_now_us() < spin_end)
+			continue;
+		rc = wait_fd(ch, POLLIN, deadline);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int send_iov(struct spk_chan *ch, struct iovec *iov, int cnt, int64_t deadline)
+{
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+	ssize_t n;
+	int rc;
+
+	if (ch->broken)
+		return ch->broken;
+	while (mh.msg_iovlen > 0) {
+		n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return broken(ch, spk_fail(SPOKE_EDEAD, "connection to %s: %s", ch->peer,
+							strerror(errno)));
+			rc = wait_fd(ch, POLLOUT, deadline);
+			if (rc < 0) /* part of a frame may have gone */
+				return broken(ch, rc);
+			continue;
+		}
+		while (mh.msg_iovlen > 0 && (size_t)n >= mh.msg_iov->iov_len) {
+			n -= (ssize_t)mh.msg_iov->iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen > 0) {
+			mh.msg_iov->iov_base = (uint8_t *)mh.msg_iov->iov_base + n;
+			mh.msg_iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+static int grow_wbuf(spoke_buf *b, size_t need)
+{
+	struct spk_chan *ch = b->owner;
+	size_t cap = ch->wcap;
+	uint8_t *nb;
+
+	if (need > ch->max_payload)
+		return SPOKE_ETOOBIG;
+	while (cap - SPK_HDR_SIZE < need)
+		cap *= 2;
+	nb = realloc(ch->wbuf, cap);
+	if (!nb)
+		return -ENOMEM;
+	ch->wbuf = nb;
+	ch->wcap = cap;
+	b->data = nb + SPK_HDR_SIZE;
+	b->cap = cap - SPK_HDR_SIZE;
+	return 0;
+}
+
+void spk_chan_begin(struct spk_chan *ch, spoke_buf *b)
+{
+	spoke_buf_init(b, ch->wbuf + SPK_HDR_SIZE, ch->wcap - SPK_HDR_SIZE);
+	b->grow = grow_wbuf;
+	b->owner = ch;
+}
+
+int spk_chan_send_buf(struct spk_chan *ch, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux,
+		      int64_t deadline)
+{
+	struct iovec iov;
+
+	if (b->err)
+		return b->err;
+	spk_hdr_encode(ch->wbuf, type, id, aux, (uint32_t)b->len);
+	iov = (struct iovec){ ch->wbuf, SPK_HDR_SIZE + b->len };
+	return send_iov(ch, &iov, 1, deadline);
+}
+
+int spk_chan_send(struct spk_chan *ch, uint8_t type, uint64_t id, int32_t aux, const void *p,
+		  size_t n, int64_t deadline)
+{
+	uint8_t hdr[SPK_HDR_SIZE];
+	struct iovec iov[2] = { { hdr, SPK_HDR_SIZE }, { (void *)p, n } };
+
+	if (n > ch->max_payload)
+		return spk_fail(SPOKE_ETOOBIG, "request of %zu bytes exceeds the maximum of %u",
+				n, ch->max_payload);
+	spk_hdr_encode(hdr, type, id, aux, (uint32_t)n);
+	return send_iov(ch, iov, n ? 2 : 1, deadline);
+}
+
+int spk_chan_recv_hdr(struct spk_chan *ch, struct spk_hdr *h, int64_t deadline)
+{
+	int rc = fill(ch, SPK_HDR_SIZE, deadline);
+
+	if (rc < 0)
+		return rc;
+	rc = spk_hdr_decode(ch->rbuf + ch->rpos, ch->max_payload, h);
+	if (rc < 0)
+		return broken(ch, spk_fail(rc, "bad frame from %s: %s", ch->peer, spoke_strerror(rc)));
+	ch->rpos += SPK_HDR_SIZE;
+	return 0;
+}
+
+int spk_chan_recv_view(struct spk_chan *ch, size_t n, const uint8_t **p, int64_t deadline)
+{
+	int rc = fill(ch, n, deadline);
+
+	if (rc < 0)
+		return broken(ch, rc); /* the stream is now mid-frame */
+	*p = ch->rbuf + ch->rpos;
+	ch->rpos += n;
+	return 0;
+}
+
+int spk_chan_recv_copy(struct spk_chan *ch, void *dst, size_t n, int64_t deadline)
+{
+	size_t have = ch->rlen - ch->rpos;
+	uint8_t *d = dst;
+	ssize_t got;
+	int rc;
+
+	if (ch->broken)
+		return ch->broken;
+	if (have >= n || n <= RBUF_INITIAL) {
+		const uint8_t *p;
+
+		rc = spk_chan_recv_view(ch, n, &p, deadline);
+		if (rc == 0)
+			memcpy(dst, p, n);
+		return rc;
+	}
+	memcpy(d, ch->rbuf + ch->rpos, have);
+	ch->rpos = ch->rlen = 0;
+	d += have;
+	n -= have;
+	while (n > 0) {
+		got = recv(ch->fd, d, n, MSG_DONTWAIT);
+		if (got > 0) {
+			d += got;
+			n -= (size_t)got;
+			continue;
+		}
+		if (got == 0)
+			return broken(ch, spk_fail(SPOKE_EDEAD, "%s closed the connection", ch->peer));
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return broken(ch, spk_fail(SPOKE_EDEAD, "connection to %s: %s", ch->peer,
+						strerror(errno)));
+		rc = wait_fd(ch, POLLIN, deadline);
+		if (rc < 0)
+			return broken(ch, rc);
+	}
+	return 0;
+}
+
+int spk_chan_skip(struct spk_chan *ch, size_t n, int64_t deadline)
+{
+	while (n > 0) {
+		size_t step = n < RBUF_INITIAL ? n : RBUF_INITIAL;
+		const uint8_t *p;
+		int rc = spk_chan_recv_view(ch, step, &p, deadline);
+
+		if (rc < 0)
+			return rc;
+		n -= step;
+	}
+	return 0;
+}
+
+static int handshake(struct spk_chan *ch, const char *token, int64_t deadline)
+{
+	uint8_t nonce_c[SPK_NONCE_SIZE];
+	const uint8_t *p;
+	struct spk_hdr h;
+	spoke_buf b;
+	int rc;
+
+	rc = spk_chan_recv_hdr(ch, &h, deadline);
+	if (rc < 0)
+		return rc;
+	if (h.type != SPK_HELLO || h.len != SPK_NONCE_SIZE)
+		return broken(ch, spk_fail(SPOKE_EPROTO, "%s did not greet with HELLO", ch->peer));
+	rc = spk_chan_recv_view(ch, SPK_NONCE_SIZE, &p, deadline);
+	if (rc < 0)
+		return rc;
+	spk_random(nonce_c, sizeof(nonce_c));
+	spk_chan_begin(ch, &b);
+	spk_auth_mac(spoke_buf_reserve(&b, SPK_MAC_SIZE), token, SPK_LABEL_CLIENT, p);
+	spoke_buf_put_raw(&b, nonce_c, sizeof(nonce_c));
+	rc = spk_chan_send_buf(ch, &b, SPK_AUTH, 0, 0, deadline);
+	if (rc < 0)
+		return rc;
+	rc = spk_chan_recv_hdr(ch, &h, deadline);
+	if (rc < 0)
+		return rc;
+	if (h.type != SPK_AUTH_OK)
+		return broken(ch, spk_fail(SPOKE_EPROTO, "%s answered AUTH with %s", ch->peer,
+					spk_type_name(h.type)));
+	if (h.aux != 0)
+		return broken(ch, spk_fail(SPOKE_EAUTH, "%s refused our job token", ch->peer));
+	if (h.len != SPK_MAC_SIZE)
+		return broken(ch, spk_fail(SPOKE_EPROTO, "%s sent a malformed AUTH_OK", ch->peer));
+	rc = spk_chan_recv_view(ch, SPK_MAC_SIZE, &p, deadline);
+	if (rc < 0)
+		return rc;
+	if (!spk_auth_verify(p, token, SPK_LABEL_SERVER, nonce_c))
+		return broken(ch, spk_fail(SPOKE_EAUTH, "%s does not know our job token", ch->peer));
+	return 0;
+}
+
+int spk_chan_break(struct spk_chan *ch, int rc)
+{
+	return broken(ch, rc);
+}
+
+int spk_chan_attach(struct spk_chan *ch, int fd, const char *peer, int poll_us)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->fd = fd;
+	snprintf(ch->peer, sizeof(ch->peer), "%s", peer);
+	ch->max_payload = spk_max_payload();
+	ch->poll_us = poll_us;
+	ch->rbuf = malloc(RBUF_INITIAL);
+	ch->wbuf = malloc(WBUF_INITIAL);
+	if (!ch->rbuf || !ch->wbuf) {
+		free(ch->rbuf);
+		free(ch->wbuf);
+		ch->rbuf = ch->wbuf = NULL;
+		return -ENOMEM;
+	}
+	ch->rcap = RBUF_INITIAL;
+	ch->wcap = WBUF_INITIAL;
+	return 0;
+}
+
+int spk_chan_open(struct spk_chan *ch, const char *hostport, const char *token, int poll_us,
+		  int64_t deadline)
+{
+	int rc;
+
+	rc = spk_auth_init();
+	if (rc == 0)
+		rc = spk_chan_attach(ch, -1, hostport, poll_us);
+	if (rc < 0)
+		return rc;
+	rc = spk_connect(hostport, spk_ms_left(deadline));
+	if (rc < 0) {
+		spk_fail(rc, "cannot connect to %s: %s", hostport, spoke_strerror(rc));
+		goto out_free;
+	}
+	ch->fd = rc;
+	rc = handshake(ch, token, deadline);
+	if (rc < 0)
+		goto out_close;
+	return 0;
+out_close:
+	close(ch->fd);
+	ch->fd = -1;
+out_free:
+	free(ch->rbuf);
+	free(ch->wbuf);
+	ch->rbuf = ch->wbuf = NULL;
+	return rc;
+}
+
+void spk_chan_close(struct spk_chan *ch)
+{
+	if (ch->fd >= 0)
+		close(ch->fd);
+	ch->fd = -1;
+	free(ch->rbuf);
+	free(ch->wbuf);
+	ch->rbuf = ch->wbuf = NULL;
+}

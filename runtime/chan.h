@@ -1,0 +1,60 @@
+/* chan.h - a blocking, authenticated frame channel: the client's side of a
+ * connection to the hub or to a worker.
+ *
+ * Everything happens on the caller's thread: a send is one sendmsg() of the
+ * header and the payload (packed in place, or the caller's own memory); a
+ * receive spins on a non-blocking recv() for up to poll_us, then sleeps in
+ * poll() until the deadline.  A channel is not itself thread-safe: its owner
+ * (the client's hub lock, an actor's connection pool) makes sure one thread
+ * uses it at a time.  Any I/O error, protocol error or timeout breaks the
+ * channel (ch->broken): its stream can no longer be trusted.  A timeout
+ * while waiting for a header, with nothing consumed, leaves it usable. */
+#ifndef SPOKE_CHAN_H
+#define SPOKE_CHAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <spoke/serializer.h>
+
+#include "frame.h"
+#include "net.h"
+
+struct spk_chan {
+	int fd;
+	uint8_t *rbuf; /* received bytes rbuf[rpos..rlen) not yet consumed */
+	size_t rcap, rpos, rlen;
+	uint8_t *wbuf; /* header room + packed payload */
+	size_t wcap;
+	uint32_t max_payload;
+	int poll_us;
+	int broken; /* the error that broke it, 0 while usable */
+	char peer[SPK_ADDR_MAX];
+};
+
+/* Connects to hostport and runs the handshake, all before deadline_us. */
+int spk_chan_open(struct spk_chan *ch, const char *hostport, const char *token, int poll_us,
+		  int64_t deadline_us);
+/* Wraps an already trusted socket (the agent-worker pair): no handshake. */
+int spk_chan_attach(struct spk_chan *ch, int fd, const char *peer, int poll_us);
+void spk_chan_close(struct spk_chan *ch);
+/* Marks the channel unusable (after a timeout mid-request, say); returns rc. */
+int spk_chan_break(struct spk_chan *ch, int rc);
+
+/* A buffer over the send area, after room for the header. */
+void spk_chan_begin(struct spk_chan *ch, spoke_buf *b);
+/* Sends what was packed into b (from spk_chan_begin) as one frame. */
+int spk_chan_send_buf(struct spk_chan *ch, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux,
+		      int64_t deadline_us);
+/* Sends payload p (caller's memory, not copied) as one frame. */
+int spk_chan_send(struct spk_chan *ch, uint8_t type, uint64_t id, int32_t aux, const void *p,
+		  size_t n, int64_t deadline_us);
+int spk_chan_recv_hdr(struct spk_chan *ch, struct spk_hdr *h, int64_t deadline_us);
+/* The next n payload bytes, in place; valid until the next receive. */
+int spk_chan_recv_view(struct spk_chan *ch, size_t n, const uint8_t **p, int64_t deadline_us);
+/* The next n payload bytes, received straight into dst where they are not
+ * buffered yet. */
+int spk_chan_recv_copy(struct spk_chan *ch, void *dst, size_t n, int64_t deadline_us);
+int spk_chan_skip(struct spk_chan *ch, size_t n, int64_t deadline_us);
+
+#endif

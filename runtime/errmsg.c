@@ -1,0 +1,38 @@
+/* errmsg.c - per-thread error messages. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <spoke/client.h>
+
+#include "errmsg.h"
+
+static __thread char msg[512];
+
+const char *spoke_errmsg(void)
+{
+	return msg;
+}
+
+int spk_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void spk_errmsg_setn(const char *m, size_t n)
+{
+	if (n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	memcpy(msg, m, n);
+	msg[n] = '\0';
+}
+
+void spk_errmsg_clear(void)
+{
+	msg[0] = '\0';
+}

@@ -1,0 +1,336 @@
+/* evconn.c - framed, authenticated connections on a libev loop. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spoke/errors.h>
+
+#include "evconn.h"
+#include "log.h"
+
+#define IN_INITIAL (64u << 10)
+#define OUT_INITIAL (64u << 10)
+#define OUT_HIGH_WATER (8u << 20) /* stop reading while this much waits to be sent */
+
+static uint64_t next_serial = 1;
+
+static void finalize(struct spk_evconn *c)
+{
+	int reason = c->closing == 1 ? 0 : c->closing;
+
+	ev_io_stop(c->loop, &c->rio);
+	ev_io_stop(c->loop, &c->wio);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->in);
+	free(c->out);
+	c->in = c->out = NULL;
+	if (c->on_close)
+		c->on_close(c, reason);
+}
+
+/* An error the owner did not ask for: close from the loop, never from under
+ * the owner's feet in the middle of one of its calls. */
+static void defer_close(struct spk_evconn *c, int reason)
+{
+	if (c->closing)
+		return;
+	c->closing = reason;
+	if (c->dispatching)
+		return;
+	if (!ev_is_active(&c->rio))
+		ev_io_start(c->loop, &c->rio);
+	ev_feed_event(c->loop, &c->rio, EV_READ);
+}
+
+void spk_evconn_close(struct spk_evconn *c, int reason)
+{
+	if (c->closing)
+		return;
+	c->closing = reason ? reason : 1;
+	if (!c->dispatching)
+		finalize(c);
+}
+
+static int grow_out(spoke_buf *b, size_t need)
+{
+	struct spk_evconn *c = b->owner;
+	size_t want = c->out_len + SPK_HDR_SIZE + need, cap = c->out_cap;
+	uint8_t *nb;
+
+	if (need > c->max_payload)
+		return SPOKE_ETOOBIG;
+	while (cap < want)
+		cap *= 2;
+	nb = realloc(c->out, cap);
+	if (!nb)
+		return -ENOMEM;
+	c->out = nb;
+	c->out_cap = cap;
+	b->data = nb + c->out_len + SPK_HDR_SIZE;
+	b->cap = cap - c->out_len - SPK_HDR_SIZE;
+	return 0;
+}
+
+void spk_evconn_begin(struct spk_evconn *c, spoke_buf *b)
+{
+	if (c->out_sent == c->out_len)
+		c->out_sent = c->out_len = 0;
+	if (c->out_cap - c->out_len < SPK_HDR_SIZE) {
+		spoke_buf_init(b, NULL, 0);
+		b->owner = c;
+		b->grow = grow_out;
+		if (grow_out(b, 0) < 0)
+			b->err = -ENOMEM;
+		return;
+	}
+	spoke_buf_init(b, c->out + c->out_len + SPK_HDR_SIZE, c->out_cap - c->out_len - SPK_HDR_SIZE);
+	b->grow = grow_out;
+	b->owner = c;
+}
+
+int spk_evconn_finish(struct spk_evconn *c, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux)
+{
+	if (c->closing && c->closing != 1)
+		return c->closing;
+	if (b->err) {
+		if (type == SPK_REPLY)
+			return spk_evconn_reply_error(c, id, b->err, "reply could not be packed: %s",
+						      spoke_strerror(b->err));
+		return b->err;
+	}
+	spk_hdr_encode(c->out + c->out_len, type, id, aux, (uint32_t)b->len);
+	c->out_len += SPK_HDR_SIZE + b->len;
+	if (!c->dispatching)
+		spk_evconn_flush(c);
+	return 0;
+}
+
+int spk_evconn_send(struct spk_evconn *c, uint8_t type, uint64_t id, int32_t aux, const void *p,
+		    size_t n)
+{
+	spoke_buf b;
+
+	spk_evconn_begin(c, &b);
+	spoke_buf_put_raw(&b, p, n);
+	return spk_evconn_finish(c, &b, type, id, aux);
+}
+
+int spk_evconn_reply_error(struct spk_evconn *c, uint64_t id, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	return spk_evconn_send(c, SPK_REPLY, id, status, msg, (size_t)n);
+}
+
+void spk_evconn_flush(struct spk_evconn *c)
+{
+	ssize_t n;
+
+	while (c->out_sent < c->out_len) {
+		n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			c->out_sent += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		spk_debug("connection %s: send: %s", c->peer, strerror(errno));
+		defer_close(c, SPOKE_EDEAD);
+		return;
+	}
+	if (c->out_sent == c->out_len) {
+		c->out_sent = c->out_len = 0;
+		ev_io_stop(c->loop, &c->wio);
+		if (!ev_is_active(&c->rio) && !c->closing)
+			ev_io_start(c->loop, &c->rio);
+		return;
+	}
+	ev_io_start(c->loop, &c->wio);
+	if (c->out_len - c->out_sent > OUT_HIGH_WATER)
+		ev_io_stop(c->loop, &c->rio); /* backpressure: the peer must read first */
+}
+
+static void handle_auth(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
+{
+	const void *mac, *nonce_c;
+	spoke_buf b;
+
+	if (h->type != SPK_AUTH || h->len != SPK_MAC_SIZE + SPK_NONCE_SIZE) {
+		spk_warn("refused connection from %s: %s before the handshake", c->peer,
+			 spk_type_name(h->type));
+		spk_evconn_close(c, SPOKE_EPROTO);
+		return;
+	}
+	spoke_view_get_raw(v, &mac, SPK_MAC_SIZE);
+	spoke_view_get_raw(v, &nonce_c, SPK_NONCE_SIZE);
+	if (!spk_auth_verify(mac, c->token, SPK_LABEL_CLIENT, c->nonce)) {
+		spk_warn("refused connection from %s: wrong job token", c->peer);
+		spk_evconn_send(c, SPK_AUTH_OK, 0, SPOKE_EAUTH, NULL, 0);
+		spk_evconn_flush(c);
+		spk_evconn_close(c, SPOKE_EAUTH);
+		return;
+	}
+	spk_evconn_begin(c, &b);
+	spk_auth_mac(spoke_buf_reserve(&b, SPK_MAC_SIZE), c->token, SPK_LABEL_SERVER, nonce_c);
+	spk_evconn_finish(c, &b, SPK_AUTH_OK, 0, 0);
+	c->authed = true;
+}
+
+/* Handles every complete frame in the input buffer; returns the bytes used. */
+static size_t dispatch(struct spk_evconn *c)
+{
+	size_t pos = 0;
+	struct spk_hdr h;
+	spoke_view v;
+	long r;
+
+	while (!c->closing) {
+		r = spk_frame_parse(c->in + pos, c->in_len - pos, c->max_payload, &h);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (r == SPOKE_EVERSION)
+				spk_warn("closed connection from %s: it speaks protocol version %u",
+					 c->peer, c->in[pos + 4]);
+			else
+				spk_warn("closed connection from %s: %s", c->peer,
+					 spoke_strerror((int)r));
+			spk_evconn_close(c, (int)r);
+			break;
+		}
+		spoke_view_init(&v, c->in + pos + SPK_HDR_SIZE, h.len);
+		pos += (size_t)r;
+		if (!c->authed)
+			handle_auth(c, &h, &v);
+		else
+			c->on_frame(c, &h, &v);
+	}
+	return pos;
+}
+
+/* Room for the frame that starts the input buffer (its header says how big). */
+static int make_room(struct spk_evconn *c)
+{
+	size_t want = c->in_cap;
+	struct spk_hdr h;
+	uint8_t *nb;
+
+	if (c->in_len >= SPK_HDR_SIZE && spk_hdr_decode(c->in, c->max_payload, &h) == 0)
+		want = SPK_HDR_SIZE + (size_t)h.len;
+	if (want <= c->in_cap && c->in_len < c->in_cap)
+		return 0;
+	if (want <= c->in_cap)
+		want = c->in_cap * 2;
+	nb = realloc(c->in, want);
+	if (!nb)
+		return -ENOMEM;
+	c->in = nb;
+	c->in_cap = want;
+	return 0;
+}
+
+static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct spk_evconn *c = w->data;
+	size_t used;
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	if (c->closing) {
+		finalize(c);
+		return;
+	}
+	if (make_room(c) < 0) {
+		spk_err("connection %s: out of memory", c->peer);
+		spk_evconn_close(c, -ENOMEM);
+		return;
+	}
+	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+	if (n == 0) {
+		spk_evconn_close(c, SPOKE_EDEAD);
+		return;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		spk_debug("connection %s: recv: %s", c->peer, strerror(errno));
+		spk_evconn_close(c, SPOKE_EDEAD);
+		return;
+	}
+	c->in_len += (size_t)n;
+	c->dispatching = true;
+	used = dispatch(c);
+	c->dispatching = false;
+	if (c->closing) {
+		finalize(c);
+		return;
+	}
+	memmove(c->in, c->in + used, c->in_len - used);
+	c->in_len -= used;
+	spk_evconn_flush(c);
+}
+
+static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct spk_evconn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	spk_evconn_flush(c);
+	if (c->closing)
+		finalize(c);
+}
+
+int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const char *token,
+		     const char *peer, spk_frame_cb on_frame, spk_close_cb on_close, void *data)
+{
+	memset(c, 0, sizeof(*c));
+	c->loop = loop;
+	c->fd = fd;
+	c->token = token;
+	c->authed = token == NULL;
+	c->max_payload = spk_max_payload();
+	c->on_frame = on_frame;
+	c->on_close = on_close;
+	c->data = data;
+	c->serial = next_serial++;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "?");
+	c->in = malloc(IN_INITIAL);
+	c->out = malloc(OUT_INITIAL);
+	if (!c->in || !c->out) {
+		free(c->in);
+		free(c->out);
+		return -ENOMEM;
+	}
+	c->in_cap = IN_INITIAL;
+	c->out_cap = OUT_INITIAL;
+	spk_set_nonblock(fd, 1);
+	ev_io_init(&c->rio, read_cb, fd, EV_READ);
+	ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
+	c->rio.data = c->wio.data = c;
+	ev_io_start(loop, &c->rio);
+	if (token) {
+		spk_random(c->nonce, sizeof(c->nonce));
+		spk_evconn_send(c, SPK_HELLO, 0, 0, c->nonce, sizeof(c->nonce));
+	}
+	return 0;
+}

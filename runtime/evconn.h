@@ -1,0 +1,74 @@
+/* evconn.h - a framed connection driven by a libev loop: the server side of
+ * the hub, the agent and the worker, and the agent's link to the hub.
+ *
+ * Reads go into a growing input buffer (never past one frame of the
+ * maximum size); every complete frame is handed to on_frame as a view that
+ * is valid during the callback.  Replies are packed straight into the output
+ * buffer (spk_evconn_begin / spk_evconn_finish) and flushed with one send()
+ * after all frames of one read were handled.  A connection that misbehaves
+ * (bad magic, wrong version, oversize frame, wrong token) is closed with a
+ * logged reason; nothing else is affected. */
+#ifndef SPOKE_EVCONN_H
+#define SPOKE_EVCONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include <spoke/serializer.h>
+
+#include "auth.h"
+#include "frame.h"
+#include "net.h"
+
+struct spk_evconn;
+
+typedef void (*spk_frame_cb)(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *payload);
+/* Called once when the connection is closed (reason: 0 for a local close,
+ * else the error); the callee may free the struct. */
+typedef void (*spk_close_cb)(struct spk_evconn *c, int reason);
+
+struct spk_evconn {
+	struct ev_loop *loop;
+	ev_io rio, wio;
+	int fd;
+	uint8_t *in;
+	size_t in_cap, in_len;
+	uint8_t *out;
+	size_t out_cap, out_len, out_sent;
+	uint32_t max_payload;
+	const char *token; /* NULL: no handshake (already trusted) */
+	bool authed;
+	bool dispatching;
+	int closing; /* reason, or 1 for a pending local close */
+	uint8_t nonce[SPK_NONCE_SIZE];
+	char peer[SPK_ADDR_MAX];
+	spk_frame_cb on_frame;
+	spk_close_cb on_close;
+	void *data;
+	uint64_t serial; /* unique per process, for owner bookkeeping */
+};
+
+/* Takes fd (any socket).  With a token it greets with HELLO and handles the
+ * handshake before any frame reaches on_frame; without, it trusts the peer. */
+int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const char *token,
+		     const char *peer, spk_frame_cb on_frame, spk_close_cb on_close, void *data);
+/* Starts a reply or message: a buffer over the output area after room for
+ * the header. */
+void spk_evconn_begin(struct spk_evconn *c, spoke_buf *b);
+/* Frames what was packed into b; a pack error sends a REPLY with that error
+ * instead when type is SPK_REPLY. */
+int spk_evconn_finish(struct spk_evconn *c, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux);
+int spk_evconn_send(struct spk_evconn *c, uint8_t type, uint64_t id, int32_t aux, const void *p,
+		    size_t n);
+/* Sends a REPLY with a negative status and a message as its payload. */
+int spk_evconn_reply_error(struct spk_evconn *c, uint64_t id, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Writes out what is queued (called after each batch of frames). */
+void spk_evconn_flush(struct spk_evconn *c);
+/* Closes (deferred while dispatching); on_close runs once. */
+void spk_evconn_close(struct spk_evconn *c, int reason);
+
+#endif

@@ -1,0 +1,104 @@
+/* frame.c - encoding and checking frame headers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <spoke/errors.h>
+#include <spoke/version.h>
+
+#include "frame.h"
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void spk_hdr_encode(uint8_t out[SPK_HDR_SIZE], uint8_t type, uint64_t id, int32_t aux,
+		    uint32_t len)
+{
+	put32(out, SPK_MAGIC);
+	out[4] = SPOKE_PROTOCOL_VERSION;
+	out[5] = type;
+	out[6] = 0;
+	out[7] = 0;
+	put32(out + 8, (uint32_t)id);
+	put32(out + 12, (uint32_t)(id >> 32));
+	put32(out + 16, (uint32_t)aux);
+	put32(out + 20, len);
+}
+
+int spk_hdr_decode(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, struct spk_hdr *h)
+{
+	if (get32(in) != SPK_MAGIC)
+		return SPOKE_EPROTO;
+	if (in[4] != SPOKE_PROTOCOL_VERSION)
+		return SPOKE_EVERSION;
+	h->type = in[5];
+	h->flags = (uint16_t)(in[6] | in[7] << 8);
+	h->id = (uint64_t)get32(in + 8) | (uint64_t)get32(in + 12) << 32;
+	h->aux = (int32_t)get32(in + 16);
+	h->len = get32(in + 20);
+	if (h->type < SPK_HELLO || h->type > SPK_TYPE_MAX_ || h->flags != 0)
+		return SPOKE_EPROTO;
+	if (h->len > max_payload)
+		return SPOKE_ETOOBIG;
+	return 0;
+}
+
+long spk_frame_parse(const uint8_t *buf, size_t len, uint32_t max_payload, struct spk_hdr *h)
+{
+	int rc;
+
+	if (len < SPK_HDR_SIZE) {
+		/* Refuse garbage as soon as the magic is visibly wrong. */
+		uint8_t magic[4];
+
+		put32(magic, SPK_MAGIC);
+		if (memcmp(buf, magic, len < 4 ? len : 4) != 0)
+			return SPOKE_EPROTO;
+		return 0;
+	}
+	rc = spk_hdr_decode(buf, max_payload, h);
+	if (rc < 0)
+		return rc;
+	if (len - SPK_HDR_SIZE < h->len)
+		return 0;
+	return (long)(SPK_HDR_SIZE + h->len);
+}
+
+uint32_t spk_max_payload(void)
+{
+	const char *env = getenv("SPOKE_MAX_MSG");
+	unsigned long long v;
+	char *end;
+
+	if (!env || !*env)
+		return SPK_MAX_PAYLOAD_DEFAULT;
+	v = strtoull(env, &end, 10);
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end != '\0' || v == 0)
+		return SPK_MAX_PAYLOAD_DEFAULT;
+	return v > SPK_MAX_PAYLOAD_LIMIT ? SPK_MAX_PAYLOAD_LIMIT : (uint32_t)v;
+}
+
+const char *spk_type_name(uint8_t type)
+{
+	static const char *const names[] = {
+		"?", "HELLO", "AUTH", "AUTH_OK", "REPLY", "CALL", "REGISTER", "SPAWN",
+		"ALLOC", "LAUNCH", "RELEASE", "LOOKUP", "KILL", "START", "STOP",
+		"EXITED", "SPAWN_INFO", "READY", "NODES",
+	};
+
+	return type <= SPK_TYPE_MAX_ ? names[type] : "?";
+}

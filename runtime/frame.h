@@ -1,0 +1,69 @@
+/* frame.h - the wire frame: a fixed 24-byte header, then the payload.
+ *
+ *   offset size field
+ *        0    4 magic   "SPK1" (0x314b5053, little-endian)
+ *        4    1 version SPOKE_PROTOCOL_VERSION
+ *        5    1 type    enum spk_type
+ *        6    2 flags   0 for now
+ *        8    8 id      request id; a reply carries its request's id
+ *       16    4 aux     method id (CALL) or status (REPLY, AUTH_OK, READY)
+ *       20    4 len     payload bytes that follow
+ *
+ * All fields little-endian.  The same layout serves every transport. */
+#ifndef SPOKE_FRAME_H
+#define SPOKE_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPK_MAGIC 0x314b5053u
+#define SPK_HDR_SIZE 24u
+#define SPK_MAX_PAYLOAD_DEFAULT (64u << 20) /* 64 MiB */
+#define SPK_MAX_PAYLOAD_LIMIT (1u << 30)    /* what $SPOKE_MAX_MSG may raise it to */
+
+enum spk_type {
+	SPK_HELLO = 1,   /* server -> client: nonce[32] */
+	SPK_AUTH,        /* client -> server: mac[32] nonce[32] */
+	SPK_AUTH_OK,     /* server -> client: aux status, mac[32] */
+	SPK_REPLY,       /* answer to any request: aux status, body or error text */
+	SPK_CALL,        /* client -> worker: aux method id, request */
+	SPK_REGISTER,    /* agent -> hub: a node */
+	SPK_SPAWN,       /* client -> hub: start an actor */
+	SPK_ALLOC,       /* client -> hub: reserve a gang */
+	SPK_LAUNCH,      /* client -> hub: start an actor in a gang slot */
+	SPK_RELEASE,     /* client -> hub: give a ticket back */
+	SPK_LOOKUP,      /* client -> hub: where is an actor */
+	SPK_KILL,        /* client -> hub: stop an actor */
+	SPK_START,       /* hub -> agent: fork a worker */
+	SPK_STOP,        /* hub -> agent: stop a worker */
+	SPK_EXITED,      /* agent -> hub: a worker ended */
+	SPK_SPAWN_INFO,  /* agent -> worker: what to be */
+	SPK_READY,       /* worker -> agent: aux status, port or error text */
+	SPK_NODES,       /* client -> hub: list the live nodes */
+	SPK_TYPE_MAX_ = SPK_NODES,
+};
+
+struct spk_hdr {
+	uint8_t type;
+	uint16_t flags;
+	uint64_t id;
+	int32_t aux;
+	uint32_t len;
+};
+
+void spk_hdr_encode(uint8_t out[SPK_HDR_SIZE], uint8_t type, uint64_t id, int32_t aux,
+		    uint32_t len);
+/* Checks and decodes a header: SPOKE_EPROTO for a wrong magic, an unknown
+ * type or nonzero flags, SPOKE_EVERSION for another version, SPOKE_ETOOBIG
+ * for len > max_payload. */
+int spk_hdr_decode(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, struct spk_hdr *h);
+/* Looks at the start of a byte stream: returns the whole frame's size if a
+ * complete frame is there (header in *h), 0 if more bytes are needed, or a
+ * negative code from spk_hdr_decode. */
+long spk_frame_parse(const uint8_t *buf, size_t len, uint32_t max_payload, struct spk_hdr *h);
+/* The largest payload accepted: $SPOKE_MAX_MSG (bytes, with an optional
+ * K/M/G suffix), capped at SPK_MAX_PAYLOAD_LIMIT, else the default. */
+uint32_t spk_max_payload(void);
+const char *spk_type_name(uint8_t type);
+
+#endif

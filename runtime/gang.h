@@ -1,0 +1,89 @@
+/* gang.h - the hub's book of nodes, GPUs and gang tickets (placement).
+ *
+ * Pure bookkeeping, no I/O: the hub calls it from its event loop, the unit
+ * tests call it directly.  A node is a registered agent with its GPU ids and
+ * CPU count.  Placement is all or nothing: on failure nothing changes and
+ * `why` says what was asked and what is free. */
+#ifndef SPOKE_GANG_H
+#define SPOKE_GANG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <spoke/client.h>
+
+#define SPK_MAX_NODES 256
+#define SPK_MAX_NODE_GPUS 64
+
+struct spk_node {
+	bool alive;
+	char name[SPOKE_NODE_NAME_MAX];
+	uint32_t n_gpus;
+	int32_t gpus[SPK_MAX_NODE_GPUS];
+	uint64_t gpu_used; /* bit i: gpus[i] is taken */
+	uint32_t cpus;     /* 0: not counted */
+	uint32_t cpus_used;
+};
+
+/* One placed slot. */
+struct spk_grant {
+	uint32_t node;       /* index into spk_gang.nodes */
+	uint32_t rank;       /* 0..n-1 in the gang */
+	uint32_t node_rank;  /* index of the node among the gang's nodes, in order of first use */
+	uint32_t local_rank; /* index among the gang's slots on that node */
+	uint32_t n_gpus;
+	int32_t gpus[SPOKE_MAX_SLOT_GPUS]; /* GPU ids (not indexes) */
+	uint32_t cpus;
+};
+
+struct spk_ticket {
+	uint64_t id;
+	uint64_t owner; /* the client connection that holds it */
+	uint32_t n;
+	struct spk_ticket *next;
+	struct spk_grant grants[]; /* n of them */
+};
+
+struct spk_gang {
+	struct spk_node nodes[SPK_MAX_NODES];
+	uint32_t n_nodes;
+	struct spk_ticket *tickets;
+	uint64_t next_id; /* ids start at 1 */
+};
+
+void spk_gang_init(struct spk_gang *g);
+/* Frees every ticket. */
+void spk_gang_fini(struct spk_gang *g);
+
+/* Adds a node; returns its index or a negative code (SPOKE_EINVAL for more
+ * than SPK_MAX_NODE_GPUS GPUs or a duplicate GPU id, SPOKE_ENOSPC past
+ * SPK_MAX_NODES, SPOKE_EEXIST for a live node of the same name). */
+int spk_gang_add_node(struct spk_gang *g, const char *name, const int32_t *gpus,
+		      uint32_t n_gpus, uint32_t cpus);
+/* Marks a node dead: nothing is placed on it again.  Tickets that hold
+ * slots on it keep them until released. */
+void spk_gang_node_down(struct spk_gang *g, uint32_t node);
+
+/* Places nodes x per_node slots of res->gpus GPUs and res->cpus CPUs each.
+ * strict_pack: `nodes` distinct live nodes, each holding its `per_node`
+ * slots (best fit: among nodes that fit, those with the fewest free GPUs
+ * first, then by index).  Otherwise the strict placement is tried first and,
+ * if it fails, slots go one by one to any live node with room, in index order.
+ * On success *out is a new ticket (owned by g, listed in g->tickets) and the
+ * resources are marked used; on failure returns SPOKE_ENORES (or
+ * SPOKE_EINVAL for zero nodes, zero per_node, more than SPOKE_MAX_SLOT_GPUS
+ * GPUs per slot) and writes one line into why: what was asked, and each live
+ * node's free GPUs, e.g. "asked for 2 nodes x 4 slots x 1 GPU; free: n1 2/4
+ * GPUs, n2 4/4 GPUs". */
+int spk_gang_allocate(struct spk_gang *g, uint64_t owner, uint32_t nodes, uint32_t per_node,
+		      const spoke_resources *res, bool strict_pack, struct spk_ticket **out,
+		      char *why, size_t why_cap);
+struct spk_ticket *spk_gang_find(struct spk_gang *g, uint64_t id);
+/* Frees the ticket's resources and the ticket. */
+void spk_gang_release(struct spk_gang *g, struct spk_ticket *t);
+/* Releases every ticket held by owner (a client that went away); returns
+ * how many. */
+int spk_gang_release_owner(struct spk_gang *g, uint64_t owner);
+
+#endif

@@ -1,0 +1,757 @@
+/* hub.c - the hub process: nodes, actors, tickets and placement.
+ *
+ * Agents connect and REGISTER their node; clients connect to SPAWN,
+ * ALLOC/LAUNCH/RELEASE gangs, LOOKUP and KILL actors.  A spawn becomes a
+ * START to the chosen node's agent; the agent's answer (after the worker's
+ * init returned and it listens) completes the client's request. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include <spoke/errors.h>
+#include <spoke/version.h>
+
+#include "auth.h"
+#include "evconn.h"
+#include "gang.h"
+#include "log.h"
+#include "net.h"
+#include "proto.h"
+
+enum actor_state { ACTOR_STARTING, ACTOR_RUNNING, ACTOR_DEAD };
+
+struct hub_actor {
+	char name[SPOKE_ACTOR_NAME_MAX];
+	char type[SPOKE_TYPE_NAME_MAX];
+	enum actor_state state;
+	uint32_t node;
+	struct spk_endpoint ep;
+	uint64_t ticket;          /* gang ticket it was launched in, 0 if none */
+	struct spk_ticket *own;   /* its own reservation (spoke_spawn), or NULL */
+	char why_dead[160];
+	struct hub_actor *next;
+};
+
+struct hub_peer {
+	struct spk_evconn conn;
+	struct hub *hub;
+	int node; /* node index for an agent, -1 for a client */
+	struct hub_peer *next;
+};
+
+/* A START waiting for its agent's answer. */
+struct hub_op {
+	uint64_t id;
+	uint64_t client;  /* serial of the client connection that asked */
+	uint64_t req;     /* the client's request id */
+	struct hub_actor *actor;
+	struct hub_op *next;
+};
+
+struct hub {
+	struct ev_loop *loop;
+	ev_io accept_w;
+	ev_signal sigint_w, sigterm_w;
+	int listen_fd;
+	char token[SPK_TOKEN_MAX];
+	struct spk_gang gang;
+	struct hub_peer *peers;
+	struct hub_peer *agents[SPK_MAX_NODES];
+	struct hub_actor *actors;
+	struct hub_op *ops;
+	uint64_t next_op;
+};
+
+static struct hub_peer *find_peer(struct hub *hub, uint64_t serial)
+{
+	for (struct hub_peer *p = hub->peers; p; p = p->next)
+		if (p->conn.serial == serial)
+			return p;
+	return NULL;
+}
+
+static struct hub_actor *find_actor(struct hub *hub, const char *name)
+{
+	for (struct hub_actor *a = hub->actors; a; a = a->next)
+		if (!strcmp(a->name, name))
+			return a;
+	return NULL;
+}
+
+static void reply_endpoint(struct spk_evconn *c, uint64_t id, const struct spk_endpoint *ep)
+{
+	spoke_buf b;
+
+	spk_evconn_begin(c, &b);
+	spk_endpoint_pack(&b, ep);
+	spk_evconn_finish(c, &b, SPK_REPLY, id, 0);
+}
+
+/* The actor is gone: free its own reservation, keep its name for lookups. */
+static void actor_dead(struct hub *hub, struct hub_actor *a, const char *why)
+{
+	if (a->state != ACTOR_DEAD)
+		spk_info("actor %s on %s: %s", a->name, hub->gang.nodes[a->node].name, why);
+	a->state = ACTOR_DEAD;
+	snprintf(a->why_dead, sizeof(a->why_dead), "%s", why);
+	if (a->own) {
+		spk_gang_release(&hub->gang, a->own);
+		a->own = NULL;
+	}
+}
+
+static void stop_actor(struct hub *hub, struct hub_actor *a, const char *why)
+{
+	struct hub_peer *agent = hub->agents[a->node];
+
+	if (a->state != ACTOR_DEAD && agent)
+		spk_evconn_send(&agent->conn, SPK_STOP, 0, 0, a->name, strlen(a->name));
+	actor_dead(hub, a, why);
+}
+
+static void fail_op(struct hub *hub, struct hub_op *op, int status, const char *msg)
+{
+	struct hub_peer *client = find_peer(hub, op->client);
+
+	if (client)
+		spk_evconn_reply_error(&client->conn, op->req, status, "%s", msg);
+}
+
+static struct hub_op *take_op(struct hub *hub, uint64_t id)
+{
+	for (struct hub_op **pp = &hub->ops; *pp; pp = &(*pp)->next) {
+		struct hub_op *op = *pp;
+
+		if (op->id == id) {
+			*pp = op->next;
+			return op;
+		}
+	}
+	return NULL;
+}
+
+/* Sends START for actor a (placed on `node` with the given GPUs). */
+static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
+		       struct spk_spawn_spec *spec, uint32_t node, const struct spk_grant *g,
+		       uint64_t ticket, struct spk_ticket *own)
+{
+	struct hub_peer *agent = hub->agents[node];
+	struct hub_actor *a = find_actor(hub, spec->name);
+	struct hub_op *op;
+	spoke_buf b;
+
+	if (!agent)
+		return spk_evconn_reply_error(&client->conn, req, SPOKE_EDEAD,
+					      "node %s has no agent", hub->gang.nodes[node].name);
+	op = calloc(1, sizeof(*op));
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (a) {
+			a->next = hub->actors;
+			hub->actors = a;
+		}
+	}
+	if (!op || !a) {
+		free(op);
+		if (own)
+			spk_gang_release(&hub->gang, own);
+		return spk_evconn_reply_error(&client->conn, req, -ENOMEM, "hub out of memory");
+	}
+	snprintf(a->name, sizeof(a->name), "%s", spec->name);
+	snprintf(a->type, sizeof(a->type), "%s", spec->type);
+	a->state = ACTOR_STARTING;
+	a->node = node;
+	a->ticket = ticket;
+	a->own = own;
+	a->why_dead[0] = '\0';
+	memset(&a->ep, 0, sizeof(a->ep));
+	op->id = ++hub->next_op;
+	op->client = client->conn.serial;
+	op->req = req;
+	op->actor = a;
+	op->next = hub->ops;
+	hub->ops = op;
+	spec->n_gpus = g->n_gpus;
+	memcpy(spec->gpus, g->gpus, sizeof(spec->gpus));
+	spk_evconn_begin(&agent->conn, &b);
+	spk_spawn_spec_pack(&b, spec);
+	return spk_evconn_finish(&agent->conn, &b, SPK_START, op->id, 0);
+}
+
+static int check_new_name(struct hub *hub, struct hub_peer *p, uint64_t req,
+			  struct spk_spawn_spec *spec)
+{
+	struct hub_actor *a;
+	int rc = spk_spawn_spec_check(spec);
+
+	if (rc < 0)
+		return spk_evconn_reply_error(&p->conn, req, rc, "%s", spoke_errmsg());
+	a = find_actor(hub, spec->name);
+	if (a && a->state != ACTOR_DEAD)
+		return spk_evconn_reply_error(&p->conn, req, SPOKE_EEXIST,
+					      "an actor named '%s' exists already (on %s)",
+					      spec->name, hub->gang.nodes[a->node].name);
+	return 0;
+}
+
+static void on_spawn(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+{
+	struct spk_spawn_spec spec;
+	struct spk_ticket *own;
+	char why[512];
+	int rc;
+
+	if (spk_spawn_spec_unpack(v, &spec) < 0) {
+		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed SPAWN");
+		return;
+	}
+	if (check_new_name(hub, p, h->id, &spec) != 0)
+		return;
+	rc = spk_gang_allocate(&hub->gang, 0, 1, 1, &spec.res, false, &own, why, sizeof(why));
+	if (rc < 0) {
+		spk_evconn_reply_error(&p->conn, h->id, rc, "cannot place actor '%s': %s",
+				       spec.name, why);
+		return;
+	}
+	start_actor(hub, p, h->id, &spec, own->grants[0].node, &own->grants[0], 0, own);
+}
+
+static void on_alloc(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+{
+	uint32_t nodes = 0, per_node = 0;
+	spoke_resources res = { 0, 0 };
+	struct spk_ticket *t;
+	uint8_t strict = 0;
+	char why[512];
+	spoke_buf b;
+	int rc;
+
+	spoke_view_get_u32(v, &nodes);
+	spoke_view_get_u32(v, &per_node);
+	spoke_view_get_u32(v, &res.gpus);
+	spoke_view_get_u32(v, &res.cpus);
+	spoke_view_get_u8(v, &strict);
+	if (spoke_view_error(v)) {
+		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed ALLOC");
+		return;
+	}
+	rc = spk_gang_allocate(&hub->gang, p->conn.serial, nodes, per_node, &res, strict, &t, why,
+			       sizeof(why));
+	if (rc < 0) {
+		spk_evconn_reply_error(&p->conn, h->id, rc, "cannot allocate the gang: %s", why);
+		return;
+	}
+	spk_info("ticket %llu: %u nodes x %u slots x %u GPUs", (unsigned long long)t->id, nodes,
+		 per_node, res.gpus);
+	spk_evconn_begin(&p->conn, &b);
+	spoke_buf_put_u64(&b, t->id);
+	spoke_buf_put_u32(&b, t->n);
+	for (uint32_t i = 0; i < t->n; i++) {
+		const struct spk_grant *g = &t->grants[i];
+		spoke_slot s = { .rank = g->rank, .node_rank = g->node_rank,
+				 .local_rank = g->local_rank, .n_gpus = g->n_gpus };
+
+		snprintf(s.node, sizeof(s.node), "%s", hub->gang.nodes[g->node].name);
+		memcpy(s.gpus, g->gpus, sizeof(s.gpus));
+		spk_slot_pack(&b, &s);
+	}
+	spk_evconn_finish(&p->conn, &b, SPK_REPLY, h->id, 0);
+}
+
+static struct spk_ticket *owned_ticket(struct hub *hub, struct hub_peer *p, uint64_t id)
+{
+	struct spk_ticket *t = spk_gang_find(&hub->gang, id);
+
+	return t && t->owner == p->conn.serial ? t : NULL;
+}
+
+static void on_launch(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+{
+	struct spk_spawn_spec spec;
+	struct spk_ticket *t;
+	uint64_t id = 0;
+	uint32_t rank = 0;
+
+	spoke_view_get_u64(v, &id);
+	spoke_view_get_u32(v, &rank);
+	if (spk_spawn_spec_unpack(v, &spec) < 0) {
+		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed LAUNCH");
+		return;
+	}
+	t = owned_ticket(hub, p, id);
+	if (!t) {
+		spk_evconn_reply_error(&p->conn, h->id, SPOKE_ENOTICKET,
+				       "no ticket %llu held by this client", (unsigned long long)id);
+		return;
+	}
+	if (rank >= t->n) {
+		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EINVAL,
+				       "rank %u is outside ticket %llu (%u slots)", rank,
+				       (unsigned long long)id, t->n);
+		return;
+	}
+	if (check_new_name(hub, p, h->id, &spec) != 0)
+		return;
+	start_actor(hub, p, h->id, &spec, t->grants[rank].node, &t->grants[rank], t->id, NULL);
+}
+
+static void release_ticket(struct hub *hub, struct spk_ticket *t)
+{
+	for (struct hub_actor *a = hub->actors; a; a = a->next)
+		if (a->ticket == t->id) {
+			stop_actor(hub, a, "stopped: its gang ticket was released");
+			a->ticket = 0;
+		}
+	spk_gang_release(&hub->gang, t);
+}
+
+static void on_release(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+{
+	struct spk_ticket *t;
+	uint64_t id = 0;
+
+	if (spoke_view_get_u64(v, &id) < 0) {
+		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed RELEASE");
+		return;
+	}
+	t = owned_ticket(hub, p, id);
+	if (!t) {
+		spk_evconn_reply_error(&p->conn, h->id, SPOKE_ENOTICKET,
+				       "no ticket %llu held by this client", (unsigned long long)id);
+		return;
+	}
+	release_ticket(hub, t);
+	spk_evconn_send(&p->conn, SPK_REPLY, h->id, 0, NULL, 0);
+}
+
+/* LOOKUP and KILL both name an actor. */
+static struct hub_actor *named_actor(struct hub *hub, struct hub_peer *p, uint64_t req,
+				     spoke_view *v)
+{
+	char name[SPOKE_ACTOR_NAME_MAX];
+	struct hub_actor *a;
+
+	if (spoke_view_get_str_copy(v, name, sizeof(name)) < 0) {
+		spk_evconn_reply_error(&p->conn, req, SPOKE_EPROTO, "malformed actor name");
+		return NULL;
+	}
+	a = find_actor(hub, name);
+	if (!a || a->state == ACTOR_STARTING) {
+		spk_evconn_reply_error(&p->conn, req, SPOKE_ENOACTOR, "no actor named '%s'%s", name,
+				       a ? " yet (it is starting)" : "");
+		return NULL;
+	}
+	if (a->state == ACTOR_DEAD) {
+		spk_evconn_reply_error(&p->conn, req, SPOKE_EDEAD, "actor '%s' on %s %s", name,
+				       hub->gang.nodes[a->node].name, a->why_dead);
+		return NULL;
+	}
+	return a;
+}
+
+static void on_lookup(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+{
+	struct hub_actor *a = named_actor(hub, p, h->id, v);
+
+	if (a)
+		reply_endpoint(&p->conn, h->id, &a->ep);
+}
+
+static void on_kill(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+{
+	struct hub_actor *a = named_actor(hub, p, h->id, v);
+
+	if (!a)
+		return;
+	stop_actor(hub, a, "was killed by a client");
+	spk_evconn_send(&p->conn, SPK_REPLY, h->id, 0, NULL, 0);
+}
+
+static void on_nodes(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h)
+{
+	uint32_t live = 0;
+	spoke_buf b;
+
+	for (uint32_t i = 0; i < hub->gang.n_nodes; i++)
+		live += hub->gang.nodes[i].alive;
+	spk_evconn_begin(&p->conn, &b);
+	spoke_buf_put_u32(&b, live);
+	for (uint32_t i = 0; i < hub->gang.n_nodes; i++) {
+		const struct spk_node *nd = &hub->gang.nodes[i];
+
+		if (!nd->alive)
+			continue;
+		spoke_buf_put_str(&b, nd->name);
+		spoke_buf_put_u32(&b, nd->n_gpus);
+		spoke_buf_put_u32(&b, nd->n_gpus - (uint32_t)__builtin_popcountll(nd->gpu_used));
+	}
+	spk_evconn_finish(&p->conn, &b, SPK_REPLY, h->id, 0);
+}
+
+static void on_register(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+{
+	struct spk_register r;
+	char gpus[SPK_GPU_LIST_MAX];
+	int idx;
+
+	if (p->node >= 0 || spk_register_unpack(v, &r) < 0) {
+		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed REGISTER");
+		return;
+	}
+	idx = spk_gang_add_node(&hub->gang, r.node, r.gpus, r.n_gpus, r.cpus);
+	if (idx < 0) {
+		spk_warn("refused node %s: %s", r.node, spoke_strerror(idx));
+		spk_evconn_reply_error(&p->conn, h->id, idx, "hub refused node %s: %s", r.node,
+				       idx == SPOKE_EEXIST ? "a live node of that name is registered"
+							   : spoke_strerror(idx));
+		return;
+	}
+	p->node = idx;
+	hub->agents[idx] = p;
+	spk_gpu_list_format(gpus, sizeof(gpus), r.gpus, r.n_gpus);
+	spk_info("node %s registered: agent pid %u at %s, %u GPUs [%s], %u CPUs", r.node, r.pid,
+		 r.host, r.n_gpus, gpus, r.cpus);
+	spk_evconn_send(&p->conn, SPK_REPLY, h->id, idx, NULL, 0);
+}
+
+/* The agent's answer to a START. */
+static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+			   spoke_view *v)
+{
+	struct hub_op *op = take_op(hub, h->id);
+	struct hub_peer *client;
+	struct hub_actor *a;
+	char msg[512];
+
+	if (!op) {
+		spk_warn("node %s answered an unknown request %llu", hub->gang.nodes[p->node].name,
+			 (unsigned long long)h->id);
+		return;
+	}
+	a = op->actor;
+	client = find_peer(hub, op->client);
+	if (h->aux < 0) {
+		size_t n = spoke_view_remaining(v) < sizeof(msg) - 1 ? spoke_view_remaining(v)
+								      : sizeof(msg) - 1;
+		const void *text = NULL;
+
+		spoke_view_get_raw(v, &text, n);
+		memcpy(msg, text ? text : "", text ? n : 0);
+		msg[text ? n : 0] = '\0';
+		actor_dead(hub, a, "failed to start");
+		fail_op(hub, op, h->aux, msg);
+	} else if (spk_endpoint_unpack(v, &a->ep) < 0) {
+		actor_dead(hub, a, "failed to start (malformed answer)");
+		fail_op(hub, op, SPOKE_EPROTO, "malformed answer from the agent");
+	} else if (a->state == ACTOR_DEAD) {
+		fail_op(hub, op, SPOKE_EDEAD, a->why_dead);
+	} else {
+		a->state = ACTOR_RUNNING;
+		spk_info("actor %s (%s) running on %s at %s, pid %u", a->name, a->type, a->ep.node,
+			 a->ep.addr, a->ep.pid);
+		if (client)
+			reply_endpoint(&client->conn, op->req, &a->ep);
+		else
+			stop_actor(hub, a, "stopped: the client that spawned it went away");
+	}
+	free(op);
+}
+
+static void on_exited(struct hub *hub, struct hub_peer *p, spoke_view *v)
+{
+	char name[SPOKE_ACTOR_NAME_MAX], why[128];
+	struct hub_actor *a;
+
+	(void)p;
+	spoke_view_get_str_copy(v, name, sizeof(name));
+	spoke_view_get_str_copy(v, why, sizeof(why));
+	if (spoke_view_error(v))
+		return;
+	a = find_actor(hub, name);
+	if (a && a->state != ACTOR_DEAD)
+		actor_dead(hub, a, why);
+}
+
+static void on_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
+{
+	struct hub_peer *p = c->data;
+	struct hub *hub = p->hub;
+	bool agent = p->node >= 0;
+
+	switch (h->type) {
+	case SPK_REGISTER: on_register(hub, p, h, v); return;
+	case SPK_SPAWN: on_spawn(hub, p, h, v); return;
+	case SPK_ALLOC: on_alloc(hub, p, h, v); return;
+	case SPK_LAUNCH: on_launch(hub, p, h, v); return;
+	case SPK_RELEASE: on_release(hub, p, h, v); return;
+	case SPK_LOOKUP: on_lookup(hub, p, h, v); return;
+	case SPK_KILL: on_kill(hub, p, h, v); return;
+	case SPK_NODES: on_nodes(hub, p, h); return;
+	case SPK_REPLY:
+		if (agent) {
+			on_agent_reply(hub, p, h, v);
+			return;
+		}
+		break;
+	case SPK_EXITED:
+		if (agent) {
+			on_exited(hub, p, v);
+			return;
+		}
+		break;
+	}
+	spk_warn("closed connection from %s: unexpected %s", c->peer, spk_type_name(h->type));
+	spk_evconn_close(c, SPOKE_EPROTO);
+}
+
+static void agent_gone(struct hub *hub, struct hub_peer *p)
+{
+	uint32_t node = (uint32_t)p->node;
+	char why[160];
+
+	snprintf(why, sizeof(why), "died with the agent of node %s", hub->gang.nodes[node].name);
+	spk_warn("node %s: agent went away; its actors are dead", hub->gang.nodes[node].name);
+	hub->agents[node] = NULL;
+	spk_gang_node_down(&hub->gang, node);
+	for (struct hub_actor *a = hub->actors; a; a = a->next)
+		if (a->node == node)
+			actor_dead(hub, a, why);
+	for (struct hub_op **pp = &hub->ops; *pp;) {
+		struct hub_op *op = *pp;
+
+		if (op->actor->node == node) {
+			*pp = op->next;
+			fail_op(hub, op, SPOKE_EDEAD, why);
+			free(op);
+		} else {
+			pp = &op->next;
+		}
+	}
+}
+
+static void client_gone(struct hub *hub, struct hub_peer *p)
+{
+	struct spk_ticket *t, *next;
+
+	for (t = hub->gang.tickets; t; t = next) {
+		next = t->next;
+		if (t->owner == p->conn.serial) {
+			spk_info("ticket %llu released: its client went away",
+				 (unsigned long long)t->id);
+			release_ticket(hub, t);
+		}
+	}
+}
+
+static void on_close(struct spk_evconn *c, int reason)
+{
+	struct hub_peer *p = c->data;
+	struct hub *hub = p->hub;
+
+	(void)reason;
+	if (p->node >= 0)
+		agent_gone(hub, p);
+	else
+		client_gone(hub, p);
+	for (struct hub_peer **pp = &hub->peers; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	free(p);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct hub *hub = w->data;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char peer[SPK_ADDR_MAX];
+	struct hub_peer *p;
+	int fd;
+
+	(void)revents;
+	fd = accept4(hub->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	spk_set_nodelay(fd);
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		close(fd);
+		return;
+	}
+	p->hub = hub;
+	p->node = -1;
+	snprintf(peer, sizeof(peer), "fd %d", fd);
+	if (spk_evconn_start(&p->conn, loop, fd, hub->token, peer, on_frame, on_close, p) < 0) {
+		close(fd);
+		free(p);
+		return;
+	}
+	p->next = hub->peers;
+	hub->peers = p;
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	spk_info("signal %d: shutting down", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: spoke-hub [OPTION]...\n"
+		"The hub of a Spoke job: registry of nodes and actors, gang placement.\n"
+		"\n"
+		"  -l, --listen HOST:PORT   address to listen on (default 0.0.0.0:0, any free port)\n"
+		"  -a, --address-file FILE  write the address clients should use, \"host:port\",\n"
+		"                           to FILE once listening\n"
+		"  -A, --advertise HOST     host name or address to write there (default: the\n"
+		"                           listen host, or this machine's name)\n"
+		"  -t, --token-file FILE    the job token; created (mode 0600) if missing.\n"
+		"                           Default: $SPOKE_TOKEN, else $SPOKE_TOKEN_FILE\n"
+		"  -h, --help               this help\n"
+		"  -V, --version            the version\n"
+		"\n"
+		"Environment: SPOKE_LOG=error|warn|info|debug (default info), SPOKE_MAX_MSG.\n"
+		"Exit status: 0 after SIGINT/SIGTERM, 1 on a start-up error, 2 on bad usage.\n");
+}
+
+static int write_address(const char *file, const char *host, const char *bound)
+{
+	char addr[SPK_ADDR_MAX + 8], tmp[4200];
+	uint16_t port;
+	char bhost[SPK_ADDR_MAX];
+	FILE *f;
+
+	if (spk_parse_hostport(bound, bhost, sizeof(bhost), &port) < 0)
+		return -EINVAL;
+	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+	spk_info("listening on %s (clients use %s)", bound, addr);
+	if (!file)
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%s\n", addr);
+	if (fclose(f) != 0 || rename(tmp, file) != 0)
+		return -errno;
+	return 0;
+}
+
+static int load_token(struct hub *hub, const char *file)
+{
+	int rc;
+
+	if (!file)
+		return spk_token_load(NULL, hub->token, sizeof(hub->token));
+	if (access(file, F_OK) == 0)
+		return spk_token_read_file(file, hub->token, sizeof(hub->token));
+	rc = spk_token_generate(hub->token, sizeof(hub->token));
+	if (rc == 0)
+		rc = spk_token_write_file(file, hub->token);
+	if (rc < 0)
+		spk_err("cannot write token file %s: %s", file, spoke_strerror(rc));
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "address-file", required_argument, NULL, 'a' },
+		{ "advertise", required_argument, NULL, 'A' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen_addr = "0.0.0.0:0", *addr_file = NULL, *advertise = NULL;
+	const char *token_file = NULL;
+	char host[SPK_ADDR_MAX], bound[SPK_ADDR_MAX], myname[SPK_ADDR_MAX];
+	static struct hub hub;
+	uint16_t port;
+	int opt, rc = 1;
+
+	while ((opt = getopt_long(argc, argv, "l:a:A:t:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'l': listen_addr = optarg; break;
+		case 'a': addr_file = optarg; break;
+		case 'A': advertise = optarg; break;
+		case 't': token_file = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("spoke-hub %s\n", SPOKE_VERSION_STRING); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "spoke-hub: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	spk_log_init("hub", SPK_LOG_INFO);
+	if (spk_parse_hostport(listen_addr, host, sizeof(host), &port) < 0) {
+		spk_err("--listen wants HOST:PORT, got '%s'", listen_addr);
+		return 2;
+	}
+	if (spk_auth_init() < 0 || load_token(&hub, token_file) < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	hub.loop = EV_DEFAULT;
+	spk_gang_init(&hub.gang);
+	hub.listen_fd = spk_listen(host, port, bound, sizeof(bound));
+	if (hub.listen_fd < 0) {
+		spk_err("cannot listen on %s: %s", listen_addr, spoke_strerror(hub.listen_fd));
+		goto out_gang;
+	}
+	if (!advertise) {
+		advertise = host;
+		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
+			gethostname(myname, sizeof(myname));
+			myname[sizeof(myname) - 1] = '\0';
+			advertise = myname;
+		}
+	}
+	if (write_address(addr_file, advertise, bound) < 0) {
+		spk_err("cannot write %s: %s", addr_file, strerror(errno));
+		goto out_close;
+	}
+	ev_io_init(&hub.accept_w, accept_cb, hub.listen_fd, EV_READ);
+	hub.accept_w.data = &hub;
+	ev_io_start(hub.loop, &hub.accept_w);
+	ev_signal_init(&hub.sigint_w, signal_cb, SIGINT);
+	ev_signal_init(&hub.sigterm_w, signal_cb, SIGTERM);
+	ev_signal_start(hub.loop, &hub.sigint_w);
+	ev_signal_start(hub.loop, &hub.sigterm_w);
+	ev_run(hub.loop, 0);
+	rc = 0;
+	while (hub.peers)
+		spk_evconn_close(&hub.peers->conn, 0);
+	while (hub.actors) {
+		struct hub_actor *a = hub.actors;
+
+		hub.actors = a->next;
+		free(a);
+	}
+	while (hub.ops) {
+		struct hub_op *op = hub.ops;
+
+		hub.ops = op->next;
+		free(op);
+	}
+out_close:
+	close(hub.listen_fd);
+out_gang:
+	spk_gang_fini(&hub.gang);
+	return rc;
+}

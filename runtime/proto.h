@@ -1,0 +1,71 @@
+/* proto.h - the payloads of the control messages (hub, agent, worker).
+ *
+ * One spawn spec serves SPAWN (client -> hub), LAUNCH (after a ticket id and
+ * rank), START (hub -> agent, with the GPUs chosen) and SPAWN_INFO (agent ->
+ * worker, with the token, modules and bind address).  Strings are copied
+ * out on unpack; args stay a view of the received frame. */
+#ifndef SPOKE_PROTO_H
+#define SPOKE_PROTO_H
+
+#include <stdint.h>
+
+#include <spoke/actor.h>
+#include <spoke/client.h>
+#include <spoke/serializer.h>
+
+#include "auth.h"
+#include "net.h"
+
+#define SPK_PATH_MAX 1024
+#define SPK_GPU_LIST_MAX (SPOKE_MAX_SLOT_GPUS * 12)
+
+struct spk_spawn_spec {
+	char type[SPOKE_TYPE_NAME_MAX];
+	char name[SPOKE_ACTOR_NAME_MAX];
+	char module[SPK_PATH_MAX];
+	char program[SPK_PATH_MAX];
+	const void *args;
+	uint32_t args_len;
+	spoke_resources res;
+	int32_t poll_us;
+	uint32_t timeout_ms;
+	uint32_t n_gpus; /* the GPUs chosen (START, SPAWN_INFO) */
+	int32_t gpus[SPOKE_MAX_SLOT_GPUS];
+};
+
+int spk_spawn_spec_pack(spoke_buf *b, const struct spk_spawn_spec *s);
+int spk_spawn_spec_unpack(spoke_view *v, struct spk_spawn_spec *s);
+/* Checks names and sizes; writes why into spoke_errmsg(). */
+int spk_spawn_spec_check(const struct spk_spawn_spec *s);
+
+/* "0,1,2" from a GPU list ("" for none). */
+void spk_gpu_list_format(char *out, size_t cap, const int32_t *gpus, uint32_t n);
+/* Parses "0,1,2", "0-3" or "0-3,6"; SPOKE_EINVAL on anything else. */
+int spk_gpu_list_parse(const char *s, int32_t *gpus, uint32_t cap, uint32_t *n);
+
+/* REGISTER: agent -> hub. */
+struct spk_register {
+	char node[SPOKE_NODE_NAME_MAX];
+	char host[SPK_ADDR_MAX]; /* where its workers listen */
+	uint32_t pid;
+	uint32_t cpus;
+	uint32_t n_gpus;
+	int32_t gpus[64];
+};
+int spk_register_pack(spoke_buf *b, const struct spk_register *r);
+int spk_register_unpack(spoke_view *v, struct spk_register *r);
+
+/* The successful answer to SPAWN, LAUNCH, START and LOOKUP. */
+struct spk_endpoint {
+	char addr[SPK_ADDR_MAX]; /* "host:port" of the worker */
+	char node[SPOKE_NODE_NAME_MAX];
+	uint32_t pid;
+};
+int spk_endpoint_pack(spoke_buf *b, const struct spk_endpoint *e);
+int spk_endpoint_unpack(spoke_view *v, struct spk_endpoint *e);
+
+/* A gang slot inside an ALLOC answer. */
+int spk_slot_pack(spoke_buf *b, const spoke_slot *s);
+int spk_slot_unpack(spoke_view *v, spoke_slot *s);
+
+#endif

@@ -1,0 +1,346 @@
+/* worker.c - a worker process: one actor, serving calls.
+ *
+ * Started by the agent (spawn.c) with a socketpair on fd 3: it reads its
+ * SPAWN_INFO there, loads the actor modules, runs the type's init, listens,
+ * and only then answers READY with its port.  It then serves calls on a
+ * libev loop: each CALL's method reads the request in place and packs its
+ * reply straight into the connection's output buffer.  With a spin budget
+ * (poll_us) the loop polls without sleeping for that long after the last
+ * event, trading a core for the kernel's wake-up latency. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include <spoke/actor.h>
+#include <spoke/errors.h>
+
+#include "chan.h"
+#include "clock.h"
+#include "errmsg.h"
+#include "evconn.h"
+#include "log.h"
+#include "proto.h"
+#include "spawn.h"
+
+#define INFO_TIMEOUT_MS 10000
+
+struct wconn {
+	struct spk_evconn conn;
+	struct wconn *next;
+};
+
+static struct worker_state {
+	const spoke_actor_type *type;
+	void *state;
+	char name[SPOKE_ACTOR_NAME_MAX];
+	char gpus[SPK_GPU_LIST_MAX];
+	char token[SPK_TOKEN_MAX];
+	char host[SPK_ADDR_MAX];
+	struct ev_loop *loop;
+	int listen_fd;
+	int agent_fd;
+	int poll_us;
+	ev_io accept_w, agent_w;
+	ev_signal sigterm_w, sigint_w;
+	struct wconn *conns;
+	uint64_t frames;
+	bool running;
+} W = { .listen_fd = -1, .agent_fd = -1 };
+
+const char *spoke_self_name(void)
+{
+	return W.name[0] ? W.name : NULL;
+}
+
+const char *spoke_self_gpus(void)
+{
+	return W.name[0] ? W.gpus : NULL;
+}
+
+static const spoke_method *find_method(uint32_t id)
+{
+	for (size_t i = 0; i < W.type->n_methods; i++)
+		if (W.type->methods[i].id == id)
+			return &W.type->methods[i];
+	return NULL;
+}
+
+static void on_call(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *req)
+{
+	const spoke_method *m;
+	spoke_buf reply;
+	int rc;
+
+	W.frames++;
+	if (h->type != SPK_CALL) {
+		spk_warn("closed connection from %s: unexpected %s", c->peer, spk_type_name(h->type));
+		spk_evconn_close(c, SPOKE_EPROTO);
+		return;
+	}
+	m = find_method((uint32_t)h->aux);
+	if (!m) {
+		spk_evconn_reply_error(c, h->id, SPOKE_ENOMETHOD, "actor %s (%s) has no method %u",
+				       W.name, W.type->name, (uint32_t)h->aux);
+		return;
+	}
+	spk_evconn_begin(c, &reply);
+	rc = m->fn(W.state, req, &reply);
+	if (rc < 0 && !reply.err) {
+		spk_evconn_reply_error(c, h->id, rc, "method %s of actor %s failed: %s", m->name,
+				       W.name, spoke_strerror(rc));
+		return;
+	}
+	spk_evconn_finish(c, &reply, SPK_REPLY, h->id, 0);
+}
+
+static void conn_closed(struct spk_evconn *c, int reason)
+{
+	struct wconn *wc = c->data;
+
+	(void)reason;
+	for (struct wconn **pp = &W.conns; *pp; pp = &(*pp)->next)
+		if (*pp == wc) {
+			*pp = wc->next;
+			break;
+		}
+	free(wc);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	char peer[SPK_ADDR_MAX];
+	struct wconn *wc;
+	int fd;
+
+	(void)w;
+	(void)revents;
+	fd = accept4(W.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	spk_set_nodelay(fd);
+	wc = calloc(1, sizeof(*wc));
+	if (!wc) {
+		close(fd);
+		return;
+	}
+	snprintf(peer, sizeof(peer), "fd %d", fd);
+	if (spk_evconn_start(&wc->conn, loop, fd, W.token, peer, on_call, conn_closed, wc) < 0) {
+		close(fd);
+		free(wc);
+		return;
+	}
+	wc->next = W.conns;
+	W.conns = wc;
+}
+
+static void stop_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	(void)revents;
+	spk_debug("signal %d: stopping actor %s", s->signum, W.name);
+	W.running = false;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* The agent's end of fd 3 closed: the agent is gone, so are we. */
+static void agent_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	char junk[256];
+	ssize_t n = recv(w->fd, junk, sizeof(junk), MSG_DONTWAIT);
+
+	(void)revents;
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		spk_warn("actor %s: the agent went away; exiting", W.name);
+		W.running = false;
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+static int ready(struct spk_chan *ch, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Answers the agent that the actor could not start, and why. */
+static int ready(struct spk_chan *ch, int status, const char *fmt, ...)
+{
+	int64_t deadline = spk_now_us() + INFO_TIMEOUT_MS * 1000LL;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	spk_err("%s", msg);
+	spk_chan_send(ch, SPK_READY, 0, status, msg, strlen(msg), deadline);
+	return status;
+}
+
+static int load_modules(struct spk_chan *ch, const char *modules)
+{
+	char list[SPK_PATH_MAX * 4], *save = NULL, *m;
+
+	snprintf(list, sizeof(list), "%s", modules);
+	for (m = strtok_r(list, ":", &save); m; m = strtok_r(NULL, ":", &save))
+		if (!dlopen(m, RTLD_NOW | RTLD_LOCAL))
+			return ready(ch, SPOKE_ESPAWN, "cannot load actor module %s", dlerror());
+	return 0;
+}
+
+/* Reads SPAWN_INFO, becomes the actor, answers READY. */
+static int become_actor(struct spk_chan *ch)
+{
+	int64_t deadline = spk_now_us() + INFO_TIMEOUT_MS * 1000LL;
+	char modules[SPK_PATH_MAX * 4], bound[SPK_ADDR_MAX], types[512];
+	struct spk_spawn_spec spec;
+	const uint8_t *p;
+	struct spk_hdr h;
+	spoke_view v, args;
+	uint8_t port_le[4];
+	uint16_t port;
+	int rc;
+
+	rc = spk_chan_recv_hdr(ch, &h, deadline);
+	if (rc == 0 && h.type != SPK_SPAWN_INFO)
+		rc = SPOKE_EPROTO;
+	if (rc == 0)
+		rc = spk_chan_recv_view(ch, h.len, &p, deadline);
+	if (rc < 0) {
+		spk_err("no spawn information from the agent: %s", spoke_strerror(rc));
+		return rc;
+	}
+	spoke_view_init(&v, p, h.len);
+	spoke_view_get_str_copy(&v, W.token, sizeof(W.token));
+	spoke_view_get_str_copy(&v, W.host, sizeof(W.host));
+	spoke_view_get_str_copy(&v, modules, sizeof(modules));
+	if (spk_spawn_spec_unpack(&v, &spec) < 0)
+		return ready(ch, SPOKE_EPROTO, "malformed spawn information");
+	snprintf(W.name, sizeof(W.name), "%s", spec.name);
+	spk_gpu_list_format(W.gpus, sizeof(W.gpus), spec.gpus, spec.n_gpus);
+	W.poll_us = spec.poll_us >= 0 ? spec.poll_us : 0;
+	if (spec.poll_us < 0 && getenv("SPOKE_POLL_US"))
+		W.poll_us = atoi(getenv("SPOKE_POLL_US"));
+	rc = load_modules(ch, modules);
+	if (rc < 0)
+		return rc;
+	W.type = spoke_actor_type_find(spec.type);
+	if (!W.type) {
+		spoke_actor_type_list(types, sizeof(types));
+		return ready(ch, SPOKE_ENOTYPE, "unknown actor type '%s' (known here: %s)", spec.type,
+			     types[0] ? types : "none; name a module that defines it");
+	}
+	W.state = calloc(1, W.type->state_size ? W.type->state_size : 1);
+	if (!W.state)
+		return ready(ch, -ENOMEM, "out of memory for the actor's state");
+	W.listen_fd = spk_listen(W.host, 0, bound, sizeof(bound));
+	if (W.listen_fd < 0)
+		return ready(ch, W.listen_fd, "cannot listen on %s: %s", W.host,
+			     spoke_strerror(W.listen_fd));
+	if (W.type->init) {
+		spoke_view_init(&args, spec.args, spec.args_len);
+		rc = W.type->init(W.state, &args);
+		if (rc < 0)
+			return ready(ch, rc, "init of %s (%s) failed: %s", W.name, W.type->name,
+				     spoke_strerror(rc));
+	}
+	{
+		char host[SPK_ADDR_MAX];
+
+		spk_parse_hostport(bound, host, sizeof(host), &port);
+	}
+	port_le[0] = (uint8_t)port;
+	port_le[1] = (uint8_t)(port >> 8);
+	port_le[2] = port_le[3] = 0;
+	spk_debug("actor %s (%s) listening on %s", W.name, W.type->name, bound);
+	/* Init returned and the socket listens: now the spawn may be acknowledged. */
+	return spk_chan_send(ch, SPK_READY, 0, 0, port_le, sizeof(port_le), deadline);
+}
+
+static void serve(void)
+{
+	int64_t idle_since = spk_now_us();
+	uint64_t seen = W.frames;
+
+	W.running = true;
+	if (W.poll_us <= 0) {
+		ev_run(W.loop, 0);
+		return;
+	}
+	while (W.running) {
+		ev_run(W.loop, EVRUN_NOWAIT);
+		if (W.frames != seen) {
+			seen = W.frames;
+			idle_since = spk_now_us();
+		} else if (spk_now_us() - idle_since > W.poll_us) {
+			ev_run(W.loop, EVRUN_ONCE);
+			idle_since = spk_now_us();
+		}
+	}
+}
+
+static int run_worker(void)
+{
+	struct spk_chan ch;
+	int rc;
+
+	spk_log_init("worker", SPK_LOG_WARN);
+	signal(SIGPIPE, SIG_IGN);
+	rc = spk_auth_init();
+	if (rc < 0)
+		return 1;
+	rc = spk_chan_attach(&ch, SPK_WORKER_FD_NUM, "agent", 0);
+	if (rc < 0)
+		return 1;
+	W.agent_fd = SPK_WORKER_FD_NUM;
+	rc = become_actor(&ch);
+	ch.fd = -1; /* fd 3 stays open: its closing tells us the agent died */
+	spk_chan_close(&ch);
+	if (rc < 0)
+		goto out;
+	W.loop = EV_DEFAULT;
+	ev_io_init(&W.accept_w, accept_cb, W.listen_fd, EV_READ);
+	ev_io_init(&W.agent_w, agent_cb, W.agent_fd, EV_READ);
+	ev_signal_init(&W.sigterm_w, stop_cb, SIGTERM);
+	ev_signal_init(&W.sigint_w, stop_cb, SIGINT);
+	ev_io_start(W.loop, &W.accept_w);
+	ev_io_start(W.loop, &W.agent_w);
+	ev_signal_start(W.loop, &W.sigterm_w);
+	ev_signal_start(W.loop, &W.sigint_w);
+	serve();
+	while (W.conns)
+		spk_evconn_close(&W.conns->conn, 0);
+	if (W.type->fini)
+		W.type->fini(W.state);
+out:
+	if (W.listen_fd >= 0)
+		close(W.listen_fd);
+	free(W.state);
+	return rc < 0 ? 1 : 0;
+}
+
+int spoke_worker_maybe_run(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (!getenv(SPK_WORKER_FD_ENV))
+		return 0;
+	exit(run_worker());
+}
+
+int spoke_worker_main(int argc, char **argv)
+{
+	if (!getenv(SPK_WORKER_FD_ENV)) {
+		fprintf(stderr,
+			"Usage: %s\n"
+			"The stock Spoke worker. spoke-agent starts it, one per actor, with the\n"
+			"actor modules to load; it is not meant to be run by hand.\n",
+			argc > 0 ? argv[0] : "spoke-worker");
+		return 2;
+	}
+	return run_worker();
+}

@@ -1,0 +1,638 @@
+/* test_gang.c - unit tests of the hub's placement book (runtime/gang.c). */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spoke/errors.h>
+
+#include "gang.h"
+
+static struct spk_gang g;
+
+static void setup(void)
+{
+	spk_gang_init(&g);
+}
+
+static void teardown(void)
+{
+	spk_gang_fini(&g);
+}
+
+/* Adds a node whose GPU ids are first, first+1, ... */
+static int add(const char *name, int32_t first, uint32_t n_gpus, uint32_t cpus)
+{
+	int32_t ids[SPK_MAX_NODE_GPUS + 1];
+	uint32_t i;
+
+	for (i = 0; i < n_gpus && i < SPK_MAX_NODE_GPUS + 1; i++)
+		ids[i] = first + (int32_t)i;
+	return spk_gang_add_node(&g, name, ids, n_gpus, cpus);
+}
+
+static uint32_t used_count(uint32_t node)
+{
+	return (uint32_t)__builtin_popcountll(g.nodes[node].gpu_used);
+}
+
+static uint32_t n_tickets(void)
+{
+	uint32_t n = 0;
+
+	for (struct spk_ticket *t = g.tickets; t; t = t->next)
+		n++;
+	return n;
+}
+
+static int alloc(uint64_t owner, uint32_t nodes, uint32_t per_node, uint32_t gpus,
+		 uint32_t cpus, bool strict, struct spk_ticket **t, char *why, size_t cap)
+{
+	spoke_resources res = { .gpus = gpus, .cpus = cpus };
+
+	return spk_gang_allocate(&g, owner, nodes, per_node, &res, strict, t, why, cap);
+}
+
+static void assert_one_line(const char *why)
+{
+	ck_assert_msg(why[0] != '\0', "why is empty");
+	ck_assert_msg(!strchr(why, '\n'), "why has a newline: %s", why);
+}
+
+/* The GPU ids of t's grants are distinct and each belongs to its node, at
+ * a bit marked used. */
+static void assert_grants_consistent(const struct spk_ticket *t)
+{
+	for (uint32_t k = 0; k < t->n; k++) {
+		const struct spk_grant *a = &t->grants[k];
+		const struct spk_node *nd = &g.nodes[a->node];
+
+		ck_assert_uint_eq(a->rank, k);
+		for (uint32_t j = 0; j < a->n_gpus; j++) {
+			uint32_t i;
+
+			for (i = 0; i < nd->n_gpus; i++)
+				if (nd->gpus[i] == a->gpus[j])
+					break;
+			ck_assert_msg(i < nd->n_gpus, "GPU %d not on node %u", a->gpus[j], a->node);
+			ck_assert_msg(nd->gpu_used & (1ULL << i), "GPU %d not marked used",
+				      a->gpus[j]);
+			for (uint32_t l = 0; l < t->n; l++) {
+				const struct spk_grant *b = &t->grants[l];
+
+				if (b->node != a->node)
+					continue;
+				for (uint32_t m = 0; m < b->n_gpus; m++) {
+					if (l == k && m == j)
+						continue;
+					ck_assert_msg(b->gpus[m] != a->gpus[j],
+						      "GPU %d given twice", a->gpus[j]);
+				}
+			}
+		}
+	}
+}
+
+START_TEST(test_fit_1x8)
+{
+	struct spk_ticket *t = NULL;
+	char why[256];
+	int idx = add("a", 100, 8, 0);
+	int32_t seen = 0;
+
+	ck_assert_int_eq(idx, 0);
+	ck_assert_int_eq(alloc(7, 1, 8, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(t->id, 1);
+	ck_assert_uint_eq(t->owner, 7);
+	ck_assert_uint_eq(t->n, 8);
+	for (uint32_t k = 0; k < 8; k++) {
+		const struct spk_grant *gr = &t->grants[k];
+
+		ck_assert_uint_eq(gr->node, (uint32_t)idx);
+		ck_assert_uint_eq(gr->rank, k);
+		ck_assert_uint_eq(gr->node_rank, 0);
+		ck_assert_uint_eq(gr->local_rank, k);
+		ck_assert_uint_eq(gr->n_gpus, 1);
+		ck_assert_int_ge(gr->gpus[0], 100);
+		ck_assert_int_le(gr->gpus[0], 107);
+		ck_assert_msg(!(seen & (1 << (gr->gpus[0] - 100))), "GPU %d twice", gr->gpus[0]);
+		seen |= 1 << (gr->gpus[0] - 100);
+	}
+	ck_assert_int_eq(seen, 0xff);
+	ck_assert_uint_eq(g.nodes[idx].gpu_used, 0xff);
+	ck_assert_ptr_eq(g.tickets, t);
+	assert_grants_consistent(t);
+}
+END_TEST
+
+START_TEST(test_no_fit_all_or_nothing)
+{
+	struct spk_ticket *t = NULL, *t2 = (struct spk_ticket *)&g;
+	char why[256];
+
+	ck_assert_int_eq(add("n1", 0, 4, 0), 0);
+	ck_assert_int_eq(add("n2", 4, 4, 0), 1);
+	ck_assert_int_eq(alloc(1, 1, 2, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(used_count(0), 2);
+	ck_assert_uint_eq(used_count(1), 0);
+
+	ck_assert_int_eq(alloc(1, 2, 4, 1, 0, true, &t2, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_str_eq(why, "asked for 2 nodes x 4 slots x 1 GPU (strict pack); "
+			      "free: n1 2/4 GPUs, n2 4/4 GPUs");
+	ck_assert_ptr_eq(t2, (struct spk_ticket *)&g);
+	ck_assert_uint_eq(used_count(0), 2);
+	ck_assert_uint_eq(used_count(1), 0);
+	ck_assert_uint_eq(n_tickets(), 1);
+
+	/* Spread also fails: 6 free, 7 asked.  Nothing taken on either node. */
+	ck_assert_int_eq(alloc(1, 1, 7, 1, 0, false, &t2, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_str_eq(why, "asked for 1 node x 7 slots x 1 GPU; free: n1 2/4 GPUs, n2 4/4 GPUs");
+	assert_one_line(why);
+	ck_assert_uint_eq(g.nodes[0].gpu_used, 0x3);
+	ck_assert_uint_eq(g.nodes[1].gpu_used, 0);
+	ck_assert_uint_eq(n_tickets(), 1);
+
+	/* The failures used no ticket id. */
+	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, false, &t2, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t2->id, 2);
+}
+END_TEST
+
+START_TEST(test_strict_pack_2x4)
+{
+	struct spk_ticket *t = NULL;
+	char why[256];
+
+	ck_assert_int_eq(add("n1", 0, 4, 0), 0);
+	ck_assert_int_eq(add("n2", 4, 4, 0), 1);
+	ck_assert_int_eq(alloc(1, 2, 4, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->n, 8);
+	for (uint32_t k = 0; k < 8; k++) {
+		ck_assert_uint_eq(t->grants[k].node_rank, k / 4);
+		ck_assert_uint_eq(t->grants[k].local_rank, k % 4);
+		ck_assert_uint_eq(t->grants[k].node, t->grants[k / 4 * 4].node);
+	}
+	ck_assert_uint_ne(t->grants[0].node, t->grants[4].node);
+	ck_assert_uint_eq(g.nodes[0].gpu_used, 0xf);
+	ck_assert_uint_eq(g.nodes[1].gpu_used, 0xf);
+	assert_grants_consistent(t);
+}
+END_TEST
+
+START_TEST(test_spread_1x8)
+{
+	struct spk_ticket *t = NULL;
+	char why[256];
+
+	ck_assert_int_eq(add("n1", 0, 4, 0), 0);
+	ck_assert_int_eq(add("n2", 4, 4, 0), 1);
+
+	ck_assert_int_eq(alloc(1, 1, 8, 1, 0, true, &t, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_str_eq(why, "asked for 1 node x 8 slots x 1 GPU (strict pack); "
+			      "free: n1 4/4 GPUs, n2 4/4 GPUs");
+	ck_assert_uint_eq(g.nodes[0].gpu_used | g.nodes[1].gpu_used, 0);
+
+	ck_assert_int_eq(alloc(1, 1, 8, 1, 0, false, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->n, 8);
+	for (uint32_t k = 0; k < 8; k++) {
+		const struct spk_grant *gr = &t->grants[k];
+
+		ck_assert_uint_eq(gr->rank, k);
+		ck_assert_uint_eq(gr->node, k / 4);
+		ck_assert_uint_eq(gr->node_rank, k / 4);
+		ck_assert_uint_eq(gr->local_rank, k % 4);
+		ck_assert_uint_eq(gr->n_gpus, 1);
+		ck_assert_int_eq(gr->gpus[0] / 4, (int32_t)(k / 4));
+	}
+	ck_assert_uint_eq(g.nodes[0].gpu_used, 0xf);
+	ck_assert_uint_eq(g.nodes[1].gpu_used, 0xf);
+	assert_grants_consistent(t);
+}
+END_TEST
+
+/* Without strict_pack a share that fits on one node still goes there. */
+START_TEST(test_spread_tries_strict_first)
+{
+	struct spk_ticket *t = NULL;
+	char why[256];
+
+	ck_assert_int_eq(add("small", 0, 2, 0), 0);
+	ck_assert_int_eq(add("big", 2, 4, 0), 1);
+	ck_assert_int_eq(alloc(1, 1, 4, 1, 0, false, &t, why, sizeof(why)), 0);
+	for (uint32_t k = 0; k < 4; k++) {
+		ck_assert_uint_eq(t->grants[k].node, 1);
+		ck_assert_uint_eq(t->grants[k].node_rank, 0);
+	}
+	ck_assert_uint_eq(used_count(0), 0);
+	ck_assert_uint_eq(used_count(1), 4);
+}
+END_TEST
+
+START_TEST(test_multi_gpu_slots)
+{
+	struct spk_ticket *t = NULL, *t2 = NULL;
+	char why[256];
+
+	ck_assert_int_eq(add("a", 20, 8, 0), 0);
+	ck_assert_int_eq(alloc(1, 1, 3, 3, 0, true, &t, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_str_eq(why, "asked for 1 node x 3 slots x 3 GPUs (strict pack); free: a 8/8 GPUs");
+
+	ck_assert_int_eq(alloc(1, 1, 2, 3, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(used_count(0), 6);
+	ck_assert_int_eq(alloc(1, 1, 1, 2, 0, true, &t2, why, sizeof(why)), 0);
+	ck_assert_uint_eq(used_count(0), 8);
+	spk_gang_release(&g, t);
+	spk_gang_release(&g, t2);
+	ck_assert_uint_eq(used_count(0), 0);
+
+	ck_assert_int_eq(alloc(1, 1, 4, 2, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->n, 4);
+	for (uint32_t k = 0; k < 4; k++) {
+		ck_assert_uint_eq(t->grants[k].n_gpus, 2);
+		ck_assert_uint_eq(t->grants[k].local_rank, k);
+	}
+	assert_grants_consistent(t);
+	ck_assert_uint_eq(g.nodes[0].gpu_used, 0xff);
+	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, false, &t2, why, sizeof(why)), SPOKE_ENORES);
+}
+END_TEST
+
+START_TEST(test_best_fit)
+{
+	struct spk_ticket *t = NULL;
+	char why[256];
+	uint32_t a, b;
+
+	ck_assert_int_eq(add("n0", 0, 8, 0), 0);
+	ck_assert_int_eq(add("n1", 10, 4, 0), 1);
+	ck_assert_int_eq(add("n2", 20, 6, 0), 2);
+	ck_assert_int_eq(add("n3", 30, 2, 0), 3);
+
+	/* n3 has the fewest free but too few; n1 is the tightest that fits. */
+	ck_assert_int_eq(alloc(1, 1, 4, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->grants[0].node, 1);
+	ck_assert_int_eq(alloc(1, 1, 4, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->grants[0].node, 2);
+	ck_assert_int_eq(alloc(1, 1, 4, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->grants[0].node, 0);
+	/* Free now: n0 4, n1 0, n2 2, n3 2.  Two nodes x 2: n2 and n3. */
+	ck_assert_int_eq(alloc(1, 2, 2, 1, 0, true, &t, why, sizeof(why)), 0);
+	a = t->grants[0].node;
+	b = t->grants[2].node;
+	ck_assert_msg((a == 2 && b == 3) || (a == 3 && b == 2), "got nodes %u and %u", a, b);
+	ck_assert_uint_eq(used_count(0), 4);
+}
+END_TEST
+
+START_TEST(test_best_fit_tie_lowest_index)
+{
+	struct spk_ticket *t = NULL;
+	char why[256];
+
+	ck_assert_int_eq(add("n0", 0, 4, 0), 0);
+	ck_assert_int_eq(add("n1", 4, 4, 0), 1);
+	ck_assert_int_eq(add("n2", 8, 4, 0), 2);
+	spk_gang_node_down(&g, 0);
+	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->grants[0].node, 1);
+	/* n1 now has 3 free: the tightest. */
+	ck_assert_int_eq(alloc(1, 1, 3, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->grants[0].node, 1);
+	ck_assert_int_eq(alloc(1, 1, 3, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->grants[0].node, 2);
+}
+END_TEST
+
+START_TEST(test_cpus)
+{
+	struct spk_ticket *t = NULL, *t2 = NULL;
+	char why[256];
+
+	ck_assert_int_eq(add("c", 0, 4, 8), 0);
+	/* 4 GPUs free but 4 x 3 CPUs > 8. */
+	ck_assert_int_eq(alloc(1, 1, 4, 1, 3, false, &t, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_str_eq(why, "asked for 1 node x 4 slots x 1 GPU + 3 CPUs; free: c 4/4 GPUs 8/8 CPUs");
+	ck_assert_uint_eq(g.nodes[0].cpus_used, 0);
+
+	ck_assert_int_eq(alloc(1, 1, 2, 1, 3, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(g.nodes[0].cpus_used, 6);
+	ck_assert_uint_eq(t->grants[0].cpus, 3);
+	ck_assert_uint_eq(t->grants[1].cpus, 3);
+	ck_assert_int_eq(alloc(1, 1, 1, 1, 3, false, &t2, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_str_eq(why, "asked for 1 node x 1 slot x 1 GPU + 3 CPUs; free: c 2/4 GPUs 2/8 CPUs");
+	ck_assert_int_eq(alloc(1, 1, 1, 1, 2, false, &t2, why, sizeof(why)), 0);
+	ck_assert_uint_eq(g.nodes[0].cpus_used, 8);
+	/* CPU-only slots. */
+	ck_assert_int_eq(alloc(1, 1, 1, 0, 1, false, &t2, why, sizeof(why)), SPOKE_ENORES);
+	spk_gang_release(&g, t);
+	ck_assert_uint_eq(g.nodes[0].cpus_used, 2);
+	ck_assert_int_eq(alloc(1, 1, 4, 0, 1, false, &t2, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t2->grants[3].n_gpus, 0);
+	ck_assert_uint_eq(g.nodes[0].cpus_used, 6);
+	ck_assert_uint_eq(used_count(0), 1);
+}
+END_TEST
+
+START_TEST(test_cpus_not_counted)
+{
+	struct spk_ticket *t = NULL;
+	char why[256];
+
+	ck_assert_int_eq(add("nc", 0, 4, 0), 0);
+	ck_assert_int_eq(alloc(1, 1, 4, 1, 1000, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->grants[0].cpus, 1000);
+	ck_assert_uint_eq(g.nodes[0].cpus_used, 0);
+	spk_gang_release(&g, t);
+	ck_assert_uint_eq(g.nodes[0].cpus_used, 0);
+	ck_assert_uint_eq(used_count(0), 0);
+}
+END_TEST
+
+START_TEST(test_release)
+{
+	struct spk_ticket *t = NULL, *t2 = NULL;
+	char why[256];
+	uint64_t id;
+
+	ck_assert_int_eq(add("n1", 0, 4, 16), 0);
+	ck_assert_int_eq(add("n2", 4, 4, 16), 1);
+	ck_assert_int_eq(alloc(1, 2, 4, 1, 2, true, &t, why, sizeof(why)), 0);
+	id = t->id;
+	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, false, &t2, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_uint_eq(g.nodes[0].cpus_used, 8);
+
+	spk_gang_release(&g, t);
+	ck_assert_ptr_null(spk_gang_find(&g, id));
+	ck_assert_ptr_null(g.tickets);
+	ck_assert_uint_eq(g.nodes[0].gpu_used | g.nodes[1].gpu_used, 0);
+	ck_assert_uint_eq(g.nodes[0].cpus_used + g.nodes[1].cpus_used, 0);
+
+	ck_assert_int_eq(alloc(1, 2, 4, 1, 2, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_ne(t->id, id);
+	assert_grants_consistent(t);
+	spk_gang_release(&g, NULL);
+	ck_assert_uint_eq(n_tickets(), 1);
+}
+END_TEST
+
+START_TEST(test_release_owner)
+{
+	struct spk_ticket *a1 = NULL, *a2 = NULL, *b = NULL;
+	char why[256];
+	uint64_t id1, id2;
+
+	ck_assert_int_eq(add("n1", 0, 8, 0), 0);
+	ck_assert_int_eq(alloc(1, 1, 2, 1, 0, true, &a1, why, sizeof(why)), 0);
+	ck_assert_int_eq(alloc(2, 1, 3, 1, 0, true, &b, why, sizeof(why)), 0);
+	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, true, &a2, why, sizeof(why)), 0);
+	id1 = a1->id;
+	id2 = a2->id;
+	ck_assert_uint_eq(used_count(0), 6);
+
+	ck_assert_int_eq(spk_gang_release_owner(&g, 1), 2);
+	ck_assert_ptr_null(spk_gang_find(&g, id1));
+	ck_assert_ptr_null(spk_gang_find(&g, id2));
+	ck_assert_ptr_eq(spk_gang_find(&g, b->id), b);
+	ck_assert_uint_eq(used_count(0), 3);
+	assert_grants_consistent(b);
+
+	ck_assert_int_eq(spk_gang_release_owner(&g, 1), 0);
+	ck_assert_int_eq(spk_gang_release_owner(&g, 3), 0);
+	ck_assert_int_eq(spk_gang_release_owner(&g, 2), 1);
+	ck_assert_ptr_null(g.tickets);
+	ck_assert_uint_eq(used_count(0), 0);
+}
+END_TEST
+
+START_TEST(test_node_down)
+{
+	struct spk_ticket *t = NULL, *t2 = NULL;
+	char why[256];
+
+	ck_assert_int_eq(add("n1", 0, 4, 0), 0);
+	ck_assert_int_eq(add("n2", 4, 4, 0), 1);
+	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->grants[0].node, 0);
+
+	spk_gang_node_down(&g, 0);
+	ck_assert_int_eq(alloc(1, 1, 4, 1, 0, false, &t2, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t2->grants[0].node, 1);
+	ck_assert_uint_eq(t2->grants[3].node, 1);
+	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, false, &t2, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_str_eq(why, "asked for 1 node x 1 slot x 1 GPU; free: n2 0/4 GPUs");
+
+	/* The ticket on the dead node keeps its slot until released. */
+	ck_assert_uint_eq(used_count(0), 1);
+	spk_gang_release(&g, t);
+	ck_assert_uint_eq(used_count(0), 0);
+
+	spk_gang_node_down(&g, 1);
+	spk_gang_node_down(&g, 99); /* out of range: ignored */
+	ck_assert_int_eq(alloc(1, 1, 1, 0, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_str_eq(why, "asked for 1 node x 1 slot x 0 GPUs; free: no live nodes");
+
+	/* A dead node's name may come back, as a new node. */
+	ck_assert_int_eq(add("n1", 0, 4, 0), 2);
+	ck_assert_int_eq(alloc(1, 1, 4, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->grants[0].node, 2);
+}
+END_TEST
+
+START_TEST(test_add_node_errors)
+{
+	int32_t dup[] = { 4, 5, 6, 5 };
+	int32_t ok[] = { 4, 5, 6, 7 };
+	char name[SPOKE_NODE_NAME_MAX + 1];
+	uint32_t i;
+
+	ck_assert_int_eq(spk_gang_add_node(&g, "d", dup, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(add("big", 0, SPK_MAX_NODE_GPUS + 1, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_gang_add_node(&g, NULL, ok, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_gang_add_node(&g, "", ok, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_gang_add_node(&g, "a\nb", ok, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_gang_add_node(&g, "x", NULL, 4, 0), SPOKE_EINVAL);
+	memset(name, 'x', SPOKE_NODE_NAME_MAX);
+	name[SPOKE_NODE_NAME_MAX] = '\0';
+	ck_assert_int_eq(spk_gang_add_node(&g, name, ok, 4, 0), SPOKE_EINVAL);
+	ck_assert_uint_eq(g.n_nodes, 0);
+
+	name[SPOKE_NODE_NAME_MAX - 1] = '\0';
+	ck_assert_int_eq(spk_gang_add_node(&g, name, ok, 4, 0), 0);
+	ck_assert_str_eq(g.nodes[0].name, name);
+	ck_assert_int_eq(spk_gang_add_node(&g, "d", ok, 4, 0), 1);
+	ck_assert_int_eq(spk_gang_add_node(&g, "d", ok, 4, 0), SPOKE_EEXIST);
+	ck_assert_int_eq(add("max", 0, SPK_MAX_NODE_GPUS, 0), 2);
+	ck_assert_int_eq(spk_gang_add_node(&g, "cpu-only", NULL, 0, 4), 3);
+	ck_assert_uint_eq(g.n_nodes, 4);
+	ck_assert_uint_eq(g.nodes[1].n_gpus, 4);
+	ck_assert_int_eq(g.nodes[1].gpus[3], 7);
+	ck_assert(g.nodes[1].alive);
+
+	for (i = g.n_nodes; i < SPK_MAX_NODES; i++) {
+		snprintf(name, sizeof(name), "f%u", i);
+		ck_assert_int_eq(add(name, 0, 1, 0), (int)i);
+	}
+	ck_assert_int_eq(add("onemore", 0, 1, 0), SPOKE_ENOSPC);
+	ck_assert_uint_eq(g.n_nodes, SPK_MAX_NODES);
+}
+END_TEST
+
+START_TEST(test_64_gpus)
+{
+	struct spk_ticket *t = NULL;
+	char why[256];
+
+	ck_assert_int_eq(add("max", 1000, SPK_MAX_NODE_GPUS, 0), 0);
+	ck_assert_int_eq(alloc(1, 1, 63, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_int_eq(alloc(1, 1, 2, 1, 0, true, &t, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_str_eq(why, "asked for 1 node x 2 slots x 1 GPU (strict pack); free: max 1/64 GPUs");
+	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_int_eq(t->grants[0].gpus[0], 1063);
+	ck_assert_uint_eq(g.nodes[0].gpu_used, ~0ULL);
+	ck_assert_int_eq(spk_gang_release_owner(&g, 1), 2);
+	ck_assert_uint_eq(g.nodes[0].gpu_used, 0);
+}
+END_TEST
+
+START_TEST(test_invalid_args)
+{
+	struct spk_ticket *t = NULL;
+	char why[256];
+
+	ck_assert_int_eq(add("n1", 0, SPOKE_MAX_SLOT_GPUS, 0), 0);
+	ck_assert_int_eq(alloc(1, 0, 4, 1, 0, true, &t, why, sizeof(why)), SPOKE_EINVAL);
+	assert_one_line(why);
+	ck_assert_ptr_nonnull(strstr(why, "zero nodes"));
+	ck_assert_int_eq(alloc(1, 1, 0, 1, 0, true, &t, why, sizeof(why)), SPOKE_EINVAL);
+	assert_one_line(why);
+	ck_assert_int_eq(alloc(1, 1, 1, SPOKE_MAX_SLOT_GPUS + 1, 0, false, &t, why, sizeof(why)),
+			 SPOKE_EINVAL);
+	assert_one_line(why);
+	ck_assert_int_eq(alloc(1, UINT32_MAX, UINT32_MAX, 0, 0, false, &t, why, sizeof(why)),
+			 SPOKE_EINVAL);
+	assert_one_line(why);
+	ck_assert_int_eq(spk_gang_allocate(&g, 1, 1, 1, NULL, false, &t, why, sizeof(why)),
+			 SPOKE_EINVAL);
+	assert_one_line(why);
+	ck_assert_ptr_null(t);
+	ck_assert_ptr_null(g.tickets);
+	ck_assert_uint_eq(g.nodes[0].gpu_used, 0);
+	ck_assert_uint_eq(g.next_id, 1);
+
+	/* The largest slot there is still works. */
+	ck_assert_int_eq(alloc(1, 1, 1, SPOKE_MAX_SLOT_GPUS, 0, false, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->grants[0].n_gpus, SPOKE_MAX_SLOT_GPUS);
+}
+END_TEST
+
+START_TEST(test_find)
+{
+	struct spk_ticket *t[4];
+	char why[256];
+	uint32_t i;
+
+	ck_assert_int_eq(add("n1", 0, 8, 0), 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(alloc(i, 1, 2, 1, 0, true, &t[i], why, sizeof(why)), 0);
+	for (i = 0; i < 4; i++) {
+		ck_assert_uint_eq(t[i]->id, i + 1);
+		ck_assert_ptr_eq(spk_gang_find(&g, t[i]->id), t[i]);
+	}
+	ck_assert_ptr_null(spk_gang_find(&g, 0));
+	ck_assert_ptr_null(spk_gang_find(&g, 5));
+	spk_gang_release(&g, t[2]);
+	ck_assert_ptr_null(spk_gang_find(&g, 3));
+	ck_assert_ptr_eq(spk_gang_find(&g, 4), t[3]);
+	ck_assert_ptr_eq(spk_gang_find(&g, 2), t[1]);
+}
+END_TEST
+
+START_TEST(test_why_truncated)
+{
+	const char *full = "asked for 2 nodes x 4 slots x 1 GPU (strict pack); "
+			   "free: n1 4/4 GPUs";
+	struct spk_ticket *t = NULL;
+	char why[128];
+	size_t cap;
+
+	ck_assert_int_eq(add("n1", 0, 4, 0), 0);
+	for (cap = 1; cap <= strlen(full) + 2; cap++) {
+		memset(why, '#', sizeof(why));
+		ck_assert_int_eq(alloc(1, 2, 4, 1, 0, true, &t, why, cap), SPOKE_ENORES);
+		ck_assert_uint_eq(strnlen(why, cap), cap - 1 < strlen(full) ? cap - 1 : strlen(full));
+		ck_assert_int_eq(strncmp(why, full, cap - 1), 0);
+		ck_assert_int_eq(why[cap], '#');
+	}
+	ck_assert_str_eq(why, full);
+	memset(why, '#', sizeof(why));
+	ck_assert_int_eq(alloc(1, 2, 4, 1, 0, true, &t, why, 0), SPOKE_ENORES);
+	ck_assert_int_eq(why[0], '#');
+	ck_assert_int_eq(alloc(1, 2, 4, 1, 0, true, &t, NULL, 0), SPOKE_ENORES);
+	ck_assert_int_eq(alloc(1, 0, 4, 1, 0, true, &t, NULL, 0), SPOKE_EINVAL);
+	ck_assert_ptr_null(t);
+}
+END_TEST
+
+START_TEST(test_fini)
+{
+	struct spk_gang *h = calloc(1, sizeof(*h));
+	spoke_resources res = { .gpus = 1, .cpus = 0 };
+	int32_t ids[] = { 0, 1, 2, 3 };
+	struct spk_ticket *t;
+	char why[128];
+
+	ck_assert_ptr_nonnull(h);
+	spk_gang_init(h);
+	ck_assert_uint_eq(h->next_id, 1);
+	ck_assert_int_eq(spk_gang_add_node(h, "n1", ids, 4, 0), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(spk_gang_allocate(h, (uint64_t)i, 1, 1, &res, true, &t, why,
+						   sizeof(why)), 0);
+	spk_gang_fini(h);
+	ck_assert_ptr_null(h->tickets);
+	spk_gang_fini(h);
+	free(h);
+}
+END_TEST
+
+static Suite *gang_suite(void)
+{
+	Suite *s = suite_create("gang");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_fit_1x8);
+	tcase_add_test(tc, test_no_fit_all_or_nothing);
+	tcase_add_test(tc, test_strict_pack_2x4);
+	tcase_add_test(tc, test_spread_1x8);
+	tcase_add_test(tc, test_spread_tries_strict_first);
+	tcase_add_test(tc, test_multi_gpu_slots);
+	tcase_add_test(tc, test_best_fit);
+	tcase_add_test(tc, test_best_fit_tie_lowest_index);
+	tcase_add_test(tc, test_cpus);
+	tcase_add_test(tc, test_cpus_not_counted);
+	tcase_add_test(tc, test_release);
+	tcase_add_test(tc, test_release_owner);
+	tcase_add_test(tc, test_node_down);
+	tcase_add_test(tc, test_add_node_errors);
+	tcase_add_test(tc, test_64_gpus);
+	tcase_add_test(tc, test_invalid_args);
+	tcase_add_test(tc, test_find);
+	tcase_add_test(tc, test_why_truncated);
+	tcase_add_test(tc, test_fini);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(gang_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
