@@ -3,7 +3,9 @@
  * A START from the hub forks a worker (spawn.c) with the actor's GPUs in
  * CUDA_VISIBLE_DEVICES and a socketpair on fd 3.  The agent sends it
  * SPAWN_INFO over that pair; the worker answers READY once its init has
- * returned and it listens; only then does the agent answer the hub. */
+ * returned and it listens; only then does the agent answer the hub.  When a
+ * worker ends, EXITED names it by its START id, so that a late report can
+ * never be taken for a newer actor of the same name. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -39,7 +41,9 @@ struct worker {
 	struct agent *ag;
 	char name[SPOKE_ACTOR_NAME_MAX];
 	pid_t pid;
-	uint64_t op; /* the hub's START id, 0 once answered */
+	uint64_t op;       /* the hub's START id, 0 once answered */
+	uint64_t start_id; /* the same, kept: it names this incarnation to the hub */
+	bool failed;       /* its start failed, and the hub was told */
 	struct spk_evconn link;
 	bool link_open;
 	ev_timer timer;
@@ -117,6 +121,7 @@ static void worker_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_vi
 		reply_hub_error(ag, w->op, h->aux, "actor %s on %s: %.*s", w->name, ag->node, (int)n,
 				text ? (const char *)text : "");
 		w->op = 0;
+		w->failed = true;
 		return;
 	}
 	if (spoke_view_get_u32(v, &port) < 0 || port == 0 || port > 65535) {
@@ -147,6 +152,7 @@ static void worker_timer(struct ev_loop *loop, ev_timer *t, int revents)
 				"actor %s on %s did not finish its init within %u ms", w->name,
 				w->ag->node, w->timeout_ms);
 		w->op = 0;
+		w->failed = true;
 	} else {
 		spk_warn("actor %s (pid %d) ignored SIGTERM; killing it", w->name, (int)w->pid);
 	}
@@ -191,12 +197,12 @@ static void child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	if (w->op)
 		reply_hub_error(ag, w->op, SPOKE_ESPAWN, "worker of actor %s on %s %s before it was ready",
 				w->name, ag->node, why);
-	else if (!ag->shutting_down) {
+	else if (!ag->shutting_down && !w->failed) {
 		spk_info("actor %s (pid %d) %s", w->name, (int)w->pid, why);
 		spk_evconn_begin(&ag->hub, &b);
 		spoke_buf_put_str(&b, w->name);
 		spoke_buf_put_str(&b, why);
-		spk_evconn_finish(&ag->hub, &b, SPK_EXITED, 0, 0);
+		spk_evconn_finish(&ag->hub, &b, SPK_EXITED, w->start_id, 0);
 	}
 	free_worker(ag, w);
 	if (ag->shutting_down && !ag->workers)
@@ -259,7 +265,7 @@ static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 		return;
 	}
 	w->ag = ag;
-	w->op = h->id;
+	w->op = w->start_id = h->id;
 	w->timeout_ms = spec.timeout_ms ? spec.timeout_ms : SPAWN_TIMEOUT_MS;
 	snprintf(w->name, sizeof(w->name), "%s", spec.name);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {

@@ -34,6 +34,7 @@ struct hub_actor {
 	uint32_t node;
 	struct spk_endpoint ep;
 	uint64_t ticket;          /* gang ticket it was launched in, 0 if none */
+	uint64_t start_id;        /* the START that made this incarnation */
 	struct spk_ticket *own;   /* its own reservation (spoke_spawn), or NULL */
 	char why_dead[160];
 	struct hub_actor *next;
@@ -172,7 +173,7 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 	a->own = own;
 	a->why_dead[0] = '\0';
 	memset(&a->ep, 0, sizeof(a->ep));
-	op->id = ++hub->next_op;
+	op->id = a->start_id = ++hub->next_op;
 	op->client = client->conn.serial;
 	op->req = req;
 	op->actor = a;
@@ -464,7 +465,8 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 	free(op);
 }
 
-static void on_exited(struct hub *hub, struct hub_peer *p, spoke_view *v)
+static void on_exited(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+		      spoke_view *v)
 {
 	char name[SPOKE_ACTOR_NAME_MAX], why[128];
 	struct hub_actor *a;
@@ -475,7 +477,7 @@ static void on_exited(struct hub *hub, struct hub_peer *p, spoke_view *v)
 	if (spoke_view_error(v))
 		return;
 	a = find_actor(hub, name);
-	if (a && a->state != ACTOR_DEAD)
+	if (a && a->start_id == h->id && a->state != ACTOR_DEAD)
 		actor_dead(hub, a, why);
 }
 
@@ -502,7 +504,7 @@ static void on_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *
 		break;
 	case SPK_EXITED:
 		if (agent) {
-			on_exited(hub, p, v);
+			on_exited(hub, p, h, v);
 			return;
 		}
 		break;

@@ -1,0 +1,91 @@
+/* test_actor.c - the "Probe" actor type used by the integration tests. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <spoke/spoke.h>
+
+#include "probe.h"
+
+static int probe_init(void *state, spoke_view *args)
+{
+	uint8_t fail = 0;
+
+	(void)state;
+	/* A first argument byte of 1 makes init fail: a refused spawn. */
+	if (spoke_view_remaining(args) && spoke_view_get_u8(args, &fail) == 0 && fail == 1)
+		return SPOKE_EINVAL;
+	return 0;
+}
+
+static int echo(void *state, spoke_view *req, spoke_buf *reply)
+{
+	const void *p;
+	size_t n = spoke_view_remaining(req);
+
+	(void)state;
+	spoke_view_get_raw(req, &p, n);
+	return spoke_buf_put_raw(reply, p, n);
+}
+
+static int gpus(void *state, spoke_view *req, spoke_buf *reply)
+{
+	const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
+
+	(void)state;
+	(void)req;
+	return spoke_buf_put_raw(reply, cvd ? cvd : "(unset)", strlen(cvd ? cvd : "(unset)"));
+}
+
+static int pid(void *state, spoke_view *req, spoke_buf *reply)
+{
+	(void)state;
+	(void)req;
+	return spoke_buf_put_u32(reply, (uint32_t)getpid());
+}
+
+static int crash(void *state, spoke_view *req, spoke_buf *reply)
+{
+	(void)state;
+	(void)req;
+	(void)reply;
+	raise(SIGKILL);
+	return 0;
+}
+
+static int nap(void *state, spoke_view *req, spoke_buf *reply)
+{
+	uint32_t ms = 0;
+
+	(void)state;
+	spoke_view_get_u32(req, &ms);
+	usleep(ms * 1000);
+	return spoke_buf_put_u32(reply, ms);
+}
+
+static int fail(void *state, spoke_view *req, spoke_buf *reply)
+{
+	(void)state;
+	(void)req;
+	(void)reply;
+	return SPOKE_EINVAL;
+}
+
+static const spoke_method probe_methods[] = {
+	{ PROBE_ECHO, "echo", echo },
+	{ PROBE_GPUS, "gpus", gpus },
+	{ PROBE_PID, "pid", pid },
+	{ PROBE_CRASH, "crash", crash },
+	{ PROBE_NAP, "nap", nap },
+	{ PROBE_FAIL, "fail", fail },
+};
+
+static const spoke_actor_type probe_type = {
+	.name = "Probe",
+	.init = probe_init,
+	.methods = probe_methods,
+	.n_methods = sizeof(probe_methods) / sizeof(probe_methods[0]),
+};
+
+SPOKE_REGISTER_ACTOR(probe_type)
