@@ -46,13 +46,19 @@ int spk_token_read_file(const char *path, char *out, size_t cap)
 	ssize_t n;
 	int fd, rc;
 
+	if (cap < 2)
+		return SPOKE_ENOSPC;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
 		spk_err("cannot open token file %s: %s", path, strerror(errno));
 		return rc;
 	}
-	if (fstat(fd, &st) != 0 || (st.st_mode & 077)) {
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	if (st.st_mode & 077) {
 		spk_err("token file %s is readable by group or others (mode %o); chmod 600 it",
 			path, (unsigned)(st.st_mode & 0777));
 		rc = SPOKE_EAUTH;
@@ -65,6 +71,11 @@ int spk_token_read_file(const char *path, char *out, size_t cap)
 		goto out_close;
 	}
 	out[n] = '\0';
+	if ((size_t)n == cap - 1 && !strpbrk(out, "\r\n")) {
+		spk_err("token file %s: token longer than %zu bytes", path, cap - 2);
+		rc = SPOKE_ENOSPC;
+		goto out_close;
+	}
 	out[strcspn(out, "\r\n")] = '\0';
 	if (out[0] == '\0') {
 		spk_err("token file %s is empty", path);
@@ -107,6 +118,7 @@ int spk_token_write_file(const char *path, const char *token)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	errno = 0;
 	if (write(fd, token, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
 		rc = errno ? -errno : SPOKE_ENOSPC;
 		goto out_unlink;

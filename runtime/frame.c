@@ -1,4 +1,6 @@
 /* frame.c - encoding and checking frame headers. */
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +58,8 @@ long spk_frame_parse(const uint8_t *buf, size_t len, uint32_t max_payload, struc
 {
 	int rc;
 
+	if (len == 0)
+		return 0;
 	if (len < SPK_HDR_SIZE) {
 		/* Refuse garbage as soon as the magic is visibly wrong. */
 		uint8_t magic[4];
@@ -77,19 +81,25 @@ uint32_t spk_max_payload(void)
 {
 	const char *env = getenv("SPOKE_MAX_MSG");
 	unsigned long long v;
+	unsigned shift = 0;
 	char *end;
 
-	if (!env || !*env)
+	if (!env || !isdigit((unsigned char)*env))
 		return SPK_MAX_PAYLOAD_DEFAULT;
+	errno = 0;
 	v = strtoull(env, &end, 10);
+	if (errno == ERANGE)
+		return SPK_MAX_PAYLOAD_DEFAULT;
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
 	}
 	if (*end != '\0' || v == 0)
 		return SPK_MAX_PAYLOAD_DEFAULT;
-	return v > SPK_MAX_PAYLOAD_LIMIT ? SPK_MAX_PAYLOAD_LIMIT : (uint32_t)v;
+	if (v > (SPK_MAX_PAYLOAD_LIMIT >> shift))
+		return SPK_MAX_PAYLOAD_LIMIT;
+	return (uint32_t)(v << shift);
 }
 
 const char *spk_type_name(uint8_t type)
