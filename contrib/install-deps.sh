@@ -8,7 +8,7 @@ PACKAGES="
 	build-essential autoconf automake libtool pkg-config
 	libev-dev libsodium-dev libyaml-dev check
 	libibverbs-dev librdmacm-dev libslurm-dev
-	procps
+	procps cmake
 "
 export DEBIAN_FRONTEND=noninteractive
 missing=

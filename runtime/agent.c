@@ -513,8 +513,13 @@ static int connect_hub(struct agent *ag, const char *hub, int timeout_ms)
 	}
 	fd = ch.fd;
 	ch.fd = -1;
+	rc = spk_evconn_start(&ag->hub, ag->loop, fd, NULL, "hub", hub_frame, hub_closed, ag);
+	/* The hub may send a START right behind its answer: the channel may
+	 * have read it already. */
+	if (rc == 0)
+		rc = spk_evconn_preload(&ag->hub, ch.rbuf + ch.rpos, ch.rlen - ch.rpos);
 	spk_chan_close(&ch);
-	return spk_evconn_start(&ag->hub, ag->loop, fd, NULL, "hub", hub_frame, hub_closed, ag);
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -37,7 +37,13 @@ struct spoke_actor {
 	struct spk_chan *async_ch;
 	spoke_future *head, *tail;
 	uint64_t async_id;
+	size_t async_queued; /* bytes of small requests not sent yet */
 };
+
+/* Small asynchronous requests behind others in flight are queued and go out
+ * together, one send for many calls (see async_send). */
+#define ASYNC_SMALL (4u << 10) /* larger requests are sent at once, in place */
+#define ASYNC_FLUSH (8u << 10) /* queued bytes that go out without waiting */
 
 static __thread unsigned slot_hint;
 
@@ -253,6 +259,31 @@ static void fail_all(spoke_actor *a, int rc)
 	a->head = a->tail = NULL;
 }
 
+/* Sends request f, or queues it when other calls are in flight: a queued
+ * request goes out with the next large one, once ASYNC_FLUSH bytes are
+ * queued, or when a wait on any future of the handle has no reply left in
+ * its receive buffer.  The first call into an idle pipe goes at once. */
+static int async_send(spoke_actor *a, spoke_future *f, uint32_t method, const void *req,
+		      size_t req_len, int64_t deadline)
+{
+	struct spk_chan *ch = a->async_ch;
+	int rc;
+
+	if (req_len > ASYNC_SMALL) {
+		rc = spk_chan_flush(ch, &a->async_queued, deadline);
+		if (rc == 0)
+			rc = spk_chan_send(ch, SPK_CALL, f->id_, (int32_t)method, req, req_len,
+					   deadline);
+	} else {
+		rc = spk_chan_queue(ch, &a->async_queued, SPK_CALL, f->id_, (int32_t)method, req,
+				    req_len);
+		if (rc < 0 || (a->head && a->async_queued < ASYNC_FLUSH))
+			return rc;
+		rc = spk_chan_flush(ch, &a->async_queued, deadline);
+	}
+	return rc;
+}
+
 int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
 		     void *reply, size_t cap, spoke_future *f)
 {
@@ -264,8 +295,10 @@ int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t re
 	f->cap_ = cap;
 	f->actor_ = a;
 	pthread_mutex_lock(&a->async_lock);
-	if (a->async_ch && a->async_ch->broken && !a->head)
+	if (a->async_ch && a->async_ch->broken && !a->head) {
 		drop_chan(&a->async_ch);
+		a->async_queued = 0;
+	}
 	if (!a->async_ch)
 		rc = connect_chan(a, &a->async_ch, deadline);
 	if (rc == 0 && a->async_ch->broken)
@@ -273,8 +306,7 @@ int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t re
 	if (rc == 0) {
 		a->async_ch->poll_us = atomic_load(&a->poll_us);
 		f->id_ = ++a->async_id;
-		rc = spk_chan_send(a->async_ch, SPK_CALL, f->id_, (int32_t)method, req, req_len,
-				   deadline);
+		rc = async_send(a, f, method, req, req_len, deadline);
 	}
 	if (rc == 0) {
 		if (a->tail)
@@ -338,8 +370,20 @@ int spoke_future_wait(spoke_future *f, int timeout_ms)
 		return f->status;
 	deadline = spk_client_deadline(a->client, timeout_ms);
 	pthread_mutex_lock(&a->async_lock);
-	while (!f->done_ && rc == 0)
+	while (!f->done_ && rc == 0) {
+		/* Never sleep on a reply with requests still queued: send them
+		 * before the receive buffer runs dry. */
+		struct spk_chan *ch = a->async_ch;
+
+		if (a->async_queued && ch->rlen - ch->rpos < SPK_HDR_SIZE) {
+			rc = spk_chan_flush(ch, &a->async_queued, deadline);
+			if (rc < 0) {
+				fail_all(a, rc);
+				break;
+			}
+		}
 		rc = complete_head(a, deadline);
+	}
 	pthread_mutex_unlock(&a->async_lock);
 	return f->done_ ? f->status : rc;
 }

@@ -176,6 +176,44 @@ int spk_chan_send(struct spk_chan *ch, uint8_t type, uint64_t id, int32_t aux, c
 	return send_iov(ch, iov, n ? 2 : 1, deadline);
 }
 
+int spk_chan_queue(struct spk_chan *ch, size_t *queued, uint8_t type, uint64_t id, int32_t aux,
+		   const void *p, size_t n)
+{
+	size_t need = *queued + SPK_HDR_SIZE + n;
+
+	if (ch->broken)
+		return ch->broken;
+	if (need > ch->wcap) {
+		size_t cap = ch->wcap;
+		uint8_t *nb;
+
+		while (cap < need)
+			cap *= 2;
+		nb = realloc(ch->wbuf, cap);
+		if (!nb)
+			return -ENOMEM;
+		ch->wbuf = nb;
+		ch->wcap = cap;
+	}
+	spk_hdr_encode(ch->wbuf + *queued, type, id, aux, (uint32_t)n);
+	if (n)
+		memcpy(ch->wbuf + *queued + SPK_HDR_SIZE, p, n);
+	*queued = need;
+	return 0;
+}
+
+int spk_chan_flush(struct spk_chan *ch, size_t *queued, int64_t deadline)
+{
+	struct iovec iov = { ch->wbuf, *queued };
+	int rc;
+
+	if (*queued == 0)
+		return 0;
+	rc = send_iov(ch, &iov, 1, deadline);
+	*queued = 0;
+	return rc < 0 ? broken(ch, rc) : 0;
+}
+
 int spk_chan_recv_hdr(struct spk_chan *ch, struct spk_hdr *h, int64_t deadline)
 {
 	int rc = fill(ch, SPK_HDR_SIZE, deadline);

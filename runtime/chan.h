@@ -46,6 +46,12 @@ void spk_chan_begin(struct spk_chan *ch, spoke_buf *b);
 /* Sends what was packed into b (from spk_chan_begin) as one frame. */
 int spk_chan_send_buf(struct spk_chan *ch, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux,
 		      int64_t deadline_us);
+/* Queues a frame in the send area, behind what is queued there already
+ * (*queued bytes), to go out with spk_chan_flush. */
+int spk_chan_queue(struct spk_chan *ch, size_t *queued, uint8_t type, uint64_t id, int32_t aux,
+		   const void *p, size_t n);
+/* Sends the *queued bytes of the send area; *queued is 0 afterwards. */
+int spk_chan_flush(struct spk_chan *ch, size_t *queued, int64_t deadline_us);
 /* Sends payload p (caller's memory, not copied) as one frame. */
 int spk_chan_send(struct spk_chan *ch, uint8_t type, uint64_t id, int32_t aux, const void *p,
 		  size_t n, int64_t deadline_us);

@@ -270,11 +270,14 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			spk_debug("connection %s: recv: %s", c->peer, strerror(errno));
+			spk_evconn_close(c, SPOKE_EDEAD);
 			return;
-		spk_debug("connection %s: recv: %s", c->peer, strerror(errno));
-		spk_evconn_close(c, SPOKE_EDEAD);
-		return;
+		}
+		if (c->in_len == 0)
+			return;
+		n = 0; /* preloaded bytes (spk_evconn_preload) may hold frames */
 	}
 	c->in_len += (size_t)n;
 	c->dispatching = true;
@@ -284,9 +287,30 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		finalize(c);
 		return;
 	}
-	memmove(c->in, c->in + used, c->in_len - used);
-	c->in_len -= used;
+	if (used) {
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
+	}
 	spk_evconn_flush(c);
+}
+
+int spk_evconn_preload(struct spk_evconn *c, const void *p, size_t n)
+{
+	uint8_t *nb;
+
+	if (n == 0)
+		return 0;
+	if (c->in_cap - c->in_len < n) {
+		nb = realloc(c->in, c->in_len + n);
+		if (!nb)
+			return -ENOMEM;
+		c->in = nb;
+		c->in_cap = c->in_len + n;
+	}
+	memcpy(c->in + c->in_len, p, n);
+	c->in_len += n;
+	ev_feed_event(c->loop, &c->rio, EV_READ);
+	return 0;
 }
 
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents)

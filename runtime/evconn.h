@@ -66,6 +66,9 @@ int spk_evconn_send(struct spk_evconn *c, uint8_t type, uint64_t id, int32_t aux
 /* Sends a REPLY with a negative status and a message as its payload. */
 int spk_evconn_reply_error(struct spk_evconn *c, uint64_t id, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Bytes a previous owner of the socket (a blocking spk_chan, say) read
+ * past its last frame: handled from the loop before anything read later. */
+int spk_evconn_preload(struct spk_evconn *c, const void *p, size_t n);
 /* Writes out what is queued (called after each batch of frames). */
 void spk_evconn_flush(struct spk_evconn *c);
 /* Closes (deferred while dispatching); on_close runs once. */

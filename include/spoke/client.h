@@ -136,7 +136,12 @@ SPOKE_API int spoke_call_obj(spoke_actor *a, uint32_t method,
 			     const spoke_serializer *req_ser, const void *req,
 			     const spoke_serializer *rep_ser, void *rep, int timeout_ms);
 /* Asynchronous call on the handle's pipelined connection: many may be in
- * flight; each completes, in order, into its own reply buffer. */
+ * flight; each completes, in order, into its own reply buffer.  A call made
+ * while none is in flight is sent at once; small ones made behind others
+ * are gathered (up to 8 KiB) and sent together, one send for many calls:
+ * by a wait on any of the handle's futures before it would sleep, by a
+ * larger call, or when 8 KiB are gathered.  Keep the window bounded (hundreds of calls): a
+ * sender that never waits fills the socket, and its send times out. */
 SPOKE_API int spoke_call_async(spoke_actor *a, uint32_t method, const void *req,
 			       size_t req_len, void *reply, size_t cap, spoke_future *f);
 /* Waits for f; returns f->status (SPOKE_ETIMEDOUT leaves f pending). */

@@ -1,0 +1,54 @@
+#!/bin/bash
+# install.sh - `make install` into a scratch root, then build a program
+# against the installed Spoke with pkg-config and with CMake's
+# find_package(Spoke), and run it (it calls spoke_version() and the
+# serializer).  Skips (77) without cmake.
+set -u
+command -v cmake >/dev/null || { echo "SKIP: cmake is not installed"; exit 77; }
+root=$(mktemp -d /tmp/spoke-install.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+make -s -C "$SPOKE_BUILDDIR" install DESTDIR="$root" >"$root/install.log" 2>&1 ||
+	{ cat "$root/install.log"; echo "FAIL: make install"; exit 1; }
+prefix=$(sed -n 's/^prefix=//p' "$SPOKE_BUILDDIR/contrib/spoke.pc")
+pfx=$root$prefix
+for f in include/spoke/spoke.h lib/libspoke.so lib/libspoke.a lib/pkgconfig/spoke.pc \
+	lib/cmake/Spoke/SpokeConfig.cmake bin/spoke-hub bin/spoke-agent bin/spoke-worker \
+	share/man/man1/spoke-hub.1; do
+	[ -e "$pfx/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
+done
+cat >"$root/app.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include <spoke/spoke.h>
+int main(void)
+{
+	unsigned char mem[32];
+	spoke_buf b;
+	spoke_view v;
+	uint32_t x = 0;
+	spoke_buf_init(&b, mem, sizeof(mem));
+	spoke_buf_put_u32(&b, 42);
+	spoke_view_init(&v, mem, b.len);
+	spoke_view_get_u32(&v, &x);
+	printf("spoke %s %u\n", spoke_version(), x);
+	return x == 42 && !strcmp(spoke_version(), SPOKE_VERSION_STRING) ? 0 : 1;
+}
+C
+# pkg-config
+flags=$(PKG_CONFIG_PATH=$pfx/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root pkg-config --cflags --libs spoke) ||
+	{ echo "FAIL: pkg-config spoke"; exit 1; }
+cc "$root/app.c" $flags -o "$root/app-pc" || { echo "FAIL: build with pkg-config"; exit 1; }
+LD_LIBRARY_PATH=$pfx/lib "$root/app-pc" || { echo "FAIL: run (pkg-config)"; exit 1; }
+# CMake
+mkdir -p "$root/cm"
+cat >"$root/cm/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.13)
+project(app C)
+find_package(Spoke REQUIRED)
+add_executable(app ../app.c)
+target_link_libraries(app PRIVATE Spoke::spoke)
+CM
+(cd "$root/cm" && cmake -S . -B build -DCMAKE_PREFIX_PATH="$pfx" >cmake.log 2>&1 &&
+	cmake --build build >>cmake.log 2>&1) || { cat "$root/cm/cmake.log"; echo "FAIL: CMake build"; exit 1; }
+LD_LIBRARY_PATH=$pfx/lib "$root/cm/build/app" || { echo "FAIL: run (CMake)"; exit 1; }
+echo "PASS: installed headers, libraries, pkg-config and CMake config work"
