@@ -21,10 +21,12 @@ export SPOKE_TOKEN_FILE=$work/token SPOKE_LOG=${SPOKE_LOG:-warn}
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/hub" ] && break; sleep 0.05; done
 [ -s "$work/hub" ] || { echo "run-local: the hub did not start" >&2; exit 1; }
-export SPOKE_HUB=$(cat "$work/hub")
+SPOKE_HUB=$(cat "$work/hub")
+export SPOKE_HUB
 
 gpus=0-7
-ls /dev/nvidia[0-9]* >/dev/null 2>&1 && gpus=$(ls /dev/nvidia[0-9]* | sed 's/.*nvidia//' | paste -sd,)
+real=$(find /dev -maxdepth 1 -name 'nvidia[0-9]*' -printf '%f\n' 2>/dev/null | sed 's/nvidia//' | sort -n | paste -sd,)
+[ -z "$real" ] || gpus=$real
 "$build/spoke-agent" --node local --gpus "$gpus" --ready-file "$work/agent-ready" \
 	--module "$build/examples/.libs/hello.so:$build/examples/.libs/complex_task.so" &
 pids+=($!)

@@ -316,13 +316,14 @@ out_free:
 
 static void on_stop(struct agent *ag, spoke_view *v)
 {
-	const char *name;
-	size_t n;
+	char name[SPOKE_ACTOR_NAME_MAX];
 
-	if (spoke_view_get_raw(v, (const void **)&name, n = spoke_view_remaining(v)) < 0)
+	if (spoke_view_get_str_copy(v, name, sizeof(name)) < 0) {
+		spk_warn("malformed STOP from the hub");
 		return;
+	}
 	for (struct worker *w = ag->workers; w; w = w->next)
-		if (strlen(w->name) == n && !memcmp(w->name, name, n)) {
+		if (!strcmp(w->name, name)) {
 			spk_info("stopping actor %s (pid %d)", w->name, (int)w->pid);
 			kill(w->pid, SIGTERM);
 			ev_timer_stop(ag->loop, &w->timer);

@@ -111,9 +111,13 @@ static void actor_dead(struct hub *hub, struct hub_actor *a, const char *why)
 static void stop_actor(struct hub *hub, struct hub_actor *a, const char *why)
 {
 	struct hub_peer *agent = hub->agents[a->node];
+	spoke_buf b;
 
-	if (a->state != ACTOR_DEAD && agent)
-		spk_evconn_send(&agent->conn, SPK_STOP, 0, 0, a->name, strlen(a->name));
+	if (a->state != ACTOR_DEAD && agent) {
+		spk_evconn_begin(&agent->conn, &b);
+		spoke_buf_put_str(&b, a->name);
+		spk_evconn_finish(&agent->conn, &b, SPK_STOP, 0, 0);
+	}
 	actor_dead(hub, a, why);
 }
 

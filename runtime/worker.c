@@ -196,7 +196,7 @@ static int load_modules(struct spk_chan *ch, const char *modules)
 static int become_actor(struct spk_chan *ch)
 {
 	int64_t deadline = spk_now_us() + INFO_TIMEOUT_MS * 1000LL;
-	char modules[SPK_PATH_MAX * 4], bound[SPK_ADDR_MAX], types[512];
+	char modules[SPK_PATH_MAX * 4], bound[SPK_ADDR_MAX], host[SPK_ADDR_MAX], types[512];
 	struct spk_spawn_spec spec;
 	const uint8_t *p;
 	struct spk_hdr h;
@@ -248,11 +248,7 @@ static int become_actor(struct spk_chan *ch)
 			return ready(ch, rc, "init of %s (%s) failed: %s", W.name, W.type->name,
 				     spoke_strerror(rc));
 	}
-	{
-		char host[SPK_ADDR_MAX];
-
-		spk_parse_hostport(bound, host, sizeof(host), &port);
-	}
+	spk_parse_hostport(bound, host, sizeof(host), &port);
 	port_le[0] = (uint8_t)port;
 	port_le[1] = (uint8_t)(port >> 8);
 	port_le[2] = port_le[3] = 0;

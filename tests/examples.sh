@@ -10,5 +10,8 @@ grep -q "driver: all calls succeeded" <<<"$out" || { echo "FAIL: driver"; exit 1
 grep -q "task-1 result: id=666 name=ZeroCopyCheck values=2 sum=3.0" <<<"$out" || { echo "FAIL: ComplexTask"; exit 1; }
 n=$(grep -c "^rank [0-7] on local (local rank [0-7]): CUDA_VISIBLE_DEVICES=[0-9]*$" <<<"$out")
 u=$(grep "^rank " <<<"$out" | sed 's/.*=//' | sort -u | wc -l)
-[ "$n" -eq 8 ] && [ "$u" -eq 8 ] || { echo "FAIL: gang saw $n ranks, $u distinct GPU sets"; exit 1; }
+if [ "$n" -ne 8 ] || [ "$u" -ne 8 ]; then
+	echo "FAIL: gang saw $n ranks, $u distinct GPU sets"
+	exit 1
+fi
 echo "PASS: examples"

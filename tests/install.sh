@@ -10,6 +10,8 @@ trap 'rm -rf "$root"' EXIT
 make -s -C "$SPOKE_BUILDDIR" install DESTDIR="$root" >"$root/install.log" 2>&1 ||
 	{ cat "$root/install.log"; echo "FAIL: make install"; exit 1; }
 prefix=$(sed -n 's/^prefix=//p' "$SPOKE_BUILDDIR/contrib/spoke.pc")
+# A sanitizer build's library needs the sanitizer runtime in the program too.
+san=$(sed -n 's/^SAN_CFLAGS = //p' "$SPOKE_BUILDDIR/Makefile")
 pfx=$root$prefix
 for f in include/spoke/spoke.h lib/libspoke.so lib/libspoke.a lib/pkgconfig/spoke.pc \
 	lib/cmake/Spoke/SpokeConfig.cmake bin/spoke-hub bin/spoke-agent bin/spoke-worker \
@@ -37,7 +39,8 @@ C
 # pkg-config
 flags=$(PKG_CONFIG_PATH=$pfx/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root pkg-config --cflags --libs spoke) ||
 	{ echo "FAIL: pkg-config spoke"; exit 1; }
-cc "$root/app.c" $flags -o "$root/app-pc" || { echo "FAIL: build with pkg-config"; exit 1; }
+# shellcheck disable=SC2086
+cc $san "$root/app.c" $flags -o "$root/app-pc" || { echo "FAIL: build with pkg-config"; exit 1; }
 LD_LIBRARY_PATH=$pfx/lib "$root/app-pc" || { echo "FAIL: run (pkg-config)"; exit 1; }
 # CMake
 mkdir -p "$root/cm"
@@ -48,7 +51,7 @@ find_package(Spoke REQUIRED)
 add_executable(app ../app.c)
 target_link_libraries(app PRIVATE Spoke::spoke)
 CM
-(cd "$root/cm" && cmake -S . -B build -DCMAKE_PREFIX_PATH="$pfx" >cmake.log 2>&1 &&
+(cd "$root/cm" && cmake -S . -B build -DCMAKE_PREFIX_PATH="$pfx" -DCMAKE_C_FLAGS="$san" >cmake.log 2>&1 &&
 	cmake --build build >>cmake.log 2>&1) || { cat "$root/cm/cmake.log"; echo "FAIL: CMake build"; exit 1; }
 LD_LIBRARY_PATH=$pfx/lib "$root/cm/build/app" || { echo "FAIL: run (CMake)"; exit 1; }
 echo "PASS: installed headers, libraries, pkg-config and CMake config work"

@@ -16,7 +16,10 @@
 #   export SLURM_CONF=DIR/slurm.conf        # how sbatch/srun/sinfo find the cluster
 #   export MINICLUSTER_DIR=DIR
 #   export MINICLUSTER_MUNGE_SOCKET=DIR/munge/munge.sock   # for munge -S / unmunge -S
+#   export MINICLUSTER_LOG_DIR=DIR/log      # slurmctld.log, slurmd-nK.log, munged.log
+#   export MINICLUSTER_PARTITION=main       # the default partition, all three nodes
 #   export MINICLUSTER_NODES=n[1-3]
+#   export MINICLUSTER_CPUS_PER_NODE=16
 #   export MINICLUSTER_GPUS_PER_NODE=8
 #
 # and prints the same lines.  Options of start:
@@ -67,14 +70,18 @@ EOF
 DIR='' CONF='' GRES_CONF='' MUNGE_DIR='' MUNGE_SOCK='' MUNGE_KEY='' MUNGE_PID=''
 LOG_DIR='' RUN_DIR='' STATE_DIR='' SPOOL_DIR='' DEV_DIR='' ENV_FILE='' PORT_BASE=''
 
-# set_paths DIR: DIR must be absolute for slurm.conf, and without blanks,
+# set_paths DIR COMMAND: DIR must be absolute for slurm.conf, and without blanks,
 # which slurm.conf cannot quote.
 set_paths() {
 	[ -n "$1" ] || usage
 	case $1 in
 	*[[:space:]]*) die "DIR must not contain blanks: '$1'" ;;
 	esac
-	mkdir -p "$1"
+	if [ "$2" = start ]; then
+		mkdir -p "$1"
+	elif [ ! -d "$1" ]; then
+		die "no directory $1"
+	fi
 	DIR=$(cd "$1" && pwd -P)
 	CONF=$DIR/slurm.conf
 	GRES_CONF=$DIR/gres.conf
@@ -96,12 +103,22 @@ sl() { SLURM_CONF=$CONF "$@"; }
 ctld_pidfile() { echo "$RUN_DIR/slurmctld.pid"; }
 slurmd_pidfile() { echo "$RUN_DIR/slurmd-$1.pid"; }
 
+# alive PID: whether the process runs.  A zombie does not: killed daemons
+# are orphans, and this container's pid 1 may be slow to reap them, while
+# kill -0 still succeeds on a zombie.
+alive() {
+	local line rest
+	read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+	rest=${line##*) }
+	[ "${rest%% *}" != Z ]
+}
+
 # pid_of FILE: the pid in FILE if that process is alive, else nothing.
 pid_of() {
 	local pid
 	[ -s "$1" ] || return 0
 	pid=$(tr -dc '0-9' <"$1")
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+	if [ -n "$pid" ] && alive "$pid"; then
 		echo "$pid"
 	fi
 }
@@ -150,7 +167,8 @@ pick_ports() {
 
 # make_dirs: a fresh cluster each start; only our own subdirectories of DIR
 # are cleared.  munged refuses a socket directory that others can write to,
-# and warns unless all may search it (clients of any user connect).
+# and warns unless all may search every directory on the socket's path
+# (clients of any user connect), DIR included: mktemp -d makes it 0700.
 make_dirs() {
 	rm -rf "$STATE_DIR" "$SPOOL_DIR" "$RUN_DIR" "$LOG_DIR" "$MUNGE_DIR" "$DEV_DIR"
 	mkdir -p "$STATE_DIR" "$RUN_DIR" "$LOG_DIR" "$DEV_DIR"
@@ -245,7 +263,10 @@ write_env() {
 export SLURM_CONF=$CONF
 export MINICLUSTER_DIR=$DIR
 export MINICLUSTER_MUNGE_SOCKET=$MUNGE_SOCK
+export MINICLUSTER_LOG_DIR=$LOG_DIR
+export MINICLUSTER_PARTITION=$PARTITION
 export MINICLUSTER_NODES=$NODE_RANGE
+export MINICLUSTER_CPUS_PER_NODE=$CPUS_PER_NODE
 export MINICLUSTER_GPUS_PER_NODE=$GPUS_PER_NODE
 EOF
 }
@@ -279,6 +300,17 @@ start_slurm() {
 	done
 }
 
+# daemon_dead PIDFILE SECONDS: whether the daemon that writes PIDFILE has
+# died.  A daemonized Slurm daemon writes its pid file a moment after the
+# command returns, so a missing one only counts after a few seconds.
+daemon_dead() {
+	if [ -s "$1" ]; then
+		[ -z "$(pid_of "$1")" ]
+	else
+		[ "$2" -ge 5 ]
+	fi
+}
+
 # wait_idle: until sinfo shows every node idle, with a progress line every
 # few seconds and a timeout.
 wait_idle() {
@@ -288,6 +320,12 @@ wait_idle() {
 		states=$(sl sinfo -h -N -o '%N %t' 2>/dev/null | sort -u || true)
 		idle=$(printf '%s\n' "$states" | awk '$2 == "idle"' | wc -l)
 		[ "$idle" -eq "${#NODES[@]}" ] && return 0
+		# A node that registered as invalid or drained will not turn idle:
+		# say so now rather than at the timeout.
+		if printf '%s\n' "$states" | awk '$2 ~ /^(inval|drain|drng|down)/ {bad = 1} END {exit !bad}'; then
+			err "nodes will not turn idle: $(printf '%s' "$states" | tr '\n' ' ')"
+			fail "a node registered in a bad state" "$LOG_DIR/slurmctld.log"
+		fi
 		now=$((SECONDS - start))
 		if [ "$now" -ge "$timeout" ]; then
 			err "nodes not idle after ${timeout}s: $(printf '%s' "$states" | tr '\n' ' ')"
@@ -299,11 +337,13 @@ wait_idle() {
 			say "waiting for idle nodes (${now}s): $(printf '%s' "${states:-no answer}" | tr '\n' ' ')"
 		fi
 		# Each daemon must still be alive; a dead one will never register.
-		[ -n "$(pid_of "$(ctld_pidfile)")" ] ||
+		if daemon_dead "$(ctld_pidfile)" "$now"; then
 			fail "slurmctld died" "$LOG_DIR/slurmctld.log"
+		fi
 		for n in "${NODES[@]}"; do
-			[ -n "$(pid_of "$(slurmd_pidfile "$n")")" ] ||
-				fail "slurmd -N $n died" "$LOG_DIR/slurmd-$n.log"
+			if daemon_dead "$(slurmd_pidfile "$n")" "$now"; then
+				fail "slurmd -N $n died" "$LOG_DIR/slurmd-$n.log" "$LOG_DIR/slurmctld.log"
+			fi
 		done
 		sleep 0.3
 	done
@@ -361,13 +401,18 @@ do_start() {
 		[ -z "$(pid_of "$f")" ] ||
 			die "a cluster already runs in $DIR ($f); '$PROG stop $DIR' first"
 	done
-	t0=$SECONDS
-
-	make_dirs
+	# Daemons read these after chdir: make them absolute.
 	if [ -n "$plugstack" ]; then
 		[ -f "$plugstack" ] || die "no plugstack file $plugstack"
 		plugstack=$(cd "$(dirname "$plugstack")" && pwd -P)/$(basename "$plugstack")
-	else
+	fi
+	if [ -n "$clifilter" ]; then
+		[ -f "$clifilter" ] || die "no cli_filter file $clifilter"
+	fi
+	t0=$SECONDS
+
+	make_dirs
+	if [ -z "$plugstack" ]; then
 		plugstack=$DIR/plugstack.conf
 		: >"$plugstack"
 	fi
@@ -388,13 +433,13 @@ do_start() {
 }
 
 # dir_pids: processes of this cluster that pid files may not name: any
-# slurmctld/slurmd/slurmstepd/munged with a file or directory under DIR open
-# (slurmstepd keeps its node's log file open).
+# slurmctld/slurmscriptd/slurmd/slurmstepd/munged with a file or directory
+# under DIR open (slurmstepd keeps its node's log file open).
 dir_pids() {
 	local p comm fd
 	for p in /proc/[0-9]*; do
 		read -r comm 2>/dev/null <"$p/comm" || continue
-		case $comm in slurmctld | slurmd | slurmstepd | munged) ;; *) continue ;; esac
+		case $comm in slurmctld | slurmscriptd | slurmd | slurmstepd | munged) ;; *) continue ;; esac
 		for fd in "$p"/cwd "$p"/fd/*; do
 			case $(readlink "$fd" 2>/dev/null) in
 			"$DIR"/*)
@@ -407,8 +452,8 @@ dir_pids() {
 }
 
 # descendants PID...: every process below the given ones (job tasks under a
-# slurmstepd), from one read of /proc with shell builtins only: forking a
-# command per process is slow under gVisor.
+# slurmstepd), from one pass over /proc with shell builtins rather than a
+# command per process.
 descendants() {
 	local -A kids=()
 	local f line rest ppid p todo=("$@")
@@ -432,15 +477,36 @@ descendants() {
 
 # wait_gone SECONDS PID...: whether all are gone within SECONDS.
 wait_gone() {
-	local deadline=$((SECONDS + $1)) p alive
+	local deadline=$((SECONDS + $1)) p still
 	shift
 	while :; do
-		alive=
+		still=
 		for p in "$@"; do
-			if kill -0 "$p" 2>/dev/null; then alive=1; fi
+			if alive "$p"; then still=1; fi
 		done
-		[ -n "$alive" ] || return 0
+		[ -n "$still" ] || return 0
 		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.2
+	done
+}
+
+# Every pid that stop signalled.
+SIGNALLED=()
+
+# wait_reaped SECONDS PID...: the daemons were orphans, so their zombies
+# wait for pid 1, which in this container reaps only every few seconds.
+# Waiting for that (bounded; a zombie runs nothing) spares a test that looks
+# with pgrep right after stop a false alarm.
+wait_reaped() {
+	local deadline=$((SECONDS + $1)) p left
+	shift
+	while :; do
+		left=
+		for p in "$@"; do
+			if [ -e "/proc/$p" ]; then left=1; fi
+		done
+		[ -n "$left" ] || return 0
+		[ "$SECONDS" -lt "$deadline" ] || return 0
 		sleep 0.2
 	done
 }
@@ -455,6 +521,7 @@ stop_pidfiles() {
 		kill -TERM "$pid" 2>/dev/null || true
 	done
 	[ "${#pids[@]}" -gt 0 ] || return 0
+	SIGNALLED+=("${pids[@]}")
 	if ! wait_gone 10 "${pids[@]}"; then
 		say "killing ${pids[*]}: still there 10 s after SIGTERM"
 		for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
@@ -467,10 +534,11 @@ do_stop() {
 	[ -f "$CONF" ] || { say "no cluster in $DIR"; return 0; }
 	# Jobs first, while the controller can still end them cleanly.
 	if [ -n "$(pid_of "$(ctld_pidfile)")" ]; then
-		sl scancel --full --quiet --user=root >/dev/null 2>&1 || true
-		sl scancel --quiet --user=root >/dev/null 2>&1 || true
+		# timeout: a client retries a hung controller for many seconds.
+		sl timeout 5 scancel --full --quiet --user=root >/dev/null 2>&1 || true
+		sl timeout 5 scancel --quiet --user=root >/dev/null 2>&1 || true
 		for ((f = 0; f < 25; f++)); do
-			[ -n "$(sl squeue -h -t R,CG 2>/dev/null || true)" ] || break
+			[ -n "$(sl timeout 5 squeue -h -t R,CG 2>/dev/null || true)" ] || break
 			sleep 0.2
 		done
 	fi
@@ -485,6 +553,7 @@ do_stop() {
 	if [ "${#stray[@]}" -gt 0 ]; then
 		mapfile -t left < <(descendants "${stray[@]}")
 		say "killing leftover processes: ${stray[*]} ${left[*]}"
+		SIGNALLED+=("${stray[@]}" ${left[@]+"${left[@]}"})
 		for pid in "${stray[@]}" ${left[@]+"${left[@]}"}; do kill -KILL "$pid" 2>/dev/null || true; done
 		wait_gone 5 "${stray[@]}" ${left[@]+"${left[@]}"} || true
 	fi
@@ -493,6 +562,7 @@ do_stop() {
 		err "still running: ${stray[*]}"
 		return 1
 	fi
+	wait_reaped 10 ${SIGNALLED[@]+"${SIGNALLED[@]}"}
 	rm -f "$MUNGE_SOCK" "$ENV_FILE"
 	say "stopped"
 }
@@ -518,7 +588,7 @@ do_status() {
 main() {
 	[ $# -ge 2 ] || usage
 	local cmd=$1
-	set_paths "$2"
+	set_paths "$2" "$cmd"
 	shift 2
 	case $cmd in
 	start) do_start "$@" ;;
