@@ -314,7 +314,7 @@ out_free:
 	free(w);
 }
 
-static void on_stop(struct agent *ag, spoke_view *v)
+static void on_stop(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 {
 	char name[SPOKE_ACTOR_NAME_MAX];
 
@@ -323,7 +323,7 @@ static void on_stop(struct agent *ag, spoke_view *v)
 		return;
 	}
 	for (struct worker *w = ag->workers; w; w = w->next)
-		if (!strcmp(w->name, name)) {
+		if (w->start_id == h->id && !strcmp(w->name, name)) {
 			spk_info("stopping actor %s (pid %d)", w->name, (int)w->pid);
 			kill(w->pid, SIGTERM);
 			ev_timer_stop(ag->loop, &w->timer);
@@ -338,7 +338,7 @@ static void hub_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view 
 
 	switch (h->type) {
 	case SPK_START: on_start(ag, h, v); return;
-	case SPK_STOP: on_stop(ag, v); return;
+	case SPK_STOP: on_stop(ag, h, v); return;
 	}
 	spk_warn("unexpected %s from the hub", spk_type_name(h->type));
 }
@@ -478,7 +478,7 @@ static int connect_hub(struct agent *ag, const char *hub, int timeout_ms)
 	int64_t deadline = spk_now_us() + (int64_t)timeout_ms * 1000;
 	const uint8_t *unused;
 	struct spk_chan ch;
-	struct spk_hdr h;
+	struct spk_hdr h = { 0 };
 	spoke_buf b;
 	int rc, fd;
 

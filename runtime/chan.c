@@ -251,7 +251,7 @@ int spk_chan_recv_copy(struct spk_chan *ch, void *dst, size_t n, int64_t deadlin
 		const uint8_t *p;
 
 		rc = spk_chan_recv_view(ch, n, &p, deadline);
-		if (rc == 0)
+		if (rc == 0 && n)
 			memcpy(dst, p, n);
 		return rc;
 	}

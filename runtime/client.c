@@ -67,19 +67,30 @@ void spoke_client_close(spoke_client *c)
 	free(c);
 }
 
-void spk_hub_begin(spoke_client *c, spoke_buf *b)
+/* A request to the hub: hub_begin takes the lock (waiting no later than
+ * deadline) and hands a buffer to pack into; hub_roundtrip sends it and
+ * receives the REPLY (its payload in *v, valid until hub_end); hub_end
+ * unlocks.  A negative status of the hub's comes back as the return value,
+ * its message in spoke_errmsg(). */
+static int hub_begin(spoke_client *c, spoke_buf *b, int64_t deadline)
 {
-	pthread_mutex_lock(&c->lock);
+	struct timespec ts = { .tv_sec = deadline / 1000000, .tv_nsec = deadline % 1000000 * 1000 };
+	int rc = pthread_mutex_clocklock(&c->lock, CLOCK_MONOTONIC, &ts);
+
+	if (rc != 0)
+		return spk_fail(rc == ETIMEDOUT ? SPOKE_ETIMEDOUT : -rc,
+				"timed out behind another thread's request to the hub");
 	spk_chan_begin(&c->hub, b);
+	return 0;
 }
 
-void spk_hub_end(spoke_client *c)
+static void hub_end(spoke_client *c)
 {
 	pthread_mutex_unlock(&c->lock);
 }
 
-int spk_hub_roundtrip(spoke_client *c, spoke_buf *b, uint8_t type, int64_t deadline,
-		      spoke_view *v)
+static int hub_roundtrip(spoke_client *c, spoke_buf *b, uint8_t type, int64_t deadline,
+			 spoke_view *v)
 {
 	uint64_t id = ++c->next_id;
 	const uint8_t *p;
@@ -90,12 +101,20 @@ int spk_hub_roundtrip(spoke_client *c, spoke_buf *b, uint8_t type, int64_t deadl
 		return spk_fail(SPOKE_EDEAD, "the connection to the hub is lost (%s)",
 				spoke_strerror(c->hub.broken));
 	rc = spk_chan_send_buf(&c->hub, b, type, id, 0, deadline);
-	if (rc == 0)
-		rc = spk_chan_recv_hdr(&c->hub, &h, deadline);
-	if (rc < 0)
-		return spk_chan_break(&c->hub, rc); /* a late answer would confuse the next request */
-	if (h.type != SPK_REPLY || h.id != id)
-		return spk_chan_break(&c->hub, spk_fail(SPOKE_EPROTO, "the hub answered out of turn"));
+	for (;;) {
+		/* A header timeout consumes nothing: the channel stays usable,
+		 * and the late answer is skipped by the next request. */
+		if (rc == 0)
+			rc = spk_chan_recv_hdr(&c->hub, &h, deadline);
+		if (rc < 0)
+			return rc;
+		if (h.type != SPK_REPLY || h.id > id)
+			return spk_chan_break(&c->hub, spk_fail(SPOKE_EPROTO,
+								"the hub answered out of turn"));
+		if (h.id == id)
+			break;
+		rc = spk_chan_skip(&c->hub, h.len, deadline);
+	}
 	rc = spk_chan_recv_view(&c->hub, h.len, &p, deadline);
 	if (rc < 0)
 		return rc;
@@ -120,7 +139,7 @@ static void spec_from(struct spk_spawn_spec *s, const char *type, const char *na
 	s->poll_us = o ? o->poll_us : -1;
 	if (o)
 		s->res = o->res;
-	s->timeout_ms = o ? (uint32_t)o->timeout_ms : 0;
+	s->timeout_ms = (uint32_t)(o && o->timeout_ms > 0 ? o->timeout_ms : 0);
 }
 
 static int check_spec(const struct spk_spawn_spec *s, const char *type, const char *name)
@@ -138,23 +157,27 @@ static int check_spec(const struct spk_spawn_spec *s, const char *type, const ch
 static int start(spoke_client *c, uint8_t type, const spoke_ticket *t, uint32_t rank,
 		 const struct spk_spawn_spec *s, const spoke_spawn_opts *o)
 {
-	int timeout = o && o->timeout_ms > 0 ? o->timeout_ms : c->timeout_ms;
+	/* The agent gets the spawn's own timeout; we wait a second more for
+	 * its answer, which says what happened. */
+	int64_t deadline = spk_client_deadline(c, (int)s->timeout_ms) + 1000000;
 	struct spk_endpoint ep;
 	spoke_view v;
 	spoke_buf b;
 	int rc;
 
-	spk_hub_begin(c, &b);
+	rc = hub_begin(c, &b, deadline);
+	if (rc < 0)
+		return rc;
 	if (t) {
 		spoke_buf_put_u64(&b, t->id);
 		spoke_buf_put_u32(&b, rank);
 	}
 	spk_spawn_spec_pack(&b, s);
 	/* The hub and agent get the spawn's own timeout; we allow a little more. */
-	rc = spk_hub_roundtrip(c, &b, type, spk_client_deadline(c, timeout + 1000), &v);
+	rc = hub_roundtrip(c, &b, type, deadline, &v);
 	if (rc == 0 && spk_endpoint_unpack(&v, &ep) < 0)
 		rc = spk_fail(SPOKE_EPROTO, "malformed answer from the hub");
-	spk_hub_end(c);
+	hub_end(c);
 	return rc < 0 ? rc : 0;
 }
 
@@ -165,6 +188,8 @@ int spoke_spawn(spoke_client *c, const char *type, const char *name, const void 
 	int rc;
 
 	spec_from(&s, type, name, args, args_len, opts);
+	if (!s.timeout_ms)
+		s.timeout_ms = (uint32_t)c->timeout_ms;
 	rc = check_spec(&s, type, name);
 	return rc < 0 ? rc : start(c, SPK_SPAWN, NULL, 0, &s, opts);
 }
@@ -179,6 +204,8 @@ int spoke_gang_launch(spoke_client *c, const spoke_ticket *t, uint32_t rank, con
 	if (!t || rank >= t->n_slots)
 		return spk_fail(SPOKE_EINVAL, "rank %u is outside the ticket", rank);
 	spec_from(&s, type, name, args, args_len, opts);
+	if (!s.timeout_ms)
+		s.timeout_ms = (uint32_t)c->timeout_ms;
 	s.res.gpus = t->slots[rank].n_gpus;
 	rc = check_spec(&s, type, name);
 	return rc < 0 ? rc : start(c, SPK_LAUNCH, t, rank, &s, opts);
@@ -188,6 +215,7 @@ int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
 			const spoke_resources *res, int strict_pack, spoke_ticket **out,
 			int timeout_ms)
 {
+	int64_t deadline = spk_client_deadline(c, timeout_ms);
 	spoke_resources r = res ? *res : (spoke_resources){ 0, 0 };
 	spoke_ticket *t = NULL;
 	uint32_t n = 0;
@@ -196,13 +224,15 @@ int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
 	spoke_buf b;
 	int rc;
 
-	spk_hub_begin(c, &b);
+	rc = hub_begin(c, &b, deadline);
+	if (rc < 0)
+		return rc;
 	spoke_buf_put_u32(&b, nodes);
 	spoke_buf_put_u32(&b, per_node);
 	spoke_buf_put_u32(&b, r.gpus);
 	spoke_buf_put_u32(&b, r.cpus);
 	spoke_buf_put_u8(&b, strict_pack ? 1 : 0);
-	rc = spk_hub_roundtrip(c, &b, SPK_ALLOC, spk_client_deadline(c, timeout_ms), &v);
+	rc = hub_roundtrip(c, &b, SPK_ALLOC, deadline, &v);
 	if (rc < 0)
 		goto out_unlock;
 	spoke_view_get_u64(&v, &id);
@@ -228,48 +258,59 @@ int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
 	*out = t;
 	rc = 0;
 out_unlock:
-	spk_hub_end(c);
+	hub_end(c);
 	return rc;
 }
 
 int spoke_gang_release(spoke_client *c, spoke_ticket *t, int timeout_ms)
 {
+	int64_t deadline = spk_client_deadline(c, timeout_ms);
 	spoke_view v;
 	spoke_buf b;
 	int rc;
 
 	if (!t)
 		return 0;
-	spk_hub_begin(c, &b);
+	rc = hub_begin(c, &b, deadline);
+	if (rc < 0) {
+		free(t);
+		return rc;
+	}
 	spoke_buf_put_u64(&b, t->id);
-	rc = spk_hub_roundtrip(c, &b, SPK_RELEASE, spk_client_deadline(c, timeout_ms), &v);
-	spk_hub_end(c);
+	rc = hub_roundtrip(c, &b, SPK_RELEASE, deadline, &v);
+	hub_end(c);
 	free(t);
 	return rc < 0 ? rc : 0;
 }
 
 int spoke_kill(spoke_client *c, const char *name, int timeout_ms)
 {
+	int64_t deadline = spk_client_deadline(c, timeout_ms);
 	spoke_view v;
 	spoke_buf b;
 	int rc;
 
-	spk_hub_begin(c, &b);
+	rc = hub_begin(c, &b, deadline);
+	if (rc < 0)
+		return rc;
 	spoke_buf_put_str(&b, name);
-	rc = spk_hub_roundtrip(c, &b, SPK_KILL, spk_client_deadline(c, timeout_ms), &v);
-	spk_hub_end(c);
+	rc = hub_roundtrip(c, &b, SPK_KILL, deadline, &v);
+	hub_end(c);
 	return rc < 0 ? rc : 0;
 }
 
 int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_ms)
 {
+	int64_t deadline = spk_client_deadline(c, timeout_ms);
 	uint32_t n = 0;
 	spoke_view v;
 	spoke_buf b;
 	int rc;
 
-	spk_hub_begin(c, &b);
-	rc = spk_hub_roundtrip(c, &b, SPK_NODES, spk_client_deadline(c, timeout_ms), &v);
+	rc = hub_begin(c, &b, deadline);
+	if (rc < 0)
+		return rc;
+	rc = hub_roundtrip(c, &b, SPK_NODES, deadline, &v);
 	if (rc == 0)
 		spoke_view_get_u32(&v, &n);
 	for (uint32_t i = 0; rc == 0 && i < n; i++) {
@@ -283,7 +324,7 @@ int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_m
 	}
 	if (rc == 0 && spoke_view_error(&v))
 		rc = spk_fail(SPOKE_EPROTO, "malformed NODES answer");
-	spk_hub_end(c);
+	hub_end(c);
 	return rc < 0 ? rc : (int)n;
 }
 
@@ -291,15 +332,18 @@ int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_m
 int spk_client_lookup(spoke_client *c, const char *name, struct spk_endpoint *ep,
 		      int timeout_ms)
 {
+	int64_t deadline = spk_client_deadline(c, timeout_ms);
 	spoke_view v;
 	spoke_buf b;
 	int rc;
 
-	spk_hub_begin(c, &b);
+	rc = hub_begin(c, &b, deadline);
+	if (rc < 0)
+		return rc;
 	spoke_buf_put_str(&b, name);
-	rc = spk_hub_roundtrip(c, &b, SPK_LOOKUP, spk_client_deadline(c, timeout_ms), &v);
+	rc = hub_roundtrip(c, &b, SPK_LOOKUP, deadline, &v);
 	if (rc == 0 && spk_endpoint_unpack(&v, ep) < 0)
 		rc = spk_fail(SPOKE_EPROTO, "malformed LOOKUP answer");
-	spk_hub_end(c);
+	hub_end(c);
 	return rc < 0 ? rc : 0;
 }

@@ -22,14 +22,19 @@ static void finalize(struct spk_evconn *c)
 {
 	int reason = c->closing == 1 ? 0 : c->closing;
 
+	if (c->finalized)
+		return;
+	c->finalized = true;
 	ev_io_stop(c->loop, &c->rio);
 	ev_io_stop(c->loop, &c->wio);
+	ev_timer_stop(c->loop, &c->auth_w);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 	free(c->in);
 	free(c->out);
 	c->in = c->out = NULL;
+	c->in_cap = c->in_len = c->out_cap = c->out_len = c->out_sent = 0;
 	if (c->on_close)
 		c->on_close(c, reason);
 }
@@ -50,11 +55,12 @@ static void defer_close(struct spk_evconn *c, int reason)
 
 void spk_evconn_close(struct spk_evconn *c, int reason)
 {
-	if (c->closing)
+	if (c->finalized)
 		return;
-	c->closing = reason ? reason : 1;
+	if (!c->closing)
+		c->closing = reason ? reason : 1;
 	if (!c->dispatching)
-		finalize(c);
+		finalize(c); /* also when a deferred close was pending */
 }
 
 static int grow_out(spoke_buf *b, size_t need)
@@ -79,6 +85,11 @@ static int grow_out(spoke_buf *b, size_t need)
 
 void spk_evconn_begin(struct spk_evconn *c, spoke_buf *b)
 {
+	if (!c->out) { /* closed */
+		spoke_buf_init(b, NULL, 0);
+		b->err = SPOKE_EDEAD;
+		return;
+	}
 	if (c->out_sent == c->out_len)
 		c->out_sent = c->out_len = 0;
 	if (c->out_cap - c->out_len < SPK_HDR_SIZE) {
@@ -96,6 +107,8 @@ void spk_evconn_begin(struct spk_evconn *c, spoke_buf *b)
 
 int spk_evconn_finish(struct spk_evconn *c, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux)
 {
+	if (!c->out)
+		return SPOKE_EDEAD;
 	if (c->closing && c->closing != 1)
 		return c->closing;
 	if (b->err) {
@@ -192,6 +205,24 @@ static void handle_auth(struct spk_evconn *c, const struct spk_hdr *h, spoke_vie
 	spk_auth_mac(spoke_buf_reserve(&b, SPK_MAC_SIZE), c->token, SPK_LABEL_SERVER, nonce_c);
 	spk_evconn_finish(c, &b, SPK_AUTH_OK, 0, 0);
 	c->authed = true;
+	ev_timer_stop(c->loop, &c->auth_w);
+}
+
+/* The largest frame a peer may send: only the AUTH frame before the handshake. */
+static uint32_t frame_max(const struct spk_evconn *c)
+{
+	return c->authed ? c->max_payload : SPK_MAC_SIZE + SPK_NONCE_SIZE;
+}
+
+static void auth_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct spk_evconn *c = t->data;
+
+	(void)loop;
+	(void)revents;
+	spk_warn("closed connection from %s: no handshake within %.0f s", c->peer,
+		 SPK_AUTH_TIMEOUT_S);
+	spk_evconn_close(c, SPOKE_ETIMEDOUT);
 }
 
 /* Handles every complete frame in the input buffer; returns the bytes used. */
@@ -203,7 +234,7 @@ static size_t dispatch(struct spk_evconn *c)
 	long r;
 
 	while (!c->closing) {
-		r = spk_frame_parse(c->in + pos, c->in_len - pos, c->max_payload, &h);
+		r = spk_frame_parse(c->in + pos, c->in_len - pos, frame_max(c), &h);
 		if (r == 0)
 			break;
 		if (r < 0) {
@@ -233,7 +264,7 @@ static int make_room(struct spk_evconn *c)
 	struct spk_hdr h;
 	uint8_t *nb;
 
-	if (c->in_len >= SPK_HDR_SIZE && spk_hdr_decode(c->in, c->max_payload, &h) == 0)
+	if (c->in_len >= SPK_HDR_SIZE && spk_hdr_decode(c->in, frame_max(c), &h) == 0)
 		want = SPK_HDR_SIZE + (size_t)h.len;
 	if (want <= c->in_cap && c->in_len < c->in_cap)
 		return 0;
@@ -324,6 +355,54 @@ static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		finalize(c);
 }
 
+static void accept_resume(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct spk_acceptor *a = t->data;
+
+	(void)revents;
+	ev_io_start(loop, &a->io);
+}
+
+static void accept_ready(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct spk_acceptor *a = w->data;
+	char peer[SPK_ADDR_MAX];
+	int fd;
+
+	(void)revents;
+	fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			spk_warn("cannot accept connections: %s; pausing for a second",
+				 strerror(errno));
+			ev_io_stop(loop, &a->io);
+			ev_timer_start(loop, &a->pause);
+		}
+		return;
+	}
+	spk_set_nodelay(fd);
+	spk_peer_name(fd, peer, sizeof(peer));
+	a->on_accept(a, fd, peer);
+}
+
+void spk_acceptor_start(struct spk_acceptor *a, struct ev_loop *loop, int listen_fd,
+			spk_accept_cb on_accept, void *data)
+{
+	a->loop = loop;
+	a->on_accept = on_accept;
+	a->data = data;
+	ev_io_init(&a->io, accept_ready, listen_fd, EV_READ);
+	ev_timer_init(&a->pause, accept_resume, 1.0, 0.);
+	a->io.data = a->pause.data = a;
+	ev_io_start(loop, &a->io);
+}
+
+void spk_acceptor_stop(struct spk_acceptor *a)
+{
+	ev_io_stop(a->loop, &a->io);
+	ev_timer_stop(a->loop, &a->pause);
+}
+
 int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const char *token,
 		     const char *peer, spk_frame_cb on_frame, spk_close_cb on_close, void *data)
 {
@@ -352,7 +431,10 @@ int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const c
 	ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
 	c->rio.data = c->wio.data = c;
 	ev_io_start(loop, &c->rio);
+	ev_timer_init(&c->auth_w, auth_timeout, SPK_AUTH_TIMEOUT_S, 0.);
+	c->auth_w.data = c;
 	if (token) {
+		ev_timer_start(loop, &c->auth_w);
 		spk_random(c->nonce, sizeof(c->nonce));
 		spk_evconn_send(c, SPK_HELLO, 0, 0, c->nonce, sizeof(c->nonce));
 	}

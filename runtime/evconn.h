@@ -7,7 +7,10 @@
  * buffer (spk_evconn_begin / spk_evconn_finish) and flushed with one send()
  * after all frames of one read were handled.  A connection that misbehaves
  * (bad magic, wrong version, oversize frame, wrong token) is closed with a
- * logged reason; nothing else is affected. */
+ * logged reason; nothing else is affected.  Before the handshake a peer
+ * may send only the AUTH frame (64 bytes), within SPK_AUTH_TIMEOUT_S: an
+ * unauthenticated peer can neither make us allocate nor hold a connection.
+ * Once closed, sends fail with SPOKE_EDEAD. */
 #ifndef SPOKE_EVCONN_H
 #define SPOKE_EVCONN_H
 
@@ -23,6 +26,8 @@
 #include "frame.h"
 #include "net.h"
 
+#define SPK_AUTH_TIMEOUT_S 10.0
+
 struct spk_evconn;
 
 typedef void (*spk_frame_cb)(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *payload);
@@ -33,6 +38,7 @@ typedef void (*spk_close_cb)(struct spk_evconn *c, int reason);
 struct spk_evconn {
 	struct ev_loop *loop;
 	ev_io rio, wio;
+	ev_timer auth_w; /* a peer has this long to prove the token */
 	int fd;
 	uint8_t *in;
 	size_t in_cap, in_len;
@@ -42,6 +48,7 @@ struct spk_evconn {
 	const char *token; /* NULL: no handshake (already trusted) */
 	bool authed;
 	bool dispatching;
+	bool finalized;
 	int closing; /* reason, or 1 for a pending local close */
 	uint8_t nonce[SPK_NONCE_SIZE];
 	char peer[SPK_ADDR_MAX];
@@ -50,6 +57,24 @@ struct spk_evconn {
 	void *data;
 	uint64_t serial; /* unique per process, for owner bookkeeping */
 };
+
+/* A listening socket on the loop: each new connection (non-blocking,
+ * TCP_NODELAY) goes to on_accept with its peer's address.  When descriptors
+ * run out it pauses a second instead of spinning on the ready socket. */
+struct spk_acceptor;
+typedef void (*spk_accept_cb)(struct spk_acceptor *a, int fd, const char *peer);
+
+struct spk_acceptor {
+	struct ev_loop *loop;
+	ev_io io;
+	ev_timer pause;
+	spk_accept_cb on_accept;
+	void *data;
+};
+
+void spk_acceptor_start(struct spk_acceptor *a, struct ev_loop *loop, int listen_fd,
+			spk_accept_cb on_accept, void *data);
+void spk_acceptor_stop(struct spk_acceptor *a);
 
 /* Takes fd (any socket).  With a token it greets with HELLO and handles the
  * handshake before any frame reaches on_frame; without, it trusts the peer. */

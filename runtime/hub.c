@@ -35,6 +35,7 @@ struct hub_actor {
 	struct spk_endpoint ep;
 	uint64_t ticket;          /* gang ticket it was launched in, 0 if none */
 	uint64_t start_id;        /* the START that made this incarnation */
+	uint32_t rank;            /* its slot in the ticket */
 	struct spk_ticket *own;   /* its own reservation (spoke_spawn), or NULL */
 	char why_dead[160];
 	struct hub_actor *next;
@@ -52,13 +53,14 @@ struct hub_op {
 	uint64_t id;
 	uint64_t client;  /* serial of the client connection that asked */
 	uint64_t req;     /* the client's request id */
+	uint32_t node;    /* where it was sent */
 	struct hub_actor *actor;
 	struct hub_op *next;
 };
 
 struct hub {
 	struct ev_loop *loop;
-	ev_io accept_w;
+	struct spk_acceptor acceptor;
 	ev_signal sigint_w, sigterm_w;
 	int listen_fd;
 	char token[SPK_TOKEN_MAX];
@@ -116,7 +118,7 @@ static void stop_actor(struct hub *hub, struct hub_actor *a, const char *why)
 	if (a->state != ACTOR_DEAD && agent) {
 		spk_evconn_begin(&agent->conn, &b);
 		spoke_buf_put_str(&b, a->name);
-		spk_evconn_finish(&agent->conn, &b, SPK_STOP, 0, 0);
+		spk_evconn_finish(&agent->conn, &b, SPK_STOP, a->start_id, 0);
 	}
 	actor_dead(hub, a, why);
 }
@@ -174,10 +176,12 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 	a->state = ACTOR_STARTING;
 	a->node = node;
 	a->ticket = ticket;
+	a->rank = g->rank;
 	a->own = own;
 	a->why_dead[0] = '\0';
 	memset(&a->ep, 0, sizeof(a->ep));
 	op->id = a->start_id = ++hub->next_op;
+	op->node = node;
 	op->client = client->conn.serial;
 	op->req = req;
 	op->actor = a;
@@ -302,6 +306,13 @@ static void on_launch(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 				       (unsigned long long)id, t->n);
 		return;
 	}
+	for (struct hub_actor *o = hub->actors; o; o = o->next)
+		if (o->ticket == t->id && o->rank == rank && o->state != ACTOR_DEAD) {
+			spk_evconn_reply_error(&p->conn, h->id, SPOKE_EEXIST,
+					       "slot %u of ticket %llu already runs actor '%s'", rank,
+					       (unsigned long long)id, o->name);
+			return;
+		}
 	if (check_new_name(hub, p, h->id, &spec) != 0)
 		return;
 	start_actor(hub, p, h->id, &spec, t->grants[rank].node, &t->grants[rank], t->id, NULL);
@@ -406,6 +417,12 @@ static void on_register(struct hub *hub, struct hub_peer *p, const struct spk_hd
 	char gpus[SPK_GPU_LIST_MAX];
 	int idx;
 
+	for (struct spk_ticket *t = hub->gang.tickets; t; t = t->next)
+		if (t->owner == p->conn.serial) {
+			spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO,
+					       "a client holding tickets cannot register as a node");
+			return;
+		}
 	if (p->node >= 0 || spk_register_unpack(v, &r) < 0) {
 		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed REGISTER");
 		return;
@@ -442,7 +459,11 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 	}
 	a = op->actor;
 	client = find_peer(hub, op->client);
-	if (h->aux < 0) {
+	if (a->start_id != op->id) {
+		/* The answer is about an incarnation that was stopped while it
+		 * started, and the name has been reused since: not this actor. */
+		fail_op(hub, op, SPOKE_EDEAD, "it was stopped before it was ready");
+	} else if (h->aux < 0) {
 		size_t n = spoke_view_remaining(v) < sizeof(msg) - 1 ? spoke_view_remaining(v)
 								      : sizeof(msg) - 1;
 		const void *text = NULL;
@@ -532,7 +553,7 @@ static void agent_gone(struct hub *hub, struct hub_peer *p)
 	for (struct hub_op **pp = &hub->ops; *pp;) {
 		struct hub_op *op = *pp;
 
-		if (op->actor->node == node) {
+		if (op->node == node) {
 			*pp = op->next;
 			fail_op(hub, op, SPOKE_EDEAD, why);
 			free(op);
@@ -574,29 +595,18 @@ static void on_close(struct spk_evconn *c, int reason)
 	free(p);
 }
 
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+static void on_accept(struct spk_acceptor *acc, int fd, const char *peer)
 {
-	struct hub *hub = w->data;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char peer[SPK_ADDR_MAX];
-	struct hub_peer *p;
-	int fd;
+	struct hub *hub = acc->data;
+	struct hub_peer *p = calloc(1, sizeof(*p));
 
-	(void)revents;
-	fd = accept4(hub->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	spk_set_nodelay(fd);
-	p = calloc(1, sizeof(*p));
 	if (!p) {
 		close(fd);
 		return;
 	}
 	p->hub = hub;
 	p->node = -1;
-	snprintf(peer, sizeof(peer), "fd %d", fd);
-	if (spk_evconn_start(&p->conn, loop, fd, hub->token, peer, on_frame, on_close, p) < 0) {
+	if (spk_evconn_start(&p->conn, hub->loop, fd, hub->token, peer, on_frame, on_close, p) < 0) {
 		close(fd);
 		free(p);
 		return;
@@ -732,9 +742,7 @@ int main(int argc, char **argv)
 		spk_err("cannot write %s: %s", addr_file, strerror(errno));
 		goto out_close;
 	}
-	ev_io_init(&hub.accept_w, accept_cb, hub.listen_fd, EV_READ);
-	hub.accept_w.data = &hub;
-	ev_io_start(hub.loop, &hub.accept_w);
+	spk_acceptor_start(&hub.acceptor, hub.loop, hub.listen_fd, on_accept, &hub);
 	ev_signal_init(&hub.sigint_w, signal_cb, SIGINT);
 	ev_signal_init(&hub.sigterm_w, signal_cb, SIGTERM);
 	ev_signal_start(hub.loop, &hub.sigint_w);

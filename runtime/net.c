@@ -209,6 +209,18 @@ int spk_connect(const char *hostport, int timeout_ms)
 	return rc;
 }
 
+void spk_peer_name(int fd, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(out, cap, "?");
+		return;
+	}
+	format_addr((struct sockaddr *)&ss, out, cap, 1);
+}
+
 int spk_local_host(int fd, char *host, size_t cap)
 {
 	struct sockaddr_storage ss;

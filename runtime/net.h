@@ -17,6 +17,8 @@ int spk_listen(const char *host, uint16_t port, char *bound, size_t cap);
 int spk_connect(const char *hostport, int timeout_ms);
 int spk_set_nonblock(int fd, int on);
 void spk_set_nodelay(int fd);
+/* The peer of a connected socket, "host:port" ("?" if unknown). */
+void spk_peer_name(int fd, char *out, size_t cap);
 /* The local address of a connected socket, as a numeric host. */
 int spk_local_host(int fd, char *host, size_t cap);
 

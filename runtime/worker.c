@@ -9,6 +9,7 @@
  * event, trading a core for the kernel's wake-up latency. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,7 +49,8 @@ static struct worker_state {
 	int listen_fd;
 	int agent_fd;
 	int poll_us;
-	ev_io accept_w, agent_w;
+	struct spk_acceptor acceptor;
+	ev_io agent_w;
 	ev_signal sigterm_w, sigint_w;
 	struct wconn *conns;
 	uint64_t frames;
@@ -114,25 +116,16 @@ static void conn_closed(struct spk_evconn *c, int reason)
 	free(wc);
 }
 
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+static void on_accept(struct spk_acceptor *acc, int fd, const char *peer)
 {
-	char peer[SPK_ADDR_MAX];
-	struct wconn *wc;
-	int fd;
+	struct wconn *wc = calloc(1, sizeof(*wc));
 
-	(void)w;
-	(void)revents;
-	fd = accept4(W.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	spk_set_nodelay(fd);
-	wc = calloc(1, sizeof(*wc));
+	(void)acc;
 	if (!wc) {
 		close(fd);
 		return;
 	}
-	snprintf(peer, sizeof(peer), "fd %d", fd);
-	if (spk_evconn_start(&wc->conn, loop, fd, W.token, peer, on_call, conn_closed, wc) < 0) {
+	if (spk_evconn_start(&wc->conn, W.loop, fd, W.token, peer, on_call, conn_closed, wc) < 0) {
 		close(fd);
 		free(wc);
 		return;
@@ -293,17 +286,19 @@ static int run_worker(void)
 	if (rc < 0)
 		return 1;
 	W.agent_fd = SPK_WORKER_FD_NUM;
+	/* What the actor itself starts is not a worker of ours. */
+	unsetenv(SPK_WORKER_FD_ENV);
+	fcntl(SPK_WORKER_FD_NUM, F_SETFD, FD_CLOEXEC);
 	rc = become_actor(&ch);
 	ch.fd = -1; /* fd 3 stays open: its closing tells us the agent died */
 	spk_chan_close(&ch);
 	if (rc < 0)
 		goto out;
 	W.loop = EV_DEFAULT;
-	ev_io_init(&W.accept_w, accept_cb, W.listen_fd, EV_READ);
 	ev_io_init(&W.agent_w, agent_cb, W.agent_fd, EV_READ);
 	ev_signal_init(&W.sigterm_w, stop_cb, SIGTERM);
 	ev_signal_init(&W.sigint_w, stop_cb, SIGINT);
-	ev_io_start(W.loop, &W.accept_w);
+	spk_acceptor_start(&W.acceptor, W.loop, W.listen_fd, on_accept, NULL);
 	ev_io_start(W.loop, &W.agent_w);
 	ev_signal_start(W.loop, &W.sigterm_w);
 	ev_signal_start(W.loop, &W.sigint_w);
