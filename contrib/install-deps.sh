@@ -1,6 +1,9 @@
 #!/bin/sh
 # install-deps.sh - installs, from Debian's packages, everything Spoke's
-# build and test suite need (Debian 12).  Run as root or with sudo.
+# build and test suite need (Debian 12): compilers and autotools, libev,
+# libsodium, libyaml, Check, the RDMA and Slurm development files, cmake
+# (for the install test), and Slurm and munge for the Slurm tests.
+# Run as root or with sudo.
 set -e
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -17,10 +20,13 @@ for p in $PACKAGES; do
 		missing="$missing $p"
 done
 if [ -z "$missing" ]; then
-	echo "install-deps: everything is installed"
-	exit 0
+	echo "install-deps: build dependencies are installed"
+else
+	echo "install-deps: installing$missing"
+	$SUDO apt-get update -qq
+	# shellcheck disable=SC2086
+	$SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
-echo "install-deps: installing$missing"
-$SUDO apt-get update -qq
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+# Slurm's daemons and munge, for the SPANK plugin's tests on a real
+# mini-cluster (installed without starting them).
+"$(dirname "$0")/slurm/install-slurm-deps.sh"

@@ -210,6 +210,11 @@ START_TEST(gang_2x4_disjoint_gpus)
 
 	ck_assert_msg(spoke_gang_allocate(client, 2, 4, &res, 1, &t, 0) == 0, "%s", spoke_errmsg());
 	ck_assert_uint_eq(t->n_slots, 8);
+	ck_assert_int_eq(spoke_gang_launch(client, t, 0, "Probe", "first", NULL, 0, NULL), 0);
+	ck_assert_int_eq(spoke_gang_launch(client, t, 0, "Probe", "second", NULL, 0, NULL),
+			 SPOKE_EEXIST);
+	ck_assert_msg(strstr(spoke_errmsg(), "already runs actor 'first'"), "%s", spoke_errmsg());
+	ck_assert_int_eq(spoke_kill(client, "first", 0), 0);
 	for (uint32_t i = 0; i < t->n_slots; i++) {
 		const spoke_slot *s = &t->slots[i];
 		char name[16], rep[32], want[16];
@@ -486,14 +491,16 @@ START_TEST(wrong_token_and_garbage_refused)
 	ck_assert_int_eq(send(fd, "GET / HTTP/1.0\r\n\r\n", 18, 0), 18);
 	ck_assert(closed_within(fd, 2000));
 	close(fd);
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 3; k++) {
 		/* magic "SPK1", version, type AUTH, flags, id, aux, len */
 		uint8_t hdr[24] = { 'S', 'P', 'K', '1', 1, 2 };
 
 		if (k == 0)
 			hdr[4] = 9; /* a version from the future */
-		else
+		else if (k == 1)
 			memset(hdr + 20, 0xff, 4); /* a 4 GiB frame */
+		else
+			hdr[22] = 0x10; /* a 1 MiB AUTH: more than a handshake needs */
 		fd = raw_connect(cl.hub_addr);
 		ck_assert_int_eq(send(fd, hdr, sizeof(hdr), 0), (ssize_t)sizeof(hdr));
 		ck_assert(closed_within(fd, 2000));
