@@ -28,6 +28,19 @@ local function parse(value)
 	return n, g, k
 end
 
+-- The GPUs in a node's Gres= field as scontrol prints it: "gpu:8",
+-- "gpu:a100:4(S:0-1),gpu:v100:2", "mps:100,gpu:2", "(null)".
+local function gpus_in(gres)
+	local total = 0
+	gres = string.gsub(gres, "%b()", "")
+	for entry in string.gmatch(gres, "[^,]+") do
+		if entry == "gpu" or string.match(entry, "^gpu:") then
+			total = total + (tonumber(string.match(entry, ":(%d+)$")) or 1)
+		end
+	end
+	return total
+end
+
 -- How many nodes there are, and the most GPUs any one of them has.
 local function capacity()
 	local pipe = io.popen("scontrol show nodes --oneliner 2>/dev/null")
@@ -38,8 +51,7 @@ local function capacity()
 	for line in pipe:lines() do
 		if string.match(line, "^NodeName=") then
 			nodes = nodes + 1
-			local gpus = tonumber(string.match(line, "Gres=[^ ]*gpu[^ :]*:(%d+)") or
-				string.match(line, "Gres=[^ ]*gpu[^ ]*:(%d+)") or "0")
+			local gpus = gpus_in(string.match(line, " Gres=(%S*)") or "")
 			if gpus > most then
 				most = gpus
 			end

@@ -1,8 +1,9 @@
-/* driver.c - a driver program: spawns two actors and calls them.
+/* driver.c - the example job's driver: calls the job's actors.
  *
- * Reads the hub's address from $SPOKE_HUB and the job token from
- * $SPOKE_TOKEN or $SPOKE_TOKEN_FILE (spoke-launch sets both).  The agent must
- * offer the Hello and TaskActor modules (examples/run-local.sh does). */
+ * spoke-launch starts it once the actors of examples/job.yaml are up
+ * (hello-0, hello-1, ... and task-0), with $SPOKE_HUB and the job token
+ * ($SPOKE_TOKEN_FILE) in its environment.  Started against a hub with no
+ * such actors, it spawns one of each itself. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,39 +19,60 @@ static int fail(const char *what, int rc)
 	return 1;
 }
 
-static int say_hello(spoke_client *c)
+/* Opens actor name, spawning it from type first if the job has none. */
+static int open_or_spawn(spoke_client *c, const char *name, const char *type, spoke_actor **a)
 {
-	char args[64], reply[256], echo[64];
-	spoke_actor *a;
-	spoke_buf b;
-	size_t n;
-	int rc;
+	int rc = spoke_actor_open(c, name, a, 0);
 
-	/* The spawn argument is packed like any message: a string here. */
-	spoke_buf_init(&b, args, sizeof(args));
-	spoke_buf_put_str(&b, "Hello");
-	rc = spoke_spawn(c, "Hello", "hello-1", args, b.len, NULL);
+	if (rc != SPOKE_ENOACTOR)
+		return rc;
+	rc = spoke_spawn(c, type, name, NULL, 0, NULL);
+	return rc < 0 ? rc : spoke_actor_open(c, name, a, 0);
+}
+
+/* A packed string reply: a u32 length, then the bytes. */
+static int reply_str(spoke_actor *a, uint32_t method, char *out, size_t cap)
+{
+	char buf[512];
+	spoke_view v;
+	size_t n;
+	int rc = spoke_call(a, method, NULL, 0, buf, sizeof(buf), &n, 0);
+
 	if (rc < 0)
-		return fail("spawn Hello", rc);
-	rc = spoke_actor_open(c, "hello-1", &a, 0);
-	if (rc < 0)
-		return fail("open hello-1", rc);
-	rc = spoke_call(a, HELLO_METHOD_HELLO, NULL, 0, reply, sizeof(reply), &n, 0);
-	if (rc < 0) {
+		return rc;
+	spoke_view_init(&v, buf, n);
+	return spoke_view_get_str_copy(&v, out, cap);
+}
+
+static int call_hellos(spoke_client *c)
+{
+	char name[32], text[256], gpus[64], echo[8];
+	spoke_actor *a;
+	size_t n;
+	int rc, i;
+
+	for (i = 0;; i++) {
+		snprintf(name, sizeof(name), "hello-%d", i);
+		rc = i == 0 ? open_or_spawn(c, name, "Hello", &a) : spoke_actor_open(c, name, &a, 0);
+		if (rc == SPOKE_ENOACTOR)
+			break;
+		if (rc < 0)
+			return fail(name, rc);
+		rc = reply_str(a, HELLO_METHOD_HELLO, text, sizeof(text));
+		if (rc == 0)
+			rc = reply_str(a, HELLO_METHOD_GPUS, gpus, sizeof(gpus));
+		if (rc == 0)
+			rc = spoke_call(a, HELLO_METHOD_ECHO, "ping", 4, echo, sizeof(echo), &n, 0);
 		spoke_actor_close(a);
-		return fail("call hello", rc);
+		if (rc < 0)
+			return fail(name, rc);
+		if (n != 4 || memcmp(echo, "ping", 4)) {
+			fprintf(stderr, "driver: %s echoed the wrong bytes\n", name);
+			return 1;
+		}
+		printf("%s: %s (CUDA_VISIBLE_DEVICES=%s)\n", name, text, gpus);
 	}
-	/* The reply is a packed string: a u32 length, then the bytes. */
-	printf("hello-1 says: %.*s\n", (int)(n - 4), reply + 4);
-	rc = spoke_call(a, HELLO_METHOD_ECHO, "ping", 4, echo, sizeof(echo), &n, 0);
-	spoke_actor_close(a);
-	if (rc < 0)
-		return fail("call echo", rc);
-	if (n != 4 || memcmp(echo, "ping", 4) != 0) {
-		fprintf(stderr, "driver: echo came back wrong\n");
-		return 1;
-	}
-	printf("hello-1 echoed: %.*s\n", (int)n, echo);
+	printf("driver: %d Hello actors answered\n", i);
 	return 0;
 }
 
@@ -62,20 +84,17 @@ static int run_task(spoke_client *c)
 	spoke_actor *a;
 	int rc;
 
-	rc = spoke_spawn(c, "TaskActor", "task-1", NULL, 0, NULL);
+	rc = open_or_spawn(c, "task-0", "TaskActor", &a);
 	if (rc < 0)
-		return fail("spawn TaskActor", rc);
-	rc = spoke_actor_open(c, "task-1", &a, 0);
-	if (rc < 0)
-		return fail("open task-1", rc);
+		return fail("task-0", rc);
 	/* Packed straight into the send buffer, unpacked straight from the
 	 * receive buffer. */
 	rc = spoke_call_obj(a, COMPLEX_TASK_METHOD_RUN, &complex_task_serializer, &task,
 			    &complex_result_serializer, &result, 0);
 	spoke_actor_close(a);
 	if (rc < 0)
-		return fail("call run", rc);
-	printf("task-1 result: id=%d name=%s values=%u sum=%.1f\n", result.task.id,
+		return fail("task-0 run", rc);
+	printf("task-0 result: id=%d name=%s values=%u sum=%.1f\n", result.task.id,
 	       result.task.name, result.task.n_values, result.sum);
 	return result.task.id == 666 && result.sum == 3.0 ? 0 : 1;
 }
@@ -88,11 +107,9 @@ int main(void)
 	rc = spoke_client_open(&c, NULL);
 	if (rc < 0)
 		return fail("connect to the hub", rc);
-	rc = say_hello(c);
+	rc = call_hellos(c);
 	if (rc == 0)
 		rc = run_task(c);
-	spoke_kill(c, "hello-1", 0);
-	spoke_kill(c, "task-1", 0);
 	spoke_client_close(c);
 	if (rc == 0)
 		printf("driver: all calls succeeded\n");

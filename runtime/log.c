@@ -29,6 +29,10 @@ static void init_node(void)
 {
 	const char *env = getenv("SPOKE_NODE");
 
+	/* Inside a Slurm step, the node's Slurm name (several slurmd may
+	 * share one host). */
+	if (!env || !*env)
+		env = getenv("SLURMD_NODENAME");
 	if (env && *env) {
 		snprintf(node, sizeof(node), "%s", env);
 		return;

@@ -6,7 +6,8 @@
 enum spk_log_level { SPK_LOG_ERROR, SPK_LOG_WARN, SPK_LOG_INFO, SPK_LOG_DEBUG };
 
 /* Names the process ("hub", "agent", "worker"...), reads $SPOKE_LOG (else
- * default_level) and the node name ($SPOKE_NODE, else the short host name). */
+ * default_level) and the node name ($SPOKE_NODE, else $SLURMD_NODENAME,
+ * else the short host name). */
 void spk_log_init(const char *component, int default_level);
 /* Changes the node name shown in later lines. */
 void spk_log_set_node(const char *node);

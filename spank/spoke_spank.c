@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <slurm/slurm.h>
 #include <slurm/spank.h>
 
 #include "gangspec.h"
@@ -79,6 +80,12 @@ static int mismatch(const char *msg)
 		return -1;
 	}
 	slurm_info("spoke: warning: %s", msg);
+	/* In a task (slurmstepd) slurm_info reaches only slurmd's log: the
+	 * task's own stderr, which srun shows, is the user's. */
+	if (spank_context() == S_CTX_REMOTE) {
+		fprintf(stderr, "spoke: warning: %s\n", msg);
+		fflush(stderr);
+	}
 	return 0;
 }
 
@@ -136,12 +143,19 @@ static int set_env_u(spank_t sp, const char *name, unsigned value)
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
 	char node_gpus[GPU_LIST_MAX], mine[GPU_LIST_MAX], spec[64], err[512];
-	uint32_t nnodes = 0, nodeid = 0, ntasks = 0, global = 0;
+	uint32_t nnodes = 0, nodeid = 0, ntasks = 0, global = 0, stepid = 0;
 	int local = 0;
 
 	(void)ac;
 	(void)av;
 	if (!have_gang)
+		return 0;
+	/* sbatch's options reach the batch script's own step too (and salloc's
+	 * an interactive step): that is the job's shell, not a gang step, and it
+	 * keeps the job's whole GPU list.  Only the sruns inside are checked. */
+	if (spank_get_item(sp, S_JOB_STEPID, &stepid) == ESPANK_SUCCESS &&
+	    (stepid == SLURM_BATCH_SCRIPT || stepid == SLURM_EXTERN_CONT ||
+	     stepid == SLURM_INTERACTIVE_STEP))
 		return 0;
 	if (spank_get_item(sp, S_JOB_NNODES, &nnodes) != ESPANK_SUCCESS ||
 	    spank_get_item(sp, S_JOB_NODEID, &nodeid) != ESPANK_SUCCESS ||
