@@ -41,11 +41,44 @@ static int wait_fd(struct spk_chan *ch, short events, int64_t deadline)
 	}
 }
 
+/* Receives into buf[0..cap) until at least need bytes came (*got says how
+ * many did, also on error): spins on the socket for poll_us, then sleeps in
+ * poll() until deadline.  A timeout breaks nothing; a closed or failed
+ * connection breaks the channel. */
+static int recv_into(struct spk_chan *ch, uint8_t *buf, size_t cap, size_t need,
+		     int64_t deadline, size_t *got)
+{
+	int64_t spin_end = ch->poll_us > 0 ? spk_now_us() + ch->poll_us : 0;
+	ssize_t n;
+	int rc;
+
+	*got = 0;
+	while (*got < need) {
+		n = recv(ch->fd, buf + *got, cap - *got, MSG_DONTWAIT);
+		if (n > 0) {
+			*got += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return broken(ch, spk_fail(SPOKE_EDEAD, "%s closed the connection", ch->peer));
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return broken(ch, spk_fail(SPOKE_EDEAD, "connection to %s: %s", ch->peer,
+						strerror(errno)));
+		if (spin_end && spk_now_us() < spin_end)
+			continue;
+		rc = wait_fd(ch, POLLIN, deadline);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Makes sure n unconsumed bytes are in rbuf. */
 static int fill(struct spk_chan *ch, size_t n, int64_t deadline)
 {
-	int64_t spin_end = 0;
-	ssize_t got;
+	size_t got;
 	int rc;
 
 	if (ch->broken)
@@ -66,28 +99,10 @@ static int fill(struct spk_chan *ch, size_t n, int64_t deadline)
 			ch->rcap = n;
 		}
 	}
-	if (ch->poll_us > 0)
-		spin_end = spk_now_us() + ch->poll_us;
-	while (ch->rlen - ch->rpos < n) {
-		got = recv(ch->fd, ch->rbuf + ch->rlen, ch->rcap - ch->rlen, MSG_DONTWAIT);
-		if (got > 0) {
-			ch->rlen += (size_t)got;
-			continue;
-		}
-		if (got == 0)
-			return broken(ch, spk_fail(SPOKE_EDEAD, "%s closed the connection", ch->peer));
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return broken(ch, spk_fail(SPOKE_EDEAD, "connection to %s: %s", ch->peer,
-						strerror(errno)));
-		if (spin_end && spk_now_us() < spin_end)
-			continue;
-		rc = wait_fd(ch, POLLIN, deadline);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	rc = recv_into(ch, ch->rbuf + ch->rlen, ch->rcap - ch->rlen, n - (ch->rlen - ch->rpos),
+		       deadline, &got);
+	ch->rlen += got;
+	return rc;
 }
 
 static int send_iov(struct spk_chan *ch, struct iovec *iov, int cnt, int64_t deadline)
@@ -240,9 +255,7 @@ int spk_chan_recv_view(struct spk_chan *ch, size_t n, const uint8_t **p, int64_t
 
 int spk_chan_recv_copy(struct spk_chan *ch, void *dst, size_t n, int64_t deadline)
 {
-	size_t have = ch->rlen - ch->rpos;
-	uint8_t *d = dst;
-	ssize_t got;
+	size_t have = ch->rlen - ch->rpos, got;
 	int rc;
 
 	if (ch->broken)
@@ -255,29 +268,11 @@ int spk_chan_recv_copy(struct spk_chan *ch, void *dst, size_t n, int64_t deadlin
 			memcpy(dst, p, n);
 		return rc;
 	}
-	memcpy(d, ch->rbuf + ch->rpos, have);
+	/* A large payload goes straight from the socket into dst. */
+	memcpy(dst, ch->rbuf + ch->rpos, have);
 	ch->rpos = ch->rlen = 0;
-	d += have;
-	n -= have;
-	while (n > 0) {
-		got = recv(ch->fd, d, n, MSG_DONTWAIT);
-		if (got > 0) {
-			d += got;
-			n -= (size_t)got;
-			continue;
-		}
-		if (got == 0)
-			return broken(ch, spk_fail(SPOKE_EDEAD, "%s closed the connection", ch->peer));
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return broken(ch, spk_fail(SPOKE_EDEAD, "connection to %s: %s", ch->peer,
-						strerror(errno)));
-		rc = wait_fd(ch, POLLIN, deadline);
-		if (rc < 0)
-			return broken(ch, rc);
-	}
-	return 0;
+	rc = recv_into(ch, (uint8_t *)dst + have, n - have, n - have, deadline, &got);
+	return rc < 0 ? broken(ch, rc) : 0;
 }
 
 int spk_chan_skip(struct spk_chan *ch, size_t n, int64_t deadline)

@@ -283,7 +283,9 @@ int spoke_gang_release(spoke_client *c, spoke_ticket *t, int timeout_ms)
 	return rc < 0 ? rc : 0;
 }
 
-int spoke_kill(spoke_client *c, const char *name, int timeout_ms)
+/* KILL or LOOKUP: a request naming an actor; LOOKUP's answer into *ep. */
+static int named_request(spoke_client *c, uint8_t type, const char *name,
+			 struct spk_endpoint *ep, int timeout_ms)
 {
 	int64_t deadline = spk_client_deadline(c, timeout_ms);
 	spoke_view v;
@@ -294,9 +296,16 @@ int spoke_kill(spoke_client *c, const char *name, int timeout_ms)
 	if (rc < 0)
 		return rc;
 	spoke_buf_put_str(&b, name);
-	rc = hub_roundtrip(c, &b, SPK_KILL, deadline, &v);
+	rc = hub_roundtrip(c, &b, type, deadline, &v);
+	if (rc == 0 && ep && spk_endpoint_unpack(&v, ep) < 0)
+		rc = spk_fail(SPOKE_EPROTO, "malformed answer to %s", spk_type_name(type));
 	hub_end(c);
 	return rc < 0 ? rc : 0;
+}
+
+int spoke_kill(spoke_client *c, const char *name, int timeout_ms)
+{
+	return named_request(c, SPK_KILL, name, NULL, timeout_ms);
 }
 
 int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_ms)
@@ -332,18 +341,5 @@ int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_m
 int spk_client_lookup(spoke_client *c, const char *name, struct spk_endpoint *ep,
 		      int timeout_ms)
 {
-	int64_t deadline = spk_client_deadline(c, timeout_ms);
-	spoke_view v;
-	spoke_buf b;
-	int rc;
-
-	rc = hub_begin(c, &b, deadline);
-	if (rc < 0)
-		return rc;
-	spoke_buf_put_str(&b, name);
-	rc = hub_roundtrip(c, &b, SPK_LOOKUP, deadline, &v);
-	if (rc == 0 && spk_endpoint_unpack(&v, ep) < 0)
-		rc = spk_fail(SPOKE_EPROTO, "malformed LOOKUP answer");
-	hub_end(c);
-	return rc < 0 ? rc : 0;
+	return named_request(c, SPK_LOOKUP, name, ep, timeout_ms);
 }

@@ -274,11 +274,18 @@ static void on_alloc(struct hub *hub, struct hub_peer *p, const struct spk_hdr *
 	spk_evconn_finish(&p->conn, &b, SPK_REPLY, h->id, 0);
 }
 
-static struct spk_ticket *owned_ticket(struct hub *hub, struct hub_peer *p, uint64_t id)
+/* The ticket id if this client holds it; else answers request req with
+ * the error and returns NULL. */
+static struct spk_ticket *owned_ticket(struct hub *hub, struct hub_peer *p, uint64_t req,
+				       uint64_t id)
 {
 	struct spk_ticket *t = spk_gang_find(&hub->gang, id);
 
-	return t && t->owner == p->conn.serial ? t : NULL;
+	if (t && t->owner == p->conn.serial)
+		return t;
+	spk_evconn_reply_error(&p->conn, req, SPOKE_ENOTICKET, "no ticket %llu held by this client",
+			       (unsigned long long)id);
+	return NULL;
 }
 
 static void on_launch(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
@@ -294,12 +301,9 @@ static void on_launch(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed LAUNCH");
 		return;
 	}
-	t = owned_ticket(hub, p, id);
-	if (!t) {
-		spk_evconn_reply_error(&p->conn, h->id, SPOKE_ENOTICKET,
-				       "no ticket %llu held by this client", (unsigned long long)id);
+	t = owned_ticket(hub, p, h->id, id);
+	if (!t)
 		return;
-	}
 	if (rank >= t->n) {
 		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EINVAL,
 				       "rank %u is outside ticket %llu (%u slots)", rank,
@@ -337,12 +341,9 @@ static void on_release(struct hub *hub, struct hub_peer *p, const struct spk_hdr
 		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed RELEASE");
 		return;
 	}
-	t = owned_ticket(hub, p, id);
-	if (!t) {
-		spk_evconn_reply_error(&p->conn, h->id, SPOKE_ENOTICKET,
-				       "no ticket %llu held by this client", (unsigned long long)id);
+	t = owned_ticket(hub, p, h->id, id);
+	if (!t)
 		return;
-	}
 	release_ticket(hub, t);
 	spk_evconn_send(&p->conn, SPK_REPLY, h->id, 0, NULL, 0);
 }
