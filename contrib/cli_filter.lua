@@ -92,7 +92,13 @@ function slurm_cli_pre_submit(options, offset)
 	end
 	options["nodes"] = tostring(n)
 	options["gpus-per-node"] = tostring(g)
-	options["ntasks-per-node"] = tostring(math.floor(g / k))
+	-- A request that names its own task count (spoke-launch's agent step:
+	-- one task per node) keeps it; any other gets one task per actor.
+	local per_node = math.floor(g / k)
+	local ntasks = tonumber(options["ntasks"] or "")
+	if ntasks == nil or ntasks <= 1 or ntasks == n * per_node then
+		options["ntasks-per-node"] = tostring(per_node)
+	end
 	return slurm.SUCCESS
 end
 

@@ -7,7 +7,14 @@
  * runs the driver (or a shell) with SPOKE_HUB and the job token in its
  * environment, and tears everything down when the driver ends, on SIGINT,
  * SIGTERM or SIGHUP, or when the hub or an agent dies, saying why.  Its
- * exit status is the driver's. */
+ * exit status is the driver's.
+ *
+ * Nothing of a job may outlive it: the launcher is a child subreaper, so
+ * what the driver leaves behind (a background process, the children of a
+ * crashed driver) is reparented to it and stopped at teardown with the
+ * rest; its children die with it (PR_SET_PDEATHSIG). */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -34,6 +41,9 @@
 #define EXIT_LAUNCH 1 /* the launcher failed: nothing of the driver ran */
 #define EXIT_USAGE 2  /* bad options or job file */
 #define HUB_START_MS 10000
+#define AGENT_POLL_MS 250 /* how often to ask the hub whether all agents are there */
+#define AGENT_LOST_MS 1000 /* after an agent left the hub, how long to wait for
+			    * the srun step to end and say how it died */
 
 extern char **environ;
 
@@ -48,6 +58,8 @@ struct launch {
 	char token[SPK_TOKEN_MAX];
 	char hub_addr[SPK_ADDR_MAX];
 	unsigned n_agents; /* agents expected */
+	spoke_node_info nodes[64]; /* the nodes whose agents registered */
+	int n_nodes;
 	pid_t hub, agents, driver;
 	spoke_client *client;
 	int64_t t0;
@@ -208,9 +220,16 @@ static int read_small_file(const char *path, char *out, size_t cap)
 	return 0;
 }
 
-static int child_alive(pid_t pid)
+/* Whether child *pid runs; one that has ended is reaped and *pid cleared,
+ * so that nothing signals its number again. */
+static int child_alive(pid_t *pid)
 {
-	return pid > 0 && waitpid(pid, NULL, WNOHANG) == 0;
+	if (*pid <= 0)
+		return 0;
+	if (waitpid(*pid, NULL, WNOHANG) == 0)
+		return 1;
+	*pid = 0;
+	return 0;
 }
 
 static int start_hub(struct launch *L)
@@ -230,7 +249,7 @@ static int start_hub(struct launch *L)
 	if (L->hub < 0)
 		return -1;
 	while (read_small_file(addr_file, L->hub_addr, sizeof(L->hub_addr)) < 0) {
-		if (!child_alive(L->hub) || spk_now_us() > deadline) {
+		if (!child_alive(&L->hub) || spk_now_us() > deadline) {
 			say("the hub did not start; see %s", log);
 			return -1;
 		}
@@ -284,6 +303,82 @@ static void all_modules(const struct launch *L, char *out, size_t cap)
 	}
 }
 
+/* Each agent of a Slurm job runs under this shell, on its node: $1 is the
+ * log directory, the rest the agent's command line.  The log is named
+ * after the Slurm node (srun's %N is the host name, the same for several
+ * slurmd on one host); the agent's exit status is written beside it, so
+ * that when the srun step ends the launcher can say which node's agent
+ * died.  The shell waits out SIGTERM and SIGINT (the step's signals reach
+ * the agent too), so that it is there to write the status. */
+static const char agent_wrapper[] =
+	"trap : TERM INT HUP; f=$1/agent-${SLURMD_NODENAME:-$(hostname -s)}; shift; "
+	"\"$@\" >>\"$f.log\" 2>&1; rc=$?; echo $rc >\"$f.exit\"; exit $rc";
+
+/* Removes the agent-*.exit files an earlier job left in the log directory. */
+static void clear_agent_status(const struct launch *L)
+{
+	char path[PATH_MAX + 256];
+	struct dirent *e;
+	DIR *d = opendir(L->logdir);
+	size_t n;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		n = strlen(e->d_name);
+		if (!strncmp(e->d_name, "agent-", 6) && n > 5 && !strcmp(e->d_name + n - 5, ".exit")) {
+			snprintf(path, sizeof(path), "%s/%s", L->logdir, e->d_name);
+			unlink(path);
+		}
+	}
+	closedir(d);
+}
+
+/* Which agents of a Slurm job died, from the agent-NODE.exit files their
+ * shells wrote: "the agent on n2 died (signal 9); see LOG" into out.
+ * Returns how many did (out is left alone when none). */
+static int dead_agents(const struct launch *L, char *out, size_t cap)
+{
+	char path[PATH_MAX + 256], list[1024] = "", node[256] = "", how[32] = "";
+	size_t len = 0, n;
+	struct dirent *e;
+	DIR *d = opendir(L->logdir);
+	int dead = 0, rc;
+	FILE *f;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		n = strlen(e->d_name);
+		if (strncmp(e->d_name, "agent-", 6) || n <= 11 || strcmp(e->d_name + n - 5, ".exit"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", L->logdir, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%d", &rc) != 1)
+			rc = 0;
+		fclose(f);
+		if (rc == 0)
+			continue;
+		/* agent-NODE.exit; a shell's status above 128 is a signal's */
+		snprintf(node, sizeof(node), "%.*s", (int)(n - 11), e->d_name + 6);
+		snprintf(how, sizeof(how), "%s %d", rc > 128 ? "signal" : "status",
+			 rc > 128 ? rc - 128 : rc);
+		if (len < sizeof(list))
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s (%s)",
+						dead ? ", " : "", node, how);
+		dead++;
+	}
+	closedir(d);
+	if (dead == 1)
+		snprintf(out, cap, "the agent on %s died (%s); see %s/agent-%s.log", node, how,
+			 L->logdir, node);
+	else if (dead > 1)
+		snprintf(out, cap, "the agents on %s died; see %s/agent-*.log", list, L->logdir);
+	return dead;
+}
+
 static int start_agents(struct launch *L)
 {
 	static char modules[JOB_MAX_MODULES * JOB_STR_MAX];
@@ -306,15 +401,26 @@ static int start_agents(struct launch *L)
 				       : (unsigned)atoi(getenv("SLURM_JOB_NUM_NODES") ?: "1");
 	snprintf(nodes, sizeof(nodes), "--nodes=%u", L->n_agents);
 	snprintf(ntasks, sizeof(ntasks), "--ntasks=%u", L->n_agents);
-	snprintf(log, sizeof(log), "--output=%s/agent-%%N.log", L->logdir);
 	snprintf(gpn, sizeof(gpn), "--gpus-per-node=%u", L->job->gang_gpus);
-	/* --ntasks too: an inner srun takes the job's task count otherwise. */
-	char *argv[14] = { "srun", nodes, ntasks, "--ntasks-per-node=1", "--overlap",
-			   "--kill-on-bad-exit=1", log };
-	int n = 7;
+	clear_agent_status(L);
+	/* --ntasks too: an inner srun takes the job's task count otherwise.
+	 * --input=none: srun would read our stdin, a terminal under salloc
+	 * (and stop, a background process group reading it).
+	 * --disable-status: srun hands a SIGINT on to the agents, our way of
+	 * stopping them in order (on SIGTERM srun SIGKILLs them).  Each
+	 * agent's output goes to its own log (agent_wrapper); srun's errors to
+	 * ours (--quiet: not its chatter). */
+	char *argv[22] = { "srun", nodes, ntasks, "--ntasks-per-node=1", "--overlap",
+			   "--kill-on-bad-exit=1", "--input=none", "--disable-status", "--quiet" };
+	int n = 9;
 
 	if (L->job->has_gang)
 		argv[n++] = gpn;
+	argv[n++] = "/bin/sh";
+	argv[n++] = "-c";
+	argv[n++] = (char *)agent_wrapper;
+	argv[n++] = "spoke-agent";
+	argv[n++] = L->logdir;
 	argv[n++] = agent;
 	argv[n++] = "--hub";
 	argv[n++] = L->hub_addr;
@@ -362,11 +468,19 @@ static int wait_agents(struct launch *L)
 			say("agents %d/%u registered (%.0f ms)", n, L->n_agents, ms_since(L));
 			shown = n;
 		}
-		if ((unsigned)n >= L->n_agents)
+		if ((unsigned)n >= L->n_agents) {
+			L->n_nodes = n < 64 ? n : 64;
+			memcpy(L->nodes, nodes, (size_t)L->n_nodes * sizeof(nodes[0]));
 			return 0;
-		if (!child_alive(L->agents)) {
-			say("the agents' %s ended before all registered; see %s/agent-*.log",
-			    L->local ? "process" : "srun step", L->logdir);
+		}
+		if (!child_alive(&L->agents)) {
+			char why[2 * PATH_MAX + 1024];
+
+			if (!L->local && dead_agents(L, why, sizeof(why)))
+				say("%s", why);
+			else
+				say("the agents' %s ended before all registered; see %s/agent-*.log",
+				    L->local ? "process" : "srun step", L->logdir);
 			return -1;
 		}
 		if (got_signal || spk_now_us() > deadline)
@@ -481,6 +595,7 @@ static int start_driver(struct launch *L)
 		return -1;
 	}
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
@@ -503,90 +618,240 @@ static int status_code(int status)
 	return EXIT_LAUNCH;
 }
 
+/* Whether a node whose agent registered is gone from the hub: its name
+ * into out (the first one). */
+static bool lost_agent(struct launch *L, char *out, size_t cap)
+{
+	spoke_node_info now[64];
+	int n = spoke_nodes(L->client, now, 64, 1000);
+
+	if (n < 0 || n >= L->n_nodes)
+		return false;
+	for (int i = 0; i < L->n_nodes; i++) {
+		bool seen = false;
+
+		for (int j = 0; j < n && j < 64; j++)
+			seen |= !strcmp(now[j].name, L->nodes[i].name);
+		if (!seen) {
+			snprintf(out, cap, "%s", L->nodes[i].name);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Runs until the driver ends or something else stops the job. */
 static void supervise(struct launch *L)
 {
-	static char why[PATH_MAX + 256];
+	static char why[2 * PATH_MAX + 1024];
+	/* Wakes on SIGCHLD; the tick only bounds the wait for a signal whose
+	 * handler ran between the check of got_signal and the wait. */
+	const struct timespec tick = { 0, 100 * 1000000 };
+	const char *what = L->shell || !L->job->driver_argc ? "shell" : "driver";
+	int64_t next_poll = 0, lost_at = 0;
+	char lost[512] = "";
+	sigset_t chld, old;
 	int status;
 	pid_t pid;
 
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
 	for (;;) {
 		if (got_signal) {
 			snprintf(why, sizeof(why), "interrupted by signal %d (%s)", (int)got_signal,
 				 strsignal(got_signal));
 			L->why = why;
 			L->exit_code = 128 + got_signal;
-			return;
+			break;
 		}
-		pid = waitpid(-1, &status, 0);
-		if (pid < 0) {
-			if (errno == EINTR)
-				continue;
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid < 0 && errno != EINTR) {
 			L->why = "no process of the job is left";
-			return;
+			break;
+		}
+		if (pid <= 0 && lost_at && spk_now_us() > lost_at + AGENT_LOST_MS * 1000) {
+			snprintf(why, sizeof(why), "the agent on %s left the hub; see %s/agent-%s.log",
+				 lost, L->logdir, lost);
+			L->why = why;
+			L->exit_code = EXIT_LAUNCH;
+			break;
+		}
+		if (pid <= 0 && !L->local && !lost_at && spk_now_us() >= next_poll) {
+			/* An agent that dies makes the srun step end (and our
+			 * message name it), but one that only loses the hub, or
+			 * exits 0, does not: ask the hub. */
+			next_poll = spk_now_us() + AGENT_POLL_MS * 1000;
+			if (lost_agent(L, lost, sizeof(lost)))
+				lost_at = spk_now_us();
+			continue;
+		}
+		if (pid <= 0) {
+			sigtimedwait(&chld, NULL, &tick);
+			continue;
 		}
 		if (pid == L->driver) {
 			L->driver = 0;
 			L->exit_code = status_code(status);
-			snprintf(why, sizeof(why), "the %s %s with status %d",
-				 L->shell || !L->job->driver_argc ? "shell" : "driver",
-				 WIFSIGNALED(status) ? "was killed, exit" : "exited", L->exit_code);
+			if (WIFSIGNALED(status))
+				snprintf(why, sizeof(why), "the %s was killed by signal %d (%s)", what,
+					 WTERMSIG(status), strsignal(WTERMSIG(status)));
+			else
+				snprintf(why, sizeof(why), "the %s exited with status %d", what,
+					 L->exit_code);
 			L->why = why;
-			return;
+			break;
 		}
-		if (pid == L->hub || pid == L->agents) {
-			bool hub = pid == L->hub;
-
-			*(hub ? &L->hub : &L->agents) = 0;
-			snprintf(why, sizeof(why), "the %s died (%s %d); see %s",
-				 hub ? "hub" : L->local ? "agent" : "agents' srun step",
+		if (pid == L->hub) {
+			L->hub = 0;
+			snprintf(why, sizeof(why), "the hub died (%s %d); see %s/hub.log",
 				 WIFSIGNALED(status) ? "signal" : "status",
 				 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
 				 L->logdir);
 			L->why = why;
 			L->exit_code = EXIT_LAUNCH;
-			return;
+			break;
 		}
+		if (pid == L->agents) {
+			L->agents = 0;
+			if (L->local)
+				snprintf(why, sizeof(why), "the agent died (%s %d); see %s/agent-local.log",
+					 WIFSIGNALED(status) ? "signal" : "status",
+					 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+					 L->logdir);
+			else if (dead_agents(L, why, sizeof(why)))
+				;
+			else if (lost[0])
+				snprintf(why, sizeof(why), "the agent on %s left the hub; see %s/agent-%s.log",
+					 lost, L->logdir, lost);
+			else
+				snprintf(why, sizeof(why), "the agents' srun step ended (%s %d); see %s/agent-*.log",
+					 WIFSIGNALED(status) ? "signal" : "status",
+					 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+					 L->logdir);
+			L->why = why;
+			L->exit_code = EXIT_LAUNCH;
+			break;
+		}
+		/* Else something the driver left behind, reparented to us. */
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Reaps every child that has ended, clearing the pid we keep of it. */
+static void reap(struct launch *L)
+{
+	pid_t pid;
+
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+		if (pid == L->driver)
+			L->driver = 0;
+		else if (pid == L->agents)
+			L->agents = 0;
+		else if (pid == L->hub)
+			L->hub = 0;
 	}
 }
 
-/* Sends sig to each live child, then waits for them until deadline. */
-static void stop_children(struct launch *L, int sig, int64_t deadline)
+/* Signals our children other than the driver, the agents and the hub:
+ * what the driver left behind, reparented to us (a child subreaper).
+ * Returns how many there are (sig 0 only counts them). */
+static int signal_strays(struct launch *L, int sig)
 {
-	pid_t *kids[] = { &L->driver, &L->agents, &L->hub };
+	char path[64], line[512], *p;
+	pid_t me = getpid(), pid;
+	struct dirent *e;
+	int n = 0, ppid;
+	DIR *d;
+	FILE *f;
 
-	for (size_t i = 0; i < 3; i++)
-		if (*kids[i] > 0)
-			kill(*kids[i], sig);
-	for (size_t i = 0; i < 3; i++) {
-		while (*kids[i] > 0) {
-			pid_t r = waitpid(*kids[i], NULL, WNOHANG);
+	reap(L);
+	d = opendir("/proc");
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		pid = (pid_t)atoi(e->d_name);
+		if (pid == L->driver || pid == L->agents || pid == L->hub)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+		fclose(f);
+		/* "pid (comm) S ppid ...": comm may hold blanks and parentheses */
+		if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1 || ppid != me)
+			continue;
+		if (sig)
+			kill(pid, sig);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
 
-			if (r == *kids[i] || (r < 0 && errno == ECHILD)) {
-				*kids[i] = 0;
-				break;
-			}
-			if (spk_now_us() > deadline)
-				break;
+/* Waits until child *pid has ended (reaping any other on the way), at most
+ * until deadline. */
+static void wait_child(struct launch *L, pid_t *pid, int64_t deadline)
+{
+	while (*pid > 0 && spk_now_us() < deadline) {
+		reap(L);
+		if (*pid > 0)
 			usleep(2000);
-		}
 	}
 }
 
 static void teardown(struct launch *L)
 {
-	int64_t grace = (int64_t)L->job->timeout_shutdown_ms * 1000;
+	int64_t grace = (int64_t)L->job->timeout_shutdown_ms * 1000, deadline;
 
-	/* The driver first, then the actors (through the hub), then the
-	 * agents and the hub. */
+	/* The driver first: it may still be using the actors. */
 	if (L->driver > 0) {
 		kill(L->driver, SIGTERM);
-		stop_children(L, 0, spk_now_us() + grace);
+		wait_child(L, &L->driver, spk_now_us() + grace);
 	}
+	/* The actors, through the hub: our connection holds their gang
+	 * tickets. */
 	spoke_client_close(L->client);
 	L->client = NULL;
-	stop_children(L, SIGTERM, spk_now_us() + grace);
-	stop_children(L, SIGKILL, spk_now_us() + 1000000);
+	/* What the driver left behind, and the agents (which stop their
+	 * actors), before the hub, so that they see an orderly end rather than
+	 * the hub going away. */
+	deadline = spk_now_us() + grace;
+	signal_strays(L, SIGTERM);
+	if (L->agents > 0) {
+		/* An agent stops on SIGTERM or SIGINT; srun --disable-status
+		 * hands SIGINT on, but SIGKILLs the agents on SIGTERM. */
+		kill(L->agents, L->local ? SIGTERM : SIGINT);
+		wait_child(L, &L->agents, deadline);
+		if (L->agents > 0 && !L->local) {
+			kill(L->agents, SIGTERM);
+			wait_child(L, &L->agents, spk_now_us() + 1000000);
+		}
+	}
+	while (signal_strays(L, 0) > 0 && spk_now_us() < deadline)
+		usleep(20000);
+	if (L->hub > 0) {
+		kill(L->hub, SIGTERM);
+		wait_child(L, &L->hub, spk_now_us() + grace);
+	}
+	/* Whatever did not stop in time. */
+	deadline = spk_now_us() + 1000000;
+	for (;;) {
+		pid_t *kids[] = { &L->driver, &L->agents, &L->hub };
+		int left = signal_strays(L, SIGKILL);
+
+		for (size_t i = 0; i < 3; i++)
+			if (*kids[i] > 0) {
+				kill(*kids[i], SIGKILL);
+				left++;
+			}
+		if (!left || spk_now_us() > deadline)
+			break;
+		usleep(2000);
+	}
 }
 
 static void usage(FILE *f)
@@ -613,10 +878,13 @@ static void usage(FILE *f)
 		"died, 2 for bad options or a bad job file.\n");
 }
 
-/* --salloc: run ourselves again inside an allocation of the job's gang. */
-static int run_salloc(struct launch *L, int argc, char **argv)
+/* --salloc: run ourselves again inside an allocation of the job's gang,
+ * with the same options (but --salloc) and job file. */
+static int run_salloc(struct launch *L, const char *file, const char *logdir)
 {
-	char gang[64], **args;
+	static char self[PATH_MAX];
+	char gang[64], name[128], *args[12];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	int n = 0;
 
 	if (!L->job->has_gang) {
@@ -629,24 +897,24 @@ static int run_salloc(struct launch *L, int argc, char **argv)
 	else
 		snprintf(gang, sizeof(gang), "--spoke-gang=%ux%u:%u", L->job->gang_nodes,
 			 L->job->gang_gpus, L->job->gang_k);
-	args = calloc((size_t)argc + 4, sizeof(*args));
-	if (!args)
-		return EXIT_LAUNCH;
-	static char self[PATH_MAX];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
+	snprintf(name, sizeof(name), "--job-name=%s", L->job->name);
 	self[len > 0 ? len : 0] = '\0';
 	args[n++] = "salloc";
 	args[n++] = gang;
-	args[n++] = len > 0 ? self : argv[0];
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--salloc") && strcmp(argv[i], "-s"))
-			args[n++] = argv[i];
+	args[n++] = name;
+	args[n++] = len > 0 ? self : "spoke-launch";
+	if (L->shell)
+		args[n++] = "--shell";
+	if (logdir) {
+		args[n++] = "--log-dir";
+		args[n++] = (char *)logdir;
+	}
+	args[n++] = "--";
+	args[n++] = (char *)file;
 	args[n] = NULL;
 	say("asking Slurm for %s", gang + 2);
 	execvp("salloc", args);
 	say("cannot run salloc: %s", strerror(errno));
-	free(args);
 	return EXIT_LAUNCH;
 }
 
@@ -696,10 +964,26 @@ int main(int argc, char **argv)
 		printf("%s: ok\n", argv[optind]);
 		return 0;
 	}
+	if (salloc && L.local) {
+		fprintf(stderr, "spoke-launch: --salloc and --local exclude each other\n");
+		return EXIT_USAGE;
+	}
 	if (salloc && !getenv("SLURM_JOB_ID"))
-		return run_salloc(&L, argc, argv);
+		return run_salloc(&L, argv[optind], logdir);
+	if (salloc)
+		say("already in Slurm allocation %s: --salloc ignored", getenv("SLURM_JOB_ID"));
 	if (!getenv("SLURM_JOB_ID"))
 		L.local = true;
+	if (!L.local && job.has_gang) {
+		const char *nn = getenv("SLURM_JOB_NUM_NODES");
+
+		if (nn && atoi(nn) > 0 && (unsigned)atoi(nn) < job.gang_nodes) {
+			say("%s: the gang %ux%u needs %u nodes; Slurm allocation %s has %s (sbatch/salloc --spoke-gang=%ux%u asks for them)",
+			    job.file, job.gang_nodes, job.gang_gpus, job.gang_nodes,
+			    getenv("SLURM_JOB_ID"), nn, job.gang_nodes, job.gang_gpus);
+			return EXIT_LAUNCH;
+		}
+	}
 	find_bindir(&L);
 	{
 		char file[PATH_MAX];
@@ -720,6 +1004,10 @@ int main(int argc, char **argv)
 		return EXIT_LAUNCH;
 	}
 	job_env(&L);
+	/* What the driver leaves behind is reparented to us, not to init, so
+	 * that the teardown finds it; and children's exits must reach us. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	signal(SIGCHLD, SIG_DFL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
