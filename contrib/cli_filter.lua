@@ -71,7 +71,7 @@ end
 function slurm_cli_pre_submit(options, offset)
 	local spank = options.spank and options.spank["spoke_spank"]
 	local value = spank and spank["spoke-gang"]
-	if value == nil or value == "" then
+	if value == nil or value == "" or value == "none" then
 		return slurm.SUCCESS
 	end
 	local n, g, k = parse(value)
@@ -91,7 +91,13 @@ function slurm_cli_pre_submit(options, offset)
 		return slurm.ERROR
 	end
 	options["nodes"] = tostring(n)
-	options["gpus-per-node"] = tostring(g)
+	-- Keep a GPU type the user named (--gpus-per-node=a100:8); leave a
+	-- --gres=gpu... request alone (Slurm refuses both at once).
+	local gres = options["gres"] or ""
+	if not string.match(gres, "gpu") then
+		local gtype = string.match(options["gpus-per-node"] or "", "^([^:]+):%d+$")
+		options["gpus-per-node"] = gtype and (gtype .. ":" .. g) or tostring(g)
+	end
 	-- A request that names its own task count (spoke-launch's agent step:
 	-- one task per node) keeps it; any other gets one task per actor.
 	local per_node = math.floor(g / k)

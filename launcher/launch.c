@@ -41,6 +41,7 @@
 #define EXIT_LAUNCH 1 /* the launcher failed: nothing of the driver ran */
 #define EXIT_USAGE 2  /* bad options or job file */
 #define HUB_START_MS 10000
+#define LAUNCH_MAX_NODES 256 /* the hub's own limit */
 #define AGENT_POLL_MS 250 /* how often to ask the hub whether all agents are there */
 #define AGENT_LOST_MS 1000 /* after an agent left the hub, how long to wait for
 			    * the srun step to end and say how it died */
@@ -58,7 +59,7 @@ struct launch {
 	char token[SPK_TOKEN_MAX];
 	char hub_addr[SPK_ADDR_MAX];
 	unsigned n_agents; /* agents expected */
-	spoke_node_info nodes[64]; /* the nodes whose agents registered */
+	spoke_node_info nodes[LAUNCH_MAX_NODES]; /* the nodes whose agents registered */
 	int n_nodes;
 	pid_t hub, agents, driver;
 	spoke_client *client;
@@ -163,7 +164,7 @@ static void find_bindir(struct launch *L)
 static int make_logdir(struct launch *L, const char *opt)
 {
 	const char *jobid = getenv("SLURM_JOB_ID");
-	char base[PATH_MAX - 128];
+	char base[PATH_MAX - 128], *real;
 
 	if (opt)
 		snprintf(base, sizeof(base), "%s", opt);
@@ -180,10 +181,30 @@ static int make_logdir(struct launch *L, const char *opt)
 			goto fail;
 		*p = '/';
 	}
-	if (mkdir(base, 0700) != 0 && errno != EEXIST)
+	/* The default name is this launch's own: a second launch in the same
+	 * allocation gets NAME-JOBID.2, and so on. */
+	for (int i = 2; mkdir(base, 0700) != 0; i++) {
+		size_t len = strlen(base);
+
+		if (errno != EEXIST)
+			goto fail;
+		if (opt)
+			break;
+		if (i > 2)
+			base[strrchr(base, '.') - base] = '\0';
+		len = strlen(base);
+		snprintf(base + len, sizeof(base) - len, ".%d", i);
+	}
+	real = realpath(base, NULL);
+	if (!real)
 		goto fail;
-	if (!realpath(base, L->logdir))
+	if (strlen(real) >= sizeof(L->logdir)) {
+		free(real);
+		errno = ENAMETOOLONG;
 		goto fail;
+	}
+	strcpy(L->logdir, real);
+	free(real);
 	return 0;
 fail:
 	say("cannot create the log directory %s: %s", base, strerror(errno));
@@ -197,6 +218,8 @@ static int job_env(const struct launch *L)
 
 	for (size_t i = 0; i < L->job->n_env; i++)
 		setenv(L->job->env[i].name, L->job->env[i].value, 1);
+	/* The job's own token, also over one a user set for another job. */
+	setenv("SPOKE_TOKEN", L->token, 1);
 	setenv("SPOKE_TOKEN_FILE", L->token_file, 1);
 	setenv("SPOKE_JOB", L->job->name, 1);
 	setenv("SPOKE_LOG_DIR", L->logdir, 1);
@@ -260,16 +283,17 @@ static int start_hub(struct launch *L)
 	return 0;
 }
 
-/* The GPUs of the local agent: --gpus, else the machine's, else (so that
- * the gang's examples run anywhere) placeholder ids for the gang. */
+/* The GPUs of the local agent: --gpus, else $CUDA_VISIBLE_DEVICES, else
+ * the machine's, else (so that the gang's examples run anywhere)
+ * placeholder ids for the gang. */
 static void local_gpus(struct launch *L, char *out, size_t cap)
 {
 	int32_t ids[64];
 	uint32_t n = 0;
 	char path[32];
 
-	if (L->gpus) {
-		snprintf(out, cap, "%s", L->gpus);
+	if (L->gpus || getenv("CUDA_VISIBLE_DEVICES")) {
+		snprintf(out, cap, "%s", L->gpus ? L->gpus : getenv("CUDA_VISIBLE_DEVICES"));
 		return;
 	}
 	for (int i = 0; i < 64; i++) {
@@ -410,9 +434,12 @@ static int start_agents(struct launch *L)
 	 * stopping them in order (on SIGTERM srun SIGKILLs them).  Each
 	 * agent's output goes to its own log (agent_wrapper); srun's errors to
 	 * ours (--quiet: not its chatter). */
-	char *argv[22] = { "srun", nodes, ntasks, "--ntasks-per-node=1", "--overlap",
-			   "--kill-on-bad-exit=1", "--input=none", "--disable-status", "--quiet" };
-	int n = 9;
+	/* --export=ALL: the agents need the job's token and env: even where
+	 * the site or the user exports nothing by default. */
+	char *argv[26] = { "srun", nodes, ntasks, "--ntasks-per-node=1", "--overlap",
+			   "--kill-on-bad-exit=1", "--input=none", "--disable-status", "--quiet",
+			   "--export=ALL" };
+	int n = 10;
 
 	if (L->job->has_gang)
 		argv[n++] = gpn;
@@ -435,16 +462,14 @@ static int start_agents(struct launch *L)
 /* The node names Slurm gave the job, for saying which agents are missing. */
 static void expected_nodes(char *out, size_t cap)
 {
-	const char *list = getenv("SLURM_JOB_NODELIST");
-	char cmd[512];
 	FILE *p;
 	size_t len = 0;
 
 	out[0] = '\0';
-	if (!list)
+	if (!getenv("SLURM_JOB_NODELIST"))
 		return;
-	snprintf(cmd, sizeof(cmd), "scontrol show hostnames '%s' 2>/dev/null", list);
-	p = popen(cmd, "r");
+	/* Without an argument it reads $SLURM_JOB_NODELIST itself. */
+	p = popen("scontrol show hostnames 2>/dev/null", "r");
 	if (!p)
 		return;
 	while (len + 2 < cap && fgets(out + len, (int)(cap - len), p))
@@ -455,11 +480,11 @@ static void expected_nodes(char *out, size_t cap)
 static int wait_agents(struct launch *L)
 {
 	int64_t deadline = spk_now_us() + (int64_t)L->job->timeout_agents_ms * 1000;
-	spoke_node_info nodes[64];
+	static spoke_node_info nodes[LAUNCH_MAX_NODES];
 	int n = 0, shown = -1;
 
 	for (;;) {
-		n = spoke_nodes(L->client, nodes, 64, 2000);
+		n = spoke_nodes(L->client, nodes, LAUNCH_MAX_NODES, 2000);
 		if (n < 0) {
 			say("cannot ask the hub for its nodes: %s", spoke_errmsg());
 			return -1;
@@ -469,7 +494,7 @@ static int wait_agents(struct launch *L)
 			shown = n;
 		}
 		if ((unsigned)n >= L->n_agents) {
-			L->n_nodes = n < 64 ? n : 64;
+			L->n_nodes = n < LAUNCH_MAX_NODES ? n : LAUNCH_MAX_NODES;
 			memcpy(L->nodes, nodes, (size_t)L->n_nodes * sizeof(nodes[0]));
 			return 0;
 		}
@@ -496,7 +521,7 @@ static int wait_agents(struct launch *L)
 		     w = strtok_r(NULL, "\n", &save)) {
 			bool seen = false;
 
-			for (int i = 0; i < n && i < 64; i++)
+			for (int i = 0; i < n && i < LAUNCH_MAX_NODES; i++)
 				seen |= !strcmp(nodes[i].name, w);
 			if (!seen && len < sizeof(missing))
 				len += (size_t)snprintf(missing + len, sizeof(missing) - len, " %s", w);
@@ -530,6 +555,11 @@ static int launch_group(struct launch *L, const struct job_group *g)
 	int rc;
 
 	o.module = g->module[0] ? job_path(L, g->module, module, sizeof(module)) : NULL;
+	if (o.module && strchr(o.module, ':')) {
+		say("%s:%d:%d: actor group %s: module path %s has a ':', which separates modules",
+		    L->job->file, g->line, g->column, g->name, o.module);
+		return -1;
+	}
 	o.program = g->program[0] ? job_path(L, g->program, program, sizeof(program)) : NULL;
 	o.res = res;
 	o.timeout_ms = (int)L->job->timeout_spawn_ms;
@@ -546,6 +576,8 @@ static int launch_group(struct launch *L, const struct job_group *g)
 		}
 		n = ticket->n_slots;
 		for (unsigned i = 0; i < n; i++) {
+			if (got_signal)
+				goto out_signal;
 			snprintf(name, sizeof(name), "%s-%u", g->name, i);
 			rc = spoke_gang_launch(L->client, ticket, i, g->type, name, args, b.len, &o);
 			if (rc < 0)
@@ -555,6 +587,8 @@ static int launch_group(struct launch *L, const struct job_group *g)
 	} else {
 		n = g->count;
 		for (unsigned i = 0; i < n; i++) {
+			if (got_signal)
+				goto out_signal;
 			snprintf(name, sizeof(name), "%s-%u", g->name, i);
 			rc = spoke_spawn(L->client, g->type, name, args, b.len, &o);
 			if (rc < 0)
@@ -565,8 +599,9 @@ static int launch_group(struct launch *L, const struct job_group *g)
 	    (double)(spk_now_us() - t) / 1000.0);
 	return 0;
 fail:
-	free(ticket);
 	say("%s:%d:%d: actor %s: %s", L->job->file, g->line, g->column, name, spoke_errmsg());
+out_signal:
+	free(ticket);
 	return -1;
 }
 
@@ -589,6 +624,10 @@ static int start_driver(struct launch *L)
 		if (strchr(argv[0], '/'))
 			argv[0] = (char *)job_path(L, argv[0], prog, sizeof(prog));
 	}
+	/* From now on Ctrl-C belongs to the shell (start-up could still be
+	 * interrupted). */
+	if (L->shell || L->job->driver_argc == 0)
+		signal(SIGINT, SIG_IGN);
 	pid = fork();
 	if (pid < 0) {
 		say("cannot fork the driver: %s", strerror(errno));
@@ -622,15 +661,15 @@ static int status_code(int status)
  * into out (the first one). */
 static bool lost_agent(struct launch *L, char *out, size_t cap)
 {
-	spoke_node_info now[64];
-	int n = spoke_nodes(L->client, now, 64, 1000);
+	static spoke_node_info now[LAUNCH_MAX_NODES];
+	int n = spoke_nodes(L->client, now, LAUNCH_MAX_NODES, 1000);
 
 	if (n < 0 || n >= L->n_nodes)
 		return false;
 	for (int i = 0; i < L->n_nodes; i++) {
 		bool seen = false;
 
-		for (int j = 0; j < n && j < 64; j++)
+		for (int j = 0; j < n && j < LAUNCH_MAX_NODES; j++)
 			seen |= !strcmp(now[j].name, L->nodes[i].name);
 		if (!seen) {
 			snprintf(out, cap, "%s", L->nodes[i].name);
@@ -809,7 +848,8 @@ static void teardown(struct launch *L)
 
 	/* The driver first: it may still be using the actors. */
 	if (L->driver > 0) {
-		kill(L->driver, SIGTERM);
+		/* An interactive shell ignores SIGTERM; it ends on SIGHUP. */
+		kill(L->driver, L->shell || !L->job->driver_argc ? SIGHUP : SIGTERM);
 		wait_child(L, &L->driver, spk_now_us() + grace);
 	}
 	/* The actors, through the hub: our connection holds their gang
@@ -1012,8 +1052,6 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (L.shell || job.driver_argc == 0)
-		signal(SIGINT, SIG_IGN); /* Ctrl-C belongs to the shell */
 	say("job %s: %s, logs in %s", job.name,
 	    L.local ? "on this machine" : "in Slurm allocation", L.logdir);
 	copts.token = L.token;

@@ -38,6 +38,12 @@ static int on_gang(int val, const char *optarg, int remote)
 
 	(void)val;
 	(void)remote;
+	/* "none": not a gang step, although the job is a gang (a helper step
+	 * inside an sbatch --spoke-gang job, which inherits the option). */
+	if (optarg && !strcmp(optarg, "none")) {
+		have_gang = 0;
+		return 0;
+	}
 	if (gangspec_parse(optarg, conf.gpus_per_actor, &g, err, sizeof(err)) < 0) {
 		slurm_error("spoke: %s", err);
 		return -1;
@@ -52,7 +58,7 @@ static int on_gang(int val, const char *optarg, int remote)
 static struct spank_option gang_option = {
 	"spoke-gang", "NxG[:k]",
 	"Spoke gang: N nodes with G GPUs each, k GPUs per actor (default 1); "
-	"each task sees only its own GPUs",
+	"each task sees only its own GPUs (none: not a gang step)",
 	1, 0, on_gang,
 };
 
@@ -104,6 +110,9 @@ static int check_allocation(void)
 			 spec, gang.nodes, nodes);
 		return mismatch(msg);
 	}
+	/* "4", or "a100:4" for typed GPUs: the count follows the last ':'. */
+	if (gpn && strrchr(gpn, ':'))
+		gpn = strrchr(gpn, ':') + 1;
 	if (gpn && (unsigned)atoi(gpn) < gang.gpus_per_node) {
 		snprintf(msg, sizeof(msg),
 			 "--spoke-gang=%s asks for %u GPUs per node; the allocation has %s", spec,

@@ -57,12 +57,13 @@ else
 	not_ok "leftovers after exit" "$(leftovers) processes"
 fi
 
-# 2. Calls from the driver reach the job's actors.
+# 2. Calls from the driver reach the job's actors, also when the user's
+# environment holds another job's token.
 job calls "$build/examples/driver"
-out=$("$launch" --local --log-dir "$work/l2" "$work/calls.yaml" 2>&1)
+out=$(SPOKE_TOKEN=another-jobs-token "$launch" --local --log-dir "$work/l2" "$work/calls.yaml" 2>&1)
 rc=$?
 if [ $rc -eq 0 ] && grep -q "driver: 2 Hello actors answered" <<<"$out"; then
-	ok "driver calls the job's actors"
+	ok "driver calls the job's actors (a stale SPOKE_TOKEN does not get in the way)"
 else
 	not_ok "driver calls" "rc=$rc: $out"
 fi

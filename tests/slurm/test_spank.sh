@@ -185,8 +185,12 @@ layout_error() {
 # alloc_error JOBID N G: why job JOBID is not an allocation of N nodes with
 # G GPUs each; nothing when it is.
 alloc_error() {
-	local info
-	info=$(scontrol -o show job "$1" 2>&1)
+	local info _
+	# While a job completes, NumNodes counts only the nodes not done yet.
+	for _ in $(seq 30); do
+		info=$(scontrol -o show job "$1" 2>&1)
+		case $info in *JobState=COMPLETING*) sleep 0.1 ;; *) break ;; esac
+	done
 	case " $info " in
 	*" NumNodes=$2 "*) ;;
 	*) echo "job $1: $(grep -o 'NumNodes=[^ ]*' <<<"$info"), want NumNodes=$2"; return ;;
@@ -339,6 +343,7 @@ cat >"$T/job24.sh" <<EOF
 srun $REPORT >$T/b24.tasks; echo \$? >$T/b24.tasks.rc
 srun --spoke-gang=2x4 $REPORT >$T/b24.repeat; echo \$? >$T/b24.repeat.rc
 srun --ntasks-per-node=1 -n \$SLURM_JOB_NUM_NODES $REPORT >$T/b24.agent; echo \$? >$T/b24.agent.rc
+srun --spoke-gang=none -N1 -n1 sh -c 'echo "helper \${SPOKE_GANG:-none}"' >$T/b24.helper 2>&1; echo \$? >$T/b24.helper.rc
 EOF
 batch_job --spoke-gang=2x4 --output="$T/batch.out" "$T/job24.sh" -- \
 	"sbatch --spoke-gang=2x4 (command line): 2 nodes x 4 GPUs, 4 tasks per node with 1 GPU each" \
@@ -347,6 +352,12 @@ batch_job --spoke-gang=2x4 --output="$T/batch.out" "$T/job24.sh" -- \
 	"$T/b24.repeat" 2 4 1 -- \
 	"agent step (srun --ntasks-per-node=1) in a 2x4 job gets the node's 4 GPUs" \
 	"$T/b24.agent" 2 4 1 agent
+
+if [ "$(cat "$T/b24.helper.rc" 2>/dev/null)" = 0 ] && grep -qx "helper none" "$T/b24.helper"; then
+	ok "a helper step with --spoke-gang=none (srun -N1 -n1) runs inside a 2x4 job"
+else
+	not_ok "helper step --spoke-gang=none" "rc $(cat "$T/b24.helper.rc" 2>/dev/null)" "$T/b24.helper"
+fi
 
 cat >"$T/job32.sh" <<EOF
 #!/bin/bash
