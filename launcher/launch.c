@@ -679,6 +679,14 @@ static bool lost_agent(struct launch *L, char *out, size_t cap)
 	return false;
 }
 
+/* "signal 9" or "status 3": how a child ended. */
+static const char *ended(int status, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s %d", WIFSIGNALED(status) ? "signal" : "status",
+		 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	return buf;
+}
+
 /* Runs until the driver ends or something else stops the job. */
 static void supervise(struct launch *L)
 {
@@ -688,7 +696,7 @@ static void supervise(struct launch *L)
 	const struct timespec tick = { 0, 100 * 1000000 };
 	const char *what = L->shell || !L->job->driver_argc ? "shell" : "driver";
 	int64_t next_poll = 0, lost_at = 0;
-	char lost[512] = "";
+	char lost[512] = "", how[32];
 	sigset_t chld, old;
 	int status;
 	pid_t pid;
@@ -743,10 +751,8 @@ static void supervise(struct launch *L)
 		}
 		if (pid == L->hub) {
 			L->hub = 0;
-			snprintf(why, sizeof(why), "the hub died (%s %d); see %s/hub.log",
-				 WIFSIGNALED(status) ? "signal" : "status",
-				 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
-				 L->logdir);
+			snprintf(why, sizeof(why), "the hub died (%s); see %s/hub.log",
+				 ended(status, how, sizeof(how)), L->logdir);
 			L->why = why;
 			L->exit_code = EXIT_LAUNCH;
 			break;
@@ -754,20 +760,16 @@ static void supervise(struct launch *L)
 		if (pid == L->agents) {
 			L->agents = 0;
 			if (L->local)
-				snprintf(why, sizeof(why), "the agent died (%s %d); see %s/agent-local.log",
-					 WIFSIGNALED(status) ? "signal" : "status",
-					 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
-					 L->logdir);
+				snprintf(why, sizeof(why), "the agent died (%s); see %s/agent-local.log",
+					 ended(status, how, sizeof(how)), L->logdir);
 			else if (dead_agents(L, why, sizeof(why)))
 				;
 			else if (lost[0])
 				snprintf(why, sizeof(why), "the agent on %s left the hub; see %s/agent-%s.log",
 					 lost, L->logdir, lost);
 			else
-				snprintf(why, sizeof(why), "the agents' srun step ended (%s %d); see %s/agent-*.log",
-					 WIFSIGNALED(status) ? "signal" : "status",
-					 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
-					 L->logdir);
+				snprintf(why, sizeof(why), "the agents' srun step ended (%s); see %s/agent-*.log",
+					 ended(status, how, sizeof(how)), L->logdir);
 			L->why = why;
 			L->exit_code = EXIT_LAUNCH;
 			break;

@@ -34,39 +34,4 @@ set -euo pipefail
 PACKAGES=(qemu-system-x86 busybox-static cpio xz-utils kmod rdma-core ibverbs-utils
 	ibverbs-providers rdmacm-utils perftest iproute2)
 
-SUDO=()
-[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		missing+=("$p")
-	fi
-done
-if [ "${#missing[@]}" -eq 0 ]; then
-	echo "install-rxe-deps: everything is installed"
-	exit 0
-fi
-echo "install-rxe-deps: installing ${missing[*]}"
-
-POLICY=/usr/sbin/policy-rc.d
-made_policy=
-if [ ! -e "$POLICY" ]; then
-	printf '#!/bin/sh\n# temporary, from spoke install-rxe-deps.sh\nexit 101\n' |
-		"${SUDO[@]}" tee "$POLICY" >/dev/null
-	"${SUDO[@]}" chmod 755 "$POLICY"
-	made_policy=1
-fi
-remove_policy() {
-	if [ -n "$made_policy" ]; then
-		"${SUDO[@]}" rm -f "$POLICY"
-	fi
-}
-trap remove_policy EXIT
-
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -qq
-# --no-install-recommends: qemu-system-x86 would otherwise pull in a GUI stack,
-# firmware for other architectures, etc., none of which a headless TCG guest needs.
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-echo "install-rxe-deps: done"
+exec "$(dirname "$0")/../apt-install.sh" install-rxe-deps "${PACKAGES[@]}"

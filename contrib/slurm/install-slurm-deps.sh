@@ -21,37 +21,4 @@ set -euo pipefail
 
 PACKAGES=(slurmctld slurmd slurm-client munge libslurm-dev)
 
-SUDO=()
-[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		missing+=("$p")
-	fi
-done
-if [ "${#missing[@]}" -eq 0 ]; then
-	echo "install-slurm-deps: everything is installed"
-	exit 0
-fi
-echo "install-slurm-deps: installing ${missing[*]}"
-
-POLICY=/usr/sbin/policy-rc.d
-made_policy=
-if [ ! -e "$POLICY" ]; then
-	printf '#!/bin/sh\n# temporary, from spoke install-slurm-deps.sh\nexit 101\n' |
-		"${SUDO[@]}" tee "$POLICY" >/dev/null
-	"${SUDO[@]}" chmod 755 "$POLICY"
-	made_policy=1
-fi
-remove_policy() {
-	if [ -n "$made_policy" ]; then
-		"${SUDO[@]}" rm -f "$POLICY"
-	fi
-}
-trap remove_policy EXIT
-
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-echo "install-slurm-deps: done"
+exec "$(dirname "$0")/../apt-install.sh" install-slurm-deps "${PACKAGES[@]}"
