@@ -24,31 +24,14 @@
 # shellcheck disable=SC2016
 set -u
 
-t_start=$SECONDS
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-
-[ "$(id -u)" -eq 0 ] || skip "needs root (slurmd starts jobs as their user; fake GPUs need mknod)"
-for c in slurmctld slurmd munged sbatch salloc srun scontrol squeue scancel timeout; do
-	command -v "$c" >/dev/null ||
-		skip "$c not installed (contrib/slurm/install-slurm-deps.sh installs Slurm and munge)"
-done
-HERE=$(cd "$(dirname "$0")" && pwd -P)
-SRCDIR=$(cd "${SPOKE_SRCDIR:-$HERE/../..}" 2>/dev/null && pwd -P) ||
-	skip "no source directory ${SPOKE_SRCDIR:-}"
-BUILDDIR=$(cd "${SPOKE_BUILDDIR:-$SRCDIR}" 2>/dev/null && pwd -P) ||
-	skip "no build directory ${SPOKE_BUILDDIR:-}"
-PLUGIN=$BUILDDIR/spank/.libs/spoke_spank.so
-MC=$SRCDIR/contrib/slurm/minicluster.sh
-FILTER=$SRCDIR/contrib/cli_filter.lua
+# shellcheck source=tests/slurm/lib.sh
+. "$(dirname "$0")/lib.sh"
+slurm_test_setup spoke-launch-test scancel timeout
 LAUNCH=$BUILDDIR/spoke-launch
 HELLO=$BUILDDIR/examples/.libs/hello.so
 TASK=$BUILDDIR/examples/.libs/complex_task.so
 DRIVER=$BUILDDIR/examples/driver
 FIRST_CALL=$BUILDDIR/tests/bench/first-call # optional: the timing figure
-[ -f "$PLUGIN" ] || skip "the plugin was not built ($PLUGIN missing; configure found no slurm/spank.h?)"
 [ -x "$LAUNCH" ] || skip "spoke-launch was not built ($LAUNCH missing; configure found no libyaml?)"
 for f in "$BUILDDIR/spoke-hub" "$BUILDDIR/spoke-agent" "$BUILDDIR/spoke-worker" "$DRIVER"; do
 	[ -x "$f" ] || skip "$f was not built"
@@ -56,23 +39,13 @@ done
 for f in "$HELLO" "$TASK"; do
 	[ -f "$f" ] || skip "$f was not built"
 done
-if [ ! -x "$MC" ] || [ ! -f "$FILTER" ]; then skip "$MC or $FILTER missing"; fi
 
-# A `make check` run inside a Slurm job (or a Spoke job) must not talk to
-# that job's cluster (or hub), and spoke-launch --salloc must find no
-# allocation.
-while read -r v; do unset "$v"; done < <(env | sed -n 's/^\(\(SLURM\|SBATCH\|SALLOC\|SRUN\)_[A-Za-z0-9_]*\)=.*/\1/p')
+# A `make check` run inside a Spoke job must not talk to that job's hub
+# (slurm_test_setup saw to Slurm's variables: --salloc finds no allocation).
 unset SPOKE_HUB SPOKE_TOKEN SPOKE_TOKEN_FILE SPOKE_JOB SPOKE_LOG_DIR SPOKE_NODE SPOKE_GPUS \
 	SPOKE_LAUNCH_T0_US SPOKE_BINDIR SPOKE_WORKER
 
-T=$(mktemp -d /tmp/spoke-launch-test.XXXXXX) || { echo "cannot make a temporary directory"; exit 1; }
-# munged wants every directory on its socket's path searchable by all.
-chmod 0755 "$T"
-CL=$T/cluster
-PLUGSTACK=$T/plugstack.conf
 TO=30 # seconds any one job or client command may take
-nchecks=0
-nfail=0
 
 # job_procs DIR: the pids of processes whose environment has
 # SPOKE_LOG_DIR=DIR (DIR*, a prefix, with a trailing *): a job's hub,
@@ -97,15 +70,6 @@ kill_leftovers() {
 	done
 }
 
-started=''
-# stop_cluster: stops it (once); fails when something of it is left.
-stop_cluster() {
-	[ -n "$started" ] || return 0
-	started=''
-	"$MC" stop "$CL" >"$T/stop.log" 2>&1 &&
-		! pgrep -f -- "$CL/(slurm.conf|munge)" >/dev/null
-}
-
 # shellcheck disable=SC2317 # run by the trap
 cleanup() {
 	trap - EXIT INT TERM
@@ -124,14 +88,7 @@ trap 'exit 1' INT TERM
 # the exit status follows the failures.
 finish() {
 	local left
-	if [ -n "$started" ]; then
-		if stop_cluster; then
-			ok "mini-cluster stops, nothing of it left"
-		else
-			not_ok "mini-cluster stops, nothing of it left" "see below" "$T/stop.log" \
-				<(pgrep -af -- "$CL/(slurm.conf|munge)")
-		fi
-	fi
+	check_cluster_stopped
 	left=$(job_procs "$T/*" | tr '\n' ' ')
 	if [ -z "$left" ]; then
 		ok "no process of any job of this test is left"
@@ -146,36 +103,8 @@ finish() {
 	exit
 }
 
-ok() {
-	nchecks=$((nchecks + 1))
-	echo "ok - $1"
-}
-# not_ok NAME REASON [FILE...]: the files (a command's output) follow, indented.
-not_ok() {
-	local f
-	nchecks=$((nchecks + 1))
-	nfail=$((nfail + 1))
-	echo "not ok - $1: $2"
-	shift 2
-	for f in "$@"; do
-		[ -e "$f" ] || continue
-		if [ -f "$f" ] && [ ! -s "$f" ]; then continue; fi
-		echo "#   --- $f:"
-		head -n 30 "$f" | sed 's/^/#   /'
-	done
-}
-
 # ---- the cluster ------------------------------------------------------------
-echo "required $PLUGIN" >"$PLUGSTACK"
-started=1 # from here on, stop it whatever happens
-if ! "$MC" start "$CL" --plugstack "$PLUGSTACK" --cli-filter "$FILTER" >"$T/start.log" 2>&1; then
-	not_ok "mini-cluster starts" "minicluster.sh start failed" "$T/start.log"
-	finish
-fi
-# shellcheck source=/dev/null
-. "$CL/env"
-cd "$T" || exit 1 # any file a job or the launcher writes by default lands here
-ok "mini-cluster starts ($(grep -o 'up in [0-9]*s' "$T/start.log"))"
+start_cluster
 
 # ---- helpers ------------------------------------------------------------------
 # jobfile NAME DRIVER: $T/NAME.yaml, a 3x2 gang with two Hello actors on

@@ -19,47 +19,9 @@
 # shellcheck disable=SC2016
 set -u
 
-t_start=$SECONDS
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-
-[ "$(id -u)" -eq 0 ] || skip "needs root (slurmd starts jobs as their user; fake GPUs need mknod)"
-for c in slurmctld slurmd munged sbatch salloc srun scontrol squeue nm; do
-	command -v "$c" >/dev/null ||
-		skip "$c not installed (contrib/slurm/install-slurm-deps.sh installs Slurm and munge)"
-done
-HERE=$(cd "$(dirname "$0")" && pwd -P)
-SRCDIR=$(cd "${SPOKE_SRCDIR:-$HERE/../..}" 2>/dev/null && pwd -P) ||
-	skip "no source directory ${SPOKE_SRCDIR:-}"
-BUILDDIR=$(cd "${SPOKE_BUILDDIR:-$SRCDIR}" 2>/dev/null && pwd -P) ||
-	skip "no build directory ${SPOKE_BUILDDIR:-}"
-PLUGIN=$BUILDDIR/spank/.libs/spoke_spank.so
-MC=$SRCDIR/contrib/slurm/minicluster.sh
-FILTER=$SRCDIR/contrib/cli_filter.lua
-[ -f "$PLUGIN" ] || skip "the plugin was not built ($PLUGIN missing; configure found no slurm/spank.h?)"
-if [ ! -x "$MC" ] || [ ! -f "$FILTER" ]; then skip "$MC or $FILTER missing"; fi
-
-# A `make check` run inside a Slurm job must not talk to that job's cluster.
-while read -r v; do unset "$v"; done < <(env | sed -n 's/^\(\(SLURM\|SBATCH\|SALLOC\|SRUN\)_[A-Za-z0-9_]*\)=.*/\1/p')
-
-T=$(mktemp -d /tmp/spoke-spank-test.XXXXXX) || { echo "cannot make a temporary directory"; exit 1; }
-# munged wants every directory on its socket's path searchable by all.
-chmod 0755 "$T"
-CL=$T/cluster
-PLUGSTACK=$T/plugstack.conf
-nchecks=0
-nfail=0
-
-started=''
-# stop_cluster: stops it (once); fails when something of it is left.
-stop_cluster() {
-	[ -n "$started" ] || return 0
-	started=''
-	"$MC" stop "$CL" >"$T/stop.log" 2>&1 &&
-		! pgrep -f -- "$CL/(slurm.conf|munge)" >/dev/null
-}
+# shellcheck source=tests/slurm/lib.sh
+. "$(dirname "$0")/lib.sh"
+slurm_test_setup spoke-spank-test nm
 
 # shellcheck disable=SC2317 # run by the trap
 cleanup() {
@@ -77,14 +39,7 @@ trap 'exit 1' INT TERM
 # finish: stops the cluster, then prints the summary line that CI sums;
 # the exit status follows the failures.
 finish() {
-	if [ -n "$started" ]; then
-		if stop_cluster; then
-			ok "mini-cluster stops, nothing of it left"
-		else
-			not_ok "mini-cluster stops, nothing of it left" "see below" "$T/stop.log" \
-				<(pgrep -af -- "$CL/(slurm.conf|munge)")
-		fi
-	fi
+	check_cluster_stopped
 	echo "# $((SECONDS - t_start)) s"
 	if [ "$nfail" -gt 0 ] && [ -d "$CL/log" ]; then
 		echo "# logs: $CL/log; their last errors:"
@@ -96,36 +51,8 @@ finish() {
 	exit
 }
 
-ok() {
-	nchecks=$((nchecks + 1))
-	echo "ok - $1"
-}
-# not_ok NAME REASON [FILE...]: the files (a command's output) follow, indented.
-not_ok() {
-	local f
-	nchecks=$((nchecks + 1))
-	nfail=$((nfail + 1))
-	echo "not ok - $1: $2"
-	shift 2
-	for f in "$@"; do
-		[ -e "$f" ] || continue
-		if [ -f "$f" ] && [ ! -s "$f" ]; then continue; fi
-		echo "#   --- $f:"
-		head -n 20 "$f" | sed 's/^/#   /'
-	done
-}
-
 # ---- the cluster ------------------------------------------------------------
-echo "required $PLUGIN" >"$PLUGSTACK"
-started=1 # from here on, stop it whatever happens
-if ! "$MC" start "$CL" --plugstack "$PLUGSTACK" --cli-filter "$FILTER" >"$T/start.log" 2>&1; then
-	not_ok "mini-cluster starts" "minicluster.sh start failed" "$T/start.log"
-	finish
-fi
-# shellcheck source=/dev/null
-. "$CL/env"
-cd "$T" || exit 1 # any file a job writes by default lands here
-ok "mini-cluster starts ($(grep -o 'up in [0-9]*s' "$T/start.log"))"
+start_cluster
 
 # What every task prints: the fields layout_error reads.
 cat >"$T/report.sh" <<'EOF'
