@@ -13,25 +13,9 @@
 #include <spoke/errors.h>
 #include <spoke/serializer.h>
 
+#include "testutil.h"
+
 /* ---- helpers ---- */
-
-/* Under UBSan, make undefined behaviour fail the test, not just print. */
-const char *__ubsan_default_options(void);
-const char *__ubsan_default_options(void)
-{
-	return "halt_on_error=1:print_stacktrace=1";
-}
-
-/* A heap copy of exactly n bytes (one byte for n == 0, never read). */
-static uint8_t *dup_exact(const void *src, size_t n)
-{
-	uint8_t *p = malloc(n ? n : 1);
-
-	ck_assert_ptr_nonnull(p);
-	if (n)
-		memcpy(p, src, n);
-	return p;
-}
 
 static uint32_t f32_bits(float f)
 {

@@ -20,26 +20,9 @@
 
 #include "auth.h"
 #include "frame.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
-
-/* Under UBSan, make undefined behaviour fail the test, not just print. */
-const char *__ubsan_default_options(void);
-const char *__ubsan_default_options(void)
-{
-	return "halt_on_error=1:print_stacktrace=1";
-}
-
-/* A heap copy of exactly n bytes (one byte for n == 0, never read). */
-static uint8_t *dup_exact(const void *src, size_t n)
-{
-	uint8_t *p = malloc(n ? n : 1);
-
-	ck_assert_ptr_nonnull(p);
-	if (n)
-		memcpy(p, src, n);
-	return p;
-}
 
 /* spk_frame_parse on an exact heap copy of the first n bytes of buf. */
 static long parse_exact(const uint8_t *buf, size_t n, uint32_t max, struct spk_hdr *h)
