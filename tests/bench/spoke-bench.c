@@ -387,10 +387,12 @@ static bool environ_has(pid_t pid, const char *var)
 	return false;
 }
 
-static pid_t parent_of(pid_t pid)
+/* A number from /proc/PID/status ("PPid", "VmRSS" in kB), -1 if absent. */
+static long proc_status(pid_t pid, const char *key)
 {
 	char path[64], line[256];
-	int ppid = -1;
+	size_t klen = strlen(key);
+	long v = -1;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -398,10 +400,17 @@ static pid_t parent_of(pid_t pid)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "PPid: %d", &ppid) == 1)
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			v = strtol(line + klen + 1, NULL, 10);
 			break;
+		}
 	fclose(f);
-	return ppid;
+	return v;
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	return (pid_t)proc_status(pid, "PPid");
 }
 
 /* The worker of actor `name`: the agent's child with SPOKE_ACTOR=name. */
@@ -1256,26 +1265,9 @@ static int bench_lib_size(struct bench *b)
 	return 0;
 }
 
-static long vm_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 static int bench_rss(struct bench *b, const char *label, pid_t pid)
 {
-	long kib = vm_rss_kib(pid);
+	long kib = proc_status(pid, "VmRSS");
 
 	if (kib < 0)
 		return fail(0, "cannot read VmRSS of %s (pid %d)", label, (int)pid);
