@@ -5,7 +5,10 @@
  * lock), sends and receives on the caller's thread and gives the channel
  * back; a pool slot is connected (and allocated) the first time that many
  * calls run at once.  Asynchronous calls share one pipelined channel: the
- * worker answers in order, so futures wait in a FIFO and complete in turn. */
+ * worker answers in order, so futures wait in a FIFO and complete in turn.
+ *
+ * Over RDMA (chosen when the handle opens, see client.h) every call goes
+ * to the handle's queue pair instead (rdma_client.c). */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,7 +20,9 @@
 #include "clock.h"
 #include "client_priv.h"
 #include "errmsg.h"
+#include "log.h"
 #include "proto.h"
+#include "rdma.h"
 
 #define POOL_MAX 64
 
@@ -38,7 +43,11 @@ struct spoke_actor {
 	spoke_future *head, *tail;
 	uint64_t async_id;
 	size_t async_queued; /* bytes of small requests not sent yet */
+	struct spk_rconn *rdma; /* the RDMA connection, when calls go over RDMA */
 };
+
+/* Auto mode gives RDMA this long to come up before it settles for TCP. */
+#define AUTO_RDMA_MS 3000
 
 /* Small asynchronous requests behind others in flight are queued and go out
  * together, one send for many calls (see async_send). */
@@ -134,6 +143,61 @@ static int recv_reply(spoke_actor *a, struct spk_chan *ch, uint64_t id, struct s
 	return h->aux;
 }
 
+int spk_transport_from_env(void)
+{
+	const char *s = getenv("SPOKE_TRANSPORT");
+
+	if (!s || !*s || strcmp(s, "auto") == 0)
+		return SPK_TRANSPORT_AUTO;
+	if (strcmp(s, "tcp") == 0)
+		return SPK_TRANSPORT_TCP;
+	if (strcmp(s, "rdma") == 0)
+		return SPK_TRANSPORT_RDMA;
+	return spk_fail(SPOKE_EINVAL, "SPOKE_TRANSPORT=%s: expected auto, tcp or rdma", s);
+}
+
+static int connect_rdma(spoke_actor *a, int64_t deadline)
+{
+	int rc = spk_rdma_connect(&a->rdma, a->ep.addr, a->client->token, atomic_load(&a->poll_us),
+				  deadline);
+
+	if (rc < 0)
+		a->rdma = NULL;
+	return rc;
+}
+
+/* Picks the handle's transport ($SPOKE_TRANSPORT) and says which, once. */
+static int choose_transport(spoke_actor *a, int64_t deadline)
+{
+	int64_t auto_deadline = spk_now_us() + AUTO_RDMA_MS * 1000LL;
+	int mode = spk_transport_from_env();
+	char why[512];
+	int rc;
+
+	if (mode < 0)
+		return mode;
+	if (mode == SPK_TRANSPORT_TCP) {
+		spk_info("actor %s at %s: transport tcp (SPOKE_TRANSPORT=tcp)", a->name, a->ep.addr);
+		return 0;
+	}
+	rc = connect_rdma(a, mode == SPK_TRANSPORT_AUTO && auto_deadline < deadline ? auto_deadline
+										    : deadline);
+	if (rc == 0) {
+		spk_info("actor %s at %s: transport rdma (%s)", a->name, a->ep.addr,
+			 spk_rdma_device(a->rdma));
+		return 0;
+	}
+	snprintf(why, sizeof(why), "%s", spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
+	if (mode == SPK_TRANSPORT_RDMA)
+		return spk_fail(SPOKE_ERDMA, "actor %s at %s: SPOKE_TRANSPORT=rdma, but %s", a->name,
+				a->ep.addr, why);
+	/* A node without a device falling back is routine; one with a device is not. */
+	spk_log(spk_rdma_local_check() == 0 ? SPK_LOG_WARN : SPK_LOG_INFO,
+		"actor %s at %s: transport tcp (RDMA: %s)", a->name, a->ep.addr, why);
+	spk_errmsg_clear();
+	return 0;
+}
+
 int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int timeout_ms)
 {
 	int64_t deadline = spk_client_deadline(c, timeout_ms);
@@ -155,12 +219,78 @@ int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int t
 	rc = connect_chan(a, &a->pool[0].ch, deadline);
 	if (rc < 0)
 		goto out_free;
+	rc = choose_transport(a, deadline);
+	if (rc < 0)
+		goto out_close;
 	pthread_mutex_init(&a->async_lock, NULL);
 	*out = a;
 	return 0;
+out_close:
+	drop_chan(&a->pool[0].ch);
 out_free:
 	free(a);
 	return rc;
+}
+
+const char *spoke_actor_transport(const spoke_actor *a)
+{
+	return a->rdma ? "rdma" : "tcp";
+}
+
+int spoke_actor_init_rdma(spoke_actor *a, int timeout_ms)
+{
+	int64_t deadline = spk_client_deadline(a->client, timeout_ms);
+	int rc = 0;
+
+	pthread_mutex_lock(&a->async_lock);
+	if (a->head)
+		rc = spk_fail(SPOKE_EINVAL, "actor %s: asynchronous calls in flight over TCP", a->name);
+	else if (!a->rdma)
+		rc = connect_rdma(a, deadline);
+	pthread_mutex_unlock(&a->async_lock);
+	if (rc < 0 && rc != SPOKE_EINVAL)
+		return spk_fail(SPOKE_ERDMA, "actor %s at %s: %s", a->name, a->ep.addr,
+				spoke_errmsg());
+	if (rc == 0)
+		spk_info("actor %s at %s: transport rdma (%s)", a->name, a->ep.addr,
+			 spk_rdma_device(a->rdma));
+	return rc;
+}
+
+int spoke_mr_register(spoke_actor *a, void *addr, size_t len, spoke_mr *mr)
+{
+	memset(mr, 0, sizeof(*mr));
+	if (!addr || !len)
+		return spk_fail(SPOKE_EINVAL, "spoke_mr_register: no memory given");
+	mr->addr = addr;
+	mr->len = len;
+	if (!a->rdma)
+		return 0;
+	return spk_rdma_mr_register(a->rdma, addr, len, &mr->mr_, &mr->lkey_, &mr->rkey_);
+}
+
+void spoke_mr_deregister(spoke_mr *mr)
+{
+	if (mr && mr->mr_)
+		spk_rdma_mr_deregister(mr->mr_);
+	if (mr)
+		memset(mr, 0, sizeof(*mr));
+}
+
+int spoke_call_mr(spoke_actor *a, uint32_t method, const spoke_mr *req, size_t req_off,
+		  size_t req_len, spoke_mr *rep, size_t rep_off, size_t cap, size_t *reply_len,
+		  int timeout_ms)
+{
+	if ((req && (req_off > req->len || req_len > req->len - req_off)) ||
+	    (!req && req_len) || (rep && (rep_off > rep->len || cap > rep->len - rep_off)) ||
+	    (!rep && cap))
+		return spk_fail(SPOKE_EINVAL, "spoke_call_mr: range outside the registered memory");
+	/* Memory registered while the handle was on TCP is only remembered. */
+	if (a->rdma && (!req || req->mr_) && (!rep || rep->mr_))
+		return spk_rdma_call_mr(a->rdma, method, req, req_off, req_len, rep, rep_off, cap,
+					reply_len, spk_client_deadline(a->client, timeout_ms));
+	return spoke_call(a, method, req ? (const uint8_t *)req->addr + req_off : NULL, req_len,
+			  rep ? (uint8_t *)rep->addr + rep_off : NULL, cap, reply_len, timeout_ms);
 }
 
 void spoke_actor_close(spoke_actor *a)
@@ -170,6 +300,7 @@ void spoke_actor_close(spoke_actor *a)
 	for (int i = 0; i < POOL_MAX; i++)
 		drop_chan(&a->pool[i].ch);
 	drop_chan(&a->async_ch);
+	spk_rdma_close(a->rdma);
 	pthread_mutex_destroy(&a->async_lock);
 	free(a);
 }
@@ -177,6 +308,8 @@ void spoke_actor_close(spoke_actor *a)
 void spoke_actor_set_poll(spoke_actor *a, int poll_us)
 {
 	atomic_store(&a->poll_us, poll_us < 0 ? 0 : poll_us);
+	if (a->rdma)
+		spk_rdma_set_poll(a->rdma, poll_us < 0 ? 0 : poll_us);
 }
 
 int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len, void *reply,
@@ -188,6 +321,8 @@ int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
 	uint64_t id;
 	int rc;
 
+	if (a->rdma)
+		return spk_rdma_call(a->rdma, method, req, req_len, reply, cap, reply_len, deadline);
 	rc = acquire(a, &s, deadline);
 	if (rc < 0)
 		return rc;
@@ -225,6 +360,8 @@ int spoke_call_obj(spoke_actor *a, uint32_t method, const spoke_serializer *req_
 	uint64_t id;
 	int rc;
 
+	if (a->rdma)
+		return spk_rdma_call_obj(a->rdma, method, req_ser, req, rep_ser, rep, deadline);
 	rc = acquire(a, &s, deadline);
 	if (rc < 0)
 		return rc;
@@ -294,6 +431,14 @@ int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t re
 	f->reply_ = reply;
 	f->cap_ = cap;
 	f->actor_ = a;
+	if (a->rdma) {
+		rc = spk_rdma_call_async(a->rdma, method, req, req_len, reply, cap, f, deadline);
+		if (rc < 0) {
+			f->status = rc;
+			f->done_ = 1;
+		}
+		return rc;
+	}
 	pthread_mutex_lock(&a->async_lock);
 	if (a->async_ch && a->async_ch->broken && !a->head) {
 		drop_chan(&a->async_ch);
@@ -369,6 +514,8 @@ int spoke_future_wait(spoke_future *f, int timeout_ms)
 	if (__atomic_load_n(&f->done_, __ATOMIC_ACQUIRE))
 		return f->status;
 	deadline = spk_client_deadline(a->client, timeout_ms);
+	if (a->rdma)
+		return spk_rdma_future_wait(a->rdma, f, deadline);
 	pthread_mutex_lock(&a->async_lock);
 	while (!f->done_ && rc == 0) {
 		/* Never sleep on a reply with requests still queued: send them

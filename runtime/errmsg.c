@@ -16,11 +16,13 @@ const char *spoke_errmsg(void)
 
 int spk_fail(int code, const char *fmt, ...)
 {
+	char tmp[sizeof(msg)]; /* the arguments may include spoke_errmsg() itself */
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
+	memcpy(msg, tmp, sizeof(msg));
 	return code;
 }
 

@@ -25,6 +25,7 @@ const char *spoke_strerror(int code)
 	case SPOKE_EINVAL: return "invalid argument";
 	case SPOKE_EMETHOD: return "the method failed";
 	case SPOKE_ENOHUB: return "no hub address (set SPOKE_HUB or spoke_client_opts.hub)";
+	case SPOKE_ERDMA: return "RDMA unavailable or its connection failed";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);

@@ -36,7 +36,19 @@ void spk_hdr_encode(uint8_t out[SPK_HDR_SIZE], uint8_t type, uint64_t id, int32_
 	put32(out + 20, len);
 }
 
+void spk_hdr_set_flags(uint8_t out[SPK_HDR_SIZE], uint16_t flags)
+{
+	out[6] = (uint8_t)flags;
+	out[7] = (uint8_t)(flags >> 8);
+}
+
 int spk_hdr_decode(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, struct spk_hdr *h)
+{
+	return spk_hdr_decode_flags(in, max_payload, 0, h);
+}
+
+int spk_hdr_decode_flags(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, uint16_t allowed,
+			 struct spk_hdr *h)
 {
 	if (get32(in) != SPK_MAGIC)
 		return SPOKE_EPROTO;
@@ -47,7 +59,7 @@ int spk_hdr_decode(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, struct 
 	h->id = (uint64_t)get32(in + 8) | (uint64_t)get32(in + 12) << 32;
 	h->aux = (int32_t)get32(in + 16);
 	h->len = get32(in + 20);
-	if (h->type < SPK_HELLO || h->type > SPK_TYPE_MAX_ || h->flags != 0)
+	if (h->type < SPK_HELLO || h->type > SPK_TYPE_MAX_ || (h->flags & ~allowed))
 		return SPOKE_EPROTO;
 	if (h->len > max_payload)
 		return SPOKE_ETOOBIG;
@@ -107,7 +119,7 @@ const char *spk_type_name(uint8_t type)
 	static const char *const names[] = {
 		"?", "HELLO", "AUTH", "AUTH_OK", "REPLY", "CALL", "REGISTER", "SPAWN",
 		"ALLOC", "LAUNCH", "RELEASE", "LOOKUP", "KILL", "START", "STOP",
-		"EXITED", "SPAWN_INFO", "READY", "NODES",
+		"EXITED", "SPAWN_INFO", "READY", "NODES", "RDMA", "DONE",
 	};
 
 	return type <= SPK_TYPE_MAX_ ? names[type] : "?";

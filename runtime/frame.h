@@ -4,7 +4,7 @@
  *        0    4 magic   "SPK1" (0x314b5053, little-endian)
  *        4    1 version SPOKE_PROTOCOL_VERSION
  *        5    1 type    enum spk_type
- *        6    2 flags   0 for now
+ *        6    2 flags   0 over TCP; RDMA's SPK_RF_* bits (rdma.h)
  *        8    8 id      request id; a reply carries its request's id
  *       16    4 aux     method id (CALL) or status (REPLY, AUTH_OK, READY)
  *       20    4 len     payload bytes that follow
@@ -40,7 +40,9 @@ enum spk_type {
 	SPK_SPAWN_INFO,  /* agent -> worker: what to be */
 	SPK_READY,       /* worker -> agent: aux status, port or error text */
 	SPK_NODES,       /* client -> hub: list the live nodes */
-	SPK_TYPE_MAX_ = SPK_NODES,
+	SPK_RDMA,        /* client -> worker: RDMA, please (reply: port, cookie) */
+	SPK_DONE,        /* client -> worker over RDMA: a PULL reply was read */
+	SPK_TYPE_MAX_ = SPK_DONE,
 };
 
 struct spk_hdr {
@@ -53,10 +55,15 @@ struct spk_hdr {
 
 void spk_hdr_encode(uint8_t out[SPK_HDR_SIZE], uint8_t type, uint64_t id, int32_t aux,
 		    uint32_t len);
+/* Sets the flags of an encoded header (RDMA only). */
+void spk_hdr_set_flags(uint8_t out[SPK_HDR_SIZE], uint16_t flags);
 /* Checks and decodes a header: SPOKE_EPROTO for a wrong magic, an unknown
  * type or nonzero flags, SPOKE_EVERSION for another version, SPOKE_ETOOBIG
  * for len > max_payload. */
 int spk_hdr_decode(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, struct spk_hdr *h);
+/* The same, allowing the flag bits in `allowed` (the RDMA transport's). */
+int spk_hdr_decode_flags(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, uint16_t allowed,
+			 struct spk_hdr *h);
 /* Looks at the start of a byte stream: returns the whole frame's size if a
  * complete frame is there (header in *h), 0 if more bytes are needed, or a
  * negative code from spk_hdr_decode. */

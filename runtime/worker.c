@@ -6,7 +6,9 @@
  * libev loop: each CALL's method reads the request in place and packs its
  * reply straight into the connection's output buffer.  With a spin budget
  * (poll_us) the loop polls without sleeping for that long after the last
- * event, trading a core for the kernel's wake-up latency. */
+ * event, trading a core for the kernel's wake-up latency.  Where the
+ * worker's address has an RDMA device, it also serves calls over RDMA
+ * (rdma_server.c), with the same methods. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,7 @@
 #include "evconn.h"
 #include "log.h"
 #include "proto.h"
+#include "rdma.h"
 #include "spawn.h"
 
 #define INFO_TIMEOUT_MS 10000
@@ -53,6 +56,7 @@ static struct worker_state {
 	ev_io agent_w;
 	ev_signal sigterm_w, sigint_w;
 	struct wconn *conns;
+	struct spk_rsrv *rsrv;
 	uint64_t frames;
 	bool running;
 } W = { .listen_fd = -1, .agent_fd = -1 };
@@ -75,29 +79,50 @@ static const spoke_method *find_method(uint32_t id)
 	return NULL;
 }
 
+/* Runs method id on req into reply, for either transport; a failure's
+ * message goes to msg.  A reply that could not be packed (reply->err) is
+ * the caller's to report. */
+static int run_method(uint32_t id, spoke_view *req, spoke_buf *reply, char *msg, size_t cap)
+{
+	const spoke_method *m = find_method(id);
+	int rc;
+
+	if (!m) {
+		snprintf(msg, cap, "actor %s (%s) has no method %u", W.name, W.type->name, id);
+		return SPOKE_ENOMETHOD;
+	}
+	rc = m->fn(W.state, req, reply);
+	if (rc < 0 && !reply->err) {
+		snprintf(msg, cap, "method %s of actor %s failed: %s", m->name, W.name,
+			 spoke_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
 static void on_call(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *req)
 {
-	const spoke_method *m;
 	spoke_buf reply;
+	char msg[256];
 	int rc;
 
 	W.frames++;
+	if (h->type == SPK_RDMA) {
+		if (W.rsrv)
+			spk_rsrv_hello(W.rsrv, c, h);
+		else
+			spk_evconn_reply_error(c, h->id, SPOKE_ERDMA, "RDMA failed to start here");
+		return;
+	}
 	if (h->type != SPK_CALL) {
 		spk_warn("closed connection from %s: unexpected %s", c->peer, spk_type_name(h->type));
 		spk_evconn_close(c, SPOKE_EPROTO);
 		return;
 	}
-	m = find_method((uint32_t)h->aux);
-	if (!m) {
-		spk_evconn_reply_error(c, h->id, SPOKE_ENOMETHOD, "actor %s (%s) has no method %u",
-				       W.name, W.type->name, (uint32_t)h->aux);
-		return;
-	}
 	spk_evconn_begin(c, &reply);
-	rc = m->fn(W.state, req, &reply);
-	if (rc < 0 && !reply.err) {
-		spk_evconn_reply_error(c, h->id, rc, "method %s of actor %s failed: %s", m->name,
-				       W.name, spoke_strerror(rc));
+	rc = run_method((uint32_t)h->aux, req, &reply, msg, sizeof(msg));
+	if (rc < 0) {
+		spk_evconn_reply_error(c, h->id, rc, "%s", msg);
 		return;
 	}
 	spk_evconn_finish(c, &reply, SPK_REPLY, h->id, 0);
@@ -262,6 +287,7 @@ static void serve(void)
 	}
 	while (W.running) {
 		ev_run(W.loop, EVRUN_NOWAIT);
+		spk_rsrv_poll(W.rsrv);
 		if (W.frames != seen) {
 			seen = W.frames;
 			idle_since = spk_now_us();
@@ -302,9 +328,12 @@ static int run_worker(void)
 	ev_io_start(W.loop, &W.agent_w);
 	ev_signal_start(W.loop, &W.sigterm_w);
 	ev_signal_start(W.loop, &W.sigint_w);
+	if (spk_rsrv_start(&W.rsrv, W.loop, W.host, run_method, &W.frames) < 0)
+		spk_warn("actor %s: RDMA not started: out of memory", W.name);
 	serve();
 	while (W.conns)
 		spk_evconn_close(&W.conns->conn, 0);
+	spk_rsrv_stop(W.rsrv);
 	if (W.type->fini)
 		W.type->fini(W.state);
 out:

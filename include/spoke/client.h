@@ -147,6 +147,51 @@ SPOKE_API int spoke_call_async(spoke_actor *a, uint32_t method, const void *req,
 /* Waits for f; returns f->status (SPOKE_ETIMEDOUT leaves f pending). */
 SPOKE_API int spoke_future_wait(spoke_future *f, int timeout_ms);
 
+/* ---- Transport: TCP or RDMA ----
+ *
+ * spoke_actor_open() picks the handle's transport from $SPOKE_TRANSPORT:
+ * auto (the default) uses RDMA when both ends have an RDMA device and reach
+ * each other over it, else TCP; rdma insists (the open fails with
+ * SPOKE_ERDMA and the reason); tcp never tries.  $SPOKE_RDMA_DEVICE names
+ * the verbs device to use (rxe0, mlx5_0): a route through another device
+ * counts as no RDMA.  The choice is logged once per handle (at info level;
+ * a fallback from a node that has a device, at warn level).
+ *
+ * Over RDMA a request is packed straight into registered memory and the
+ * actor's method reads it and writes its reply in registered memory; larger
+ * payloads move by RDMA READ and WRITE with no bounce buffer.  spoke_call()
+ * and spoke_call_async() copy the caller's request into registered memory
+ * and the reply out of it, as their signatures ask (over TCP the kernel
+ * copies); spoke_call_obj() and spoke_call_mr() copy nothing.  Calls from
+ * several threads on one RDMA handle take turns on its queue pair. */
+
+/* "rdma" or "tcp". */
+SPOKE_API const char *spoke_actor_transport(const spoke_actor *a);
+/* Moves the handle to RDMA now, whatever $SPOKE_TRANSPORT says; 0 if it is
+ * on RDMA already, SPOKE_ERDMA (and why) if it cannot be. */
+SPOKE_API int spoke_actor_init_rdma(spoke_actor *a, int timeout_ms);
+
+/* Memory of the caller's (a KV-cache block, say) that calls use in place. */
+typedef struct spoke_mr {
+	void *addr;
+	size_t len;
+	/* private */
+	void *mr_;
+	uint32_t lkey_, rkey_;
+} spoke_mr;
+
+/* Registers [addr, addr+len) for calls on a's transport: with the RDMA
+ * device of a's connection (pinned until spoke_mr_deregister), or, over
+ * TCP, only remembered.  Register after choosing the transport. */
+SPOKE_API int spoke_mr_register(spoke_actor *a, void *addr, size_t len, spoke_mr *mr);
+SPOKE_API void spoke_mr_deregister(spoke_mr *mr);
+/* Calls method with the request req->addr[req_off, req_off+req_len) and
+ * the reply written into rep->addr[rep_off, rep_off+cap); over RDMA the
+ * actor reads the one and writes the other directly (RDMA READ and WRITE). */
+SPOKE_API int spoke_call_mr(spoke_actor *a, uint32_t method, const spoke_mr *req, size_t req_off,
+			    size_t req_len, spoke_mr *rep, size_t rep_off, size_t cap,
+			    size_t *reply_len, int timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,6 +33,7 @@ enum spoke_error {
 	SPOKE_EINVAL = -1016,    /* invalid argument */
 	SPOKE_EMETHOD = -1017,   /* the method itself returned an error */
 	SPOKE_ENOHUB = -1018,    /* no hub address given ($SPOKE_HUB unset) */
+	SPOKE_ERDMA = -1019,     /* RDMA unavailable, or its connection failed */
 };
 
 /* A static, human-readable description of code (negative), never NULL. */

@@ -66,9 +66,14 @@ int cluster_start(struct cluster *cl)
 	snprintf(cl->token_file, sizeof(cl->token_file), "%s/token", cl->dir);
 	snprintf(addr_file, sizeof(addr_file), "%s/hub.addr", cl->dir);
 	snprintf(log, sizeof(log), "%s/hub.log", cl->dir);
-	char *argv[] = { (char *)cluster_path(hub, sizeof(hub), "spoke-hub"), "--listen",
-			 "127.0.0.1:0", "--address-file", addr_file, "--token-file",
-			 cl->token_file, NULL };
+	/* $SPOKE_TEST_ADDR puts the cluster on another address (the RDMA tests
+	 * use the rxe device's); agents and workers follow the hub's. */
+	const char *addr = getenv("SPOKE_TEST_ADDR");
+	char listen[80];
+
+	snprintf(listen, sizeof(listen), "%s:0", addr && *addr ? addr : "127.0.0.1");
+	char *argv[] = { (char *)cluster_path(hub, sizeof(hub), "spoke-hub"), "--listen", listen,
+			 "--address-file", addr_file, "--token-file", cl->token_file, NULL };
 	cl->hub = start(argv, log);
 	if (cl->hub < 0 || wait_file(addr_file, 5000) < 0) {
 		fprintf(stderr, "cluster: the hub did not start; see %s\n", log);

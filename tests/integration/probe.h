@@ -2,11 +2,31 @@
 #ifndef TESTS_PROBE_H
 #define TESTS_PROBE_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #define PROBE_ECHO 1
 #define PROBE_GPUS 2
 #define PROBE_PID 3
 #define PROBE_CRASH 4
 #define PROBE_NAP 5
 #define PROBE_FAIL 6
+#define PROBE_FILL 7 /* u32 n, u8 seed -> n bytes of probe_byte(seed, i) */
+#define PROBE_SUM 8  /* bytes -> u64 probe_sum of them */
+
+/* The test pattern and checksum both ends compute. */
+static inline uint8_t probe_byte(uint8_t seed, size_t i)
+{
+	return (uint8_t)(seed + i * 131 + (i >> 12));
+}
+
+static inline uint64_t probe_sum(const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
 
 #endif

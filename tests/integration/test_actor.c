@@ -72,6 +72,34 @@ static int fail(void *state, spoke_view *req, spoke_buf *reply)
 	return SPOKE_EINVAL;
 }
 
+static int fill(void *state, spoke_view *req, spoke_buf *reply)
+{
+	uint32_t n = 0;
+	uint8_t seed = 0, *p;
+
+	(void)state;
+	spoke_view_get_u32(req, &n);
+	spoke_view_get_u8(req, &seed);
+	if (spoke_view_error(req))
+		return spoke_view_error(req);
+	p = spoke_buf_reserve(reply, n);
+	if (!p)
+		return spoke_buf_error(reply);
+	for (size_t i = 0; i < n; i++)
+		p[i] = probe_byte(seed, i);
+	return 0;
+}
+
+static int sum(void *state, spoke_view *req, spoke_buf *reply)
+{
+	const void *p;
+	size_t n = spoke_view_remaining(req);
+
+	(void)state;
+	spoke_view_get_raw(req, &p, n);
+	return spoke_buf_put_u64(reply, probe_sum(p, n));
+}
+
 static const spoke_method probe_methods[] = {
 	{ PROBE_ECHO, "echo", echo },
 	{ PROBE_GPUS, "gpus", gpus },
@@ -79,6 +107,8 @@ static const spoke_method probe_methods[] = {
 	{ PROBE_CRASH, "crash", crash },
 	{ PROBE_NAP, "nap", nap },
 	{ PROBE_FAIL, "fail", fail },
+	{ PROBE_FILL, "fill", fill },
+	{ PROBE_SUM, "sum", sum },
 };
 
 static const spoke_actor_type probe_type = {

@@ -1,0 +1,133 @@
+/* rdma.h - the RDMA transport: calls over reliable-connected queue pairs
+ * (librdmacm for addresses and connections, libibverbs for the data path).
+ *
+ * How a connection comes up.  The client asks the worker, over its already
+ * authenticated TCP channel, for RDMA (an SPK_RDMA frame).  The worker
+ * answers with its rdma_cm port, a one-time 16-byte cookie and its limits;
+ * the client connects with rdma_cm and hands the cookie back as the
+ * connection's private data.  The worker accepts only a cookie it issued in
+ * the last 10 s, once: the token never crosses rdma_cm, and no one who could
+ * not authenticate over TCP gets a queue pair.
+ *
+ * Messages.  Every message is a frame of frame.h, sent with a two-sided
+ * SEND from a registered slot of SPK_RDMA_SLOT bytes into one of the peer's
+ * posted receive slots.  The header's flags say where a payload that does
+ * not fit a slot is:
+ *
+ *   CALL  + SPK_RF_REGION  16 bytes follow the header: {addr u64, rkey u32,
+ *                          cap u32}, a registered area of the client's into
+ *                          which a large reply may be written
+ *   CALL  + SPK_RF_RDV     16 bytes follow (after REGION's): {addr u64,
+ *                          rkey u32, len u32}; the worker reads the request
+ *                          from there (RDMA READ) into its registered memory
+ *   REPLY + SPK_RF_WRITTEN the reply's len bytes were written (RDMA WRITE,
+ *                          ordered before this SEND) into the CALL's region
+ *   REPLY + SPK_RF_PULL    {addr, rkey, len} follow: the reply waits in the
+ *                          worker's registered memory; the client reads it
+ *                          and answers SPK_DONE, until which the worker
+ *                          serves no other call of this connection
+ *
+ * Otherwise the payload follows the header inside the slot ("eager").
+ *
+ * Flow control.  The client keeps at most SPK_RDMA_CREDITS calls in flight;
+ * the worker posts twice as many receive slots and reposts a call's slot
+ * before it replies, so a call never finds no receive posted.  The other
+ * half covers DONE messages, which take no credit: one is sent only after
+ * a PULL reply, and at most SPK_RDMA_CREDITS of them can be unseen by the
+ * worker at once (each answers a reply of a call that was in flight).
+ *
+ * Registered memory.  Slots are registered once per connection; payloads
+ * beyond a slot go through "areas", registered buffers that grow (by powers
+ * of two, up to the message maximum) on first need and are kept: a call
+ * registers memory only the first time it needs more than any call before
+ * it, never in the steady state.  A user's own registered memory
+ * (spoke_mr) is read or written in place. */
+#ifndef SPOKE_RDMA_H
+#define SPOKE_RDMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <spoke/client.h>
+
+#include "chan.h"
+
+#define SPK_RDMA_SLOT (8u << 10)  /* bytes per send or receive slot */
+#define SPK_RDMA_CREDITS 32u      /* calls in flight per connection */
+#define SPK_RDMA_EXT 16u          /* one {addr, rkey, len} descriptor */
+#define SPK_RDMA_COOKIE 16u
+
+#define SPK_RF_REGION 0x1u
+#define SPK_RF_RDV 0x2u
+#define SPK_RF_WRITTEN 0x4u
+#define SPK_RF_PULL 0x8u
+#define SPK_RF_ALL 0xfu
+
+enum spk_transport { SPK_TRANSPORT_AUTO, SPK_TRANSPORT_TCP, SPK_TRANSPORT_RDMA };
+
+/* $SPOKE_TRANSPORT (auto, tcp or rdma; unset: auto), or SPOKE_EINVAL with a
+ * message for anything else. */
+int spk_transport_from_env(void);
+
+/* ---- client side (rdma_client.c) ---- */
+
+struct spk_rconn;
+
+/* 0 when this node has an RDMA device (the one $SPOKE_RDMA_DEVICE names,
+ * if set), else SPOKE_ERDMA and why. */
+int spk_rdma_local_check(void);
+
+/* Asks the worker at addr (its TCP host:port) for RDMA over a channel
+ * authenticated with token, and connects to it there.  SPOKE_ERDMA with the
+ * reason in spoke_errmsg() when RDMA cannot be used. */
+int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token, int poll_us,
+		     int64_t deadline);
+void spk_rdma_close(struct spk_rconn *rc);
+/* The verbs device the connection runs on ("rxe0"). */
+const char *spk_rdma_device(const struct spk_rconn *rc);
+/* The error that broke the connection, 0 while it is usable. */
+int spk_rdma_broken(const struct spk_rconn *rc);
+void spk_rdma_set_poll(struct spk_rconn *rc, int poll_us);
+
+/* The calls of call.c, over RDMA; all are thread-safe (one lock per
+ * connection: calls from several threads take turns). */
+int spk_rdma_call(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
+		  void *reply, size_t cap, size_t *reply_len, int64_t deadline);
+int spk_rdma_call_obj(struct spk_rconn *rc, uint32_t method, const spoke_serializer *req_ser,
+		      const void *req, const spoke_serializer *rep_ser, void *rep,
+		      int64_t deadline);
+int spk_rdma_call_mr(struct spk_rconn *rc, uint32_t method, const spoke_mr *req_mr,
+		     size_t req_off, size_t req_len, spoke_mr *rep_mr, size_t rep_off, size_t cap,
+		     size_t *reply_len, int64_t deadline);
+int spk_rdma_call_async(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
+			void *reply, size_t cap, spoke_future *f, int64_t deadline);
+int spk_rdma_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline);
+/* Registers [addr, addr+len) with the connection's protection domain. */
+int spk_rdma_mr_register(struct spk_rconn *rc, void *addr, size_t len, void **mr,
+			 uint32_t *lkey, uint32_t *rkey);
+void spk_rdma_mr_deregister(void *mr);
+
+/* ---- worker side (rdma_server.c) ---- */
+
+struct ev_loop;
+struct spk_evconn;
+struct spk_hdr;
+struct spk_rsrv;
+
+/* Runs one method: reads req, packs into reply; returns 0 or a negative
+ * status with its message in msg. */
+typedef int (*spk_rsrv_method_fn)(uint32_t method, spoke_view *req, spoke_buf *reply, char *msg,
+				  size_t msg_cap);
+
+/* Listens for RDMA connections on host's device (port chosen by rdma_cm).
+ * Never fails the worker: when RDMA cannot work here, *out serves no
+ * connection and answers every SPK_RDMA request with the reason. */
+int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host,
+		   spk_rsrv_method_fn fn, uint64_t *frames);
+void spk_rsrv_stop(struct spk_rsrv *s);
+/* Answers an SPK_RDMA request that came on authenticated connection c. */
+void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_hdr *h);
+/* Serves whatever completed, without sleeping (for a spinning loop). */
+void spk_rsrv_poll(struct spk_rsrv *s);
+
+#endif

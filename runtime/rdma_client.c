@@ -1,0 +1,723 @@
+/* rdma_client.c - the client's end of an RDMA connection to a worker.
+ *
+ * One queue pair per actor handle, guarded by one lock.  Every call, sync
+ * or async, takes a credit and an entry in a ring of calls in flight; the
+ * worker answers in order, so the reply at the head of the receive queue is
+ * always the ring's head's (complete_head).  A request is packed or copied
+ * into a send slot, or, when larger, lies in a registered area (the "tx"
+ * area, or the caller's spoke_mr) from which the worker reads it.  A large
+ * reply is written by the worker into the area the call offered (the "rx"
+ * area, or the caller's spoke_mr), or, where none was offered or it was too
+ * small, read from the worker (into the "pull" area) and acknowledged with
+ * DONE.  Any failure of the connection fails every call in flight with the
+ * same code; the next call connects afresh. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spoke/errors.h>
+
+#include "clock.h"
+#include "errmsg.h"
+#include "auth.h"
+#include "frame.h"
+#include "log.h"
+#include "net.h"
+#include "rdma_qp.h"
+
+enum pend_kind { K_COPY, K_OBJ, K_MR };
+
+/* One call in flight, and where its outcome goes. */
+struct pend {
+	uint64_t id;
+	enum pend_kind kind;
+	void *dst; /* K_COPY: the caller's reply buffer; K_MR: in the caller's region */
+	size_t cap;
+	uint32_t lkey, rkey; /* K_MR: the region's */
+	const spoke_serializer *ser; /* K_OBJ */
+	void *obj;
+	int *status;
+	size_t *len;
+	int *done;
+	bool region; /* offered a region for the reply */
+	bool tx;     /* the request lies in the tx area until the reply */
+};
+
+/* Where a request's payload comes from. */
+struct req_src {
+	const void *p; /* bytes to copy, or the caller's registered memory (rkey) */
+	size_t len;
+	uint32_t rkey; /* nonzero: p is registered, the worker reads it in place */
+	const spoke_serializer *ser;
+	const void *obj;
+};
+
+struct spk_rconn {
+	pthread_mutex_t lock;
+	char addr[SPK_ADDR_MAX]; /* the worker's TCP host:port */
+	char token[SPK_TOKEN_MAX];
+	struct spk_chan ch; /* authenticated; asks for RDMA */
+	bool ch_open;
+	struct rdma_event_channel *ec;
+	struct rdma_cm_id *id;
+	struct spk_rqp q;
+	struct pend ring[SPK_RDMA_CREDITS];
+	unsigned head, count;
+	uint64_t next_id;
+	struct spk_rarea tx, rx, pull;
+	uint64_t tx_owner, rx_owner; /* the call using the area, 0: none */
+	uint32_t peer_max, max_msg;
+	int poll_us;
+	int broken;
+	char device[64];
+};
+
+int spk_rdma_local_check(void)
+{
+	const char *want = getenv("SPOKE_RDMA_DEVICE");
+	struct ibv_device **devs;
+	char have[256] = "";
+	int n = 0, found = 0;
+
+	devs = ibv_get_device_list(&n);
+	if (!devs || n == 0) {
+		if (devs)
+			ibv_free_device_list(devs);
+		return spk_fail(SPOKE_ERDMA, "no RDMA device on this node");
+	}
+	for (int i = 0; i < n; i++) {
+		const char *name = ibv_get_device_name(devs[i]);
+		size_t l = strlen(have);
+
+		if (!want || strcmp(want, name) == 0)
+			found = 1;
+		snprintf(have + l, sizeof(have) - l, "%s%s", l ? ", " : "", name);
+	}
+	ibv_free_device_list(devs);
+	if (!found)
+		return spk_fail(SPOKE_ERDMA, "no RDMA device named %s here (SPOKE_RDMA_DEVICE; have %s)",
+				want, have);
+	return 0;
+}
+
+/* Waits for rdma_cm event `want` on rc's channel. */
+static int wait_cm(struct spk_rconn *rc, enum rdma_cm_event_type want, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = rc->ec->fd, .events = POLLIN };
+	struct rdma_cm_event *ev;
+	enum rdma_cm_event_type got;
+	int status;
+
+	for (;;) {
+		if (rdma_get_cm_event(rc->ec, &ev) == 0)
+			break;
+		if (errno != EAGAIN)
+			return spk_fail(SPOKE_ERDMA, "rdma_get_cm_event: %s", strerror(errno));
+		if (spk_now_us() >= deadline)
+			return spk_fail(SPOKE_ETIMEDOUT, "RDMA connection to %s: timed out waiting for %s",
+					rc->addr, rdma_event_str(want));
+		if (poll(&pfd, 1, spk_ms_left(deadline)) < 0 && errno != EINTR)
+			return -errno;
+	}
+	got = ev->event;
+	status = ev->status;
+	rdma_ack_cm_event(ev);
+	if (got == want)
+		return 0;
+	return spk_fail(SPOKE_ERDMA, "RDMA connection to %s: %s (status %d) instead of %s", rc->addr,
+			rdma_event_str(got), status, rdma_event_str(want));
+}
+
+/* Asks the worker for RDMA over the TCP channel: its port and a cookie. */
+static int ask_worker(struct spk_rconn *rc, uint16_t *port, uint8_t cookie[SPK_RDMA_COOKIE],
+		      int64_t deadline)
+{
+	uint32_t slot = 0, credits = 0;
+	const uint8_t *p;
+	const void *ck = NULL;
+	struct spk_hdr h;
+	spoke_view v;
+	int rc2;
+
+	if (rc->ch_open && rc->ch.broken) {
+		spk_chan_close(&rc->ch);
+		rc->ch_open = false;
+	}
+	if (!rc->ch_open) {
+		rc2 = spk_chan_open(&rc->ch, rc->addr, rc->token, 0, deadline);
+		if (rc2 < 0)
+			return rc2;
+		rc->ch_open = true;
+	}
+	rc2 = spk_chan_send(&rc->ch, SPK_RDMA, 0, 0, NULL, 0, deadline);
+	if (rc2 == 0)
+		rc2 = spk_chan_recv_hdr(&rc->ch, &h, deadline);
+	if (rc2 == 0 && h.type != SPK_REPLY)
+		rc2 = spk_chan_break(&rc->ch, SPOKE_EPROTO);
+	if (rc2 == 0)
+		rc2 = spk_chan_recv_view(&rc->ch, h.len, &p, deadline);
+	if (rc2 < 0)
+		return rc2;
+	if (h.aux < 0)
+		return spk_fail(SPOKE_ERDMA, "the actor's side: %.*s", (int)h.len, (const char *)p);
+	spoke_view_init(&v, p, h.len);
+	spoke_view_get_u16(&v, port);
+	spoke_view_get_raw(&v, &ck, SPK_RDMA_COOKIE);
+	spoke_view_get_u32(&v, &slot);
+	spoke_view_get_u32(&v, &credits);
+	spoke_view_get_u32(&v, &rc->peer_max);
+	if (spoke_view_error(&v) || slot != SPK_RDMA_SLOT || credits != SPK_RDMA_CREDITS)
+		return spk_fail(SPOKE_EPROTO, "actor at %s offers RDMA with other slots (%u x %u B)",
+				rc->addr, credits, slot);
+	memcpy(cookie, ck, SPK_RDMA_COOKIE);
+	return 0;
+}
+
+static void teardown(struct spk_rconn *rc)
+{
+	spk_rqp_destroy(&rc->q);
+	if (rc->id)
+		rdma_destroy_id(rc->id);
+	if (rc->ec)
+		rdma_destroy_event_channel(rc->ec);
+	rc->id = NULL;
+	rc->ec = NULL;
+}
+
+/* Resolves, creates the queue pair and connects; rc->broken is 0 after. */
+static int establish(struct spk_rconn *rc, int64_t deadline)
+{
+	const char *want = getenv("SPOKE_RDMA_DEVICE");
+	uint8_t cookie[SPK_RDMA_COOKIE];
+	struct rdma_conn_param param;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	char host[SPK_ADDR_MAX], port_s[8];
+	uint16_t port, tcp_port;
+	int rc2;
+
+	rc2 = spk_rdma_local_check();
+	if (rc2 < 0)
+		return rc2;
+	rc2 = ask_worker(rc, &port, cookie, deadline);
+	if (rc2 < 0)
+		return rc2;
+	spk_parse_hostport(rc->addr, host, sizeof(host), &tcp_port);
+	snprintf(port_s, sizeof(port_s), "%u", port);
+	rc2 = getaddrinfo(host, port_s, &hints, &ai);
+	if (rc2)
+		return spk_fail(SPOKE_ERDMA, "%s: %s", host, gai_strerror(rc2));
+	rc->ec = rdma_create_event_channel();
+	if (!rc->ec || rdma_create_id(rc->ec, &rc->id, rc, RDMA_PS_TCP) < 0) {
+		rc2 = spk_fail(SPOKE_ERDMA, "rdma_create_id: %s", strerror(errno));
+		goto out;
+	}
+	fcntl(rc->ec->fd, F_SETFL, fcntl(rc->ec->fd, F_GETFL) | O_NONBLOCK);
+	if (rdma_resolve_addr(rc->id, NULL, ai->ai_addr, spk_ms_left(deadline)) < 0) {
+		rc2 = spk_fail(SPOKE_ERDMA, "rdma_resolve_addr %s: %s", host, strerror(errno));
+		goto out;
+	}
+	rc2 = wait_cm(rc, RDMA_CM_EVENT_ADDR_RESOLVED, deadline);
+	if (rc2 == 0 && rdma_resolve_route(rc->id, spk_ms_left(deadline)) < 0)
+		rc2 = spk_fail(SPOKE_ERDMA, "rdma_resolve_route %s: %s", host, strerror(errno));
+	if (rc2 == 0)
+		rc2 = wait_cm(rc, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline);
+	if (rc2 < 0)
+		goto out;
+	snprintf(rc->device, sizeof(rc->device), "%s", ibv_get_device_name(rc->id->verbs->device));
+	if (want && strcmp(want, rc->device) != 0) {
+		rc2 = spk_fail(SPOKE_ERDMA, "the route to %s goes through %s, not SPOKE_RDMA_DEVICE=%s",
+			       host, rc->device, want);
+		goto out;
+	}
+	rc2 = spk_rqp_create(&rc->q, rc->id, SPK_RDMA_CREDITS, SPK_RDMA_CREDITS, rc->poll_us);
+	if (rc2 < 0)
+		goto out;
+	spk_rqp_conn_param(&rc->q, &param, cookie, SPK_RDMA_COOKIE);
+	if (rdma_connect(rc->id, &param) < 0) {
+		rc2 = spk_fail(SPOKE_ERDMA, "rdma_connect %s: %s", host, strerror(errno));
+		goto out;
+	}
+	rc2 = wait_cm(rc, RDMA_CM_EVENT_ESTABLISHED, deadline);
+	if (rc2 < 0)
+		goto out;
+	rc->q.ec = rc->ec; /* from now on, a disconnect ends every wait */
+	rc->broken = 0;
+	rc->head = rc->count = 0;
+	rc->tx_owner = rc->rx_owner = 0;
+	freeaddrinfo(ai);
+	return 0;
+out:
+	teardown(rc);
+	freeaddrinfo(ai);
+	return rc2;
+}
+
+int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token, int poll_us,
+		     int64_t deadline)
+{
+	struct spk_rconn *rc = calloc(1, sizeof(*rc));
+	int rc2;
+
+	if (!rc)
+		return -ENOMEM;
+	pthread_mutex_init(&rc->lock, NULL);
+	snprintf(rc->addr, sizeof(rc->addr), "%s", addr);
+	snprintf(rc->token, sizeof(rc->token), "%s", token);
+	rc->poll_us = poll_us;
+	rc->max_msg = spk_max_payload();
+	rc2 = establish(rc, deadline);
+	if (rc2 < 0) {
+		spk_rdma_close(rc);
+		return rc2 == SPOKE_ETIMEDOUT || rc2 == SPOKE_EPROTO ? spk_fail(SPOKE_ERDMA, "%s",
+										 spoke_errmsg())
+								       : rc2;
+	}
+	*out = rc;
+	return 0;
+}
+
+void spk_rdma_close(struct spk_rconn *rc)
+{
+	if (!rc)
+		return;
+	if (rc->id && !rc->broken)
+		rdma_disconnect(rc->id);
+	teardown(rc);
+	spk_rarea_free(&rc->tx);
+	spk_rarea_free(&rc->rx);
+	spk_rarea_free(&rc->pull);
+	if (rc->ch_open)
+		spk_chan_close(&rc->ch);
+	pthread_mutex_destroy(&rc->lock);
+	free(rc);
+}
+
+const char *spk_rdma_device(const struct spk_rconn *rc)
+{
+	return rc->device;
+}
+
+int spk_rdma_broken(const struct spk_rconn *rc)
+{
+	return rc->broken;
+}
+
+void spk_rdma_set_poll(struct spk_rconn *rc, int poll_us)
+{
+	pthread_mutex_lock(&rc->lock);
+	rc->poll_us = poll_us;
+	rc->q.poll_us = poll_us;
+	pthread_mutex_unlock(&rc->lock);
+}
+
+static void finish(struct pend *p, int status, size_t len)
+{
+	if (p->len)
+		*p->len = len;
+	*p->status = status;
+	__atomic_store_n(p->done, 1, __ATOMIC_RELEASE);
+}
+
+/* The connection failed: every call in flight fails with code. */
+static int break_all(struct spk_rconn *rc, int code)
+{
+	while (rc->count) {
+		finish(&rc->ring[rc->head], code, 0);
+		rc->head = (rc->head + 1) % SPK_RDMA_CREDITS;
+		rc->count--;
+	}
+	rc->tx_owner = rc->rx_owner = 0;
+	if (!rc->broken && rc->id)
+		rdma_disconnect(rc->id);
+	rc->broken = code;
+	return code;
+}
+
+static int send_done(struct spk_rconn *rc, uint64_t id, int64_t deadline)
+{
+	uint8_t *s;
+	unsigned k;
+	int rc2 = spk_rqp_send_slot(&rc->q, &k, &s, deadline);
+
+	if (rc2 < 0)
+		return rc2;
+	spk_hdr_encode(s, SPK_DONE, id, 0, 0);
+	return spk_rqp_post_send(&rc->q, k, SPK_HDR_SIZE, deadline);
+}
+
+/* Reads a PULL reply of len bytes from the worker into the call's memory. */
+static int pull(struct spk_rconn *rc, struct pend *p, const uint8_t *ext, uint32_t len,
+		const uint8_t **data, int64_t deadline)
+{
+	uint64_t raddr, seq;
+	uint32_t rkey, rlen, lkey;
+	void *dst;
+	int rc2;
+
+	spk_rdma_get_ext(ext, &raddr, &rkey, &rlen);
+	if (rlen != len)
+		return SPOKE_EPROTO;
+	if ((p->kind != K_OBJ && len > p->cap) || len > rc->max_msg)
+		return 1; /* does not fit: the caller reports it, nothing is read */
+	if (p->kind == K_MR) {
+		dst = p->dst;
+		lkey = p->lkey;
+	} else {
+		rc2 = spk_rarea_reserve(rc->q.pd, &rc->pull, len, rc->max_msg, 0);
+		if (rc2 < 0)
+			return rc2;
+		dst = rc->pull.p;
+		lkey = rc->pull.mr->lkey;
+	}
+	rc2 = spk_rqp_post_rdma(&rc->q, IBV_WR_RDMA_READ, dst, lkey, len, raddr, rkey, &seq,
+				deadline);
+	if (rc2 == 0)
+		rc2 = spk_rqp_wait_sq(&rc->q, seq, deadline);
+	*data = dst;
+	return rc2;
+}
+
+/* Hands a reply of len bytes at data to the call; returns its status. */
+static int consume(struct spk_rconn *rc, struct pend *p, const uint8_t *data, uint32_t len)
+{
+	spoke_view v;
+	int rc2;
+
+	(void)rc;
+	if (p->kind == K_OBJ) {
+		if (!p->ser)
+			return 0;
+		spoke_view_init(&v, data, len);
+		rc2 = p->ser->unpack(&v, p->obj);
+		return rc2 < 0 ? rc2 : spoke_view_error(&v);
+	}
+	if (len > p->cap)
+		return spk_fail(SPOKE_ENOSPC, "reply of %u bytes, buffer of %zu", len, p->cap);
+	if (data != p->dst && len)
+		memcpy(p->dst, data, len);
+	return 0;
+}
+
+/* Receives the reply of the ring's head and completes it.  SPOKE_ETIMEDOUT
+ * with nothing consumed leaves it pending; any other failure breaks the
+ * connection. */
+static int complete_head(struct spk_rconn *rc, int64_t deadline)
+{
+	struct pend *p = &rc->ring[rc->head];
+	const uint8_t *data = NULL;
+	struct ibv_wc wc;
+	struct spk_hdr h;
+	uint8_t *s;
+	int rc2, status = 0;
+
+	rc2 = spk_rqp_wait_recv(&rc->q, &wc, deadline);
+	if (rc2 == SPOKE_ETIMEDOUT)
+		return rc2;
+	if (rc2 < 0)
+		return break_all(rc, rc2);
+	s = spk_rqp_recv_slot(&rc->q, (unsigned)wc.wr_id);
+	if (wc.byte_len < SPK_RDMA_REPLY_DATA ||
+	    spk_hdr_decode_flags(s, UINT32_MAX, SPK_RF_WRITTEN | SPK_RF_PULL, &h) < 0 ||
+	    h.type != SPK_REPLY || h.id != p->id)
+		return break_all(rc, spk_fail(SPOKE_EPROTO, "actor at %s sent a malformed reply",
+					      rc->addr));
+	if (h.aux < 0) {
+		spk_errmsg_setn((const char *)s + SPK_RDMA_REPLY_DATA,
+				h.len < wc.byte_len - SPK_RDMA_REPLY_DATA ? h.len
+									   : wc.byte_len - SPK_RDMA_REPLY_DATA);
+		status = h.aux;
+	} else if (h.flags & SPK_RF_PULL) {
+		rc2 = pull(rc, p, s + SPK_HDR_SIZE, h.len, &data, deadline);
+		if (rc2 < 0)
+			return break_all(rc, rc2 == SPOKE_EPROTO ? spk_fail(rc2, "bad PULL reply") : rc2);
+		status = rc2 == 1 ? spk_fail(h.len > rc->max_msg ? SPOKE_ETOOBIG : SPOKE_ENOSPC,
+					     "reply of %u bytes, room for %zu", h.len,
+					     p->kind == K_OBJ ? (size_t)rc->max_msg : p->cap)
+				  : consume(rc, p, data, h.len);
+		rc2 = send_done(rc, h.id, deadline);
+		if (rc2 < 0)
+			return break_all(rc, rc2);
+	} else if (h.flags & SPK_RF_WRITTEN) {
+		if (!p->region || (p->kind == K_MR && h.len > p->cap) ||
+		    (p->kind != K_MR && h.len > rc->rx.cap))
+			return break_all(rc, spk_fail(SPOKE_EPROTO, "actor wrote outside the region"));
+		status = consume(rc, p, p->kind == K_MR ? p->dst : rc->rx.p, h.len);
+	} else {
+		if (h.len > wc.byte_len - SPK_RDMA_REPLY_DATA)
+			return break_all(rc, spk_fail(SPOKE_EPROTO, "truncated reply"));
+		status = consume(rc, p, s + SPK_RDMA_REPLY_DATA, h.len);
+	}
+	rc2 = spk_rqp_post_recv(&rc->q, (unsigned)wc.wr_id);
+	if (rc2 < 0)
+		return break_all(rc, rc2);
+	if (p->tx)
+		rc->tx_owner = 0;
+	if (p->region && p->kind != K_MR)
+		rc->rx_owner = 0;
+	rc->head = (rc->head + 1) % SPK_RDMA_CREDITS;
+	rc->count--;
+	finish(p, status, h.len);
+	return 0;
+}
+
+/* Completes calls in flight until the one with id `owner` is done. */
+static int drain_until(struct spk_rconn *rc, const uint64_t *owner, int64_t deadline)
+{
+	int rc2 = 0;
+
+	while (*owner && rc2 == 0)
+		rc2 = complete_head(rc, deadline);
+	return rc2;
+}
+
+struct tx_grow {
+	struct spk_rconn *rc;
+	int64_t deadline;
+};
+
+/* spoke_buf grow hook: a request outgrew its slot, move it to the tx area. */
+static int grow_tx(spoke_buf *b, size_t need)
+{
+	struct tx_grow *g = b->owner;
+	struct spk_rconn *rc = g->rc;
+	int rc2;
+
+	if (need > rc->peer_max)
+		return spk_fail(SPOKE_ETOOBIG, "request over the actor's maximum of %u bytes",
+				rc->peer_max);
+	if (b->data != rc->tx.p) {
+		rc2 = drain_until(rc, &rc->tx_owner, g->deadline);
+		if (rc2 < 0)
+			return rc2;
+	}
+	rc2 = spk_rarea_reserve(rc->q.pd, &rc->tx, need, rc->peer_max,
+				b->data == rc->tx.p ? b->len : 0);
+	if (rc2 < 0)
+		return rc2;
+	if (b->data != rc->tx.p && b->len)
+		memcpy(rc->tx.p, b->data, b->len);
+	b->data = rc->tx.p;
+	b->cap = rc->tx.cap;
+	return 0;
+}
+
+/* Sends a CALL for p with payload src; p joins the ring. */
+static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
+		      const struct req_src *src, int64_t deadline)
+{
+	struct tx_grow g = { rc, deadline };
+	uint16_t flags = 0;
+	spoke_buf b;
+	uint8_t *s;
+	unsigned k;
+	int rc2;
+
+	if (rc->broken) {
+		teardown(rc);
+		rc2 = establish(rc, deadline);
+		if (rc2 < 0)
+			return rc->broken = rc2;
+	}
+	while (rc->count == SPK_RDMA_CREDITS) { /* no credit: wait for the oldest call */
+		rc2 = complete_head(rc, deadline);
+		if (rc2 < 0)
+			return rc2;
+	}
+	rc2 = spk_rqp_send_slot(&rc->q, &k, &s, deadline);
+	if (rc2 < 0)
+		return break_all(rc, rc2);
+	p->id = ++rc->next_id;
+	spoke_buf_init(&b, s + SPK_RDMA_CALL_DATA, SPK_RDMA_CALL_INLINE);
+	if (src->ser) {
+		b.grow = grow_tx;
+		b.owner = &g;
+		if (src->ser->pack(&b, src->obj) < 0 && !b.err)
+			b.err = SPOKE_EINVAL;
+		if (b.err)
+			return b.err;
+	} else if (src->len > rc->peer_max) {
+		return spk_fail(SPOKE_ETOOBIG, "request of %zu bytes over the actor's maximum of %u",
+				src->len, rc->peer_max);
+	} else if (src->rkey && src->len > SPK_RDMA_CALL_INLINE) {
+		flags |= SPK_RF_RDV;
+		spk_rdma_put_ext(s + SPK_HDR_SIZE + SPK_RDMA_EXT, (uintptr_t)src->p, src->rkey,
+				 (uint32_t)src->len);
+		b.len = 0;
+	} else if (src->len > SPK_RDMA_CALL_INLINE) {
+		b.grow = grow_tx;
+		b.owner = &g;
+		spoke_buf_put_raw(&b, src->p, src->len);
+		if (b.err)
+			return b.err;
+	} else {
+		spoke_buf_put_raw(&b, src->p, src->len);
+	}
+	if (b.data == rc->tx.p && rc->tx.p) {
+		flags |= SPK_RF_RDV;
+		spk_rdma_put_ext(s + SPK_HDR_SIZE + SPK_RDMA_EXT, (uintptr_t)rc->tx.p,
+				 rc->tx.mr->rkey, (uint32_t)b.len);
+		rc->tx_owner = p->id;
+		p->tx = true;
+	}
+	/* Offer a region for a large reply where one is free. */
+	if (p->kind == K_MR && p->cap > SPK_RDMA_REPLY_INLINE) {
+		spk_rdma_put_ext(s + SPK_HDR_SIZE, (uintptr_t)p->dst, p->rkey, (uint32_t)p->cap);
+		p->region = true;
+	} else if (p->kind != K_MR && !rc->rx_owner &&
+		   ((p->kind == K_COPY && p->cap > SPK_RDMA_REPLY_INLINE) ||
+		    (p->kind == K_OBJ && rc->rx.cap))) {
+		size_t want = p->kind == K_COPY ? p->cap : rc->rx.cap;
+
+		if (want > rc->max_msg)
+			want = rc->max_msg;
+		if (spk_rarea_reserve(rc->q.pd, &rc->rx, want, rc->max_msg, 0) == 0) {
+			spk_rdma_put_ext(s + SPK_HDR_SIZE, (uintptr_t)rc->rx.p, rc->rx.mr->rkey,
+					 (uint32_t)rc->rx.cap);
+			rc->rx_owner = p->id;
+			p->region = true;
+		}
+	}
+	if (p->region)
+		flags |= SPK_RF_REGION;
+	spk_hdr_encode(s, SPK_CALL, p->id, (int32_t)method,
+		       flags & SPK_RF_RDV ? (uint32_t)(p->tx ? b.len : src->len) : (uint32_t)b.len);
+	spk_hdr_set_flags(s, flags);
+	rc2 = spk_rqp_post_send(&rc->q, k,
+				SPK_RDMA_CALL_DATA + (flags & SPK_RF_RDV ? 0 : b.len), deadline);
+	if (rc2 < 0) {
+		if (p->tx)
+			rc->tx_owner = 0;
+		if (p->region && p->kind != K_MR)
+			rc->rx_owner = 0;
+		return break_all(rc, rc2);
+	}
+	rc->ring[(rc->head + rc->count) % SPK_RDMA_CREDITS] = *p;
+	rc->count++;
+	return 0;
+}
+
+/* Runs one call to its end (the calls in flight before it complete first). */
+static int run_sync(struct spk_rconn *rc, struct pend *p, uint32_t method,
+		    const struct req_src *src, int64_t deadline)
+{
+	int status = 0, done = 0, rc2;
+
+	p->status = &status;
+	p->done = &done;
+	pthread_mutex_lock(&rc->lock);
+	rc2 = start_call(rc, p, method, src, deadline);
+	while (rc2 == 0 && !done)
+		rc2 = complete_head(rc, deadline);
+	if (rc2 == SPOKE_ETIMEDOUT && !done) /* its reply may still come: start afresh */
+		break_all(rc, rc2);
+	pthread_mutex_unlock(&rc->lock);
+	return done ? status : rc2;
+}
+
+int spk_rdma_call(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
+		  void *reply, size_t cap, size_t *reply_len, int64_t deadline)
+{
+	struct req_src src = { .p = req, .len = req_len };
+	size_t len = 0;
+	struct pend p = { .kind = K_COPY, .dst = reply, .cap = cap, .len = &len };
+	int rc2 = run_sync(rc, &p, method, &src, deadline);
+
+	if (reply_len && (rc2 == 0 || rc2 == SPOKE_ENOSPC))
+		*reply_len = len;
+	return rc2;
+}
+
+int spk_rdma_call_obj(struct spk_rconn *rc, uint32_t method, const spoke_serializer *req_ser,
+		      const void *req, const spoke_serializer *rep_ser, void *rep,
+		      int64_t deadline)
+{
+	struct req_src src = { .ser = req_ser, .obj = req };
+	struct pend p = { .kind = K_OBJ, .ser = rep_ser, .obj = rep };
+
+	return run_sync(rc, &p, method, &src, deadline);
+}
+
+int spk_rdma_call_mr(struct spk_rconn *rc, uint32_t method, const spoke_mr *req_mr,
+		     size_t req_off, size_t req_len, spoke_mr *rep_mr, size_t rep_off, size_t cap,
+		     size_t *reply_len, int64_t deadline)
+{
+	struct req_src src = {
+		.p = req_mr ? (const uint8_t *)req_mr->addr + req_off : NULL,
+		.len = req_mr ? req_len : 0,
+		.rkey = req_mr ? req_mr->rkey_ : 0,
+	};
+	size_t len = 0;
+	struct pend p = {
+		.kind = K_MR,
+		.dst = rep_mr ? (uint8_t *)rep_mr->addr + rep_off : NULL,
+		.cap = rep_mr ? cap : 0,
+		.lkey = rep_mr ? rep_mr->lkey_ : 0,
+		.rkey = rep_mr ? rep_mr->rkey_ : 0,
+		.len = &len,
+	};
+	int rc2 = run_sync(rc, &p, method, &src, deadline);
+
+	if (reply_len && (rc2 == 0 || rc2 == SPOKE_ENOSPC))
+		*reply_len = len;
+	return rc2;
+}
+
+int spk_rdma_call_async(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
+			void *reply, size_t cap, spoke_future *f, int64_t deadline)
+{
+	struct req_src src = { .p = req, .len = req_len };
+	struct pend p = {
+		.kind = K_COPY,
+		.dst = reply,
+		.cap = cap,
+		.status = &f->status,
+		.len = &f->reply_len,
+		.done = &f->done_,
+	};
+	int rc2;
+
+	pthread_mutex_lock(&rc->lock);
+	rc2 = start_call(rc, &p, method, &src, deadline);
+	pthread_mutex_unlock(&rc->lock);
+	return rc2;
+}
+
+int spk_rdma_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline)
+{
+	int rc2 = 0;
+
+	pthread_mutex_lock(&rc->lock);
+	while (!f->done_ && rc2 == 0)
+		rc2 = complete_head(rc, deadline);
+	pthread_mutex_unlock(&rc->lock);
+	return f->done_ ? f->status : rc2;
+}
+
+int spk_rdma_mr_register(struct spk_rconn *rc, void *addr, size_t len, void **mr,
+			 uint32_t *lkey, uint32_t *rkey)
+{
+	struct ibv_mr *m;
+
+	if (!rc->q.pd)
+		return spk_fail(SPOKE_ERDMA, "the RDMA connection is down");
+	m = ibv_reg_mr(rc->q.pd, addr, len,
+		       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE);
+	if (!m)
+		return spk_fail(SPOKE_ERDMA, "ibv_reg_mr of %zu bytes: %s", len, strerror(errno));
+	*mr = m;
+	*lkey = m->lkey;
+	*rkey = m->rkey;
+	return 0;
+}
+
+void spk_rdma_mr_deregister(void *mr)
+{
+	ibv_dereg_mr(mr);
+}

@@ -1,0 +1,545 @@
+/* rdma_server.c - the worker's end of RDMA connections.
+ *
+ * An rdma_cm listener on the worker's address, watched by the worker's
+ * libev loop like its TCP sockets.  A client first asks over authenticated
+ * TCP (spk_rsrv_hello) and gets a one-time cookie; a connection request
+ * without a live cookie is rejected.  Each connection has its own queue
+ * pair (rdma_qp.c); its receive completions wake the loop through the
+ * queue's completion channel, and calls are served in order, one at a time,
+ * as the TCP ones are: the method reads its request where it arrived (the
+ * receive slot, or the "rx" area an RDMA READ filled) and packs its reply
+ * into a send slot, growing into the "tx" area, from which it is written
+ * into the client's region or pulled by the client (see rdma.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+#include <sodium.h>
+
+#include <spoke/errors.h>
+
+#include "clock.h"
+#include "errmsg.h"
+#include "evconn.h"
+#include "frame.h"
+#include "log.h"
+#include "rdma_qp.h"
+
+#define COOKIES 16
+#define COOKIE_TTL_US (10 * 1000000LL)
+#define SERVE_TIMEOUT_US (10 * 1000000LL) /* a READ or a slot, at the most */
+#define N_RECV (2 * SPK_RDMA_CREDITS)
+
+struct rsconn {
+	struct spk_rsrv *srv;
+	struct spk_rqp q;
+	struct spk_rarea rx, tx;
+	ev_io w;
+	bool held; /* a PULL reply waits for the client's DONE */
+	uint64_t held_id;
+	struct { unsigned slot, len; } deferred[N_RECV]; /* calls behind a PULL */
+	unsigned n_def;
+	bool dead;
+	char peer[INET6_ADDRSTRLEN + 8];
+	struct rsconn *next;
+};
+
+struct spk_rsrv {
+	struct ev_loop *loop;
+	spk_rsrv_method_fn fn;
+	uint64_t *frames;
+	uint32_t max_msg;
+	struct rdma_event_channel *ec;
+	struct rdma_cm_id *listen;
+	ev_io cm_w;
+	uint16_t port;
+	char device[64];
+	char why[256]; /* why RDMA is off here; "" when on */
+	struct {
+		uint8_t v[SPK_RDMA_COOKIE];
+		int64_t expires;
+	} cookies[COOKIES];
+	unsigned next_cookie;
+	struct rsconn *conns;
+};
+
+static int kill_conn(struct rsconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Ends connection c after a failure: its rdma_cm DISCONNECTED event frees
+ * it (conn_free), so nothing here frees what a caller still uses.
+ * Returns -1, for `return kill_conn(...)`. */
+static int kill_conn(struct rsconn *c, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (c->dead)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	spk_warn("RDMA connection from %s: %s; closing it", c->peer, msg);
+	c->dead = true;
+	ev_io_stop(c->srv->loop, &c->w);
+	rdma_disconnect(c->q.id);
+	return -1;
+}
+
+static void conn_free(struct rsconn *c)
+{
+	struct rdma_cm_id *id = c->q.id;
+
+	for (struct rsconn **pp = &c->srv->conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	ev_io_stop(c->srv->loop, &c->w);
+	spk_rqp_destroy(&c->q);
+	spk_rarea_free(&c->rx);
+	spk_rarea_free(&c->tx);
+	rdma_destroy_id(id);
+	free(c);
+}
+
+/* spoke_buf grow hook: the reply outgrew its slot; it moves to the tx area
+ * once the last reply written from there has left. */
+static int grow_reply(spoke_buf *b, size_t need)
+{
+	struct rsconn *c = b->owner;
+	int rc;
+
+	if (need > c->srv->max_msg)
+		return SPOKE_ETOOBIG;
+	if (b->data != c->tx.p) {
+		rc = spk_rqp_wait_sq(&c->q, 0, spk_now_us() + SERVE_TIMEOUT_US);
+		if (rc < 0)
+			return rc;
+	}
+	rc = spk_rarea_reserve(c->q.pd, &c->tx, need, c->srv->max_msg,
+			       b->data == c->tx.p ? b->len : 0);
+	if (rc < 0)
+		return rc;
+	if (b->data != c->tx.p && b->len)
+		memcpy(c->tx.p, b->data, b->len);
+	b->data = c->tx.p;
+	b->cap = c->tx.cap;
+	return 0;
+}
+
+/* The request of the CALL in receive slot i, in place; 0 or a failure
+ * that ends the connection. */
+static int request_view(struct rsconn *c, const uint8_t *s, unsigned byte_len,
+			const struct spk_hdr *h, spoke_view *req, int64_t deadline)
+{
+	uint64_t raddr, seq;
+	uint32_t rkey, len;
+	int rc;
+
+	if (!(h->flags & SPK_RF_RDV)) {
+		if (byte_len < SPK_RDMA_CALL_DATA || h->len > byte_len - SPK_RDMA_CALL_DATA)
+			return spk_fail(SPOKE_EPROTO, "truncated call");
+		spoke_view_init(req, s + SPK_RDMA_CALL_DATA, h->len);
+		return 0;
+	}
+	spk_rdma_get_ext(s + SPK_HDR_SIZE + SPK_RDMA_EXT, &raddr, &rkey, &len);
+	if (len != h->len || byte_len < SPK_RDMA_CALL_DATA)
+		return spk_fail(SPOKE_EPROTO, "malformed call descriptor");
+	rc = spk_rarea_reserve(c->q.pd, &c->rx, len, c->srv->max_msg, 0);
+	if (rc == 0)
+		rc = spk_rqp_post_rdma(&c->q, IBV_WR_RDMA_READ, c->rx.p, c->rx.mr->lkey, len, raddr,
+				       rkey, &seq, deadline);
+	if (rc == 0)
+		rc = spk_rqp_wait_sq(&c->q, seq, deadline);
+	if (rc < 0)
+		return rc;
+	spoke_view_init(req, c->rx.p, len);
+	return 0;
+}
+
+/* Runs the CALL in receive slot i and sends its reply; -1 if that ended
+ * the connection. */
+static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
+{
+	int64_t deadline = spk_now_us() + SERVE_TIMEOUT_US;
+	uint8_t *s = spk_rqp_recv_slot(&c->q, i), *out;
+	uint64_t raddr = 0;
+	uint32_t rkey = 0, rcap = 0;
+	uint16_t flags = 0;
+	char msg[256] = "";
+	struct spk_hdr h;
+	spoke_view req;
+	spoke_buf b;
+	size_t n;
+	unsigned k;
+	int rc, status;
+
+	spk_hdr_decode_flags(s, UINT32_MAX, SPK_RF_REGION | SPK_RF_RDV, &h); /* checked before */
+	if (h.flags & SPK_RF_REGION)
+		spk_rdma_get_ext(s + SPK_HDR_SIZE, &raddr, &rkey, &rcap);
+	rc = request_view(c, s, byte_len, &h, &req, deadline);
+	if (rc == 0)
+		rc = spk_rqp_send_slot(&c->q, &k, &out, deadline);
+	if (rc < 0)
+		return kill_conn(c, "%s", spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
+	spoke_buf_init(&b, out + SPK_RDMA_REPLY_DATA, SPK_RDMA_REPLY_INLINE);
+	b.grow = grow_reply;
+	b.owner = c;
+	status = c->srv->fn((uint32_t)h.aux, &req, &b, msg, sizeof(msg));
+	if (status == 0 && b.err) {
+		status = b.err;
+		snprintf(msg, sizeof(msg), "reply could not be packed: %s", spoke_strerror(b.err));
+	}
+	(*c->srv->frames)++;
+	rc = spk_rqp_post_recv(&c->q, i); /* the request is dead: its slot is free */
+	if (rc < 0)
+		return kill_conn(c, "%s", spoke_errmsg());
+	if (status < 0) {
+		n = strnlen(msg, sizeof(msg));
+		memcpy(out + SPK_RDMA_REPLY_DATA, msg, n);
+		spk_hdr_encode(out, SPK_REPLY, h.id, status, (uint32_t)n);
+		rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA + n, deadline);
+	} else if (b.data == out + SPK_RDMA_REPLY_DATA) {
+		spk_hdr_encode(out, SPK_REPLY, h.id, 0, (uint32_t)b.len);
+		rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA + b.len, deadline);
+	} else {
+		if ((h.flags & SPK_RF_REGION) && b.len <= rcap) {
+			flags = SPK_RF_WRITTEN;
+			rc = spk_rqp_post_rdma(&c->q, IBV_WR_RDMA_WRITE, c->tx.p, c->tx.mr->lkey, b.len,
+					       raddr, rkey, NULL, deadline);
+		} else {
+			flags = SPK_RF_PULL;
+			spk_rdma_put_ext(out + SPK_HDR_SIZE, (uintptr_t)c->tx.p, c->tx.mr->rkey,
+					 (uint32_t)b.len);
+			c->held = true;
+			c->held_id = h.id;
+			rc = 0;
+		}
+		spk_hdr_encode(out, SPK_REPLY, h.id, 0, (uint32_t)b.len);
+		spk_hdr_set_flags(out, flags);
+		if (rc == 0) /* ordered after the WRITE on the same queue pair */
+			rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA, deadline);
+	}
+	if (rc < 0)
+		return kill_conn(c, "cannot reply: %s", spoke_errmsg());
+	return 0;
+}
+
+/* A receive completed: a CALL (served now, or later behind a PULL) or the
+ * DONE that ends a PULL; -1 if it ended the connection. */
+static int on_recv(struct rsconn *c, const struct ibv_wc *wc)
+{
+	unsigned i = (unsigned)wc->wr_id;
+	struct spk_hdr h;
+
+	if (wc->status != IBV_WC_SUCCESS) {
+		if (wc->status == IBV_WC_WR_FLUSH_ERR)
+			spk_debug("RDMA connection from %s flushed", c->peer);
+		return kill_conn(c, "receive failed: %s", ibv_wc_status_str(wc->status));
+	}
+	if (wc->byte_len < SPK_HDR_SIZE ||
+	    spk_hdr_decode_flags(spk_rqp_recv_slot(&c->q, i), UINT32_MAX,
+				 SPK_RF_REGION | SPK_RF_RDV, &h) < 0)
+		return kill_conn(c, "malformed message of %u bytes", wc->byte_len);
+	if (h.type == SPK_DONE) {
+		if (!c->held || h.id != c->held_id)
+			return kill_conn(c, "unexpected DONE");
+		c->held = false;
+		if (spk_rqp_post_recv(&c->q, i) < 0)
+			return kill_conn(c, "%s", spoke_errmsg());
+		while (c->n_def && !c->held && !c->dead) {
+			unsigned slot = c->deferred[0].slot, len = c->deferred[0].len;
+
+			memmove(c->deferred, c->deferred + 1, --c->n_def * sizeof(c->deferred[0]));
+			serve(c, slot, len);
+		}
+		return 0;
+	}
+	if (h.type != SPK_CALL)
+		return kill_conn(c, "unexpected %s", spk_type_name(h.type));
+	if (h.len > c->srv->max_msg)
+		return kill_conn(c, "call of %u bytes over the maximum of %u", h.len, c->srv->max_msg);
+	if (c->held || c->n_def) {
+		if (c->n_def == N_RECV)
+			return kill_conn(c, "too many calls behind a PULL (credits ignored)");
+		c->deferred[c->n_def].slot = i;
+		c->deferred[c->n_def++].len = wc->byte_len;
+		return 0;
+	}
+	return serve(c, i, wc->byte_len);
+}
+
+static void drain(struct rsconn *c)
+{
+	struct ibv_wc wc[16];
+	int n;
+
+	while (!c->dead && (n = ibv_poll_cq(c->q.rcq, 16, wc)) > 0)
+		for (int j = 0; j < n && !c->dead; j++)
+			on_recv(c, &wc[j]);
+}
+
+static void cq_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rsconn *c = w->data;
+	struct ibv_cq *cq;
+	void *ctx;
+
+	(void)loop;
+	(void)revents;
+	if (ibv_get_cq_event(c->q.rcc, &cq, &ctx) == 0) {
+		ibv_ack_cq_events(cq, 1);
+		ibv_req_notify_cq(c->q.rcq, 0);
+	}
+	drain(c);
+}
+
+void spk_rsrv_poll(struct spk_rsrv *s)
+{
+	if (!s)
+		return;
+	for (struct rsconn *c = s->conns; c; c = c->next)
+		drain(c);
+}
+
+static bool take_cookie(struct spk_rsrv *s, const void *priv, uint8_t len)
+{
+	int64_t now = spk_now_us();
+
+	if (!priv || len < SPK_RDMA_COOKIE)
+		return false;
+	for (unsigned i = 0; i < COOKIES; i++)
+		if (s->cookies[i].expires > now &&
+		    sodium_memcmp(s->cookies[i].v, priv, SPK_RDMA_COOKIE) == 0) {
+			s->cookies[i].expires = 0; /* once */
+			return true;
+		}
+	return false;
+}
+
+static void peer_name(struct rdma_cm_id *id, char *out, size_t cap)
+{
+	struct sockaddr *sa = rdma_get_peer_addr(id);
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, host, sizeof(host));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof(host));
+	snprintf(out, cap, "%s:%u", host, ntohs(rdma_get_dst_port(id)));
+}
+
+/* A connection request: accepted with a live cookie, else rejected. */
+static void on_connect_request(struct spk_rsrv *s, struct rdma_cm_event *ev)
+{
+	struct rdma_conn_param param;
+	struct rsconn *c;
+	char peer[sizeof(c->peer)];
+
+	peer_name(ev->id, peer, sizeof(peer));
+	if (!take_cookie(s, ev->param.conn.private_data, ev->param.conn.private_data_len)) {
+		spk_warn("RDMA connection from %s refused: no valid cookie", peer);
+		goto out_reject;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto out_reject;
+	c->srv = s;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	if (spk_rqp_create(&c->q, ev->id, SPK_RDMA_CREDITS, N_RECV, 0) < 0) {
+		spk_warn("RDMA connection from %s refused: %s", peer, spoke_errmsg());
+		goto out_free;
+	}
+	spk_rqp_conn_param(&c->q, &param, NULL, 0);
+	if (rdma_accept(ev->id, &param) < 0) {
+		spk_warn("RDMA connection from %s: rdma_accept: %s", peer, strerror(errno));
+		goto out_destroy;
+	}
+	ev->id->context = c;
+	ev_io_init(&c->w, cq_cb, c->q.rcc->fd, EV_READ);
+	c->w.data = c;
+	ev_io_start(s->loop, &c->w);
+	c->next = s->conns;
+	s->conns = c;
+	spk_debug("RDMA connection from %s on %s", peer, s->device);
+	return;
+out_destroy:
+	spk_rqp_destroy(&c->q);
+out_free:
+	free(c);
+out_reject:
+	rdma_reject(ev->id, NULL, 0);
+	ev->id->context = NULL;
+}
+
+static void cm_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct spk_rsrv *s = w->data;
+	struct rdma_cm_event *ev;
+
+	(void)loop;
+	(void)revents;
+	while (rdma_get_cm_event(s->ec, &ev) == 0) {
+		struct rdma_cm_id *id = ev->id;
+		struct rsconn *c = id->context;
+		enum rdma_cm_event_type t = ev->event;
+		bool drop_id = false;
+
+		switch (t) {
+		case RDMA_CM_EVENT_CONNECT_REQUEST:
+			on_connect_request(s, ev);
+			drop_id = id->context == NULL;
+			c = NULL;
+			break;
+		case RDMA_CM_EVENT_ESTABLISHED:
+			c = NULL;
+			break;
+		case RDMA_CM_EVENT_DISCONNECTED:
+		case RDMA_CM_EVENT_REJECTED:
+		case RDMA_CM_EVENT_UNREACHABLE:
+		case RDMA_CM_EVENT_CONNECT_ERROR:
+		case RDMA_CM_EVENT_DEVICE_REMOVAL:
+			if (id == s->listen) {
+				snprintf(s->why, sizeof(s->why), "the RDMA device went away (%s)",
+					 rdma_event_str(t));
+				c = NULL;
+			}
+			break;
+		default:
+			c = NULL;
+			break;
+		}
+		rdma_ack_cm_event(ev);
+		if (drop_id)
+			rdma_destroy_id(id);
+		if (c) {
+			spk_debug("RDMA connection from %s ended (%s)", c->peer, rdma_event_str(t));
+			conn_free(c);
+		}
+	}
+}
+
+int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host,
+		   spk_rsrv_method_fn fn, uint64_t *frames)
+{
+	const char *want = getenv("SPOKE_RDMA_DEVICE");
+	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+				  .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai = NULL;
+	struct ibv_device **devs;
+	struct spk_rsrv *s;
+	int n = 0, rc;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->loop = loop;
+	s->fn = fn;
+	s->frames = frames;
+	s->max_msg = spk_max_payload();
+	*out = s;
+	rc = spk_transport_from_env();
+	if (rc == SPK_TRANSPORT_TCP) {
+		snprintf(s->why, sizeof(s->why), "SPOKE_TRANSPORT=tcp on the actor's node");
+		goto out_off;
+	}
+	devs = ibv_get_device_list(&n);
+	if (devs)
+		ibv_free_device_list(devs);
+	if (n == 0) {
+		snprintf(s->why, sizeof(s->why), "no RDMA device on the actor's node");
+		goto out_off;
+	}
+	s->ec = rdma_create_event_channel();
+	if (!s->ec || rdma_create_id(s->ec, &s->listen, NULL, RDMA_PS_TCP) < 0) {
+		snprintf(s->why, sizeof(s->why), "rdma_create_id: %s", strerror(errno));
+		goto out_off;
+	}
+	rc = getaddrinfo(host, "0", &hints, &ai);
+	if (rc) {
+		snprintf(s->why, sizeof(s->why), "%s: %s", host, gai_strerror(rc));
+		goto out_off;
+	}
+	rc = rdma_bind_addr(s->listen, ai->ai_addr);
+	freeaddrinfo(ai);
+	if (rc < 0) {
+		snprintf(s->why, sizeof(s->why), "no RDMA device serves %s (%s)", host,
+			 strerror(errno));
+		goto out_off;
+	}
+	if (!s->listen->verbs) {
+		snprintf(s->why, sizeof(s->why), "no RDMA device serves %s", host);
+		goto out_off;
+	}
+	snprintf(s->device, sizeof(s->device), "%s",
+		 ibv_get_device_name(s->listen->verbs->device));
+	if (want && strcmp(want, s->device) != 0) {
+		snprintf(s->why, sizeof(s->why), "%s is served by %s, not SPOKE_RDMA_DEVICE=%s", host,
+			 s->device, want);
+		goto out_off;
+	}
+	if (rdma_listen(s->listen, 64) < 0) {
+		snprintf(s->why, sizeof(s->why), "rdma_listen: %s", strerror(errno));
+		goto out_off;
+	}
+	s->port = ntohs(rdma_get_src_port(s->listen));
+	fcntl(s->ec->fd, F_SETFL, fcntl(s->ec->fd, F_GETFL) | O_NONBLOCK);
+	ev_io_init(&s->cm_w, cm_cb, s->ec->fd, EV_READ);
+	s->cm_w.data = s;
+	ev_io_start(loop, &s->cm_w);
+	spk_debug("RDMA on %s port %u (%s)", host, s->port, s->device);
+	return 0;
+out_off:
+	spk_debug("RDMA off: %s", s->why);
+	if (s->listen)
+		rdma_destroy_id(s->listen);
+	if (s->ec)
+		rdma_destroy_event_channel(s->ec);
+	s->listen = NULL;
+	s->ec = NULL;
+	return 0;
+}
+
+void spk_rsrv_stop(struct spk_rsrv *s)
+{
+	if (!s)
+		return;
+	while (s->conns) {
+		rdma_disconnect(s->conns->q.id);
+		conn_free(s->conns);
+	}
+	if (s->listen) {
+		ev_io_stop(s->loop, &s->cm_w);
+		rdma_destroy_id(s->listen);
+	}
+	if (s->ec)
+		rdma_destroy_event_channel(s->ec);
+	free(s);
+}
+
+void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_hdr *h)
+{
+	unsigned i = s->next_cookie++ % COOKIES;
+	spoke_buf b;
+
+	if (s->why[0]) {
+		spk_evconn_reply_error(c, h->id, SPOKE_ERDMA, "%s", s->why);
+		return;
+	}
+	randombytes_buf(s->cookies[i].v, SPK_RDMA_COOKIE);
+	s->cookies[i].expires = spk_now_us() + COOKIE_TTL_US;
+	spk_evconn_begin(c, &b);
+	spoke_buf_put_u16(&b, s->port);
+	spoke_buf_put_raw(&b, s->cookies[i].v, SPK_RDMA_COOKIE);
+	spoke_buf_put_u32(&b, SPK_RDMA_SLOT);
+	spoke_buf_put_u32(&b, SPK_RDMA_CREDITS);
+	spoke_buf_put_u32(&b, s->max_msg);
+	spoke_buf_put_str(&b, s->device);
+	spk_evconn_finish(c, &b, SPK_REPLY, h->id, 0);
+}

@@ -1,0 +1,613 @@
+/* test_rdma.c - calls over RDMA with real verbs: a hub, two agents and real
+ * workers on the address of a real RDMA device (rxe under `make check-rxe`,
+ * or whatever device the machine has).  Exits 77 where there is none. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <rdma/rdma_cma.h>
+
+#include "../integration/cluster.h"
+#include "../integration/probe.h"
+#include "auth.h"
+#include "chan.h"
+#include "client_priv.h"
+#include "clock.h"
+#include "frame.h"
+#include "net.h"
+#include "proto.h"
+#include "rdma_qp.h"
+
+#define MiB (1u << 20)
+
+static struct cluster cl;
+static spoke_client *client;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void setup(void)
+{
+	ck_assert_int_eq(cluster_start(&cl), 0);
+	ck_assert_int_eq(cluster_add_agent(&cl, "n1", "0-3"), 0);
+	ck_assert_int_eq(cluster_add_agent(&cl, "n2", "4-7"), 0);
+	ck_assert_msg(cluster_client(&cl, &client) == 0, "client: %s", spoke_errmsg());
+}
+
+static void teardown(void)
+{
+	spoke_client_close(client);
+	client = NULL;
+	cluster_stop(&cl);
+}
+
+static spoke_actor *spawn_open(const char *name)
+{
+	spoke_actor *a;
+	int rc = spoke_spawn(client, "Probe", name, NULL, 0, NULL);
+
+	ck_assert_msg(rc == 0, "spawn %s: %s (%s)", name, spoke_strerror(rc), spoke_errmsg());
+	rc = spoke_actor_open(client, name, &a, 0);
+	ck_assert_msg(rc == 0, "open %s: %s (%s)", name, spoke_strerror(rc), spoke_errmsg());
+	return a;
+}
+
+static spoke_actor *spawn_open_rdma(const char *name)
+{
+	spoke_actor *a = spawn_open(name);
+
+	ck_assert_str_eq(spoke_actor_transport(a), "rdma");
+	return a;
+}
+
+static uint8_t *pattern(size_t n, uint8_t seed)
+{
+	uint8_t *p = malloc(n ? n : 1);
+
+	ck_assert_ptr_nonnull(p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = probe_byte(seed, i);
+	return p;
+}
+
+static void check_pattern(const uint8_t *p, size_t n, uint8_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != probe_byte(seed, i))
+			ck_abort_msg("byte %zu of %zu is %u, not %u", i, n, p[i], probe_byte(seed, i));
+}
+
+static uint32_t actor_pid(spoke_actor *a)
+{
+	uint8_t r[4];
+	size_t n;
+
+	ck_assert_int_eq(spoke_call(a, PROBE_PID, NULL, 0, r, sizeof(r), &n, 0), 0);
+	return (uint32_t)r[0] | (uint32_t)r[1] << 8 | (uint32_t)r[2] << 16 | (uint32_t)r[3] << 24;
+}
+
+/* Echo of every size from 1 B to 64 MiB, content checked both ways:
+ * eager, at the slot's edges, and by RDMA READ and WRITE. */
+static const size_t echo_sizes[] = {
+	1, 64, 4095, SPK_RDMA_CALL_INLINE - 1, SPK_RDMA_CALL_INLINE, SPK_RDMA_CALL_INLINE + 1,
+	SPK_RDMA_REPLY_INLINE + 1, 64 << 10, MiB, 16 * MiB, 64 * MiB,
+};
+
+START_TEST(echo_1B_to_64MiB)
+{
+	spoke_actor *a = spawn_open_rdma("e");
+	size_t n = echo_sizes[_i], got = 0;
+	uint8_t *req = pattern(n, (uint8_t)_i), *rep = malloc(n);
+
+	ck_assert_msg(spoke_call(a, PROBE_ECHO, req, n, rep, n, &got, 30000) == 0, "%zu B: %s", n,
+		      spoke_errmsg());
+	ck_assert_uint_eq(got, n);
+	check_pattern(rep, n, (uint8_t)_i);
+	/* Twice: the second call finds its registered areas in place. */
+	memset(rep, 0, n);
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, req, n, rep, n, &got, 30000), 0);
+	check_pattern(rep, n, (uint8_t)_i);
+	free(req);
+	free(rep);
+	spoke_actor_close(a);
+}
+END_TEST
+
+struct blob {
+	uint32_t n;
+	uint8_t seed;
+	const uint8_t *data; /* unpack: in place */
+};
+
+static int blob_pack(spoke_buf *b, const void *obj)
+{
+	const struct blob *x = obj;
+	uint8_t *p;
+
+	spoke_buf_put_u32(b, x->n);
+	spoke_buf_put_u8(b, x->seed);
+	p = spoke_buf_reserve(b, x->n);
+	if (p)
+		for (size_t i = 0; i < x->n; i++)
+			p[i] = probe_byte(x->seed, i);
+	return spoke_buf_error(b);
+}
+
+static int bytes_unpack(spoke_view *v, void *obj)
+{
+	struct blob *x = obj;
+	const void *p;
+
+	x->n = (uint32_t)spoke_view_remaining(v);
+	spoke_view_get_raw(v, &p, x->n);
+	x->data = p;
+	return spoke_view_error(v);
+}
+
+START_TEST(call_obj_packs_and_unpacks_in_place)
+{
+	static const spoke_serializer fill_req = { blob_pack, NULL };
+	static const spoke_serializer raw = { NULL, bytes_unpack };
+	spoke_actor *a = spawn_open_rdma("o");
+	const uint32_t sizes[] = { 10, 3 * MiB, 3 * MiB, 100, 5 * MiB };
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		/* FILL ignores the bytes after n and seed: the request is large too. */
+		struct blob req = { sizes[k], (uint8_t)k, NULL }, rep = { 0 };
+
+		ck_assert_msg(spoke_call_obj(a, PROBE_FILL, &fill_req, &req, &raw, &rep, 30000) == 0,
+			      "%u B: %s", sizes[k], spoke_errmsg());
+		ck_assert_uint_eq(rep.n, sizes[k]);
+		check_pattern(rep.data, rep.n, (uint8_t)k);
+	}
+	spoke_actor_close(a);
+}
+END_TEST
+
+START_TEST(user_registered_buffers)
+{
+	spoke_actor *a = spawn_open_rdma("kv");
+	size_t n = 8 * MiB, got = 0;
+	uint8_t *block = pattern(n, 7), *out = calloc(1, n);
+	uint8_t small[64], fill_req[5];
+	spoke_mr req, rep;
+
+	ck_assert_int_eq(spoke_mr_register(a, block, n, &req), 0);
+	ck_assert_int_eq(spoke_mr_register(a, out, n, &rep), 0);
+	/* The whole block as the request, the reply written into the other. */
+	ck_assert_msg(spoke_call_mr(a, PROBE_ECHO, &req, 0, n, &rep, 0, n, &got, 30000) == 0, "%s",
+		      spoke_errmsg());
+	ck_assert_uint_eq(got, n);
+	check_pattern(out, n, 7);
+	/* A slice at an offset, checked by the actor's checksum. */
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_SUM, &req, 4096, 1 * MiB, &rep, 0, 8, &got, 0), 0);
+	ck_assert_uint_eq(got, 8);
+	uint64_t h = 0;
+	for (int i = 7; i >= 0; i--)
+		h = h << 8 | out[i];
+	ck_assert(h == probe_sum(block + 4096, 1 * MiB));
+	/* A reply larger than the region: SPOKE_ENOSPC with its size, and the
+	 * connection goes on. */
+	fill_req[0] = 0, fill_req[1] = 0, fill_req[2] = 0x20, fill_req[3] = 0, fill_req[4] = 3;
+	ck_assert_int_eq(spoke_call(a, PROBE_FILL, fill_req, 5, small, sizeof(small), &got, 0),
+			 SPOKE_ENOSPC);
+	ck_assert_uint_eq(got, 0x200000);
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_ECHO, &req, 0, 2 * MiB, &rep, 0, MiB, &got, 0),
+			 SPOKE_ENOSPC);
+	ck_assert_uint_eq(got, 2 * MiB);
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_ECHO, &req, 0, MiB, &rep, 0, MiB, &got, 0), 0);
+	check_pattern(out, MiB, 7);
+	/* Ranges outside the registered memory are refused before anything moves. */
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_ECHO, &req, 1, n, &rep, 0, n, &got, 0),
+			 SPOKE_EINVAL);
+	spoke_mr_deregister(&req);
+	spoke_mr_deregister(&rep);
+	free(block);
+	free(out);
+	spoke_actor_close(a);
+}
+END_TEST
+
+START_TEST(many_async_calls_past_the_credits)
+{
+	enum { N = 1500, WINDOW = 200, BIG = 100 << 10 };
+	spoke_actor *a = spawn_open_rdma("async");
+	static spoke_future f[N];
+	static uint8_t *req[N], *rep[N];
+	size_t done = 0;
+
+	for (size_t i = 0; i < N; i++) {
+		size_t n = i % 50 == 0 ? BIG : 64;
+
+		if (i >= WINDOW) {
+			size_t j = i - WINDOW;
+
+			ck_assert_msg(spoke_future_wait(&f[j], 30000) == 0, "call %zu: %s", j,
+				      spoke_errmsg());
+			ck_assert_uint_eq(f[j].reply_len, j % 50 == 0 ? BIG : 64);
+			check_pattern(rep[j], f[j].reply_len, (uint8_t)j);
+			done++;
+		}
+		req[i] = pattern(n, (uint8_t)i);
+		rep[i] = malloc(n);
+		ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, req[i], n, rep[i], n, &f[i]), 0);
+	}
+	for (size_t j = N - WINDOW; j < N; j++) {
+		ck_assert_int_eq(spoke_future_wait(&f[j], 30000), 0);
+		check_pattern(rep[j], f[j].reply_len, (uint8_t)j);
+		done++;
+	}
+	ck_assert_uint_eq(done, N);
+	for (size_t i = 0; i < N; i++) {
+		free(req[i]);
+		free(rep[i]);
+	}
+	spoke_actor_close(a);
+}
+END_TEST
+
+struct thread_arg {
+	spoke_actor *a;
+	uint8_t seed;
+	int failures;
+};
+
+static void *caller(void *p)
+{
+	struct thread_arg *t = p;
+	uint8_t req[256], rep[256];
+	size_t got;
+
+	for (int i = 0; i < 200; i++) {
+		size_t n = 1 + (size_t)(i * 7 + t->seed) % sizeof(req);
+
+		for (size_t k = 0; k < n; k++)
+			req[k] = probe_byte(t->seed, k + (size_t)i);
+		if (spoke_call(t->a, PROBE_ECHO, req, n, rep, sizeof(rep), &got, 10000) != 0 ||
+		    got != n || memcmp(req, rep, n) != 0)
+			t->failures++;
+	}
+	return NULL;
+}
+
+START_TEST(one_handle_many_threads)
+{
+	spoke_actor *a = spawn_open_rdma("mt");
+	struct thread_arg args[8];
+	pthread_t th[8];
+
+	for (int i = 0; i < 8; i++) {
+		args[i] = (struct thread_arg){ a, (uint8_t)(i * 31), 0 };
+		pthread_create(&th[i], NULL, caller, &args[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].failures, 0);
+	}
+	spoke_actor_close(a);
+}
+END_TEST
+
+START_TEST(errors_and_limits)
+{
+	spoke_actor *a = spawn_open_rdma("lim");
+	size_t n = 64 * MiB + 1, got = 0;
+	uint8_t *big = calloc(1, n), rep[16];
+
+	/* Larger than the actor takes: refused before anything is sent. */
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, big, n, big, n, &got, 0), SPOKE_ETOOBIG);
+	/* A method's error and an unknown method come back with their message. */
+	ck_assert_int_eq(spoke_call(a, PROBE_FAIL, NULL, 0, rep, sizeof(rep), &got, 0),
+			 SPOKE_EINVAL);
+	ck_assert_ptr_nonnull(strstr(spoke_errmsg(), "fail"));
+	ck_assert_int_eq(spoke_call(a, 999, NULL, 0, rep, sizeof(rep), &got, 0), SPOKE_ENOMETHOD);
+	ck_assert_ptr_nonnull(strstr(spoke_errmsg(), "999"));
+	/* A timeout fails that call; the next one connects afresh. */
+	uint8_t ms[4] = { 0xf4, 0x01, 0, 0 }; /* 500 ms */
+	ck_assert_int_eq(spoke_call(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &got, 100),
+			 SPOKE_ETIMEDOUT);
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "again", 5, rep, sizeof(rep), &got, 5000), 0);
+	ck_assert_uint_eq(got, 5);
+	ck_assert_str_eq(spoke_actor_transport(a), "rdma");
+	free(big);
+	spoke_actor_close(a);
+}
+END_TEST
+
+START_TEST(peer_death_mid_call)
+{
+	spoke_actor *a = spawn_open_rdma("victim"), *b = spawn_open_rdma("bystander");
+	uint8_t ms[4] = { 0xd0, 0x07, 0, 0 }, rep[16]; /* 2000 ms */
+	pid_t pid = (pid_t)actor_pid(a);
+	spoke_future f;
+	size_t got;
+	double t0;
+
+	ck_assert_int_eq(spoke_call_async(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &f), 0);
+	usleep(100 * 1000);
+	t0 = now_ms();
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(spoke_future_wait(&f, 10000), SPOKE_EDEAD);
+	ck_assert_msg(now_ms() - t0 < 1500, "the death took %.0f ms to notice", now_ms() - t0);
+	/* A crash inside a synchronous call fails it too. */
+	ck_assert_int_eq(spoke_call(b, PROBE_CRASH, NULL, 0, rep, sizeof(rep), &got, 10000),
+			 SPOKE_EDEAD);
+	spoke_actor_close(a);
+	spoke_actor_close(b);
+	/* Other connections go on. */
+	a = spawn_open_rdma("survivor");
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "ok", 2, rep, sizeof(rep), &got, 0), 0);
+	spoke_actor_close(a);
+}
+END_TEST
+
+START_TEST(auto_falls_back_when_a_side_has_no_device)
+{
+	spoke_actor *a;
+	uint8_t rep[8];
+	size_t got;
+	int rc;
+
+	ck_assert_int_eq(spoke_spawn(client, "Probe", "fb", NULL, 0, NULL), 0);
+	/* The client's side: no device of that name. */
+	setenv("SPOKE_RDMA_DEVICE", "nosuchdev0", 1);
+	ck_assert_int_eq(spoke_actor_open(client, "fb", &a, 0), 0);
+	ck_assert_str_eq(spoke_actor_transport(a), "tcp");
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "tcp", 3, rep, sizeof(rep), &got, 0), 0);
+	ck_assert_int_eq(spoke_actor_init_rdma(a, 0), SPOKE_ERDMA);
+	ck_assert_ptr_nonnull(strstr(spoke_errmsg(), "nosuchdev0"));
+	spoke_actor_close(a);
+	setenv("SPOKE_TRANSPORT", "rdma", 1);
+	rc = spoke_actor_open(client, "fb", &a, 0);
+	ck_assert_int_eq(rc, SPOKE_ERDMA);
+	ck_assert_msg(strstr(spoke_errmsg(), "SPOKE_TRANSPORT=rdma") &&
+			      strstr(spoke_errmsg(), "nosuchdev0"),
+		      "%s", spoke_errmsg());
+	unsetenv("SPOKE_RDMA_DEVICE");
+	unsetenv("SPOKE_TRANSPORT");
+	/* The actor's side: an agent (and its workers) told to use TCP only. */
+	setenv("SPOKE_TRANSPORT", "tcp", 1);
+	ck_assert_int_eq(cluster_add_agent(&cl, "n3", "8-15"), 0);
+	unsetenv("SPOKE_TRANSPORT");
+	spoke_spawn_opts o = SPOKE_SPAWN_OPTS_INIT;
+	o.res.gpus = 5; /* only n3 has that many */
+	ck_assert_int_eq(spoke_spawn(client, "Probe", "tcponly", NULL, 0, &o), 0);
+	ck_assert_int_eq(spoke_actor_open(client, "tcponly", &a, 0), 0);
+	ck_assert_str_eq(spoke_actor_transport(a), "tcp");
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "tcp", 3, rep, sizeof(rep), &got, 0), 0);
+	spoke_actor_close(a);
+	setenv("SPOKE_TRANSPORT", "rdma", 1);
+	ck_assert_int_eq(spoke_actor_open(client, "tcponly", &a, 0), SPOKE_ERDMA);
+	ck_assert_msg(strstr(spoke_errmsg(), "the actor's side") &&
+			      strstr(spoke_errmsg(), "SPOKE_TRANSPORT=tcp"),
+		      "%s", spoke_errmsg());
+	unsetenv("SPOKE_TRANSPORT");
+}
+END_TEST
+
+/* A raw rdma_cm connection to the worker at addr with the given cookie
+ * (NULL: the one it issues); returns the event that ends the attempt, with
+ * the channel, id and queue pair for the caller to destroy. */
+static enum rdma_cm_event_type raw_connect(const char *addr, const uint8_t *cookie_in,
+					   struct rdma_event_channel **out_ec,
+					   struct rdma_cm_id **out_id, struct spk_rqp *q)
+{
+	int64_t deadline = spk_now_us() + 5000000;
+	char host[64], token[SPK_TOKEN_MAX];
+	uint8_t cookie[SPK_RDMA_COOKIE];
+	struct rdma_event_channel *ec = rdma_create_event_channel();
+	struct rdma_conn_param param;
+	struct rdma_cm_event *ev;
+	enum rdma_cm_event_type t;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	const uint8_t *p;
+	struct rdma_cm_id *id;
+	struct spk_chan ch;
+	struct spk_hdr h;
+	uint16_t port, tcp_port;
+	spoke_view v;
+
+	ck_assert_int_eq(spk_token_load(NULL, token, sizeof(token)), 0);
+	ck_assert_int_eq(spk_chan_open(&ch, addr, token, 0, deadline), 0);
+	ck_assert_int_eq(spk_chan_send(&ch, SPK_RDMA, 0, 0, NULL, 0, deadline), 0);
+	ck_assert_int_eq(spk_chan_recv_hdr(&ch, &h, deadline), 0);
+	ck_assert_int_eq(spk_chan_recv_view(&ch, h.len, &p, deadline), 0);
+	ck_assert_int_eq(h.aux, 0);
+	spoke_view_init(&v, p, h.len);
+	spoke_view_get_u16(&v, &port);
+	memcpy(cookie, p + 2, SPK_RDMA_COOKIE);
+	if (cookie_in)
+		memcpy(cookie, cookie_in, SPK_RDMA_COOKIE);
+	spk_chan_close(&ch);
+	spk_parse_hostport(addr, host, sizeof(host), &tcp_port);
+	inet_pton(AF_INET, host, &sin.sin_addr);
+	sin.sin_port = htons(port);
+	ck_assert_int_eq(rdma_create_id(ec, &id, NULL, RDMA_PS_TCP), 0);
+	ck_assert_int_eq(rdma_resolve_addr(id, NULL, (struct sockaddr *)&sin, 2000), 0);
+	ck_assert_int_eq(rdma_get_cm_event(ec, &ev), 0);
+	ck_assert_int_eq(ev->event, RDMA_CM_EVENT_ADDR_RESOLVED);
+	rdma_ack_cm_event(ev);
+	ck_assert_int_eq(rdma_resolve_route(id, 2000), 0);
+	ck_assert_int_eq(rdma_get_cm_event(ec, &ev), 0);
+	rdma_ack_cm_event(ev);
+	ck_assert_int_eq(spk_rqp_create(q, id, 4, 4, 0), 0);
+	spk_rqp_conn_param(q, &param, cookie, SPK_RDMA_COOKIE);
+	ck_assert_int_eq(rdma_connect(id, &param), 0);
+	ck_assert_int_eq(rdma_get_cm_event(ec, &ev), 0);
+	t = ev->event;
+	rdma_ack_cm_event(ev);
+	*out_ec = ec;
+	*out_id = id;
+	return t;
+}
+
+START_TEST(bad_cookie_and_garbage_refused)
+{
+	spoke_actor *a = spawn_open_rdma("guard");
+	uint8_t zero[SPK_RDMA_COOKIE] = { 0 }, rep[8], *s;
+	struct rdma_event_channel *ec;
+	struct rdma_cm_event *ev;
+	struct rdma_cm_id *id;
+	struct spk_endpoint ep;
+	struct spk_rqp q;
+	size_t got;
+	unsigned k;
+	const char *addr = ep.addr;
+
+	/* The worker's TCP address, from the hub. */
+	ck_assert_int_eq(spk_client_lookup(client, "guard", &ep, 5000), 0);
+	/* A cookie the worker never issued: rejected. */
+	ck_assert_int_eq(raw_connect(addr, zero, &ec, &id, &q), RDMA_CM_EVENT_REJECTED);
+	spk_rqp_destroy(&q);
+	rdma_destroy_id(id);
+	rdma_destroy_event_channel(ec);
+	/* A proper cookie, then garbage instead of a frame: the worker drops
+	 * that connection (we see it disconnect) and serves everyone else. */
+	ck_assert_int_eq(raw_connect(addr, NULL, &ec, &id, &q), RDMA_CM_EVENT_ESTABLISHED);
+	ck_assert_int_eq(spk_rqp_send_slot(&q, &k, &s, spk_now_us() + 1000000), 0);
+	memset(s, 0xab, 40);
+	ck_assert_int_eq(spk_rqp_post_send(&q, k, 40, spk_now_us() + 1000000), 0);
+	struct pollfd pfd = { .fd = ec->fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 3000), 1);
+	ck_assert_int_eq(rdma_get_cm_event(ec, &ev), 0);
+	ck_assert_int_eq(ev->event, RDMA_CM_EVENT_DISCONNECTED);
+	rdma_ack_cm_event(ev);
+	spk_rqp_destroy(&q);
+	rdma_destroy_id(id);
+	rdma_destroy_event_channel(ec);
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "fine", 4, rep, sizeof(rep), &got, 0), 0);
+	ck_assert_uint_eq(got, 4);
+	spoke_actor_close(a);
+}
+END_TEST
+
+/* An IPv4 address served by an RDMA device ($SPOKE_TEST_ADDR, else the
+ * first one rdma_cm can bind to a device), or 0 if none. */
+static int find_rdma_addr(char *out, size_t cap)
+{
+	struct ifaddrs *ifs, *i;
+	int found = 0;
+
+	if (getenv("SPOKE_TEST_ADDR") && *getenv("SPOKE_TEST_ADDR")) {
+		snprintf(out, cap, "%s", getenv("SPOKE_TEST_ADDR"));
+		return 1;
+	}
+	if (getifaddrs(&ifs) < 0)
+		return 0;
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		struct rdma_event_channel *ec;
+		struct rdma_cm_id *id;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
+			continue;
+		ec = rdma_create_event_channel();
+		if (!ec)
+			break;
+		if (rdma_create_id(ec, &id, NULL, RDMA_PS_TCP) == 0) {
+			if (rdma_bind_addr(id, i->ifa_addr) == 0 && id->verbs) {
+				inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out,
+					  (socklen_t)cap);
+				found = 1;
+			}
+			rdma_destroy_id(id);
+		}
+		rdma_destroy_event_channel(ec);
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+/* Probes in a child process: librdmacm keeps the device files it opens,
+ * and the kernel refuses their use by another process (the forked tests)
+ * with EACCES.  Returns 0 and the address, or 77 and why not. */
+static int probe(char *addr, size_t cap)
+{
+	int fds[2], status = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(fds) < 0)
+		return 1;
+	pid = fork();
+	if (pid == 0) {
+		struct ibv_device **devs;
+		int ndev = 0;
+
+		close(fds[0]);
+		devs = ibv_get_device_list(&ndev);
+		if (devs)
+			ibv_free_device_list(devs);
+		if (ndev == 0) {
+			printf("SKIP: no RDMA device here (`make check-rxe` runs these tests on rxe "
+			       "in a VM)\n");
+			_exit(77);
+		}
+		if (!find_rdma_addr(addr, cap)) {
+			printf("SKIP: no IPv4 address on an RDMA device (set SPOKE_TEST_ADDR)\n");
+			_exit(77);
+		}
+		n = write(fds[1], addr, strlen(addr) + 1);
+		_exit(n > 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	n = read(fds[0], addr, cap - 1);
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	addr[n > 0 ? n : 0] = '\0';
+	return 0;
+}
+
+int main(void)
+{
+	char addr[64];
+	int rc, failed;
+
+	rc = probe(addr, sizeof(addr));
+	if (rc)
+		return rc;
+	setenv("SPOKE_TEST_ADDR", addr, 1);
+	printf("RDMA tests on %s\n", addr);
+	fflush(stdout);
+
+	Suite *s = suite_create("rdma");
+	TCase *tc = tcase_create("verbs");
+	SRunner *sr;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_loop_test(tc, echo_1B_to_64MiB, 0, sizeof(echo_sizes) / sizeof(echo_sizes[0]));
+	tcase_add_test(tc, call_obj_packs_and_unpacks_in_place);
+	tcase_add_test(tc, user_registered_buffers);
+	tcase_add_test(tc, many_async_calls_past_the_credits);
+	tcase_add_test(tc, one_handle_many_threads);
+	tcase_add_test(tc, errors_and_limits);
+	tcase_add_test(tc, peer_death_mid_call);
+	tcase_add_test(tc, auto_falls_back_when_a_side_has_no_device);
+	tcase_add_test(tc, bad_cookie_and_garbage_refused);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
