@@ -2,7 +2,8 @@
 # install-deps.sh - installs, from Debian's packages, everything Spoke's
 # build and test suite need (Debian 12): compilers and autotools, libev,
 # libsodium, libyaml, Check, the RDMA and Slurm development files, cmake
-# (for the install test), and Slurm and munge for the Slurm tests.
+# (for the install test), Slurm and munge for the Slurm tests, and qemu and
+# rdma-core's tools for the RDMA tests on rxe (make check-rxe).
 # Run as root or with sudo.
 set -e
 dir=$(dirname "$0")
@@ -14,3 +15,6 @@ dir=$(dirname "$0")
 # Slurm's daemons and munge, for the SPANK plugin's and the launcher's tests
 # on a real mini-cluster (installed without starting them).
 "$dir/slurm/install-slurm-deps.sh"
+# qemu, busybox, rdma-core, perftest...: the rxe VM of make check-rxe and
+# make bench-rxe (the VM's kernel is fetched into a cache when first used).
+"$dir/rxe/install-rxe-deps.sh"

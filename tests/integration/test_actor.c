@@ -100,6 +100,12 @@ static int sum(void *state, spoke_view *req, spoke_buf *reply)
 	return spoke_buf_put_u64(reply, probe_sum(p, n));
 }
 
+static int sink(void *state, spoke_view *req, spoke_buf *reply)
+{
+	(void)state;
+	return spoke_buf_put_u32(reply, (uint32_t)spoke_view_remaining(req));
+}
+
 static const spoke_method probe_methods[] = {
 	{ PROBE_ECHO, "echo", echo },
 	{ PROBE_GPUS, "gpus", gpus },
@@ -109,6 +115,7 @@ static const spoke_method probe_methods[] = {
 	{ PROBE_FAIL, "fail", fail },
 	{ PROBE_FILL, "fill", fill },
 	{ PROBE_SUM, "sum", sum },
+	{ PROBE_SINK, "sink", sink },
 };
 
 static const spoke_actor_type probe_type = {
