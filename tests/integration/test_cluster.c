@@ -512,6 +512,52 @@ START_TEST(wrong_token_and_garbage_refused)
 }
 END_TEST
 
+/* Where RDMA cannot work (here: no device of the name asked for, on either
+ * side), auto settles for TCP, rdma says why, and the RDMA-shaped calls
+ * still work over TCP. */
+START_TEST(transport_choice_without_rdma)
+{
+	spoke_actor *a;
+	uint8_t block[4096], out[4096], small[8];
+	spoke_mr req, rep;
+	size_t n;
+
+	setenv("SPOKE_RDMA_DEVICE", "nosuchdev0", 1);
+	a = spawn_open("t1", NULL);
+	ck_assert_str_eq(spoke_actor_transport(a), "tcp");
+	ck_assert_int_eq(spoke_actor_init_rdma(a, 0), SPOKE_ERDMA);
+	ck_assert_msg(strstr(spoke_errmsg(), "nosuchdev0") || strstr(spoke_errmsg(), "no RDMA device") ||
+			      strstr(spoke_errmsg(), "without RDMA"),
+		      "%s", spoke_errmsg());
+	for (size_t i = 0; i < sizeof(block); i++)
+		block[i] = (uint8_t)(i * 13);
+	ck_assert_int_eq(spoke_mr_register(a, block, sizeof(block), &req), 0);
+	ck_assert_int_eq(spoke_mr_register(a, out, sizeof(out), &rep), 0);
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_ECHO, &req, 96, 1000, &rep, 8, 1000, &n, 0), 0);
+	ck_assert_uint_eq(n, 1000);
+	ck_assert(memcmp(out + 8, block + 96, 1000) == 0);
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_ECHO, &req, 0, 4096, &rep, 0, 100, &n, 0),
+			 SPOKE_ENOSPC);
+	ck_assert_uint_eq(n, 4096);
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_ECHO, &req, 4000, 97, &rep, 0, 100, &n, 0),
+			 SPOKE_EINVAL);
+	spoke_mr_deregister(&req);
+	spoke_mr_deregister(&rep);
+	spoke_actor_close(a);
+
+	setenv("SPOKE_TRANSPORT", "rdma", 1);
+	ck_assert_int_eq(spoke_actor_open(client, "t1", &a, 0), SPOKE_ERDMA);
+	ck_assert_msg(strstr(spoke_errmsg(), "SPOKE_TRANSPORT=rdma"), "%s", spoke_errmsg());
+	setenv("SPOKE_TRANSPORT", "infiniband", 1);
+	ck_assert_int_eq(spoke_actor_open(client, "t1", &a, 0), SPOKE_EINVAL);
+	ck_assert_msg(strstr(spoke_errmsg(), "expected auto, tcp or rdma"), "%s", spoke_errmsg());
+	setenv("SPOKE_TRANSPORT", "tcp", 1);
+	ck_assert_int_eq(spoke_actor_open(client, "t1", &a, 0), 0);
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "x", 1, small, sizeof(small), &n, 0), 0);
+	spoke_actor_close(a);
+}
+END_TEST
+
 static Suite *cluster_suite(void)
 {
 	Suite *s = suite_create("cluster");
@@ -536,6 +582,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, many_async_calls_in_flight);
 	tcase_add_test(tc, one_handle_many_threads);
 	tcase_add_test(tc, wrong_token_and_garbage_refused);
+	tcase_add_test(tc, transport_choice_without_rdma);
 	suite_add_tcase(s, tc);
 	return s;
 }
