@@ -45,6 +45,7 @@
 #ifndef SPOKE_RDMA_H
 #define SPOKE_RDMA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -121,13 +122,16 @@ typedef int (*spk_rsrv_method_fn)(uint32_t method, spoke_view *req, spoke_buf *r
 
 /* Listens for RDMA connections on host's device (port chosen by rdma_cm).
  * Never fails the worker: when RDMA cannot work here, *out serves no
- * connection and answers every SPK_RDMA request with the reason. */
-int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host,
+ * connection and answers every SPK_RDMA request with the reason.  A
+ * spinning worker (spin) polls with spk_rsrv_poll and arms the queues'
+ * wake-ups only before it sleeps; otherwise every completion wakes the loop. */
+int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host, bool spin,
 		   spk_rsrv_method_fn fn, uint64_t *frames);
 void spk_rsrv_stop(struct spk_rsrv *s);
 /* Answers an SPK_RDMA request that came on authenticated connection c. */
 void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_hdr *h);
-/* Serves whatever completed, without sleeping (for a spinning loop). */
-void spk_rsrv_poll(struct spk_rsrv *s);
+/* Serves whatever completed, without sleeping (for a spinning loop); with
+ * arm, first asks for a wake-up on the next completion (before sleeping). */
+void spk_rsrv_poll(struct spk_rsrv *s, bool arm);
 
 #endif

@@ -540,9 +540,12 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 		b.owner = &g;
 		if (src->ser->pack(&b, src->obj) < 0 && !b.err)
 			b.err = SPOKE_EINVAL;
-		if (b.err)
+		if (b.err) {
+			spk_rqp_unget_slot(&rc->q, k);
 			return b.err;
+		}
 	} else if (src->len > rc->peer_max) {
+		spk_rqp_unget_slot(&rc->q, k);
 		return spk_fail(SPOKE_ETOOBIG, "request of %zu bytes over the actor's maximum of %u",
 				src->len, rc->peer_max);
 	} else if (src->rkey && src->len > SPK_RDMA_CALL_INLINE) {
@@ -554,8 +557,10 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 		b.grow = grow_tx;
 		b.owner = &g;
 		spoke_buf_put_raw(&b, src->p, src->len);
-		if (b.err)
+		if (b.err) {
+			spk_rqp_unget_slot(&rc->q, k);
 			return b.err;
+		}
 	} else {
 		spoke_buf_put_raw(&b, src->p, src->len);
 	}

@@ -31,7 +31,10 @@ struct spk_rqp {
 	struct ibv_mr *mr;
 	uint64_t *slot_wr; /* per send slot: the work request that last used it */
 	unsigned n_send, n_recv, next_slot;
-	uint64_t posted, reaped; /* signaled send-queue work requests */
+	/* Send-queue work requests: numbered 1, 2...; every RDMA READ/WRITE and
+	 * every SPK_RDMA_SIGNAL_EVERY-th SEND is signaled, and its completion
+	 * means all before it completed too (one queue completes in order). */
+	uint64_t posted, reaped, last_signaled;
 	uint32_t sq_depth, max_inline;
 	int poll_us;
 };
@@ -57,14 +60,19 @@ void spk_rqp_conn_param(const struct spk_rqp *q, struct rdma_conn_param *p, cons
 
 uint8_t *spk_rqp_recv_slot(struct spk_rqp *q, unsigned i);
 int spk_rqp_post_recv(struct spk_rqp *q, unsigned i);
-/* The next send slot, once the work request that used it last completed. */
+/* The next send slot, once the work request that used it last completed.
+ * A slot taken must be posted, or given back with spk_rqp_unget_slot (so
+ * that a slot comes round again only after n_send posts, a signaled one
+ * among them). */
 int spk_rqp_send_slot(struct spk_rqp *q, unsigned *k, uint8_t **p, int64_t deadline);
+void spk_rqp_unget_slot(struct spk_rqp *q, unsigned k);
 int spk_rqp_post_send(struct spk_rqp *q, unsigned k, size_t len, int64_t deadline);
 /* RDMA READ (IBV_WR_RDMA_READ) or WRITE between local and remote memory;
  * *seq (optional) identifies it for spk_rqp_wait_sq. */
 int spk_rqp_post_rdma(struct spk_rqp *q, enum ibv_wr_opcode op, void *local, uint32_t lkey,
 		      size_t len, uint64_t raddr, uint32_t rkey, uint64_t *seq, int64_t deadline);
-/* Waits until the send-queue work request seq (0: all posted) completed. */
+/* Waits until the send-queue work request seq (0: the last signaled one)
+ * completed. */
 int spk_rqp_wait_sq(struct spk_rqp *q, uint64_t seq, int64_t deadline);
 /* The next receive completion: spins poll_us, then sleeps, until deadline
  * (SPOKE_ETIMEDOUT, nothing consumed).  SPOKE_EDEAD when the peer

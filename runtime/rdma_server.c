@@ -54,6 +54,7 @@ struct spk_rsrv {
 	struct ev_loop *loop;
 	spk_rsrv_method_fn fn;
 	uint64_t *frames;
+	bool spin; /* the worker polls: completions wake it only when it sleeps */
 	uint32_t max_msg;
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *listen;
@@ -295,17 +296,21 @@ static void cq_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	if (ibv_get_cq_event(c->q.rcc, &cq, &ctx) == 0) {
 		ibv_ack_cq_events(cq, 1);
-		ibv_req_notify_cq(c->q.rcq, 0);
+		if (!c->srv->spin)
+			ibv_req_notify_cq(c->q.rcq, 0);
 	}
 	drain(c);
 }
 
-void spk_rsrv_poll(struct spk_rsrv *s)
+void spk_rsrv_poll(struct spk_rsrv *s, bool arm)
 {
 	if (!s)
 		return;
-	for (struct rsconn *c = s->conns; c; c = c->next)
+	for (struct rsconn *c = s->conns; c; c = c->next) {
+		if (arm && !c->dead)
+			ibv_req_notify_cq(c->q.rcq, 0);
 		drain(c);
+	}
 }
 
 static bool take_cookie(struct spk_rsrv *s, const void *priv, uint8_t len)
@@ -425,7 +430,7 @@ static void cm_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host,
+int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host, bool spin,
 		   spk_rsrv_method_fn fn, uint64_t *frames)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
@@ -440,6 +445,7 @@ int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host
 	if (!s)
 		return -ENOMEM;
 	s->loop = loop;
+	s->spin = spin;
 	s->fn = fn;
 	s->frames = frames;
 	s->max_msg = spk_max_payload();
