@@ -64,9 +64,11 @@ struct spk_rconn {
 	char token[SPK_TOKEN_MAX];
 	struct spk_chan ch; /* authenticated; asks for RDMA */
 	bool ch_open;
+	uint64_t hello_id;
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *id;
 	struct spk_rqp q;
+	struct ibv_pd *pd; /* the device's: areas and users' memory outlive reconnects */
 	struct pend ring[SPK_RDMA_CREDITS];
 	unsigned head, count;
 	uint64_t next_id;
@@ -155,15 +157,15 @@ static int ask_worker(struct spk_rconn *rc, uint16_t *port, uint8_t cookie[SPK_R
 			return rc2;
 		rc->ch_open = true;
 	}
-	rc2 = spk_chan_send(&rc->ch, SPK_RDMA, 0, 0, NULL, 0, deadline);
+	rc2 = spk_chan_send(&rc->ch, SPK_RDMA, ++rc->hello_id, 0, NULL, 0, deadline);
 	if (rc2 == 0)
 		rc2 = spk_chan_recv_hdr(&rc->ch, &h, deadline);
-	if (rc2 == 0 && h.type != SPK_REPLY)
-		rc2 = spk_chan_break(&rc->ch, SPOKE_EPROTO);
+	if (rc2 == 0 && (h.type != SPK_REPLY || h.id != rc->hello_id))
+		rc2 = SPOKE_EPROTO;
 	if (rc2 == 0)
 		rc2 = spk_chan_recv_view(&rc->ch, h.len, &p, deadline);
-	if (rc2 < 0)
-		return rc2;
+	if (rc2 < 0) /* an answer may still come: the next try starts afresh */
+		return spk_chan_break(&rc->ch, rc2);
 	if (h.aux < 0)
 		return spk_fail(SPOKE_ERDMA, "the actor's side: %.*s", (int)h.len, (const char *)p);
 	spoke_view_init(&v, p, h.len);
@@ -239,6 +241,12 @@ static int establish(struct spk_rconn *rc, int64_t deadline)
 	rc2 = spk_rqp_create(&rc->q, rc->id, SPK_RDMA_CREDITS, SPK_RDMA_CREDITS, rc->poll_us);
 	if (rc2 < 0)
 		goto out;
+	if (rc->pd && rc->pd != rc->q.pd) {
+		rc2 = spk_fail(SPOKE_ERDMA, "reconnected to %s through another device (%s)", host,
+			       rc->device);
+		goto out;
+	}
+	rc->pd = rc->q.pd;
 	spk_rqp_conn_param(&rc->q, &param, cookie, SPK_RDMA_COOKIE);
 	if (rdma_connect(rc->id, &param) < 0) {
 		rc2 = spk_fail(SPOKE_ERDMA, "rdma_connect %s: %s", host, strerror(errno));
@@ -311,7 +319,7 @@ int spk_rdma_broken(const struct spk_rconn *rc)
 
 void spk_rdma_set_poll(struct spk_rconn *rc, int poll_us)
 {
-	pthread_mutex_lock(&rc->lock);
+	pthread_mutex_lock(&rc->lock); /* a setting: waits its turn, however long */
 	rc->poll_us = poll_us;
 	rc->q.poll_us = poll_us;
 	pthread_mutex_unlock(&rc->lock);
@@ -362,7 +370,7 @@ static int pull(struct spk_rconn *rc, struct pend *p, const uint8_t *ext, uint32
 	int rc2;
 
 	spk_rdma_get_ext(ext, &raddr, &rkey, &rlen);
-	if (rlen != len)
+	if (rlen != len || len <= SPK_RDMA_REPLY_INLINE) /* would have been eager */
 		return SPOKE_EPROTO;
 	if ((p->kind != K_OBJ && len > p->cap) || len > rc->max_msg)
 		return 1; /* does not fit: the caller reports it, nothing is read */
@@ -370,7 +378,8 @@ static int pull(struct spk_rconn *rc, struct pend *p, const uint8_t *ext, uint32
 		dst = p->dst;
 		lkey = p->lkey;
 	} else {
-		rc2 = spk_rarea_reserve(rc->q.pd, &rc->pull, len, rc->max_msg, 0);
+		rc2 = spk_rarea_reserve(rc->pd, &rc->pull, len, rc->max_msg, 0,
+					IBV_ACCESS_LOCAL_WRITE);
 		if (rc2 < 0)
 			return rc2;
 		dst = rc->pull.p;
@@ -463,7 +472,7 @@ static int complete_head(struct spk_rconn *rc, int64_t deadline)
 		rc->rx_owner = 0;
 	rc->head = (rc->head + 1) % SPK_RDMA_CREDITS;
 	rc->count--;
-	finish(p, status, h.len);
+	finish(p, status, h.aux < 0 ? 0 : h.len); /* an error's text is no reply */
 	return 0;
 }
 
@@ -497,8 +506,8 @@ static int grow_tx(spoke_buf *b, size_t need)
 		if (rc2 < 0)
 			return rc2;
 	}
-	rc2 = spk_rarea_reserve(rc->q.pd, &rc->tx, need, rc->peer_max,
-				b->data == rc->tx.p ? b->len : 0);
+	rc2 = spk_rarea_reserve(rc->pd, &rc->tx, need, rc->peer_max,
+				b->data == rc->tx.p ? b->len : 0, IBV_ACCESS_REMOTE_READ);
 	if (rc2 < 0)
 		return rc2;
 	if (b->data != rc->tx.p && b->len)
@@ -582,7 +591,8 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 
 		if (want > rc->max_msg)
 			want = rc->max_msg;
-		if (spk_rarea_reserve(rc->q.pd, &rc->rx, want, rc->max_msg, 0) == 0) {
+		if (spk_rarea_reserve(rc->pd, &rc->rx, want, rc->max_msg, 0,
+				      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE) == 0) {
 			spk_rdma_put_ext(s + SPK_HDR_SIZE, (uintptr_t)rc->rx.p, rc->rx.mr->rkey,
 					 (uint32_t)rc->rx.cap);
 			rc->rx_owner = p->id;
@@ -608,6 +618,18 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 	return 0;
 }
 
+/* Takes the connection's lock, waiting no later than deadline. */
+static int lock(struct spk_rconn *rc, int64_t deadline)
+{
+	struct timespec ts = { .tv_sec = deadline / 1000000, .tv_nsec = deadline % 1000000 * 1000 };
+	int rc2 = pthread_mutex_clocklock(&rc->lock, CLOCK_MONOTONIC, &ts);
+
+	if (rc2 != 0)
+		return spk_fail(rc2 == ETIMEDOUT ? SPOKE_ETIMEDOUT : -rc2,
+				"timed out behind another thread's call on this RDMA handle");
+	return 0;
+}
+
 /* Runs one call to its end (the calls in flight before it complete first). */
 static int run_sync(struct spk_rconn *rc, struct pend *p, uint32_t method,
 		    const struct req_src *src, int64_t deadline)
@@ -616,8 +638,14 @@ static int run_sync(struct spk_rconn *rc, struct pend *p, uint32_t method,
 
 	p->status = &status;
 	p->done = &done;
-	pthread_mutex_lock(&rc->lock);
+	rc2 = lock(rc, deadline);
+	if (rc2 < 0)
+		return rc2;
 	rc2 = start_call(rc, p, method, src, deadline);
+	if (rc2 < 0) { /* not sent: nothing to undo */
+		pthread_mutex_unlock(&rc->lock);
+		return rc2;
+	}
 	while (rc2 == 0 && !done)
 		rc2 = complete_head(rc, deadline);
 	if (rc2 == SPOKE_ETIMEDOUT && !done) /* its reply may still come: start afresh */
@@ -686,9 +714,10 @@ int spk_rdma_call_async(struct spk_rconn *rc, uint32_t method, const void *req, 
 		.len = &f->reply_len,
 		.done = &f->done_,
 	};
-	int rc2;
+	int rc2 = lock(rc, deadline);
 
-	pthread_mutex_lock(&rc->lock);
+	if (rc2 < 0)
+		return rc2;
 	rc2 = start_call(rc, &p, method, &src, deadline);
 	pthread_mutex_unlock(&rc->lock);
 	return rc2;
@@ -696,9 +725,10 @@ int spk_rdma_call_async(struct spk_rconn *rc, uint32_t method, const void *req, 
 
 int spk_rdma_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline)
 {
-	int rc2 = 0;
+	int rc2 = lock(rc, deadline);
 
-	pthread_mutex_lock(&rc->lock);
+	if (rc2 < 0)
+		return __atomic_load_n(&f->done_, __ATOMIC_ACQUIRE) ? f->status : rc2;
 	while (!f->done_ && rc2 == 0)
 		rc2 = complete_head(rc, deadline);
 	pthread_mutex_unlock(&rc->lock);
@@ -710,9 +740,8 @@ int spk_rdma_mr_register(struct spk_rconn *rc, void *addr, size_t len, void **mr
 {
 	struct ibv_mr *m;
 
-	if (!rc->q.pd)
-		return spk_fail(SPOKE_ERDMA, "the RDMA connection is down");
-	m = ibv_reg_mr(rc->q.pd, addr, len,
+	/* The PD is the device's, set by the first connection, never freed. */
+	m = ibv_reg_mr(rc->pd, addr, len,
 		       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE);
 	if (!m)
 		return spk_fail(SPOKE_ERDMA, "ibv_reg_mr of %zu bytes: %s", len, strerror(errno));

@@ -167,8 +167,9 @@ void spk_rqp_conn_param(const struct spk_rqp *q, struct rdma_conn_param *p, cons
 	p->responder_resources = (uint8_t)rd;
 	p->initiator_depth = (uint8_t)rd;
 	p->retry_count = 7;
-	/* Credits keep a receive posted for every message; retry RNR anyway. */
-	p->rnr_retry_count = 7;
+	/* Credits keep a receive posted for every message: a peer that posts
+	 * none is broken, and 6 retries (not 7, forever) say so. */
+	p->rnr_retry_count = 6;
 }
 
 uint8_t *spk_rqp_recv_slot(struct spk_rqp *q, unsigned i)
@@ -214,6 +215,8 @@ static int wait_cq(struct spk_rqp *q, struct ibv_cq *cq, struct ibv_comp_channel
 		n = ibv_poll_cq(cq, 1, wc);
 		if (n != 0)
 			break;
+		if (q->gone) /* what completed before the end was taken above */
+			return spk_fail(SPOKE_EDEAD, "the peer closed the RDMA connection");
 		if (spk_now_us() >= deadline)
 			return SPOKE_ETIMEDOUT;
 		pfd[0] = (struct pollfd){ .fd = cc->fd, .events = POLLIN };
@@ -235,7 +238,7 @@ static int wait_cq(struct spk_rqp *q, struct ibv_cq *cq, struct ibv_comp_channel
 				if (t == RDMA_CM_EVENT_DISCONNECTED ||
 				    t == RDMA_CM_EVENT_DEVICE_REMOVAL ||
 				    t == RDMA_CM_EVENT_TIMEWAIT_EXIT)
-					return spk_fail(SPOKE_EDEAD, "the peer closed the RDMA connection");
+					q->gone = true;
 			}
 		}
 		if (pfd[0].revents & POLLIN) {
@@ -276,7 +279,7 @@ int spk_rqp_wait_recv(struct spk_rqp *q, struct ibv_wc *wc, int64_t deadline)
 int spk_rqp_send_slot(struct spk_rqp *q, unsigned *k, uint8_t **p, int64_t deadline)
 {
 	unsigned i = q->next_slot;
-	int rc = spk_rqp_wait_sq(q, q->slot_wr[i], deadline);
+	int rc = q->slot_wr[i] ? spk_rqp_wait_sq(q, q->slot_wr[i], deadline) : 0;
 
 	if (rc < 0)
 		return rc;
@@ -349,11 +352,11 @@ int spk_rqp_post_rdma(struct spk_rqp *q, enum ibv_wr_opcode op, void *local, uin
 }
 
 int spk_rarea_reserve(struct ibv_pd *pd, struct spk_rarea *a, size_t need, size_t max,
-		      size_t keep)
+		      size_t keep, int access)
 {
 	struct spk_rarea n = { 0 };
 
-	if (need <= a->cap)
+	if (need <= a->cap && a->mr)
 		return 0;
 	if (need > max)
 		return spk_fail(SPOKE_ETOOBIG, "%zu bytes exceed the message maximum of %zu", need,
@@ -366,8 +369,7 @@ int spk_rarea_reserve(struct ibv_pd *pd, struct spk_rarea *a, size_t need, size_
 	n.p = mmap(NULL, n.cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (n.p == MAP_FAILED)
 		return -ENOMEM;
-	n.mr = ibv_reg_mr(pd, n.p, n.cap,
-			  IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE);
+	n.mr = ibv_reg_mr(pd, n.p, n.cap, IBV_ACCESS_LOCAL_WRITE | access);
 	if (!n.mr) {
 		int err = errno;
 

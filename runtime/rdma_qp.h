@@ -5,6 +5,7 @@
 #ifndef SPOKE_RDMA_QP_H
 #define SPOKE_RDMA_QP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,7 @@ struct spk_rqp {
 	uint64_t posted, reaped, last_signaled;
 	uint32_t sq_depth, max_inline;
 	int poll_us;
+	bool gone; /* the peer disconnected (seen on ec) */
 };
 
 /* A registered buffer that grows on first need and is kept. */
@@ -80,9 +82,10 @@ int spk_rqp_wait_sq(struct spk_rqp *q, uint64_t seq, int64_t deadline);
 int spk_rqp_wait_recv(struct spk_rqp *q, struct ibv_wc *wc, int64_t deadline);
 
 /* Makes area a at least need bytes (at most max), keeping its first keep
- * bytes; registers on growth only. */
+ * bytes; registers (with access, e.g. IBV_ACCESS_REMOTE_READ: only what
+ * the peer needs) on growth only. */
 int spk_rarea_reserve(struct ibv_pd *pd, struct spk_rarea *a, size_t need, size_t max,
-		      size_t keep);
+		      size_t keep, int access);
 void spk_rarea_free(struct spk_rarea *a);
 
 /* {addr, rkey, len} descriptors in a message. */

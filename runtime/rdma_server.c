@@ -31,7 +31,7 @@
 #include "log.h"
 #include "rdma_qp.h"
 
-#define COOKIES 16
+#define COOKIES 256 /* connections being set up at once */
 #define COOKIE_TTL_US (10 * 1000000LL)
 #define SERVE_TIMEOUT_US (10 * 1000000LL) /* a READ or a slot, at the most */
 #define N_RECV (2 * SPK_RDMA_CREDITS)
@@ -124,7 +124,7 @@ static int grow_reply(spoke_buf *b, size_t need)
 			return rc;
 	}
 	rc = spk_rarea_reserve(c->q.pd, &c->tx, need, c->srv->max_msg,
-			       b->data == c->tx.p ? b->len : 0);
+			       b->data == c->tx.p ? b->len : 0, IBV_ACCESS_REMOTE_READ);
 	if (rc < 0)
 		return rc;
 	if (b->data != c->tx.p && b->len)
@@ -150,9 +150,9 @@ static int request_view(struct rsconn *c, const uint8_t *s, unsigned byte_len,
 		return 0;
 	}
 	spk_rdma_get_ext(s + SPK_HDR_SIZE + SPK_RDMA_EXT, &raddr, &rkey, &len);
-	if (len != h->len || byte_len < SPK_RDMA_CALL_DATA)
+	if (len != h->len || len <= SPK_RDMA_CALL_INLINE || byte_len < SPK_RDMA_CALL_DATA)
 		return spk_fail(SPOKE_EPROTO, "malformed call descriptor");
-	rc = spk_rarea_reserve(c->q.pd, &c->rx, len, c->srv->max_msg, 0);
+	rc = spk_rarea_reserve(c->q.pd, &c->rx, len, c->srv->max_msg, 0, 0);
 	if (rc == 0)
 		rc = spk_rqp_post_rdma(&c->q, IBV_WR_RDMA_READ, c->rx.p, c->rx.mr->lkey, len, raddr,
 				       rkey, &seq, deadline);
@@ -531,15 +531,26 @@ void spk_rsrv_stop(struct spk_rsrv *s)
 
 void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_hdr *h)
 {
-	unsigned i = s->next_cookie++ % COOKIES;
+	int64_t now = spk_now_us();
+	unsigned i, n;
 	spoke_buf b;
 
 	if (s->why[0]) {
 		spk_evconn_reply_error(c, h->id, SPOKE_ERDMA, "%s", s->why);
 		return;
 	}
+	/* A free slot: never one whose cookie is still live. */
+	for (n = 0, i = s->next_cookie; n < COOKIES && s->cookies[i].expires > now; n++)
+		i = (i + 1) % COOKIES;
+	if (n == COOKIES) {
+		spk_evconn_reply_error(c, h->id, SPOKE_ERDMA,
+				       "%d RDMA connections being set up at once; try again",
+				       COOKIES);
+		return;
+	}
+	s->next_cookie = (i + 1) % COOKIES;
 	randombytes_buf(s->cookies[i].v, SPK_RDMA_COOKIE);
-	s->cookies[i].expires = spk_now_us() + COOKIE_TTL_US;
+	s->cookies[i].expires = now + COOKIE_TTL_US;
 	spk_evconn_begin(c, &b);
 	spoke_buf_put_u16(&b, s->port);
 	spoke_buf_put_raw(&b, s->cookies[i].v, SPK_RDMA_COOKIE);

@@ -287,6 +287,37 @@ static void *caller(void *p)
 	return NULL;
 }
 
+static void *long_nap(void *p)
+{
+	uint8_t ms[4] = { 0xe8, 0x03, 0, 0 }, rep[8]; /* 1000 ms */
+	size_t got;
+
+	return (void *)(intptr_t)spoke_call(p, PROBE_NAP, ms, 4, rep, sizeof(rep), &got, 10000);
+}
+
+/* A thread waiting its turn on the handle keeps its own timeout. */
+START_TEST(timeout_behind_another_thread)
+{
+	spoke_actor *a = spawn_open_rdma("turns");
+	uint8_t rep[8];
+	pthread_t th;
+	void *rc;
+	size_t got;
+	double t0;
+
+	pthread_create(&th, NULL, long_nap, a);
+	usleep(200 * 1000);
+	t0 = now_ms();
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "x", 1, rep, sizeof(rep), &got, 100),
+			 SPOKE_ETIMEDOUT);
+	ck_assert_msg(now_ms() - t0 < 600, "waited %.0f ms", now_ms() - t0);
+	pthread_join(th, &rc);
+	ck_assert_int_eq((int)(intptr_t)rc, 0);
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "y", 1, rep, sizeof(rep), &got, 0), 0);
+	spoke_actor_close(a);
+}
+END_TEST
+
 START_TEST(one_handle_many_threads)
 {
 	spoke_actor *a = spawn_open_rdma("mt");
@@ -319,9 +350,12 @@ START_TEST(errors_and_limits)
 	ck_assert_ptr_nonnull(strstr(spoke_errmsg(), "fail"));
 	ck_assert_int_eq(spoke_call(a, 999, NULL, 0, rep, sizeof(rep), &got, 0), SPOKE_ENOMETHOD);
 	ck_assert_ptr_nonnull(strstr(spoke_errmsg(), "999"));
-	/* A timeout fails that call; the next one connects afresh. */
+	/* A timeout fails that call; the next one connects afresh, even when
+	 * its own first try times out too (the worker is still busy). */
 	uint8_t ms[4] = { 0xf4, 0x01, 0, 0 }; /* 500 ms */
 	ck_assert_int_eq(spoke_call(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &got, 100),
+			 SPOKE_ETIMEDOUT);
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "soon", 4, rep, sizeof(rep), &got, 50),
 			 SPOKE_ETIMEDOUT);
 	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "again", 5, rep, sizeof(rep), &got, 5000), 0);
 	ck_assert_uint_eq(got, 5);
@@ -493,6 +527,26 @@ START_TEST(bad_cookie_and_garbage_refused)
 	spk_rqp_destroy(&q);
 	rdma_destroy_id(id);
 	rdma_destroy_event_channel(ec);
+	/* Well-formed headers that lie: a descriptor for 0 bytes, a payload
+	 * longer than the message.  Each costs only its own connection. */
+	for (int lie = 0; lie < 2; lie++) {
+		ck_assert_int_eq(raw_connect(addr, NULL, &ec, &id, &q), RDMA_CM_EVENT_ESTABLISHED);
+		pfd.fd = ec->fd;
+		ck_assert_int_eq(spk_rqp_send_slot(&q, &k, &s, spk_now_us() + 1000000), 0);
+		memset(s, 0, SPK_RDMA_CALL_DATA);
+		spk_hdr_encode(s, SPK_CALL, 1, PROBE_ECHO, lie == 0 ? 0 : 5000);
+		if (lie == 0)
+			spk_hdr_set_flags(s, SPK_RF_RDV);
+		ck_assert_int_eq(spk_rqp_post_send(&q, k, SPK_RDMA_CALL_DATA, spk_now_us() + 1000000),
+				 0);
+		ck_assert_int_eq(poll(&pfd, 1, 3000), 1);
+		ck_assert_int_eq(rdma_get_cm_event(ec, &ev), 0);
+		ck_assert_int_eq(ev->event, RDMA_CM_EVENT_DISCONNECTED);
+		rdma_ack_cm_event(ev);
+		spk_rqp_destroy(&q);
+		rdma_destroy_id(id);
+		rdma_destroy_event_channel(ec);
+	}
 	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "fine", 4, rep, sizeof(rep), &got, 0), 0);
 	ck_assert_uint_eq(got, 4);
 	spoke_actor_close(a);
@@ -601,6 +655,7 @@ int main(void)
 	tcase_add_test(tc, user_registered_buffers);
 	tcase_add_test(tc, many_async_calls_past_the_credits);
 	tcase_add_test(tc, one_handle_many_threads);
+	tcase_add_test(tc, timeout_behind_another_thread);
 	tcase_add_test(tc, errors_and_limits);
 	tcase_add_test(tc, peer_death_mid_call);
 	tcase_add_test(tc, auto_falls_back_when_a_side_has_no_device);
