@@ -365,6 +365,29 @@ START_TEST(errors_and_limits)
 }
 END_TEST
 
+/* A reply larger than this client takes ($SPOKE_MAX_MSG here) fails that
+ * call with SPOKE_ETOOBIG; the connection goes on. */
+START_TEST(reply_over_the_clients_maximum)
+{
+	uint8_t req[5] = { 0, 0, 0x20, 0, 9 }, small[5] = { 0xe8, 0x03, 0, 0, 9 }; /* 2 MiB, 1000 B */
+	uint8_t *rep = malloc(4 * MiB);
+	spoke_actor *a;
+	size_t got = 0;
+
+	ck_assert_int_eq(spoke_spawn(client, "Probe", "max", NULL, 0, NULL), 0);
+	setenv("SPOKE_MAX_MSG", "1M", 1);
+	ck_assert_int_eq(spoke_actor_open(client, "max", &a, 0), 0);
+	ck_assert_str_eq(spoke_actor_transport(a), "rdma");
+	ck_assert_int_eq(spoke_call(a, PROBE_FILL, req, 5, rep, 4 * MiB, &got, 0), SPOKE_ETOOBIG);
+	ck_assert_msg(strstr(spoke_errmsg(), "2097152"), "%s", spoke_errmsg());
+	ck_assert_int_eq(spoke_call(a, PROBE_FILL, small, 5, rep, 4 * MiB, &got, 0), 0);
+	ck_assert_uint_eq(got, 1000);
+	check_pattern(rep, got, 9);
+	spoke_actor_close(a);
+	free(rep);
+}
+END_TEST
+
 START_TEST(peer_death_mid_call)
 {
 	spoke_actor *a = spawn_open_rdma("victim"), *b = spawn_open_rdma("bystander");
@@ -657,6 +680,7 @@ int main(void)
 	tcase_add_test(tc, one_handle_many_threads);
 	tcase_add_test(tc, timeout_behind_another_thread);
 	tcase_add_test(tc, errors_and_limits);
+	tcase_add_test(tc, reply_over_the_clients_maximum);
 	tcase_add_test(tc, peer_death_mid_call);
 	tcase_add_test(tc, auto_falls_back_when_a_side_has_no_device);
 	tcase_add_test(tc, bad_cookie_and_garbage_refused);
