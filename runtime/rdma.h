@@ -3,8 +3,11 @@
  *
  * How a connection comes up.  The client asks the worker, over its already
  * authenticated TCP channel, for RDMA (an SPK_RDMA frame).  The worker
- * answers with its rdma_cm port, a one-time 16-byte cookie and its limits;
- * the client connects with rdma_cm and hands the cookie back as the
+ * answers with its rdma_cm port, a one-time 16-byte cookie, its limits and
+ * the node's IPv4 addresses that an RDMA device serves (the TCP address
+ * first if it is one of them: a node's TCP address is often on another
+ * network than its InfiniBand or RoCE ports); the client connects with
+ * rdma_cm to the first that works and hands the cookie back as the
  * connection's private data.  The worker accepts only a cookie it issued in
  * the last 10 s, once: the token never crosses rdma_cm, and no one who could
  * not authenticate over TCP gets a queue pair.
@@ -57,6 +60,7 @@
 #define SPK_RDMA_CREDITS 32u      /* calls in flight per connection */
 #define SPK_RDMA_EXT 16u          /* one {addr, rkey, len} descriptor */
 #define SPK_RDMA_COOKIE 16u
+#define SPK_RDMA_ADDRS 8u         /* a worker's addresses offered for RDMA */
 
 #define SPK_RF_REGION 0x1u
 #define SPK_RF_RDV 0x2u

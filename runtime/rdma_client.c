@@ -137,10 +137,18 @@ static int wait_cm(struct spk_rconn *rc, enum rdma_cm_event_type want, int64_t d
 }
 
 /* Asks the worker for RDMA over the TCP channel: its port and a cookie. */
-static int ask_worker(struct spk_rconn *rc, uint16_t *port, uint8_t cookie[SPK_RDMA_COOKIE],
-		      int64_t deadline)
+/* What the worker offers: a port on each of its RDMA addresses, a cookie. */
+struct offer {
+	uint16_t port;
+	uint8_t cookie[SPK_RDMA_COOKIE];
+	unsigned n_addrs;
+	char addrs[SPK_RDMA_ADDRS][SPK_ADDR_MAX];
+};
+
+static int ask_worker(struct spk_rconn *rc, struct offer *o, int64_t deadline)
 {
-	uint32_t slot = 0, credits = 0;
+	uint32_t slot = 0, credits = 0, n = 0;
+	char dev[64];
 	const uint8_t *p;
 	const void *ck = NULL;
 	struct spk_hdr h;
@@ -169,15 +177,19 @@ static int ask_worker(struct spk_rconn *rc, uint16_t *port, uint8_t cookie[SPK_R
 	if (h.aux < 0)
 		return spk_fail(SPOKE_ERDMA, "the actor's side: %.*s", (int)h.len, (const char *)p);
 	spoke_view_init(&v, p, h.len);
-	spoke_view_get_u16(&v, port);
+	spoke_view_get_u16(&v, &o->port);
 	spoke_view_get_raw(&v, &ck, SPK_RDMA_COOKIE);
 	spoke_view_get_u32(&v, &slot);
 	spoke_view_get_u32(&v, &credits);
 	spoke_view_get_u32(&v, &rc->peer_max);
-	if (spoke_view_error(&v) || slot != SPK_RDMA_SLOT || credits != SPK_RDMA_CREDITS)
-		return spk_fail(SPOKE_EPROTO, "actor at %s offers RDMA with other slots (%u x %u B)",
-				rc->addr, credits, slot);
-	memcpy(cookie, ck, SPK_RDMA_COOKIE);
+	spoke_view_get_str_copy(&v, dev, sizeof(dev));
+	spoke_view_get_u32(&v, &n);
+	for (o->n_addrs = 0; o->n_addrs < n && o->n_addrs < SPK_RDMA_ADDRS; o->n_addrs++)
+		spoke_view_get_str_copy(&v, o->addrs[o->n_addrs], sizeof(o->addrs[0]));
+	if (spoke_view_error(&v) || n == 0 || slot != SPK_RDMA_SLOT || credits != SPK_RDMA_CREDITS)
+		return spk_fail(SPOKE_EPROTO, "actor at %s offers RDMA in a form this client does "
+				"not know (%u slots of %u B, %u addresses)", rc->addr, credits, slot, n);
+	memcpy(o->cookie, ck, SPK_RDMA_COOKIE);
 	return 0;
 }
 
@@ -192,26 +204,20 @@ static void teardown(struct spk_rconn *rc)
 	rc->ec = NULL;
 }
 
-/* Resolves, creates the queue pair and connects; rc->broken is 0 after. */
-static int establish(struct spk_rconn *rc, int64_t deadline)
+/* Connects to the worker at host:port with the cookie: resolves, creates
+ * the queue pair, connects.  On failure the caller tears down. */
+static int connect_to(struct spk_rconn *rc, const char *host, const struct offer *o,
+		      int64_t deadline)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
-	uint8_t cookie[SPK_RDMA_COOKIE];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST };
 	struct rdma_conn_param param;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *ai = NULL;
-	char host[SPK_ADDR_MAX], port_s[8];
-	uint16_t port, tcp_port;
+	char port_s[8];
 	int rc2;
 
-	rc2 = spk_rdma_local_check();
-	if (rc2 < 0)
-		return rc2;
-	rc2 = ask_worker(rc, &port, cookie, deadline);
-	if (rc2 < 0)
-		return rc2;
-	spk_parse_hostport(rc->addr, host, sizeof(host), &tcp_port);
-	snprintf(port_s, sizeof(port_s), "%u", port);
+	snprintf(port_s, sizeof(port_s), "%u", o->port);
 	rc2 = getaddrinfo(host, port_s, &hints, &ai);
 	if (rc2)
 		return spk_fail(SPOKE_ERDMA, "%s: %s", host, gai_strerror(rc2));
@@ -246,25 +252,51 @@ static int establish(struct spk_rconn *rc, int64_t deadline)
 			       rc->device);
 		goto out;
 	}
-	rc->pd = rc->q.pd;
-	spk_rqp_conn_param(&rc->q, &param, cookie, SPK_RDMA_COOKIE);
+	spk_rqp_conn_param(&rc->q, &param, o->cookie, SPK_RDMA_COOKIE);
 	if (rdma_connect(rc->id, &param) < 0) {
 		rc2 = spk_fail(SPOKE_ERDMA, "rdma_connect %s: %s", host, strerror(errno));
 		goto out;
 	}
 	rc2 = wait_cm(rc, RDMA_CM_EVENT_ESTABLISHED, deadline);
+out:
+	freeaddrinfo(ai);
+	return rc2;
+}
+
+/* Asks the worker and connects to the first of its addresses that works;
+ * rc->broken is 0 after. */
+static int establish(struct spk_rconn *rc, int64_t deadline)
+{
+	char why[256] = "";
+	struct offer o;
+	int rc2;
+
+	rc2 = spk_rdma_local_check();
 	if (rc2 < 0)
-		goto out;
+		return rc2;
+	rc2 = ask_worker(rc, &o, deadline);
+	if (rc2 < 0)
+		return rc2;
+	for (unsigned i = 0; i < o.n_addrs; i++) {
+		rc2 = connect_to(rc, o.addrs[i], &o, deadline);
+		if (rc2 == 0)
+			break;
+		snprintf(why, sizeof(why), "%s", spoke_errmsg());
+		teardown(rc);
+		if (rc2 == SPOKE_ETIMEDOUT)
+			break;
+	}
+	if (rc2 < 0)
+		return spk_fail(rc2 == SPOKE_ETIMEDOUT ? rc2 : SPOKE_ERDMA,
+				"no RDMA connection to the actor's %u address%s (%s%s): %s", o.n_addrs,
+				o.n_addrs == 1 ? "" : "es", o.addrs[0], o.n_addrs > 1 ? ", ..." : "",
+				why);
+	rc->pd = rc->q.pd;
 	rc->q.ec = rc->ec; /* from now on, a disconnect ends every wait */
 	rc->broken = 0;
 	rc->head = rc->count = 0;
 	rc->tx_owner = rc->rx_owner = 0;
-	freeaddrinfo(ai);
 	return 0;
-out:
-	teardown(rc);
-	freeaddrinfo(ai);
-	return rc2;
 }
 
 int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token, int poll_us,

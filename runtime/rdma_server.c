@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,7 +61,9 @@ struct spk_rsrv {
 	struct rdma_cm_id *listen;
 	ev_io cm_w;
 	uint16_t port;
-	char device[64];
+	char device[64]; /* of the first address */
+	char addrs[SPK_RDMA_ADDRS][INET_ADDRSTRLEN]; /* where clients may connect */
+	unsigned n_addrs;
 	char why[256]; /* why RDMA is off here; "" when on */
 	struct {
 		uint8_t v[SPK_RDMA_COOKIE];
@@ -343,11 +346,18 @@ static void peer_name(struct rdma_cm_id *id, char *out, size_t cap)
 /* A connection request: accepted with a live cookie, else rejected. */
 static void on_connect_request(struct spk_rsrv *s, struct rdma_cm_event *ev)
 {
+	const char *want = getenv("SPOKE_RDMA_DEVICE");
 	struct rdma_conn_param param;
 	struct rsconn *c;
 	char peer[sizeof(c->peer)];
 
 	peer_name(ev->id, peer, sizeof(peer));
+	if (want && strcmp(want, ibv_get_device_name(ev->id->verbs->device)) != 0) {
+		spk_warn("RDMA connection from %s refused: it came through %s, not "
+			 "SPOKE_RDMA_DEVICE=%s", peer, ibv_get_device_name(ev->id->verbs->device),
+			 want);
+		goto out_reject;
+	}
 	if (!take_cookie(s, ev->param.conn.private_data, ev->param.conn.private_data_len)) {
 		spk_warn("RDMA connection from %s refused: no valid cookie", peer);
 		goto out_reject;
@@ -430,13 +440,57 @@ static void cm_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+/* The device serving IPv4 address sa ("" if none), by binding a
+ * throw-away rdma_cm id to it. */
+static void device_of(struct rdma_event_channel *ec, struct sockaddr *sa, char *dev, size_t cap)
+{
+	struct rdma_cm_id *id;
+
+	dev[0] = '\0';
+	if (rdma_create_id(ec, &id, NULL, RDMA_PS_TCP) < 0)
+		return;
+	if (rdma_bind_addr(id, sa) == 0 && id->verbs)
+		snprintf(dev, cap, "%s", ibv_get_device_name(id->verbs->device));
+	rdma_destroy_id(id);
+}
+
+/* Collects the node's IPv4 addresses served by an RDMA device (the one
+ * $SPOKE_RDMA_DEVICE names, if set), host's first: clients connect to one of
+ * them, so RDMA works even where the TCP address is on another network. */
+static void find_addrs(struct spk_rsrv *s, const char *host, const char *want)
+{
+	struct ifaddrs *ifs, *i;
+	char a[INET_ADDRSTRLEN], dev[64];
+	bool host_first = true;
+
+	if (getifaddrs(&ifs) < 0)
+		return;
+	for (int pass = 0; pass < 2; pass++)
+		for (i = ifs; i && s->n_addrs < SPK_RDMA_ADDRS; i = i->ifa_next) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)i->ifa_addr;
+
+			if (!sin || sin->sin_family != AF_INET ||
+			    sin->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
+				continue;
+			inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+			host_first = strcmp(a, host) == 0;
+			if (host_first != (pass == 0))
+				continue;
+			device_of(s->ec, i->ifa_addr, dev, sizeof(dev));
+			if (!dev[0] || (want && strcmp(want, dev) != 0))
+				continue;
+			snprintf(s->addrs[s->n_addrs++], sizeof(s->addrs[0]), "%s", a);
+			if (!s->device[0])
+				snprintf(s->device, sizeof(s->device), "%s", dev);
+		}
+	freeifaddrs(ifs);
+}
+
 int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host, bool spin,
 		   spk_rsrv_method_fn fn, uint64_t *frames)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
-	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-				  .ai_socktype = SOCK_STREAM };
-	struct addrinfo *ai = NULL;
+	struct sockaddr_in any = { .sin_family = AF_INET };
 	struct ibv_device **devs;
 	struct spk_rsrv *s;
 	int n = 0, rc;
@@ -463,35 +517,23 @@ int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host
 		goto out_off;
 	}
 	s->ec = rdma_create_event_channel();
-	if (!s->ec || rdma_create_id(s->ec, &s->listen, NULL, RDMA_PS_TCP) < 0) {
-		snprintf(s->why, sizeof(s->why), "rdma_create_id: %s", strerror(errno));
+	if (!s->ec) {
+		snprintf(s->why, sizeof(s->why), "rdma_create_event_channel: %s", strerror(errno));
 		goto out_off;
 	}
-	rc = getaddrinfo(host, "0", &hints, &ai);
-	if (rc) {
-		snprintf(s->why, sizeof(s->why), "%s: %s", host, gai_strerror(rc));
+	find_addrs(s, host, want);
+	if (s->n_addrs == 0) {
+		snprintf(s->why, sizeof(s->why), "no IPv4 address of the actor's node is on %s%s",
+			 want ? "RDMA device " : "an RDMA device", want ? want : "");
 		goto out_off;
 	}
-	rc = rdma_bind_addr(s->listen, ai->ai_addr);
-	freeaddrinfo(ai);
-	if (rc < 0) {
-		snprintf(s->why, sizeof(s->why), "no RDMA device serves %s (%s)", host,
+	/* Listen on every device; a connection through an unwanted one is
+	 * refused when it asks (on_connect_request). */
+	if (rdma_create_id(s->ec, &s->listen, NULL, RDMA_PS_TCP) < 0 ||
+	    rdma_bind_addr(s->listen, (struct sockaddr *)&any) < 0 ||
+	    rdma_listen(s->listen, 64) < 0) {
+		snprintf(s->why, sizeof(s->why), "cannot listen for RDMA connections: %s",
 			 strerror(errno));
-		goto out_off;
-	}
-	if (!s->listen->verbs) {
-		snprintf(s->why, sizeof(s->why), "no RDMA device serves %s", host);
-		goto out_off;
-	}
-	snprintf(s->device, sizeof(s->device), "%s",
-		 ibv_get_device_name(s->listen->verbs->device));
-	if (want && strcmp(want, s->device) != 0) {
-		snprintf(s->why, sizeof(s->why), "%s is served by %s, not SPOKE_RDMA_DEVICE=%s", host,
-			 s->device, want);
-		goto out_off;
-	}
-	if (rdma_listen(s->listen, 64) < 0) {
-		snprintf(s->why, sizeof(s->why), "rdma_listen: %s", strerror(errno));
 		goto out_off;
 	}
 	s->port = ntohs(rdma_get_src_port(s->listen));
@@ -499,7 +541,8 @@ int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host
 	ev_io_init(&s->cm_w, cm_cb, s->ec->fd, EV_READ);
 	s->cm_w.data = s;
 	ev_io_start(loop, &s->cm_w);
-	spk_debug("RDMA on %s port %u (%s)", host, s->port, s->device);
+	spk_debug("RDMA on port %u of %s (%s)%s", s->port, s->addrs[0], s->device,
+		  s->n_addrs > 1 ? " and more addresses" : "");
 	return 0;
 out_off:
 	spk_debug("RDMA off: %s", s->why);
@@ -558,5 +601,8 @@ void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_h
 	spoke_buf_put_u32(&b, SPK_RDMA_CREDITS);
 	spoke_buf_put_u32(&b, s->max_msg);
 	spoke_buf_put_str(&b, s->device);
+	spoke_buf_put_u32(&b, s->n_addrs);
+	for (unsigned k = 0; k < s->n_addrs; k++)
+		spoke_buf_put_str(&b, s->addrs[k]);
 	spk_evconn_finish(c, &b, SPK_REPLY, h->id, 0);
 }

@@ -104,10 +104,12 @@ int cluster_add_agent(struct cluster *cl, const char *node, const char *gpus)
 		 cluster_path(m2, sizeof(m2), "examples/.libs/hello.so"));
 	snprintf(ready, sizeof(ready), "%s/%s.ready", cl->dir, node);
 	snprintf(log, sizeof(log), "%s/agent-%s.log", cl->dir, node);
+	/* $SPOKE_TEST_ADVERTISE: the address the agent gives for its workers. */
+	const char *adv = getenv("SPOKE_TEST_ADVERTISE");
 	char *argv[] = { (char *)cluster_path(agent, sizeof(agent), "spoke-agent"), "--hub",
 			 cl->hub_addr, "--token-file", cl->token_file, "--node", (char *)node,
 			 "--gpus", (char *)gpus, "--module", modules, "--ready-file", ready,
-			 NULL };
+			 adv ? "--advertise" : NULL, (char *)adv, NULL };
 	cl->agents[i] = start(argv, log);
 	if (cl->agents[i] < 0 || wait_file(ready, 5000) < 0) {
 		fprintf(stderr, "cluster: agent %s did not register; see %s\n", node, log);

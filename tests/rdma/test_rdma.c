@@ -460,6 +460,70 @@ START_TEST(auto_falls_back_when_a_side_has_no_device)
 }
 END_TEST
 
+/* An IPv4 address of this machine that no RDMA device serves (the VM's
+ * veth1), or 0 if there is none. */
+static int find_plain_addr(char *out, size_t cap)
+{
+	struct rdma_event_channel *ec = rdma_create_event_channel();
+	struct ifaddrs *ifs, *i;
+	int found = 0;
+
+	if (!ec || getifaddrs(&ifs) < 0)
+		return 0;
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		struct rdma_cm_id *id;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK) ||
+		    rdma_create_id(ec, &id, NULL, RDMA_PS_TCP) < 0)
+			continue;
+		if (rdma_bind_addr(id, i->ifa_addr) < 0 || !id->verbs) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out,
+				  (socklen_t)cap);
+			found = 1;
+		}
+		rdma_destroy_id(id);
+	}
+	freeifaddrs(ifs);
+	rdma_destroy_event_channel(ec);
+	return found;
+}
+
+/* A worker whose TCP address no RDMA device serves still gets RDMA: it
+ * offers its node's RDMA addresses, and the client connects to one. */
+START_TEST(rdma_through_another_address)
+{
+	char plain[64], gpus[16];
+	spoke_spawn_opts o = SPOKE_SPAWN_OPTS_INIT;
+	struct spk_endpoint ep;
+	spoke_actor *a;
+	uint8_t rep[8];
+	size_t got;
+
+	if (!find_plain_addr(plain, sizeof(plain))) {
+		printf("# no address without RDMA here: nothing to check\n");
+		return;
+	}
+	setenv("SPOKE_TEST_ADVERTISE", plain, 1);
+	ck_assert_int_eq(cluster_add_agent(&cl, "n3", "8-15"), 0);
+	unsetenv("SPOKE_TEST_ADVERTISE");
+	o.res.gpus = 5; /* only n3 has that many */
+	ck_assert_int_eq(spoke_spawn(client, "Probe", "elsewhere", NULL, 0, &o), 0);
+	ck_assert_int_eq(spk_client_lookup(client, "elsewhere", &ep, 5000), 0);
+	ck_assert_msg(strncmp(ep.addr, plain, strlen(plain)) == 0, "%s", ep.addr);
+	setenv("SPOKE_TRANSPORT", "rdma", 1);
+	ck_assert_msg(spoke_actor_open(client, "elsewhere", &a, 0) == 0, "%s", spoke_errmsg());
+	ck_assert_str_eq(spoke_actor_transport(a), "rdma");
+	ck_assert_int_eq(spoke_call(a, PROBE_GPUS, NULL, 0, gpus, sizeof(gpus) - 1, &got, 0), 0);
+	gpus[got] = '\0';
+	ck_assert_msg(strncmp(gpus, "8,", 2) == 0, "on n3's GPUs, not %s", gpus);
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "far", 3, rep, sizeof(rep), &got, 0), 0);
+	ck_assert_uint_eq(got, 3);
+	printf("# worker at %s (TCP), reached over RDMA\n", ep.addr);
+	spoke_actor_close(a);
+}
+END_TEST
+
 /* A raw rdma_cm connection to the worker at addr with the given cookie
  * (NULL: the one it issues); returns the event that ends the attempt, with
  * the channel, id and queue pair for the caller to destroy. */
@@ -684,6 +748,7 @@ int main(void)
 	tcase_add_test(tc, peer_death_mid_call);
 	tcase_add_test(tc, auto_falls_back_when_a_side_has_no_device);
 	tcase_add_test(tc, bad_cookie_and_garbage_refused);
+	tcase_add_test(tc, rdma_through_another_address);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
