@@ -110,6 +110,40 @@ static const size_t echo_sizes[] = {
 	SPK_RDMA_REPLY_INLINE + 1, 64 << 10, MiB, 16 * MiB, 64 * MiB,
 };
 
+/* The transport is logged once per handle (info level, set in main), not
+ * per call. */
+START_TEST(transport_logged_once)
+{
+	char path[] = "/tmp/spoke-rdma-log.XXXXXX", line[512];
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO), lines = 0;
+	spoke_actor *a;
+	uint8_t rep[8];
+	size_t got;
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(spoke_spawn(client, "Probe", "logged", NULL, 0, NULL), 0);
+	dup2(fd, STDERR_FILENO);
+	ck_assert_int_eq(spoke_actor_open(client, "logged", &a, 0), 0);
+	for (int i = 0; i < 50; i++)
+		ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "x", 1, rep, sizeof(rep), &got, 0), 0);
+	spoke_actor_close(a);
+	dup2(saved, STDERR_FILENO);
+	f = fdopen(fd, "r");
+	rewind(f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "transport")) {
+			ck_assert_msg(strstr(line, "spoke-client[") && strstr(line, "actor logged at ") &&
+					      strstr(line, "transport rdma ("),
+				      "%s", line);
+			lines++;
+		}
+	fclose(f);
+	unlink(path);
+	ck_assert_int_eq(lines, 1);
+}
+END_TEST
+
 START_TEST(echo_1B_to_64MiB)
 {
 	spoke_actor *a = spawn_open_rdma("e");
@@ -457,6 +491,18 @@ START_TEST(auto_falls_back_when_a_side_has_no_device)
 			      strstr(spoke_errmsg(), "SPOKE_TRANSPORT=tcp"),
 		      "%s", spoke_errmsg());
 	unsetenv("SPOKE_TRANSPORT");
+	/* The actor's side: no device of the name its node was told to use. */
+	setenv("SPOKE_RDMA_DEVICE", "nosuchdev1", 1);
+	ck_assert_int_eq(cluster_add_agent(&cl, "n4", "16-27"), 0);
+	unsetenv("SPOKE_RDMA_DEVICE");
+	o.res.gpus = 10; /* only n4 has that many */
+	ck_assert_int_eq(spoke_spawn(client, "Probe", "nodev", NULL, 0, &o), 0);
+	ck_assert_int_eq(spoke_actor_open(client, "nodev", &a, 0), 0);
+	ck_assert_str_eq(spoke_actor_transport(a), "tcp");
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "tcp", 3, rep, sizeof(rep), &got, 0), 0);
+	ck_assert_int_eq(spoke_actor_init_rdma(a, 0), SPOKE_ERDMA);
+	ck_assert_msg(strstr(spoke_errmsg(), "nosuchdev1"), "%s", spoke_errmsg());
+	spoke_actor_close(a);
 }
 END_TEST
 
@@ -728,6 +774,7 @@ int main(void)
 	if (rc)
 		return rc;
 	setenv("SPOKE_TEST_ADDR", addr, 1);
+	setenv("SPOKE_LOG", "info", 0);
 	printf("RDMA tests on %s\n", addr);
 	fflush(stdout);
 
@@ -737,6 +784,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, transport_logged_once);
 	tcase_add_loop_test(tc, echo_1B_to_64MiB, 0, sizeof(echo_sizes) / sizeof(echo_sizes[0]));
 	tcase_add_test(tc, call_obj_packs_and_unpacks_in_place);
 	tcase_add_test(tc, user_registered_buffers);
