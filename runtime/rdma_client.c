@@ -533,20 +533,12 @@ static int grow_tx(spoke_buf *b, size_t need)
 	if (need > rc->peer_max)
 		return spk_fail(SPOKE_ETOOBIG, "request over the actor's maximum of %u bytes",
 				rc->peer_max);
-	if (b->data != rc->tx.p) {
+	if (b->data != rc->tx.p) { /* the worker may still read an earlier request */
 		rc2 = drain_until(rc, &rc->tx_owner, g->deadline);
 		if (rc2 < 0)
 			return rc2;
 	}
-	rc2 = spk_rarea_reserve(rc->pd, &rc->tx, need, rc->peer_max,
-				b->data == rc->tx.p ? b->len : 0, IBV_ACCESS_REMOTE_READ);
-	if (rc2 < 0)
-		return rc2;
-	if (b->data != rc->tx.p && b->len)
-		memcpy(rc->tx.p, b->data, b->len);
-	b->data = rc->tx.p;
-	b->cap = rc->tx.cap;
-	return 0;
+	return spk_rarea_take_buf(rc->pd, &rc->tx, b, need, rc->peer_max, IBV_ACCESS_REMOTE_READ);
 }
 
 /* Sends a CALL for p with payload src; p joins the ring. */

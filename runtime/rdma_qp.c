@@ -383,6 +383,21 @@ int spk_rarea_reserve(struct ibv_pd *pd, struct spk_rarea *a, size_t need, size_
 	return 0;
 }
 
+int spk_rarea_take_buf(struct ibv_pd *pd, struct spk_rarea *a, spoke_buf *b, size_t need,
+		       size_t max, int access)
+{
+	bool inside = b->data == a->p && a->p;
+	int rc = spk_rarea_reserve(pd, a, need, max, inside ? b->len : 0, access);
+
+	if (rc < 0)
+		return rc;
+	if (!inside && b->len)
+		memcpy(a->p, b->data, b->len);
+	b->data = a->p;
+	b->cap = a->cap;
+	return 0;
+}
+
 void spk_rarea_free(struct spk_rarea *a)
 {
 	if (a->mr)

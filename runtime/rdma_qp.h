@@ -87,6 +87,11 @@ int spk_rqp_wait_recv(struct spk_rqp *q, struct ibv_wc *wc, int64_t deadline);
 int spk_rarea_reserve(struct ibv_pd *pd, struct spk_rarea *a, size_t need, size_t max,
 		      size_t keep, int access);
 void spk_rarea_free(struct spk_rarea *a);
+/* Moves what is packed in b (a send slot, or a) into area a grown to need
+ * bytes, and points b there: the core of a spoke_buf grow hook.  The caller
+ * makes sure first that the peer is done with a. */
+int spk_rarea_take_buf(struct ibv_pd *pd, struct spk_rarea *a, spoke_buf *b, size_t need,
+		       size_t max, int access);
 
 /* {addr, rkey, len} descriptors in a message. */
 void spk_rdma_put_ext(uint8_t *p, uint64_t addr, uint32_t rkey, uint32_t len);

@@ -121,20 +121,13 @@ static int grow_reply(spoke_buf *b, size_t need)
 
 	if (need > c->srv->max_msg)
 		return SPOKE_ETOOBIG;
-	if (b->data != c->tx.p) {
+	if (b->data != c->tx.p) { /* an earlier reply's WRITE may still read it */
 		rc = spk_rqp_wait_sq(&c->q, 0, spk_now_us() + SERVE_TIMEOUT_US);
 		if (rc < 0)
 			return rc;
 	}
-	rc = spk_rarea_reserve(c->q.pd, &c->tx, need, c->srv->max_msg,
-			       b->data == c->tx.p ? b->len : 0, IBV_ACCESS_REMOTE_READ);
-	if (rc < 0)
-		return rc;
-	if (b->data != c->tx.p && b->len)
-		memcpy(c->tx.p, b->data, b->len);
-	b->data = c->tx.p;
-	b->cap = c->tx.cap;
-	return 0;
+	return spk_rarea_take_buf(c->q.pd, &c->tx, b, need, c->srv->max_msg,
+				  IBV_ACCESS_REMOTE_READ);
 }
 
 /* The request of the CALL in receive slot i, in place; 0 or a failure

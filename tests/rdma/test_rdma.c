@@ -19,7 +19,7 @@
 #include <netinet/in.h>
 #include <rdma/rdma_cma.h>
 
-#include "../integration/cluster.h"
+#include "../integration/fixture.h"
 #include "../integration/probe.h"
 #include "auth.h"
 #include "chan.h"
@@ -32,46 +32,9 @@
 
 #define MiB (1u << 20)
 
-static struct cluster cl;
-static spoke_client *client;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void setup(void)
-{
-	ck_assert_int_eq(cluster_start(&cl), 0);
-	ck_assert_int_eq(cluster_add_agent(&cl, "n1", "0-3"), 0);
-	ck_assert_int_eq(cluster_add_agent(&cl, "n2", "4-7"), 0);
-	ck_assert_msg(cluster_client(&cl, &client) == 0, "client: %s", spoke_errmsg());
-}
-
-static void teardown(void)
-{
-	spoke_client_close(client);
-	client = NULL;
-	cluster_stop(&cl);
-}
-
-static spoke_actor *spawn_open(const char *name)
-{
-	spoke_actor *a;
-	int rc = spoke_spawn(client, "Probe", name, NULL, 0, NULL);
-
-	ck_assert_msg(rc == 0, "spawn %s: %s (%s)", name, spoke_strerror(rc), spoke_errmsg());
-	rc = spoke_actor_open(client, name, &a, 0);
-	ck_assert_msg(rc == 0, "open %s: %s (%s)", name, spoke_strerror(rc), spoke_errmsg());
-	return a;
-}
-
 static spoke_actor *spawn_open_rdma(const char *name)
 {
-	spoke_actor *a = spawn_open(name);
+	spoke_actor *a = spawn_open(name, NULL);
 
 	ck_assert_str_eq(spoke_actor_transport(a), "rdma");
 	return a;
@@ -92,15 +55,6 @@ static void check_pattern(const uint8_t *p, size_t n, uint8_t seed)
 	for (size_t i = 0; i < n; i++)
 		if (p[i] != probe_byte(seed, i))
 			ck_abort_msg("byte %zu of %zu is %u, not %u", i, n, p[i], probe_byte(seed, i));
-}
-
-static uint32_t actor_pid(spoke_actor *a)
-{
-	uint8_t r[4];
-	size_t n;
-
-	ck_assert_int_eq(spoke_call(a, PROBE_PID, NULL, 0, r, sizeof(r), &n, 0), 0);
-	return (uint32_t)r[0] | (uint32_t)r[1] << 8 | (uint32_t)r[2] << 16 | (uint32_t)r[3] << 24;
 }
 
 /* Echo of every size from 1 B to 64 MiB, content checked both ways:
@@ -506,24 +460,30 @@ START_TEST(auto_falls_back_when_a_side_has_no_device)
 }
 END_TEST
 
-/* An IPv4 address of this machine that no RDMA device serves (the VM's
- * veth1), or 0 if there is none. */
-static int find_plain_addr(char *out, size_t cap)
+/* The first IPv4 address of this machine, loopback aside, that an RDMA
+ * device serves (rdma) or that none does (!rdma); 0 if there is none. */
+static int find_addr(bool rdma, char *out, size_t cap)
 {
 	struct rdma_event_channel *ec = rdma_create_event_channel();
 	struct ifaddrs *ifs, *i;
 	int found = 0;
 
-	if (!ec || getifaddrs(&ifs) < 0)
+	if (!ec)
 		return 0;
+	if (getifaddrs(&ifs) < 0) {
+		rdma_destroy_event_channel(ec);
+		return 0;
+	}
 	for (i = ifs; i && !found; i = i->ifa_next) {
 		struct rdma_cm_id *id;
+		bool served;
 
 		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
 		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK) ||
 		    rdma_create_id(ec, &id, NULL, RDMA_PS_TCP) < 0)
 			continue;
-		if (rdma_bind_addr(id, i->ifa_addr) < 0 || !id->verbs) {
+		served = rdma_bind_addr(id, i->ifa_addr) == 0 && id->verbs;
+		if (served == rdma) {
 			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out,
 				  (socklen_t)cap);
 			found = 1;
@@ -546,7 +506,7 @@ START_TEST(rdma_through_another_address)
 	uint8_t rep[8];
 	size_t got;
 
-	if (!find_plain_addr(plain, sizeof(plain))) {
+	if (!find_addr(false, plain, sizeof(plain))) {
 		printf("# no address without RDMA here: nothing to check\n");
 		return;
 	}
@@ -646,32 +606,23 @@ START_TEST(bad_cookie_and_garbage_refused)
 	spk_rqp_destroy(&q);
 	rdma_destroy_id(id);
 	rdma_destroy_event_channel(ec);
-	/* A proper cookie, then garbage instead of a frame: the worker drops
-	 * that connection (we see it disconnect) and serves everyone else. */
-	ck_assert_int_eq(raw_connect(addr, NULL, &ec, &id, &q), RDMA_CM_EVENT_ESTABLISHED);
-	ck_assert_int_eq(spk_rqp_send_slot(&q, &k, &s, spk_now_us() + 1000000), 0);
-	memset(s, 0xab, 40);
-	ck_assert_int_eq(spk_rqp_post_send(&q, k, 40, spk_now_us() + 1000000), 0);
-	struct pollfd pfd = { .fd = ec->fd, .events = POLLIN };
-	ck_assert_int_eq(poll(&pfd, 1, 3000), 1);
-	ck_assert_int_eq(rdma_get_cm_event(ec, &ev), 0);
-	ck_assert_int_eq(ev->event, RDMA_CM_EVENT_DISCONNECTED);
-	rdma_ack_cm_event(ev);
-	spk_rqp_destroy(&q);
-	rdma_destroy_id(id);
-	rdma_destroy_event_channel(ec);
-	/* Well-formed headers that lie: a descriptor for 0 bytes, a payload
-	 * longer than the message.  Each costs only its own connection. */
-	for (int lie = 0; lie < 2; lie++) {
+	/* A proper cookie, then garbage instead of a frame, or well-formed
+	 * headers that lie (a descriptor for 0 bytes, a payload longer than
+	 * the message): the worker drops that connection (we see it
+	 * disconnect) and serves everyone else. */
+	for (int lie = 0; lie < 3; lie++) {
+		size_t len = lie == 0 ? 40 : SPK_RDMA_CALL_DATA;
+		struct pollfd pfd = { .events = POLLIN };
+
 		ck_assert_int_eq(raw_connect(addr, NULL, &ec, &id, &q), RDMA_CM_EVENT_ESTABLISHED);
 		pfd.fd = ec->fd;
 		ck_assert_int_eq(spk_rqp_send_slot(&q, &k, &s, spk_now_us() + 1000000), 0);
-		memset(s, 0, SPK_RDMA_CALL_DATA);
-		spk_hdr_encode(s, SPK_CALL, 1, PROBE_ECHO, lie == 0 ? 0 : 5000);
-		if (lie == 0)
+		memset(s, lie == 0 ? 0xab : 0, len);
+		if (lie > 0)
+			spk_hdr_encode(s, SPK_CALL, 1, PROBE_ECHO, lie == 1 ? 0 : 5000);
+		if (lie == 1)
 			spk_hdr_set_flags(s, SPK_RF_RDV);
-		ck_assert_int_eq(spk_rqp_post_send(&q, k, SPK_RDMA_CALL_DATA, spk_now_us() + 1000000),
-				 0);
+		ck_assert_int_eq(spk_rqp_post_send(&q, k, len, spk_now_us() + 1000000), 0);
 		ck_assert_int_eq(poll(&pfd, 1, 3000), 1);
 		ck_assert_int_eq(rdma_get_cm_event(ec, &ev), 0);
 		ck_assert_int_eq(ev->event, RDMA_CM_EVENT_DISCONNECTED);
@@ -685,43 +636,6 @@ START_TEST(bad_cookie_and_garbage_refused)
 	spoke_actor_close(a);
 }
 END_TEST
-
-/* An IPv4 address served by an RDMA device ($SPOKE_TEST_ADDR, else the
- * first one rdma_cm can bind to a device), or 0 if none. */
-static int find_rdma_addr(char *out, size_t cap)
-{
-	struct ifaddrs *ifs, *i;
-	int found = 0;
-
-	if (getenv("SPOKE_TEST_ADDR") && *getenv("SPOKE_TEST_ADDR")) {
-		snprintf(out, cap, "%s", getenv("SPOKE_TEST_ADDR"));
-		return 1;
-	}
-	if (getifaddrs(&ifs) < 0)
-		return 0;
-	for (i = ifs; i && !found; i = i->ifa_next) {
-		struct rdma_event_channel *ec;
-		struct rdma_cm_id *id;
-
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
-			continue;
-		ec = rdma_create_event_channel();
-		if (!ec)
-			break;
-		if (rdma_create_id(ec, &id, NULL, RDMA_PS_TCP) == 0) {
-			if (rdma_bind_addr(id, i->ifa_addr) == 0 && id->verbs) {
-				inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out,
-					  (socklen_t)cap);
-				found = 1;
-			}
-			rdma_destroy_id(id);
-		}
-		rdma_destroy_event_channel(ec);
-	}
-	freeifaddrs(ifs);
-	return found;
-}
 
 /* Probes in a child process: librdmacm keeps the device files it opens,
  * and the kernel refuses their use by another process (the forked tests)
@@ -748,7 +662,9 @@ static int probe(char *addr, size_t cap)
 			       "in a VM)\n");
 			_exit(77);
 		}
-		if (!find_rdma_addr(addr, cap)) {
+		if (getenv("SPOKE_TEST_ADDR") && *getenv("SPOKE_TEST_ADDR"))
+			snprintf(addr, cap, "%s", getenv("SPOKE_TEST_ADDR"));
+		else if (!find_addr(true, addr, cap)) {
 			printf("SKIP: no IPv4 address on an RDMA device (set SPOKE_TEST_ADDR)\n");
 			_exit(77);
 		}
@@ -782,7 +698,7 @@ int main(void)
 	TCase *tc = tcase_create("verbs");
 	SRunner *sr;
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, transport_logged_once);
 	tcase_add_loop_test(tc, echo_1B_to_64MiB, 0, sizeof(echo_sizes) / sizeof(echo_sizes[0]));

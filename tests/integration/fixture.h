@@ -1,0 +1,22 @@
+/* fixture.h - the Check fixture that the cluster tests (test_cluster,
+ * test_rdma) share: a hub, two agents (n1 with GPUs 0-3, n2 with 4-7) and a
+ * client, fresh for each test (tests/integration/fixture.c). */
+#ifndef TESTS_FIXTURE_H
+#define TESTS_FIXTURE_H
+
+#include <stdint.h>
+
+#include "cluster.h"
+
+extern struct cluster cl;
+extern spoke_client *client;
+
+void fixture_setup(void);
+void fixture_teardown(void);
+/* Spawns a Probe actor (opts may be NULL) and opens a handle to it. */
+spoke_actor *spawn_open(const char *name, const spoke_spawn_opts *opts);
+/* The actor's worker's pid, from its PROBE_PID method. */
+uint32_t actor_pid(spoke_actor *a);
+double now_ms(void);
+
+#endif
