@@ -16,16 +16,15 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <spoke/errors.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "errmsg.h"
-#include "auth.h"
 #include "frame.h"
 #include "log.h"
 #include "net.h"
@@ -136,7 +135,6 @@ static int wait_cm(struct spk_rconn *rc, enum rdma_cm_event_type want, int64_t d
 			rdma_event_str(got), status, rdma_event_str(want));
 }
 
-/* Asks the worker for RDMA over the TCP channel: its port and a cookie. */
 /* What the worker offers: a port on each of its RDMA addresses, a cookie. */
 struct offer {
 	uint16_t port;
@@ -145,6 +143,7 @@ struct offer {
 	char addrs[SPK_RDMA_ADDRS][SPK_ADDR_MAX];
 };
 
+/* Asks the worker for RDMA over the (authenticated) TCP channel. */
 static int ask_worker(struct spk_rconn *rc, struct offer *o, int64_t deadline)
 {
 	uint32_t slot = 0, credits = 0, n = 0;
@@ -458,6 +457,8 @@ static int complete_head(struct spk_rconn *rc, int64_t deadline)
 	uint8_t *s;
 	int rc2, status = 0;
 
+	if (!rc->count) /* a future of another handle, say */
+		return spk_fail(SPOKE_EINVAL, "no call in flight on this RDMA connection");
 	rc2 = spk_rqp_wait_recv(&rc->q, &wc, deadline);
 	if (rc2 == SPOKE_ETIMEDOUT)
 		return rc2;
