@@ -300,6 +300,26 @@ START_TEST(test_parse_nonzero_flags)
 }
 END_TEST
 
+/* The RDMA transport's flags: allowed bits come back, others refuse. */
+START_TEST(test_decode_allowed_flags)
+{
+	uint8_t buf[SPK_HDR_SIZE];
+	struct spk_hdr h;
+
+	spk_hdr_encode(buf, SPK_CALL, 7, 3, 100);
+	spk_hdr_set_flags(buf, 0x0003);
+	ck_assert_int_eq(spk_hdr_decode(buf, 4096, &h), SPOKE_EPROTO);
+	ck_assert_int_eq(spk_hdr_decode_flags(buf, 4096, 0x000f, &h), 0);
+	ck_assert_uint_eq(h.flags, 0x0003);
+	ck_assert_uint_eq(h.id, 7);
+	ck_assert_uint_eq(h.len, 100);
+	ck_assert_int_eq(spk_hdr_decode_flags(buf, 4096, 0x0001, &h), SPOKE_EPROTO);
+	spk_hdr_set_flags(buf, 0x8000);
+	ck_assert_int_eq(spk_hdr_decode_flags(buf, 4096, 0x000f, &h), SPOKE_EPROTO);
+	ck_assert_int_eq(spk_hdr_decode_flags(buf, 99, 0x8000, &h), SPOKE_ETOOBIG);
+}
+END_TEST
+
 START_TEST(test_parse_too_big)
 {
 	const uint32_t max = 100;
@@ -784,6 +804,7 @@ static Suite *frame_suite(void)
 	tcase_add_test(tc, test_parse_wrong_version);
 	tcase_add_test(tc, test_parse_unknown_type);
 	tcase_add_test(tc, test_parse_nonzero_flags);
+	tcase_add_test(tc, test_decode_allowed_flags);
 	tcase_add_test(tc, test_parse_too_big);
 	tcase_add_test(tc, test_parse_back_to_back);
 	suite_add_tcase(s, tc);
