@@ -47,6 +47,7 @@ static int reply_str(spoke_actor *a, uint32_t method, char *out, size_t cap)
 static int call_hellos(spoke_client *c)
 {
 	char name[32], text[256], gpus[64], echo[8];
+	const char *via;
 	spoke_actor *a;
 	size_t n;
 	int rc, i;
@@ -63,6 +64,8 @@ static int call_hellos(spoke_client *c)
 			rc = reply_str(a, HELLO_METHOD_GPUS, gpus, sizeof(gpus));
 		if (rc == 0)
 			rc = spoke_call(a, HELLO_METHOD_ECHO, "ping", 4, echo, sizeof(echo), &n, 0);
+		/* RDMA where both ends have a device, else TCP ($SPOKE_TRANSPORT). */
+		via = spoke_actor_transport(a);
 		spoke_actor_close(a);
 		if (rc < 0)
 			return fail(name, rc);
@@ -70,7 +73,7 @@ static int call_hellos(spoke_client *c)
 			fprintf(stderr, "driver: %s echoed the wrong bytes\n", name);
 			return 1;
 		}
-		printf("%s: %s (CUDA_VISIBLE_DEVICES=%s)\n", name, text, gpus);
+		printf("%s: %s (CUDA_VISIBLE_DEVICES=%s, over %s)\n", name, text, gpus, via);
 	}
 	printf("driver: %d Hello actors answered\n", i);
 	return 0;

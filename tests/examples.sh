@@ -23,7 +23,7 @@ echo "$out"
 grep -q "driver: 8 Hello actors answered" <<<"$out" || { echo "FAIL: Hello actors"; exit 1; }
 grep -q "task-0 result: id=666 name=ZeroCopyCheck values=2 sum=3.0" <<<"$out" ||
 	{ echo "FAIL: ComplexTask"; exit 1; }
-n=$(grep -c "^hello-[0-7]: Hello from Spoke! .*(CUDA_VISIBLE_DEVICES=[0-9]*)$" <<<"$out")
+n=$(grep -c "^hello-[0-7]: Hello from Spoke! .*(CUDA_VISIBLE_DEVICES=[0-9]*, over \(tcp\|rdma\))$" <<<"$out")
 u=$(grep "^hello-" <<<"$out" | sed 's/.*=//' | sort -u | wc -l)
 if [ "$n" -ne 8 ] || [ "$u" -ne 8 ]; then
 	echo "FAIL: $n Hello actors answered, with $u distinct GPU sets"
