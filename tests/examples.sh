@@ -1,7 +1,8 @@
 #!/bin/bash
 # examples.sh - runs the example jobs with spoke-launch --local and checks
 # what they printed: every Hello actor of the 1x8 gang answers with its own
-# GPU, the ComplexTask round trip, and the API gang example.
+# GPU, the ComplexTask round trip, and the API gang example; under
+# SPOKE_TRANSPORT=rdma (make check-rxe), that the calls went over RDMA.
 set -u
 build=$SPOKE_BUILDDIR
 # Paths in a job file are relative to it: run copies beside the build's
@@ -27,6 +28,11 @@ n=$(grep -c "^hello-[0-7]: Hello from Spoke! .*(CUDA_VISIBLE_DEVICES=[0-9]*, ove
 u=$(grep "^hello-" <<<"$out" | sed 's/.*=//' | sort -u | wc -l)
 if [ "$n" -ne 8 ] || [ "$u" -ne 8 ]; then
 	echo "FAIL: $n Hello actors answered, with $u distinct GPU sets"
+	exit 1
+fi
+# make check-rxe runs this again with SPOKE_TRANSPORT=rdma, on rxe.
+if [ "${SPOKE_TRANSPORT:-auto}" = rdma ] && [ "$(grep -c ', over rdma)$' <<<"$out")" -ne 8 ]; then
+	echo "FAIL: SPOKE_TRANSPORT=rdma, but not every Hello actor answered over RDMA"
 	exit 1
 fi
 
