@@ -35,5 +35,7 @@ bool spk_auth_verify(const uint8_t mac[SPK_MAC_SIZE], const char *token, const c
 
 #define SPK_LABEL_CLIENT "spoke-client"
 #define SPK_LABEL_SERVER "spoke-server"
+#define SPK_LABEL_RDMA_CLIENT "spoke-rdma-client" /* rdma.h: proving a cookie */
+#define SPK_LABEL_RDMA_SERVER "spoke-rdma-server"
 
 #endif

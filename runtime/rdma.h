@@ -3,14 +3,17 @@
  *
  * How a connection comes up.  The client asks the worker, over its already
  * authenticated TCP channel, for RDMA (an SPK_RDMA frame).  The worker
- * answers with its rdma_cm port, a one-time 16-byte cookie, its limits and
- * the node's IPv4 addresses that an RDMA device serves (the TCP address
- * first if it is one of them: a node's TCP address is often on another
- * network than its InfiniBand or RoCE ports); the client connects with
- * rdma_cm to the first that works and hands the cookie back as the
- * connection's private data.  The worker accepts only a cookie it issued in
- * the last 10 s, once: the token never crosses rdma_cm, and no one who could
- * not authenticate over TCP gets a queue pair.
+ * answers with its rdma_cm port, a one-time 32-byte cookie (and the index
+ * of its slot), its limits and the node's IPv4 addresses that an RDMA
+ * device serves (the one the client reached first, if it is one of them: a
+ * node's TCP address is often on another network than its InfiniBand or
+ * RoCE ports).  The client connects with rdma_cm to the first address that
+ * works, with private data {u32 index, HMAC(token, "spoke-rdma-client" ||
+ * cookie)}; the worker accepts only a live cookie (issued in the last 10 s,
+ * used once) with that MAC, and accepts with HMAC(token, "spoke-rdma-server"
+ * || cookie), which the client checks before it sends anything.  So the
+ * token never crosses rdma_cm, a cookie read off the wire is worth nothing
+ * without it, and neither side talks to a queue pair that did not prove it.
  *
  * Messages.  Every message is a frame of frame.h, sent with a two-sided
  * SEND from a registered slot of SPK_RDMA_SLOT bytes into one of the peer's
@@ -59,7 +62,7 @@
 #define SPK_RDMA_SLOT (8u << 10)  /* bytes per send or receive slot */
 #define SPK_RDMA_CREDITS 32u      /* calls in flight per connection */
 #define SPK_RDMA_EXT 16u          /* one {addr, rkey, len} descriptor */
-#define SPK_RDMA_COOKIE 16u
+#define SPK_RDMA_COOKIE 32u      /* = SPK_NONCE_SIZE: MACed with the token */
 #define SPK_RDMA_ADDRS 8u         /* a worker's addresses offered for RDMA */
 
 #define SPK_RF_REGION 0x1u
@@ -129,13 +132,14 @@ typedef int (*spk_rsrv_method_fn)(uint32_t method, spoke_view *req, spoke_buf *r
  * connection and answers every SPK_RDMA request with the reason.  A
  * spinning worker (spin) polls with spk_rsrv_poll and arms the queues'
  * wake-ups only before it sleeps; otherwise every completion wakes the loop. */
-int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host, bool spin,
-		   spk_rsrv_method_fn fn, uint64_t *frames);
+int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host,
+		   const char *token, bool spin, spk_rsrv_method_fn fn, uint64_t *frames);
 void spk_rsrv_stop(struct spk_rsrv *s);
 /* Answers an SPK_RDMA request that came on authenticated connection c. */
 void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_hdr *h);
 /* Serves whatever completed, without sleeping (for a spinning loop); with
- * arm, first asks for a wake-up on the next completion (before sleeping). */
-void spk_rsrv_poll(struct spk_rsrv *s, bool arm);
+ * arm, first asks for a wake-up on the next completion (before sleeping).
+ * Returns how many queues it looked at (0: no connection). */
+unsigned spk_rsrv_poll(struct spk_rsrv *s, bool arm);
 
 #endif

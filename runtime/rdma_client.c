@@ -107,8 +107,10 @@ int spk_rdma_local_check(void)
 	return 0;
 }
 
-/* Waits for rdma_cm event `want` on rc's channel. */
-static int wait_cm(struct spk_rconn *rc, enum rdma_cm_event_type want, int64_t deadline)
+/* Waits for rdma_cm event `want` on rc's channel; copies its private data
+ * (the accepting side's, for ESTABLISHED) into priv[0..n) if priv is set. */
+static int wait_cm(struct spk_rconn *rc, enum rdma_cm_event_type want, int64_t deadline,
+		   uint8_t *priv, size_t n)
 {
 	struct pollfd pfd = { .fd = rc->ec->fd, .events = POLLIN };
 	struct rdma_cm_event *ev;
@@ -128,6 +130,12 @@ static int wait_cm(struct spk_rconn *rc, enum rdma_cm_event_type want, int64_t d
 	}
 	got = ev->event;
 	status = ev->status;
+	if (priv) {
+		memset(priv, 0, n);
+		if (ev->param.conn.private_data)
+			memcpy(priv, ev->param.conn.private_data,
+			       ev->param.conn.private_data_len < n ? ev->param.conn.private_data_len : n);
+	}
 	rdma_ack_cm_event(ev);
 	if (got == want)
 		return 0;
@@ -138,6 +146,7 @@ static int wait_cm(struct spk_rconn *rc, enum rdma_cm_event_type want, int64_t d
 /* What the worker offers: a port on each of its RDMA addresses, a cookie. */
 struct offer {
 	uint16_t port;
+	uint32_t index; /* of the cookie's slot at the worker */
 	uint8_t cookie[SPK_RDMA_COOKIE];
 	unsigned n_addrs;
 	char addrs[SPK_RDMA_ADDRS][SPK_ADDR_MAX];
@@ -177,6 +186,7 @@ static int ask_worker(struct spk_rconn *rc, struct offer *o, int64_t deadline)
 		return spk_fail(SPOKE_ERDMA, "the actor's side: %.*s", (int)h.len, (const char *)p);
 	spoke_view_init(&v, p, h.len);
 	spoke_view_get_u16(&v, &o->port);
+	spoke_view_get_u32(&v, &o->index);
 	spoke_view_get_raw(&v, &ck, SPK_RDMA_COOKIE);
 	spoke_view_get_u32(&v, &slot);
 	spoke_view_get_u32(&v, &credits);
@@ -211,6 +221,7 @@ static int connect_to(struct spk_rconn *rc, const char *host, const struct offer
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST };
+	uint8_t priv[4 + SPK_MAC_SIZE], mac[SPK_MAC_SIZE];
 	struct rdma_conn_param param;
 	struct addrinfo *ai = NULL;
 	char port_s[8];
@@ -230,11 +241,11 @@ static int connect_to(struct spk_rconn *rc, const char *host, const struct offer
 		rc2 = spk_fail(SPOKE_ERDMA, "rdma_resolve_addr %s: %s", host, strerror(errno));
 		goto out;
 	}
-	rc2 = wait_cm(rc, RDMA_CM_EVENT_ADDR_RESOLVED, deadline);
+	rc2 = wait_cm(rc, RDMA_CM_EVENT_ADDR_RESOLVED, deadline, NULL, 0);
 	if (rc2 == 0 && rdma_resolve_route(rc->id, spk_ms_left(deadline)) < 0)
 		rc2 = spk_fail(SPOKE_ERDMA, "rdma_resolve_route %s: %s", host, strerror(errno));
 	if (rc2 == 0)
-		rc2 = wait_cm(rc, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline);
+		rc2 = wait_cm(rc, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, NULL, 0);
 	if (rc2 < 0)
 		goto out;
 	snprintf(rc->device, sizeof(rc->device), "%s", ibv_get_device_name(rc->id->verbs->device));
@@ -251,12 +262,20 @@ static int connect_to(struct spk_rconn *rc, const char *host, const struct offer
 			       rc->device);
 		goto out;
 	}
-	spk_rqp_conn_param(&rc->q, &param, o->cookie, SPK_RDMA_COOKIE);
+	/* Prove the cookie with the token; the worker proves it back. */
+	priv[0] = (uint8_t)o->index;
+	priv[1] = (uint8_t)(o->index >> 8);
+	priv[2] = (uint8_t)(o->index >> 16);
+	priv[3] = (uint8_t)(o->index >> 24);
+	spk_auth_mac(priv + 4, rc->token, SPK_LABEL_RDMA_CLIENT, o->cookie);
+	spk_rqp_conn_param(&rc->q, &param, priv, sizeof(priv));
 	if (rdma_connect(rc->id, &param) < 0) {
 		rc2 = spk_fail(SPOKE_ERDMA, "rdma_connect %s: %s", host, strerror(errno));
 		goto out;
 	}
-	rc2 = wait_cm(rc, RDMA_CM_EVENT_ESTABLISHED, deadline);
+	rc2 = wait_cm(rc, RDMA_CM_EVENT_ESTABLISHED, deadline, mac, sizeof(mac));
+	if (rc2 == 0 && !spk_auth_verify(mac, rc->token, SPK_LABEL_RDMA_SERVER, o->cookie))
+		rc2 = spk_fail(SPOKE_EAUTH, "the RDMA peer at %s did not prove the job token", host);
 out:
 	freeaddrinfo(ai);
 	return rc2;
@@ -277,12 +296,15 @@ static int establish(struct spk_rconn *rc, int64_t deadline)
 	if (rc2 < 0)
 		return rc2;
 	for (unsigned i = 0; i < o.n_addrs; i++) {
-		rc2 = connect_to(rc, o.addrs[i], &o, deadline);
+		/* An address that does not answer gets its share of the time. */
+		int64_t now = spk_now_us();
+
+		rc2 = connect_to(rc, o.addrs[i], &o, now + (deadline - now) / (o.n_addrs - i));
 		if (rc2 == 0)
 			break;
 		snprintf(why, sizeof(why), "%s", spoke_errmsg());
 		teardown(rc);
-		if (rc2 == SPOKE_ETIMEDOUT)
+		if (rc2 == SPOKE_EAUTH || spk_now_us() >= deadline)
 			break;
 	}
 	if (rc2 < 0)

@@ -75,16 +75,20 @@ int spk_rdma_mr_register(struct spk_rconn *rc, void *addr, size_t len, void **mr
 
 void spk_rdma_mr_deregister(void *mr) { (void)mr; }
 
-int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host, bool spin,
-		   spk_rsrv_method_fn fn, uint64_t *frames)
+int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host,
+		   const char *token, bool spin, spk_rsrv_method_fn fn, uint64_t *frames)
 {
-	(void)loop, (void)host, (void)spin, (void)fn, (void)frames;
+	(void)loop, (void)host, (void)token, (void)spin, (void)fn, (void)frames;
 	*out = NULL;
 	return 0;
 }
 
 void spk_rsrv_stop(struct spk_rsrv *s) { (void)s; }
-void spk_rsrv_poll(struct spk_rsrv *s, bool arm) { (void)s, (void)arm; }
+unsigned spk_rsrv_poll(struct spk_rsrv *s, bool arm)
+{
+	(void)s, (void)arm;
+	return 0;
+}
 
 void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_hdr *h)
 {

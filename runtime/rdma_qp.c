@@ -262,6 +262,9 @@ int spk_rqp_wait_sq(struct spk_rqp *q, uint64_t seq, int64_t deadline)
 
 	if (seq == 0)
 		seq = q->last_signaled;
+	if (seq > q->last_signaled) /* would never complete: a bug, not a wait */
+		return spk_fail(SPOKE_EPROTO, "waiting for send %llu, none signaled after %llu",
+				(unsigned long long)seq, (unsigned long long)q->last_signaled);
 	while (q->reaped < seq) {
 		rc = wait_cq(q, q->scq, q->scc, &wc, deadline);
 		if (rc < 0)
@@ -291,7 +294,10 @@ int spk_rqp_send_slot(struct spk_rqp *q, unsigned *k, uint8_t **p, int64_t deadl
 
 void spk_rqp_unget_slot(struct spk_rqp *q, unsigned k)
 {
-	q->next_slot = k;
+	/* Only if no slot was taken since (a DONE sent meanwhile, say): else
+	 * k is skipped this round, and comes back after n_send - 1 posts. */
+	if ((k + 1) % q->n_send == q->next_slot)
+		q->next_slot = k;
 }
 
 /* Posts wr as work request number ++posted (signaled if asked), once the

@@ -3,7 +3,7 @@
  * An rdma_cm listener on the worker's address, watched by the worker's
  * libev loop like its TCP sockets.  A client first asks over authenticated
  * TCP (spk_rsrv_hello) and gets a one-time cookie; a connection request
- * without a live cookie is rejected.  Each connection has its own queue
+ * that does not prove a live cookie with the token is rejected (rdma.h).  Each connection has its own queue
  * pair (rdma_qp.c); its receive completions wake the loop through the
  * queue's completion channel, and calls are served in order, one at a time,
  * as the TCP ones are: the method reads its request where it arrived (the
@@ -25,6 +25,7 @@
 
 #include <spoke/errors.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "errmsg.h"
 #include "evconn.h"
@@ -55,6 +56,7 @@ struct spk_rsrv {
 	struct ev_loop *loop;
 	spk_rsrv_method_fn fn;
 	uint64_t *frames;
+	char token[SPK_TOKEN_MAX];
 	bool spin; /* the worker polls: completions wake it only when it sleeps */
 	uint32_t max_msg;
 	struct rdma_event_channel *ec;
@@ -298,30 +300,35 @@ static void cq_cb(struct ev_loop *loop, ev_io *w, int revents)
 	drain(c);
 }
 
-void spk_rsrv_poll(struct spk_rsrv *s, bool arm)
+unsigned spk_rsrv_poll(struct spk_rsrv *s, bool arm)
 {
+	unsigned n = 0;
+
 	if (!s)
-		return;
-	for (struct rsconn *c = s->conns; c; c = c->next) {
+		return 0;
+	for (struct rsconn *c = s->conns; c; c = c->next, n++) {
 		if (arm && !c->dead)
 			ibv_req_notify_cq(c->q.rcq, 0);
 		drain(c);
 	}
+	return n;
 }
 
-static bool take_cookie(struct spk_rsrv *s, const void *priv, uint8_t len)
+/* The cookie a connection request proves (private data {u32 index, MAC});
+ * it is used up.  NULL if there is no such live cookie or the MAC is wrong. */
+static const uint8_t *take_cookie(struct spk_rsrv *s, const uint8_t *priv, uint8_t len)
 {
-	int64_t now = spk_now_us();
+	uint32_t i;
 
-	if (!priv || len < SPK_RDMA_COOKIE)
-		return false;
-	for (unsigned i = 0; i < COOKIES; i++)
-		if (s->cookies[i].expires > now &&
-		    sodium_memcmp(s->cookies[i].v, priv, SPK_RDMA_COOKIE) == 0) {
-			s->cookies[i].expires = 0; /* once */
-			return true;
-		}
-	return false;
+	if (!priv || len < 4 + SPK_MAC_SIZE)
+		return NULL;
+	i = (uint32_t)priv[0] | (uint32_t)priv[1] << 8 | (uint32_t)priv[2] << 16 |
+	    (uint32_t)priv[3] << 24;
+	if (i >= COOKIES || s->cookies[i].expires <= spk_now_us() ||
+	    !spk_auth_verify(priv + 4, s->token, SPK_LABEL_RDMA_CLIENT, s->cookies[i].v))
+		return NULL;
+	s->cookies[i].expires = 0; /* once */
+	return s->cookies[i].v;
 }
 
 static void peer_name(struct rdma_cm_id *id, char *out, size_t cap)
@@ -340,7 +347,9 @@ static void peer_name(struct rdma_cm_id *id, char *out, size_t cap)
 static void on_connect_request(struct spk_rsrv *s, struct rdma_cm_event *ev)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
+	uint8_t mac[SPK_MAC_SIZE];
 	struct rdma_conn_param param;
+	const uint8_t *cookie;
 	struct rsconn *c;
 	char peer[sizeof(c->peer)];
 
@@ -351,10 +360,13 @@ static void on_connect_request(struct spk_rsrv *s, struct rdma_cm_event *ev)
 			 want);
 		goto out_reject;
 	}
-	if (!take_cookie(s, ev->param.conn.private_data, ev->param.conn.private_data_len)) {
-		spk_warn("RDMA connection from %s refused: no valid cookie", peer);
+	cookie = take_cookie(s, ev->param.conn.private_data, ev->param.conn.private_data_len);
+	if (!cookie) {
+		spk_warn("RDMA connection from %s refused: no live cookie with the token's MAC",
+			 peer);
 		goto out_reject;
 	}
+	spk_auth_mac(mac, s->token, SPK_LABEL_RDMA_SERVER, cookie);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		goto out_reject;
@@ -364,7 +376,7 @@ static void on_connect_request(struct spk_rsrv *s, struct rdma_cm_event *ev)
 		spk_warn("RDMA connection from %s refused: %s", peer, spoke_errmsg());
 		goto out_free;
 	}
-	spk_rqp_conn_param(&c->q, &param, NULL, 0);
+	spk_rqp_conn_param(&c->q, &param, mac, SPK_MAC_SIZE);
 	if (rdma_accept(ev->id, &param) < 0) {
 		spk_warn("RDMA connection from %s: rdma_accept: %s", peer, strerror(errno));
 		goto out_destroy;
@@ -479,8 +491,8 @@ static void find_addrs(struct spk_rsrv *s, const char *host, const char *want)
 	freeifaddrs(ifs);
 }
 
-int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host, bool spin,
-		   spk_rsrv_method_fn fn, uint64_t *frames)
+int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host,
+		   const char *token, bool spin, spk_rsrv_method_fn fn, uint64_t *frames)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
 	struct sockaddr_in any = { .sin_family = AF_INET };
@@ -492,6 +504,7 @@ int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host
 	if (!s)
 		return -ENOMEM;
 	s->loop = loop;
+	snprintf(s->token, sizeof(s->token), "%s", token);
 	s->spin = spin;
 	s->fn = fn;
 	s->frames = frames;
@@ -565,10 +578,27 @@ void spk_rsrv_stop(struct spk_rsrv *s)
 	free(s);
 }
 
+/* Which offered address the client reached this worker at (0 if none):
+ * the likeliest to reach it over RDMA too. */
+static unsigned local_index(const struct spk_rsrv *s, int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	char a[INET_ADDRSTRLEN];
+
+	if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0 || sin.sin_family != AF_INET)
+		return 0;
+	inet_ntop(AF_INET, &sin.sin_addr, a, sizeof(a));
+	for (unsigned k = 0; k < s->n_addrs; k++)
+		if (strcmp(a, s->addrs[k]) == 0)
+			return k;
+	return 0;
+}
+
 void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_hdr *h)
 {
 	int64_t now = spk_now_us();
-	unsigned i, n;
+	unsigned i, n, first;
 	spoke_buf b;
 
 	if (s->why[0]) {
@@ -587,15 +617,19 @@ void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_h
 	s->next_cookie = (i + 1) % COOKIES;
 	randombytes_buf(s->cookies[i].v, SPK_RDMA_COOKIE);
 	s->cookies[i].expires = now + COOKIE_TTL_US;
+	first = local_index(s, c->fd);
 	spk_evconn_begin(c, &b);
 	spoke_buf_put_u16(&b, s->port);
+	spoke_buf_put_u32(&b, i);
 	spoke_buf_put_raw(&b, s->cookies[i].v, SPK_RDMA_COOKIE);
 	spoke_buf_put_u32(&b, SPK_RDMA_SLOT);
 	spoke_buf_put_u32(&b, SPK_RDMA_CREDITS);
 	spoke_buf_put_u32(&b, s->max_msg);
 	spoke_buf_put_str(&b, s->device);
 	spoke_buf_put_u32(&b, s->n_addrs);
+	spoke_buf_put_str(&b, s->addrs[first]);
 	for (unsigned k = 0; k < s->n_addrs; k++)
-		spoke_buf_put_str(&b, s->addrs[k]);
+		if (k != first)
+			spoke_buf_put_str(&b, s->addrs[k]);
 	spk_evconn_finish(c, &b, SPK_REPLY, h->id, 0);
 }

@@ -35,7 +35,7 @@
 #include "spawn.h"
 
 #define INFO_TIMEOUT_MS 10000
-#define RDMA_POLLS_PER_LOOP 64
+#define RDMA_POLLS_PER_LOOP 64u /* queue polls per look at the sockets */
 
 struct wconn {
 	struct spk_evconn conn;
@@ -290,8 +290,8 @@ static void serve(void)
 		ev_run(W.loop, EVRUN_NOWAIT);
 		/* RDMA queues are polled in user space: look at them many times
 		 * per look at the sockets, which costs a system call. */
-		for (int i = 0; i < RDMA_POLLS_PER_LOOP && W.frames == seen; i++)
-			spk_rsrv_poll(W.rsrv, false);
+		for (unsigned n = 0, k = 1; n < RDMA_POLLS_PER_LOOP && k && W.frames == seen; n += k)
+			k = spk_rsrv_poll(W.rsrv, false);
 		if (W.frames != seen) {
 			seen = W.frames;
 			idle_since = spk_now_us();
@@ -334,7 +334,8 @@ static int run_worker(void)
 	ev_io_start(W.loop, &W.agent_w);
 	ev_signal_start(W.loop, &W.sigterm_w);
 	ev_signal_start(W.loop, &W.sigint_w);
-	if (spk_rsrv_start(&W.rsrv, W.loop, W.host, W.poll_us > 0, run_method, &W.frames) < 0)
+	if (spk_rsrv_start(&W.rsrv, W.loop, W.host, W.token, W.poll_us > 0, run_method,
+			   &W.frames) < 0)
 		spk_warn("actor %s: RDMA not started: out of memory", W.name);
 	serve();
 	while (W.conns)

@@ -168,7 +168,8 @@ SPOKE_API int spoke_future_wait(spoke_future *f, int timeout_ms);
 /* "rdma" or "tcp". */
 SPOKE_API const char *spoke_actor_transport(const spoke_actor *a);
 /* Moves the handle to RDMA now, whatever $SPOKE_TRANSPORT says; 0 if it is
- * on RDMA already, SPOKE_ERDMA (and why) if it cannot be. */
+ * on RDMA already, SPOKE_ERDMA (and why) if it cannot be.  Call it before
+ * other threads use the handle, with no asynchronous call in flight. */
 SPOKE_API int spoke_actor_init_rdma(spoke_actor *a, int timeout_ms);
 
 /* Memory of the caller's (a KV-cache block, say) that calls use in place. */

@@ -530,23 +530,32 @@ START_TEST(rdma_through_another_address)
 }
 END_TEST
 
-/* A raw rdma_cm connection to the worker at addr with the given cookie
- * (NULL: the one it issues); returns the event that ends the attempt, with
- * the channel, id and queue pair for the caller to destroy. */
-static enum rdma_cm_event_type raw_connect(const char *addr, const uint8_t *cookie_in,
-					   struct rdma_event_channel **out_ec,
-					   struct rdma_cm_id **out_id, struct spk_rqp *q)
+/* A raw rdma_cm connection attempt, as rdma_client.c makes it, but with
+ * the proof chosen by the test. */
+struct raw {
+	struct rdma_event_channel *ec;
+	struct rdma_cm_id *id;
+	struct spk_rqp q;
+	uint32_t index; /* the cookie, as the worker issued it */
+	uint8_t cookie[SPK_RDMA_COOKIE];
+	uint8_t accept_mac[SPK_MAC_SIZE]; /* the worker's proof, on ESTABLISHED */
+};
+
+enum proof { PROOF_RIGHT, PROOF_FORGED_COOKIE, PROOF_WRONG_TOKEN, PROOF_REPLAY };
+
+/* Connects to the worker at addr: asks it for a cookie (except for a
+ * replay of r's last one) and proves it as told; returns the event that
+ * ends the attempt.  The caller destroys r with raw_close. */
+static enum rdma_cm_event_type raw_connect(const char *addr, enum proof proof, struct raw *r)
 {
 	int64_t deadline = spk_now_us() + 5000000;
 	char host[64], token[SPK_TOKEN_MAX];
-	uint8_t cookie[SPK_RDMA_COOKIE];
-	struct rdma_event_channel *ec = rdma_create_event_channel();
+	uint8_t priv[4 + SPK_MAC_SIZE], cookie[SPK_RDMA_COOKIE];
 	struct rdma_conn_param param;
 	struct rdma_cm_event *ev;
 	enum rdma_cm_event_type t;
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	const uint8_t *p;
-	struct rdma_cm_id *id;
 	struct spk_chan ch;
 	struct spk_hdr h;
 	uint16_t port, tcp_port;
@@ -554,58 +563,81 @@ static enum rdma_cm_event_type raw_connect(const char *addr, const uint8_t *cook
 
 	ck_assert_int_eq(spk_token_load(NULL, token, sizeof(token)), 0);
 	ck_assert_int_eq(spk_chan_open(&ch, addr, token, 0, deadline), 0);
-	ck_assert_int_eq(spk_chan_send(&ch, SPK_RDMA, 0, 0, NULL, 0, deadline), 0);
+	ck_assert_int_eq(spk_chan_send(&ch, SPK_RDMA, 1, 0, NULL, 0, deadline), 0);
 	ck_assert_int_eq(spk_chan_recv_hdr(&ch, &h, deadline), 0);
 	ck_assert_int_eq(spk_chan_recv_view(&ch, h.len, &p, deadline), 0);
 	ck_assert_int_eq(h.aux, 0);
 	spoke_view_init(&v, p, h.len);
 	spoke_view_get_u16(&v, &port);
-	memcpy(cookie, p + 2, SPK_RDMA_COOKIE);
-	if (cookie_in)
-		memcpy(cookie, cookie_in, SPK_RDMA_COOKIE);
+	if (proof != PROOF_REPLAY) {
+		spoke_view_get_u32(&v, &r->index);
+		memcpy(r->cookie, p + v.pos, SPK_RDMA_COOKIE);
+	}
 	spk_chan_close(&ch);
+	memcpy(cookie, r->cookie, SPK_RDMA_COOKIE);
+	if (proof == PROOF_FORGED_COOKIE)
+		memset(cookie, 0x5a, sizeof(cookie));
+	if (proof == PROOF_WRONG_TOKEN)
+		token[0] ^= 1;
+	memcpy(priv, &r->index, 4); /* little-endian here */
+	spk_auth_mac(priv + 4, token, SPK_LABEL_RDMA_CLIENT, cookie);
+
 	spk_parse_hostport(addr, host, sizeof(host), &tcp_port);
 	inet_pton(AF_INET, host, &sin.sin_addr);
 	sin.sin_port = htons(port);
-	ck_assert_int_eq(rdma_create_id(ec, &id, NULL, RDMA_PS_TCP), 0);
-	ck_assert_int_eq(rdma_resolve_addr(id, NULL, (struct sockaddr *)&sin, 2000), 0);
-	ck_assert_int_eq(rdma_get_cm_event(ec, &ev), 0);
+	r->ec = rdma_create_event_channel();
+	ck_assert_int_eq(rdma_create_id(r->ec, &r->id, NULL, RDMA_PS_TCP), 0);
+	ck_assert_int_eq(rdma_resolve_addr(r->id, NULL, (struct sockaddr *)&sin, 2000), 0);
+	ck_assert_int_eq(rdma_get_cm_event(r->ec, &ev), 0);
 	ck_assert_int_eq(ev->event, RDMA_CM_EVENT_ADDR_RESOLVED);
 	rdma_ack_cm_event(ev);
-	ck_assert_int_eq(rdma_resolve_route(id, 2000), 0);
-	ck_assert_int_eq(rdma_get_cm_event(ec, &ev), 0);
+	ck_assert_int_eq(rdma_resolve_route(r->id, 2000), 0);
+	ck_assert_int_eq(rdma_get_cm_event(r->ec, &ev), 0);
 	rdma_ack_cm_event(ev);
-	ck_assert_int_eq(spk_rqp_create(q, id, 4, 4, 0), 0);
-	spk_rqp_conn_param(q, &param, cookie, SPK_RDMA_COOKIE);
-	ck_assert_int_eq(rdma_connect(id, &param), 0);
-	ck_assert_int_eq(rdma_get_cm_event(ec, &ev), 0);
+	ck_assert_int_eq(spk_rqp_create(&r->q, r->id, 4, 4, 0), 0);
+	spk_rqp_conn_param(&r->q, &param, priv, sizeof(priv));
+	ck_assert_int_eq(rdma_connect(r->id, &param), 0);
+	ck_assert_int_eq(rdma_get_cm_event(r->ec, &ev), 0);
 	t = ev->event;
+	if (t == RDMA_CM_EVENT_ESTABLISHED)
+		memcpy(r->accept_mac, ev->param.conn.private_data, SPK_MAC_SIZE);
 	rdma_ack_cm_event(ev);
-	*out_ec = ec;
-	*out_id = id;
 	return t;
+}
+
+static void raw_close(struct raw *r)
+{
+	spk_rqp_destroy(&r->q);
+	rdma_destroy_id(r->id);
+	rdma_destroy_event_channel(r->ec);
 }
 
 START_TEST(bad_cookie_and_garbage_refused)
 {
 	spoke_actor *a = spawn_open_rdma("guard");
-	uint8_t zero[SPK_RDMA_COOKIE] = { 0 }, rep[8], *s;
-	struct rdma_event_channel *ec;
+	char token[SPK_TOKEN_MAX];
 	struct rdma_cm_event *ev;
-	struct rdma_cm_id *id;
 	struct spk_endpoint ep;
-	struct spk_rqp q;
+	uint8_t rep[8], *s;
+	const char *addr = ep.addr;
+	struct raw r;
 	size_t got;
 	unsigned k;
-	const char *addr = ep.addr;
 
 	/* The worker's TCP address, from the hub. */
 	ck_assert_int_eq(spk_client_lookup(client, "guard", &ep, 5000), 0);
-	/* A cookie the worker never issued: rejected. */
-	ck_assert_int_eq(raw_connect(addr, zero, &ec, &id, &q), RDMA_CM_EVENT_REJECTED);
-	spk_rqp_destroy(&q);
-	rdma_destroy_id(id);
-	rdma_destroy_event_channel(ec);
+	ck_assert_int_eq(spk_token_load(NULL, token, sizeof(token)), 0);
+	/* A cookie the worker never issued, a real one proved without the token
+	 * (read off the wire, say), and one used twice: all rejected. */
+	ck_assert_int_eq(raw_connect(addr, PROOF_FORGED_COOKIE, &r), RDMA_CM_EVENT_REJECTED);
+	raw_close(&r);
+	ck_assert_int_eq(raw_connect(addr, PROOF_WRONG_TOKEN, &r), RDMA_CM_EVENT_REJECTED);
+	raw_close(&r);
+	ck_assert_int_eq(raw_connect(addr, PROOF_RIGHT, &r), RDMA_CM_EVENT_ESTABLISHED);
+	ck_assert(spk_auth_verify(r.accept_mac, token, SPK_LABEL_RDMA_SERVER, r.cookie));
+	raw_close(&r);
+	ck_assert_int_eq(raw_connect(addr, PROOF_REPLAY, &r), RDMA_CM_EVENT_REJECTED);
+	raw_close(&r);
 	/* A proper cookie, then garbage instead of a frame, or well-formed
 	 * headers that lie (a descriptor for 0 bytes, a payload longer than
 	 * the message): the worker drops that connection (we see it
@@ -614,22 +646,20 @@ START_TEST(bad_cookie_and_garbage_refused)
 		size_t len = lie == 0 ? 40 : SPK_RDMA_CALL_DATA;
 		struct pollfd pfd = { .events = POLLIN };
 
-		ck_assert_int_eq(raw_connect(addr, NULL, &ec, &id, &q), RDMA_CM_EVENT_ESTABLISHED);
-		pfd.fd = ec->fd;
-		ck_assert_int_eq(spk_rqp_send_slot(&q, &k, &s, spk_now_us() + 1000000), 0);
+		ck_assert_int_eq(raw_connect(addr, PROOF_RIGHT, &r), RDMA_CM_EVENT_ESTABLISHED);
+		pfd.fd = r.ec->fd;
+		ck_assert_int_eq(spk_rqp_send_slot(&r.q, &k, &s, spk_now_us() + 1000000), 0);
 		memset(s, lie == 0 ? 0xab : 0, len);
 		if (lie > 0)
 			spk_hdr_encode(s, SPK_CALL, 1, PROBE_ECHO, lie == 1 ? 0 : 5000);
 		if (lie == 1)
 			spk_hdr_set_flags(s, SPK_RF_RDV);
-		ck_assert_int_eq(spk_rqp_post_send(&q, k, len, spk_now_us() + 1000000), 0);
+		ck_assert_int_eq(spk_rqp_post_send(&r.q, k, len, spk_now_us() + 1000000), 0);
 		ck_assert_int_eq(poll(&pfd, 1, 3000), 1);
-		ck_assert_int_eq(rdma_get_cm_event(ec, &ev), 0);
+		ck_assert_int_eq(rdma_get_cm_event(r.ec, &ev), 0);
 		ck_assert_int_eq(ev->event, RDMA_CM_EVENT_DISCONNECTED);
 		rdma_ack_cm_event(ev);
-		spk_rqp_destroy(&q);
-		rdma_destroy_id(id);
-		rdma_destroy_event_channel(ec);
+		raw_close(&r);
 	}
 	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "fine", 4, rep, sizeof(rep), &got, 0), 0);
 	ck_assert_uint_eq(got, 4);
