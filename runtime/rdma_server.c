@@ -237,11 +237,16 @@ static int on_recv(struct rsconn *c, const struct ibv_wc *wc)
 	unsigned i = (unsigned)wc->wr_id;
 	struct spk_hdr h;
 
-	if (wc->status != IBV_WC_SUCCESS) {
-		if (wc->status == IBV_WC_WR_FLUSH_ERR)
-			spk_debug("RDMA connection from %s flushed", c->peer);
-		return kill_conn(c, "receive failed: %s", ibv_wc_status_str(wc->status));
+	if (wc->status == IBV_WC_WR_FLUSH_ERR && !c->dead) {
+		/* The connection is closing (the client left): no news. */
+		spk_debug("RDMA connection from %s: receives flushed", c->peer);
+		c->dead = true;
+		ev_io_stop(c->srv->loop, &c->w);
+		rdma_disconnect(c->q.id);
+		return -1;
 	}
+	if (wc->status != IBV_WC_SUCCESS)
+		return kill_conn(c, "receive failed: %s", ibv_wc_status_str(wc->status));
 	if (wc->byte_len < SPK_HDR_SIZE ||
 	    spk_hdr_decode_flags(spk_rqp_recv_slot(&c->q, i), UINT32_MAX,
 				 SPK_RF_REGION | SPK_RF_RDV, &h) < 0)
@@ -387,7 +392,8 @@ static void on_connect_request(struct spk_rsrv *s, struct rdma_cm_event *ev)
 	ev_io_start(s->loop, &c->w);
 	c->next = s->conns;
 	s->conns = c;
-	spk_debug("RDMA connection from %s on %s", peer, s->device);
+	spk_info("RDMA connection from %s on %s", peer,
+		 ibv_get_device_name(ev->id->verbs->device));
 	return;
 out_destroy:
 	spk_rqp_destroy(&c->q);
@@ -439,7 +445,7 @@ static void cm_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (drop_id)
 			rdma_destroy_id(id);
 		if (c) {
-			spk_debug("RDMA connection from %s ended (%s)", c->peer, rdma_event_str(t));
+			spk_info("RDMA connection from %s ended (%s)", c->peer, rdma_event_str(t));
 			conn_free(c);
 		}
 	}

@@ -404,6 +404,74 @@ START_TEST(peer_death_mid_call)
 }
 END_TEST
 
+/* Whether an agent's log (its workers log there too) has a line with both
+ * a and b. */
+static bool logged(const struct cluster *c, const char *a, const char *b)
+{
+	char path[256], line[1024];
+	bool found = false;
+
+	for (int i = 0; i < c->n_agents && !found; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/agent-%s.log", c->dir, c->nodes[i]);
+		f = fopen(path, "r");
+		while (f && !found && fgets(line, sizeof(line), f))
+			found = strstr(line, a) && strstr(line, b);
+		if (f)
+			fclose(f);
+	}
+	return found;
+}
+
+/* A client killed with calls in flight costs the worker that connection
+ * only: it goes on serving, over RDMA too. */
+START_TEST(client_death_mid_call)
+{
+	uint8_t ms[4] = { 0x2c, 0x01, 0, 0 }, rep[8]; /* 300 ms */
+	spoke_actor *a;
+	uint32_t pid;
+	int status;
+	size_t got;
+	pid_t kid;
+
+	/* Over TCP until the fork: a process must not use RDMA devices its
+	 * parent opened (librdmacm keeps them open). */
+	setenv("SPOKE_TRANSPORT", "tcp", 1);
+	a = spawn_open("server", NULL);
+	pid = actor_pid(a);
+	spoke_actor_close(a);
+	unsetenv("SPOKE_TRANSPORT");
+	kid = fork();
+	if (kid == 0) {
+		spoke_client *c;
+		spoke_future f[4];
+
+		if (cluster_client(&cl, &c) < 0 || spoke_actor_open(c, "server", &a, 0) < 0 ||
+		    strcmp(spoke_actor_transport(a), "rdma") != 0)
+			_exit(2);
+		for (int i = 0; i < 4; i++)
+			if (spoke_call_async(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &f[i]) < 0)
+				_exit(3);
+		usleep(50 * 1000);
+		raise(SIGKILL);
+	}
+	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "client: %d", status);
+	ck_assert_int_eq(spoke_actor_open(client, "server", &a, 0), 0);
+	ck_assert_str_eq(spoke_actor_transport(a), "rdma");
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "alive", 5, rep, sizeof(rep), &got, 5000),
+				 0);
+	ck_assert_uint_eq(actor_pid(a), pid);
+	spoke_actor_close(a);
+	/* The worker logged the dead client's connection as ended. */
+	for (int tries = 0; tries < 40 && !logged(&cl, "RDMA connection from", "ended"); tries++)
+		usleep(50 * 1000);
+	ck_assert_msg(logged(&cl, "RDMA connection from", "ended"), "no line in %s", cl.dir);
+}
+END_TEST
+
 START_TEST(auto_falls_back_when_a_side_has_no_device)
 {
 	spoke_actor *a;
@@ -740,6 +808,7 @@ int main(void)
 	tcase_add_test(tc, errors_and_limits);
 	tcase_add_test(tc, reply_over_the_clients_maximum);
 	tcase_add_test(tc, peer_death_mid_call);
+	tcase_add_test(tc, client_death_mid_call);
 	tcase_add_test(tc, auto_falls_back_when_a_side_has_no_device);
 	tcase_add_test(tc, bad_cookie_and_garbage_refused);
 	tcase_add_test(tc, rdma_through_another_address);
