@@ -1,11 +1,12 @@
 /* rdma_server.c - the worker's end of RDMA connections.
  *
- * An rdma_cm listener on the worker's address, watched by the worker's
+ * An rdma_cm listener on every device of the node, watched by the worker's
  * libev loop like its TCP sockets.  A client first asks over authenticated
- * TCP (spk_rsrv_hello) and gets a one-time cookie; a connection request
- * that does not prove a live cookie with the token is rejected (rdma.h).  Each connection has its own queue
- * pair (rdma_qp.c); its receive completions wake the loop through the
- * queue's completion channel, and calls are served in order, one at a time,
+ * TCP (spk_rsrv_hello) and gets the node's RDMA addresses and a one-time
+ * cookie; a connection request that does not prove a live cookie with the
+ * token is rejected (rdma.h).  Each connection has its own queue pair
+ * (rdma_qp.c); its receive completions wake the loop through the queue's
+ * completion channel, and calls are served in order, one at a time,
  * as the TCP ones are: the method reads its request where it arrived (the
  * receive slot, or the "rx" area an RDMA READ filled) and packs its reply
  * into a send slot, growing into the "tx" area, from which it is written
@@ -75,12 +76,13 @@ struct spk_rsrv {
 	struct rsconn *conns;
 };
 
-static int kill_conn(struct rsconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int end_conn(struct rsconn *c, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-/* Ends connection c after a failure: its rdma_cm DISCONNECTED event frees
- * it (conn_free), so nothing here frees what a caller still uses.
- * Returns -1, for `return kill_conn(...)`. */
-static int kill_conn(struct rsconn *c, const char *fmt, ...)
+/* Ends connection c, saying why at level: its rdma_cm DISCONNECTED event
+ * frees it (conn_free), so nothing here frees what a caller still uses.
+ * Returns -1, for `return end_conn(...)`. */
+static int end_conn(struct rsconn *c, int level, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -90,7 +92,7 @@ static int kill_conn(struct rsconn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	spk_warn("RDMA connection from %s: %s; closing it", c->peer, msg);
+	spk_log(level, "RDMA connection from %s: %s; closing it", c->peer, msg);
 	c->dead = true;
 	ev_io_stop(c->srv->loop, &c->w);
 	rdma_disconnect(c->q.id);
@@ -186,7 +188,8 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 	if (rc == 0)
 		rc = spk_rqp_send_slot(&c->q, &k, &out, deadline);
 	if (rc < 0)
-		return kill_conn(c, "%s", spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
+		return end_conn(c, SPK_LOG_WARN, "%s",
+				spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
 	spoke_buf_init(&b, out + SPK_RDMA_REPLY_DATA, SPK_RDMA_REPLY_INLINE);
 	b.grow = grow_reply;
 	b.owner = c;
@@ -198,7 +201,7 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 	(*c->srv->frames)++;
 	rc = spk_rqp_post_recv(&c->q, i); /* the request is dead: its slot is free */
 	if (rc < 0)
-		return kill_conn(c, "%s", spoke_errmsg());
+		return end_conn(c, SPK_LOG_WARN, "%s", spoke_errmsg());
 	if (status < 0) {
 		n = strnlen(msg, sizeof(msg));
 		memcpy(out + SPK_RDMA_REPLY_DATA, msg, n);
@@ -226,7 +229,7 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 			rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA, deadline);
 	}
 	if (rc < 0)
-		return kill_conn(c, "cannot reply: %s", spoke_errmsg());
+		return end_conn(c, SPK_LOG_WARN, "cannot reply: %s", spoke_errmsg());
 	return 0;
 }
 
@@ -237,26 +240,20 @@ static int on_recv(struct rsconn *c, const struct ibv_wc *wc)
 	unsigned i = (unsigned)wc->wr_id;
 	struct spk_hdr h;
 
-	if (wc->status == IBV_WC_WR_FLUSH_ERR && !c->dead) {
-		/* The connection is closing (the client left): no news. */
-		spk_debug("RDMA connection from %s: receives flushed", c->peer);
-		c->dead = true;
-		ev_io_stop(c->srv->loop, &c->w);
-		rdma_disconnect(c->q.id);
-		return -1;
-	}
+	if (wc->status == IBV_WC_WR_FLUSH_ERR) /* closing (the client left): no news */
+		return end_conn(c, SPK_LOG_DEBUG, "receives flushed");
 	if (wc->status != IBV_WC_SUCCESS)
-		return kill_conn(c, "receive failed: %s", ibv_wc_status_str(wc->status));
+		return end_conn(c, SPK_LOG_WARN, "receive failed: %s", ibv_wc_status_str(wc->status));
 	if (wc->byte_len < SPK_HDR_SIZE ||
 	    spk_hdr_decode_flags(spk_rqp_recv_slot(&c->q, i), UINT32_MAX,
 				 SPK_RF_REGION | SPK_RF_RDV, &h) < 0)
-		return kill_conn(c, "malformed message of %u bytes", wc->byte_len);
+		return end_conn(c, SPK_LOG_WARN, "malformed message of %u bytes", wc->byte_len);
 	if (h.type == SPK_DONE) {
 		if (!c->held || h.id != c->held_id)
-			return kill_conn(c, "unexpected DONE");
+			return end_conn(c, SPK_LOG_WARN, "unexpected DONE");
 		c->held = false;
 		if (spk_rqp_post_recv(&c->q, i) < 0)
-			return kill_conn(c, "%s", spoke_errmsg());
+			return end_conn(c, SPK_LOG_WARN, "%s", spoke_errmsg());
 		while (c->n_def && !c->held && !c->dead) {
 			unsigned slot = c->deferred[0].slot, len = c->deferred[0].len;
 
@@ -266,12 +263,13 @@ static int on_recv(struct rsconn *c, const struct ibv_wc *wc)
 		return 0;
 	}
 	if (h.type != SPK_CALL)
-		return kill_conn(c, "unexpected %s", spk_type_name(h.type));
+		return end_conn(c, SPK_LOG_WARN, "unexpected %s", spk_type_name(h.type));
 	if (h.len > c->srv->max_msg)
-		return kill_conn(c, "call of %u bytes over the maximum of %u", h.len, c->srv->max_msg);
+		return end_conn(c, SPK_LOG_WARN, "call of %u bytes over the maximum of %u", h.len,
+				c->srv->max_msg);
 	if (c->held || c->n_def) {
 		if (c->n_def == N_RECV)
-			return kill_conn(c, "too many calls behind a PULL (credits ignored)");
+			return end_conn(c, SPK_LOG_WARN, "too many calls behind a PULL (credits ignored)");
 		c->deferred[c->n_def].slot = i;
 		c->deferred[c->n_def++].len = wc->byte_len;
 		return 0;
