@@ -6,8 +6,8 @@
  * libev loop: each CALL's method reads the request in place and packs its
  * reply straight into the connection's output buffer.  With a spin budget
  * (poll_us) the loop polls without sleeping for that long after the last
- * event, trading a core for the kernel's wake-up latency.  Where the
- * worker's address has an RDMA device, it also serves calls over RDMA
+ * event, trading a core for the kernel's wake-up latency.  Where its node
+ * has an RDMA device, the worker also serves calls over RDMA
  * (rdma_server.c), with the same methods. */
 #include <dlfcn.h>
 #include <errno.h>
