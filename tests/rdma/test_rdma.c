@@ -251,6 +251,44 @@ START_TEST(many_async_calls_past_the_credits)
 }
 END_TEST
 
+/* Sync calls, async calls and their errors share one queue pair in order:
+ * a sync call behind async ones, an async reply too big for its buffer. */
+START_TEST(sync_and_async_mixed)
+{
+	uint8_t fill_big[5] = { 0, 0, 0x10, 0, 4 }; /* 1 MiB of seed 4 */
+	spoke_actor *a = spawn_open_rdma("mixed");
+	static uint8_t rep[40][64], small[16], big[64];
+	uint8_t req[64];
+	spoke_future f[40], fb;
+	size_t got;
+
+	for (int i = 0; i < 40; i++) {
+		memset(req, i, sizeof(req));
+		ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, req, 1 + i, rep[i], 64, &f[i]), 0);
+		if (i == 20) {
+			ck_assert_int_eq(spoke_call_async(a, PROBE_FILL, fill_big, 5, small,
+							  sizeof(small), &fb),
+					 0);
+			ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "sync", 4, big, sizeof(big), &got,
+						    0),
+					 0);
+			ck_assert_uint_eq(got, 4);
+			ck_assert(memcmp(big, "sync", 4) == 0);
+		}
+	}
+	for (int i = 0; i < 40; i++) {
+		ck_assert_int_eq(spoke_future_wait(&f[i], 0), 0);
+		ck_assert_uint_eq(f[i].reply_len, 1 + i);
+		for (int k = 0; k <= i; k++)
+			ck_assert_uint_eq(rep[i][k], i);
+	}
+	ck_assert_int_eq(spoke_future_wait(&fb, 0), SPOKE_ENOSPC);
+	ck_assert_uint_eq(fb.reply_len, 1u << 20);
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "after", 5, big, sizeof(big), &got, 0), 0);
+	spoke_actor_close(a);
+}
+END_TEST
+
 struct thread_arg {
 	spoke_actor *a;
 	uint8_t seed;
@@ -804,6 +842,7 @@ int main(void)
 	tcase_add_test(tc, user_registered_buffers);
 	tcase_add_test(tc, many_async_calls_past_the_credits);
 	tcase_add_test(tc, one_handle_many_threads);
+	tcase_add_test(tc, sync_and_async_mixed);
 	tcase_add_test(tc, timeout_behind_another_thread);
 	tcase_add_test(tc, errors_and_limits);
 	tcase_add_test(tc, reply_over_the_clients_maximum);
