@@ -7,8 +7,9 @@
  * calls run at once.  Asynchronous calls share one pipelined channel: the
  * worker answers in order, so futures wait in a FIFO and complete in turn.
  *
- * Over RDMA (chosen when the handle opens, see client.h) every call goes
- * to the handle's queue pair instead (rdma_client.c). */
+ * Over RDMA (chosen when the handle opens, see client.h) the pool's slots
+ * hold queue pairs instead (rdma_client.c), connected the same way, on
+ * first need; asynchronous calls pipeline on slot 0's, a->rdma. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,7 +29,8 @@
 
 struct pool_slot {
 	atomic_int busy;
-	struct spk_chan *ch;
+	struct spk_chan *ch;   /* over TCP */
+	struct spk_rconn *rc;  /* over RDMA: a queue pair of its own */
 	uint64_t next_id;
 };
 
@@ -84,6 +86,19 @@ static void drop_chan(struct spk_chan **ch)
 	}
 }
 
+static int connect_rdma(spoke_actor *a, struct spk_rconn **out, int64_t deadline)
+{
+	struct spk_rconn *rc = NULL;
+	int err = spk_rdma_connect(&rc, a->ep.addr, a->client->token, atomic_load(&a->poll_us),
+				   deadline);
+
+	__atomic_store_n(out, err < 0 ? NULL : rc, __ATOMIC_RELEASE); /* set_poll reads it */
+	if (err == -ECONNREFUSED || err == -ECONNRESET)
+		return spk_fail(SPOKE_EDEAD, "actor %s at %s does not answer (%s)", a->name,
+				a->ep.addr, strerror(-err));
+	return err;
+}
+
 static int acquire(spoke_actor *a, struct pool_slot **out, int64_t deadline)
 {
 	for (unsigned i = 0; i < POOL_MAX; i++) {
@@ -95,6 +110,15 @@ static int acquire(spoke_actor *a, struct pool_slot **out, int64_t deadline)
 		if (!atomic_compare_exchange_strong(&s->busy, &expected, 1))
 			continue;
 		slot_hint = idx;
+		if (a->rdma) {
+			rc = s->rc ? 0 : connect_rdma(a, &s->rc, deadline);
+			if (rc < 0) {
+				atomic_store(&s->busy, 0);
+				return rc;
+			}
+			*out = s;
+			return 0;
+		}
 		if (s->ch && s->ch->broken)
 			drop_chan(&s->ch);
 		if (!s->ch) {
@@ -156,16 +180,6 @@ int spk_transport_from_env(void)
 	return spk_fail(SPOKE_EINVAL, "SPOKE_TRANSPORT=%s: expected auto, tcp or rdma", s);
 }
 
-static int connect_rdma(spoke_actor *a, int64_t deadline)
-{
-	int rc = spk_rdma_connect(&a->rdma, a->ep.addr, a->client->token, atomic_load(&a->poll_us),
-				  deadline);
-
-	if (rc < 0)
-		a->rdma = NULL;
-	return rc;
-}
-
 /* Picks the handle's transport ($SPOKE_TRANSPORT) and says which, once. */
 static int choose_transport(spoke_actor *a, int64_t deadline)
 {
@@ -180,8 +194,10 @@ static int choose_transport(spoke_actor *a, int64_t deadline)
 		spk_info("actor %s at %s: transport tcp (SPOKE_TRANSPORT=tcp)", a->name, a->ep.addr);
 		return 0;
 	}
-	rc = connect_rdma(a, mode == SPK_TRANSPORT_AUTO && auto_deadline < deadline ? auto_deadline
-										    : deadline);
+	rc = connect_rdma(a, &a->rdma,
+			  mode == SPK_TRANSPORT_AUTO && auto_deadline < deadline ? auto_deadline
+										 : deadline);
+	a->pool[0].rc = a->rdma;
 	if (rc == 0) {
 		spk_info("actor %s at %s: transport rdma (%s)", a->name, a->ep.addr,
 			 spk_rdma_device(a->rdma));
@@ -246,7 +262,8 @@ int spoke_actor_init_rdma(spoke_actor *a, int timeout_ms)
 	if (a->head)
 		rc = spk_fail(SPOKE_EINVAL, "actor %s: asynchronous calls in flight over TCP", a->name);
 	else if (!a->rdma)
-		rc = connect_rdma(a, deadline);
+		rc = connect_rdma(a, &a->rdma, deadline);
+	a->pool[0].rc = a->rdma;
 	pthread_mutex_unlock(&a->async_lock);
 	if (rc < 0 && rc != SPOKE_EINVAL)
 		return spk_fail(SPOKE_ERDMA, "actor %s at %s: %s", a->name, a->ep.addr,
@@ -286,9 +303,18 @@ int spoke_call_mr(spoke_actor *a, uint32_t method, const spoke_mr *req, size_t r
 	    (!rep && cap))
 		return spk_fail(SPOKE_EINVAL, "spoke_call_mr: range outside the registered memory");
 	/* Memory registered while the handle was on TCP is only remembered. */
-	if (a->rdma && (!req || req->mr_) && (!rep || rep->mr_))
-		return spk_rdma_call_mr(a->rdma, method, req, req_off, req_len, rep, rep_off, cap,
-					reply_len, spk_client_deadline(a->client, timeout_ms));
+	if (a->rdma && (!req || req->mr_) && (!rep || rep->mr_)) {
+		int64_t deadline = spk_client_deadline(a->client, timeout_ms);
+		struct pool_slot *s;
+		int rc = acquire(a, &s, deadline);
+
+		if (rc < 0)
+			return rc;
+		rc = spk_rdma_call_mr(s->rc, method, req, req_off, req_len, rep, rep_off, cap,
+				      reply_len, deadline);
+		release(s);
+		return rc;
+	}
 	return spoke_call(a, method, req ? (const uint8_t *)req->addr + req_off : NULL, req_len,
 			  rep ? (uint8_t *)rep->addr + rep_off : NULL, cap, reply_len, timeout_ms);
 }
@@ -297,10 +323,11 @@ void spoke_actor_close(spoke_actor *a)
 {
 	if (!a)
 		return;
-	for (int i = 0; i < POOL_MAX; i++)
+	for (int i = 0; i < POOL_MAX; i++) {
 		drop_chan(&a->pool[i].ch);
+		spk_rdma_close(a->pool[i].rc); /* slot 0's is a->rdma */
+	}
 	drop_chan(&a->async_ch);
-	spk_rdma_close(a->rdma);
 	pthread_mutex_destroy(&a->async_lock);
 	free(a);
 }
@@ -308,8 +335,12 @@ void spoke_actor_close(spoke_actor *a)
 void spoke_actor_set_poll(spoke_actor *a, int poll_us)
 {
 	atomic_store(&a->poll_us, poll_us < 0 ? 0 : poll_us);
-	if (a->rdma)
-		spk_rdma_set_poll(a->rdma, poll_us < 0 ? 0 : poll_us);
+	for (int i = 0; i < POOL_MAX; i++) {
+		struct spk_rconn *rc = __atomic_load_n(&a->pool[i].rc, __ATOMIC_ACQUIRE);
+
+		if (rc)
+			spk_rdma_set_poll(rc, poll_us < 0 ? 0 : poll_us);
+	}
 }
 
 int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len, void *reply,
@@ -321,11 +352,14 @@ int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
 	uint64_t id;
 	int rc;
 
-	if (a->rdma)
-		return spk_rdma_call(a->rdma, method, req, req_len, reply, cap, reply_len, deadline);
 	rc = acquire(a, &s, deadline);
 	if (rc < 0)
 		return rc;
+	if (s->rc) {
+		rc = spk_rdma_call(s->rc, method, req, req_len, reply, cap, reply_len, deadline);
+		release(s);
+		return rc;
+	}
 	id = ++s->next_id;
 	rc = spk_chan_send(s->ch, SPK_CALL, id, (int32_t)method, req, req_len, deadline);
 	if (rc == 0)
@@ -360,11 +394,14 @@ int spoke_call_obj(spoke_actor *a, uint32_t method, const spoke_serializer *req_
 	uint64_t id;
 	int rc;
 
-	if (a->rdma)
-		return spk_rdma_call_obj(a->rdma, method, req_ser, req, rep_ser, rep, deadline);
 	rc = acquire(a, &s, deadline);
 	if (rc < 0)
 		return rc;
+	if (s->rc) {
+		rc = spk_rdma_call_obj(s->rc, method, req_ser, req, rep_ser, rep, deadline);
+		release(s);
+		return rc;
+	}
 	id = ++s->next_id;
 	spk_chan_begin(s->ch, &b);
 	if (req_ser && req_ser->pack(&b, req) < 0 && !b.err)

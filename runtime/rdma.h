@@ -98,7 +98,8 @@ int spk_rdma_broken(const struct spk_rconn *rc);
 void spk_rdma_set_poll(struct spk_rconn *rc, int poll_us);
 
 /* The calls of call.c, over RDMA; all are thread-safe (one lock per
- * connection: calls from several threads take turns). */
+ * connection, taken no later than the deadline: call.c gives each
+ * synchronous caller a connection of its own from the handle's pool). */
 int spk_rdma_call(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
 		  void *reply, size_t cap, size_t *reply_len, int64_t deadline);
 int spk_rdma_call_obj(struct spk_rconn *rc, uint32_t method, const spoke_serializer *req_ser,

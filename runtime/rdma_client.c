@@ -336,9 +336,7 @@ int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token
 	rc2 = establish(rc, deadline);
 	if (rc2 < 0) {
 		spk_rdma_close(rc);
-		return rc2 == SPOKE_ETIMEDOUT || rc2 == SPOKE_EPROTO ? spk_fail(SPOKE_ERDMA, "%s",
-										 spoke_errmsg())
-								       : rc2;
+		return rc2 == SPOKE_EPROTO ? spk_fail(SPOKE_ERDMA, "%s", spoke_errmsg()) : rc2;
 	}
 	*out = rc;
 	return 0;

@@ -162,8 +162,10 @@ SPOKE_API int spoke_future_wait(spoke_future *f, int timeout_ms);
  * payloads move by RDMA READ and WRITE with no bounce buffer.  spoke_call()
  * and spoke_call_async() copy the caller's request into registered memory
  * and the reply out of it, as their signatures ask (over TCP the kernel
- * copies); spoke_call_obj() and spoke_call_mr() copy nothing.  Calls from
- * several threads on one RDMA handle take turns on its queue pair. */
+ * copies); spoke_call_obj() and spoke_call_mr() copy nothing.  As over
+ * TCP, a synchronous call takes a queue pair of its own from the handle's
+ * pool (connected the first time that many calls run at once), and
+ * asynchronous calls pipeline on one. */
 
 /* "rdma" or "tcp". */
 SPOKE_API const char *spoke_actor_transport(const spoke_actor *a);

@@ -321,26 +321,40 @@ static void *long_nap(void *p)
 	return (void *)(intptr_t)spoke_call(p, PROBE_NAP, ms, 4, rep, sizeof(rep), &got, 10000);
 }
 
-/* A thread waiting its turn on the handle keeps its own timeout. */
-START_TEST(timeout_behind_another_thread)
+/* Threads on one handle keep their own timeouts: a call while the worker
+ * is busy with another thread's (its own queue pair from the handle's pool
+ * is still being set up), and a wait on the pipelined queue pair behind a
+ * long call. */
+START_TEST(timeouts_of_threads_on_one_handle)
 {
-	spoke_actor *a = spawn_open_rdma("turns");
-	uint8_t rep[8];
+	uint8_t ms[4] = { 0xe8, 0x03, 0, 0 }, rep[8], rep2[8]; /* 1000 ms */
+	spoke_actor *a = spawn_open_rdma("turns"), *b = spawn_open_rdma("other");
+	spoke_future f, g;
 	pthread_t th;
 	void *rc;
 	size_t got;
 	double t0;
 
-	pthread_create(&th, NULL, long_nap, a);
+	pthread_create(&th, NULL, long_nap, b);
 	usleep(200 * 1000);
 	t0 = now_ms();
-	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "x", 1, rep, sizeof(rep), &got, 100),
+	ck_assert_int_eq(spoke_call(b, PROBE_ECHO, "x", 1, rep, sizeof(rep), &got, 100),
 			 SPOKE_ETIMEDOUT);
 	ck_assert_msg(now_ms() - t0 < 600, "waited %.0f ms", now_ms() - t0);
 	pthread_join(th, &rc);
 	ck_assert_int_eq((int)(intptr_t)rc, 0);
-	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "y", 1, rep, sizeof(rep), &got, 0), 0);
+	ck_assert_int_eq(spoke_call(b, PROBE_ECHO, "x", 1, rep, sizeof(rep), &got, 5000), 0);
+	/* A future behind a long one: the wait times out, the future stays. */
+	ck_assert_int_eq(spoke_call_async(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &f), 0);
+	ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, "y", 1, rep2, sizeof(rep2), &g), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(spoke_future_wait(&g, 100), SPOKE_ETIMEDOUT);
+	ck_assert_msg(now_ms() - t0 < 600, "waited %.0f ms", now_ms() - t0);
+	ck_assert_int_eq(spoke_future_wait(&g, 5000), 0);
+	ck_assert_int_eq(spoke_future_wait(&f, 0), 0);
+	ck_assert_uint_eq(g.reply_len, 1);
 	spoke_actor_close(a);
+	spoke_actor_close(b);
 }
 END_TEST
 
@@ -843,7 +857,7 @@ int main(void)
 	tcase_add_test(tc, many_async_calls_past_the_credits);
 	tcase_add_test(tc, one_handle_many_threads);
 	tcase_add_test(tc, sync_and_async_mixed);
-	tcase_add_test(tc, timeout_behind_another_thread);
+	tcase_add_test(tc, timeouts_of_threads_on_one_handle);
 	tcase_add_test(tc, errors_and_limits);
 	tcase_add_test(tc, reply_over_the_clients_maximum);
 	tcase_add_test(tc, peer_death_mid_call);
