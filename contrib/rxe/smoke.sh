@@ -33,15 +33,8 @@ inside() {
 		failed=$((failed + 1))
 	}
 	show() { sed 's/^/    /' "$@"; }
-	# perftest servers listen on TCP 18515 for their out-of-band exchange:
-	# a client started before that fails, so wait for the port (<= 20 s).
-	wait_port() {
-		for ((i = 0; i < 200; i++)); do
-			ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
-			sleep 0.1
-		done
-		return 1
-	}
+	# shellcheck source=contrib/rxe/perftest.sh
+	. "$HERE/perftest.sh" # wait_port, perftest_pair
 	echo "smoke: inside: $(uname -r), $dev on $RXE_NETDEV ($addr), $(nproc) cpus, RXE_VM=$RXE_VM"
 
 	# 1. ibv_devices / ibv_devinfo
@@ -82,37 +75,29 @@ inside() {
 
 	# 3. ib_send_lat, 64 B.  Result line: bytes iters t_min t_max t_typical
 	# t_avg t_stdev 99% 99.9% (usec).
-	timeout 120 ib_send_lat -d "$dev" -s "$s_lat" -n "$n_lat" -F >"$log/lat-s" 2>&1 &
-	sp=$!
 	rc=0
-	wait_port 18515 || rc=1
-	[ "$rc" -ne 0 ] || timeout 120 ib_send_lat -d "$dev" -s "$s_lat" -n "$n_lat" -F "$addr" >"$log/lat-c" 2>&1 || rc=$?
-	wait "$sp" || rc=$?
-	line=$(awk -v s="$s_lat" '$1 == s && NF >= 9' "$log/lat-c" 2>/dev/null || true)
+	perftest_pair 120 "$dev" "$addr" "$log/lat" ib_send_lat -s "$s_lat" -n "$n_lat" || rc=$?
+	line=$(awk -v s="$s_lat" '$1 == s && NF >= 9' "$log/lat" 2>/dev/null || true)
 	if [ "$rc" -eq 0 ] && [ -n "$line" ]; then
 		# shellcheck disable=SC2086 # word splitting wanted
 		set -- $line
 		ok "ib_send_lat ${1} B x ${2}: typical ${5} us, avg ${6} us, min ${3} us, 99% ${8} us, max ${4} us"
 	else
 		bad "ib_send_lat (rc $rc)"
-		show "$log/lat-s" "$log/lat-c" 2>/dev/null || true
+		show "$log/lat-s" "$log/lat" 2>/dev/null || true
 	fi
 
 	# 4. ib_write_bw, 1 MiB.  Result line: bytes iters BW-peak BW-avg (MB/s) Mpps.
-	timeout 120 ib_write_bw -d "$dev" -s "$s_bw" -n "$n_bw" -F >"$log/bw-s" 2>&1 &
-	sp=$!
 	rc=0
-	wait_port 18515 || rc=1
-	[ "$rc" -ne 0 ] || timeout 120 ib_write_bw -d "$dev" -s "$s_bw" -n "$n_bw" -F "$addr" >"$log/bw-c" 2>&1 || rc=$?
-	wait "$sp" || rc=$?
-	line=$(awk -v s="$s_bw" '$1 == s && NF >= 5' "$log/bw-c" 2>/dev/null || true)
+	perftest_pair 120 "$dev" "$addr" "$log/bw" ib_write_bw -s "$s_bw" -n "$n_bw" || rc=$?
+	line=$(awk -v s="$s_bw" '$1 == s && NF >= 5' "$log/bw" 2>/dev/null || true)
 	if [ "$rc" -eq 0 ] && [ -n "$line" ]; then
 		# shellcheck disable=SC2086
 		set -- $line
 		ok "ib_write_bw ${1} B x ${2}: average ${4} MB/s, peak ${3} MB/s"
 	else
 		bad "ib_write_bw (rc $rc)"
-		show "$log/bw-s" "$log/bw-c" 2>/dev/null || true
+		show "$log/bw-s" "$log/bw" 2>/dev/null || true
 	fi
 
 	rm -rf "$log"

@@ -41,26 +41,14 @@ die() {
 	echo "rxe-bench: FAIL: $*"
 	exit 1
 }
-# perftest servers listen on TCP 18515 for their out-of-band exchange:
-# a client started before that fails, so wait for the port (<= 20 s).
-wait_port() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
-		sleep 0.1
-	done
-	return 1
-}
+# shellcheck source=contrib/rxe/perftest.sh
+. "$HERE/../../contrib/rxe/perftest.sh" # wait_port, perftest_pair
 # perftest TOOL NAME ARGS...: server in the background, client to $addr;
 # the client's output in $log/NAME.
 perftest() {
-	local tool=$1 name=$2 sp rc=0
+	local tool=$1 name=$2 rc=0
 	shift 2
-	timeout 300 "$tool" -d "$dev" "$@" -F >"$log/$name-s" 2>&1 &
-	sp=$!
-	wait_port 18515 || rc=1
-	[ "$rc" -ne 0 ] || timeout 300 "$tool" -d "$dev" "$@" -F "$addr" >"$log/$name" 2>&1 || rc=$?
-	wait "$sp" || rc=$?
+	perftest_pair 300 "$dev" "$addr" "$log/$name" "$tool" "$@" || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		show "$log/$name-s" "$log/$name" 2>/dev/null || true
 		die "$tool $* (rc $rc)"
