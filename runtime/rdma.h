@@ -93,8 +93,6 @@ int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token
 void spk_rdma_close(struct spk_rconn *rc);
 /* The verbs device the connection runs on ("rxe0"). */
 const char *spk_rdma_device(const struct spk_rconn *rc);
-/* The error that broke the connection, 0 while it is usable. */
-int spk_rdma_broken(const struct spk_rconn *rc);
 void spk_rdma_set_poll(struct spk_rconn *rc, int poll_us);
 
 /* The calls of call.c, over RDMA; all are thread-safe (one lock per

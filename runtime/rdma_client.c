@@ -363,11 +363,6 @@ const char *spk_rdma_device(const struct spk_rconn *rc)
 	return rc->device;
 }
 
-int spk_rdma_broken(const struct spk_rconn *rc)
-{
-	return rc->broken;
-}
-
 void spk_rdma_set_poll(struct spk_rconn *rc, int poll_us)
 {
 	pthread_mutex_lock(&rc->lock); /* a setting: waits its turn, however long */

@@ -25,7 +25,6 @@ int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token
 
 void spk_rdma_close(struct spk_rconn *rc) { (void)rc; }
 const char *spk_rdma_device(const struct spk_rconn *rc) { (void)rc; return ""; }
-int spk_rdma_broken(const struct spk_rconn *rc) { (void)rc; return SPOKE_ERDMA; }
 void spk_rdma_set_poll(struct spk_rconn *rc, int poll_us) { (void)rc, (void)poll_us; }
 
 int spk_rdma_call(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
