@@ -156,7 +156,6 @@ struct offer {
 static int ask_worker(struct spk_rconn *rc, struct offer *o, int64_t deadline)
 {
 	uint32_t slot = 0, credits = 0, n = 0;
-	char dev[64];
 	const uint8_t *p;
 	const void *ck = NULL;
 	struct spk_hdr h;
@@ -191,7 +190,6 @@ static int ask_worker(struct spk_rconn *rc, struct offer *o, int64_t deadline)
 	spoke_view_get_u32(&v, &slot);
 	spoke_view_get_u32(&v, &credits);
 	spoke_view_get_u32(&v, &rc->peer_max);
-	spoke_view_get_str_copy(&v, dev, sizeof(dev));
 	spoke_view_get_u32(&v, &n);
 	for (o->n_addrs = 0; o->n_addrs < n && o->n_addrs < SPK_RDMA_ADDRS; o->n_addrs++)
 		spoke_view_get_str_copy(&v, o->addrs[o->n_addrs], sizeof(o->addrs[0]));

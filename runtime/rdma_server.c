@@ -629,7 +629,6 @@ void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_h
 	spoke_buf_put_u32(&b, SPK_RDMA_SLOT);
 	spoke_buf_put_u32(&b, SPK_RDMA_CREDITS);
 	spoke_buf_put_u32(&b, s->max_msg);
-	spoke_buf_put_str(&b, s->device);
 	spoke_buf_put_u32(&b, s->n_addrs);
 	spoke_buf_put_str(&b, s->addrs[first]);
 	for (unsigned k = 0; k < s->n_addrs; k++)
