@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <spoke/client.h>
+#include <spoke/errors.h>
 
 #include "errmsg.h"
 
@@ -37,4 +38,23 @@ void spk_errmsg_setn(const char *m, size_t n)
 void spk_errmsg_clear(void)
 {
 	msg[0] = '\0';
+}
+
+void spk_api_enter(void)
+{
+	msg[0] = '\0';
+}
+
+int spk_api_ret(int rc)
+{
+	if (rc < 0 && msg[0] == '\0')
+		snprintf(msg, sizeof(msg), "%s", spoke_strerror(rc));
+	else if (rc >= 0)
+		msg[0] = '\0';
+	return rc;
+}
+
+int spk_api_null(const char *func, const char *arg)
+{
+	return spk_fail(SPOKE_EINVAL, "%s: %s is NULL", func, arg);
 }

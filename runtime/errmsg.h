@@ -10,4 +10,13 @@ int spk_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 void spk_errmsg_setn(const char *msg, size_t n);
 void spk_errmsg_clear(void);
 
+/* The rule of every public function that returns a status (errors.h):
+ * spk_api_enter() first, and every return through spk_api_ret(rc), which
+ * fills in spoke_strerror(rc) where a failure left no message.  A NULL
+ * argument a function cannot work without is SPOKE_EINVAL, named by
+ * spk_api_null(). */
+void spk_api_enter(void);
+int spk_api_ret(int rc);
+int spk_api_null(const char *func, const char *arg);
+
 #endif

@@ -26,6 +26,9 @@ const char *spoke_strerror(int code)
 	case SPOKE_EMETHOD: return "the method failed";
 	case SPOKE_ENOHUB: return "no hub address (set SPOKE_HUB or spoke_client_opts.hub)";
 	case SPOKE_ERDMA: return "RDMA unavailable or its connection failed";
+	case SPOKE_ECLOSED: return "closed before it completed";
+	case SPOKE_EHUB: return "the hub cannot be reached or the connection to it was lost";
+	case SPOKE_ESELF: return "an actor cannot call itself synchronously";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);

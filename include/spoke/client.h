@@ -87,7 +87,9 @@ typedef struct spoke_future {
 	spoke_actor *actor_;
 } spoke_future;
 
-/* The last error's message for the calling thread ("" if none). */
+/* Why the calling thread's last call failed: every function that returns
+ * a status resets it when it starts and, when it fails, leaves a message
+ * here (never empty); after a success it is "". */
 SPOKE_API const char *spoke_errmsg(void);
 
 SPOKE_API int spoke_client_open(spoke_client **out, const spoke_client_opts *opts);

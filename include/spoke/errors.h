@@ -3,7 +3,12 @@
  * Every Spoke function that can fail returns 0 (or a non-negative count) on
  * success and a negative code on failure: either -errno (for example
  * -ECONNREFUSED) or one of the SPOKE_E* codes below, which lie outside the
- * errno range.  spoke_strerror() names both. */
+ * errno range.  spoke_strerror() names both.
+ *
+ * Every function returning a status resets the calling thread's
+ * spoke_errmsg() (client.h) when it starts; when it fails, the message says
+ * why (never empty, never left from an earlier call); when it succeeds, the
+ * message is "". */
 #ifndef SPOKE_ERRORS_H
 #define SPOKE_ERRORS_H
 
@@ -34,6 +39,9 @@ enum spoke_error {
 	SPOKE_EMETHOD = -1017,   /* the method itself returned an error */
 	SPOKE_ENOHUB = -1018,    /* no hub address given ($SPOKE_HUB unset) */
 	SPOKE_ERDMA = -1019,     /* RDMA unavailable, or its connection failed */
+	SPOKE_ECLOSED = -1020,   /* the handle (or its client) was closed first */
+	SPOKE_EHUB = -1021,      /* the hub cannot be reached, or the connection to it was lost */
+	SPOKE_ESELF = -1022,     /* an actor called itself: it would wait for itself */
 };
 
 /* A static, human-readable description of code (negative), never NULL. */
