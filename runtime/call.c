@@ -239,6 +239,7 @@ int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int t
 	if (rc < 0)
 		goto out_close;
 	pthread_mutex_init(&a->async_lock, NULL);
+	spk_client_hold(c);
 	*out = a;
 	return 0;
 out_close:
@@ -329,6 +330,7 @@ void spoke_actor_close(spoke_actor *a)
 	}
 	drop_chan(&a->async_ch);
 	pthread_mutex_destroy(&a->async_lock);
+	spk_client_drop(a->client);
 	free(a);
 }
 

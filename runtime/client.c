@@ -51,6 +51,7 @@ int spoke_client_open(spoke_client **out, const spoke_client_opts *opts)
 	if (rc < 0)
 		goto out_free;
 	pthread_mutex_init(&c->lock, NULL);
+	atomic_init(&c->refs, 1);
 	*out = c;
 	return 0;
 out_free:
@@ -58,13 +59,29 @@ out_free:
 	return rc;
 }
 
-void spoke_client_close(spoke_client *c)
+void spk_client_hold(spoke_client *c)
 {
-	if (!c)
+	atomic_fetch_add(&c->refs, 1);
+}
+
+void spk_client_drop(spoke_client *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
 	spk_chan_close(&c->hub);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+void spoke_client_close(spoke_client *c)
+{
+	if (!c || atomic_exchange(&c->closed, true))
+		return;
+	/* The hub connection goes now; open actor handles keep the rest. */
+	pthread_mutex_lock(&c->lock);
+	spk_chan_break(&c->hub, SPOKE_ECLOSED);
+	pthread_mutex_unlock(&c->lock);
+	spk_client_drop(c);
 }
 
 /* A request to the hub: hub_begin takes the lock (waiting no later than
@@ -97,6 +114,8 @@ static int hub_roundtrip(spoke_client *c, spoke_buf *b, uint8_t type, int64_t de
 	struct spk_hdr h;
 	int rc;
 
+	if (atomic_load(&c->closed))
+		return spk_fail(SPOKE_ECLOSED, "the client was closed (spoke_client_close)");
 	if (c->hub.broken)
 		return spk_fail(SPOKE_EDEAD, "the connection to the hub is lost (%s)",
 				spoke_strerror(c->hub.broken));

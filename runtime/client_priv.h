@@ -3,13 +3,21 @@
 #define SPOKE_CLIENT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include <spoke/client.h>
 
 #include "auth.h"
 #include "chan.h"
 
+/* A client lives until spoke_client_close() and every actor handle opened
+ * from it are closed: handles hold a reference (spk_client_hold/drop), so a
+ * handle whose client was closed goes on calling its worker; only what
+ * needs the hub (a lookup) fails, with SPOKE_ECLOSED. */
 struct spoke_client {
+	atomic_int refs;
+	atomic_bool closed;   /* spoke_client_close() was called */
 	pthread_mutex_t lock; /* guards hub and next_id */
 	struct spk_chan hub;
 	uint64_t next_id;
@@ -17,6 +25,9 @@ struct spoke_client {
 	int timeout_ms;
 	int poll_us;
 };
+
+void spk_client_hold(spoke_client *c);
+void spk_client_drop(spoke_client *c);
 
 /* timeout_ms, or the client's default when it is 0, as a deadline. */
 int64_t spk_client_deadline(const spoke_client *c, int timeout_ms);
