@@ -142,7 +142,8 @@ static void release(struct pool_slot *s)
 }
 
 /* Reads a REPLY header for request id; a failed status leaves its message
- * in spoke_errmsg() and consumes the payload. */
+ * in spoke_errmsg() (and a method's own code in spoke_method_status()) and
+ * consumes the payload. */
 static int recv_reply(spoke_actor *a, struct spk_chan *ch, uint64_t id, struct spk_hdr *h,
 		      int64_t deadline)
 {
@@ -158,13 +159,14 @@ static int recv_reply(spoke_actor *a, struct spk_chan *ch, uint64_t id, struct s
 	if (h->type != SPK_REPLY || h->id != id)
 		return spk_chan_break(ch, spk_fail(SPOKE_EPROTO, "actor %s answered out of turn",
 						   a->name));
-	if (h->aux >= 0)
+	if (h->aux >= 0) {
+		spk_errmsg_clear(); /* and spoke_method_status() */
 		return 0;
+	}
 	rc = spk_chan_recv_view(ch, h->len, &p, deadline);
 	if (rc < 0)
 		return rc;
-	spk_errmsg_setn((const char *)p, h->len);
-	return h->aux;
+	return spk_reply_error_unpack(h->aux, p, h->len);
 }
 
 int spk_transport_from_env(void)

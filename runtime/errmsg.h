@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <spoke/serializer.h>
+
 /* Sets the message and returns code, so that `return spk_fail(rc, ...)`
  * both reports and fails. */
 int spk_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -18,5 +20,13 @@ void spk_errmsg_clear(void);
 void spk_api_enter(void);
 int spk_api_ret(int rc);
 int spk_api_null(const char *func, const char *arg);
+
+/* The payload of a REPLY with a negative status: the message's text; with
+ * SPOKE_EMETHOD (a method's own failure) first the method's code, i32.
+ * pack writes it (code is used with SPOKE_EMETHOD only); unpack, on the
+ * caller's side, makes it the thread's spoke_errmsg() and
+ * spoke_method_status() and returns status (SPOKE_EPROTO if malformed). */
+int spk_reply_error_pack(spoke_buf *b, int status, int code, const char *text);
+int spk_reply_error_unpack(int status, const void *p, size_t n);
 
 #endif

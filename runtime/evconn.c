@@ -9,6 +9,7 @@
 
 #include <spoke/errors.h>
 
+#include "errmsg.h"
 #include "evconn.h"
 #include "log.h"
 
@@ -136,18 +137,16 @@ int spk_evconn_send(struct spk_evconn *c, uint8_t type, uint64_t id, int32_t aux
 
 int spk_evconn_reply_error(struct spk_evconn *c, uint64_t id, int status, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[SPK_REPLY_ERROR_MAX];
+	spoke_buf b;
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(msg))
-		n = sizeof(msg) - 1;
-	return spk_evconn_send(c, SPK_REPLY, id, status, msg, (size_t)n);
+	spk_evconn_begin(c, &b);
+	spk_reply_error_pack(&b, status, 0, msg);
+	return spk_evconn_finish(c, &b, SPK_REPLY, id, status);
 }
 
 void spk_evconn_flush(struct spk_evconn *c)
@@ -225,18 +224,43 @@ static void auth_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 	spk_evconn_close(c, SPOKE_ETIMEDOUT);
 }
 
+/* Answers a frame whose payload is over the maximum (its header is valid),
+ * and drops the payload as it comes; 0, or -1 if it cannot be answered. */
+static int refuse_oversize(struct spk_evconn *c, const struct spk_hdr *h)
+{
+	if (!c->authed || h->type == SPK_REPLY)
+		return -1;
+	spk_info("refused a %s of %u bytes from %s: over the maximum of %u", spk_type_name(h->type),
+		 h->len, c->peer, c->max_payload);
+	spk_evconn_reply_error(c, h->id, SPOKE_ETOOBIG, SPK_OVERSIZE_FMT, h->len,
+			       c->role ? c->role : "process", c->max_payload);
+	c->skip = h->len;
+	return 0;
+}
+
 /* Handles every complete frame in the input buffer; returns the bytes used. */
 static size_t dispatch(struct spk_evconn *c)
 {
-	size_t pos = 0;
+	size_t pos = 0, k;
 	struct spk_hdr h;
 	spoke_view v;
 	long r;
 
 	while (!c->closing) {
+		if (c->skip) {
+			k = c->in_len - pos < c->skip ? c->in_len - pos : c->skip;
+			pos += k;
+			c->skip -= k;
+			if (c->skip)
+				break;
+		}
 		r = spk_frame_parse(c->in + pos, c->in_len - pos, frame_max(c), &h);
 		if (r == 0)
 			break;
+		if (r == SPOKE_ETOOBIG && refuse_oversize(c, &h) == 0) {
+			pos += SPK_HDR_SIZE;
+			continue;
+		}
 		if (r < 0) {
 			if (r == SPOKE_EVERSION)
 				spk_warn("closed connection from %s: it speaks protocol version %u",

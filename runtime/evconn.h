@@ -10,6 +10,11 @@
  * logged reason; nothing else is affected.  Before the handshake a peer
  * may send only the AUTH frame (64 bytes), within SPK_AUTH_TIMEOUT_S: an
  * unauthenticated peer can neither make us allocate nor hold a connection.
+ * After it, a frame with a valid header but a payload over this process's
+ * maximum ($SPOKE_MAX_MSG) gets one REPLY SPOKE_ETOOBIG ("request of N bytes
+ * is over this actor's maximum of M (SPOKE_MAX_MSG)"); its payload is read
+ * and dropped as it comes, never buffered, and the connection goes on (an
+ * oversize REPLY, which cannot be answered, closes it).
  * Once closed, sends fail with SPOKE_EDEAD. */
 #ifndef SPOKE_EVCONN_H
 #define SPOKE_EVCONN_H
@@ -27,6 +32,10 @@
 #include "net.h"
 
 #define SPK_AUTH_TIMEOUT_S 10.0
+#define SPK_REPLY_ERROR_MAX 512 /* bytes of an error reply's text */
+/* The refusal of a request over the maximum, on TCP and RDMA alike:
+ * its length, this process's role ("actor"), the maximum. */
+#define SPK_OVERSIZE_FMT "request of %u bytes is over this %s's maximum of %u (SPOKE_MAX_MSG)"
 
 struct spk_evconn;
 
@@ -45,6 +54,8 @@ struct spk_evconn {
 	uint8_t *out;
 	size_t out_cap, out_len, out_sent;
 	uint32_t max_payload;
+	size_t skip;       /* bytes of a refused frame's payload still to drop */
+	const char *role;  /* what this process is, for messages ("actor"); "process" if NULL */
 	const char *token; /* NULL: no handshake (already trusted) */
 	bool authed;
 	bool dispatching;

@@ -122,9 +122,10 @@ struct spk_hdr;
 struct spk_rsrv;
 
 /* Runs one method: reads req, packs into reply; returns 0 or a negative
- * status with its message in msg. */
-typedef int (*spk_rsrv_method_fn)(uint32_t method, spoke_view *req, spoke_buf *reply, char *msg,
-				  size_t msg_cap);
+ * status with its message in msg (and, for SPOKE_EMETHOD, the method's own
+ * code in *code), for spk_reply_error_pack. */
+typedef int (*spk_rsrv_method_fn)(uint32_t method, spoke_view *req, spoke_buf *reply, int *code,
+				  char *msg, size_t msg_cap);
 
 /* Listens for RDMA connections on host's device (port chosen by rdma_cm).
  * Never fails the worker: when RDMA cannot work here, *out serves no

@@ -484,10 +484,10 @@ static int complete_head(struct spk_rconn *rc, int64_t deadline)
 		return break_all(rc, spk_fail(SPOKE_EPROTO, "actor at %s sent a malformed reply",
 					      rc->addr));
 	if (h.aux < 0) {
-		spk_errmsg_setn((const char *)s + SPK_RDMA_REPLY_DATA,
-				h.len < wc.byte_len - SPK_RDMA_REPLY_DATA ? h.len
-									   : wc.byte_len - SPK_RDMA_REPLY_DATA);
-		status = h.aux;
+		status = spk_reply_error_unpack(h.aux, s + SPK_RDMA_REPLY_DATA,
+						h.len < wc.byte_len - SPK_RDMA_REPLY_DATA
+							? h.len
+							: wc.byte_len - SPK_RDMA_REPLY_DATA);
 	} else if (h.flags & SPK_RF_PULL) {
 		rc2 = pull(rc, p, s + SPK_HDR_SIZE, h.len, &data, deadline);
 		if (rc2 < 0)

@@ -173,18 +173,20 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 	uint64_t raddr = 0;
 	uint32_t rkey = 0, rcap = 0;
 	uint16_t flags = 0;
-	char msg[256] = "";
+	char msg[SPK_REPLY_ERROR_MAX] = "";
+	bool oversize;
 	struct spk_hdr h;
 	spoke_view req;
 	spoke_buf b;
-	size_t n;
 	unsigned k;
-	int rc, status;
+	int rc, status, code = 0;
 
 	spk_hdr_decode_flags(s, UINT32_MAX, SPK_RF_REGION | SPK_RF_RDV, &h); /* checked before */
 	if (h.flags & SPK_RF_REGION)
 		spk_rdma_get_ext(s + SPK_HDR_SIZE, &raddr, &rkey, &rcap);
-	rc = request_view(c, s, byte_len, &h, &req, deadline);
+	/* A request over the maximum is refused unread (no RDMA READ). */
+	oversize = h.len > c->srv->max_msg;
+	rc = oversize ? 0 : request_view(c, s, byte_len, &h, &req, deadline);
 	if (rc == 0)
 		rc = spk_rqp_send_slot(&c->q, &k, &out, deadline);
 	if (rc < 0)
@@ -193,20 +195,22 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 	spoke_buf_init(&b, out + SPK_RDMA_REPLY_DATA, SPK_RDMA_REPLY_INLINE);
 	b.grow = grow_reply;
 	b.owner = c;
-	status = c->srv->fn((uint32_t)h.aux, &req, &b, msg, sizeof(msg));
-	if (status == 0 && b.err) {
-		status = b.err;
-		snprintf(msg, sizeof(msg), "reply could not be packed: %s", spoke_strerror(b.err));
+	if (oversize) {
+		status = SPOKE_ETOOBIG;
+		snprintf(msg, sizeof(msg), SPK_OVERSIZE_FMT, h.len, "actor", c->srv->max_msg);
+		spk_info("RDMA connection from %s: %s", c->peer, msg);
+	} else {
+		status = c->srv->fn((uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
 	}
 	(*c->srv->frames)++;
 	rc = spk_rqp_post_recv(&c->q, i); /* the request is dead: its slot is free */
 	if (rc < 0)
 		return end_conn(c, SPK_LOG_WARN, "%s", spoke_errmsg());
-	if (status < 0) {
-		n = strnlen(msg, sizeof(msg));
-		memcpy(out + SPK_RDMA_REPLY_DATA, msg, n);
-		spk_hdr_encode(out, SPK_REPLY, h.id, status, (uint32_t)n);
-		rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA + n, deadline);
+	if (status < 0) { /* what the method packed is dropped */
+		spoke_buf_init(&b, out + SPK_RDMA_REPLY_DATA, SPK_RDMA_REPLY_INLINE);
+		spk_reply_error_pack(&b, status, code, msg);
+		spk_hdr_encode(out, SPK_REPLY, h.id, status, (uint32_t)b.len);
+		rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA + b.len, deadline);
 	} else if (b.data == out + SPK_RDMA_REPLY_DATA) {
 		spk_hdr_encode(out, SPK_REPLY, h.id, 0, (uint32_t)b.len);
 		rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA + b.len, deadline);
@@ -264,9 +268,6 @@ static int on_recv(struct rsconn *c, const struct ibv_wc *wc)
 	}
 	if (h.type != SPK_CALL)
 		return end_conn(c, SPK_LOG_WARN, "unexpected %s", spk_type_name(h.type));
-	if (h.len > c->srv->max_msg)
-		return end_conn(c, SPK_LOG_WARN, "call of %u bytes over the maximum of %u", h.len,
-				c->srv->max_msg);
 	if (c->held || c->n_def) {
 		if (c->n_def == N_RECV)
 			return end_conn(c, SPK_LOG_WARN, "too many calls behind a PULL (credits ignored)");

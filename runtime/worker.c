@@ -36,6 +36,7 @@
 
 #define INFO_TIMEOUT_MS 10000
 #define RDMA_POLLS_PER_LOOP 64u /* queue polls per look at the sockets */
+#define POLL_US_MAX 1000000     /* $SPOKE_POLL_US: a second of spinning at most */
 
 struct wconn {
 	struct spk_evconn conn;
@@ -59,6 +60,9 @@ static struct worker_state {
 	struct wconn *conns;
 	struct spk_rsrv *rsrv;
 	uint64_t frames;
+	uint32_t max_msg;
+	spoke_buf *reply;   /* the running method's, for spoke_method_fail */
+	char fail_msg[384]; /* its message, if it gave one */
 	bool running;
 } W = { .listen_fd = -1, .agent_fd = -1 };
 
@@ -80,32 +84,60 @@ static const spoke_method *find_method(uint32_t id)
 	return NULL;
 }
 
-/* Runs method id on req into reply, for either transport; a failure's
- * message goes to msg.  A reply that could not be packed (reply->err) is
- * the caller's to report. */
-static int run_method(uint32_t id, spoke_view *req, spoke_buf *reply, char *msg, size_t cap)
+/* Runs method id on req into reply, for either transport.  Returns 0, or
+ * the REPLY's negative status with its message in msg: SPOKE_EMETHOD with
+ * the method's own code in *code when the method failed, the runtime's own
+ * code (no such method, a reply that could not be packed) otherwise. */
+static int run_method(uint32_t id, spoke_view *req, spoke_buf *reply, int *code, char *msg,
+		      size_t cap)
 {
 	const spoke_method *m = find_method(id);
 	int rc;
 
+	*code = 0;
 	if (!m) {
 		snprintf(msg, cap, "actor %s (%s) has no method %u", W.name, W.type->name, id);
 		return SPOKE_ENOMETHOD;
 	}
+	W.reply = reply;
+	W.fail_msg[0] = '\0';
 	rc = m->fn(W.state, req, reply);
-	if (rc < 0 && !reply->err) {
-		snprintf(msg, cap, "method %s of actor %s failed: %s", m->name, W.name,
-			 spoke_strerror(rc));
-		return rc;
+	W.reply = NULL;
+	if (reply->err == SPOKE_ETOOBIG) {
+		snprintf(msg, cap, "the reply of method %s of actor %s is over this actor's "
+			 "maximum of %u bytes (SPOKE_MAX_MSG)", m->name, W.name, W.max_msg);
+		return SPOKE_ETOOBIG;
 	}
-	return 0;
+	if (reply->err) {
+		snprintf(msg, cap, "the reply of method %s of actor %s could not be packed: %s",
+			 m->name, W.name, spoke_strerror(reply->err));
+		return reply->err;
+	}
+	if (rc >= 0)
+		return 0;
+	*code = rc;
+	snprintf(msg, cap, "method %s of actor %s failed: %s", m->name, W.name,
+		 W.fail_msg[0] ? W.fail_msg : spoke_strerror(rc));
+	return SPOKE_EMETHOD;
+}
+
+int spoke_method_fail(spoke_buf *reply, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (code >= 0 || !reply || reply != W.reply || !fmt)
+		return code;
+	va_start(ap, fmt);
+	vsnprintf(W.fail_msg, sizeof(W.fail_msg), fmt, ap);
+	va_end(ap);
+	return code;
 }
 
 static void on_call(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *req)
 {
 	spoke_buf reply;
-	char msg[256];
-	int rc;
+	char msg[SPK_REPLY_ERROR_MAX];
+	int rc, code;
 
 	W.frames++;
 	if (h->type == SPK_RDMA) {
@@ -121,9 +153,11 @@ static void on_call(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *r
 		return;
 	}
 	spk_evconn_begin(c, &reply);
-	rc = run_method((uint32_t)h->aux, req, &reply, msg, sizeof(msg));
+	rc = run_method((uint32_t)h->aux, req, &reply, &code, msg, sizeof(msg));
 	if (rc < 0) {
-		spk_evconn_reply_error(c, h->id, rc, "%s", msg);
+		spk_evconn_begin(c, &reply); /* what the method packed is dropped */
+		spk_reply_error_pack(&reply, rc, code, msg);
+		spk_evconn_finish(c, &reply, SPK_REPLY, h->id, rc);
 		return;
 	}
 	spk_evconn_finish(c, &reply, SPK_REPLY, h->id, 0);
@@ -156,6 +190,7 @@ static void on_accept(struct spk_acceptor *acc, int fd, const char *peer)
 		free(wc);
 		return;
 	}
+	wc->conn.role = "actor";
 	wc->next = W.conns;
 	W.conns = wc;
 }
@@ -211,6 +246,35 @@ static int load_modules(struct spk_chan *ch, const char *modules)
 	return 0;
 }
 
+/* The worker's settings from its environment (a spawn's own spin budget,
+ * poll_us >= 0, wins over $SPOKE_POLL_US); a bad value fails the spawn with
+ * a message naming the variable and the value. */
+static int read_settings(struct spk_chan *ch, int poll_us)
+{
+	const char *v = getenv("SPOKE_POLL_US");
+	char *end;
+	long us;
+
+	W.max_msg = spk_max_payload();
+	W.poll_us = poll_us >= 0 ? poll_us : 0;
+	if (poll_us < 0 && v && *v) {
+		errno = 0;
+		us = strtol(v, &end, 10);
+		if (*end || errno || us < 0 || us > POLL_US_MAX)
+			return ready(ch, SPOKE_EINVAL,
+				     "SPOKE_POLL_US=%s: expected microseconds to spin, 0 to %d", v,
+				     POLL_US_MAX);
+		W.poll_us = (int)us;
+	}
+	if (spk_transport_from_env() < 0)
+		return ready(ch, SPOKE_EINVAL, "%s", spoke_errmsg());
+	v = getenv("SPOKE_RDMA_DEVICE");
+	if (v && !*v)
+		return ready(ch, SPOKE_EINVAL,
+			     "SPOKE_RDMA_DEVICE is empty: name a device (mlx5_0, rxe0) or unset it");
+	return 0;
+}
+
 /* Reads SPAWN_INFO, becomes the actor, answers READY. */
 static int become_actor(struct spk_chan *ch)
 {
@@ -241,10 +305,9 @@ static int become_actor(struct spk_chan *ch)
 		return ready(ch, SPOKE_EPROTO, "malformed spawn information");
 	snprintf(W.name, sizeof(W.name), "%s", spec.name);
 	spk_gpu_list_format(W.gpus, sizeof(W.gpus), spec.gpus, spec.n_gpus);
-	W.poll_us = spec.poll_us >= 0 ? spec.poll_us : 0;
-	if (spec.poll_us < 0 && getenv("SPOKE_POLL_US"))
-		W.poll_us = atoi(getenv("SPOKE_POLL_US"));
-	rc = load_modules(ch, modules);
+	rc = read_settings(ch, spec.poll_us);
+	if (rc == 0)
+		rc = load_modules(ch, modules);
 	if (rc < 0)
 		return rc;
 	W.type = spoke_actor_type_find(spec.type);

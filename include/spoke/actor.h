@@ -3,8 +3,18 @@
  * An actor type is a name, the size of its per-instance state, init and fini
  * hooks, and a table of methods.  A method reads its request in place (a
  * view of the receive buffer) and writes its reply straight into the reply
- * buffer that the runtime hands it; it returns 0 or a negative code, which
- * the caller's spoke_call() returns.
+ * buffer that the runtime hands it; it returns 0 or a negative code.
+ *
+ * A method's failure never looks like the runtime's: whatever negative code
+ * it returns (-1, -EINVAL, even SPOKE_EDEAD), the caller's spoke_call()
+ * returns SPOKE_EMETHOD, its spoke_errmsg() says "method NAME of actor X
+ * failed: MESSAGE" and spoke_method_status() gives the method's own code.
+ * MESSAGE is spoke_strerror(code), or the method's own text given with
+ * spoke_method_fail().  The runtime's failures keep their own codes: no
+ * such method is SPOKE_ENOMETHOD; a reply that cannot be packed (over
+ * $SPOKE_MAX_MSG: SPOKE_ETOOBIG, or out of memory) fails with that code,
+ * whatever the method returned, and a message naming the method; a request
+ * over this worker's $SPOKE_MAX_MSG is SPOKE_ETOOBIG before any method runs.
  *
  *     static int hello(void *state, spoke_view *req, spoke_buf *reply)
  *     {
@@ -68,6 +78,19 @@ SPOKE_API void spoke_actor_type_list(char *buf, size_t cap);
 	{                                                                        \
 		spoke_actor_type_register(&(type_var));                          \
 	}
+
+/* In a method: fails the call with code (negative) and a message of the
+ * method's own, which the caller reads in spoke_errmsg() after "method NAME
+ * of actor X failed: ".  Returns code, for
+ *
+ *     if (n > max)
+ *             return spoke_method_fail(reply, -EINVAL,
+ *                                      "prompt of %u tokens is over %u", n, max);
+ *
+ * reply is the method's own reply buffer (what was packed into it is
+ * dropped).  With a code >= 0, or outside a method, it only returns code. */
+SPOKE_API int spoke_method_fail(spoke_buf *reply, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* In the worker: this actor's name, its GPUs ("0,1" or ""), NULL elsewhere. */
 SPOKE_API const char *spoke_self_name(void);

@@ -91,6 +91,9 @@ typedef struct spoke_future {
  * a status resets it when it starts and, when it fails, leaves a message
  * here (never empty); after a success it is "". */
 SPOKE_API const char *spoke_errmsg(void);
+/* After a call failed with SPOKE_EMETHOD (the method itself failed): the
+ * method's own return code, per thread; 0 after any other result. */
+SPOKE_API int spoke_method_status(void);
 
 SPOKE_API int spoke_client_open(spoke_client **out, const spoke_client_opts *opts);
 SPOKE_API void spoke_client_close(spoke_client *c);

@@ -14,6 +14,9 @@
 #define PROBE_FILL 7 /* u32 n, u8 seed -> n bytes of probe_byte(seed, i) */
 #define PROBE_SUM 8  /* bytes -> u64 probe_sum of them */
 #define PROBE_SINK 9 /* bytes (not read) -> u32 their count */
+/* i32 code, then the rest as a message: packs a partial reply, then fails
+ * with code (through spoke_method_fail when a message is given). */
+#define PROBE_FAIL_WITH 20
 
 /* The test pattern and checksum both ends compute. */
 static inline uint8_t probe_byte(uint8_t seed, size_t i)

@@ -106,6 +106,22 @@ static int sink(void *state, spoke_view *req, spoke_buf *reply)
 	return spoke_buf_put_u32(reply, (uint32_t)spoke_view_remaining(req));
 }
 
+static int fail_with(void *state, spoke_view *req, spoke_buf *reply)
+{
+	int32_t code = 0;
+	const void *text;
+	size_t n;
+
+	(void)state;
+	spoke_view_get_i32(req, &code);
+	n = spoke_view_remaining(req);
+	spoke_view_get_raw(req, &text, n);
+	spoke_buf_put_raw(reply, "partial", 7); /* dropped: the call fails */
+	if (n)
+		return spoke_method_fail(reply, code, "%.*s", (int)n, (const char *)text);
+	return code;
+}
+
 static const spoke_method probe_methods[] = {
 	{ PROBE_ECHO, "echo", echo },
 	{ PROBE_GPUS, "gpus", gpus },
@@ -116,6 +132,7 @@ static const spoke_method probe_methods[] = {
 	{ PROBE_FILL, "fill", fill },
 	{ PROBE_SUM, "sum", sum },
 	{ PROBE_SINK, "sink", sink },
+	{ PROBE_FAIL_WITH, "fail_with", fail_with },
 };
 
 static const spoke_actor_type probe_type = {

@@ -114,8 +114,10 @@ START_TEST(unknown_actor_method_and_errors)
 	a = spawn_open("p1", NULL);
 	ck_assert_int_eq(spoke_call(a, 99, NULL, 0, rep, sizeof(rep), &n, 0), SPOKE_ENOMETHOD);
 	ck_assert_msg(strstr(spoke_errmsg(), "no method 99"), "message: %s", spoke_errmsg());
-	ck_assert_int_eq(spoke_call(a, PROBE_FAIL, NULL, 0, rep, sizeof(rep), &n, 0), SPOKE_EINVAL);
-	ck_assert_msg(strstr(spoke_errmsg(), "method fail"), "message: %s", spoke_errmsg());
+	ck_assert_int_eq(spoke_call(a, PROBE_FAIL, NULL, 0, rep, sizeof(rep), &n, 0), SPOKE_EMETHOD);
+	ck_assert_int_eq(spoke_method_status(), SPOKE_EINVAL);
+	ck_assert_msg(strstr(spoke_errmsg(), "method fail of actor p1 failed"), "message: %s",
+		      spoke_errmsg());
 	ck_assert_int_eq(spoke_spawn(client, "Probe", "p1", NULL, 0, NULL), SPOKE_EEXIST);
 	ck_assert_int_eq(spoke_spawn(client, "Probe", "bad name", NULL, 0, NULL), SPOKE_EINVAL);
 	spoke_actor_close(a);
