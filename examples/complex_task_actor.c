@@ -13,8 +13,9 @@ static int run(void *state, spoke_view *req, spoke_buf *reply)
 
 	(void)state;
 	rc = complex_task_unpack(req, &r.task);
-	if (rc < 0)
-		return rc;
+	if (rc < 0) /* the caller gets SPOKE_EMETHOD, this message and rc */
+		return spoke_method_fail(reply, rc, "malformed ComplexTask (%s)",
+					 spoke_strerror(rc));
 	for (uint32_t i = 0; i < r.task.n_values; i++)
 		r.sum += r.task.values[i];
 	return complex_result_pack(reply, &r);

@@ -389,6 +389,12 @@ START_TEST(errors_and_limits)
 			 SPOKE_EMETHOD);
 	ck_assert_int_eq(spoke_method_status(), SPOKE_EINVAL);
 	ck_assert_msg(strstr(spoke_errmsg(), "method fail of actor"), "%s", spoke_errmsg());
+	/* Its own message (spoke_method_fail), and a runtime code as its own. */
+	uint8_t why[] = { 0x11, 0xfc, 0xff, 0xff, 'n', 'o', 'p', 'e' }; /* SPOKE_EDEAD, "nope" */
+	ck_assert_int_eq(spoke_call(a, PROBE_FAIL_WITH, why, sizeof(why), rep, sizeof(rep), &got, 0),
+			 SPOKE_EMETHOD);
+	ck_assert_int_eq(spoke_method_status(), SPOKE_EDEAD);
+	ck_assert_str_eq(spoke_errmsg(), "method fail_with of actor lim failed: nope");
 	ck_assert_int_eq(spoke_call(a, 999, NULL, 0, rep, sizeof(rep), &got, 0), SPOKE_ENOMETHOD);
 	ck_assert_ptr_nonnull(strstr(spoke_errmsg(), "999"));
 	/* A timeout fails that call; the next one connects afresh, even when
