@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <spoke/client.h>
 #include <spoke/errors.h>
 #include <spoke/serializer.h>
 
+#include "errmsg.h"
 #include "testutil.h"
 
 /* ---- helpers ---- */
@@ -1377,6 +1379,35 @@ START_TEST(test_fuzz_round_trip)
 }
 END_TEST
 
+/* The error payload of a REPLY (errmsg.h): a method's failure carries its
+ * code then its text, the runtime's only text; a malformed one is refused. */
+START_TEST(test_reply_error_codec)
+{
+	uint8_t mem[64], bad[4] = { 5, 0, 0, 0 };
+	spoke_buf b;
+
+	spoke_buf_init(&b, mem, sizeof(mem));
+	ck_assert_int_eq(spk_reply_error_pack(&b, SPOKE_EMETHOD, -22, "boom"), 0);
+	ck_assert_uint_eq(b.len, 8);
+	ck_assert(memcmp(mem, "\xea\xff\xff\xff" "boom", 8) == 0);
+	ck_assert_int_eq(spk_reply_error_unpack(SPOKE_EMETHOD, mem, b.len), SPOKE_EMETHOD);
+	ck_assert_str_eq(spoke_errmsg(), "boom");
+	ck_assert_int_eq(spoke_method_status(), -22);
+
+	spoke_buf_init(&b, mem, sizeof(mem));
+	ck_assert_int_eq(spk_reply_error_pack(&b, SPOKE_ENOMETHOD, -22, "no method 9"), 0);
+	ck_assert_uint_eq(b.len, 11);
+	ck_assert_int_eq(spk_reply_error_unpack(SPOKE_ENOMETHOD, mem, b.len), SPOKE_ENOMETHOD);
+	ck_assert_str_eq(spoke_errmsg(), "no method 9");
+	ck_assert_int_eq(spoke_method_status(), 0);
+
+	ck_assert_int_eq(spk_reply_error_unpack(SPOKE_EMETHOD, bad, 2), SPOKE_EPROTO);
+	ck_assert_int_eq(spoke_method_status(), 0);
+	ck_assert_int_eq(spk_reply_error_unpack(SPOKE_EMETHOD, bad, 4), SPOKE_EPROTO);
+	ck_assert_str_eq(spoke_errmsg(), "malformed method error from the actor");
+}
+END_TEST
+
 static Suite *buf_suite(void)
 {
 	Suite *s = suite_create("buf");
@@ -1416,6 +1447,7 @@ static Suite *buf_suite(void)
 	tcase_add_test(tc, test_str_copy_enospc);
 	tcase_add_test(tc, test_f32_array_cap_too_small);
 	tcase_add_test(tc, test_init_misuse);
+	tcase_add_test(tc, test_reply_error_codec);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fuzz");
