@@ -37,6 +37,8 @@
 #define INFO_TIMEOUT_MS 10000
 #define RDMA_POLLS_PER_LOOP 64u /* queue polls per look at the sockets */
 #define POLL_US_MAX 1000000     /* $SPOKE_POLL_US: a second of spinning at most */
+#define SPK_STR_(x) #x
+#define SPK_STR(x) SPK_STR_(x)
 
 struct wconn {
 	struct spk_evconn conn;
@@ -369,11 +371,23 @@ static void serve(void)
 
 static int run_worker(void)
 {
+	const char *fd_env;
 	struct spk_chan ch;
 	int rc;
 
 	spk_log_init("worker", SPK_LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
+	/* spoke-agent sets it to SPK_WORKER_FD_NUM, its end of our socketpair. */
+	fd_env = getenv(SPK_WORKER_FD_ENV);
+	if (strcmp(fd_env, SPK_STR(SPK_WORKER_FD_NUM)) != 0 ||
+	    fcntl(SPK_WORKER_FD_NUM, F_GETFD) < 0) {
+		spk_err(SPK_WORKER_FD_ENV "=%s: %s; only spoke-agent starts workers (unset it to "
+			"run this program by hand)", fd_env,
+			strcmp(fd_env, SPK_STR(SPK_WORKER_FD_NUM)) != 0
+				? "expected " SPK_STR(SPK_WORKER_FD_NUM)
+				: "descriptor " SPK_STR(SPK_WORKER_FD_NUM) " is not open");
+		return 1;
+	}
 	rc = spk_auth_init();
 	if (rc < 0)
 		return 1;

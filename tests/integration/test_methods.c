@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fixture.h"
@@ -326,6 +327,33 @@ START_TEST(good_poll_setting_spawns)
 }
 END_TEST
 
+/* spoke-worker started by anything but the agent says what is wrong. */
+START_TEST(worker_fd_setting_is_checked)
+{
+	static const struct {
+		const char *env, *says;
+	} cases[] = {
+		{ "SPOKE_WORKER_FD=abc", "SPOKE_WORKER_FD=abc: expected 3; only spoke-agent" },
+		{ "SPOKE_WORKER_FD=3", "SPOKE_WORKER_FD=3: descriptor 3 is not open" },
+	};
+	char worker[512], cmd[1024], out[512];
+
+	cluster_path(worker, sizeof(worker), "spoke-worker");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		FILE *p;
+		size_t n;
+
+		snprintf(cmd, sizeof(cmd), "%s timeout 10 '%s' 3<&- 2>&1", cases[i].env, worker);
+		p = popen(cmd, "r");
+		ck_assert_ptr_nonnull(p);
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = '\0';
+		ck_assert_int_eq(WEXITSTATUS(pclose(p)), 1);
+		ck_assert_msg(strstr(out, cases[i].says), "%s: %s", cases[i].env, out);
+	}
+}
+END_TEST
+
 static Suite *methods_suite(void)
 {
 	Suite *s = suite_create("methods");
@@ -347,6 +375,7 @@ static Suite *methods_suite(void)
 	tcase_add_loop_test(tm, bad_worker_settings_fail_the_spawn, 0,
 			    sizeof(bad_settings) / sizeof(bad_settings[0]));
 	tcase_add_test(tm, good_poll_setting_spawns);
+	tcase_add_test(tm, worker_fd_setting_is_checked);
 	suite_add_tcase(s, tm);
 	return s;
 }
