@@ -14,6 +14,7 @@
 #define PROBE_FILL 7 /* u32 n, u8 seed -> n bytes of probe_byte(seed, i) */
 #define PROBE_SUM 8  /* bytes -> u64 probe_sum of them */
 #define PROBE_SINK 9 /* bytes (not read) -> u32 their count */
+#define PROBE_SELF 31 /* str hub, str token -> i32 rc, u32 ms, str msg of opening itself */
 
 /* The test pattern and checksum both ends compute. */
 static inline uint8_t probe_byte(uint8_t seed, size_t i)
