@@ -436,7 +436,7 @@ int spk_ser_failed(int rc, const char *what, const char *who)
 	char why[256];
 
 	snprintf(why, sizeof(why), "%s", spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
-	return spk_fail(rc, "%s: %s failed: %s", who, what, why);
+	return spk_fail(rc, "actor %s: %s failed: %s", who, what, why);
 }
 
 int spoke_call_obj(spoke_actor *a, uint32_t method, const spoke_serializer *req_ser,

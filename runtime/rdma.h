@@ -79,7 +79,8 @@ int spk_transport_from_env(void);
 
 /* A serializer failed (call.c, shared by both transports): keeps its code
  * rc and says what failed (`what`: "packing the request" or "unpacking the
- * reply") for whom, with the reason it left in spoke_errmsg(), if any. */
+ * reply") for which actor (`who`: its name, or its address), with the
+ * reason it left in spoke_errmsg(), if any. */
 int spk_ser_failed(int rc, const char *what, const char *who);
 
 /* ---- client side (rdma_client.c) ---- */

@@ -422,6 +422,8 @@ START_TEST(self_call_fails_at_once)
 		      (int)mlen, msg, ms);
 	ck_assert_msg(ms < 1000, "failing took %u ms", ms);
 	ck_assert_msg(memmem(msg, mlen, "selfish", 7), "message: %.*s", (int)mlen, msg);
+	/* The actor goes on serving. */
+	ck_assert(cluster_alive((pid_t)actor_pid(a)));
 	spoke_actor_close(a);
 }
 END_TEST
