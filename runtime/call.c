@@ -242,8 +242,8 @@ int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int t
 		return spk_api_ret(spk_api_null(__func__, !c ? "c" : !name ? "name" : "out"));
 	*out = NULL;
 	if (!*name || strlen(name) >= SPOKE_ACTOR_NAME_MAX)
-		return spk_api_ret(spk_fail(SPOKE_EINVAL, "actor name '%s': empty or longer than %d",
-					    name, SPOKE_ACTOR_NAME_MAX - 1));
+		return spk_api_ret(spk_fail(SPOKE_EINVAL, "actor name empty or longer than %d bytes",
+					    SPOKE_ACTOR_NAME_MAX - 1));
 	deadline = spk_client_deadline(c, timeout_ms);
 	a = calloc(1, sizeof(*a));
 	if (!a)
