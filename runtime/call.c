@@ -332,6 +332,12 @@ void spoke_mr_deregister(spoke_mr *mr)
 		memset(mr, 0, sizeof(*mr));
 }
 
+/* SPOKE_ENOSPC: a reply of len bytes for a buffer of cap. */
+static int no_room(size_t len, size_t cap)
+{
+	return spk_fail(SPOKE_ENOSPC, "reply of %zu bytes, buffer of %zu", len, cap);
+}
+
 /* The arguments of a call: a handle, and memory behind each length given. */
 static int check_call(const char *func, const spoke_actor *a, const void *req, size_t req_len,
 		      const void *reply, size_t cap)
@@ -419,8 +425,7 @@ int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
 		if (h.len > cap) {
 			rc = spk_chan_skip(s->ch, h.len, deadline);
 			if (rc == 0)
-				rc = spk_fail(SPOKE_ENOSPC, "reply of %u bytes, buffer of %zu", h.len,
-					      cap);
+				rc = no_room(h.len, cap);
 		} else {
 			rc = spk_chan_recv_copy(s->ch, reply, h.len, deadline);
 		}
@@ -570,8 +575,7 @@ static int complete_head(spoke_actor *a, int64_t deadline)
 	if (rc == 0 && (!e.f || h.len > e.f->cap_)) {
 		rc = spk_chan_skip(ch, h.len, deadline);
 		if (rc == 0 && e.f)
-			rc = spk_fail(SPOKE_ENOSPC, "reply of %u bytes, buffer of %zu", h.len,
-				      e.f->cap_);
+			rc = no_room(h.len, e.f->cap_);
 	} else if (rc == 0) {
 		rc = spk_chan_recv_copy(ch, e.f->reply_, h.len, deadline);
 	}
@@ -733,8 +737,7 @@ static int outcome(const spoke_future *f)
 	case 0:
 		return 0;
 	case SPOKE_ENOSPC:
-		return spk_fail(f->status, "reply of %zu bytes, buffer of %zu", f->reply_len,
-				f->cap_);
+		return no_room(f->reply_len, f->cap_);
 	case SPOKE_ETIMEDOUT:
 		return spk_fail(f->status, "no reply in time; the call was given up");
 	case SPOKE_ECLOSED:
