@@ -72,6 +72,54 @@ START_TEST(large_windows_complete)
 }
 END_TEST
 
+/* A window that deadlocks whatever the machine's socket buffers: 64 MiB of
+ * replies (more than the client's receive buffer, the worker's send buffer
+ * and its 8 MiB of queued output together) ask for only 5 bytes each, then
+ * 64 MiB of requests (more than the worker's receive buffer and the
+ * client's send buffer) need the worker to read again. */
+START_TEST(replies_fill_the_pipe)
+{
+	enum { FILLS = 16, SINKS = 64 };
+	const uint32_t n = 4u << 20, big = 1u << 20;
+	spoke_actor *a = spawn_open("w2", NULL);
+	spoke_future *f = calloc(FILLS + SINKS, sizeof(*f));
+	uint8_t *rep = malloc((size_t)FILLS * n), *req = calloc(1, big), fill_req[5];
+	uint32_t counts[SINKS];
+	double t0 = now_ms();
+	int rc;
+
+	ck_assert(f && rep && req);
+	for (int k = 0; k < 4; k++) /* u32 n, little-endian */
+		fill_req[k] = (uint8_t)(n >> (8 * k));
+	for (int i = 0; i < FILLS; i++) {
+		fill_req[4] = (uint8_t)i;
+		rc = spoke_call_async(a, PROBE_FILL, fill_req, 5, rep + (size_t)i * n, n, &f[i]);
+		ck_assert_msg(rc == 0, "fill %d: %s (%s)", i, spoke_strerror(rc), spoke_errmsg());
+	}
+	for (int i = 0; i < SINKS; i++) {
+		rc = spoke_call_async(a, PROBE_SINK, req, big, &counts[i], 4, &f[FILLS + i]);
+		ck_assert_msg(rc == 0, "sink %d: %s (%s)", i, spoke_strerror(rc), spoke_errmsg());
+	}
+	for (int i = 0; i < FILLS + SINKS; i++) {
+		rc = spoke_future_wait(&f[i], 0);
+		ck_assert_msg(rc == 0, "wait %d: %s (%s)", i, spoke_strerror(rc), spoke_errmsg());
+	}
+	for (int i = 0; i < FILLS; i++)
+		for (size_t k = 0; k < n; k++)
+			if (rep[(size_t)i * n + k] != probe_byte((uint8_t)i, k))
+				ck_abort_msg("fill %d: byte %zu differs", i, k);
+	for (int i = 0; i < SINKS; i++)
+		ck_assert_uint_eq(counts[i], big);
+	fprintf(stderr, "window of %d x 4 MiB replies then %d x 1 MiB requests: %.0f ms\n", FILLS,
+		SINKS, now_ms() - t0);
+	ck_assert_msg(now_ms() - t0 < 4000, "took %.0f ms", now_ms() - t0);
+	free(f);
+	free(rep);
+	free(req);
+	spoke_actor_close(a);
+}
+END_TEST
+
 /* ---- 2. futures given up after a timeout ---- */
 
 START_TEST(reuse_after_timeout)
@@ -436,6 +484,7 @@ static Suite *async_suite(void)
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, large_windows_complete);
+	tcase_add_test(tc, replies_fill_the_pipe);
 	tcase_add_test(tc, reuse_after_timeout);
 	tcase_add_test(tc, in_flight_future_refused);
 	tcase_add_test(tc, drop_after_timeout);
