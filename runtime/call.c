@@ -5,17 +5,25 @@
  * lock), sends and receives on the caller's thread and gives the channel
  * back; a pool slot is connected (and allocated) the first time that many
  * calls run at once.  Asynchronous calls share one pipelined channel: the
- * worker answers in order, so futures wait in a FIFO and complete in turn.
+ * worker answers in order, so the calls in flight wait in a FIFO (a ring
+ * the handle owns) and complete in turn.  A sender that finds the socket
+ * full receives the replies that are due meanwhile (chan.h's drain), so a
+ * worker that stops reading until its replies are read never deadlocks a
+ * window.  A wait that times out gives its future up: the ring keeps the
+ * call's place with no future, and its reply is dropped when it comes.
  *
  * Over RDMA (chosen when the handle opens, see client.h) the pool's slots
  * hold queue pairs instead (rdma_client.c), connected the same way, on
  * first need; asynchronous calls pipeline on slot 0's, a->rdma. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <spoke/actor.h>
 #include <spoke/errors.h>
 
 #include "clock.h"
@@ -34,6 +42,13 @@ struct pool_slot {
 	uint64_t next_id;
 };
 
+/* An asynchronous call in flight over TCP: its id, and the future it
+ * completes, or NULL once a wait gave the future up (its reply is dropped). */
+struct inflight {
+	uint64_t id;
+	spoke_future *f;
+};
+
 struct spoke_actor {
 	spoke_client *client;
 	char name[SPOKE_ACTOR_NAME_MAX];
@@ -42,8 +57,9 @@ struct spoke_actor {
 	struct pool_slot pool[POOL_MAX];
 	pthread_mutex_t async_lock; /* guards everything below */
 	struct spk_chan *async_ch;
-	spoke_future *head, *tail;
-	uint64_t async_id;
+	struct inflight *ring; /* calls in flight, oldest first, ring_cap long */
+	size_t ring_cap, ring_head, ring_count;
+	uint64_t async_id; /* the last call's: ids in the ring are consecutive */
 	size_t async_queued; /* bytes of small requests not sent yet */
 	struct spk_rconn *rdma; /* the RDMA connection, when calls go over RDMA */
 };
@@ -218,21 +234,34 @@ static int choose_transport(spoke_actor *a, int64_t deadline)
 
 int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int timeout_ms)
 {
-	int64_t deadline = spk_client_deadline(c, timeout_ms);
+	const char *self = spoke_self_name();
+	int64_t deadline;
 	spoke_actor *a;
 	int rc;
 
-	if (!name || strlen(name) >= SPOKE_ACTOR_NAME_MAX)
-		return spk_fail(SPOKE_EINVAL, "actor name missing or too long");
+	spk_api_enter();
+	if (!c || !name || !out)
+		return spk_api_ret(spk_api_null(__func__, !c ? "c" : !name ? "name" : "out"));
+	*out = NULL;
+	if (!*name || strlen(name) >= SPOKE_ACTOR_NAME_MAX)
+		return spk_api_ret(spk_fail(SPOKE_EINVAL, "actor name empty or longer than %d bytes",
+					    SPOKE_ACTOR_NAME_MAX - 1));
+	deadline = spk_client_deadline(c, timeout_ms);
 	a = calloc(1, sizeof(*a));
 	if (!a)
-		return -ENOMEM;
+		return spk_api_ret(-ENOMEM);
 	a->client = c;
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	atomic_init(&a->poll_us, c->poll_us);
 	rc = spk_client_lookup(c, name, &a->ep, spk_ms_left(deadline));
 	if (rc < 0)
 		goto out_free;
+	/* An actor's call to itself would wait for the method making it. */
+	if (self && strcmp(self, name) == 0 && a->ep.pid == (uint32_t)getpid()) {
+		rc = spk_fail(SPOKE_ESELF, "actor %s cannot call itself: its worker runs one method "
+			      "at a time, so the call would wait for the method that makes it", name);
+		goto out_free;
+	}
 	/* Connect the first channel now: errors show here, not at the first call. */
 	rc = connect_chan(a, &a->pool[0].ch, deadline);
 	if (rc < 0)
@@ -243,50 +272,58 @@ int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int t
 	pthread_mutex_init(&a->async_lock, NULL);
 	spk_client_hold(c);
 	*out = a;
-	return 0;
+	return spk_api_ret(0);
 out_close:
 	drop_chan(&a->pool[0].ch);
 out_free:
 	free(a);
-	return rc;
+	return spk_api_ret(rc);
 }
 
 const char *spoke_actor_transport(const spoke_actor *a)
 {
-	return a->rdma ? "rdma" : "tcp";
+	return !a ? "none" : a->rdma ? "rdma" : "tcp";
 }
 
 int spoke_actor_init_rdma(spoke_actor *a, int timeout_ms)
 {
-	int64_t deadline = spk_client_deadline(a->client, timeout_ms);
+	int64_t deadline;
 	int rc = 0;
 
+	spk_api_enter();
+	if (!a)
+		return spk_api_ret(spk_api_null(__func__, "a"));
+	deadline = spk_client_deadline(a->client, timeout_ms);
 	pthread_mutex_lock(&a->async_lock);
-	if (a->head)
+	if (a->ring_count)
 		rc = spk_fail(SPOKE_EINVAL, "actor %s: asynchronous calls in flight over TCP", a->name);
 	else if (!a->rdma)
 		rc = connect_rdma(a, &a->rdma, deadline);
 	a->pool[0].rc = a->rdma;
 	pthread_mutex_unlock(&a->async_lock);
 	if (rc < 0 && rc != SPOKE_EINVAL)
-		return spk_fail(SPOKE_ERDMA, "actor %s at %s: %s", a->name, a->ep.addr,
-				spoke_errmsg());
+		return spk_api_ret(spk_fail(SPOKE_ERDMA, "actor %s at %s: %s", a->name, a->ep.addr,
+					    spoke_errmsg()));
 	if (rc == 0)
 		spk_info("actor %s at %s: transport rdma (%s)", a->name, a->ep.addr,
 			 spk_rdma_device(a->rdma));
-	return rc;
+	return spk_api_ret(rc);
 }
 
 int spoke_mr_register(spoke_actor *a, void *addr, size_t len, spoke_mr *mr)
 {
+	spk_api_enter();
+	if (!a || !addr || !mr)
+		return spk_api_ret(spk_api_null(__func__, !a ? "a" : !addr ? "addr" : "mr"));
 	memset(mr, 0, sizeof(*mr));
-	if (!addr || !len)
-		return spk_fail(SPOKE_EINVAL, "spoke_mr_register: no memory given");
+	if (!len)
+		return spk_api_ret(spk_fail(SPOKE_EINVAL, "%s: len is 0", __func__));
 	mr->addr = addr;
 	mr->len = len;
 	if (!a->rdma)
-		return 0;
-	return spk_rdma_mr_register(a->rdma, addr, len, &mr->mr_, &mr->lkey_, &mr->rkey_);
+		return spk_api_ret(0);
+	return spk_api_ret(spk_rdma_mr_register(a->rdma, addr, len, &mr->mr_, &mr->lkey_,
+						&mr->rkey_));
 }
 
 void spoke_mr_deregister(spoke_mr *mr)
@@ -297,14 +334,37 @@ void spoke_mr_deregister(spoke_mr *mr)
 		memset(mr, 0, sizeof(*mr));
 }
 
+/* SPOKE_ENOSPC: a reply of len bytes for a buffer of cap. */
+static int no_room(size_t len, size_t cap)
+{
+	return spk_fail(SPOKE_ENOSPC, "reply of %zu bytes, buffer of %zu", len, cap);
+}
+
+/* The arguments of a call: a handle, and memory behind each length given. */
+static int check_call(const char *func, const spoke_actor *a, const void *req, size_t req_len,
+		      const void *reply, size_t cap)
+{
+	if (!a)
+		return spk_api_null(func, "a");
+	if (!req && req_len)
+		return spk_api_null(func, "req");
+	if (!reply && cap)
+		return spk_api_null(func, "reply");
+	return 0;
+}
+
 int spoke_call_mr(spoke_actor *a, uint32_t method, const spoke_mr *req, size_t req_off,
 		  size_t req_len, spoke_mr *rep, size_t rep_off, size_t cap, size_t *reply_len,
 		  int timeout_ms)
 {
+	spk_api_enter();
+	if (!a)
+		return spk_api_ret(spk_api_null(__func__, "a"));
 	if ((req && (req_off > req->len || req_len > req->len - req_off)) ||
 	    (!req && req_len) || (rep && (rep_off > rep->len || cap > rep->len - rep_off)) ||
 	    (!rep && cap))
-		return spk_fail(SPOKE_EINVAL, "spoke_call_mr: range outside the registered memory");
+		return spk_api_ret(spk_fail(SPOKE_EINVAL,
+					    "spoke_call_mr: range outside the registered memory"));
 	/* Memory registered while the handle was on TCP is only remembered. */
 	if (a->rdma && (!req || req->mr_) && (!rep || rep->mr_)) {
 		int64_t deadline = spk_client_deadline(a->client, timeout_ms);
@@ -312,32 +372,20 @@ int spoke_call_mr(spoke_actor *a, uint32_t method, const spoke_mr *req, size_t r
 		int rc = acquire(a, &s, deadline);
 
 		if (rc < 0)
-			return rc;
+			return spk_api_ret(rc);
 		rc = spk_rdma_call_mr(s->rc, method, req, req_off, req_len, rep, rep_off, cap,
 				      reply_len, deadline);
 		release(s);
-		return rc;
+		return spk_api_ret(rc);
 	}
 	return spoke_call(a, method, req ? (const uint8_t *)req->addr + req_off : NULL, req_len,
 			  rep ? (uint8_t *)rep->addr + rep_off : NULL, cap, reply_len, timeout_ms);
 }
 
-void spoke_actor_close(spoke_actor *a)
+void spoke_actor_set_poll(spoke_actor *a, int poll_us)
 {
 	if (!a)
 		return;
-	for (int i = 0; i < POOL_MAX; i++) {
-		drop_chan(&a->pool[i].ch);
-		spk_rdma_close(a->pool[i].rc); /* slot 0's is a->rdma */
-	}
-	drop_chan(&a->async_ch);
-	pthread_mutex_destroy(&a->async_lock);
-	spk_client_drop(a->client);
-	free(a);
-}
-
-void spoke_actor_set_poll(spoke_actor *a, int poll_us)
-{
 	atomic_store(&a->poll_us, poll_us < 0 ? 0 : poll_us);
 	for (int i = 0; i < POOL_MAX; i++) {
 		struct spk_rconn *rc = __atomic_load_n(&a->pool[i].rc, __ATOMIC_ACQUIRE);
@@ -350,19 +398,24 @@ void spoke_actor_set_poll(spoke_actor *a, int poll_us)
 int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len, void *reply,
 	       size_t cap, size_t *reply_len, int timeout_ms)
 {
-	int64_t deadline = spk_client_deadline(a->client, timeout_ms);
+	int64_t deadline;
 	struct pool_slot *s;
 	struct spk_hdr h;
 	uint64_t id;
 	int rc;
 
+	spk_api_enter();
+	rc = check_call(__func__, a, req, req_len, reply, cap);
+	if (rc < 0)
+		return spk_api_ret(rc);
+	deadline = spk_client_deadline(a->client, timeout_ms);
 	rc = acquire(a, &s, deadline);
 	if (rc < 0)
-		return rc;
+		return spk_api_ret(rc);
 	if (s->rc) {
 		rc = spk_rdma_call(s->rc, method, req, req_len, reply, cap, reply_len, deadline);
 		release(s);
-		return rc;
+		return spk_api_ret(rc);
 	}
 	id = ++s->next_id;
 	rc = spk_chan_send(s->ch, SPK_CALL, id, (int32_t)method, req, req_len, deadline);
@@ -374,8 +427,7 @@ int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
 		if (h.len > cap) {
 			rc = spk_chan_skip(s->ch, h.len, deadline);
 			if (rc == 0)
-				rc = spk_fail(SPOKE_ENOSPC, "reply of %u bytes, buffer of %zu", h.len,
-					      cap);
+				rc = no_room(h.len, cap);
 		} else {
 			rc = spk_chan_recv_copy(s->ch, reply, h.len, deadline);
 		}
@@ -383,13 +435,21 @@ int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
 	if (rc == SPOKE_ETIMEDOUT)
 		spk_chan_break(s->ch, rc); /* its answer may still come: start afresh */
 	release(s);
-	return rc;
+	return spk_api_ret(rc);
+}
+
+int spk_ser_failed(int rc, const char *what, const char *who)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "%s", spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
+	return spk_fail(rc, "actor %s: %s failed: %s", who, what, why);
 }
 
 int spoke_call_obj(spoke_actor *a, uint32_t method, const spoke_serializer *req_ser,
 		   const void *req, const spoke_serializer *rep_ser, void *rep, int timeout_ms)
 {
-	int64_t deadline = spk_client_deadline(a->client, timeout_ms);
+	int64_t deadline;
 	struct pool_slot *s;
 	const uint8_t *p;
 	struct spk_hdr h;
@@ -398,18 +458,27 @@ int spoke_call_obj(spoke_actor *a, uint32_t method, const spoke_serializer *req_
 	uint64_t id;
 	int rc;
 
+	spk_api_enter();
+	if (!a)
+		return spk_api_ret(spk_api_null(__func__, "a"));
+	deadline = spk_client_deadline(a->client, timeout_ms);
 	rc = acquire(a, &s, deadline);
 	if (rc < 0)
-		return rc;
+		return spk_api_ret(rc);
 	if (s->rc) {
 		rc = spk_rdma_call_obj(s->rc, method, req_ser, req, rep_ser, rep, deadline);
 		release(s);
-		return rc;
+		return spk_api_ret(rc);
 	}
 	id = ++s->next_id;
 	spk_chan_begin(s->ch, &b);
-	if (req_ser && req_ser->pack(&b, req) < 0 && !b.err)
-		b.err = SPOKE_EINVAL;
+	rc = req_ser ? req_ser->pack(&b, req) : 0;
+	if (rc >= 0)
+		rc = b.err;
+	if (rc < 0) { /* nothing sent: the channel is as it was */
+		release(s);
+		return spk_api_ret(spk_ser_failed(rc, "packing the request", a->name));
+	}
 	rc = spk_chan_send_buf(s->ch, &b, SPK_CALL, id, (int32_t)method, deadline);
 	if (rc == 0)
 		rc = recv_reply(a, s->ch, id, &h, deadline);
@@ -418,23 +487,116 @@ int spoke_call_obj(spoke_actor *a, uint32_t method, const spoke_serializer *req_
 	if (rc == 0 && rep_ser) {
 		spoke_view_init(&v, p, h.len);
 		rc = rep_ser->unpack(&v, rep);
-		if (rc == 0)
+		if (rc >= 0)
 			rc = spoke_view_error(&v);
+		if (rc < 0)
+			rc = spk_ser_failed(rc, "unpacking the reply", a->name);
 	}
 	if (rc == SPOKE_ETIMEDOUT)
 		spk_chan_break(s->ch, rc);
 	release(s);
-	return rc;
+	return spk_api_ret(rc);
 }
 
-/* Fails every queued future with rc (the pipelined channel broke). */
+/* ---- asynchronous calls over TCP ---- */
+
+static struct inflight *ring_at(spoke_actor *a, size_t i)
+{
+	return &a->ring[(a->ring_head + i) % a->ring_cap];
+}
+
+static void ring_pop(spoke_actor *a)
+{
+	a->ring_head = (a->ring_head + 1) % a->ring_cap;
+	a->ring_count--;
+}
+
+/* Room for one more call in flight: the ring doubles when a window outgrows
+ * every one before it, and is kept. */
+static int ring_reserve(spoke_actor *a)
+{
+	size_t cap = a->ring_cap ? 2 * a->ring_cap : 64;
+	struct inflight *r;
+
+	if (a->ring_count < a->ring_cap)
+		return 0;
+	r = malloc(cap * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->ring_count; i++)
+		r[i] = *ring_at(a, i);
+	free(a->ring);
+	a->ring = r;
+	a->ring_cap = cap;
+	a->ring_head = 0;
+	return 0;
+}
+
+/* The entry of f, a future of this handle started and not complete. */
+static struct inflight *ring_find(spoke_actor *a, const spoke_future *f)
+{
+	uint64_t i = a->ring_count ? f->id_ - ring_at(a, 0)->id : 0;
+
+	return i < a->ring_count && ring_at(a, i)->f == f ? ring_at(a, i) : NULL;
+}
+
+static void complete(spoke_future *f, int status)
+{
+	f->status = status;
+	__atomic_store_n(&f->done_, 1, __ATOMIC_RELEASE);
+}
+
+/* Completes every call in flight with rc (the channel broke, or the handle
+ * closes). */
 static void fail_all(spoke_actor *a, int rc)
 {
-	for (spoke_future *f = a->head; f; f = f->next_) {
-		f->status = rc;
-		f->done_ = 1;
+	for (; a->ring_count; ring_pop(a))
+		if (ring_at(a, 0)->f)
+			complete(ring_at(a, 0)->f, rc);
+}
+
+/* Receives the reply of the oldest call in flight into its future, or drops
+ * it (a future given up).  SPOKE_ETIMEDOUT with nothing consumed leaves the
+ * call in flight; a broken channel fails every call in flight. */
+static int complete_head(spoke_actor *a, int64_t deadline)
+{
+	struct spk_chan *ch = a->async_ch;
+	struct inflight e;
+	struct spk_hdr h;
+	int rc;
+
+	if (!a->ring_count) { /* bytes no call asked for: the end, or garbage */
+		rc = spk_chan_recv_hdr(ch, &h, deadline);
+		return rc < 0 ? rc : spk_chan_break(ch, spk_fail(SPOKE_EPROTO,
+						    "actor %s answered no call", a->name));
 	}
-	a->head = a->tail = NULL;
+	e = *ring_at(a, 0);
+	rc = recv_reply(a, ch, e.id, &h, deadline);
+	if (rc == SPOKE_ETIMEDOUT && !ch->broken)
+		return rc;
+	if (rc == 0 && (!e.f || h.len > e.f->cap_)) {
+		rc = spk_chan_skip(ch, h.len, deadline);
+		if (rc == 0 && e.f)
+			rc = no_room(h.len, e.f->cap_);
+	} else if (rc == 0) {
+		rc = spk_chan_recv_copy(ch, e.f->reply_, h.len, deadline);
+	}
+	if (ch->broken) {
+		fail_all(a, ch->broken);
+		return ch->broken;
+	}
+	ring_pop(a);
+	if (e.f) {
+		e.f->reply_len = rc == 0 || rc == SPOKE_ENOSPC ? h.len : 0;
+		complete(e.f, rc);
+	}
+	return 0;
+}
+
+/* chan.h's drain: a send that waits for room receives a reply meanwhile. */
+static int drain(void *arg, int64_t deadline)
+{
+	return complete_head(arg, deadline);
 }
 
 /* Sends request f, or queues it when other calls are in flight: a queued
@@ -455,108 +617,97 @@ static int async_send(spoke_actor *a, spoke_future *f, uint32_t method, const vo
 	} else {
 		rc = spk_chan_queue(ch, &a->async_queued, SPK_CALL, f->id_, (int32_t)method, req,
 				    req_len);
-		if (rc < 0 || (a->head && a->async_queued < ASYNC_FLUSH))
+		if (rc < 0 || (a->ring_count && a->async_queued < ASYNC_FLUSH))
 			return rc;
 		rc = spk_chan_flush(ch, &a->async_queued, deadline);
 	}
 	return rc;
 }
 
-int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
-		     void *reply, size_t cap, spoke_future *f)
+static int tcp_call_async(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
+			  spoke_future *f, int64_t deadline)
 {
-	int64_t deadline = spk_client_deadline(a->client, 0);
 	int rc = 0;
 
-	memset(f, 0, sizeof(*f));
-	f->reply_ = reply;
-	f->cap_ = cap;
-	f->actor_ = a;
-	if (a->rdma) {
-		rc = spk_rdma_call_async(a->rdma, method, req, req_len, reply, cap, f, deadline);
-		if (rc < 0) {
-			f->status = rc;
-			f->done_ = 1;
-		}
-		return rc;
-	}
 	pthread_mutex_lock(&a->async_lock);
-	if (a->async_ch && a->async_ch->broken && !a->head) {
+	if (a->async_ch && a->async_ch->broken) {
+		fail_all(a, a->async_ch->broken);
 		drop_chan(&a->async_ch);
 		a->async_queued = 0;
 	}
-	if (!a->async_ch)
+	if (!a->async_ch) {
 		rc = connect_chan(a, &a->async_ch, deadline);
-	if (rc == 0 && a->async_ch->broken)
-		rc = a->async_ch->broken;
+		if (rc == 0) {
+			a->async_ch->drain = drain;
+			a->async_ch->drain_arg = a;
+		}
+	}
+	if (rc == 0)
+		rc = ring_reserve(a);
 	if (rc == 0) {
 		a->async_ch->poll_us = atomic_load(&a->poll_us);
-		f->id_ = ++a->async_id;
+		f->id_ = a->async_id + 1;
 		rc = async_send(a, f, method, req, req_len, deadline);
 	}
 	if (rc == 0) {
-		if (a->tail)
-			a->tail->next_ = f;
-		else
-			a->head = f;
-		a->tail = f;
+		a->async_id = f->id_;
+		*ring_at(a, a->ring_count++) = (struct inflight){ f->id_, f };
 	} else if (a->async_ch && a->async_ch->broken) {
 		fail_all(a, rc);
 	}
 	pthread_mutex_unlock(&a->async_lock);
-	if (rc < 0) {
-		f->status = rc;
-		f->done_ = 1;
-	}
 	return rc;
 }
 
-/* Receives the reply at the head of the FIFO. */
-static int complete_head(spoke_actor *a, int64_t deadline)
+/* Whether f is in flight on a: compares pointers only, since a future
+ * about to be started may be uninitialised memory. */
+static bool in_flight(spoke_actor *a, const spoke_future *f)
 {
-	spoke_future *f = a->head;
-	struct spk_chan *ch = a->async_ch;
-	struct spk_hdr h;
-	int rc;
+	bool found = false;
 
-	rc = recv_reply(a, ch, f->id_, &h, deadline);
-	if (rc == SPOKE_ETIMEDOUT && !ch->broken)
-		return rc; /* nothing consumed: the future stays pending */
-	if (rc == 0) {
-		f->reply_len = h.len;
-		if (h.len > f->cap_) {
-			rc = spk_chan_skip(ch, h.len, deadline);
-			if (rc == 0)
-				rc = SPOKE_ENOSPC;
-		} else {
-			rc = spk_chan_recv_copy(ch, f->reply_, h.len, deadline);
-		}
-	}
-	if (ch->broken) {
-		fail_all(a, ch->broken);
-		return 0;
-	}
-	a->head = f->next_;
-	if (!a->head)
-		a->tail = NULL;
-	f->status = rc;
-	f->done_ = 1;
-	return 0;
+	if (a->rdma)
+		return spk_rdma_in_flight(a->rdma, f);
+	pthread_mutex_lock(&a->async_lock);
+	for (size_t i = 0; i < a->ring_count && !found; i++)
+		found = ring_at(a, i)->f == f;
+	pthread_mutex_unlock(&a->async_lock);
+	return found;
 }
 
-int spoke_future_wait(spoke_future *f, int timeout_ms)
+int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
+		     void *reply, size_t cap, spoke_future *f)
 {
-	spoke_actor *a = f->actor_;
 	int64_t deadline;
+	int rc;
+
+	spk_api_enter();
+	if (!f)
+		return spk_api_ret(spk_api_null(__func__, "f"));
+	if (a && in_flight(a, f)) /* f is left as it is */
+		return spk_api_ret(spk_fail(SPOKE_EINVAL, "actor %s: this future is still in "
+					    "flight; wait for it before starting another call on it",
+					    a->name));
+	memset(f, 0, sizeof(*f));
+	f->reply_ = reply;
+	f->cap_ = cap;
+	f->actor_ = a;
+	rc = check_call(__func__, a, req, req_len, reply, cap);
+	if (rc == 0) {
+		deadline = spk_client_deadline(a->client, 0);
+		rc = a->rdma ? spk_rdma_call_async(a->rdma, method, req, req_len, reply, cap, f,
+						   deadline)
+			     : tcp_call_async(a, method, req, req_len, f, deadline);
+	}
+	if (rc < 0)
+		complete(f, rc);
+	return spk_api_ret(rc);
+}
+
+static int tcp_future_wait(spoke_actor *a, spoke_future *f, int64_t deadline)
+{
+	struct inflight *e;
 	int rc = 0;
 
-	if (!a)
-		return spk_fail(SPOKE_EINVAL, "future was never started");
-	if (__atomic_load_n(&f->done_, __ATOMIC_ACQUIRE))
-		return f->status;
-	deadline = spk_client_deadline(a->client, timeout_ms);
-	if (a->rdma)
-		return spk_rdma_future_wait(a->rdma, f, deadline);
 	pthread_mutex_lock(&a->async_lock);
 	while (!f->done_ && rc == 0) {
 		/* Never sleep on a reply with requests still queued: send them
@@ -565,13 +716,74 @@ int spoke_future_wait(spoke_future *f, int timeout_ms)
 
 		if (a->async_queued && ch->rlen - ch->rpos < SPK_HDR_SIZE) {
 			rc = spk_chan_flush(ch, &a->async_queued, deadline);
-			if (rc < 0) {
+			if (rc < 0)
 				fail_all(a, rc);
-				break;
-			}
+			continue;
 		}
 		rc = complete_head(a, deadline);
 	}
+	if (!f->done_ && rc == SPOKE_ETIMEDOUT && (e = ring_find(a, f))) {
+		e->f = NULL; /* the call keeps its place; its reply will be dropped */
+		complete(f, spk_fail(rc, "actor %s: no reply in time; the call is given up",
+				     a->name));
+	}
 	pthread_mutex_unlock(&a->async_lock);
 	return f->done_ ? f->status : rc;
+}
+
+/* The outcome of f, complete before this wait began (another wait received
+ * its reply, or the handle was closed): a failure gets its message here. */
+static int outcome(const spoke_future *f)
+{
+	switch (f->status) {
+	case 0:
+		return 0;
+	case SPOKE_ENOSPC:
+		return no_room(f->reply_len, f->cap_);
+	case SPOKE_ETIMEDOUT:
+		return spk_fail(f->status, "no reply in time; the call was given up");
+	case SPOKE_ECLOSED:
+		return spk_fail(f->status, "the actor handle was closed with the call in flight");
+	default:
+		return spk_fail(f->status, "asynchronous call failed: %s",
+				spoke_strerror(f->status));
+	}
+}
+
+int spoke_future_wait(spoke_future *f, int timeout_ms)
+{
+	spoke_actor *a;
+	int64_t deadline;
+
+	spk_api_enter();
+	if (!f)
+		return spk_api_ret(spk_api_null(__func__, "f"));
+	/* A complete future's handle may be gone: only f is read. */
+	if (__atomic_load_n(&f->done_, __ATOMIC_ACQUIRE))
+		return spk_api_ret(outcome(f));
+	a = f->actor_;
+	if (!a)
+		return spk_api_ret(spk_fail(SPOKE_EINVAL, "the future was never started"));
+	deadline = spk_client_deadline(a->client, timeout_ms);
+	if (a->rdma)
+		return spk_api_ret(spk_rdma_future_wait(a->rdma, f, deadline));
+	return spk_api_ret(tcp_future_wait(a, f, deadline));
+}
+
+void spoke_actor_close(spoke_actor *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->async_lock);
+	fail_all(a, SPOKE_ECLOSED); /* the RDMA ring's: spk_rdma_close */
+	pthread_mutex_unlock(&a->async_lock);
+	for (int i = 0; i < POOL_MAX; i++) {
+		drop_chan(&a->pool[i].ch);
+		spk_rdma_close(a->pool[i].rc); /* slot 0's is a->rdma */
+	}
+	drop_chan(&a->async_ch);
+	free(a->ring);
+	pthread_mutex_destroy(&a->async_lock);
+	spk_client_drop(a->client);
+	free(a);
 }

@@ -105,6 +105,38 @@ static int fill(struct spk_chan *ch, size_t n, int64_t deadline)
 	return rc;
 }
 
+/* Waits until ch can send again; meanwhile, with a drain hook, receives the
+ * replies that come in (see chan.h). */
+static int wait_send(struct spk_chan *ch, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = ch->fd, .events = POLLOUT | POLLIN };
+	int rc;
+
+	if (!ch->drain)
+		return wait_fd(ch, POLLOUT, deadline);
+	for (;;) {
+		/* A reply already begun in rbuf shows no more in poll(). */
+		if (ch->rlen > ch->rpos) {
+			rc = ch->drain(ch->drain_arg, deadline);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		rc = poll(&pfd, 1, spk_ms_left(deadline));
+		if (rc == 0)
+			return spk_fail(SPOKE_ETIMEDOUT, "no room to send to %s in time", ch->peer);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return broken(ch, -errno);
+		if (pfd.revents & ~POLLIN) /* room, or an error that sendmsg reports */
+			return 0;
+		rc = ch->drain(ch->drain_arg, deadline);
+		if (rc < 0)
+			return rc;
+	}
+}
+
 static int send_iov(struct spk_chan *ch, struct iovec *iov, int cnt, int64_t deadline)
 {
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
@@ -121,7 +153,7 @@ static int send_iov(struct spk_chan *ch, struct iovec *iov, int cnt, int64_t dea
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return broken(ch, spk_fail(SPOKE_EDEAD, "connection to %s: %s", ch->peer,
 							strerror(errno)));
-			rc = wait_fd(ch, POLLOUT, deadline);
+			rc = wait_send(ch, deadline);
 			if (rc < 0) /* part of a frame may have gone */
 				return broken(ch, rc);
 			continue;

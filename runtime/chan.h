@@ -30,6 +30,15 @@ struct spk_chan {
 	int poll_us;
 	int broken; /* the error that broke it, 0 while usable */
 	char peer[SPK_ADDR_MAX];
+	/* For a pipelined owner (asynchronous calls), set while it sends: a
+	 * send that cannot go on (the socket is full) calls drain whenever a
+	 * reply is coming in, to receive the replies that are due, instead of
+	 * only waiting for room.  A peer that stops reading until its replies
+	 * are read then reads again, so no window of calls can deadlock.  drain
+	 * receives (never sends) on this channel and returns 0 or an error,
+	 * which ends the send. */
+	int (*drain)(void *arg, int64_t deadline_us);
+	void *drain_arg;
 };
 
 /* Connects to hostport and runs the handshake, all before deadline_us. */

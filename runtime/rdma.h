@@ -77,6 +77,12 @@ enum spk_transport { SPK_TRANSPORT_AUTO, SPK_TRANSPORT_TCP, SPK_TRANSPORT_RDMA }
  * message for anything else. */
 int spk_transport_from_env(void);
 
+/* A serializer failed (call.c, shared by both transports): keeps its code
+ * rc and says what failed (`what`: "packing the request" or "unpacking the
+ * reply") for which actor (`who`: its name, or its address), with the
+ * reason it left in spoke_errmsg(), if any. */
+int spk_ser_failed(int rc, const char *what, const char *who);
+
 /* ---- client side (rdma_client.c) ---- */
 
 struct spk_rconn;
@@ -108,7 +114,13 @@ int spk_rdma_call_mr(struct spk_rconn *rc, uint32_t method, const spoke_mr *req_
 		     size_t *reply_len, int64_t deadline);
 int spk_rdma_call_async(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
 			void *reply, size_t cap, spoke_future *f, int64_t deadline);
+/* Waits for f; a wait that times out gives f up (completes it with
+ * SPOKE_ETIMEDOUT; the call keeps its place and its reply is dropped).
+ * Closing the connection completes every future in flight with
+ * SPOKE_ECLOSED. */
 int spk_rdma_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline);
+/* Whether future f is in flight on rc (compares pointers only). */
+bool spk_rdma_in_flight(struct spk_rconn *rc, const spoke_future *f);
 /* Registers [addr, addr+len) with the connection's protection domain. */
 int spk_rdma_mr_register(struct spk_rconn *rc, void *addr, size_t len, void **mr,
 			 uint32_t *lkey, uint32_t *rkey);

@@ -41,7 +41,7 @@ struct pend {
 	uint32_t lkey, rkey; /* K_MR: the region's */
 	const spoke_serializer *ser; /* K_OBJ */
 	void *obj;
-	int *status;
+	int *status; /* status, len, done: NULL once the caller gave up (a timed-out future) */
 	size_t *len;
 	int *done;
 	bool region; /* offered a region for the reply */
@@ -340,10 +340,14 @@ int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token
 	return 0;
 }
 
+static int break_all(struct spk_rconn *rc, int code);
+
 void spk_rdma_close(struct spk_rconn *rc)
 {
 	if (!rc)
 		return;
+	if (rc->count) /* the futures in flight learn it before rc goes */
+		break_all(rc, SPOKE_ECLOSED);
 	if (rc->id && !rc->broken)
 		rdma_disconnect(rc->id);
 	teardown(rc);
@@ -371,6 +375,8 @@ void spk_rdma_set_poll(struct spk_rconn *rc, int poll_us)
 
 static void finish(struct pend *p, int status, size_t len)
 {
+	if (!p->done) /* given up */
+		return;
 	if (p->len)
 		*p->len = len;
 	*p->status = status;
@@ -443,13 +449,16 @@ static int consume(struct spk_rconn *rc, struct pend *p, const uint8_t *data, ui
 	spoke_view v;
 	int rc2;
 
-	(void)rc;
+	if (!p->done) /* given up: the reply is dropped */
+		return 0;
 	if (p->kind == K_OBJ) {
 		if (!p->ser)
 			return 0;
 		spoke_view_init(&v, data, len);
 		rc2 = p->ser->unpack(&v, p->obj);
-		return rc2 < 0 ? rc2 : spoke_view_error(&v);
+		if (rc2 >= 0)
+			rc2 = spoke_view_error(&v);
+		return rc2 < 0 ? spk_ser_failed(rc2, "unpacking the reply", rc->addr) : 0;
 	}
 	if (len > p->cap)
 		return spk_fail(SPOKE_ENOSPC, "reply of %u bytes, buffer of %zu", len, p->cap);
@@ -492,10 +501,12 @@ static int complete_head(struct spk_rconn *rc, int64_t deadline)
 		rc2 = pull(rc, p, s + SPK_HDR_SIZE, h.len, &data, deadline);
 		if (rc2 < 0)
 			return break_all(rc, rc2 == SPOKE_EPROTO ? spk_fail(rc2, "bad PULL reply") : rc2);
-		status = rc2 == 1 ? spk_fail(h.len > rc->max_msg ? SPOKE_ETOOBIG : SPOKE_ENOSPC,
-					     "reply of %u bytes, room for %zu", h.len,
-					     p->kind == K_OBJ ? (size_t)rc->max_msg : p->cap)
-				  : consume(rc, p, data, h.len);
+		if (rc2 == 0)
+			status = consume(rc, p, data, h.len);
+		else if (p->done) /* else given up: not read, dropped */
+			status = spk_fail(h.len > rc->max_msg ? SPOKE_ETOOBIG : SPOKE_ENOSPC,
+					  "reply of %u bytes, room for %zu", h.len,
+					  p->kind == K_OBJ ? (size_t)rc->max_msg : p->cap);
 		rc2 = send_done(rc, h.id, deadline);
 		if (rc2 < 0)
 			return break_all(rc, rc2);
@@ -585,11 +596,12 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 	if (src->ser) {
 		b.grow = grow_tx;
 		b.owner = &g;
-		if (src->ser->pack(&b, src->obj) < 0 && !b.err)
-			b.err = SPOKE_EINVAL;
-		if (b.err) {
+		rc2 = src->ser->pack(&b, src->obj);
+		if (rc2 >= 0)
+			rc2 = b.err;
+		if (rc2 < 0) {
 			spk_rqp_unget_slot(&rc->q, k);
-			return b.err;
+			return spk_ser_failed(rc2, "packing the request", rc->addr);
 		}
 	} else if (src->len > rc->peer_max) {
 		spk_rqp_unget_slot(&rc->q, k);
@@ -761,16 +773,52 @@ int spk_rdma_call_async(struct spk_rconn *rc, uint32_t method, const void *req, 
 	return rc2;
 }
 
+/* f's call in the ring, or NULL. */
+static struct pend *find(struct spk_rconn *rc, const spoke_future *f)
+{
+	for (unsigned i = 0; i < rc->count; i++) {
+		struct pend *p = &rc->ring[(rc->head + i) % SPK_RDMA_CREDITS];
+
+		if (p->done == &f->done_)
+			return p;
+	}
+	return NULL;
+}
+
 int spk_rdma_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline)
 {
 	int rc2 = lock(rc, deadline);
+	struct pend *p;
 
+	/* Giving f up needs the lock, which another thread's call holds no
+	 * longer than its own deadline. */
 	if (rc2 < 0)
-		return __atomic_load_n(&f->done_, __ATOMIC_ACQUIRE) ? f->status : rc2;
+		pthread_mutex_lock(&rc->lock);
 	while (!f->done_ && rc2 == 0)
 		rc2 = complete_head(rc, deadline);
+	if (!f->done_ && rc2 == SPOKE_ETIMEDOUT && (p = find(rc, f))) {
+		/* The call keeps its credit and its place; its reply is dropped. */
+		p->status = NULL;
+		p->len = NULL;
+		p->done = NULL;
+		p->dst = NULL;
+		p->cap = 0;
+		f->status = spk_fail(rc2, "actor at %s: no reply in time; the call is given up",
+				     rc->addr);
+		__atomic_store_n(&f->done_, 1, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&rc->lock);
 	return f->done_ ? f->status : rc2;
+}
+
+bool spk_rdma_in_flight(struct spk_rconn *rc, const spoke_future *f)
+{
+	bool found;
+
+	pthread_mutex_lock(&rc->lock); /* held no longer than another call's deadline */
+	found = find(rc, f) != NULL;
+	pthread_mutex_unlock(&rc->lock);
+	return found;
 }
 
 int spk_rdma_mr_register(struct spk_rconn *rc, void *addr, size_t len, void **mr,

@@ -10,7 +10,9 @@
  *
  * Every blocking function takes a timeout in milliseconds (0: the client's
  * default, see spoke_client_opts) and returns 0 or a negative code (see
- * spoke/errors.h); spoke_errmsg() then says more, per thread. */
+ * spoke/errors.h); spoke_errmsg() then says more, per thread.  A NULL
+ * handle, out-pointer or buffer behind a nonzero length is SPOKE_EINVAL,
+ * naming the argument ("spoke_call: req is NULL"), never a crash. */
 #ifndef SPOKE_CLIENT_H
 #define SPOKE_CLIENT_H
 
@@ -75,6 +77,14 @@ typedef struct spoke_node_info {
 	uint32_t free_gpus; /* not reserved by a spawn or a gang ticket */
 } spoke_node_info;
 
+/* One asynchronous call (spoke_call_async).  The caller owns the struct;
+ * it needs no initialisation.  It is "in flight" from a successful
+ * spoke_call_async until it completes: when a wait receives its reply,
+ * when a wait on it times out (SPOKE_ETIMEDOUT: the call is given up and
+ * its reply, when it comes, is dropped), when the connection breaks, or
+ * when its handle is closed (SPOKE_ECLOSED).  A complete future may be
+ * reused for another call, or simply go out of scope; one in flight must
+ * not (spoke_call_async refuses it with SPOKE_EINVAL). */
 typedef struct spoke_future {
 	int status;       /* after spoke_future_wait: 0 or a negative code */
 	size_t reply_len; /* bytes of the reply (may exceed the capacity: ENOSPC) */
@@ -96,6 +106,11 @@ SPOKE_API const char *spoke_errmsg(void);
 SPOKE_API int spoke_method_status(void);
 
 SPOKE_API int spoke_client_open(spoke_client **out, const spoke_client_opts *opts);
+/* Closes the client's connection to the hub.  Actor handles opened from it
+ * stay valid and go on calling their actors (each holds what it needs);
+ * what needs the hub (spoke_actor_open, spoke_spawn, ...) then fails with
+ * SPOKE_ECLOSED.  The memory goes with the last handle's spoke_actor_close.
+ * c must not be used after that. */
 SPOKE_API void spoke_client_close(spoke_client *c);
 
 /* The live nodes (registered agents): up to cap of them into out; returns
@@ -123,9 +138,16 @@ SPOKE_API int spoke_gang_launch(spoke_client *c, const spoke_ticket *t, uint32_t
 /* Stops the ticket's actors, frees its slots, and frees t. */
 SPOKE_API int spoke_gang_release(spoke_client *c, spoke_ticket *t, int timeout_ms);
 
-/* A handle for calling actor `name`; SPOKE_ENOACTOR if there is none. */
+/* A handle for calling actor `name`; SPOKE_ENOACTOR if there is none,
+ * SPOKE_ECLOSED if c was closed, SPOKE_ESELF (at once) if the calling
+ * actor names itself: a worker runs one method at a time, so its call to
+ * itself would only wait out its timeout. */
 SPOKE_API int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out,
 			       int timeout_ms);
+/* Closes the handle: every future still in flight on it completes with
+ * SPOKE_ECLOSED first (a later spoke_future_wait returns that, reading only
+ * the future), then its connections and memory go.  No other call on the
+ * handle may be running or start; NULL is ignored. */
 SPOKE_API void spoke_actor_close(spoke_actor *a);
 /* This handle's spin budget on replies, in microseconds (0: block). */
 SPOKE_API void spoke_actor_set_poll(spoke_actor *a, int poll_us);
@@ -136,20 +158,35 @@ SPOKE_API int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_
 			 void *reply, size_t cap, size_t *reply_len, int timeout_ms);
 /* Zero-copy form: req_ser->pack writes the request straight into the send
  * buffer, rep_ser->unpack reads the reply in place from the receive buffer.
- * Either serializer may be NULL (empty request, ignored reply). */
+ * Either serializer may be NULL (empty request, ignored reply).  A failing
+ * pack or unpack keeps its own code (its return value, else the buffer's
+ * or view's error: SPOKE_ETOOBIG, SPOKE_ESHORT) and spoke_errmsg() says
+ * whether packing the request or unpacking the reply failed; a request
+ * that failed to pack was not sent. */
 SPOKE_API int spoke_call_obj(spoke_actor *a, uint32_t method,
 			     const spoke_serializer *req_ser, const void *req,
 			     const spoke_serializer *rep_ser, void *rep, int timeout_ms);
 /* Asynchronous call on the handle's pipelined connection: many may be in
- * flight; each completes, in order, into its own reply buffer.  A call made
- * while none is in flight is sent at once; small ones made behind others
- * are gathered (up to 8 KiB) and sent together, one send for many calls:
- * by a wait on any of the handle's futures before it would sleep, by a
- * larger call, or when 8 KiB are gathered.  Keep the window bounded (hundreds of calls): a
- * sender that never waits fills the socket, and its send times out. */
+ * flight; each completes, in order, into its own reply buffer (reply must
+ * stay valid until f completes; req is not needed once this returns).  A
+ * call made while none is in flight is sent at once; small ones made
+ * behind others are gathered (up to 8 KiB) and sent together, one send for
+ * many calls: by a wait on any of the handle's futures before it would
+ * sleep, by a larger call, or when 8 KiB are gathered.  Flow control is
+ * real: a call that finds the connection full receives the replies due
+ * meanwhile into their futures, so a window of any size completes (over
+ * RDMA, a call waits for one of its 32 credits the same way); the handle
+ * remembers each call in flight (16 bytes each, in memory it keeps).
+ * Returns 0, or an error that also completes f with it; SPOKE_EINVAL
+ * without touching f or the handle if f is still in flight. */
 SPOKE_API int spoke_call_async(spoke_actor *a, uint32_t method, const void *req,
 			       size_t req_len, void *reply, size_t cap, spoke_future *f);
-/* Waits for f; returns f->status (SPOKE_ETIMEDOUT leaves f pending). */
+/* Waits for f and returns f->status (a complete future's at once, its
+ * message in spoke_errmsg() again).  A wait that times out completes f
+ * with SPOKE_ETIMEDOUT and gives the call up: its reply is dropped when it
+ * comes, and f may be reused or dropped.  A wait may first wait for
+ * another thread's call on the same connection to end its turn (no longer
+ * than that call's own timeout). */
 SPOKE_API int spoke_future_wait(spoke_future *f, int timeout_ms);
 
 /* ---- Transport: TCP or RDMA ----
@@ -172,7 +209,7 @@ SPOKE_API int spoke_future_wait(spoke_future *f, int timeout_ms);
  * pool (connected the first time that many calls run at once), and
  * asynchronous calls pipeline on one. */
 
-/* "rdma" or "tcp". */
+/* "rdma" or "tcp" ("none" for NULL). */
 SPOKE_API const char *spoke_actor_transport(const spoke_actor *a);
 /* Moves the handle to RDMA now, whatever $SPOKE_TRANSPORT says; 0 if it is
  * on RDMA already, SPOKE_ERDMA (and why) if it cannot be.  Call it before

@@ -17,6 +17,7 @@
 /* i32 code, then the rest as a message: packs a partial reply, then fails
  * with code (through spoke_method_fail when a message is given). */
 #define PROBE_FAIL_WITH 20
+#define PROBE_SELF 31 /* str hub, str token -> i32 rc, u32 ms, str msg of opening itself */
 
 /* The test pattern and checksum both ends compute. */
 static inline uint8_t probe_byte(uint8_t seed, size_t i)

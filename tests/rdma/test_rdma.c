@@ -344,16 +344,26 @@ START_TEST(timeouts_of_threads_on_one_handle)
 	pthread_join(th, &rc);
 	ck_assert_int_eq((int)(intptr_t)rc, 0);
 	ck_assert_int_eq(spoke_call(b, PROBE_ECHO, "x", 1, rep, sizeof(rep), &got, 5000), 0);
-	/* A future behind a long one: the wait times out, the future stays. */
+	/* A future behind a long one: the wait times out and gives it up (its
+	 * reply is dropped); the future may be reused at once, and one still
+	 * in flight may not. */
 	ck_assert_int_eq(spoke_call_async(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &f), 0);
 	ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, "y", 1, rep2, sizeof(rep2), &g), 0);
 	t0 = now_ms();
 	ck_assert_int_eq(spoke_future_wait(&g, 100), SPOKE_ETIMEDOUT);
 	ck_assert_msg(now_ms() - t0 < 600, "waited %.0f ms", now_ms() - t0);
+	ck_assert_int_eq(spoke_future_wait(&g, 5000), SPOKE_ETIMEDOUT);
+	ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, "x", 1, rep2, sizeof(rep2), &f),
+			 SPOKE_EINVAL);
+	ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, "z", 1, rep2, sizeof(rep2), &g), 0);
 	ck_assert_int_eq(spoke_future_wait(&g, 5000), 0);
 	ck_assert_int_eq(spoke_future_wait(&f, 0), 0);
 	ck_assert_uint_eq(g.reply_len, 1);
+	ck_assert_int_eq(rep2[0], 'z');
+	/* Closing the handle completes a future in flight. */
+	ck_assert_int_eq(spoke_call_async(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &f), 0);
 	spoke_actor_close(a);
+	ck_assert_int_eq(spoke_future_wait(&f, 0), SPOKE_ECLOSED);
 	spoke_actor_close(b);
 }
 END_TEST
