@@ -14,6 +14,9 @@
 #define PROBE_FILL 7 /* u32 n, u8 seed -> n bytes of probe_byte(seed, i) */
 #define PROBE_SUM 8  /* bytes -> u64 probe_sum of them */
 #define PROBE_SINK 9 /* bytes (not read) -> u32 their count */
+/* Opens a client to its own job (spoke_client_open(&c, NULL)) and lists
+ * the nodes -> i32 status, then the node names or the error message. */
+#define PROBE_NODES 10
 
 /* The test pattern and checksum both ends compute. */
 static inline uint8_t probe_byte(uint8_t seed, size_t i)
