@@ -26,6 +26,7 @@
 
 #include "chan.h"
 #include "clock.h"
+#include "errmsg.h"
 #include "evconn.h"
 #include "log.h"
 #include "proto.h"
@@ -210,7 +211,9 @@ static void child_cb(struct ev_loop *loop, ev_child *c, int revents)
 }
 
 /* The worker's environment: ours, without the variables that `own` (four
- * "NAME=value" strings: its GPUs and identity) replace. */
+ * "NAME=value" strings: its GPUs and identity) replace.  Ours says how to
+ * reach the job (SPOKE_HUB, SPOKE_TOKEN or SPOKE_TOKEN_FILE: main() sets
+ * them as we got them), so that the actor can open a client to it. */
 static char **worker_env(char *own[4])
 {
 	size_t n = 0, i = 0;
@@ -227,7 +230,7 @@ static char **worker_env(char *own[4])
 		for (int d = 0; d < 4; d++)
 			if (!strncmp(environ[k], own[d], (size_t)(strchr(own[d], '=') - own[d] + 1)))
 				replaced = true;
-		if (!replaced && strncmp(environ[k], "SPOKE_TOKEN=", 12))
+		if (!replaced)
 			env[i++] = environ[k];
 	}
 	for (int d = 0; d < 4; d++)
@@ -391,6 +394,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	shut_down(ag);
 }
 
+/* The GPU ids from --gpus, $CUDA_VISIBLE_DEVICES or /dev; 0, or 2 after a
+ * usage error. */
 static int find_gpus(struct agent *ag, const char *opt)
 {
 	const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
@@ -400,11 +405,8 @@ static int find_gpus(struct agent *ag, const char *opt)
 	if (opt || cvd) {
 		const char *src = opt ? opt : cvd;
 
-		if (spk_gpu_list_parse(src, ag->reg.gpus, 64, &ag->reg.n_gpus) < 0) {
-			spk_err("%s: cannot read the GPU list '%s' (want ids like 0,1,2 or 0-3)",
-				opt ? "--gpus" : "CUDA_VISIBLE_DEVICES", src);
-			return SPOKE_EINVAL;
-		}
+		if (spk_gpu_list_parse(src, ag->reg.gpus, 64, &ag->reg.n_gpus) < 0)
+			return spk_usage_error(opt ? "--gpus" : "CUDA_VISIBLE_DEVICES", src);
 		return 0;
 	}
 	d = opendir("/dev");
@@ -424,27 +426,84 @@ static int find_gpus(struct agent *ag, const char *opt)
 	return 0;
 }
 
-static void default_worker_path(struct agent *ag)
+/* An explicit worker program must be there: 0, or 2 after a usage error. */
+static int set_worker_path(struct agent *ag, const char *what, const char *path)
+{
+	if (strlen(path) >= sizeof(ag->worker_path))
+		spk_fail(SPOKE_EINVAL, "longer than %zu bytes", sizeof(ag->worker_path) - 1);
+	else if (access(path, X_OK) != 0)
+		spk_fail(SPOKE_EINVAL, "not an executable program: %s", strerror(errno));
+	else
+		return snprintf(ag->worker_path, sizeof(ag->worker_path), "%s", path) < 0;
+	return spk_usage_error(what, path);
+}
+
+static int default_worker_path(struct agent *ag)
 {
 	const char *env = getenv("SPOKE_WORKER");
 	char self[PATH_MAX - 16];
 	ssize_t n;
 	char *slash;
 
-	if (env && *env) {
-		snprintf(ag->worker_path, sizeof(ag->worker_path), "%s", env);
-		return;
-	}
+	if (env && *env)
+		return set_worker_path(ag, "SPOKE_WORKER", env);
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0) {
 		snprintf(ag->worker_path, sizeof(ag->worker_path), "spoke-worker");
-		return;
+		return 0;
 	}
 	self[n] = '\0';
 	slash = strrchr(self, '/');
 	if (slash)
 		*slash = '\0';
 	snprintf(ag->worker_path, sizeof(ag->worker_path), "%s/spoke-worker", self);
+	return 0;
+}
+
+/* This node's name, from --node or the first of $SPOKE_NODE and
+ * $SLURMD_NODENAME that is set: printable, 1 to SPOKE_NODE_NAME_MAX - 1
+ * bytes.  0, or 2 after a usage error. */
+static int check_node_name(const char *opt)
+{
+	const char *what = "--node", *name = opt;
+	size_t len;
+
+	if (!name) {
+		what = "SPOKE_NODE";
+		name = getenv(what);
+		if (!name || !*name) {
+			what = "SLURMD_NODENAME";
+			name = getenv(what);
+		}
+		if (!name || !*name)
+			return 0; /* the host name */
+	}
+	len = strlen(name);
+	if (!len || len >= SPOKE_NODE_NAME_MAX) {
+		spk_fail(SPOKE_EINVAL, "want 1 to %d bytes", SPOKE_NODE_NAME_MAX - 1);
+		return spk_usage_error(what, name);
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+			spk_fail(SPOKE_EINVAL, "control characters are not allowed");
+			return spk_usage_error(what, name);
+		}
+	return 0;
+}
+
+/* The token and the hub, as the workers' clients will find them. */
+static int export_job(const char *hub, const char *token_file)
+{
+	char path[PATH_MAX];
+
+	if (setenv("SPOKE_HUB", hub, 1) != 0)
+		return -errno;
+	if (!token_file)
+		return 0; /* $SPOKE_TOKEN or $SPOKE_TOKEN_FILE, inherited */
+	if (!realpath(token_file, path))
+		return -errno;
+	unsetenv("SPOKE_TOKEN");
+	return setenv("SPOKE_TOKEN_FILE", path, 1) != 0 ? -errno : 0;
 }
 
 static void usage(FILE *f)
@@ -541,50 +600,83 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *hub = getenv("SPOKE_HUB"), *gpus = NULL, *token_file = NULL;
+	const char *hub = NULL, *gpus = NULL, *token_file = NULL, *node = NULL;
 	const char *ready_file = NULL;
 	static struct agent ag;
 	char list[SPK_GPU_LIST_MAX];
-	int opt, timeout_ms = 10000;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int opt, rc;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN), timeout_ms = 10000;
 
-	default_worker_path(&ag);
-	while ((opt = getopt_long(argc, argv, "H:n:g:c:A:w:m:t:T:r:hV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":H:n:g:c:A:w:m:t:T:r:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'H': hub = optarg; break;
-		case 'n': snprintf(ag.node, sizeof(ag.node), "%s", optarg); break;
+		case 'n': node = optarg; break;
 		case 'g': gpus = optarg; break;
-		case 'c': cpus = atol(optarg); break;
-		case 'A': snprintf(ag.host, sizeof(ag.host), "%s", optarg); break;
-		case 'w': snprintf(ag.worker_path, sizeof(ag.worker_path), "%s", optarg); break;
+		case 'c':
+			if (spk_parse_num(optarg, 0, 1 << 20, &cpus) < 0)
+				return spk_usage_error("--cpus", optarg);
+			break;
+		case 'A':
+			if (!*optarg || strlen(optarg) >= sizeof(ag.host)) {
+				spk_fail(SPOKE_EINVAL, "want a host name or address of 1 to %zu bytes",
+					 sizeof(ag.host) - 1);
+				return spk_usage_error("--advertise", optarg);
+			}
+			snprintf(ag.host, sizeof(ag.host), "%s", optarg);
+			break;
+		case 'w':
+			if (set_worker_path(&ag, "--worker", optarg) != 0)
+				return 2;
+			break;
 		case 'm': ag.modules = optarg; break;
 		case 't': token_file = optarg; break;
-		case 'T': timeout_ms = atoi(optarg); break;
+		case 'T':
+			if (spk_parse_num(optarg, 1, 24 * 3600 * 1000, &timeout_ms) < 0)
+				return spk_usage_error("--timeout", optarg);
+			break;
 		case 'r': ready_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("spoke-agent %s\n", SPOKE_VERSION_STRING); return 0;
-		default: usage(stderr); return 2;
+		default: return spk_bad_option(argv, opt);
 		}
 	}
-	if (!hub || !*hub || optind < argc || cpus < 0 || timeout_ms <= 0) {
-		fprintf(stderr, "spoke-agent: %s\n",
-			optind < argc ? "unexpected argument" : "--hub HOST:PORT is required");
-		usage(stderr);
-		return 2;
+	if (optind < argc) {
+		spk_fail(SPOKE_EINVAL, "unexpected (see --help)");
+		return spk_usage_error("argument", argv[optind]);
 	}
-	if (ag.node[0])
-		setenv("SPOKE_NODE", ag.node, 1);
+	if (!hub) {
+		hub = getenv("SPOKE_HUB");
+		if (!hub || !*hub) {
+			fprintf(stderr, "spoke-agent: --hub HOST:PORT (or $SPOKE_HUB) is required\n");
+			return 2;
+		}
+		if (spk_parse_addr(hub, false) < 0)
+			return spk_usage_error("SPOKE_HUB", hub);
+	} else if (spk_parse_addr(hub, false) < 0) {
+		return spk_usage_error("--hub", hub);
+	}
+	if (check_node_name(node) != 0 || (!ag.worker_path[0] && default_worker_path(&ag) != 0))
+		return 2;
+	rc = find_gpus(&ag, gpus);
+	if (rc != 0)
+		return rc;
+	if (node)
+		setenv("SPOKE_NODE", node, 1);
 	spk_log_init("agent", SPK_LOG_INFO);
 	snprintf(ag.node, sizeof(ag.node), "%s", spk_log_node());
 	if (token_file ? spk_token_read_file(token_file, ag.token, sizeof(ag.token))
 		       : spk_token_load(NULL, ag.token, sizeof(ag.token)))
 		return 1;
-	if (find_gpus(&ag, gpus) < 0)
-		return 2;
+	rc = export_job(hub, token_file);
+	if (rc < 0) {
+		spk_err("cannot pass the hub and token on to workers: %s", spoke_strerror(rc));
+		return 1;
+	}
 	ag.reg.cpus = (uint32_t)cpus;
 	signal(SIGPIPE, SIG_IGN);
 	ag.loop = EV_DEFAULT;
-	if (connect_hub(&ag, hub, timeout_ms) < 0)
+	if (connect_hub(&ag, hub, (int)timeout_ms) < 0)
 		return 1;
 	spk_gpu_list_format(list, sizeof(list), ag.reg.gpus, ag.reg.n_gpus);
 	spk_info("registered with the hub at %s: %u GPUs [%s], workers listen on %s", hub,

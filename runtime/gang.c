@@ -1,8 +1,8 @@
 /* gang.c - the hub's book of nodes, GPUs and gang tickets (placement).
  *
- * Placement runs in two steps: a plan (which nodes, how many slots on each)
- * computed from the book without changing it, then, once the ticket is
- * allocated, the commit that hands out GPU ids and marks them used.  A plan
+ * Placement runs in two steps: a check that the gang fits, computed from the
+ * book without changing it, then, once the ticket is allocated, the slots'
+ * nodes and the commit that hands out GPU ids and marks them used.  A gang
  * that does not fit changes nothing, so allocation is all or nothing. */
 #include "gang.h"
 
@@ -19,13 +19,6 @@
 
 #define GANG_STR_(x) #x
 #define GANG_STR(x) GANG_STR_(x)
-
-/* Which nodes a gang uses, in order of first use, and how many slots each. */
-struct gang_plan {
-	uint32_t n_used;
-	uint32_t node[SPK_MAX_NODES];
-	uint32_t count[SPK_MAX_NODES];
-};
 
 static uint64_t gpu_mask(uint32_t n_gpus)
 {
@@ -55,94 +48,131 @@ static uint32_t node_room(const struct spk_node *nd, const spoke_resources *res)
 	return room;
 }
 
-/* `nodes` distinct nodes with room for per_node slots each; best fit: the
- * fewest free GPUs first, then the lowest index. */
-static bool plan_strict(const struct spk_gang *g, uint32_t nodes, uint32_t per_node,
-			const spoke_resources *res, struct gang_plan *p)
+/* Live nodes with room for at least `min_room` slots, into cand; returns
+ * how many. */
+static uint32_t nodes_with_room(const struct spk_gang *g, const spoke_resources *res,
+				uint32_t min_room, uint32_t *cand)
 {
-	uint32_t cand[SPK_MAX_NODES];
-	uint32_t n_cand = 0;
-	uint32_t i, j;
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		if (node_room(&g->nodes[i], res) >= min_room)
+			cand[n++] = i;
+	}
+	return n;
+}
+
+/* Insertion sort of cand by key[node], ascending or descending; stable, so
+ * ties stay in index order. */
+static void sort_nodes(uint32_t *cand, uint32_t n, const uint32_t *key, bool descending)
+{
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t c = cand[i], j;
+
+		for (j = i; j > 0; j--) {
+			uint32_t prev = key[cand[j - 1]];
+
+			if (descending ? prev >= key[c] : prev <= key[c])
+				break;
+			cand[j] = cand[j - 1];
+		}
+		cand[j] = c;
+	}
+}
+
+/* `nodes` distinct nodes with room for per_node slots each, into home;
+ * best fit: the fewest free GPUs first, then the lowest index. */
+static bool plan_strict(const struct spk_gang *g, uint32_t nodes, uint32_t per_node,
+			const spoke_resources *res, uint32_t *home)
+{
+	uint32_t cand[SPK_MAX_NODES], key[SPK_MAX_NODES];
+	uint32_t n_cand, i;
 
 	if (nodes > g->n_nodes)
 		return false;
-	for (i = 0; i < g->n_nodes; i++) {
-		if (node_room(&g->nodes[i], res) >= per_node)
-			cand[n_cand++] = i;
-	}
+	n_cand = nodes_with_room(g, res, per_node, cand);
 	if (n_cand < nodes)
 		return false;
-
-	/* Insertion sort by free GPUs; stable, so ties stay in index order. */
-	for (i = 1; i < n_cand; i++) {
-		uint32_t c = cand[i];
-		uint32_t f = free_gpus(&g->nodes[c]);
-
-		for (j = i; j > 0 && free_gpus(&g->nodes[cand[j - 1]]) > f; j--)
-			cand[j] = cand[j - 1];
-		cand[j] = c;
-	}
-
-	p->n_used = nodes;
-	for (i = 0; i < nodes; i++) {
-		p->node[i] = cand[i];
-		p->count[i] = per_node;
-	}
+	for (i = 0; i < g->n_nodes; i++)
+		key[i] = free_gpus(&g->nodes[i]);
+	sort_nodes(cand, n_cand, key, false);
+	memcpy(home, cand, nodes * sizeof(home[0]));
 	return true;
 }
 
-/* n slots, one by one, to the first live node with room, in index order. */
-static bool plan_spread(const struct spk_gang *g, uint32_t n, const spoke_resources *res,
-			struct gang_plan *p)
+/* Whether the live nodes have room for n slots in all. */
+static bool room_for(const struct spk_gang *g, const spoke_resources *res, uint64_t n)
 {
-	uint32_t left = n;
-	uint32_t i;
+	uint64_t room = 0;
 
-	p->n_used = 0;
-	for (i = 0; i < g->n_nodes && left; i++) {
-		uint32_t room = node_room(&g->nodes[i], res);
-
-		if (!room)
-			continue;
-		if (room > left)
-			room = left;
-		p->node[p->n_used] = i;
-		p->count[p->n_used] = room;
-		p->n_used++;
-		left -= room;
-	}
-	return left == 0;
+	for (uint32_t i = 0; i < g->n_nodes && room < n; i++)
+		room += node_room(&g->nodes[i], res);
+	return room >= n;
 }
 
-/* Hands out the plan's GPUs and CPUs into t->grants and marks them used. */
-static void commit_plan(struct spk_gang *g, const struct gang_plan *p,
-			const spoke_resources *res, struct spk_ticket *t)
+/* Strict placement: slot l of gang node k on home[k]. */
+static void place_strict(struct spk_ticket *t, uint32_t nodes, uint32_t per_node,
+			 const uint32_t *home)
 {
-	uint32_t rank = 0;
-	uint32_t k, l, i;
+	for (uint32_t k = 0; k < nodes; k++)
+		for (uint32_t l = 0; l < per_node; l++)
+			t->grants[k * per_node + l].node = home[k];
+}
 
-	for (k = 0; k < p->n_used; k++) {
-		struct spk_node *nd = &g->nodes[p->node[k]];
+/* Non-strict placement of t->n slots (room_for said they fit).  Gang node k
+ * gets a home node: distinct nodes while there are enough with room (most
+ * room first), then shared round robin.  First every gang node puts what
+ * fits of its share on its home; then what is left of each share spills, in
+ * rank order, onto the nodes that still have room, in the same order. */
+static void place_spread(const struct spk_gang *g, struct spk_ticket *t, uint32_t nodes,
+			 uint32_t per_node, const spoke_resources *res)
+{
+	uint32_t cand[SPK_MAX_NODES], room[SPK_MAX_NODES];
+	uint32_t n_cand, next = 0;
 
-		for (l = 0; l < p->count[k]; l++) {
-			struct spk_grant *gr = &t->grants[rank];
+	for (uint32_t i = 0; i < g->n_nodes; i++)
+		room[i] = node_room(&g->nodes[i], res);
+	n_cand = nodes_with_room(g, res, 1, cand);
+	sort_nodes(cand, n_cand, room, true);
+	for (uint32_t r = 0; r < t->n; r++) {
+		uint32_t home = cand[(r / per_node) % n_cand];
 
-			gr->node = p->node[k];
-			gr->rank = rank;
-			gr->node_rank = k;
-			gr->local_rank = l;
-			gr->n_gpus = 0;
-			for (i = 0; i < nd->n_gpus && gr->n_gpus < res->gpus; i++) {
-				if (nd->gpu_used & (1ULL << i))
-					continue;
-				nd->gpu_used |= 1ULL << i;
-				gr->gpus[gr->n_gpus++] = nd->gpus[i];
-			}
-			gr->cpus = res->cpus;
-			if (nd->cpus)
-				nd->cpus_used += res->cpus;
-			rank++;
+		t->grants[r].node = room[home] ? home : UINT32_MAX;
+		if (room[home])
+			room[home]--;
+	}
+	for (uint32_t r = 0; r < t->n; r++) {
+		if (t->grants[r].node != UINT32_MAX)
+			continue;
+		while (!room[cand[next]])
+			next++;
+		t->grants[r].node = cand[next];
+		room[cand[next]]--;
+	}
+}
+
+/* Numbers the placed slots (rank = node_rank * per_node + local_rank) and
+ * hands out their GPUs and CPUs, marking them used. */
+static void commit_grants(struct spk_gang *g, struct spk_ticket *t, uint32_t per_node,
+			  const spoke_resources *res)
+{
+	for (uint32_t r = 0; r < t->n; r++) {
+		struct spk_grant *gr = &t->grants[r];
+		struct spk_node *nd = &g->nodes[gr->node];
+
+		gr->rank = r;
+		gr->node_rank = r / per_node;
+		gr->local_rank = r % per_node;
+		gr->n_gpus = 0;
+		for (uint32_t i = 0; i < nd->n_gpus && gr->n_gpus < res->gpus; i++) {
+			if (nd->gpu_used & (1ULL << i))
+				continue;
+			nd->gpu_used |= 1ULL << i;
+			gr->gpus[gr->n_gpus++] = nd->gpus[i];
 		}
+		gr->cpus = res->cpus;
+		if (nd->cpus)
+			nd->cpus_used += res->cpus;
 	}
 }
 
@@ -312,8 +342,9 @@ int spk_gang_allocate(struct spk_gang *g, uint64_t owner, uint32_t nodes, uint32
 		      const spoke_resources *res, bool strict_pack, struct spk_ticket **out,
 		      char *why, size_t why_cap)
 {
-	struct gang_plan plan;
+	uint32_t home[SPK_MAX_NODES];
 	struct spk_ticket *t;
+	bool strict;
 	const char *bad = NULL;
 	size_t len = 0;
 	uint64_t n = (uint64_t)nodes * per_node;
@@ -338,8 +369,8 @@ int spk_gang_allocate(struct spk_gang *g, uint64_t owner, uint32_t nodes, uint32
 		return SPOKE_EINVAL;
 	}
 
-	if (!plan_strict(g, nodes, per_node, res, &plan) &&
-	    (strict_pack || !plan_spread(g, (uint32_t)n, res, &plan))) {
+	strict = plan_strict(g, nodes, per_node, res, home);
+	if (!strict && (strict_pack || !room_for(g, res, n))) {
 		ret = SPOKE_ENORES;
 		goto out_why;
 	}
@@ -352,7 +383,11 @@ int spk_gang_allocate(struct spk_gang *g, uint64_t owner, uint32_t nodes, uint32
 	t->id = g->next_id++;
 	t->owner = owner;
 	t->n = (uint32_t)n;
-	commit_plan(g, &plan, res, t);
+	if (strict)
+		place_strict(t, nodes, per_node, home);
+	else
+		place_spread(g, t, nodes, per_node, res);
+	commit_grants(g, t, per_node, res);
 	t->next = g->tickets;
 	g->tickets = t;
 	*out = t;

@@ -30,8 +30,8 @@ struct spk_node {
 struct spk_grant {
 	uint32_t node;       /* index into spk_gang.nodes */
 	uint32_t rank;       /* 0..n-1 in the gang */
-	uint32_t node_rank;  /* index of the node among the gang's nodes, in order of first use */
-	uint32_t local_rank; /* index among the gang's slots on that node */
+	uint32_t node_rank;  /* the gang node it belongs to, 0..nodes-1 */
+	uint32_t local_rank; /* index among that gang node's slots, 0..per_node-1 */
 	uint32_t n_gpus;
 	int32_t gpus[SPOKE_MAX_SLOT_GPUS]; /* GPU ids (not indexes) */
 	uint32_t cpus;
@@ -65,11 +65,16 @@ int spk_gang_add_node(struct spk_gang *g, const char *name, const int32_t *gpus,
  * slots on it keep them until released. */
 void spk_gang_node_down(struct spk_gang *g, uint32_t node);
 
-/* Places nodes x per_node slots of res->gpus GPUs and res->cpus CPUs each.
- * strict_pack: `nodes` distinct live nodes, each holding its `per_node`
- * slots (best fit: among nodes that fit, those with the fewest free GPUs
- * first, then by index).  Otherwise the strict placement is tried first and,
- * if it fails, slots go one by one to any live node with room, in index order.
+/* Places nodes x per_node slots of res->gpus GPUs and res->cpus CPUs each;
+ * slot rank r belongs to gang node r / per_node (its node_rank) as its
+ * local rank r % per_node.  strict_pack: `nodes` distinct live nodes, each
+ * holding its gang node's `per_node` slots (best fit: among nodes that fit,
+ * those with the fewest free GPUs first, then by index).  Otherwise the
+ * strict placement is tried first and, if it fails, the gang fits when the
+ * live nodes have room for all its slots: each gang node gets a home node,
+ * distinct ones while enough nodes have room (the most room first), and
+ * keeps its slots there as far as they fit; the rest spill onto nodes with
+ * room left.  A grant's `node` is where the slot really is.
  * On success *out is a new ticket (owned by g, listed in g->tickets) and the
  * resources are marked used; on failure returns SPOKE_ENORES (or
  * SPOKE_EINVAL for zero nodes, zero per_node, more than SPOKE_MAX_SLOT_GPUS

@@ -3,10 +3,17 @@
  * Agents connect and REGISTER their node; clients connect to SPAWN,
  * ALLOC/LAUNCH/RELEASE gangs, LOOKUP and KILL actors.  A spawn becomes a
  * START to the chosen node's agent; the agent's answer (after the worker's
- * init returned and it listens) completes the client's request. */
+ * init returned and it listens) completes the client's request, or the
+ * spawn's own timeout fails it.
+ *
+ * The hub keeps a record only of live actors (starting or running): a dead
+ * actor's record is freed at once and its name is free again.  The last
+ * HUB_DEATHS deaths are remembered (name, node, why) so that a lookup of a
+ * dead actor still says what became of it. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +26,18 @@
 #include <spoke/version.h>
 
 #include "auth.h"
+#include "errmsg.h"
 #include "evconn.h"
 #include "gang.h"
 #include "log.h"
 #include "net.h"
 #include "proto.h"
 
-enum actor_state { ACTOR_STARTING, ACTOR_RUNNING, ACTOR_DEAD };
+#define HUB_DEATHS 64
+#define START_GRACE_MS 500    /* past the spawn's timeout, for the agent's own answer */
+#define START_DEFAULT_MS 30000 /* a spawn that names no timeout */
+
+enum actor_state { ACTOR_STARTING, ACTOR_RUNNING };
 
 struct hub_actor {
 	char name[SPOKE_ACTOR_NAME_MAX];
@@ -37,8 +49,14 @@ struct hub_actor {
 	uint64_t start_id;        /* the START that made this incarnation */
 	uint32_t rank;            /* its slot in the ticket */
 	struct spk_ticket *own;   /* its own reservation (spoke_spawn), or NULL */
-	char why_dead[160];
 	struct hub_actor *next;
+};
+
+/* A recent death, for error messages. */
+struct hub_death {
+	char name[SPOKE_ACTOR_NAME_MAX];
+	char node[SPOKE_NODE_NAME_MAX];
+	char why[160];
 };
 
 struct hub_peer {
@@ -48,26 +66,31 @@ struct hub_peer {
 	struct hub_peer *next;
 };
 
-/* A START waiting for its agent's answer. */
+/* A START waiting for its agent's answer; its id is the actor's start_id. */
 struct hub_op {
 	uint64_t id;
 	uint64_t client;  /* serial of the client connection that asked */
 	uint64_t req;     /* the client's request id */
 	uint32_t node;    /* where it was sent */
-	struct hub_actor *actor;
+	uint32_t timeout_ms;
+	char name[SPOKE_ACTOR_NAME_MAX];
+	ev_timer timer;   /* the spawn's timeout */
+	struct hub *hub;
 	struct hub_op *next;
 };
 
 struct hub {
 	struct ev_loop *loop;
 	struct spk_acceptor acceptor;
-	ev_signal sigint_w, sigterm_w;
+	ev_signal sigint_w, sigterm_w, sigusr1_w;
 	int listen_fd;
 	char token[SPK_TOKEN_MAX];
 	struct spk_gang gang;
 	struct hub_peer *peers;
 	struct hub_peer *agents[SPK_MAX_NODES];
-	struct hub_actor *actors;
+	struct hub_actor *actors; /* live ones only */
+	struct hub_death deaths[HUB_DEATHS]; /* a ring: the newest at (n_deaths - 1) % HUB_DEATHS */
+	uint64_t n_deaths;
 	struct hub_op *ops;
 	uint64_t next_op;
 };
@@ -88,6 +111,28 @@ static struct hub_actor *find_actor(struct hub *hub, const char *name)
 	return NULL;
 }
 
+static struct hub_actor *find_started(struct hub *hub, uint64_t start_id)
+{
+	for (struct hub_actor *a = hub->actors; a; a = a->next)
+		if (a->start_id == start_id)
+			return a;
+	return NULL;
+}
+
+/* The newest remembered death of an actor of that name, or NULL. */
+static const struct hub_death *find_death(const struct hub *hub, const char *name)
+{
+	uint64_t n = hub->n_deaths < HUB_DEATHS ? hub->n_deaths : HUB_DEATHS;
+
+	for (uint64_t k = 1; k <= n; k++) {
+		const struct hub_death *d = &hub->deaths[(hub->n_deaths - k) % HUB_DEATHS];
+
+		if (!strcmp(d->name, name))
+			return d;
+	}
+	return NULL;
+}
+
 static void reply_endpoint(struct spk_evconn *c, uint64_t id, const struct spk_endpoint *ep)
 {
 	spoke_buf b;
@@ -97,17 +142,25 @@ static void reply_endpoint(struct spk_evconn *c, uint64_t id, const struct spk_e
 	spk_evconn_finish(c, &b, SPK_REPLY, id, 0);
 }
 
-/* The actor is gone: free its own reservation, keep its name for lookups. */
+/* The actor is gone: frees its own reservation and its record (a is
+ * invalid afterwards) and remembers why, among the last HUB_DEATHS deaths. */
 static void actor_dead(struct hub *hub, struct hub_actor *a, const char *why)
 {
-	if (a->state != ACTOR_DEAD)
-		spk_info("actor %s on %s: %s", a->name, hub->gang.nodes[a->node].name, why);
-	a->state = ACTOR_DEAD;
-	snprintf(a->why_dead, sizeof(a->why_dead), "%s", why);
-	if (a->own) {
+	struct hub_death *d = &hub->deaths[hub->n_deaths++ % HUB_DEATHS];
+	const char *node = hub->gang.nodes[a->node].name;
+
+	spk_info("actor %s on %s: %s", a->name, node, why);
+	memcpy(d->name, a->name, sizeof(d->name));
+	memcpy(d->node, node, sizeof(d->node)); /* both SPOKE_NODE_NAME_MAX */
+	snprintf(d->why, sizeof(d->why), "%s", why);
+	if (a->own)
 		spk_gang_release(&hub->gang, a->own);
-		a->own = NULL;
-	}
+	for (struct hub_actor **pp = &hub->actors; *pp; pp = &(*pp)->next)
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	free(a);
 }
 
 static void stop_actor(struct hub *hub, struct hub_actor *a, const char *why)
@@ -115,7 +168,7 @@ static void stop_actor(struct hub *hub, struct hub_actor *a, const char *why)
 	struct hub_peer *agent = hub->agents[a->node];
 	spoke_buf b;
 
-	if (a->state != ACTOR_DEAD && agent) {
+	if (agent) {
 		spk_evconn_begin(&agent->conn, &b);
 		spoke_buf_put_str(&b, a->name);
 		spk_evconn_finish(&agent->conn, &b, SPK_STOP, a->start_id, 0);
@@ -123,12 +176,25 @@ static void stop_actor(struct hub *hub, struct hub_actor *a, const char *why)
 	actor_dead(hub, a, why);
 }
 
-static void fail_op(struct hub *hub, struct hub_op *op, int status, const char *msg)
+static void __attribute__((format(printf, 4, 5)))
+fail_op(struct hub *hub, struct hub_op *op, int status, const char *fmt, ...)
 {
 	struct hub_peer *client = find_peer(hub, op->client);
+	char msg[512];
+	va_list ap;
 
-	if (client)
-		spk_evconn_reply_error(&client->conn, op->req, status, "%s", msg);
+	if (!client)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	spk_evconn_reply_error(&client->conn, op->req, status, "%s", msg);
+}
+
+static void free_op(struct hub *hub, struct hub_op *op)
+{
+	ev_timer_stop(hub->loop, &op->timer);
+	free(op);
 }
 
 static struct hub_op *take_op(struct hub *hub, uint64_t id)
@@ -144,32 +210,50 @@ static struct hub_op *take_op(struct hub *hub, uint64_t id)
 	return NULL;
 }
 
+/* A START its agent did not answer within the spawn's timeout: the client
+ * hears so, and the actor is stopped (the agent kills it should it start
+ * after all), which frees its reservation. */
+static void op_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct hub_op *op = w->data;
+	struct hub *hub = op->hub;
+	struct hub_actor *a = find_started(hub, op->id);
+	const char *node = hub->gang.nodes[op->node].name;
+
+	(void)loop;
+	(void)revents;
+	op = take_op(hub, op->id);
+	spk_warn("actor %s: the agent of node %s did not answer its start within %u ms", op->name,
+		 node, op->timeout_ms);
+	fail_op(hub, op, SPOKE_ETIMEDOUT,
+		"actor '%s': the agent of node %s did not answer its start within %u ms",
+		op->name, node, op->timeout_ms);
+	if (a)
+		stop_actor(hub, a, "did not start in time");
+	free_op(hub, op);
+}
+
 /* Sends START for actor a (placed on `node` with the given GPUs). */
 static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 		       struct spk_spawn_spec *spec, uint32_t node, const struct spk_grant *g,
 		       uint64_t ticket, struct spk_ticket *own)
 {
 	struct hub_peer *agent = hub->agents[node];
-	struct hub_actor *a = find_actor(hub, spec->name);
-	struct hub_op *op;
+	struct hub_actor *a = NULL;
+	struct hub_op *op = NULL;
 	spoke_buf b;
+	int rc;
 
-	if (!agent)
-		return spk_evconn_reply_error(&client->conn, req, SPOKE_EDEAD,
-					      "node %s has no agent", hub->gang.nodes[node].name);
-	op = calloc(1, sizeof(*op));
-	if (!a) {
-		a = calloc(1, sizeof(*a));
-		if (a) {
-			a->next = hub->actors;
-			hub->actors = a;
-		}
+	if (!agent) {
+		rc = spk_evconn_reply_error(&client->conn, req, SPOKE_EDEAD, "node %s has no agent",
+					    hub->gang.nodes[node].name);
+		goto out_free;
 	}
+	op = calloc(1, sizeof(*op));
+	a = calloc(1, sizeof(*a));
 	if (!op || !a) {
-		free(op);
-		if (own)
-			spk_gang_release(&hub->gang, own);
-		return spk_evconn_reply_error(&client->conn, req, -ENOMEM, "hub out of memory");
+		rc = spk_evconn_reply_error(&client->conn, req, -ENOMEM, "hub out of memory");
+		goto out_free;
 	}
 	snprintf(a->name, sizeof(a->name), "%s", spec->name);
 	snprintf(a->type, sizeof(a->type), "%s", spec->type);
@@ -178,13 +262,18 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 	a->ticket = ticket;
 	a->rank = g->rank;
 	a->own = own;
-	a->why_dead[0] = '\0';
-	memset(&a->ep, 0, sizeof(a->ep));
+	a->next = hub->actors;
+	hub->actors = a;
 	op->id = a->start_id = ++hub->next_op;
 	op->node = node;
 	op->client = client->conn.serial;
 	op->req = req;
-	op->actor = a;
+	op->timeout_ms = spec->timeout_ms ? spec->timeout_ms : START_DEFAULT_MS;
+	snprintf(op->name, sizeof(op->name), "%s", spec->name);
+	op->hub = hub;
+	ev_timer_init(&op->timer, op_timeout, (op->timeout_ms + START_GRACE_MS) / 1000.0, 0.);
+	op->timer.data = op;
+	ev_timer_start(hub->loop, &op->timer);
 	op->next = hub->ops;
 	hub->ops = op;
 	spec->n_gpus = g->n_gpus;
@@ -192,6 +281,12 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 	spk_evconn_begin(&agent->conn, &b);
 	spk_spawn_spec_pack(&b, spec);
 	return spk_evconn_finish(&agent->conn, &b, SPK_START, op->id, 0);
+out_free:
+	free(op);
+	free(a);
+	if (own)
+		spk_gang_release(&hub->gang, own);
+	return rc;
 }
 
 static int check_new_name(struct hub *hub, struct hub_peer *p, uint64_t req,
@@ -203,7 +298,7 @@ static int check_new_name(struct hub *hub, struct hub_peer *p, uint64_t req,
 	if (rc < 0)
 		return spk_evconn_reply_error(&p->conn, req, rc, "%s", spoke_errmsg());
 	a = find_actor(hub, spec->name);
-	if (a && a->state != ACTOR_DEAD)
+	if (a)
 		return spk_evconn_reply_error(&p->conn, req, SPOKE_EEXIST,
 					      "an actor named '%s' exists already (on %s)",
 					      spec->name, hub->gang.nodes[a->node].name);
@@ -311,7 +406,7 @@ static void on_launch(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 		return;
 	}
 	for (struct hub_actor *o = hub->actors; o; o = o->next)
-		if (o->ticket == t->id && o->rank == rank && o->state != ACTOR_DEAD) {
+		if (o->ticket == t->id && o->rank == rank) {
 			spk_evconn_reply_error(&p->conn, h->id, SPOKE_EEXIST,
 					       "slot %u of ticket %llu already runs actor '%s'", rank,
 					       (unsigned long long)id, o->name);
@@ -324,11 +419,13 @@ static void on_launch(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 
 static void release_ticket(struct hub *hub, struct spk_ticket *t)
 {
-	for (struct hub_actor *a = hub->actors; a; a = a->next)
-		if (a->ticket == t->id) {
+	struct hub_actor *a, *next;
+
+	for (a = hub->actors; a; a = next) {
+		next = a->next;
+		if (a->ticket == t->id)
 			stop_actor(hub, a, "stopped: its gang ticket was released");
-			a->ticket = 0;
-		}
+	}
 	spk_gang_release(&hub->gang, t);
 }
 
@@ -353,6 +450,7 @@ static struct hub_actor *named_actor(struct hub *hub, struct hub_peer *p, uint64
 				     spoke_view *v)
 {
 	char name[SPOKE_ACTOR_NAME_MAX];
+	const struct hub_death *d;
 	struct hub_actor *a;
 
 	if (spoke_view_get_str_copy(v, name, sizeof(name)) < 0) {
@@ -360,17 +458,16 @@ static struct hub_actor *named_actor(struct hub *hub, struct hub_peer *p, uint64
 		return NULL;
 	}
 	a = find_actor(hub, name);
-	if (!a || a->state == ACTOR_STARTING) {
+	if (a && a->state == ACTOR_RUNNING)
+		return a;
+	d = a ? NULL : find_death(hub, name);
+	if (d)
+		spk_evconn_reply_error(&p->conn, req, SPOKE_EDEAD, "actor '%s' on %s %s", name,
+				       d->node, d->why);
+	else
 		spk_evconn_reply_error(&p->conn, req, SPOKE_ENOACTOR, "no actor named '%s'%s", name,
 				       a ? " yet (it is starting)" : "");
-		return NULL;
-	}
-	if (a->state == ACTOR_DEAD) {
-		spk_evconn_reply_error(&p->conn, req, SPOKE_EDEAD, "actor '%s' on %s %s", name,
-				       hub->gang.nodes[a->node].name, a->why_dead);
-		return NULL;
-	}
-	return a;
+	return NULL;
 }
 
 static void on_lookup(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
@@ -433,7 +530,10 @@ static void on_register(struct hub *hub, struct hub_peer *p, const struct spk_hd
 		spk_warn("refused node %s: %s", r.node, spoke_strerror(idx));
 		spk_evconn_reply_error(&p->conn, h->id, idx, "hub refused node %s: %s", r.node,
 				       idx == SPOKE_EEXIST ? "a live node of that name is registered"
-							   : spoke_strerror(idx));
+				       : idx == SPOKE_EINVAL
+					       ? "want a name of printable characters and at most "
+						 "64 distinct GPU ids"
+					       : spoke_strerror(idx));
 		return;
 	}
 	p->node = idx;
@@ -454,16 +554,16 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 	char msg[512];
 
 	if (!op) {
-		spk_warn("node %s answered an unknown request %llu", hub->gang.nodes[p->node].name,
-			 (unsigned long long)h->id);
+		spk_info("node %s answered request %llu, which timed out or was cancelled",
+			 hub->gang.nodes[p->node].name, (unsigned long long)h->id);
 		return;
 	}
-	a = op->actor;
+	a = find_started(hub, op->id);
 	client = find_peer(hub, op->client);
-	if (a->start_id != op->id) {
-		/* The answer is about an incarnation that was stopped while it
-		 * started, and the name has been reused since: not this actor. */
-		fail_op(hub, op, SPOKE_EDEAD, "it was stopped before it was ready");
+	if (!a) {
+		/* Stopped while it started (its gang released, say). */
+		fail_op(hub, op, SPOKE_EDEAD, "actor '%s' was stopped before it was ready",
+			op->name);
 	} else if (h->aux < 0) {
 		size_t n = spoke_view_remaining(v) < sizeof(msg) - 1 ? spoke_view_remaining(v)
 								      : sizeof(msg) - 1;
@@ -473,12 +573,10 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 		memcpy(msg, text ? text : "", text ? n : 0);
 		msg[text ? n : 0] = '\0';
 		actor_dead(hub, a, "failed to start");
-		fail_op(hub, op, h->aux, msg);
+		fail_op(hub, op, h->aux, "%s", msg);
 	} else if (spk_endpoint_unpack(v, &a->ep) < 0) {
-		actor_dead(hub, a, "failed to start (malformed answer)");
+		stop_actor(hub, a, "failed to start (malformed answer)");
 		fail_op(hub, op, SPOKE_EPROTO, "malformed answer from the agent");
-	} else if (a->state == ACTOR_DEAD) {
-		fail_op(hub, op, SPOKE_EDEAD, a->why_dead);
 	} else {
 		a->state = ACTOR_RUNNING;
 		spk_info("actor %s (%s) running on %s at %s, pid %u", a->name, a->type, a->ep.node,
@@ -488,7 +586,7 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 		else
 			stop_actor(hub, a, "stopped: the client that spawned it went away");
 	}
-	free(op);
+	free_op(hub, op);
 }
 
 static void on_exited(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
@@ -502,8 +600,8 @@ static void on_exited(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 	spoke_view_get_str_copy(v, why, sizeof(why));
 	if (spoke_view_error(v))
 		return;
-	a = find_actor(hub, name);
-	if (a && a->start_id == h->id && a->state != ACTOR_DEAD)
+	a = find_started(hub, h->id);
+	if (a && !strcmp(a->name, name))
 		actor_dead(hub, a, why);
 }
 
@@ -542,22 +640,25 @@ static void on_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *
 static void agent_gone(struct hub *hub, struct hub_peer *p)
 {
 	uint32_t node = (uint32_t)p->node;
+	struct hub_actor *a, *next;
 	char why[160];
 
 	snprintf(why, sizeof(why), "died with the agent of node %s", hub->gang.nodes[node].name);
 	spk_warn("node %s: agent went away; its actors are dead", hub->gang.nodes[node].name);
 	hub->agents[node] = NULL;
 	spk_gang_node_down(&hub->gang, node);
-	for (struct hub_actor *a = hub->actors; a; a = a->next)
+	for (a = hub->actors; a; a = next) {
+		next = a->next;
 		if (a->node == node)
 			actor_dead(hub, a, why);
+	}
 	for (struct hub_op **pp = &hub->ops; *pp;) {
 		struct hub_op *op = *pp;
 
 		if (op->node == node) {
 			*pp = op->next;
-			fail_op(hub, op, SPOKE_EDEAD, why);
-			free(op);
+			fail_op(hub, op, SPOKE_EDEAD, "actor '%s' %s", op->name, why);
+			free_op(hub, op);
 		} else {
 			pp = &op->next;
 		}
@@ -623,6 +724,33 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* SIGUSR1: one line with the size of every book the hub keeps. */
+static void status_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct hub *hub = w->data;
+	uint32_t live = 0, actors = 0, starting = 0, tickets = 0, peers = 0, ops = 0;
+
+	(void)loop;
+	(void)revents;
+	for (uint32_t i = 0; i < hub->gang.n_nodes; i++)
+		live += hub->gang.nodes[i].alive;
+	for (struct hub_actor *a = hub->actors; a; a = a->next) {
+		actors++;
+		starting += a->state == ACTOR_STARTING;
+	}
+	for (struct spk_ticket *t = hub->gang.tickets; t; t = t->next)
+		tickets++;
+	for (struct hub_peer *p = hub->peers; p; p = p->next)
+		peers++;
+	for (struct hub_op *op = hub->ops; op; op = op->next)
+		ops++;
+	spk_info("status: %u nodes (%u live), %u actors (%u starting), %llu deaths (last %u kept), "
+		 "%u tickets, %u connections, %u starts pending",
+		 hub->gang.n_nodes, live, actors, starting, (unsigned long long)hub->n_deaths,
+		 hub->n_deaths < HUB_DEATHS ? (unsigned)hub->n_deaths : HUB_DEATHS, tickets, peers,
+		 ops);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -640,6 +768,7 @@ static void usage(FILE *f)
 		"  -V, --version            the version\n"
 		"\n"
 		"Environment: SPOKE_LOG=error|warn|info|debug (default info), SPOKE_MAX_MSG.\n"
+		"SIGUSR1 logs one status line: nodes, actors, deaths, tickets, connections.\n"
 		"Exit status: 0 after SIGINT/SIGTERM, 1 on a start-up error, 2 on bad usage.\n");
 }
 
@@ -700,27 +829,38 @@ int main(int argc, char **argv)
 	uint16_t port;
 	int opt, rc = 1;
 
-	while ((opt = getopt_long(argc, argv, "l:a:A:t:hV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":l:a:A:t:hV", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'l': listen_addr = optarg; break;
+		case 'l':
+			if (spk_parse_addr(optarg, true) < 0)
+				return spk_usage_error("--listen", optarg);
+			listen_addr = optarg;
+			break;
 		case 'a': addr_file = optarg; break;
 		case 'A': advertise = optarg; break;
 		case 't': token_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("spoke-hub %s\n", SPOKE_VERSION_STRING); return 0;
-		default: usage(stderr); return 2;
+		default: return spk_bad_option(argv, opt);
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "spoke-hub: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return 2;
+		spk_fail(SPOKE_EINVAL, "unexpected (see --help)");
+		return spk_usage_error("argument", argv[optind]);
+	}
+	if (advertise && (!*advertise || strlen(advertise) >= SPK_ADDR_MAX)) {
+		spk_fail(SPOKE_EINVAL, "want a host name or address of 1 to %d bytes",
+			 SPK_ADDR_MAX - 1);
+		return spk_usage_error("--advertise", advertise);
+	}
+	if ((addr_file && !*addr_file) || (token_file && !*token_file)) {
+		spk_fail(SPOKE_EINVAL, "want a file name");
+		return spk_usage_error(addr_file && !*addr_file ? "--address-file" : "--token-file",
+				       "");
 	}
 	spk_log_init("hub", SPK_LOG_INFO);
-	if (spk_parse_hostport(listen_addr, host, sizeof(host), &port) < 0) {
-		spk_err("--listen wants HOST:PORT, got '%s'", listen_addr);
-		return 2;
-	}
+	spk_parse_hostport(listen_addr, host, sizeof(host), &port);
 	if (spk_auth_init() < 0 || load_token(&hub, token_file) < 0)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
@@ -748,6 +888,9 @@ int main(int argc, char **argv)
 	ev_signal_init(&hub.sigterm_w, signal_cb, SIGTERM);
 	ev_signal_start(hub.loop, &hub.sigint_w);
 	ev_signal_start(hub.loop, &hub.sigterm_w);
+	ev_signal_init(&hub.sigusr1_w, status_cb, SIGUSR1);
+	hub.sigusr1_w.data = &hub;
+	ev_signal_start(hub.loop, &hub.sigusr1_w);
 	ev_run(hub.loop, 0);
 	rc = 0;
 	while (hub.peers)
@@ -762,7 +905,7 @@ int main(int argc, char **argv)
 		struct hub_op *op = hub.ops;
 
 		hub.ops = op->next;
-		free(op);
+		free_op(&hub, op);
 	}
 out_close:
 	close(hub.listen_fd);

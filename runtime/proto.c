@@ -1,4 +1,8 @@
-/* proto.c - packing the control messages. */
+/* proto.c - packing the control messages, and parsing the values of the
+ * hub's and agent's options. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +86,22 @@ int spk_spawn_spec_check(const struct spk_spawn_spec *s)
 	return 0;
 }
 
+/* One GPU id (0 to 1000000) at *p; moves *p past it. */
+static int parse_gpu_id(const char **p, long *id)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)**p))
+		return spk_fail(SPOKE_EINVAL, "'%.20s' is not a GPU id (want ids like 0,1,2 or 0-3)",
+				*p);
+	errno = 0;
+	*id = strtol(*p, &end, 10);
+	if (errno || *id > 1000000)
+		return spk_fail(SPOKE_EINVAL, "GPU id %.20s is too large", *p);
+	*p = end;
+	return 0;
+}
+
 void spk_gpu_list_format(char *out, size_t cap, const int32_t *gpus, uint32_t n)
 {
 	size_t len = 0;
@@ -100,33 +120,84 @@ void spk_gpu_list_format(char *out, size_t cap, const int32_t *gpus, uint32_t n)
 int spk_gpu_list_parse(const char *s, int32_t *gpus, uint32_t cap, uint32_t *n)
 {
 	const char *p = s;
-	char *end;
 	long a, b;
 
 	*n = 0;
 	while (*p) {
-		a = strtol(p, &end, 10);
-		if (end == p || a < 0 || a > 1000000)
+		if (parse_gpu_id(&p, &a) < 0)
 			return SPOKE_EINVAL;
 		b = a;
-		p = end;
 		if (*p == '-') {
-			b = strtol(p + 1, &end, 10);
-			if (end == p + 1 || b < a || b > 1000000)
+			p++;
+			if (parse_gpu_id(&p, &b) < 0)
 				return SPOKE_EINVAL;
-			p = end;
+			if (b < a)
+				return spk_fail(SPOKE_EINVAL, "range %ld-%ld runs backwards", a, b);
 		}
 		for (long i = a; i <= b; i++) {
 			if (*n >= cap)
-				return SPOKE_EINVAL;
+				return spk_fail(SPOKE_EINVAL, "more than %u GPUs", cap);
+			for (uint32_t k = 0; k < *n; k++)
+				if (gpus[k] == i)
+					return spk_fail(SPOKE_EINVAL, "GPU %ld is listed twice", i);
 			gpus[(*n)++] = (int32_t)i;
 		}
-		if (*p == ',')
+		if (*p == ',' && p[1])
 			p++;
 		else if (*p)
-			return SPOKE_EINVAL;
+			return spk_fail(SPOKE_EINVAL, "unexpected '%c' (want ids like 0,1,2 or 0-3)",
+					*p);
 	}
 	return 0;
+}
+
+int spk_parse_num(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!isdigit((unsigned char)*s) && *s != '-')
+		end = (char *)s;
+	if (errno || end == s || *end || v < min || v > max)
+		return spk_fail(SPOKE_EINVAL, "want a whole number from %ld to %ld", min, max);
+	*out = v;
+	return 0;
+}
+
+int spk_parse_addr(const char *s, bool any_port)
+{
+	char host[SPK_ADDR_MAX];
+	uint16_t port;
+
+	if (spk_parse_hostport(s, host, sizeof(host), &port) < 0 || (!any_port && !port))
+		return spk_fail(SPOKE_EINVAL, "want HOST:PORT ([ADDR]:PORT for IPv6), port %d to 65535",
+				any_port ? 0 : 1);
+	return 0;
+}
+
+int spk_bad_option(char *const argv[], int opt)
+{
+	char shortopt[3] = { '-', (char)optopt, '\0' };
+	/* A missing value is the last argument; an unknown short option may
+	 * sit inside a group (-xy). */
+	const char *name = opt != ':' && optopt ? shortopt : argv[optind - 1];
+
+	if (opt == ':')
+		fprintf(stderr, "%s: option '%s' needs a value\n", program_invocation_short_name,
+			name);
+	else
+		fprintf(stderr, "%s: unknown option '%s' (see --help)\n",
+			program_invocation_short_name, name);
+	return 2;
+}
+
+int spk_usage_error(const char *what, const char *value)
+{
+	fprintf(stderr, "%s: %s '%s': %s\n", program_invocation_short_name, what, value,
+		spoke_errmsg());
+	return 2;
 }
 
 int spk_register_pack(spoke_buf *b, const struct spk_register *r)

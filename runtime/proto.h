@@ -7,6 +7,7 @@
 #ifndef SPOKE_PROTO_H
 #define SPOKE_PROTO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <spoke/actor.h>
@@ -40,8 +41,23 @@ int spk_spawn_spec_check(const struct spk_spawn_spec *s);
 
 /* "0,1,2" from a GPU list ("" for none). */
 void spk_gpu_list_format(char *out, size_t cap, const int32_t *gpus, uint32_t n);
-/* Parses "0,1,2", "0-3" or "0-3,6"; SPOKE_EINVAL on anything else. */
+/* Parses "0,1,2", "0-3" or "0-3,6" ("" is no GPU); SPOKE_EINVAL, with why
+ * in spoke_errmsg(), on anything else: a negative or non-numeric id, an id
+ * listed twice, more than cap ids. */
 int spk_gpu_list_parse(const char *s, int32_t *gpus, uint32_t cap, uint32_t *n);
+
+/* Values of spoke-hub's and spoke-agent's options and variables: 0, or
+ * SPOKE_EINVAL with why in spoke_errmsg().  A whole number in [min, max]: */
+int spk_parse_num(const char *s, long min, long max, long *out);
+/* HOST:PORT, the port from 1 (from 0 with any_port) to 65535: */
+int spk_parse_addr(const char *s, bool any_port);
+/* Prints "PROGRAM: WHAT 'VALUE': <spoke_errmsg()>" on one line to stderr and
+ * returns 2, the exit status of a usage error. */
+int spk_usage_error(const char *what, const char *value);
+/* After getopt_long (optstring starting with ':', opterr 0) returned '?' or
+ * ':' as opt: prints the unknown option or the one missing its value on one
+ * line and returns 2. */
+int spk_bad_option(char *const argv[], int opt);
 
 /* REGISTER: agent -> hub. */
 struct spk_register {

@@ -58,9 +58,9 @@ typedef struct spoke_spawn_opts {
 
 typedef struct spoke_slot {
 	uint32_t rank;       /* global rank in the gang, 0..n_slots-1 */
-	uint32_t node_rank;  /* index of the slot's node within the gang */
-	uint32_t local_rank; /* index of the slot on its node */
-	char node[SPOKE_NODE_NAME_MAX];
+	uint32_t node_rank;  /* the gang node it belongs to: rank / per_node */
+	uint32_t local_rank; /* its index in that gang node: rank % per_node */
+	char node[SPOKE_NODE_NAME_MAX]; /* where it is placed */
 	uint32_t n_gpus;
 	int32_t gpus[SPOKE_MAX_SLOT_GPUS];
 } spoke_slot;
@@ -124,10 +124,16 @@ SPOKE_API int spoke_spawn(spoke_client *c, const char *type, const char *name,
 /* Stops an actor started by spoke_spawn or spoke_gang_launch. */
 SPOKE_API int spoke_kill(spoke_client *c, const char *name, int timeout_ms);
 
-/* Phase one of a gang: reserves, all or nothing, `nodes` nodes with
- * `per_node` slots of `res` each.  strict_pack keeps each node's slots on one
- * node; without it a node's share may spread over nodes with room.  *out is
- * freed by spoke_gang_release(). */
+/* Phase one of a gang: reserves, all or nothing, `nodes` gang nodes with
+ * `per_node` slots of `res` each.  Slot r belongs to gang node
+ * r / per_node (its node_rank) as local rank r % per_node; its `node` says
+ * where it really is.  strict_pack puts each gang node on a node of its
+ * own, all its slots there.  Without it the same is tried first; if it does
+ * not fit, the gang fits when the nodes have room for all its slots: the
+ * gang nodes spread over distinct nodes while there are enough with room
+ * (else several share one), and a gang node's share that does not fit on
+ * its node spills onto other nodes with room.  *out is freed by
+ * spoke_gang_release(). */
 SPOKE_API int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
 				  const spoke_resources *res, int strict_pack,
 				  spoke_ticket **out, int timeout_ms);

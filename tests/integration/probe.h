@@ -18,6 +18,9 @@
  * with code (through spoke_method_fail when a message is given). */
 #define PROBE_FAIL_WITH 20
 #define PROBE_SELF 31 /* str hub, str token -> i32 rc, u32 ms, str msg of opening itself */
+/* Opens a client to its own job (spoke_client_open(&c, NULL)) and lists
+ * the nodes -> i32 status, then the node names or the error message. */
+#define PROBE_NODES 10
 
 /* The test pattern and checksum both ends compute. */
 static inline uint8_t probe_byte(uint8_t seed, size_t i)

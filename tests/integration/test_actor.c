@@ -157,6 +157,26 @@ static int self_call(void *state, spoke_view *req, spoke_buf *reply)
 	return spoke_buf_error(reply);
 }
 
+static int nodes(void *state, spoke_view *req, spoke_buf *reply)
+{
+	spoke_node_info info[8];
+	spoke_client *c;
+	int n = spoke_client_open(&c, NULL);
+
+	(void)state;
+	(void)req;
+	if (n == 0) {
+		n = spoke_nodes(c, info, 8, 0);
+		spoke_client_close(c);
+	}
+	spoke_buf_put_i32(reply, n < 0 ? n : 0);
+	if (n < 0)
+		return spoke_buf_put_str(reply, spoke_errmsg());
+	for (int i = 0; i < n && i < 8; i++)
+		spoke_buf_put_str(reply, info[i].name);
+	return spoke_buf_error(reply);
+}
+
 static const spoke_method probe_methods[] = {
 	{ PROBE_ECHO, "echo", echo },
 	{ PROBE_GPUS, "gpus", gpus },
@@ -169,6 +189,7 @@ static const spoke_method probe_methods[] = {
 	{ PROBE_SINK, "sink", sink },
 	{ PROBE_FAIL_WITH, "fail_with", fail_with },
 	{ PROBE_SELF, "self_call", self_call },
+	{ PROBE_NODES, "nodes", nodes },
 };
 
 static const spoke_actor_type probe_type = {

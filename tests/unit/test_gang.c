@@ -194,6 +194,8 @@ START_TEST(test_spread_1x8)
 			      "free: n1 4/4 GPUs, n2 4/4 GPUs");
 	ck_assert_uint_eq(g.nodes[0].gpu_used | g.nodes[1].gpu_used, 0);
 
+	/* One gang node whose share spills onto a second node: node_rank
+	 * says which gang node, `node` where the slot is. */
 	ck_assert_int_eq(alloc(1, 1, 8, 1, 0, false, &t, why, sizeof(why)), 0);
 	ck_assert_uint_eq(t->n, 8);
 	for (uint32_t k = 0; k < 8; k++) {
@@ -201,8 +203,8 @@ START_TEST(test_spread_1x8)
 
 		ck_assert_uint_eq(gr->rank, k);
 		ck_assert_uint_eq(gr->node, k / 4);
-		ck_assert_uint_eq(gr->node_rank, k / 4);
-		ck_assert_uint_eq(gr->local_rank, k % 4);
+		ck_assert_uint_eq(gr->node_rank, 0);
+		ck_assert_uint_eq(gr->local_rank, k);
 		ck_assert_uint_eq(gr->n_gpus, 1);
 		ck_assert_int_eq(gr->gpus[0] / 4, (int32_t)(k / 4));
 	}
@@ -227,6 +229,99 @@ START_TEST(test_spread_tries_strict_first)
 	}
 	ck_assert_uint_eq(used_count(0), 0);
 	ck_assert_uint_eq(used_count(1), 4);
+}
+END_TEST
+
+/* Slot r belongs to gang node r / per_node as local rank r % per_node, and
+ * returns where each slot is, as node indexes. */
+static void assert_ranks(const struct spk_ticket *t, uint32_t per_node, uint32_t *where)
+{
+	for (uint32_t r = 0; r < t->n; r++) {
+		ck_assert_uint_eq(t->grants[r].node_rank, r / per_node);
+		ck_assert_uint_eq(t->grants[r].local_rank, r % per_node);
+		where[r] = t->grants[r].node;
+	}
+	assert_grants_consistent(t);
+}
+
+/* 3 gang nodes x 1 slot, two free nodes: the gang nodes spread over both
+ * (the third shares a node), not all on the first. */
+START_TEST(test_spread_3x1_two_nodes)
+{
+	struct spk_ticket *t = NULL;
+	uint32_t where[3];
+	char why[256];
+
+	ck_assert_int_eq(add("n1", 0, 4, 0), 0);
+	ck_assert_int_eq(add("n2", 4, 4, 0), 1);
+	ck_assert_int_eq(alloc(1, 3, 1, 1, 0, true, &t, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_int_eq(alloc(1, 3, 1, 1, 0, false, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t->n, 3);
+	assert_ranks(t, 1, where);
+	ck_assert_uint_eq(where[0], 0);
+	ck_assert_uint_eq(where[1], 1);
+	ck_assert_uint_eq(where[2], 0);
+	ck_assert_uint_eq(used_count(0), 2);
+	ck_assert_uint_eq(used_count(1), 1);
+}
+END_TEST
+
+/* Homes go to the nodes with the most room, distinct ones first; what does
+ * not fit at home spills onto nodes with room left. */
+START_TEST(test_spread_homes_and_spill)
+{
+	struct spk_ticket *t = NULL, *hold = NULL;
+	uint32_t where[6];
+	char why[256];
+
+	ck_assert_int_eq(add("a", 0, 2, 0), 0);
+	ck_assert_int_eq(add("b", 10, 4, 0), 1);
+	ck_assert_int_eq(add("c", 20, 2, 0), 2);
+	/* Leave a with one free GPU. */
+	ck_assert_int_eq(alloc(9, 1, 1, 1, 0, true, &hold, why, sizeof(why)), 0);
+	ck_assert_uint_eq(hold->grants[0].node, 0);
+
+	/* 3 x 2 does not pack (a has room for 1): b and c are homes of gang
+	 * nodes 0 and 1, a of gang node 2, whose second slot spills onto b. */
+	ck_assert_int_eq(alloc(1, 3, 2, 1, 0, false, &t, why, sizeof(why)), 0);
+	assert_ranks(t, 2, where);
+	ck_assert_uint_eq(where[0], 1);
+	ck_assert_uint_eq(where[1], 1);
+	ck_assert_uint_eq(where[2], 2);
+	ck_assert_uint_eq(where[3], 2);
+	ck_assert_uint_eq(where[4], 0);
+	ck_assert_uint_eq(where[5], 1);
+	ck_assert_uint_eq(used_count(0), 2);
+	ck_assert_uint_eq(used_count(1), 3);
+	ck_assert_uint_eq(used_count(2), 2);
+
+	/* One more slot than the room left: refused, nothing taken. */
+	ck_assert_int_eq(alloc(1, 2, 1, 1, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_str_eq(why, "asked for 2 nodes x 1 slot x 1 GPU; free: a 0/2 GPUs, b 1/4 GPUs, "
+			      "c 0/2 GPUs");
+	ck_assert_uint_eq(used_count(1), 3);
+	ck_assert_uint_eq(n_tickets(), 2);
+}
+END_TEST
+
+/* A share that does not fit its home spills, and the other gang nodes keep
+ * their own homes. */
+START_TEST(test_spread_share_spills)
+{
+	struct spk_ticket *t = NULL;
+	uint32_t where[6];
+	char why[256];
+
+	ck_assert_int_eq(add("big", 0, 4, 0), 0);
+	ck_assert_int_eq(add("small", 4, 2, 0), 1);
+	ck_assert_int_eq(alloc(1, 2, 3, 1, 0, false, &t, why, sizeof(why)), 0);
+	assert_ranks(t, 3, where);
+	ck_assert_uint_eq(where[0], 0);
+	ck_assert_uint_eq(where[1], 0);
+	ck_assert_uint_eq(where[2], 0);
+	ck_assert_uint_eq(where[3], 1);
+	ck_assert_uint_eq(where[4], 1);
+	ck_assert_uint_eq(where[5], 0);
 }
 END_TEST
 
@@ -608,6 +703,9 @@ static Suite *gang_suite(void)
 	tcase_add_test(tc, test_strict_pack_2x4);
 	tcase_add_test(tc, test_spread_1x8);
 	tcase_add_test(tc, test_spread_tries_strict_first);
+	tcase_add_test(tc, test_spread_3x1_two_nodes);
+	tcase_add_test(tc, test_spread_homes_and_spill);
+	tcase_add_test(tc, test_spread_share_spills);
 	tcase_add_test(tc, test_multi_gpu_slots);
 	tcase_add_test(tc, test_best_fit);
 	tcase_add_test(tc, test_best_fit_tie_lowest_index);
