@@ -22,8 +22,9 @@ int64_t spk_client_deadline(const spoke_client *c, int timeout_ms)
 	return spk_now_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : c->timeout_ms) * 1000;
 }
 
-/* The client's settings, from opts where it gives them, else from the
- * environment, each checked; nothing is allocated yet. */
+/* The client's settings into c, from opts where it gives them, else from
+ * the environment, each checked before anything connects; *hub is the
+ * hub's address. */
 static int settings(spoke_client *c, const spoke_client_opts *o, const char **hub)
 {
 	char host[SPK_ADDR_MAX];
