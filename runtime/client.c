@@ -225,8 +225,9 @@ static int check_opts(const spoke_spawn_opts *o)
 	return 0;
 }
 
-/* The spawn request of spoke_spawn and spoke_gang_launch, checked. */
-static int spec_from(const char *func, spoke_client *c, struct spk_spawn_spec *s,
+/* The spawn request of spoke_spawn and spoke_gang_launch (for which
+ * start() puts in the slot's GPUs), checked. */
+static int spec_from(const char *func, bool gang, spoke_client *c, struct spk_spawn_spec *s,
 		     const char *type, const char *name, const void *args, size_t args_len,
 		     const spoke_spawn_opts *o)
 {
@@ -260,8 +261,8 @@ static int spec_from(const char *func, spoke_client *c, struct spk_spawn_spec *s
 	s->args = args;
 	s->args_len = (uint32_t)args_len;
 	s->poll_us = o ? o->poll_us : -1;
-	if (o)
-		s->res = o->res;
+	if (o && !gang)
+		s->res = o->res; /* a gang slot brings its own */
 	s->timeout_ms = (uint32_t)(o && o->timeout_ms > 0 ? o->timeout_ms : c->timeout_ms);
 	return spk_spawn_spec_check(s);
 }
@@ -330,7 +331,7 @@ int spoke_spawn(spoke_client *c, const char *type, const char *name, const void 
 	spk_api_enter();
 	if (!c)
 		return spk_api_null(__func__, "c");
-	rc = spec_from(__func__, c, &s, type, name, args, args_len, opts);
+	rc = spec_from(__func__, false, c, &s, type, name, args, args_len, opts);
 	if (rc == 0)
 		rc = start(c, SPK_SPAWN, NULL, 0, &s);
 	return spk_api_ret(rc);
@@ -348,7 +349,7 @@ int spoke_gang_launch(spoke_client *c, const spoke_ticket *t, uint32_t rank, con
 		return spk_api_null(__func__, "c");
 	if (!t)
 		return spk_api_null(__func__, "t");
-	rc = spec_from(__func__, c, &s, type, name, args, args_len, opts);
+	rc = spec_from(__func__, true, c, &s, type, name, args, args_len, opts);
 	if (rc == 0)
 		rc = start(c, SPK_LAUNCH, t, rank, &s);
 	return spk_api_ret(rc);
