@@ -583,7 +583,7 @@ static int launch_group(struct launch *L, const struct job_group *g)
 			if (rc < 0)
 				goto fail;
 		}
-		free(ticket); /* held by our connection to the hub until we go */
+		/* The ticket stays held by our client until it closes. */
 	} else {
 		n = g->count;
 		for (unsigned i = 0; i < n; i++) {
@@ -601,7 +601,6 @@ static int launch_group(struct launch *L, const struct job_group *g)
 fail:
 	say("%s:%d:%d: actor %s: %s", L->job->file, g->line, g->column, name, spoke_errmsg());
 out_signal:
-	free(ticket);
 	return -1;
 }
 

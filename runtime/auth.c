@@ -9,9 +9,11 @@
 
 #include <sodium.h>
 
+#include <spoke/client.h>
 #include <spoke/errors.h>
 
 #include "auth.h"
+#include "errmsg.h"
 #include "log.h"
 
 int spk_auth_init(void)
@@ -40,55 +42,71 @@ int spk_token_generate(char *out, size_t cap)
 	return 0;
 }
 
-int spk_token_read_file(const char *path, char *out, size_t cap)
+/* Reads the token from path; `what` names where path came from in the
+ * messages ("SPOKE_TOKEN_FILE=" or "token file "). */
+static int read_file(const char *what, const char *path, char *out, size_t cap)
 {
 	struct stat st;
 	ssize_t n;
 	int fd, rc;
 
 	if (cap < 2)
-		return SPOKE_ENOSPC;
+		return spk_fail(SPOKE_ENOSPC, "no room for a token");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
-		spk_err("cannot open token file %s: %s", path, strerror(errno));
-		return rc;
+		return spk_fail(rc, "%s%s: cannot open it: %s", what, path, strerror(errno));
 	}
 	if (fstat(fd, &st) != 0) {
-		rc = -errno;
+		rc = spk_fail(-errno, "%s%s: %s", what, path, strerror(errno));
 		goto out_close;
 	}
 	if (st.st_mode & 077) {
-		spk_err("token file %s is readable by group or others (mode %o); chmod 600 it",
-			path, (unsigned)(st.st_mode & 0777));
-		rc = SPOKE_EAUTH;
+		rc = spk_fail(SPOKE_EAUTH,
+			      "%s%s: readable or writable by group or others (mode %o): chmod 600 it",
+			      what, path, (unsigned)(st.st_mode & 0777));
 		goto out_close;
 	}
 	n = read(fd, out, cap - 1);
 	if (n < 0) {
-		rc = -errno;
-		spk_err("cannot read token file %s: %s", path, strerror(errno));
+		rc = spk_fail(-errno, "%s%s: cannot read it: %s", what, path, strerror(errno));
 		goto out_close;
 	}
 	out[n] = '\0';
 	if ((size_t)n == cap - 1 && !strpbrk(out, "\r\n")) {
-		spk_err("token file %s: token longer than %zu bytes", path, cap - 2);
-		rc = SPOKE_ENOSPC;
+		rc = spk_fail(SPOKE_ENOSPC, "%s%s: token longer than %zu bytes", what, path,
+			      cap - 2);
 		goto out_close;
 	}
 	out[strcspn(out, "\r\n")] = '\0';
 	if (out[0] == '\0') {
-		spk_err("token file %s is empty", path);
-		rc = SPOKE_EAUTH;
+		rc = spk_fail(SPOKE_EAUTH, "%s%s: the file is empty (no token in its first line)",
+			      what, path);
 		goto out_close;
 	}
 	rc = 0;
 out_close:
+	if (rc < 0)
+		sodium_memzero(out, cap);
 	close(fd);
 	return rc;
 }
 
-int spk_token_load(const char *explicit_token, char *out, size_t cap)
+/* The processes (hub, agent) that call these have no caller to tell: they
+ * log the reason too. */
+static int logged(int rc)
+{
+	if (rc < 0)
+		spk_err("%s", spoke_errmsg());
+	return rc;
+}
+
+int spk_token_read_file(const char *path, char *out, size_t cap)
+{
+	return logged(read_file("token file ", path, out, cap));
+}
+
+int spk_token_find(const char *explicit_token, char *out, size_t cap)
 {
 	const char *env;
 
@@ -96,15 +114,20 @@ int spk_token_load(const char *explicit_token, char *out, size_t cap)
 		explicit_token = getenv("SPOKE_TOKEN");
 	if (explicit_token && *explicit_token) {
 		if (strlen(explicit_token) >= cap)
-			return SPOKE_ENOSPC;
+			return spk_fail(SPOKE_ENOSPC, "the job token is longer than %zu bytes",
+					cap - 1);
 		strcpy(out, explicit_token);
 		return 0;
 	}
 	env = getenv("SPOKE_TOKEN_FILE");
 	if (env && *env)
-		return spk_token_read_file(env, out, cap);
-	spk_err("no job token: set SPOKE_TOKEN or SPOKE_TOKEN_FILE");
-	return SPOKE_EAUTH;
+		return read_file("SPOKE_TOKEN_FILE=", env, out, cap);
+	return spk_fail(SPOKE_EAUTH, "no job token: set SPOKE_TOKEN or SPOKE_TOKEN_FILE");
+}
+
+int spk_token_load(const char *explicit_token, char *out, size_t cap)
+{
+	return logged(spk_token_find(explicit_token, out, cap));
 }
 
 int spk_token_write_file(const char *path, const char *token)

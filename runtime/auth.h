@@ -21,8 +21,14 @@ void spk_random(void *buf, size_t n);
 /* A fresh token: 64 hex characters. */
 int spk_token_generate(char *out, size_t cap);
 /* The token: `explicit` if not NULL, else $SPOKE_TOKEN, else the contents
- * of the file $SPOKE_TOKEN_FILE (which must not be readable by group or
- * others).  SPOKE_EAUTH with a logged reason if none is found. */
+ * of the file $SPOKE_TOKEN_FILE (which must not be open to group or
+ * others).  On failure spoke_errmsg() says which source was tried and what
+ * is wrong with it (missing, unreadable, open to others, empty, too long):
+ * SPOKE_EAUTH for no token, -errno for a file that cannot be read,
+ * SPOKE_ENOSPC for one too long.  spk_token_find is the client's (quiet);
+ * spk_token_load and spk_token_read_file (the hub's and agent's) also log
+ * the reason. */
+int spk_token_find(const char *explicit_token, char *out, size_t cap);
 int spk_token_load(const char *explicit_token, char *out, size_t cap);
 int spk_token_read_file(const char *path, char *out, size_t cap);
 /* Writes the token to path, mode 0600, replacing it atomically. */

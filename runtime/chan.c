@@ -397,11 +397,9 @@ int spk_chan_open(struct spk_chan *ch, const char *hostport, const char *token, 
 		rc = spk_chan_attach(ch, -1, hostport, poll_us);
 	if (rc < 0)
 		return rc;
-	rc = spk_connect(hostport, spk_ms_left(deadline));
-	if (rc < 0) {
-		spk_fail(rc, "cannot connect to %s: %s", hostport, spoke_strerror(rc));
+	rc = spk_connect(hostport, spk_ms_left(deadline)); /* which says why it failed */
+	if (rc < 0)
 		goto out_free;
-	}
 	ch->fd = rc;
 	rc = handshake(ch, token, deadline);
 	if (rc < 0)

@@ -1,14 +1,18 @@
 /* client.c - the client's side of the hub: spawn, gangs, lookup, kill. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <spoke/errors.h>
 
 #include "clock.h"
 #include "client_priv.h"
+#include "env.h"
 #include "errmsg.h"
+#include "log.h"
 #include "proto.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -18,45 +22,92 @@ int64_t spk_client_deadline(const spoke_client *c, int timeout_ms)
 	return spk_now_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : c->timeout_ms) * 1000;
 }
 
-static int env_int(const char *name, int dflt)
+/* The client's settings into c, from opts where it gives them, else from
+ * the environment, each checked before anything connects; *hub is the
+ * hub's address. */
+static int settings(spoke_client *c, const spoke_client_opts *o, const char **hub)
 {
-	const char *v = getenv(name);
+	char host[SPK_ADDR_MAX];
+	uint32_t max_msg;
+	uint16_t port;
+	int rc, level;
 
-	return v && *v ? atoi(v) : dflt;
+	if (o->timeout_ms < 0)
+		return spk_fail(SPOKE_EINVAL, "spoke_client_opts.timeout_ms=%d: expected 0 (the "
+				"default) or a positive number of milliseconds", o->timeout_ms);
+	if (o->poll_us < -1)
+		return spk_fail(SPOKE_EINVAL, "spoke_client_opts.poll_us=%d: expected -1 (the "
+				"default) or a number of microseconds, 0 or more", o->poll_us);
+	*hub = o->hub ? o->hub : getenv("SPOKE_HUB");
+	if (!*hub || !**hub)
+		return spk_fail(SPOKE_ENOHUB, "no hub address: set SPOKE_HUB=host:port");
+	if (spk_parse_hostport(*hub, host, sizeof(host), &port) < 0)
+		return spk_fail(SPOKE_EINVAL, "%s=%s: expected host:port",
+				o->hub ? "spoke_client_opts.hub" : "SPOKE_HUB", *hub);
+	c->timeout_ms = o->timeout_ms;
+	rc = o->timeout_ms ? 0 : spk_env_int("SPOKE_TIMEOUT_MS", 1, INT_MAX, DEFAULT_TIMEOUT_MS,
+					     "milliseconds", &c->timeout_ms);
+	c->poll_us = o->poll_us;
+	if (rc == 0 && o->poll_us < 0)
+		rc = spk_env_int("SPOKE_POLL_US", 0, INT_MAX, 0, "microseconds", &c->poll_us);
+	/* Read later, by the log and by every connection: refused now. */
+	if (rc == 0)
+		rc = spk_log_level_env(SPK_LOG_WARN, &level);
+	if (rc == 0)
+		rc = spk_max_payload_env(&max_msg);
+	return rc;
+}
+
+/* A failure to reach the hub, or of the connection to it, is SPOKE_EHUB
+ * saying what happened; what the hub itself answered (SPOKE_EAUTH,
+ * SPOKE_EPROTO...) and a timeout that left the connection usable keep
+ * their code. */
+static int hub_failure(spoke_client *c, int rc, const char *what)
+{
+	bool io = rc == SPOKE_EDEAD || (rc > SPOKE_EPROTO && rc != -ENOMEM);
+
+	if (!io && !(rc == SPOKE_ETIMEDOUT && c->hub.broken))
+		return rc;
+	return spk_fail(SPOKE_EHUB, "%s %s: %s", what, c->hub.peer,
+			spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
 }
 
 int spoke_client_open(spoke_client **out, const spoke_client_opts *opts)
 {
 	spoke_client_opts o = { NULL, NULL, 0, -1 };
+	const char *hub;
 	spoke_client *c;
 	int rc;
 
+	spk_api_enter();
+	if (!out)
+		return spk_api_null(__func__, "out");
+	*out = NULL;
 	if (opts)
 		o = *opts;
-	if (!o.hub)
-		o.hub = getenv("SPOKE_HUB");
-	if (!o.hub || !*o.hub)
-		return spk_fail(SPOKE_ENOHUB, "no hub address: set SPOKE_HUB=host:port");
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return -ENOMEM;
-	c->timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : env_int("SPOKE_TIMEOUT_MS", DEFAULT_TIMEOUT_MS);
-	c->poll_us = o.poll_us >= 0 ? o.poll_us : env_int("SPOKE_POLL_US", 0);
-	rc = spk_token_load(o.token, c->token, sizeof(c->token));
-	if (rc < 0) {
-		spk_fail(rc, "no job token: set SPOKE_TOKEN or SPOKE_TOKEN_FILE");
-		goto out_free;
-	}
-	rc = spk_chan_open(&c->hub, o.hub, c->token, 0, spk_client_deadline(c, 0));
+		return spk_api_ret(-ENOMEM);
+	rc = settings(c, &o, &hub);
 	if (rc < 0)
 		goto out_free;
+	rc = spk_token_find(o.token, c->token, sizeof(c->token));
+	if (rc < 0)
+		goto out_free;
+	rc = spk_chan_open(&c->hub, hub, c->token, 0, spk_client_deadline(c, 0));
+	if (rc < 0) {
+		snprintf(c->hub.peer, sizeof(c->hub.peer), "%s", hub);
+		c->hub.broken = rc; /* a connection that never was counts as lost */
+		rc = hub_failure(c, rc, "cannot reach the hub at");
+		goto out_free;
+	}
 	pthread_mutex_init(&c->lock, NULL);
 	atomic_init(&c->refs, 1);
 	*out = c;
-	return 0;
+	return spk_api_ret(0);
 out_free:
 	free(c);
-	return rc;
+	return spk_api_ret(rc);
 }
 
 void spk_client_hold(spoke_client *c)
@@ -77,9 +128,16 @@ void spoke_client_close(spoke_client *c)
 {
 	if (!c || atomic_exchange(&c->closed, true))
 		return;
-	/* The hub connection goes now; open actor handles keep the rest. */
+	/* The hub connection goes now (the hub releases the tickets still
+	 * held, and so do we); open actor handles keep the rest. */
 	pthread_mutex_lock(&c->lock);
 	spk_chan_break(&c->hub, SPOKE_ECLOSED);
+	shutdown(c->hub.fd, SHUT_RDWR);
+	for (size_t i = 0; i < c->n_tickets; i++)
+		free(c->tickets[i]);
+	free(c->tickets);
+	c->tickets = NULL;
+	c->n_tickets = c->cap_tickets = 0;
 	pthread_mutex_unlock(&c->lock);
 	spk_client_drop(c);
 }
@@ -97,6 +155,10 @@ static int hub_begin(spoke_client *c, spoke_buf *b, int64_t deadline)
 	if (rc != 0)
 		return spk_fail(rc == ETIMEDOUT ? SPOKE_ETIMEDOUT : -rc,
 				"timed out behind another thread's request to the hub");
+	if (atomic_load(&c->closed)) {
+		pthread_mutex_unlock(&c->lock);
+		return spk_fail(SPOKE_ECLOSED, "the client was closed (spoke_client_close)");
+	}
 	spk_chan_begin(&c->hub, b);
 	return 0;
 }
@@ -114,11 +176,9 @@ static int hub_roundtrip(spoke_client *c, spoke_buf *b, uint8_t type, int64_t de
 	struct spk_hdr h;
 	int rc;
 
-	if (atomic_load(&c->closed))
-		return spk_fail(SPOKE_ECLOSED, "the client was closed (spoke_client_close)");
 	if (c->hub.broken)
-		return spk_fail(SPOKE_EDEAD, "the connection to the hub is lost (%s)",
-				spoke_strerror(c->hub.broken));
+		return spk_fail(SPOKE_EHUB, "the connection to the hub at %s was lost (%s)",
+				c->hub.peer, spoke_strerror(c->hub.broken));
 	rc = spk_chan_send_buf(&c->hub, b, type, id, 0, deadline);
 	for (;;) {
 		/* A header timeout consumes nothing: the channel stays usable,
@@ -126,7 +186,7 @@ static int hub_roundtrip(spoke_client *c, spoke_buf *b, uint8_t type, int64_t de
 		if (rc == 0)
 			rc = spk_chan_recv_hdr(&c->hub, &h, deadline);
 		if (rc < 0)
-			return rc;
+			return hub_failure(c, rc, "lost the connection to the hub at");
 		if (h.type != SPK_REPLY || h.id > id)
 			return spk_chan_break(&c->hub, spk_fail(SPOKE_EPROTO,
 								"the hub answered out of turn"));
@@ -136,48 +196,100 @@ static int hub_roundtrip(spoke_client *c, spoke_buf *b, uint8_t type, int64_t de
 	}
 	rc = spk_chan_recv_view(&c->hub, h.len, &p, deadline);
 	if (rc < 0)
-		return rc;
+		return hub_failure(c, rc, "lost the connection to the hub at");
 	spoke_view_init(v, p, h.len);
-	if (h.aux < 0) {
+	if (h.aux < 0)
 		spk_errmsg_setn((const char *)p, h.len);
-		return h.aux;
-	}
 	return h.aux;
 }
 
-static void spec_from(struct spk_spawn_spec *s, const char *type, const char *name,
-		      const void *args, size_t args_len, const spoke_spawn_opts *o)
+/* An actor's or type's name, as the hub takes it. */
+static int check_name(const char *what, const char *s, size_t max)
 {
+	if (strlen(s) >= max)
+		return spk_fail(SPOKE_EINVAL, "%s '%.32s...' is longer than %zu bytes", what, s,
+				max - 1);
+	return 0;
+}
+
+static int check_opts(const spoke_spawn_opts *o)
+{
+	if (o && o->timeout_ms < 0)
+		return spk_fail(SPOKE_EINVAL, "spoke_spawn_opts.timeout_ms=%d: expected 0 (the "
+				"client's default) or a positive number of milliseconds",
+				o->timeout_ms);
+	if (o && o->poll_us < -1)
+		return spk_fail(SPOKE_EINVAL, "spoke_spawn_opts.poll_us=%d: expected -1 (the "
+				"worker's default) or a number of microseconds, 0 or more",
+				o->poll_us);
+	return 0;
+}
+
+/* The spawn request of spoke_spawn and spoke_gang_launch (for which
+ * start() puts in the slot's GPUs), checked. */
+static int spec_from(const char *func, bool gang, spoke_client *c, struct spk_spawn_spec *s,
+		     const char *type, const char *name, const void *args, size_t args_len,
+		     const spoke_spawn_opts *o)
+{
+	int rc;
+
+	if (!type)
+		return spk_api_null(func, "type");
+	if (!name)
+		return spk_api_null(func, "name");
+	if (!args && args_len)
+		return spk_fail(SPOKE_EINVAL, "%s: args is NULL with args_len %zu", func, args_len);
+	if (args_len > UINT32_MAX)
+		return spk_fail(SPOKE_ETOOBIG, "args of %zu bytes: at most %u", args_len,
+				UINT32_MAX);
+	rc = check_name("actor type", type, SPOKE_TYPE_NAME_MAX);
+	if (rc == 0)
+		rc = check_name("actor name", name, SPOKE_ACTOR_NAME_MAX);
+	if (rc == 0 && o && o->module)
+		rc = check_name("module", o->module, SPK_PATH_MAX);
+	if (rc == 0 && o && o->program)
+		rc = check_name("program", o->program, SPK_PATH_MAX);
+	if (rc == 0)
+		rc = check_opts(o);
+	if (rc < 0)
+		return rc;
 	memset(s, 0, sizeof(*s));
-	snprintf(s->type, sizeof(s->type), "%s", type ? type : "");
-	snprintf(s->name, sizeof(s->name), "%s", name ? name : "");
+	snprintf(s->type, sizeof(s->type), "%s", type);
+	snprintf(s->name, sizeof(s->name), "%s", name);
 	snprintf(s->module, sizeof(s->module), "%s", o && o->module ? o->module : "");
 	snprintf(s->program, sizeof(s->program), "%s", o && o->program ? o->program : "");
 	s->args = args;
 	s->args_len = (uint32_t)args_len;
 	s->poll_us = o ? o->poll_us : -1;
-	if (o)
-		s->res = o->res;
-	s->timeout_ms = (uint32_t)(o && o->timeout_ms > 0 ? o->timeout_ms : 0);
-}
-
-static int check_spec(const struct spk_spawn_spec *s, const char *type, const char *name)
-{
-	if (!type || strlen(type) >= SPOKE_TYPE_NAME_MAX)
-		return spk_fail(SPOKE_EINVAL, "actor type missing or longer than %d bytes",
-				SPOKE_TYPE_NAME_MAX - 1);
-	if (!name || strlen(name) >= SPOKE_ACTOR_NAME_MAX)
-		return spk_fail(SPOKE_EINVAL, "actor name missing or longer than %d bytes",
-				SPOKE_ACTOR_NAME_MAX - 1);
+	if (o && !gang)
+		s->res = o->res; /* a gang slot brings its own */
+	s->timeout_ms = (uint32_t)(o && o->timeout_ms > 0 ? o->timeout_ms : c->timeout_ms);
 	return spk_spawn_spec_check(s);
 }
 
-/* SPAWN or LAUNCH: waits for the acknowledged start. */
-static int start(spoke_client *c, uint8_t type, const spoke_ticket *t, uint32_t rank,
-		 const struct spk_spawn_spec *s, const spoke_spawn_opts *o)
+/* Where t is in the client's list of tickets, or -1 (under the lock; t is
+ * not dereferenced). */
+static ssize_t ticket_index(const spoke_client *c, const spoke_ticket *t)
 {
-	/* The agent gets the spawn's own timeout; we wait a second more for
-	 * its answer, which says what happened. */
+	for (size_t i = 0; i < c->n_tickets; i++)
+		if (c->tickets[i] == t)
+			return (ssize_t)i;
+	return -1;
+}
+
+static int not_held(void)
+{
+	return spk_fail(SPOKE_ENOTICKET, "this client holds no such ticket (released already, "
+			"or not from spoke_gang_allocate)");
+}
+
+/* SPAWN or LAUNCH (of slot `rank` of ticket t): waits for the acknowledged
+ * start. */
+static int start(spoke_client *c, uint8_t type, const spoke_ticket *t, uint32_t rank,
+		 struct spk_spawn_spec *s)
+{
+	/* The hub and agent get the spawn's own timeout; we wait a second
+	 * more for their answer, which says what happened. */
 	int64_t deadline = spk_client_deadline(c, (int)s->timeout_ms) + 1000000;
 	struct spk_endpoint ep;
 	spoke_view v;
@@ -188,14 +300,24 @@ static int start(spoke_client *c, uint8_t type, const spoke_ticket *t, uint32_t 
 	if (rc < 0)
 		return rc;
 	if (t) {
+		if (ticket_index(c, t) < 0) {
+			rc = not_held();
+			goto out_unlock;
+		}
+		if (rank >= t->n_slots) {
+			rc = spk_fail(SPOKE_EINVAL, "rank %u is outside the ticket (%u slots)", rank,
+				      t->n_slots);
+			goto out_unlock;
+		}
+		s->res.gpus = t->slots[rank].n_gpus;
 		spoke_buf_put_u64(&b, t->id);
 		spoke_buf_put_u32(&b, rank);
 	}
 	spk_spawn_spec_pack(&b, s);
-	/* The hub and agent get the spawn's own timeout; we allow a little more. */
 	rc = hub_roundtrip(c, &b, type, deadline, &v);
 	if (rc == 0 && spk_endpoint_unpack(&v, &ep) < 0)
 		rc = spk_fail(SPOKE_EPROTO, "malformed answer from the hub");
+out_unlock:
 	hub_end(c);
 	return rc < 0 ? rc : 0;
 }
@@ -206,11 +328,13 @@ int spoke_spawn(spoke_client *c, const char *type, const char *name, const void 
 	struct spk_spawn_spec s;
 	int rc;
 
-	spec_from(&s, type, name, args, args_len, opts);
-	if (!s.timeout_ms)
-		s.timeout_ms = (uint32_t)c->timeout_ms;
-	rc = check_spec(&s, type, name);
-	return rc < 0 ? rc : start(c, SPK_SPAWN, NULL, 0, &s, opts);
+	spk_api_enter();
+	if (!c)
+		return spk_api_null(__func__, "c");
+	rc = spec_from(__func__, false, c, &s, type, name, args, args_len, opts);
+	if (rc == 0)
+		rc = start(c, SPK_SPAWN, NULL, 0, &s);
+	return spk_api_ret(rc);
 }
 
 int spoke_gang_launch(spoke_client *c, const spoke_ticket *t, uint32_t rank, const char *type,
@@ -220,32 +344,92 @@ int spoke_gang_launch(spoke_client *c, const spoke_ticket *t, uint32_t rank, con
 	struct spk_spawn_spec s;
 	int rc;
 
-	if (!t || rank >= t->n_slots)
-		return spk_fail(SPOKE_EINVAL, "rank %u is outside the ticket", rank);
-	spec_from(&s, type, name, args, args_len, opts);
-	if (!s.timeout_ms)
-		s.timeout_ms = (uint32_t)c->timeout_ms;
-	s.res.gpus = t->slots[rank].n_gpus;
-	rc = check_spec(&s, type, name);
-	return rc < 0 ? rc : start(c, SPK_LAUNCH, t, rank, &s, opts);
+	spk_api_enter();
+	if (!c)
+		return spk_api_null(__func__, "c");
+	if (!t)
+		return spk_api_null(__func__, "t");
+	rc = spec_from(__func__, true, c, &s, type, name, args, args_len, opts);
+	if (rc == 0)
+		rc = start(c, SPK_LAUNCH, t, rank, &s);
+	return spk_api_ret(rc);
+}
+
+/* Asks the hub to release ticket `id` (under the lock). */
+static int release_id(spoke_client *c, uint64_t id, int64_t deadline)
+{
+	spoke_view v;
+	spoke_buf b;
+
+	spk_chan_begin(&c->hub, &b);
+	spoke_buf_put_u64(&b, id);
+	return hub_roundtrip(c, &b, SPK_RELEASE, deadline, &v);
+}
+
+/* A ticket from the hub's ALLOC answer, or NULL (rc says why). */
+static spoke_ticket *ticket_from(spoke_view *v, int *rc)
+{
+	spoke_ticket *t;
+	uint32_t n = 0;
+	uint64_t id = 0;
+
+	spoke_view_get_u64(v, &id);
+	spoke_view_get_u32(v, &n);
+	if (spoke_view_error(v) || n > spoke_view_remaining(v)) {
+		*rc = spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t) + n * sizeof(t->slots[0]));
+	if (!t) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	t->id = id;
+	t->n_slots = n;
+	for (uint32_t i = 0; i < n; i++)
+		spk_slot_unpack(v, &t->slots[i]);
+	if (spoke_view_error(v)) {
+		*rc = spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
+		free(t);
+		return NULL;
+	}
+	return t;
 }
 
 int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
 			const spoke_resources *res, int strict_pack, spoke_ticket **out,
 			int timeout_ms)
 {
-	int64_t deadline = spk_client_deadline(c, timeout_ms);
 	spoke_resources r = res ? *res : (spoke_resources){ 0, 0 };
-	spoke_ticket *t = NULL;
-	uint32_t n = 0;
-	uint64_t id = 0;
-	spoke_view v;
+	int64_t deadline;
+	spoke_view v, head;
+	spoke_ticket *t;
+	uint64_t id;
 	spoke_buf b;
 	int rc;
 
+	spk_api_enter();
+	if (!c)
+		return spk_api_null(__func__, "c");
+	if (!out)
+		return spk_api_null(__func__, "out");
+	*out = NULL;
+	deadline = spk_client_deadline(c, timeout_ms);
 	rc = hub_begin(c, &b, deadline);
 	if (rc < 0)
-		return rc;
+		return spk_api_ret(rc);
+	/* Room in the list first: a ticket the hub reserved is never lost. */
+	if (c->n_tickets == c->cap_tickets) {
+		size_t cap = c->cap_tickets ? 2 * c->cap_tickets : 4;
+		spoke_ticket **nt = realloc(c->tickets, cap * sizeof(*nt));
+
+		if (!nt) {
+			rc = -ENOMEM;
+			goto out_unlock;
+		}
+		c->tickets = nt;
+		c->cap_tickets = cap;
+	}
 	spoke_buf_put_u32(&b, nodes);
 	spoke_buf_put_u32(&b, per_node);
 	spoke_buf_put_u32(&b, r.gpus);
@@ -254,52 +438,59 @@ int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
 	rc = hub_roundtrip(c, &b, SPK_ALLOC, deadline, &v);
 	if (rc < 0)
 		goto out_unlock;
-	spoke_view_get_u64(&v, &id);
-	spoke_view_get_u32(&v, &n);
-	if (spoke_view_error(&v) || n > spoke_view_remaining(&v)) {
-		rc = spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
-		goto out_unlock;
-	}
-	t = calloc(1, sizeof(*t) + n * sizeof(t->slots[0]));
+	head = v;
+	t = ticket_from(&v, &rc);
 	if (!t) {
-		rc = -ENOMEM;
+		/* The hub reserved what we cannot hold: give it back. */
+		if (spoke_view_get_u64(&head, &id) == 0) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", spoke_errmsg());
+			release_id(c, id, deadline);
+			spk_fail(rc, "%s", why);
+		}
 		goto out_unlock;
 	}
-	t->id = id;
-	t->n_slots = n;
-	for (uint32_t i = 0; i < n; i++)
-		spk_slot_unpack(&v, &t->slots[i]);
-	if (spoke_view_error(&v)) {
-		rc = spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
-		free(t);
-		goto out_unlock;
-	}
+	c->tickets[c->n_tickets++] = t;
 	*out = t;
 	rc = 0;
 out_unlock:
 	hub_end(c);
-	return rc;
+	return spk_api_ret(rc);
 }
 
 int spoke_gang_release(spoke_client *c, spoke_ticket *t, int timeout_ms)
 {
-	int64_t deadline = spk_client_deadline(c, timeout_ms);
-	spoke_view v;
+	int64_t deadline;
 	spoke_buf b;
+	ssize_t i;
 	int rc;
 
+	spk_api_enter();
+	if (!c)
+		return spk_api_null(__func__, "c");
 	if (!t)
-		return 0;
+		return spk_api_null(__func__, "t");
+	deadline = spk_client_deadline(c, timeout_ms);
 	rc = hub_begin(c, &b, deadline);
-	if (rc < 0) {
-		free(t);
-		return rc;
+	if (rc < 0)
+		return spk_api_ret(rc);
+	i = ticket_index(c, t);
+	if (i < 0) {
+		rc = not_held();
+		goto out_unlock;
 	}
-	spoke_buf_put_u64(&b, t->id);
-	rc = hub_roundtrip(c, &b, SPK_RELEASE, deadline, &v);
+	rc = release_id(c, t->id, deadline);
+	/* Once the hub released it, or answered that it knows no such
+	 * ticket, it goes; otherwise (a timeout, a lost hub) it stays held,
+	 * for a retry. */
+	if (rc >= 0 || rc == SPOKE_ENOTICKET) {
+		c->tickets[i] = c->tickets[--c->n_tickets];
+		free(t);
+	}
+out_unlock:
 	hub_end(c);
-	free(t);
-	return rc < 0 ? rc : 0;
+	return spk_api_ret(rc < 0 ? rc : 0);
 }
 
 /* KILL or LOOKUP: a request naming an actor; LOOKUP's answer into *ep. */
@@ -311,6 +502,9 @@ static int named_request(spoke_client *c, uint8_t type, const char *name,
 	spoke_buf b;
 	int rc;
 
+	rc = check_name("actor name", name, SPOKE_ACTOR_NAME_MAX);
+	if (rc < 0)
+		return rc;
 	rc = hub_begin(c, &b, deadline);
 	if (rc < 0)
 		return rc;
@@ -324,20 +518,31 @@ static int named_request(spoke_client *c, uint8_t type, const char *name,
 
 int spoke_kill(spoke_client *c, const char *name, int timeout_ms)
 {
-	return named_request(c, SPK_KILL, name, NULL, timeout_ms);
+	spk_api_enter();
+	if (!c)
+		return spk_api_null(__func__, "c");
+	if (!name)
+		return spk_api_null(__func__, "name");
+	return spk_api_ret(named_request(c, SPK_KILL, name, NULL, timeout_ms));
 }
 
 int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_ms)
 {
-	int64_t deadline = spk_client_deadline(c, timeout_ms);
+	int64_t deadline;
 	uint32_t n = 0;
 	spoke_view v;
 	spoke_buf b;
 	int rc;
 
+	spk_api_enter();
+	if (!c)
+		return spk_api_null(__func__, "c");
+	if (!out && cap > 0)
+		return spk_fail(SPOKE_EINVAL, "%s: out is NULL with cap %zu", __func__, cap);
+	deadline = spk_client_deadline(c, timeout_ms);
 	rc = hub_begin(c, &b, deadline);
 	if (rc < 0)
-		return rc;
+		return spk_api_ret(rc);
 	rc = hub_roundtrip(c, &b, SPK_NODES, deadline, &v);
 	if (rc == 0)
 		spoke_view_get_u32(&v, &n);
@@ -350,10 +555,10 @@ int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_m
 		if (i < cap)
 			out[i] = info;
 	}
-	if (rc == 0 && spoke_view_error(&v))
+	if (rc == 0 && (spoke_view_error(&v) || n > INT_MAX))
 		rc = spk_fail(SPOKE_EPROTO, "malformed NODES answer");
 	hub_end(c);
-	return rc < 0 ? rc : (int)n;
+	return spk_api_ret(rc < 0 ? rc : (int)n);
 }
 
 /* Asks the hub where actor `name` listens (used by spoke_actor_open). */

@@ -18,9 +18,11 @@
 struct spoke_client {
 	atomic_int refs;
 	atomic_bool closed;   /* spoke_client_close() was called */
-	pthread_mutex_t lock; /* guards hub and next_id */
+	pthread_mutex_t lock; /* guards hub, next_id and the tickets */
 	struct spk_chan hub;
 	uint64_t next_id;
+	spoke_ticket **tickets; /* those handed out and not yet released */
+	size_t n_tickets, cap_tickets;
 	char token[SPK_TOKEN_MAX];
 	int timeout_ms;
 	int poll_us;

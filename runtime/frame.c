@@ -1,13 +1,16 @@
 /* frame.c - encoding and checking frame headers. */
-#include <ctype.h>
-#include <errno.h>
-#include <stdlib.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
+#include <spoke/client.h>
 #include <spoke/errors.h>
 #include <spoke/version.h>
 
+#include "env.h"
+#include "errmsg.h"
 #include "frame.h"
+#include "log.h"
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -89,29 +92,33 @@ long spk_frame_parse(const uint8_t *buf, size_t len, uint32_t max_payload, struc
 	return (long)(SPK_HDR_SIZE + h->len);
 }
 
+int spk_max_payload_env(uint32_t *out)
+{
+	uint64_t v;
+	int rc = spk_env_size("SPOKE_MAX_MSG", SPK_MAX_PAYLOAD_MIN, SPK_MAX_PAYLOAD_LIMIT,
+			      SPK_MAX_PAYLOAD_DEFAULT, &v);
+
+	if (rc == 0)
+		*out = (uint32_t)v;
+	return rc;
+}
+
 uint32_t spk_max_payload(void)
 {
-	const char *env = getenv("SPOKE_MAX_MSG");
-	unsigned long long v;
-	unsigned shift = 0;
-	char *end;
+	static atomic_flag told = ATOMIC_FLAG_INIT;
+	uint32_t v = SPK_MAX_PAYLOAD_DEFAULT;
+	char saved[512];
 
-	if (!env || !isdigit((unsigned char)*env))
-		return SPK_MAX_PAYLOAD_DEFAULT;
-	errno = 0;
-	v = strtoull(env, &end, 10);
-	if (errno == ERANGE)
-		return SPK_MAX_PAYLOAD_DEFAULT;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
+	snprintf(saved, sizeof(saved), "%s", spoke_errmsg());
+	if (spk_max_payload_env(&v) < 0) {
+		/* No caller to tell here (every connection asks): say it once,
+		 * and leave the caller's own message as it was. */
+		if (!atomic_flag_test_and_set(&told))
+			spk_err("%s; using the default, %u bytes", spoke_errmsg(),
+				SPK_MAX_PAYLOAD_DEFAULT);
+		spk_errmsg_setn(saved, strlen(saved));
 	}
-	if (*end != '\0' || v == 0)
-		return SPK_MAX_PAYLOAD_DEFAULT;
-	if (v > (SPK_MAX_PAYLOAD_LIMIT >> shift))
-		return SPK_MAX_PAYLOAD_LIMIT;
-	return (uint32_t)(v << shift);
+	return v;
 }
 
 const char *spk_type_name(uint8_t type)

@@ -20,6 +20,7 @@
 #define SPK_HDR_SIZE 24u
 #define SPK_MAX_PAYLOAD_DEFAULT (64u << 20) /* 64 MiB */
 #define SPK_MAX_PAYLOAD_LIMIT (1u << 30)    /* what $SPOKE_MAX_MSG may raise it to */
+#define SPK_MAX_PAYLOAD_MIN (4u << 10)      /* and lower it to */
 
 enum spk_type {
 	SPK_HELLO = 1,   /* server -> client: nonce[32] */
@@ -69,7 +70,11 @@ int spk_hdr_decode_flags(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, u
  * negative code from spk_hdr_decode. */
 long spk_frame_parse(const uint8_t *buf, size_t len, uint32_t max_payload, struct spk_hdr *h);
 /* The largest payload accepted: $SPOKE_MAX_MSG (bytes, with an optional
- * K/M/G suffix), capped at SPK_MAX_PAYLOAD_LIMIT, else the default. */
+ * K/M/G suffix) from SPK_MAX_PAYLOAD_MIN to SPK_MAX_PAYLOAD_LIMIT, else the
+ * default: SPOKE_EINVAL naming the value if it is anything else (env.h). */
+int spk_max_payload_env(uint32_t *out);
+/* The same where nobody can be told: a bad value is logged once and the
+ * default used. */
 uint32_t spk_max_payload(void);
 const char *spk_type_name(uint8_t type);
 

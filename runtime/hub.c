@@ -295,13 +295,18 @@ static int check_new_name(struct hub *hub, struct hub_peer *p, uint64_t req,
 	struct hub_actor *a;
 	int rc = spk_spawn_spec_check(spec);
 
-	if (rc < 0)
-		return spk_evconn_reply_error(&p->conn, req, rc, "%s", spoke_errmsg());
+	/* Refused (answered here): nonzero, whether the answer went out or not. */
+	if (rc < 0) {
+		spk_evconn_reply_error(&p->conn, req, rc, "%s", spoke_errmsg());
+		return rc;
+	}
 	a = find_actor(hub, spec->name);
-	if (a)
-		return spk_evconn_reply_error(&p->conn, req, SPOKE_EEXIST,
-					      "an actor named '%s' exists already (on %s)",
-					      spec->name, hub->gang.nodes[a->node].name);
+	if (a) {
+		spk_evconn_reply_error(&p->conn, req, SPOKE_EEXIST,
+				       "an actor named '%s' exists already (on %s)", spec->name,
+				       hub->gang.nodes[a->node].name);
+		return SPOKE_EEXIST;
+	}
 	return 0;
 }
 

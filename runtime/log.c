@@ -3,9 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
+#include <spoke/client.h>
+
+#include "env.h"
+#include "errmsg.h"
 #include "log.h"
 
 static char component[32] = "client";
@@ -13,16 +16,11 @@ static char node[64];
 static int level = SPK_LOG_WARN;
 static int ready;
 
-static int parse_level(const char *s, int dflt)
-{
-	static const char *const names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
-	if (!s || !*s)
-		return dflt;
-	for (int i = 0; i < 4; i++)
-		if (!strcasecmp(s, names[i]))
-			return i;
-	return dflt;
+int spk_log_level_env(int dflt, int *out)
+{
+	return spk_env_choice("SPOKE_LOG", level_names, 4, dflt, out);
 }
 
 static void init_node(void)
@@ -43,21 +41,33 @@ static void init_node(void)
 	node[strcspn(node, ".")] = '\0';
 }
 
+/* The level from $SPOKE_LOG, else dflt.  No caller can be told of a bad
+ * value here (the first line of a process, or of a client's library): it
+ * is logged, and the calling thread's spoke_errmsg() is left as it was. */
+static void init(int dflt)
+{
+	char saved[512];
+
+	snprintf(saved, sizeof(saved), "%s", spoke_errmsg());
+	init_node();
+	level = dflt;
+	ready = 1;
+	if (spk_log_level_env(dflt, &level) < 0) {
+		spk_warn("%s; logging at %s", spoke_errmsg(), level_names[dflt]);
+		spk_errmsg_setn(saved, strlen(saved));
+	}
+}
+
 void spk_log_init(const char *comp, int default_level)
 {
 	snprintf(component, sizeof(component), "%s", comp);
-	level = parse_level(getenv("SPOKE_LOG"), default_level);
-	init_node();
-	ready = 1;
+	init(default_level);
 }
 
 static void ensure_ready(void)
 {
-	if (ready)
-		return;
-	level = parse_level(getenv("SPOKE_LOG"), SPK_LOG_WARN);
-	init_node();
-	ready = 1;
+	if (!ready)
+		init(SPK_LOG_WARN);
 }
 
 void spk_log_set_node(const char *name)

@@ -12,6 +12,9 @@ void spk_log_init(const char *component, int default_level);
 /* Changes the node name shown in later lines. */
 void spk_log_set_node(const char *node);
 const char *spk_log_node(void);
+/* The level $SPOKE_LOG asks for, else dflt; SPOKE_EINVAL naming a bad
+ * value (env.h).  For the client, which refuses to open with one. */
+int spk_log_level_env(int dflt, int *out);
 int spk_log_enabled(int level);
 void spk_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -15,6 +15,7 @@
 #include <spoke/errors.h>
 
 #include "clock.h"
+#include "errmsg.h"
 #include "net.h"
 
 int spk_parse_hostport(const char *s, char *host, size_t cap, uint16_t *port)
@@ -62,7 +63,9 @@ static int resolve(const char *host, uint16_t port, int passive, struct addrinfo
 	snprintf(service, sizeof(service), "%u", port);
 	rc = getaddrinfo(host, service, &hints, res);
 	if (rc != 0)
-		return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+		return spk_fail(rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH,
+				"cannot resolve host '%s': %s", host,
+				rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 	return 0;
 }
 
@@ -195,7 +198,7 @@ int spk_connect(const char *hostport, int timeout_ms)
 
 	rc = spk_parse_hostport(hostport, host, sizeof(host), &port);
 	if (rc < 0)
-		return rc;
+		return spk_fail(rc, "'%s' is no address: expected host:port", hostport);
 	rc = resolve(host, port, 0, &res);
 	if (rc < 0)
 		return rc;
@@ -206,6 +209,8 @@ int spk_connect(const char *hostport, int timeout_ms)
 			break;
 	}
 	freeaddrinfo(res);
+	if (rc < 0)
+		spk_fail(rc, "cannot connect to %s: %s", hostport, spoke_strerror(rc));
 	return rc;
 }
 

@@ -13,7 +13,9 @@ int spk_parse_hostport(const char *s, char *host, size_t cap, uint16_t *port);
  * free port); writes the bound "host:port" into bound. Returns fd or -errno. */
 int spk_listen(const char *host, uint16_t port, char *bound, size_t cap);
 /* A connected TCP socket (blocking, close-on-exec, TCP_NODELAY) within
- * timeout_ms. Returns fd or a negative code (SPOKE_ETIMEDOUT, -ECONNREFUSED...). */
+ * timeout_ms. Returns fd or a negative code (SPOKE_ETIMEDOUT, -ECONNREFUSED,
+ * -EHOSTUNREACH for a host name that does not resolve...), spoke_errmsg()
+ * saying what failed and naming the address. */
 int spk_connect(const char *hostport, int timeout_ms);
 int spk_set_nonblock(int fd, int on);
 void spk_set_nodelay(int fd);

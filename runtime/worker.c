@@ -27,6 +27,7 @@
 
 #include "chan.h"
 #include "clock.h"
+#include "env.h"
 #include "errmsg.h"
 #include "evconn.h"
 #include "log.h"
@@ -253,21 +254,13 @@ static int load_modules(struct spk_chan *ch, const char *modules)
  * a message naming the variable and the value. */
 static int read_settings(struct spk_chan *ch, int poll_us)
 {
-	const char *v = getenv("SPOKE_POLL_US");
-	char *end;
-	long us;
+	const char *v;
 
 	W.max_msg = spk_max_payload();
 	W.poll_us = poll_us >= 0 ? poll_us : 0;
-	if (poll_us < 0 && v && *v) {
-		errno = 0;
-		us = strtol(v, &end, 10);
-		if (*end || errno || us < 0 || us > POLL_US_MAX)
-			return ready(ch, SPOKE_EINVAL,
-				     "SPOKE_POLL_US=%s: expected microseconds to spin, 0 to %d", v,
-				     POLL_US_MAX);
-		W.poll_us = (int)us;
-	}
+	if (poll_us < 0 &&
+	    spk_env_int("SPOKE_POLL_US", 0, POLL_US_MAX, 0, "microseconds to spin", &W.poll_us) < 0)
+		return ready(ch, SPOKE_EINVAL, "%s", spoke_errmsg());
 	if (spk_transport_from_env() < 0)
 		return ready(ch, SPOKE_EINVAL, "%s", spoke_errmsg());
 	v = getenv("SPOKE_RDMA_DEVICE");

@@ -33,12 +33,20 @@ extern "C" {
 typedef struct spoke_client spoke_client;
 typedef struct spoke_actor spoke_actor;
 
+/* The client's settings.  Each one is checked where it is read, from the
+ * options or, where they leave it to the environment, from the variable: a
+ * bad value fails spoke_client_open() with SPOKE_EINVAL and a message naming
+ * it and the value ("SPOKE_TIMEOUT_MS=abc: expected a positive number of
+ * milliseconds").  spoke_client_open() also checks $SPOKE_LOG
+ * (error|warn|info|debug) and $SPOKE_MAX_MSG (a size from 4k to 1g), which
+ * the library reads later. */
 typedef struct spoke_client_opts {
 	const char *hub;   /* "host:port"; NULL: $SPOKE_HUB */
-	const char *token; /* NULL: $SPOKE_TOKEN, else the file $SPOKE_TOKEN_FILE */
-	int timeout_ms;    /* default timeout; 0: $SPOKE_TIMEOUT_MS or 10000 */
-	int poll_us;       /* spin this long on a reply before sleeping;
-	                      -1 (or opts NULL): $SPOKE_POLL_US, else 0 (block) */
+	const char *token; /* NULL: $SPOKE_TOKEN, else the file $SPOKE_TOKEN_FILE
+	                      (mode 0600 or stricter, the token on its first line) */
+	int timeout_ms;    /* default timeout, > 0; 0: $SPOKE_TIMEOUT_MS (> 0) or 10000 */
+	int poll_us;       /* spin this long on a reply before sleeping, >= 0;
+	                      -1 (or opts NULL): $SPOKE_POLL_US (>= 0), else 0 (block) */
 } spoke_client_opts;
 
 typedef struct spoke_resources {
@@ -50,8 +58,8 @@ typedef struct spoke_spawn_opts {
 	const char *module;    /* actor module (.so) with the type; NULL: the agent's */
 	const char *program;   /* or a user program that links the type; NULL: stock worker */
 	spoke_resources res;   /* for spoke_spawn; a gang slot brings its own */
-	int poll_us;           /* the worker's spin budget; -1: $SPOKE_POLL_US or 0 */
-	int timeout_ms;        /* until the spawn is acknowledged; 0: client default */
+	int poll_us;           /* the worker's spin budget, >= 0; -1: $SPOKE_POLL_US or 0 */
+	int timeout_ms;        /* until the spawn is acknowledged, > 0; 0: client default */
 } spoke_spawn_opts;
 
 #define SPOKE_SPAWN_OPTS_INIT { NULL, NULL, { 0, 0 }, -1, 0 }
@@ -105,16 +113,32 @@ SPOKE_API const char *spoke_errmsg(void);
  * method's own return code, per thread; 0 after any other result. */
 SPOKE_API int spoke_method_status(void);
 
+/* Connects to the hub (opts may be NULL: all from the environment).  *out
+ * is NULL after a failure: SPOKE_EINVAL for a bad setting (above),
+ * SPOKE_ENOHUB for none, SPOKE_EAUTH for no token, a wrong one, or a token
+ * file that is empty or open to others (-errno if it cannot be read; the
+ * message names the file and what is wrong), SPOKE_EHUB if the hub cannot
+ * be reached (a name that does not resolve, nothing listening, no answer
+ * in time: the message says which).
+ *
+ * Functions below that need the hub fail with SPOKE_EHUB once the
+ * connection to it is lost (the hub died, say): it is never reported as a
+ * dead actor.  A NULL client, name or out-pointer they cannot work without
+ * is SPOKE_EINVAL naming the argument.  Every one resets spoke_errmsg() on
+ * entry: "" after a success, a message after a failure. */
 SPOKE_API int spoke_client_open(spoke_client **out, const spoke_client_opts *opts);
-/* Closes the client's connection to the hub.  Actor handles opened from it
- * stay valid and go on calling their actors (each holds what it needs);
- * what needs the hub (spoke_actor_open, spoke_spawn, ...) then fails with
- * SPOKE_ECLOSED.  The memory goes with the last handle's spoke_actor_close.
- * c must not be used after that. */
+/* Closes the client: the connection to the hub goes at once, and with it
+ * the gang tickets it holds (the hub releases them, stopping their
+ * actors; the spoke_ticket structs are freed).  Actor handles opened from
+ * it stay valid and go on calling their actors; the client's memory is
+ * freed when the last of them is closed.  Until then, what needs the hub
+ * (spoke_actor_open, spoke_spawn, spoke_nodes...) on the closed client
+ * fails with SPOKE_ECLOSED; once no handle is left, c must not be used. */
 SPOKE_API void spoke_client_close(spoke_client *c);
 
-/* The live nodes (registered agents): up to cap of them into out; returns
- * how many there are (which may exceed cap). */
+/* The live nodes (registered agents): up to cap of them into out (which
+ * may be NULL when cap is 0); returns how many there are (which may exceed
+ * cap). */
 SPOKE_API int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_ms);
 
 /* Starts actor `name` of `type` on a node with room for opts->res, and
@@ -132,16 +156,26 @@ SPOKE_API int spoke_kill(spoke_client *c, const char *name, int timeout_ms);
  * not fit, the gang fits when the nodes have room for all its slots: the
  * gang nodes spread over distinct nodes while there are enough with room
  * (else several share one), and a gang node's share that does not fit on
- * its node spills onto other nodes with room.  *out is freed by
- * spoke_gang_release(). */
+ * its node spills onto other nodes with room.
+ *
+ * The ticket *out belongs to the client (NULL after a failure): do not
+ * free it.  spoke_gang_release() frees it once the hub has released it, or
+ * spoke_client_close() does. */
 SPOKE_API int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
 				  const spoke_resources *res, int strict_pack,
 				  spoke_ticket **out, int timeout_ms);
-/* Phase two: starts an actor in slot `rank`, pinned to the slot's GPUs. */
+/* Phase two: starts an actor in slot `rank`, pinned to the slot's GPUs.
+ * SPOKE_ENOTICKET if c holds no such ticket (released already). */
 SPOKE_API int spoke_gang_launch(spoke_client *c, const spoke_ticket *t, uint32_t rank,
 				const char *type, const char *name, const void *args,
 				size_t args_len, const spoke_spawn_opts *opts);
-/* Stops the ticket's actors, frees its slots, and frees t. */
+/* Stops the ticket's actors, frees its slots, and frees t.  A ticket c
+ * does not hold (released already, or never from spoke_gang_allocate) is
+ * SPOKE_ENOTICKET, and t is not touched: releasing twice is safe.  t is
+ * freed once the hub answered: it released the ticket (0), or knows no
+ * such ticket (SPOKE_ENOTICKET).  After a timeout or a lost hub
+ * (SPOKE_ETIMEDOUT, SPOKE_EHUB) t stays held and valid: release it again,
+ * or spoke_client_close() frees it. */
 SPOKE_API int spoke_gang_release(spoke_client *c, spoke_ticket *t, int timeout_ms);
 
 /* A handle for calling actor `name`; SPOKE_ENOACTOR if there is none,

@@ -217,8 +217,7 @@ START_TEST(dead_client_releases_its_tickets)
 	ck_assert_int_eq(cluster_client(&cl, &other), 0);
 	ck_assert_int_eq(spoke_gang_allocate(other, 2, 1, &res, 1, &t, 0), 0);
 	ck_assert_int_eq(spoke_gang_allocate(client, 1, 1, &res, 1, &t, 0), SPOKE_ENORES);
-	free(t); /* the other client "dies" without releasing */
-	spoke_client_close(other);
+	spoke_client_close(other); /* it "dies" without releasing (and frees t) */
 	for (int i = 0; i < 100 && rc == SPOKE_ENORES; i++) {
 		rc = spoke_gang_allocate(client, 2, 1, &res, 1, &t, 0);
 		if (rc == SPOKE_ENORES)

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spoke/client.h>
 #include <spoke/errors.h>
 #include <spoke/version.h>
 
@@ -425,21 +426,30 @@ START_TEST(test_max_payload_env)
 	ck_assert_uint_eq(max_payload_with("512k"), 512u << 10);
 	ck_assert_uint_eq(max_payload_with("512K"), 512u << 10);
 	ck_assert_uint_eq(max_payload_with("1G"), SPK_MAX_PAYLOAD_LIMIT);
-	ck_assert_uint_eq(max_payload_with("2G"), SPK_MAX_PAYLOAD_LIMIT);
-	ck_assert_uint_eq(max_payload_with("2g"), SPK_MAX_PAYLOAD_LIMIT);
-	ck_assert_uint_eq(max_payload_with("1025M"), SPK_MAX_PAYLOAD_LIMIT);
 	ck_assert_uint_eq(max_payload_with("1073741823"), SPK_MAX_PAYLOAD_LIMIT - 1);
-	ck_assert_uint_eq(max_payload_with("4294967296"), SPK_MAX_PAYLOAD_LIMIT);
+	ck_assert_uint_eq(max_payload_with("4k"), SPK_MAX_PAYLOAD_MIN);
 }
 END_TEST
 
 START_TEST(test_max_payload_garbage)
 {
-	static const char *const bad[] = { "abc", "M", "12x", "1MB", "1 M", "0", "0k", "1.5M" };
+	/* Garbage, and sizes outside 4k..1g, are refused, naming the value;
+	 * where nobody can be told, the default is used. */
+	static const char *const bad[] = { "abc", "M", "12x", "1MB", "1 M", "0", "0k", "1.5M",
+					   " 5M", "-1", "4095", "2G", "2g", "1025M",
+					   "4294967296", "18446744073709551617" };
+	uint32_t v = 0;
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char want[64];
+
 		ck_assert_msg(max_payload_with(bad[i]) == SPK_MAX_PAYLOAD_DEFAULT,
 			      "SPOKE_MAX_MSG=\"%s\": want the default", bad[i]);
+		ck_assert_int_eq(spk_max_payload_env(&v), SPOKE_EINVAL);
+		snprintf(want, sizeof(want), "SPOKE_MAX_MSG=%s: expected a size", bad[i]);
+		ck_assert_msg(strstr(spoke_errmsg(), want), "message: %s", spoke_errmsg());
+		ck_assert_msg(strstr(spoke_errmsg(), "from 4k to 1g"), "message: %s", spoke_errmsg());
+	}
 	ck_assert_int_eq(unsetenv("SPOKE_MAX_MSG"), 0);
 }
 END_TEST
