@@ -277,7 +277,7 @@ static int n_children(pid_t pid)
 static const struct {
 	const char *var, *value, *says;
 } bad_settings[] = {
-	{ "SPOKE_POLL_US", "abc", "SPOKE_POLL_US=abc: expected microseconds to spin, 0 to" },
+	{ "SPOKE_POLL_US", "abc", "SPOKE_POLL_US=abc: expected a number of microseconds to spin from 0 to" },
 	{ "SPOKE_POLL_US", "-5", "SPOKE_POLL_US=-5: expected" },
 	{ "SPOKE_POLL_US", "10x", "SPOKE_POLL_US=10x: expected" },
 	{ "SPOKE_POLL_US", "99999999999", "SPOKE_POLL_US=99999999999: expected" },
