@@ -1211,6 +1211,11 @@ int main(int argc, char **argv)
 			return EXIT_LAUNCH;
 		}
 	}
+	/* From here on a signal is a request to stop: nothing is left of a
+	 * job that it interrupts, at any point. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	find_bindir(&L);
 	{
 		char file[PATH_MAX];
@@ -1239,14 +1244,11 @@ int main(int argc, char **argv)
 	 * that the teardown finds it; and children's exits must reach us. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	signal(SIGCHLD, SIG_DFL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	say("job %s: %s, logs in %s", job.name,
 	    L.local ? "on this machine" : "in Slurm allocation", L.logdir);
 	copts.token = L.token;
-	if (start_hub(&L) < 0 || start_agents(&L) < 0)
+	if (got_signal || start_hub(&L) < 0 || start_agents(&L) < 0)
 		goto out_stop;
 	abort_on_signal(&L);
 	copts.hub = L.hub_addr;
