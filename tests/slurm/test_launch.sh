@@ -446,6 +446,49 @@ else
 	fi
 fi
 
+# ---- 6b. scancel while the actors' inits run (a model that loads for a minute) --------
+name="scancel while actors initialise tears everything down within seconds, only logs left"
+SLOW=$BUILDDIR/tests/launcher/.libs/slowactor.so
+cat >"$T/slowinit.yaml" <<EOF
+name: slowinit
+gang: 3x2
+timeouts:
+  spawn: 2m
+  shutdown: 2s
+actors:
+  - name: slow
+    type: Slow
+    module: $SLOW
+    per_node: 2
+    args: "60000"
+driver: $T/sleeper.sh
+EOF
+dir=''
+if [ ! -f "$SLOW" ]; then
+	not_ok "$name" "$SLOW was not built (make check builds it)"
+elif submit slowinit --spoke-gang=3x2 --wrap "exec '$LAUNCH' '$T/slowinit.yaml'"; then
+	dir=$T/spoke-logs/slowinit-$JOB
+	end=$((SECONDS + TO))
+	while ! job_procs "$dir" | xargs -r -I{} cat /proc/{}/cmdline 2>/dev/null | tr '\0' '\n' |
+		grep -q 'spoke-worker$' && [ "$SECONDS" -lt "$end" ]; do
+		sleep 0.1
+	done
+	scancel "$JOB"
+	if ! gone "$dir" 10; then
+		not_ok "$name" "processes left 10 s after scancel" "$T/left.ps" "$T/slowinit.out"
+	elif [ "$GONE_MS" -gt 5000 ]; then
+		not_ok "$name" "the job took $GONE_MS ms to go" "$T/slowinit.out"
+	elif [ -n "$(find "$dir" -mindepth 1 ! -name '*.log' ! -name '*.exit' -printf '%f ')" ]; then
+		not_ok "$name" "more than logs in $dir: $(find "$dir" -mindepth 1 ! -name '*.log' ! -name '*.exit' -printf '%f ')" "$T/slowinit.out"
+	elif [ -e "$dir/driver.started" ]; then
+		not_ok "$name" "the driver ran: the inits did not take long" "$T/slowinit.out"
+	else
+		ok "$name (all gone $GONE_MS ms after scancel)"
+	fi
+else
+	not_ok "$name" "sbatch failed" "$T/slowinit.sberr"
+fi
+
 # ---- 7. spoke-launch --salloc ---------------------------------------------------------------
 name="spoke-launch --salloc (no allocation yet) runs the job through salloc; the driver's 3 comes back"
 (cd "$T" && timeout "$TO" "$LAUNCH" --salloc "$T/ok3.yaml" </dev/null >"$T/salloc.out" 2>&1)
