@@ -40,7 +40,9 @@ check_job() {
 		fail "job: ComplexTask"
 	n=$(grep -c "^hello-[0-7]: Hello from Spoke! .*(CUDA_VISIBLE_DEVICES=[0-9]*, over \(tcp\|rdma\))$" <<<"$out")
 	u=$(grep "^hello-" <<<"$out" | sed 's/.*=//' | sort -u | wc -l)
-	[ "$n" -eq 8 ] && [ "$u" -eq 8 ] || fail "job: $n Hello actors answered, with $u distinct GPU sets"
+	if [ "$n" -ne 8 ] || [ "$u" -ne 8 ]; then
+		fail "job: $n Hello actors answered, with $u distinct GPU sets"
+	fi
 	# make check-rxe runs this again with SPOKE_TRANSPORT=rdma, on rxe.
 	if [ "${SPOKE_TRANSPORT:-auto}" = rdma ] && [ "$(grep -c ', over rdma)$' <<<"$out")" -ne 8 ]; then
 		fail "SPOKE_TRANSPORT=rdma, but not every Hello actor answered over RDMA"
@@ -77,7 +79,9 @@ done
 
 for sb in "$src"/examples/sbatch/*; do
 	job=$(sed -n 's/^exec spoke-launch \(.*\.yaml\)$/\1/p' "$sb")
-	[ -n "$job" ] && [ -f "$src/$job" ] || fail "$(basename "$sb") names no job file of examples/"
+	if [ -z "$job" ] || [ ! -f "$src/$job" ]; then
+		fail "$(basename "$sb") names no job file of examples/"
+	fi
 	grep -q "^#SBATCH --spoke-gang=" "$sb" || fail "$(basename "$sb") asks for no gang"
 	"$launch" --check "$src/$job" >/dev/null || fail "$(basename "$sb"): $job does not check"
 done

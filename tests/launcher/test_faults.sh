@@ -74,11 +74,11 @@ target() {
 			continue
 		fi
 		pids=()
-		for p in $(grep -lzxF "SPOKE_LOG_DIR=$dir" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
+		while read -r p; do
 			case $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) in
 			"$build/spoke-$kind "* | "$build/tests/launcher/call_$kind "*) pids+=("$p") ;;
 			esac
-		done
+		done < <(grep -lzxF "SPOKE_LOG_DIR=$dir" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3)
 		if [ ${#pids[@]} -gt 0 ]; then
 			echo "${pids[$((RANDOM % ${#pids[@]}))]}"
 			return 0

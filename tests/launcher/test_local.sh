@@ -135,9 +135,8 @@ wait_bounded() {
 		rc=$?
 	fi
 }
-for how in "INT count" "TERM per_node"; do
-	set -- $how
-	sig=$1 group=$2
+for how in INT:count TERM:per_node; do
+	sig=${how%:*} group=${how#*:}
 	cat >"$work/init-$sig.yaml" <<YAML
 name: init-$sig
 gang: 1x2
@@ -239,6 +238,17 @@ if [ $rc -eq 2 ] && grep -q "bad2.yaml:2:7:.*8 GPUs per node do not divide into 
 	ok "a bad gang is reported with line and column"
 else
 	not_ok "bad gang" "rc=$rc: $out"
+fi
+printf 'name: bad\ngang: 0x8\nactors:\n  - name: h\n    type: Hello\n    modul: x.so\n' >"$work/bad3.yaml"
+out=$("$launch" --local --log-dir "$work/l7c" "$work/bad3.yaml" 2>&1)
+rc=$?
+if [ $rc -eq 2 ] && [ ! -e "$work/l7c" ] && [ "$(wc -l <<<"$out")" -eq 3 ] &&
+	grep -q "^spoke-launch: .*bad3.yaml:2:7: gang '0x8': a gang needs at least 1 node" <<<"$out" &&
+	grep -q "^spoke-launch: .*bad3.yaml:6:5: unknown key 'modul'" <<<"$out" &&
+	grep -q "^spoke-launch: .*bad3.yaml:4:5: actor group 'h' has neither module nor program" <<<"$out"; then
+	ok "every mistake of a job file is reported, one line each, nothing started"
+else
+	not_ok "every mistake" "rc=$rc: $out"
 fi
 if "$launch" --check "$SPOKE_SRCDIR/examples/job.yaml" >/dev/null 2>&1; then
 	ok "examples/job.yaml checks"
