@@ -2,8 +2,11 @@
  *
  * The file is loaded with libyaml's document API, then walked by hand:
  * every node keeps its start mark, so each error names the line and the
- * column of the value (or key) at fault.  Checks that need the whole file
- * (per_node without a gang, GPUs per node) run after the walk. */
+ * column of the value (or key) at fault.  A mistake does not stop the walk:
+ * the value at fault is left out and the walk goes on with the next key or
+ * item, so that every mistake is reported, one line each.  Checks that need
+ * the whole file (per_node without a gang, GPUs per node) run after the
+ * walk, on what was read without a mistake. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,8 +29,10 @@ struct pos {
 	int line, column; /* 1-based; line 0: not set */
 };
 
+/* Where an actor group's keys are (line 0: absent); name is set only by a
+ * good name, as earlier names are compared with it. */
 struct group_marks {
-	struct pos name, per_node, count, module, program;
+	struct pos name, name_key, type_key, per_node, count, module, program;
 };
 
 struct ctx {
@@ -37,6 +42,9 @@ struct ctx {
 	yaml_document_t *doc;
 	struct job *job;
 	struct group_marks marks[JOB_MAX_GROUPS];
+	int mistakes;      /* reported so far */
+	size_t used;       /* bytes of err written */
+	bool bad_gang;     /* gang: was there, with a mistake */
 	char show[SHOW_MAX + 8];   /* quote()'s result */
 	char label[sizeof(((struct job_group *)0)->name) + 32]; /* group_label()'s result */
 };
@@ -78,12 +86,28 @@ static int say(char *err, size_t cap, const char *fmt, ...)
 	return -1;
 }
 
+/* Adds a mistake to err: the first one cut to fit, each later one on a
+ * line of its own if it fits whole.  Returns -1. */
 static int vfail_at(struct ctx *c, struct pos p, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char msg[2048], line[2048 + JOB_STR_MAX + 32];
+	size_t len;
 
+	c->mistakes++;
+	if (!c->err || !c->cap)
+		return -1;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	return say(c->err, c->cap, "%s:%d:%d: %s", c->file, p.line, p.column, msg);
+	say(line, sizeof(line), "%s:%d:%d: %s", c->file, p.line, p.column, msg);
+	len = strlen(line);
+	if (c->mistakes == 1) {
+		snprintf(c->err, c->cap, "%s", line);
+		c->used = strlen(c->err);
+	} else if (c->used + 1 + len < c->cap) {
+		c->err[c->used++] = '\n';
+		memcpy(c->err + c->used, line, len + 1);
+		c->used += len;
+	}
+	return -1;
 }
 
 static int fail_at(struct ctx *c, struct pos p, const char *fmt, ...)
@@ -390,9 +414,8 @@ static int parse_hub(struct ctx *c, const yaml_node_t *n)
 	if (n->type != YAML_MAPPING_NODE)
 		return fail(c, n, "hub must be a mapping like 'port: 0', got %s", quote(c, n));
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
-		if (check_key(c, n, p, "in hub", hub_keys, &which) < 0 ||
-		    get_uint(c, node(c, p->value), "hub port", 0, 65535, &c->job->hub_port) < 0)
-			return -1;
+		if (check_key(c, n, p, "in hub", hub_keys, &which) == 0)
+			get_uint(c, node(c, p->value), "hub port", 0, 65535, &c->job->hub_port);
 	return 0;
 }
 
@@ -411,9 +434,8 @@ static int parse_timeouts(struct ctx *c, const yaml_node_t *n)
 		return fail(c, n, "timeouts must be a mapping like 'spawn: 30s', got %s",
 			    quote(c, n));
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
-		if (check_key(c, n, p, "in timeouts", timeout_keys, &which) < 0 ||
-		    get_timeout(c, node(c, p->value), what[which], field[which]) < 0)
-			return -1;
+		if (check_key(c, n, p, "in timeouts", timeout_keys, &which) == 0)
+			get_timeout(c, node(c, p->value), what[which], field[which]);
 	return 0;
 }
 
@@ -433,17 +455,18 @@ static int parse_env(struct ctx *c, const yaml_node_t *n)
 		if (job->n_env == JOB_MAX_ENV)
 			return fail(c, key, "too many env entries (at most %d)", JOB_MAX_ENV);
 		if (check_key(c, n, p, "in env", NULL, NULL) < 0)
-			return -1;
-		if (!good_env_name(key))
-			return fail(c, key,
-				    "env name %s is not a variable name (expected letters, digits and '_', not starting with a digit)",
-				    quote(c, key));
+			continue;
+		if (!good_env_name(key)) {
+			fail(c, key,
+			     "env name %s is not a variable name (expected letters, digits and '_', not starting with a digit)",
+			     quote(c, key));
+			continue;
+		}
 		if (get_string(c, key, "an env name", "a variable name", true, e->name,
-			       sizeof(e->name)) < 0 ||
+			       sizeof(e->name)) == 0 &&
 		    get_string(c, node(c, p->value), "an env value", "a string (\"\" for an empty one)",
-			       false, e->value, sizeof(e->value)) < 0)
-			return -1;
-		job->n_env++;
+			       false, e->value, sizeof(e->value)) == 0)
+			job->n_env++;
 	}
 	return 0;
 }
@@ -467,10 +490,12 @@ static int group_name(struct ctx *c, const yaml_node_t *n, size_t i)
 	if (get_string(c, n, "an actor group's name", "a name like worker", true, g->name,
 		       sizeof(g->name)) < 0)
 		return -1;
-	if (!good_name(g->name, GROUP_NAME_MAX))
+	if (!good_name(g->name, GROUP_NAME_MAX)) {
+		g->name[0] = '\0';
 		return fail(c, n,
 			    "actor group name %s must be letters, digits, '-', '_' or '.', at most %d characters",
 			    quote(c, n), GROUP_NAME_MAX);
+	}
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(c->job->groups[j].name, g->name))
 			return fail(c, n,
@@ -495,70 +520,68 @@ static int parse_group(struct ctx *c, const yaml_node_t *n, size_t i)
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
 		const yaml_node_t *key = node(c, p->key), *v = node(c, p->value);
-		int rc = 0;
 
 		if (check_key(c, n, p, "in an actor group", group_keys, &which) < 0)
-			return -1;
+			continue;
 		switch (which) {
 		case G_NAME:
-			rc = group_name(c, v, i);
+			m->name_key = pos_of(key);
+			group_name(c, v, i);
 			break;
 		case G_TYPE:
-			rc = get_string(c, v, "type", "an actor type like Hello", true, g->type,
-					sizeof(g->type));
+			m->type_key = pos_of(key);
+			get_string(c, v, "type", "an actor type like Hello", true, g->type,
+				   sizeof(g->type));
 			break;
 		case G_MODULE:
 		case G_PROGRAM:
-			if (m->module.line || m->program.line)
-				return fail(c, key,
-					    "%s has both module and program (expected one of them: module: for an actor module, program: for a program that links the actor)",
-					    group_label(c, i));
-			if (which == G_MODULE) {
+			if (m->module.line || m->program.line) {
+				fail(c, key,
+				     "%s has both module and program (expected one of them: module: for an actor module, program: for a program that links the actor)",
+				     group_label(c, i));
+			} else if (which == G_MODULE) {
 				m->module = pos_of(key);
-				rc = get_string(c, v, "module", "a path like ./hello.so", true,
-						g->module, sizeof(g->module));
+				get_string(c, v, "module", "a path like ./hello.so", true, g->module,
+					   sizeof(g->module));
 			} else {
 				m->program = pos_of(key);
-				rc = get_string(c, v, "program", "a path like ./server", true,
-						g->program, sizeof(g->program));
+				get_string(c, v, "program", "a path like ./server", true, g->program,
+					   sizeof(g->program));
 			}
 			break;
 		case G_PER_NODE:
 		case G_COUNT:
-			if (m->per_node.line || m->count.line)
-				return fail(c, key,
-					    "%s has both per_node and count (expected one of them: per_node: for actors on each gang node, count: for actors placed wherever they fit)",
-					    group_label(c, i));
-			if (which == G_PER_NODE) {
+			if (m->per_node.line || m->count.line) {
+				fail(c, key,
+				     "%s has both per_node and count (expected one of them: per_node: for actors on each gang node, count: for actors placed wherever they fit)",
+				     group_label(c, i));
+			} else if (which == G_PER_NODE) {
 				m->per_node = pos_of(key);
-				rc = get_uint(c, v, "per_node", 1, MAX_GPUS, &g->per_node);
+				get_uint(c, v, "per_node", 1, MAX_GPUS, &g->per_node);
 			} else {
 				m->count = pos_of(key);
-				rc = get_uint(c, v, "count", 1, MAX_COUNT, &g->count);
+				get_uint(c, v, "count", 1, MAX_COUNT, &g->count);
 			}
 			break;
 		case G_GPUS:
-			rc = get_uint(c, v, "gpus", 0, MAX_GPUS, &g->gpus);
-			g->gpus_set = true;
+			g->gpus_set = get_uint(c, v, "gpus", 0, MAX_GPUS, &g->gpus) == 0;
 			break;
 		case G_ARGS:
-			rc = get_string(c, v, "args", "a string (\"\" for an empty one)", false,
-					g->args, sizeof(g->args));
+			get_string(c, v, "args", "a string (\"\" for an empty one)", false, g->args,
+				   sizeof(g->args));
 			g->has_args = true;
 			break;
 		}
-		if (rc < 0)
-			return -1;
 	}
-	if (!g->name[0])
-		return fail(c, n, "%s has no name (expected name: like worker)", group_label(c, i));
-	if (!g->type[0])
-		return fail(c, n, "%s has no type (expected type: the actor type, like Hello)",
-			    group_label(c, i));
+	if (!m->name_key.line)
+		fail(c, n, "%s has no name (expected name: like worker)", group_label(c, i));
+	if (!m->type_key.line)
+		fail(c, n, "%s has no type (expected type: the actor type, like Hello)",
+		     group_label(c, i));
 	if (!m->module.line && !m->program.line)
-		return fail(c, n,
-			    "%s has neither module nor program (expected one of them: module: ./hello.so or program: ./server)",
-			    group_label(c, i));
+		fail(c, n,
+		     "%s has neither module nor program (expected one of them: module: ./hello.so or program: ./server)",
+		     group_label(c, i));
 	if (!m->per_node.line && !m->count.line)
 		g->count = 1;
 	return 0;
@@ -576,8 +599,7 @@ static int parse_actors(struct ctx *c, const yaml_node_t *n)
 		if (c->job->n_groups == JOB_MAX_GROUPS)
 			return fail(c, node(c, *it), "too many actor groups (at most %d)",
 				    JOB_MAX_GROUPS);
-		if (parse_group(c, node(c, *it), c->job->n_groups) < 0)
-			return -1;
+		parse_group(c, node(c, *it), c->job->n_groups);
 		c->job->n_groups++;
 	}
 	return 0;
@@ -664,6 +686,7 @@ static int split_driver(struct ctx *c, const yaml_node_t *n)
 static int parse_driver(struct ctx *c, const yaml_node_t *n)
 {
 	struct job *job = c->job;
+	int mistakes = c->mistakes;
 
 	if (is_scalar(n) && !is_null(n)) {
 		if (memchr(text(n), '\0', length(n)))
@@ -679,15 +702,16 @@ static int parse_driver(struct ctx *c, const yaml_node_t *n)
 				return fail(c, v, "driver has too many words (at most %d)",
 					    JOB_MAX_ARGV);
 			if (get_string(c, v, "a word of driver", "a string", false,
-				       job->driver_argv[job->driver_argc], JOB_STR_MAX) < 0)
-				return -1;
-			job->driver_argc++;
+				       job->driver_argv[job->driver_argc], JOB_STR_MAX) == 0)
+				job->driver_argc++;
 		}
 	} else if (!is_null(n)) {
 		return fail(c, n,
 			    "driver must be a command line or a list of words, got %s (leave driver out for a shell)",
 			    quote(c, n));
 	}
+	if (c->mistakes > mistakes)
+		return -1;
 	if (job->driver_argc == 0)
 		return fail(c, n,
 			    "driver is empty (expected a command line like ./driver --steps 10, or a list; leave driver out for a shell)");
@@ -714,9 +738,8 @@ static int parse_modules(struct ctx *c, const yaml_node_t *n)
 		if (job->n_modules == JOB_MAX_MODULES)
 			return fail(c, v, "too many modules (at most %d)", JOB_MAX_MODULES);
 		if (get_string(c, v, "a module", "a path like ./hello.so", false,
-			       job->modules[job->n_modules], JOB_STR_MAX) < 0)
-			return -1;
-		job->n_modules++;
+			       job->modules[job->n_modules], JOB_STR_MAX) == 0)
+			job->n_modules++;
 	}
 	return 0;
 }
@@ -724,7 +747,7 @@ static int parse_modules(struct ctx *c, const yaml_node_t *n)
 static int parse_top(struct ctx *c, const yaml_node_t *root)
 {
 	struct job *job = c->job;
-	int which, rc;
+	int which;
 
 	if (!root || is_null(root))
 		return fail_at(c, (struct pos){ 1, 1 },
@@ -738,40 +761,38 @@ static int parse_top(struct ctx *c, const yaml_node_t *root)
 		const yaml_node_t *v = node(c, p->value);
 
 		if (check_key(c, root, p, "at the top level", top_keys, &which) < 0)
-			return -1;
+			continue;
 		switch (which) {
 		case TOP_NAME:
-			rc = get_string(c, v, "name", "a job name like demo", true, job->name,
-					sizeof(job->name));
-			if (rc == 0 && !good_name(job->name, sizeof(job->name) - 1))
-				rc = fail(c, v,
-					  "job name %s must be letters, digits, '-', '_' or '.', at most %zu characters",
-					  quote(c, v), sizeof(job->name) - 1);
+			if (get_string(c, v, "name", "a job name like demo", true, job->name,
+				       sizeof(job->name)) == 0 &&
+			    !good_name(job->name, sizeof(job->name) - 1))
+				fail(c, v,
+				     "job name %s must be letters, digits, '-', '_' or '.', at most %zu characters",
+				     quote(c, v), sizeof(job->name) - 1);
 			break;
 		case TOP_GANG:
-			rc = parse_gang(c, v);
+			c->bad_gang = parse_gang(c, v) < 0;
 			break;
 		case TOP_HUB:
-			rc = parse_hub(c, v);
+			parse_hub(c, v);
 			break;
 		case TOP_TIMEOUTS:
-			rc = parse_timeouts(c, v);
+			parse_timeouts(c, v);
 			break;
 		case TOP_ENV:
-			rc = parse_env(c, v);
+			parse_env(c, v);
 			break;
 		case TOP_ACTORS:
-			rc = parse_actors(c, v);
+			parse_actors(c, v);
 			break;
 		case TOP_MODULES:
-			rc = parse_modules(c, v);
+			parse_modules(c, v);
 			break;
 		default: /* TOP_DRIVER */
-			rc = parse_driver(c, v);
+			parse_driver(c, v);
 			break;
 		}
-		if (rc < 0)
-			return -1;
 	}
 	return 0;
 }
@@ -786,13 +807,15 @@ static int check_groups(struct ctx *c)
 	for (size_t i = 0; i < job->n_groups; i++) {
 		struct job_group *g = &job->groups[i];
 
-		if (g->per_node && !job->has_gang)
-			return fail_at(c, c->marks[i].per_node,
-				       "%s has per_node but the job has no gang (expected gang: NxG[:k], or count: instead of per_node)",
-				       group_label(c, i));
+		if (g->per_node && !job->has_gang && !c->bad_gang)
+			fail_at(c, c->marks[i].per_node,
+				"%s has per_node but the job has no gang (expected gang: NxG[:k], or count: instead of per_node)",
+				group_label(c, i));
 		if (!g->gpus_set)
 			g->gpus = job->has_gang ? job->gang_k : 0;
 	}
+	if (!job->has_gang)
+		return 0;
 	for (size_t i = 0; i < job->n_groups; i++) {
 		char list[1024];
 		size_t used = 0;
@@ -914,7 +937,8 @@ int job_parse(const char *text, size_t len, const char *name, struct job *job, c
 	if (root && !is_null(root))
 		fail(&c, root, "a second YAML document (expected one document per job file)");
 	else if (parse_top(&c, yaml_document_get_root_node(&doc)) == 0)
-		rc = check_groups(&c);
+		check_groups(&c);
+	rc = c.mistakes ? -1 : 0;
 	yaml_document_delete(&extra);
 out_doc:
 	yaml_document_delete(&doc);

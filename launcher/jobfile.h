@@ -24,8 +24,9 @@
  *   driver: ./driver --steps 10     # a command line, or a list [./driver, --steps, "10"];
  *                                   # without it: an interactive shell
  *
- * Every error names the file, line and column and what was expected; on
- * error nothing is started. */
+ * Every mistake is reported, one line each, naming the file, line and
+ * column and what was expected; on error nothing is started.  (A YAML
+ * syntax error ends the reading: it is reported alone.) */
 #ifndef SPOKE_JOBFILE_H
 #define SPOKE_JOBFILE_H
 
@@ -76,7 +77,9 @@ struct job {
 };
 
 /* Reads and checks path into *job.  On error returns -1 and writes one
- * line, "FILE:LINE:COLUMN: what is wrong (what was expected)", into err. */
+ * line per mistake, "FILE:LINE:COLUMN: what is wrong (what was expected)",
+ * '\n' between them, into err: the first one cut to fit cap, each later
+ * one only if it fits whole. */
 int job_load(const char *path, struct job *job, char *err, size_t cap);
 /* The same from a string in memory (name stands for the file in errors). */
 int job_parse(const char *text, size_t len, const char *name, struct job *job, char *err,

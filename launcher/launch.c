@@ -12,7 +12,15 @@
  * Nothing of a job may outlive it: the launcher is a child subreaper, so
  * what the driver leaves behind (a background process, the children of a
  * crashed driver) is reparented to it and stopped at teardown with the
- * rest; its children die with it (PR_SET_PDEATHSIG). */
+ * rest; its children die with it (PR_SET_PDEATHSIG).
+ *
+ * A signal ends the job within moments in every phase: while actors start,
+ * the handler stops the agents at once, which fails the spawn in progress
+ * (an init may load a model for minutes).  When the job ends only the logs
+ * stay: the token file and the hub's address file go.  If we are killed
+ * outright (SIGKILL, no teardown), a janitor process forked at the start
+ * sees our end, stops what is left of the job (every process with its token
+ * in the environment) and removes those files. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -62,6 +70,8 @@ struct launch {
 	spoke_node_info nodes[LAUNCH_MAX_NODES]; /* the nodes whose agents registered */
 	int n_nodes;
 	pid_t hub, agents, driver;
+	pid_t janitor;  /* cleans up if we die without teardown() */
+	int janitor_fd; /* its pipe: a byte says "done", EOF that we died */
 	spoke_client *client;
 	int64_t t0;
 	const char *why; /* why the job stopped */
@@ -69,6 +79,11 @@ struct launch {
 };
 
 static volatile sig_atomic_t got_signal;
+/* While the actors start, the process that a signal stops at once (the
+ * agents, or their srun) and how: a spawn in progress then fails within
+ * milliseconds, instead of waiting for an init that may load a model for
+ * minutes.  0 outside the start-up. */
+static volatile sig_atomic_t abort_pid, abort_sig;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -91,7 +106,26 @@ static void say(const char *fmt, ...)
 
 static void on_signal(int sig)
 {
+	int saved = errno;
+
 	got_signal = sig;
+	if (abort_pid > 0)
+		kill((pid_t)abort_pid, abort_sig);
+	errno = saved;
+}
+
+/* From now until stop_aborting(), a signal stops the agents at once. */
+static void abort_on_signal(const struct launch *L)
+{
+	abort_sig = L->local ? SIGTERM : SIGINT; /* as teardown() does */
+	abort_pid = L->agents;
+	if (got_signal) /* it came before */
+		kill(L->agents, abort_sig);
+}
+
+static void stop_aborting(void)
+{
+	abort_pid = 0;
 }
 
 static double ms_since(const struct launch *L)
@@ -272,6 +306,8 @@ static int start_hub(struct launch *L)
 	if (L->hub < 0)
 		return -1;
 	while (read_small_file(addr_file, L->hub_addr, sizeof(L->hub_addr)) < 0) {
+		if (got_signal)
+			return -1;
 		if (!child_alive(&L->hub) || spk_now_us() > deadline) {
 			say("the hub did not start; see %s", log);
 			return -1;
@@ -498,6 +534,9 @@ static int wait_agents(struct launch *L)
 			memcpy(L->nodes, nodes, (size_t)L->n_nodes * sizeof(nodes[0]));
 			return 0;
 		}
+		if (got_signal)
+			return -1;
+		stop_aborting(); /* the pid is about to be reaped */
 		if (!child_alive(&L->agents)) {
 			char why[2 * PATH_MAX + 1024];
 
@@ -508,11 +547,12 @@ static int wait_agents(struct launch *L)
 				    L->local ? "process" : "srun step", L->logdir);
 			return -1;
 		}
-		if (got_signal || spk_now_us() > deadline)
+		abort_on_signal(L);
+		if (spk_now_us() > deadline)
 			break;
 		usleep(5000);
 	}
-	if (!got_signal) {
+	{
 		char want[4096], missing[4096] = "";
 		size_t len = 0;
 
@@ -570,8 +610,9 @@ static int launch_group(struct launch *L, const struct job_group *g)
 		rc = spoke_gang_allocate(L->client, L->job->gang_nodes, g->per_node, &res, 1, &ticket,
 					 0);
 		if (rc < 0) {
-			say("%s:%d:%d: actor group %s: %s", L->job->file, g->line, g->column, g->name,
-			    spoke_errmsg());
+			if (!got_signal)
+				say("%s:%d:%d: actor group %s: %s", L->job->file, g->line,
+				    g->column, g->name, spoke_errmsg());
 			return -1;
 		}
 		n = ticket->n_slots;
@@ -599,7 +640,10 @@ static int launch_group(struct launch *L, const struct job_group *g)
 	    (double)(spk_now_us() - t) / 1000.0);
 	return 0;
 fail:
-	say("%s:%d:%d: actor %s: %s", L->job->file, g->line, g->column, name, spoke_errmsg());
+	/* After a signal the spawn failed because the agents stopped. */
+	if (!got_signal)
+		say("%s:%d:%d: actor %s: %s", L->job->file, g->line, g->column, name,
+		    spoke_errmsg());
 out_signal:
 	return -1;
 }
@@ -790,22 +834,20 @@ static void reap(struct launch *L)
 			L->agents = 0;
 		else if (pid == L->hub)
 			L->hub = 0;
+		else if (pid == L->janitor)
+			L->janitor = 0;
 	}
 }
 
-/* Signals our children other than the driver, the agents and the hub:
- * what the driver left behind, reparented to us (a child subreaper).
- * Returns how many there are (sig 0 only counts them). */
-static int signal_strays(struct launch *L, int sig)
+/* Signals (sig 0: only counts) every process in /proc that pick(pid, arg)
+ * chooses; returns how many it chose. */
+static int signal_procs(bool (*pick)(pid_t pid, const void *arg), const void *arg, int sig)
 {
-	char path[64], line[512], *p;
-	pid_t me = getpid(), pid;
 	struct dirent *e;
-	int n = 0, ppid;
+	int n = 0;
+	pid_t pid;
 	DIR *d;
-	FILE *f;
 
-	reap(L);
 	d = opendir("/proc");
 	if (!d)
 		return 0;
@@ -813,16 +855,7 @@ static int signal_strays(struct launch *L, int sig)
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
 		pid = (pid_t)atoi(e->d_name);
-		if (pid == L->driver || pid == L->agents || pid == L->hub)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
-		fclose(f);
-		/* "pid (comm) S ppid ...": comm may hold blanks and parentheses */
-		if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1 || ppid != me)
+		if (!pick(pid, arg))
 			continue;
 		if (sig)
 			kill(pid, sig);
@@ -830,6 +863,150 @@ static int signal_strays(struct launch *L, int sig)
 	}
 	closedir(d);
 	return n;
+}
+
+/* A child of ours that we did not start ourselves. */
+static bool is_stray(pid_t pid, const void *arg)
+{
+	const struct launch *L = arg;
+	char path[64], line[512], *p;
+	int ppid;
+	FILE *f;
+
+	if (pid == L->driver || pid == L->agents || pid == L->hub || pid == L->janitor)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+	fclose(f);
+	/* "pid (comm) S ppid ...": comm may hold blanks and parentheses */
+	return p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == getpid();
+}
+
+/* Signals our children other than the driver, the agents and the hub:
+ * what the driver left behind, reparented to us (a child subreaper).
+ * Returns how many there are (sig 0 only counts them). */
+static int signal_strays(struct launch *L, int sig)
+{
+	reap(L);
+	return signal_procs(is_stray, L, sig);
+}
+
+/* A process started with the job's token in its environment: the hub,
+ * agents, actors and driver of this job, and what they started. */
+static bool has_token(pid_t pid, const void *arg)
+{
+	const char *want = arg; /* "\0SPOKE_TOKEN=...\0" */
+	size_t want_len = strlen(want + 1) + 2, len = 1, size = 0;
+	char path[64], *buf = NULL, *bigger;
+	bool found = false;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	for (;;) {
+		if (len == size) {
+			size = size ? 2 * size : 16384;
+			if (size > (1 << 22) || !(bigger = realloc(buf, size)))
+				goto out;
+			buf = bigger;
+			buf[0] = '\0'; /* so that the first entry is "\0NAME=" too */
+		}
+		n = read(fd, buf + len, size - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	found = buf && memmem(buf, len, want, want_len) != NULL;
+out:
+	free(buf);
+	close(fd);
+	return found;
+}
+
+/* The janitor: forked before anything of the job starts, it waits for us.
+ * If we die without our teardown (SIGKILL), it stops every process that
+ * has the job's token in its environment (SIGTERM, SIGKILL after the
+ * shutdown timeout: the hub, agents and driver have had a SIGTERM from
+ * the kernel already, PR_SET_PDEATHSIG) and removes the token file and
+ * the hub's address file, so that only the logs remain. */
+static void janitor(const struct launch *L, int fd, pid_t launcher)
+{
+	char want[SPK_TOKEN_MAX + 16], addr_file[PATH_MAX + 16];
+	int64_t deadline;
+	int n, left;
+	ssize_t got;
+	char c;
+
+	setpgid(0, 0); /* a terminal's Ctrl-C is for the launcher, not us */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	n = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (n >= 0) {
+		dup2(n, STDIN_FILENO);
+		dup2(n, STDOUT_FILENO);
+		close(n);
+	}
+	while ((got = read(fd, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (got == 1)
+		_exit(0); /* the teardown ran */
+	snprintf(want, sizeof(want), "%cSPOKE_TOKEN=%s", '\0', L->token);
+	n = signal_procs(has_token, want, SIGTERM);
+	deadline = spk_now_us() + (int64_t)L->job->timeout_shutdown_ms * 1000;
+	while ((left = signal_procs(has_token, want, 0)) > 0 && spk_now_us() < deadline)
+		usleep(20000);
+	if (left)
+		signal_procs(has_token, want, SIGKILL);
+	snprintf(addr_file, sizeof(addr_file), "%s/hub.addr", L->logdir);
+	unlink(L->token_file);
+	unlink(addr_file);
+	say("the launcher (pid %d) died before its teardown: stopped %d process%s of job %s%s, removed its token file",
+	    (int)launcher, n, n == 1 ? "" : "es", L->job->name, left ? " (some with SIGKILL)" : "");
+	_exit(0);
+}
+
+static int start_janitor(struct launch *L)
+{
+	pid_t launcher = getpid();
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		say("cannot create a pipe: %s", strerror(errno));
+		return -1;
+	}
+	L->janitor = fork();
+	if (L->janitor == 0) {
+		close(fds[1]);
+		janitor(L, fds[0], launcher);
+	}
+	close(fds[0]);
+	if (L->janitor < 0) {
+		say("cannot fork: %s", strerror(errno));
+		close(fds[1]);
+		return -1;
+	}
+	L->janitor_fd = fds[1];
+	return 0;
+}
+
+static void wait_child(struct launch *L, pid_t *pid, int64_t deadline);
+
+/* Tells the janitor that the teardown ran, and waits for it to go. */
+static void stop_janitor(struct launch *L)
+{
+	if (L->janitor <= 0)
+		return;
+	if (write(L->janitor_fd, "", 1) != 1)
+		say("cannot tell the janitor (pid %d) to go: %s", (int)L->janitor, strerror(errno));
+	close(L->janitor_fd);
+	wait_child(L, &L->janitor, spk_now_us() + 1000000);
 }
 
 /* Waits until child *pid has ended (reaping any other on the way), at most
@@ -846,6 +1023,7 @@ static void wait_child(struct launch *L, pid_t *pid, int64_t deadline)
 static void teardown(struct launch *L)
 {
 	int64_t grace = (int64_t)L->job->timeout_shutdown_ms * 1000, deadline;
+	char addr_file[PATH_MAX + 16];
 
 	/* The driver first: it may still be using the actors. */
 	if (L->driver > 0) {
@@ -893,6 +1071,10 @@ static void teardown(struct launch *L)
 			break;
 		usleep(2000);
 	}
+	/* Only the logs stay. */
+	snprintf(addr_file, sizeof(addr_file), "%s/hub.addr", L->logdir);
+	unlink(addr_file);
+	unlink(L->token_file);
 }
 
 static void usage(FILE *f)
@@ -974,7 +1156,7 @@ int main(int argc, char **argv)
 	const char *logdir = NULL;
 	spoke_client_opts copts = { NULL, NULL, 0, -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
-	char err[1024];
+	static char err[65536];
 	int opt;
 
 	L.t0 = spk_now_us();
@@ -998,7 +1180,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (job_load(argv[optind], &job, err, sizeof(err)) < 0) {
-		fprintf(stderr, "spoke-launch: %s\n", err);
+		/* One line per mistake. */
+		for (char *save = NULL, *line = strtok_r(err, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save))
+			fprintf(stderr, "spoke-launch: %s\n", line);
 		return EXIT_USAGE;
 	}
 	if (check) {
@@ -1025,6 +1210,11 @@ int main(int argc, char **argv)
 			return EXIT_LAUNCH;
 		}
 	}
+	/* From here on a signal is a request to stop: nothing is left of a
+	 * job that it interrupts, at any point. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	find_bindir(&L);
 	{
 		char file[PATH_MAX];
@@ -1044,20 +1234,22 @@ int main(int argc, char **argv)
 		say("cannot write the job token to %s", L.token_file);
 		return EXIT_LAUNCH;
 	}
+	if (start_janitor(&L) < 0) {
+		unlink(L.token_file);
+		return EXIT_LAUNCH;
+	}
 	job_env(&L);
 	/* What the driver leaves behind is reparented to us, not to init, so
 	 * that the teardown finds it; and children's exits must reach us. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	signal(SIGCHLD, SIG_DFL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	say("job %s: %s, logs in %s", job.name,
 	    L.local ? "on this machine" : "in Slurm allocation", L.logdir);
 	copts.token = L.token;
-	if (start_hub(&L) < 0 || start_agents(&L) < 0)
+	if (got_signal || start_hub(&L) < 0 || start_agents(&L) < 0)
 		goto out_stop;
+	abort_on_signal(&L);
 	copts.hub = L.hub_addr;
 	if (spoke_client_open(&L.client, &copts) < 0) {
 		say("cannot connect to the hub: %s", spoke_errmsg());
@@ -1068,12 +1260,14 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < job.n_groups && !got_signal; i++)
 		if (launch_group(&L, &job.groups[i]) < 0)
 			goto out_stop;
+	stop_aborting();
 	if (!got_signal && start_driver(&L) == 0) {
 		say("running %s (%.0f ms after start)",
 		    L.shell || !job.driver_argc ? "a shell" : job.driver_argv[0], ms_since(&L));
 		supervise(&L);
 	}
 out_stop:
+	stop_aborting();
 	if (got_signal && !L.why) {
 		static char why[64];
 
@@ -1082,6 +1276,7 @@ out_stop:
 		L.exit_code = 128 + got_signal;
 	}
 	teardown(&L);
+	stop_janitor(&L);
 	say("stopped: %s", L.why ? L.why : "the job could not start");
 	return L.exit_code;
 }

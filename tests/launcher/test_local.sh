@@ -1,22 +1,25 @@
 #!/bin/bash
 # test_local.sh - spoke-launch --local, no Slurm: exit codes, teardown on
-# driver exit, crash, signal and agent death, two jobs at once, bad job
-# files with line and column, and the shell mode.
+# driver exit, crash, signal and agent death, signals while an actor's init
+# runs, the launcher killed outright, two jobs at once, bad job files with
+# line and column (every mistake), and the shell mode.
 set -u
 build=$SPOKE_BUILDDIR
 launch=$build/spoke-launch
 hello=$build/examples/.libs/hello.so
+slow=$build/tests/launcher/.libs/slowactor.so
 task=$build/examples/.libs/complex_task.so
 work=$(mktemp -d /tmp/spoke-launch-test.XXXXXX)
 checks=0 failures=0
 
 ok() { checks=$((checks + 1)); echo "ok - $1"; }
 not_ok() { checks=$((checks + 1)); failures=$((failures + 1)); echo "not ok - $1: $2"; }
-# Spoke processes of this test's jobs (other tests run beside it): those
-# whose job log directory (SPOKE_LOG_DIR) is under $work.
+# Processes of this test's jobs (other tests run beside it): hubs, agents,
+# actors, drivers, all those whose job log directory (SPOKE_LOG_DIR) is
+# under $work.
 ours() {
 	local p
-	for p in $(pgrep -f "^$build/spoke-(hub|agent|worker)"); do
+	for p in $(ps -e -o pid=); do
 		if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q "^SPOKE_LOG_DIR=$work"; then
 			echo "$p"
 		fi
@@ -95,6 +98,94 @@ else
 	not_ok "SIGTERM" "rc=$rc ms=$ms leftovers=$(leftovers): $(cat "$work/l4.out")"
 fi
 
+# 4b. Ctrl-C and SIGTERM while an actor's init runs (a model that loads for
+# a minute, within a spawn timeout of two): the job stops within 2 s, with
+# 128+N, and leaves neither a process nor anything but logs.
+only_logs() { # only_logs DIR: what DIR holds besides *.log
+	find "$1" -mindepth 1 ! -name '*.log' -printf '%f '
+}
+# wait_for KIND DIR: the pid of the job's spoke-KIND, once it runs (5 s at most)
+wait_for() {
+	local p _
+	for _ in $(seq 250); do
+		for p in $(pgrep -f "^$build/spoke-$1"); do
+			if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q "^SPOKE_LOG_DIR=$2\$"; then
+				echo "$p"
+				return 0
+			fi
+		done
+		sleep 0.02
+	done
+	return 1
+}
+# wait_bounded PID SECONDS: waits for child PID, at most SECONDS; its status
+# in $rc, or "hung" (and PID killed) if it was still running.
+wait_bounded() {
+	local _
+	for _ in $(seq $(($2 * 50))); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.02
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1"
+		wait "$1" 2>/dev/null
+		rc=hung
+	else
+		wait "$1"
+		rc=$?
+	fi
+}
+for how in INT:count TERM:per_node; do
+	sig=${how%:*} group=${how#*:}
+	cat >"$work/init-$sig.yaml" <<YAML
+name: init-$sig
+gang: 1x2
+timeouts:
+  spawn: 2m
+  shutdown: 2s
+actors:
+  - name: slow
+    type: Slow
+    module: $slow
+    $group: 2
+    args: "60000"
+driver: sleep 60
+YAML
+	"$launch" --local --log-dir "$work/i-$sig" "$work/init-$sig.yaml" >"$work/i-$sig.out" 2>&1 &
+	pid=$!
+	worker=$(wait_for worker "$work/i-$sig")
+	start=$(date +%s%N)
+	kill -"$sig" $pid
+	wait_bounded $pid 5
+	ms=$((($(date +%s%N) - start) / 1000000))
+	want=$((128 + $(kill -l "$sig")))
+	if [ -n "$worker" ] && [ "$rc" = $want ] && [ $ms -lt 2000 ] &&
+		grep -q "stopped: interrupted by signal $(kill -l "$sig")" "$work/i-$sig.out" &&
+		[ "$(leftovers)" -eq 0 ] && [ -z "$(only_logs "$work/i-$sig")" ]; then
+		ok "SIG$sig during an actor's init ($group): status $rc in ${ms} ms, nothing left"
+	else
+		not_ok "SIG$sig during init ($group)" "worker=$worker rc=$rc (want $want) ms=$ms leftovers=$(leftovers) files=$(only_logs "$work/i-$sig"): $(cat "$work/i-$sig.out")"
+	fi
+done
+
+# 4c. The launcher killed outright (SIGKILL: no teardown of its own) while
+# the driver runs: the job's processes stop and its token file goes.
+"$launch" --local --log-dir "$work/k9" "$work/sleepy.yaml" >"$work/k9.out" 2>&1 &
+pid=$!
+wait_for worker "$work/k9" >/dev/null
+for _ in $(seq 100); do grep -q "running sleep" "$work/k9.out" 2>/dev/null && break; sleep 0.05; done
+kill -KILL $pid
+wait_bounded $pid 5
+for _ in $(seq 150); do
+	[ "$(leftovers)" -eq 0 ] && [ -z "$(only_logs "$work/k9")" ] && break
+	sleep 0.02
+done
+if [ "$(leftovers)" -eq 0 ] && [ -z "$(only_logs "$work/k9")" ]; then
+	ok "spoke-launch killed with SIGKILL: the job's processes stop, only logs stay"
+else
+	not_ok "SIGKILL of spoke-launch" "leftovers=$(leftovers) files=$(only_logs "$work/k9"): $(cat "$work/k9.out")"
+fi
+
 # 5. An agent killed mid-job ends the job with a message.
 "$launch" --local --log-dir "$work/l5" "$work/sleepy.yaml" >"$work/l5.out" 2>&1 &
 pid=$!
@@ -114,7 +205,7 @@ else
 fi
 
 # 6. Two jobs at once: each driver reaches its own actors only.
-job twin "$build/examples/driver"
+job twin "sh -c 'cp \"\$SPOKE_TOKEN_FILE\" \"\$SPOKE_LOG_DIR.token\" && exec $build/examples/driver'"
 "$launch" --local --log-dir "$work/l6a" "$work/twin.yaml" >"$work/l6a.out" 2>&1 &
 a=$!
 "$launch" --local --log-dir "$work/l6b" "$work/twin.yaml" >"$work/l6b.out" 2>&1 &
@@ -124,7 +215,8 @@ wait $b; rb=$?
 ha=$(sed -n 's/.*hub at //p' "$work/l6a.out" | cut -d' ' -f1)
 hb=$(sed -n 's/.*hub at //p' "$work/l6b.out" | cut -d' ' -f1)
 if [ $ra -eq 0 ] && [ $rb -eq 0 ] && [ -n "$ha" ] && [ "$ha" != "$hb" ] &&
-	! cmp -s "$work/l6a/token" "$work/l6b/token"; then
+	[ -s "$work/l6a.token" ] && [ -s "$work/l6b.token" ] &&
+	! cmp -s "$work/l6a.token" "$work/l6b.token"; then
 	ok "two jobs at once: own hubs ($ha, $hb), own tokens, both succeed"
 else
 	not_ok "two jobs" "ra=$ra rb=$rb ha=$ha hb=$hb"
@@ -146,6 +238,17 @@ if [ $rc -eq 2 ] && grep -q "bad2.yaml:2:7:.*8 GPUs per node do not divide into 
 	ok "a bad gang is reported with line and column"
 else
 	not_ok "bad gang" "rc=$rc: $out"
+fi
+printf 'name: bad\ngang: 0x8\nactors:\n  - name: h\n    type: Hello\n    modul: x.so\n' >"$work/bad3.yaml"
+out=$("$launch" --local --log-dir "$work/l7c" "$work/bad3.yaml" 2>&1)
+rc=$?
+if [ $rc -eq 2 ] && [ ! -e "$work/l7c" ] && [ "$(wc -l <<<"$out")" -eq 3 ] &&
+	grep -q "^spoke-launch: .*bad3.yaml:2:7: gang '0x8': a gang needs at least 1 node" <<<"$out" &&
+	grep -q "^spoke-launch: .*bad3.yaml:6:5: unknown key 'modul'" <<<"$out" &&
+	grep -q "^spoke-launch: .*bad3.yaml:4:5: actor group 'h' has neither module nor program" <<<"$out"; then
+	ok "every mistake of a job file is reported, one line each, nothing started"
+else
+	not_ok "every mistake" "rc=$rc: $out"
 fi
 if "$launch" --check "$SPOKE_SRCDIR/examples/job.yaml" >/dev/null 2>&1; then
 	ok "examples/job.yaml checks"

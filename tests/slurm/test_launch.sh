@@ -5,10 +5,11 @@
 # source tree's cli_filter.lua, and runs Spoke jobs through sbatch and
 # salloc: a 3x2 gang with actors on every node whose driver calls them all
 # and whose exit status becomes the job's; an agent killed mid-job; a driver
-# that crashes; two jobs at once; a bad job file; scancel; and
-# spoke-launch --salloc.  After each job nothing of it may be left on any
-# node: no process whose environment names the job's log directory
-# (SPOKE_LOG_DIR; every node is on this host, so /proc shows them all).
+# that crashes; two jobs at once; a bad job file; scancel;
+# spoke-launch --salloc; and the shipped examples/sbatch scripts.  After
+# each job nothing of it may be left on any node: no process whose
+# environment names the job's log directory (SPOKE_LOG_DIR; every node is
+# on this host, so /proc shows them all).
 #
 #   SPOKE_BUILDDIR=. SPOKE_SRCDIR=. tests/slurm/test_launch.sh
 #
@@ -354,8 +355,10 @@ else
 fi
 
 # ---- 4. two jobs at once ------------------------------------------------------------
-# Each driver waits until both jobs' drivers run, then calls its actors.
-script pair.sh "touch \"$T/pair.\$SLURM_JOB_ID\"
+# Each driver keeps the token it was given (the job's is removed when the
+# job ends), waits until both jobs' drivers run, then calls its actors.
+script pair.sh "cp \"\$SPOKE_TOKEN_FILE\" \"\$SPOKE_LOG_DIR.token\" || exit 8
+touch \"$T/pair.\$SLURM_JOB_ID\"
 i=0
 while [ \"\$(ls \"$T\" | grep -c '^pair\\.')\" -lt 2 ]; do
 	i=\$((i + 1)); [ \$i -lt 300 ] || { echo 'pair.sh: the other job never ran' >&2; exit 9; }
@@ -380,7 +383,7 @@ elif [ "$ea" != "COMPLETED 0:0" ] || [ "$eb" != "COMPLETED 0:0" ]; then
 	not_ok "$name" "jobs $ja and $jb ended '$ea' and '$eb'" "$T/pairA.out" "$T/pairB.out"
 elif [ -z "$ha" ] || [ "$ha" = "$hb" ]; then
 	not_ok "$name" "hub addresses '$ha' and '$hb'" "$T/pairA.out" "$T/pairB.out"
-elif [ -z "$da" ] || [ "$da" = "$db" ] || ! [ -s "$da/token" ] || cmp -s "$da/token" "$db/token"; then
+elif [ -z "$da" ] || [ "$da" = "$db" ] || ! [ -s "$da.token" ] || cmp -s "$da.token" "$db.token"; then
 	not_ok "$name" "log directories '$da' and '$db': not each with its own token"
 elif ! grep -qx 'driver: 6 Hello actors answered' "$T/pairA.out" ||
 	! grep -qx 'driver: 6 Hello actors answered' "$T/pairB.out" ||
@@ -443,6 +446,49 @@ else
 	fi
 fi
 
+# ---- 6b. scancel while the actors' inits run (a model that loads for a minute) --------
+name="scancel while actors initialise tears everything down within seconds, only logs left"
+SLOW=$BUILDDIR/tests/launcher/.libs/slowactor.so
+cat >"$T/slowinit.yaml" <<EOF
+name: slowinit
+gang: 3x2
+timeouts:
+  spawn: 2m
+  shutdown: 2s
+actors:
+  - name: slow
+    type: Slow
+    module: $SLOW
+    per_node: 2
+    args: "60000"
+driver: $T/sleeper.sh
+EOF
+dir=''
+if [ ! -f "$SLOW" ]; then
+	not_ok "$name" "$SLOW was not built (make check builds it)"
+elif submit slowinit --spoke-gang=3x2 --wrap "exec '$LAUNCH' '$T/slowinit.yaml'"; then
+	dir=$T/spoke-logs/slowinit-$JOB
+	end=$((SECONDS + TO))
+	while ! job_procs "$dir" | xargs -r -I{} cat /proc/{}/cmdline 2>/dev/null | tr '\0' '\n' |
+		grep -q 'spoke-worker$' && [ "$SECONDS" -lt "$end" ]; do
+		sleep 0.1
+	done
+	scancel "$JOB"
+	if ! gone "$dir" 10; then
+		not_ok "$name" "processes left 10 s after scancel" "$T/left.ps" "$T/slowinit.out"
+	elif [ "$GONE_MS" -gt 5000 ]; then
+		not_ok "$name" "the job took $GONE_MS ms to go" "$T/slowinit.out"
+	elif [ -n "$(find "$dir" -mindepth 1 ! -name '*.log' ! -name '*.exit' -printf '%f ')" ]; then
+		not_ok "$name" "more than logs in $dir: $(find "$dir" -mindepth 1 ! -name '*.log' ! -name '*.exit' -printf '%f ')" "$T/slowinit.out"
+	elif [ -e "$dir/driver.started" ]; then
+		not_ok "$name" "the driver ran: the inits did not take long" "$T/slowinit.out"
+	else
+		ok "$name (all gone $GONE_MS ms after scancel)"
+	fi
+else
+	not_ok "$name" "sbatch failed" "$T/slowinit.sberr"
+fi
+
 # ---- 7. spoke-launch --salloc ---------------------------------------------------------------
 name="spoke-launch --salloc (no allocation yet) runs the job through salloc; the driver's 3 comes back"
 (cd "$T" && timeout "$TO" "$LAUNCH" --salloc "$T/ok3.yaml" </dev/null >"$T/salloc.out" 2>&1)
@@ -457,5 +503,44 @@ elif ! grep -q '^spoke-launch: asking Slurm for spoke-gang=3x2' "$T/salloc.out" 
 else
 	check_ran "$name" "$T/salloc.out" "FAILED 3:0" "the driver exited with status 3"
 fi
+
+# ---- 8. the shipped examples/sbatch scripts, as a user runs them -----------------------
+# From a tree laid out like the source tree (examples/*.yaml, with the
+# build's modules and drivers beside them), spoke-launch in PATH:
+#     sbatch examples/sbatch/NAME.sbatch
+EX=$T/ex
+mkdir -p "$EX/examples"
+cp "$SRCDIR"/examples/*.yaml "$EX/examples/"
+for f in .libs driver gang; do
+	ln -s "$BUILDDIR/examples/$f" "$EX/examples/$f"
+done
+for sb in "$SRCDIR"/examples/sbatch/*.sbatch; do
+	base=$(basename "$sb" .sbatch)
+	gang=$(sed -n 's/^#SBATCH --spoke-gang=\([0-9]*\)x\([0-9]*\).*/\1 \2/p' "$sb")
+	want_nodes=${gang% *}
+	want_hellos=$((want_nodes * ${gang#* }))
+	name="sbatch examples/sbatch/$base.sbatch: $want_hellos Hello actors on $want_nodes nodes and task-0 answer, job COMPLETED 0:0, only logs left"
+	cd "$EX" || exit 1
+	PATH=$BUILDDIR:$PATH run_job "ex-$base" "$sb"
+	cd "$T" || exit 1
+	out=$T/ex-$base.out
+	dir=$(logdir_of "$out")
+	greeted=$(nodes_greeted "$out" | wc -w)
+	if [ "$JOB_END" != "COMPLETED 0:0" ]; then
+		not_ok "$name" "job $JOB ended $JOB_END" "$out" "$T/ex-$base.sberr"
+	elif ! grep -qx "driver: $want_hellos Hello actors answered" "$out" ||
+		! grep -q '^task-0 result: id=666 name=ZeroCopyCheck values=2 sum=3.0$' "$out" ||
+		! grep -qx 'driver: all calls succeeded' "$out"; then
+		not_ok "$name" "the driver's calls did not all succeed" "$out"
+	elif [ "$greeted" -ne "$want_nodes" ]; then
+		not_ok "$name" "actors answered from $greeted nodes ($(nodes_greeted "$out")), want $want_nodes" "$out"
+	elif [ -z "$dir" ] || ! gone "$dir" 10; then
+		not_ok "$name" "processes of the job left 10 s after it ended (log dir '$dir')" "$T/left.ps" "$out"
+	elif [ -n "$(find "$dir" -mindepth 1 ! -name '*.log' ! -name '*.exit' -printf '%f ')" ]; then
+		not_ok "$name" "more than logs left in $dir: $(find "$dir" -mindepth 1 ! -name '*.log' ! -name '*.exit' -printf '%f ')" "$out"
+	else
+		ok "$name"
+	fi
+done
 
 finish

@@ -102,17 +102,24 @@ static char *dup_exact(const char *src, size_t n)
 	return p;
 }
 
-/* err is "job.yaml:LINE:COLUMN: message" with LINE in 1..max_line, one line. */
+/* err is one line or more, each "job.yaml:LINE:COLUMN: message" with LINE
+ * in 1..max_line. */
 static void check_error_form(const char *e, int max_line, const char *input)
 {
-	int line = 0, column = 0, used = 0;
+	char one[sizeof(err)];
 
-	ck_assert_msg(sscanf(e, "job.yaml:%d:%d: %n", &line, &column, &used) == 2 && used > 0,
-		      "bad error form '%s' for:\n%s", e, input);
-	ck_assert_msg(line >= 1 && line <= max_line && column >= 1, "position out of range: '%s'",
-		      e);
-	ck_assert_msg(e[used] != '\0', "empty message: '%s'", e);
-	ck_assert_msg(!strchr(e, '\n'), "not one line: '%s'", e);
+	for (const char *end; *e; e = *end ? end + 1 : end) {
+		int line = 0, column = 0, used = 0;
+
+		end = e + strcspn(e, "\n");
+		snprintf(one, sizeof(one), "%.*s", (int)(end - e), e);
+		ck_assert_msg(sscanf(one, "job.yaml:%d:%d: %n", &line, &column, &used) == 2 &&
+				      used > 0,
+			      "bad error form '%s' for:\n%s", one, input);
+		ck_assert_msg(line >= 1 && line <= max_line && column >= 1,
+			      "position out of range: '%s'", one);
+		ck_assert_msg(one[used] != '\0', "empty message: '%s'", one);
+	}
 }
 
 static int count_lines(const char *s, size_t n)
@@ -342,11 +349,12 @@ START_TEST(wrong_types)
 		"driver must be a command line or a list of words, got a mapping");
 	REFUSED("driver: [./d, [x]]\n", "job.yaml:1:15: ", "a word of driver must be a string");
 	REFUSED(GROUP "    args: {a: 1}\n", "job.yaml:5:11: ", "args must be a string");
-	REFUSED("actors:\n  - name: w\n    type: [T]\n", "job.yaml:3:11: ",
+	REFUSED("actors:\n  - name: w\n    type: [T]\n    module: ./m.so\n", "job.yaml:3:11: ",
 		"type must be an actor type like Hello, got a list");
-	REFUSED("actors:\n  - name: w\n    type: ''\n", "job.yaml:3:11: ", "type has no value");
+	REFUSED("actors:\n  - name: w\n    type: ''\n    module: ./m.so\n", "job.yaml:3:11: ",
+		"type has no value");
 	REFUSED(GROUP "    type2: x\n", "job.yaml:5:5: ", "unknown key 'type2'");
-	REFUSED("actors:\n  - name: w\n    type: \"a\\0b\"\n", "job.yaml:3:11: ",
+	REFUSED("actors:\n  - name: w\n    type: \"a\\0b\"\n    module: ./m.so\n", "job.yaml:3:11: ",
 		"type contains a NUL character");
 }
 END_TEST
@@ -506,7 +514,8 @@ START_TEST(group_rules)
 		"actor group 'w' has neither module nor program (expected one of them");
 	REFUSED(GROUP "    program: ./p\n", "job.yaml:5:5: ",
 		"actor group 'w' has both module and program (expected one of them");
-	REFUSED("actors:\n  - program: ./p\n    module: ./m.so\n", "job.yaml:3:5: ",
+	REFUSED("actors:\n  - program: ./p\n    module: ./m.so\n    name: w\n    type: T\n",
+		"job.yaml:3:5: ",
 		"actor group 1 has both module and program");
 	REFUSED("gang: 1x8\n" GROUP "    per_node: 1\n    count: 2\n", "job.yaml:7:5: ",
 		"actor group 'w' has both per_node and count (expected one of them");
@@ -519,7 +528,7 @@ START_TEST(group_rules)
 	ck_assert_uint_eq(job.groups[0].gpus, 1);
 
 	/* Names: the character set, 40 characters, unique. */
-	REFUSED("actors:\n  - name: a/b\n", "job.yaml:2:11: ",
+	REFUSED("actors:\n  - name: a/b\n    type: T\n    module: ./m.so\n", "job.yaml:2:11: ",
 		"actor group name 'a/b' must be letters, digits, '-', '_' or '.', at most 40 characters");
 	memset(name, 'n', 40);
 	name[40] = '\0';
@@ -697,6 +706,73 @@ START_TEST(driver_words)
 }
 END_TEST
 
+/* Every mistake is reported, each on its own line, in the file's order
+ * (whole-file checks last); one does not hide the next. */
+START_TEST(every_mistake)
+{
+	static const char text[] = "name: 'a b'\n"          /* 1 */
+				   "gang: 2x8:3\n"          /* 2 */
+				   "hub:\n"                 /* 3 */
+				   "  prot: 1\n"            /* 4 */
+				   "timeouts:\n"            /* 5 */
+				   "  spawn: soon\n"        /* 6 */
+				   "  agents: 0\n"          /* 7 */
+				   "env:\n"                 /* 8 */
+				   "  1X: a\n"              /* 9 */
+				   "actors:\n"              /* 10 */
+				   "  - name: w\n"          /* 11 */
+				   "    type: W\n"          /* 12 */
+				   "    modul: ./w.so\n"    /* 13 */
+				   "    count: -1\n"        /* 14 */
+				   "  - name: v\n"          /* 15 */
+				   "driver: [./d, [x]]\n";  /* 16 */
+	static const char *const want[] = {
+		"job.yaml:1:7: job name 'a b' must be letters",
+		"job.yaml:2:7: gang '2x8:3': 8 GPUs per node do not divide into actors of 3 GPUs",
+		"job.yaml:4:3: unknown key 'prot' in hub",
+		"job.yaml:6:10: timeouts.spawn must be seconds like 30",
+		"job.yaml:7:11: timeouts.agents must be more than 0",
+		"job.yaml:9:3: env name '1X' is not a variable name",
+		"job.yaml:13:5: unknown key 'modul' in an actor group",
+		"job.yaml:14:12: count must be a non-negative integer, got '-1'",
+		"job.yaml:11:5: actor group 'w' has neither module nor program",
+		"job.yaml:15:5: actor group 'v' has no type",
+		"job.yaml:15:5: actor group 'v' has neither module nor program",
+		"job.yaml:16:15: a word of driver must be a string",
+	};
+	const char *line = err;
+	size_t n = sizeof(want) / sizeof(want[0]);
+
+	ck_assert_int_eq(parse(text), -1);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_msg(line, "mistake %zu of %zu missing in:\n%s", i + 1, n, err);
+		ck_assert_msg(!strncmp(line, want[i], strlen(want[i])),
+			      "mistake %zu: want '%s...' in:\n%s", i + 1, want[i], err);
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	ck_assert_msg(!line, "more than %zu mistakes:\n%s", n, err);
+	check_error_form(err, 16, text);
+
+	/* A mistake in the gang hides no actor group's, and makes none up
+	 * (per_node needs a gang: the gang is there, only wrong). */
+	REFUSED("gang: 0x8\n" GROUP "    per_node: 2\n", "job.yaml:1:7: ",
+		"a gang needs at least 1 node");
+	/* What does not fit err is left out whole: the lines that are there
+	 * are whole lines. */
+	{
+		char small[240];
+
+		ck_assert_int_eq(job_parse(text, strlen(text), "job.yaml", &job, small,
+					   sizeof(small)), -1);
+		ck_assert_msg(!strncmp(small, want[0], strlen(want[0])), "%s", small);
+		ck_assert_msg(strchr(small, '\n') && !strncmp(strchr(small, '\n') + 1, want[1],
+							      strlen(want[1])), "%s", small);
+		ck_assert_msg(!strstr(small, "hub"), "%s", small);
+	}
+}
+END_TEST
+
 START_TEST(yaml_syntax_errors)
 {
 	REFUSED("name: a\nactors:\n\t- name: x\n", "job.yaml:3:1: ",
@@ -821,6 +897,7 @@ int main(void)
 	tcase_add_test(tc, gpus_per_node_overflow);
 	tcase_add_test(tc, limits);
 	tcase_add_test(tc, driver_words);
+	tcase_add_test(tc, every_mistake);
 	tcase_add_test(tc, yaml_syntax_errors);
 	tcase_add_test(tc, empty_and_not_a_mapping);
 	tcase_add_test(tc, error_buffer_limits);
