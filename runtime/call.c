@@ -430,7 +430,7 @@ static void fail_all(spoke_actor *a, int rc)
 {
 	for (spoke_future *f = a->head; f; f = f->next_) {
 		f->status = rc;
-		f->done_ = 1;
+		__atomic_store_n(&f->done_, 1, __ATOMIC_RELEASE); /* its waiter may not lock */
 	}
 	a->head = a->tail = NULL;
 }
@@ -538,7 +538,8 @@ static int complete_head(spoke_actor *a, int64_t deadline)
 	if (!a->head)
 		a->tail = NULL;
 	f->status = rc;
-	f->done_ = 1;
+	/* Another thread may be waiting on f: it reads done_ without the lock. */
+	__atomic_store_n(&f->done_, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 

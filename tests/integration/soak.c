@@ -291,7 +291,7 @@ static long run_calls(struct thread *t, long calls)
 
 		if (r < 3 && left >= 2) {
 			done += async_window(t, t->own, w < left ? w : left, OWN_MAX);
-		} else if (r < 5 && left >= 2) {
+		} else if (r < 10 && left >= 2) {
 			w = 2 + w % 3;
 			done += async_window(t, any, w < left ? w : left, SHARED_MAX);
 		} else {
