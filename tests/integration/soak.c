@@ -37,7 +37,7 @@
 #define WINDOW_MAX 16
 #define HDR 16                          /* echo/sum header: thread, magic, call number */
 #define PATTERN (MAX_SIZE + 4096)
-#define SOAK_RSS_SLACK_MB 16
+#define SOAK_RSS_SLACK_MB 8
 #define CALL_TIMEOUT_MS 60000
 
 static struct cluster cl;
@@ -46,7 +46,8 @@ static const char *const names[N_ACTORS] = { "soak0", "soak1", "soak2", "soak3" 
 static spoke_actor *shared[N_ACTORS];
 static uint8_t pattern[PATTERN];          /* random bytes, read by every thread */
 static uint8_t fill_base[MAX_SIZE];       /* probe_byte(0, i) */
-static pthread_barrier_t warm_barrier;
+static pthread_barrier_t round_barrier; /* the threads, each warm-up round */
+static pthread_barrier_t warm_barrier;  /* the threads and main, after warm-up */
 static long n_calls;
 
 struct call {
@@ -305,28 +306,31 @@ static long run_calls(struct thread *t, long calls)
 static void *soak_thread(void *arg)
 {
 	struct thread *t = arg;
-	long warm = n_calls / 10;
-	int rc;
+	long warm = n_calls / 10 - N_ACTORS;
+	int rc = spoke_actor_open(client, names[t->idx % N_ACTORS], &t->own, 0);
 
-	rc = spoke_actor_open(client, names[t->idx % N_ACTORS], &t->own, 0);
 	if (rc < 0) {
 		t->bad = n_calls;
 		snprintf(t->first_error, sizeof(t->first_error), "open: %s (%s)",
 			 spoke_strerror(rc), spoke_errmsg());
-		pthread_barrier_wait(&warm_barrier);
-		pthread_barrier_wait(&warm_barrier);
-		return NULL;
 	}
-	/* Warm-up: the largest echo on every shared handle first, so that
-	 * buffers have grown before memory is sampled. */
-	for (int i = 0; i < N_ACTORS; i++)
-		sync_call(t, shared[i], PROBE_ECHO, MAX_SIZE);
-	warm = warm > N_ACTORS ? warm - N_ACTORS : 0;
-	run_calls(t, warm);
+	/* Warm-up: all threads at once make the largest echo on each shared
+	 * handle, so that its pool has grown to as many channels as calls can
+	 * run at once, with their buffers at full size; then a tenth of the
+	 * calls.  Memory is sampled after that. */
+	for (int i = 0; i < N_ACTORS; i++) {
+		pthread_barrier_wait(&round_barrier);
+		if (rc == 0)
+			sync_call(t, shared[i], PROBE_ECHO, MAX_SIZE);
+	}
+	if (rc == 0 && warm > 0)
+		run_calls(t, warm);
 	pthread_barrier_wait(&warm_barrier);
 	pthread_barrier_wait(&warm_barrier);
-	run_calls(t, n_calls - N_ACTORS - warm);
-	spoke_actor_close(t->own);
+	if (rc == 0) {
+		run_calls(t, n_calls - N_ACTORS - (warm > 0 ? warm : 0));
+		spoke_actor_close(t->own);
+	}
 	return NULL;
 }
 
@@ -410,6 +414,7 @@ int main(void)
 	th = calloc((size_t)n_threads, sizeof(*th));
 	if (!th)
 		goto out_handles;
+	pthread_barrier_init(&round_barrier, NULL, (unsigned)n_threads);
 	pthread_barrier_init(&warm_barrier, NULL, (unsigned)n_threads + 1);
 	for (long i = 0; i < n_threads; i++) {
 		th[i].idx = (uint32_t)i;
@@ -457,6 +462,7 @@ int main(void)
 		printf("soak: FAIL: memory grew after warm-up\n");
 		status = 1;
 	}
+	pthread_barrier_destroy(&round_barrier);
 	pthread_barrier_destroy(&warm_barrier);
 	for (long i = 0; i < n_threads; i++) {
 		free(th[i].req_area);
