@@ -533,10 +533,16 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, worker_crash_fails_inflight_calls);
 	tcase_add_test(tc, kill_stops_actor);
 	tcase_add_test(tc, timeout_then_recover);
-	tcase_add_test(tc, many_async_calls_in_flight);
-	tcase_add_test(tc, one_handle_many_threads);
 	tcase_add_test(tc, wrong_token_and_garbage_refused);
 	tcase_add_test(tc, transport_choice_without_rdma);
+	suite_add_tcase(s, tc);
+	/* The threaded cases, also run under ThreadSanitizer (make check-tsan:
+	 * CK_RUN_CASE=threads). */
+	tc = tcase_create("threads");
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, many_async_calls_in_flight);
+	tcase_add_test(tc, one_handle_many_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
