@@ -127,6 +127,29 @@ int cluster_client(struct cluster *cl, spoke_client **c)
 	return spoke_client_open(c, &o);
 }
 
+long cluster_proc_kib(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	long kib = -1;
+	FILE *f;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/status");
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			kib = strtol(line + klen + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kib;
+}
+
 int cluster_alive(pid_t pid)
 {
 	char path[64], state = '?';

@@ -29,6 +29,9 @@ int cluster_add_agent(struct cluster *cl, const char *node, const char *gpus);
 int cluster_client(struct cluster *cl, spoke_client **c);
 /* Kills everything (SIGKILL), reaps it, removes the directory. */
 void cluster_stop(struct cluster *cl);
+/* A number of kB from /proc/PID/status (key "VmRSS", "VmHWM"; pid 0:
+ * this process), -1 if there is none. */
+long cluster_proc_kib(pid_t pid, const char *key);
 /* Whether process pid exists (and is not a zombie we could reap). */
 int cluster_alive(pid_t pid);
 

@@ -101,21 +101,6 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static long rss_kib(void)
-{
-	char line[128];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 static long env_long(const char *name, long def)
 {
 	const char *s = getenv(name);
@@ -430,7 +415,7 @@ int main(void)
 	for (long i = 0; i < n_threads; i++)
 		pthread_create(&th[i].tid, NULL, soak_thread, &th[i]);
 	pthread_barrier_wait(&warm_barrier);
-	rss_warm = rss_kib();
+	rss_warm = cluster_proc_kib(0, "VmRSS");
 	pthread_barrier_wait(&warm_barrier);
 	for (long i = 0; i < n_threads; i++) {
 		pthread_join(th[i].tid, NULL);
@@ -442,7 +427,7 @@ int main(void)
 				th[i].first_error);
 	}
 	t1 = now_s();
-	rss_end = rss_kib();
+	rss_end = cluster_proc_kib(0, "VmRSS");
 	growth_kib = rss_end - rss_warm;
 	bound_kib = SOAK_RSS_SLACK_MB * 1024 + rss_warm / 20;
 	printf("soak: %ld threads x %ld calls: %ld ok, %ld bad, %ld missing; %.2f GiB moved in "

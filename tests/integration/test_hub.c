@@ -60,23 +60,6 @@ static struct hub_status hub_status(void)
 	return st;
 }
 
-static long vm_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 /* How many live processes have `parent` as their parent. */
 static int children_of(pid_t parent)
 {
@@ -156,7 +139,7 @@ START_TEST(dead_actors_forgotten)
 
 	for (int i = 0; i < CYCLES; i++) {
 		if (i == WARMUP)
-			rss_warm = vm_rss_kib(cl.hub);
+			rss_warm = cluster_proc_kib(cl.hub, "VmRSS");
 		/* Killed, and its name at once reusable. */
 		spawn_ok("same");
 		ck_assert_int_eq(spoke_kill(client, "same", 0), 0);
@@ -170,7 +153,7 @@ START_TEST(dead_actors_forgotten)
 		spawn_ok(name);
 		ck_assert_int_eq(spoke_kill(client, name, 0), 0);
 	}
-	rss_end = vm_rss_kib(cl.hub);
+	rss_end = cluster_proc_kib(cl.hub, "VmRSS");
 	st = hub_status();
 	fprintf(stderr, "hub after %d cycles: VmRSS %ld KiB after %d, %ld KiB at the end; "
 			"%u actors, %llu deaths, %u kept\n",

@@ -201,23 +201,6 @@ START_TEST(method_status_is_per_thread)
 }
 END_TEST
 
-/* VmHWM of pid, in KiB: the most memory it ever held. */
-static long peak_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 /* A request over the worker's SPOKE_MAX_MSG (but not the client's) gets
  * SPOKE_ETOOBIG with the sizes; its payload is dropped unbuffered, and the
  * next calls on the same handle (the same connection) work. */
@@ -227,14 +210,15 @@ START_TEST(request_over_workers_maximum)
 	uint8_t *big = malloc(48u << 20), rep[8];
 	spoke_actor *a;
 	char want[256];
-	long before;
+	long before, after;
 	pid_t pid;
 	size_t n;
 
 	start_with("SPOKE_MAX_MSG", "64K");
 	a = spawn_open("small", NULL);
 	pid = (pid_t)actor_pid(a);
-	before = peak_kib(pid);
+	before = cluster_proc_kib(pid, "VmHWM");
+	ck_assert_int_gt(before, 0);
 	memset(big, 7, 48u << 20);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		ck_assert_int_eq(spoke_call(a, PROBE_SINK, big, sizes[i], rep, sizeof(rep), &n, 0),
@@ -249,8 +233,9 @@ START_TEST(request_over_workers_maximum)
 		echo_ok(a);
 	}
 	ck_assert_int_eq(actor_pid(a), pid); /* the same worker */
-	ck_assert_msg(peak_kib(pid) - before < 16 * 1024, "the worker grew from %ld to %ld KiB",
-		      before, peak_kib(pid));
+	after = cluster_proc_kib(pid, "VmHWM");
+	ck_assert_msg(after - before < 16 * 1024, "the worker grew from %ld to %ld KiB", before,
+		      after);
 	spoke_actor_close(a);
 	free(big);
 }
