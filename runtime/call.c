@@ -588,6 +588,9 @@ static int complete_head(spoke_actor *a, int64_t deadline)
 	ring_pop(a);
 	if (e.f) {
 		e.f->reply_len = rc == 0 || rc == SPOKE_ENOSPC ? h.len : 0;
+		if (rc == SPOKE_EMETHOD) /* for a wait that did not receive it */
+			e.f->reply_len = spk_method_error_keep(&e.f->method_status_, e.f->reply_,
+							       e.f->cap_);
 		complete(e.f, rc);
 	}
 	return 0;
@@ -744,6 +747,8 @@ static int outcome(const spoke_future *f)
 		return spk_fail(f->status, "no reply in time; the call was given up");
 	case SPOKE_ECLOSED:
 		return spk_fail(f->status, "the actor handle was closed with the call in flight");
+	case SPOKE_EMETHOD:
+		return spk_method_error_restore(f->method_status_, f->reply_, f->reply_len);
 	default:
 		return spk_fail(f->status, "asynchronous call failed: %s",
 				spoke_strerror(f->status));

@@ -75,7 +75,7 @@ static int hub_failure(spoke_client *c, int rc, const char *what)
 int spoke_client_open(spoke_client **out, const spoke_client_opts *opts)
 {
 	spoke_client_opts o = { NULL, NULL, 0, -1 };
-	const char *hub;
+	const char *hub = NULL;
 	spoke_client *c;
 	int rc;
 

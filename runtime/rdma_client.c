@@ -44,6 +44,7 @@ struct pend {
 	int *status; /* status, len, done: NULL once the caller gave up (a timed-out future) */
 	size_t *len;
 	int *done;
+	int *method; /* an async call's: its future keeps a method's failure */
 	bool region; /* offered a region for the reply */
 	bool tx;     /* the request lies in the tx area until the reply */
 };
@@ -379,6 +380,8 @@ static void finish(struct pend *p, int status, size_t len)
 		return;
 	if (p->len)
 		*p->len = len;
+	if (status == SPOKE_EMETHOD && p->method && p->len)
+		*p->len = spk_method_error_keep(p->method, p->dst, p->cap);
 	*p->status = status;
 	__atomic_store_n(p->done, 1, __ATOMIC_RELEASE);
 }
@@ -763,6 +766,7 @@ int spk_rdma_call_async(struct spk_rconn *rc, uint32_t method, const void *req, 
 		.status = &f->status,
 		.len = &f->reply_len,
 		.done = &f->done_,
+		.method = &f->method_status_,
 	};
 	int rc2 = lock(rc, deadline);
 
@@ -801,6 +805,7 @@ int spk_rdma_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline
 		p->status = NULL;
 		p->len = NULL;
 		p->done = NULL;
+		p->method = NULL;
 		p->dst = NULL;
 		p->cap = 0;
 		f->status = spk_fail(rc2, "actor at %s: no reply in time; the call is given up",

@@ -171,6 +171,42 @@ START_TEST(call_obj_and_futures_see_emethod)
 }
 END_TEST
 
+/* A future whose reply another wait received keeps its method's code and
+ * message: waited on later, it reports its own, not the last one seen. */
+START_TEST(futures_keep_their_method_errors)
+{
+	spoke_actor *a = spawn_open("m7", NULL);
+	uint8_t req[2][16], rep[2][64], tiny[4];
+	spoke_future f[3];
+	size_t n;
+
+	for (int i = 0; i < 2; i++) {
+		int32_t code = i ? -EIO : -ENOENT;
+
+		memcpy(req[i], &code, 4); /* little-endian on every host Spoke runs on */
+		n = 4 + (size_t)snprintf((char *)req[i] + 4, sizeof(req[i]) - 4, "no %d", i);
+		ck_assert_int_eq(spoke_call_async(a, PROBE_FAIL_WITH, req[i], n, rep[i],
+						  sizeof(rep[i]), &f[i]), 0);
+	}
+	ck_assert_int_eq(spoke_call_async(a, PROBE_FAIL_WITH, req[0], 8, tiny, sizeof(tiny),
+					  &f[2]), 0);
+	/* The last wait receives all three replies. */
+	ck_assert_int_eq(spoke_future_wait(&f[2], 0), SPOKE_EMETHOD);
+	ck_assert_int_eq(spoke_method_status(), -ENOENT);
+	ck_assert_str_eq((char *)tiny, "met"); /* cut to the buffer, NUL-terminated */
+	ck_assert_int_eq(spoke_future_wait(&f[1], 0), SPOKE_EMETHOD);
+	ck_assert_int_eq(spoke_method_status(), -EIO);
+	ck_assert_str_eq(spoke_errmsg(), "method fail_with of actor m7 failed: no 1");
+	ck_assert_str_eq((char *)rep[1], spoke_errmsg());
+	ck_assert_uint_eq(f[1].reply_len, strlen(spoke_errmsg()));
+	ck_assert_int_eq(spoke_future_wait(&f[0], 0), SPOKE_EMETHOD);
+	ck_assert_int_eq(spoke_method_status(), -ENOENT);
+	ck_assert_str_eq(spoke_errmsg(), "method fail_with of actor m7 failed: no 0");
+	echo_ok(a);
+	spoke_actor_close(a);
+}
+END_TEST
+
 /* spoke_method_status() is per thread. */
 struct other {
 	spoke_actor *a;
@@ -352,6 +388,7 @@ static Suite *methods_suite(void)
 	tcase_add_test(tc, no_such_method_is_the_runtimes);
 	tcase_add_test(tc, call_obj_and_futures_see_emethod);
 	tcase_add_test(tc, method_status_is_per_thread);
+	tcase_add_test(tc, futures_keep_their_method_errors);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tm, NULL, fixture_teardown);
 	tcase_set_timeout(tm, 60);

@@ -407,6 +407,18 @@ START_TEST(errors_and_limits)
 	ck_assert_str_eq(spoke_errmsg(), "method fail_with of actor lim failed: nope");
 	ck_assert_int_eq(spoke_call(a, 999, NULL, 0, rep, sizeof(rep), &got, 0), SPOKE_ENOMETHOD);
 	ck_assert_ptr_nonnull(strstr(spoke_errmsg(), "999"));
+	/* A future whose reply a later wait received keeps its own failure. */
+	spoke_future f[2];
+	char msg[64];
+	ck_assert_int_eq(spoke_call_async(a, PROBE_FAIL_WITH, why, sizeof(why), msg, sizeof(msg),
+					  &f[0]), 0);
+	ck_assert_int_eq(spoke_call_async(a, PROBE_FAIL, NULL, 0, rep, sizeof(rep), &f[1]), 0);
+	ck_assert_int_eq(spoke_future_wait(&f[1], 0), SPOKE_EMETHOD);
+	ck_assert_int_eq(spoke_method_status(), SPOKE_EINVAL);
+	ck_assert_int_eq(spoke_future_wait(&f[0], 0), SPOKE_EMETHOD);
+	ck_assert_int_eq(spoke_method_status(), SPOKE_EDEAD);
+	ck_assert_str_eq(spoke_errmsg(), "method fail_with of actor lim failed: nope");
+	ck_assert_str_eq(msg, spoke_errmsg());
 	/* A timeout fails that call; the next one connects afresh, even when
 	 * its own first try times out too (the worker is still busy). */
 	uint8_t ms[4] = { 0xf4, 0x01, 0, 0 }; /* 500 ms */
