@@ -200,3 +200,40 @@ static const spoke_actor_type probe_type = {
 };
 
 SPOKE_REGISTER_ACTOR(probe_type)
+
+/* "Slow", for the spoke-launch tests: an init that takes as long as a model
+ * load, its argument (a packed string, the job file's args:) the
+ * milliseconds to sleep first ("0" or none: no wait), and the Probe's echo
+ * and nap for a driver to call. */
+static int slow_init(void *state, spoke_view *args)
+{
+	char text[32] = "0";
+	long ms;
+
+	(void)state;
+	if (spoke_view_remaining(args) && spoke_view_get_str_copy(args, text, sizeof(text)) < 0)
+		return SPOKE_EINVAL;
+	ms = strtol(text, NULL, 10);
+	if (ms > 0) {
+		struct timespec ts = { ms / 1000, ms % 1000 * 1000000L };
+
+		/* Like a model load: it does not look at signals. */
+		while (nanosleep(&ts, &ts) != 0)
+			;
+	}
+	return 0;
+}
+
+static const spoke_method slow_methods[] = {
+	{ PROBE_ECHO, "echo", echo },
+	{ PROBE_NAP, "nap", nap },
+};
+
+static const spoke_actor_type slow_type = {
+	.name = "Slow",
+	.init = slow_init,
+	.methods = slow_methods,
+	.n_methods = sizeof(slow_methods) / sizeof(slow_methods[0]),
+};
+
+SPOKE_REGISTER_ACTOR(slow_type)

@@ -30,7 +30,7 @@
 
 #include <spoke/spoke.h>
 
-#include "slow.h"
+#include "../integration/probe.h"
 
 #define MAX_ACTORS 8
 #define WINDOW 4
@@ -105,7 +105,7 @@ static int sync_calls(struct thread *t, spoke_actor *a, unsigned seed)
 		if (t->ok % 2) {
 			uint32_t ms = 10, back = 0;
 
-			rc = spoke_call(a, SLOW_NAP, &ms, sizeof(ms), &back, sizeof(back), &got,
+			rc = spoke_call(a, PROBE_NAP, &ms, sizeof(ms), &back, sizeof(back), &got,
 					timeout_ms);
 			if (rc < 0)
 				return finish(t, END_ERROR, rc, t0, "nap");
@@ -114,7 +114,7 @@ static int sync_calls(struct thread *t, spoke_actor *a, unsigned seed)
 		} else {
 			n = 1 + (seed >> 8) % sizeof(req);
 			fill(req, n, seed);
-			rc = spoke_call(a, SLOW_ECHO, req, n, rep, sizeof(rep), &got, timeout_ms);
+			rc = spoke_call(a, PROBE_ECHO, req, n, rep, sizeof(rep), &got, timeout_ms);
 			if (rc < 0)
 				return finish(t, END_ERROR, rc, t0, "echo");
 			if (got != n || memcmp(req, rep, n))
@@ -137,7 +137,7 @@ static int async_calls(struct thread *t, spoke_actor *a)
 		for (int i = 0; i < WINDOW; i++) {
 			fill(req[i], sizeof(req[i]), (unsigned)(t->ok + (unsigned long)i));
 			t0 = now_us();
-			rc = spoke_call_async(a, SLOW_ECHO, req[i], sizeof(req[i]), rep[i],
+			rc = spoke_call_async(a, PROBE_ECHO, req[i], sizeof(req[i]), rep[i],
 					      sizeof(rep[i]), &f[i]);
 			if (rc < 0)
 				return finish(t, END_ERROR, rc, t0, "async send");
