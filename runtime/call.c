@@ -157,9 +157,9 @@ static void release(struct pool_slot *s)
 	atomic_store_explicit(&s->busy, 0, memory_order_release);
 }
 
-/* Reads a REPLY header for request id; a failed status leaves its message
- * in spoke_errmsg() (and a method's own code in spoke_method_status()) and
- * consumes the payload. */
+/* Reads a REPLY header for request id, waiting no later than deadline; a
+ * failed status leaves its message in spoke_errmsg() (and a method's own
+ * code in spoke_method_status()) and consumes the payload. */
 static int recv_reply(spoke_actor *a, struct spk_chan *ch, uint64_t id, struct spk_hdr *h,
 		      int64_t deadline)
 {
@@ -250,6 +250,7 @@ int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int t
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return spk_api_ret(-ENOMEM);
+	spk_client_hold(c); /* from here on, c outlives a spoke_client_close */
 	a->client = c;
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	atomic_init(&a->poll_us, c->poll_us);
@@ -270,12 +271,12 @@ int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int t
 	if (rc < 0)
 		goto out_close;
 	pthread_mutex_init(&a->async_lock, NULL);
-	spk_client_hold(c);
 	*out = a;
 	return spk_api_ret(0);
 out_close:
 	drop_chan(&a->pool[0].ch);
 out_free:
+	spk_client_drop(c);
 	free(a);
 	return spk_api_ret(rc);
 }
@@ -461,6 +462,10 @@ int spoke_call_obj(spoke_actor *a, uint32_t method, const spoke_serializer *req_
 	spk_api_enter();
 	if (!a)
 		return spk_api_ret(spk_api_null(__func__, "a"));
+	if (req_ser && !req_ser->pack)
+		return spk_api_ret(spk_api_null(__func__, "req_ser->pack"));
+	if (rep_ser && !rep_ser->unpack)
+		return spk_api_ret(spk_api_null(__func__, "rep_ser->unpack"));
 	deadline = spk_client_deadline(a->client, timeout_ms);
 	rc = acquire(a, &s, deadline);
 	if (rc < 0)
@@ -540,9 +545,14 @@ static struct inflight *ring_find(spoke_actor *a, const spoke_future *f)
 	return i < a->ring_count && ring_at(a, i)->f == f ? ring_at(a, i) : NULL;
 }
 
+/* Completes f with status: a failure's message (this thread's now) goes
+ * with it, into its reply buffer (client.h), but for SPOKE_ENOSPC, whose
+ * reply_len is the size of the reply that did not fit. */
 static void complete(spoke_future *f, int status)
 {
 	f->status = status;
+	if (status < 0 && status != SPOKE_ENOSPC)
+		f->reply_len = spk_errmsg_keep(&f->method_status_, f->reply_, f->cap_);
 	__atomic_store_n(&f->done_, 1, __ATOMIC_RELEASE);
 }
 
@@ -574,6 +584,9 @@ static int complete_head(spoke_actor *a, int64_t deadline)
 	rc = recv_reply(a, ch, e.id, &h, deadline);
 	if (rc == SPOKE_ETIMEDOUT && !ch->broken)
 		return rc;
+	/* A reply begun is received whole, whatever the waiter's own deadline:
+	 * stopping mid-frame would break the channel and every call on it. */
+	deadline = spk_client_deadline(a->client, 0);
 	if (rc == 0 && (!e.f || h.len > e.f->cap_)) {
 		rc = spk_chan_skip(ch, h.len, deadline);
 		if (rc == 0 && e.f)
@@ -588,9 +601,6 @@ static int complete_head(spoke_actor *a, int64_t deadline)
 	ring_pop(a);
 	if (e.f) {
 		e.f->reply_len = rc == 0 || rc == SPOKE_ENOSPC ? h.len : 0;
-		if (rc == SPOKE_EMETHOD) /* for a wait that did not receive it */
-			e.f->reply_len = spk_method_error_keep(&e.f->method_status_, e.f->reply_,
-							       e.f->cap_);
 		complete(e.f, rc);
 	}
 	return 0;
@@ -647,17 +657,21 @@ static int tcp_call_async(spoke_actor *a, uint32_t method, const void *req, size
 	}
 	if (rc == 0)
 		rc = ring_reserve(a);
-	if (rc == 0) {
-		a->async_ch->poll_us = atomic_load(&a->poll_us);
-		f->id_ = a->async_id + 1;
-		rc = async_send(a, f, method, req, req_len, deadline);
-	}
-	if (rc == 0) {
-		a->async_id = f->id_;
-		*ring_at(a, a->ring_count++) = (struct inflight){ f->id_, f };
-	} else if (a->async_ch && a->async_ch->broken) {
+	if (rc < 0)
+		goto out_unlock;
+	/* In the ring before it is sent: its reply may come while it is being
+	 * sent (a refusal of its size, say), and the send's drain takes it. */
+	a->async_ch->poll_us = atomic_load(&a->poll_us);
+	f->id_ = ++a->async_id;
+	*ring_at(a, a->ring_count++) = (struct inflight){ f->id_, f };
+	rc = async_send(a, f, method, req, req_len, deadline);
+	if (rc < 0 && a->async_ch->broken) {
 		fail_all(a, rc);
+	} else if (rc < 0) { /* nothing of it went out: it was never in flight */
+		a->ring_count--;
+		a->async_id--;
 	}
+out_unlock:
 	pthread_mutex_unlock(&a->async_lock);
 	return rc;
 }
@@ -701,7 +715,7 @@ int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t re
 						   deadline)
 			     : tcp_call_async(a, method, req, req_len, f, deadline);
 	}
-	if (rc < 0)
+	if (rc < 0 && !f->done_) /* else a broken connection completed it */
 		complete(f, rc);
 	return spk_api_ret(rc);
 }
@@ -727,7 +741,7 @@ static int tcp_future_wait(spoke_actor *a, spoke_future *f, int64_t deadline)
 	}
 	if (!f->done_ && rc == SPOKE_ETIMEDOUT && (e = ring_find(a, f))) {
 		e->f = NULL; /* the call keeps its place; its reply will be dropped */
-		complete(f, spk_fail(rc, "actor %s: no reply in time; the call is given up",
+		complete(f, spk_fail(rc, "actor %s: no reply in time; the call was given up",
 				     a->name));
 	}
 	pthread_mutex_unlock(&a->async_lock);
@@ -735,24 +749,29 @@ static int tcp_future_wait(spoke_actor *a, spoke_future *f, int64_t deadline)
 }
 
 /* The outcome of f, complete before this wait began (another wait received
- * its reply, or the handle was closed): a failure gets its message here. */
+ * its reply, or the handle was closed): a failure's message comes back from
+ * its reply buffer, or, where it did not fit there, says what it can. */
 static int outcome(const spoke_future *f)
 {
+	char text[160];
+	int n;
+
 	switch (f->status) {
 	case 0:
 		return 0;
 	case SPOKE_ENOSPC:
 		return no_room(f->reply_len, f->cap_);
-	case SPOKE_ETIMEDOUT:
-		return spk_fail(f->status, "no reply in time; the call was given up");
-	case SPOKE_ECLOSED:
-		return spk_fail(f->status, "the actor handle was closed with the call in flight");
-	case SPOKE_EMETHOD:
-		return spk_method_error_restore(f->method_status_, f->reply_, f->reply_len);
-	default:
-		return spk_fail(f->status, "asynchronous call failed: %s",
-				spoke_strerror(f->status));
 	}
+	if (f->reply_len)
+		return spk_errmsg_restore(f->status, f->method_status_, f->reply_, f->reply_len);
+	if (f->status == SPOKE_EMETHOD)
+		n = snprintf(text, sizeof(text), "the method failed: %s (code %d)",
+			     spoke_strerror(f->method_status_), f->method_status_);
+	else
+		n = snprintf(text, sizeof(text), "%s", spoke_strerror(f->status));
+	n += snprintf(text + n, sizeof(text) - (size_t)n,
+		      " (its message did not fit the reply buffer of %zu bytes)", f->cap_);
+	return spk_errmsg_restore(f->status, f->method_status_, text, strlen(text));
 }
 
 int spoke_future_wait(spoke_future *f, int timeout_ms)
@@ -779,7 +798,12 @@ void spoke_actor_close(spoke_actor *a)
 {
 	if (!a)
 		return;
+	/* Calls running on other threads end first, each within its timeout. */
+	for (int i = 0; i < POOL_MAX; i++)
+		while (atomic_load(&a->pool[i].busy))
+			usleep(1000);
 	pthread_mutex_lock(&a->async_lock);
+	spk_fail(SPOKE_ECLOSED, "actor %s: the handle was closed with the call in flight", a->name);
 	fail_all(a, SPOKE_ECLOSED); /* the RDMA ring's: spk_rdma_close */
 	pthread_mutex_unlock(&a->async_lock);
 	for (int i = 0; i < POOL_MAX; i++) {

@@ -205,6 +205,9 @@ int spk_chan_send_buf(struct spk_chan *ch, spoke_buf *b, uint8_t type, uint64_t 
 
 	if (b->err)
 		return b->err;
+	if (b->len > ch->max_payload) /* packed into room a larger frame grew */
+		return spk_fail(SPOKE_ETOOBIG, "request of %zu bytes exceeds the maximum of %u",
+				b->len, ch->max_payload);
 	spk_hdr_encode(ch->wbuf, type, id, aux, (uint32_t)b->len);
 	iov = (struct iovec){ ch->wbuf, SPK_HDR_SIZE + b->len };
 	return send_iov(ch, &iov, 1, deadline);

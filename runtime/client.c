@@ -178,7 +178,9 @@ static int hub_roundtrip(spoke_client *c, spoke_buf *b, uint8_t type, int64_t de
 
 	if (c->hub.broken)
 		return spk_fail(SPOKE_EHUB, "the connection to the hub at %s was lost (%s)",
-				c->hub.peer, spoke_strerror(c->hub.broken));
+				c->hub.peer, c->hub.broken == SPOKE_EDEAD
+						     ? "the hub closed it, or it was reset"
+						     : spoke_strerror(c->hub.broken));
 	rc = spk_chan_send_buf(&c->hub, b, type, id, 0, deadline);
 	for (;;) {
 		/* A header timeout consumes nothing: the channel stays usable,
@@ -546,7 +548,11 @@ int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_m
 	rc = hub_roundtrip(c, &b, SPK_NODES, deadline, &v);
 	if (rc == 0)
 		spoke_view_get_u32(&v, &n);
-	for (uint32_t i = 0; rc == 0 && i < n; i++) {
+	/* A node takes 12 bytes at least: a count the answer cannot hold is a lie. */
+	if (rc == 0 && n > spoke_view_remaining(&v) / 12)
+		rc = spk_fail(SPOKE_EPROTO, "malformed NODES answer: %u nodes in %zu bytes", n,
+			      spoke_view_remaining(&v));
+	for (uint32_t i = 0; rc == 0 && i < n && !spoke_view_error(&v); i++) {
 		spoke_node_info info;
 
 		spoke_view_get_str_copy(&v, info.name, sizeof(info.name));

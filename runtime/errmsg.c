@@ -94,27 +94,21 @@ int spk_reply_error_unpack(int status, const void *p, size_t n)
 	return status;
 }
 
-size_t spk_method_error_keep(int *code, void *buf, size_t cap)
+size_t spk_errmsg_keep(int *code, void *buf, size_t cap)
 {
 	size_t n = strlen(msg);
 
 	*code = method_status;
-	if (!buf || !cap)
+	if (!buf || n >= cap) /* a message cut short would mislead */
 		return 0;
-	if (n >= cap)
-		n = cap - 1;
 	memcpy(buf, msg, n);
 	((char *)buf)[n] = '\0';
 	return n;
 }
 
-int spk_method_error_restore(int code, const void *buf, size_t len)
+int spk_errmsg_restore(int status, int code, const void *buf, size_t len)
 {
-	if (len)
-		spk_errmsg_setn(buf, len);
-	else
-		spk_fail(SPOKE_EMETHOD, "the method failed with code %d (%s)", code,
-			 spoke_strerror(code));
-	method_status = code;
-	return SPOKE_EMETHOD;
+	spk_errmsg_setn(buf, len);
+	method_status = status == SPOKE_EMETHOD ? code : 0;
+	return status;
 }

@@ -29,12 +29,13 @@ int spk_api_null(const char *func, const char *arg);
 int spk_reply_error_pack(spoke_buf *b, int status, int code, const char *text);
 int spk_reply_error_unpack(int status, const void *p, size_t n);
 
-/* A method's failure, just unpacked on this thread, kept for a future that
- * another wait completes: the method's code into *code, its message into
- * buf[0..cap) (NUL-terminated, cut to fit); returns the message's length.
- * spk_method_error_restore() makes it the thread's again, for the future's
- * own wait, and returns SPOKE_EMETHOD. */
-size_t spk_method_error_keep(int *code, void *buf, size_t cap);
-int spk_method_error_restore(int code, const void *buf, size_t len);
+/* A failure kept with a future that another wait (or a close) completes:
+ * the thread's message into buf[0..cap) with its NUL, where it fits, and
+ * spoke_method_status() into *code; returns the message's length (0: it
+ * did not fit).
+ * spk_errmsg_restore() makes it the thread's again, for the future's own
+ * wait, and returns status. */
+size_t spk_errmsg_keep(int *code, void *buf, size_t cap);
+int spk_errmsg_restore(int status, int code, const void *buf, size_t len);
 
 #endif

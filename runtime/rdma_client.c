@@ -44,7 +44,7 @@ struct pend {
 	int *status; /* status, len, done: NULL once the caller gave up (a timed-out future) */
 	size_t *len;
 	int *done;
-	int *method; /* an async call's: its future keeps a method's failure */
+	int *method; /* an async call's: its future keeps a failure (call.c's complete()) */
 	bool region; /* offered a region for the reply */
 	bool tx;     /* the request lies in the tx area until the reply */
 };
@@ -348,7 +348,8 @@ void spk_rdma_close(struct spk_rconn *rc)
 	if (!rc)
 		return;
 	if (rc->count) /* the futures in flight learn it before rc goes */
-		break_all(rc, SPOKE_ECLOSED);
+		break_all(rc, spk_fail(SPOKE_ECLOSED, "actor at %s: the handle was closed with the "
+				       "call in flight", rc->addr));
 	if (rc->id && !rc->broken)
 		rdma_disconnect(rc->id);
 	teardown(rc);
@@ -380,8 +381,8 @@ static void finish(struct pend *p, int status, size_t len)
 		return;
 	if (p->len)
 		*p->len = len;
-	if (status == SPOKE_EMETHOD && p->method && p->len)
-		*p->len = spk_method_error_keep(p->method, p->dst, p->cap);
+	if (status < 0 && status != SPOKE_ENOSPC && p->method) /* as call.c's complete() */
+		*p->len = spk_errmsg_keep(p->method, p->dst, p->cap);
 	*p->status = status;
 	__atomic_store_n(p->done, 1, __ATOMIC_RELEASE);
 }
@@ -808,7 +809,7 @@ int spk_rdma_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline
 		p->method = NULL;
 		p->dst = NULL;
 		p->cap = 0;
-		f->status = spk_fail(rc2, "actor at %s: no reply in time; the call is given up",
+		f->status = spk_fail(rc2, "actor at %s: no reply in time; the call was given up",
 				     rc->addr);
 		__atomic_store_n(&f->done_, 1, __ATOMIC_RELEASE);
 	}

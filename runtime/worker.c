@@ -106,6 +106,8 @@ static int run_method(uint32_t id, spoke_view *req, spoke_buf *reply, int *code,
 	W.fail_msg[0] = '\0';
 	rc = m->fn(W.state, req, reply);
 	W.reply = NULL;
+	if (!reply->err && reply->len > W.max_msg) /* packed into room grown before */
+		reply->err = SPOKE_ETOOBIG;
 	if (reply->err == SPOKE_ETOOBIG) {
 		snprintf(msg, cap, "the reply of method %s of actor %s is over this actor's "
 			 "maximum of %u bytes (SPOKE_MAX_MSG)", m->name, W.name, W.max_msg);

@@ -222,14 +222,16 @@ SPOKE_API int spoke_call_obj(spoke_actor *a, uint32_t method,
 SPOKE_API int spoke_call_async(spoke_actor *a, uint32_t method, const void *req,
 			       size_t req_len, void *reply, size_t cap, spoke_future *f);
 /* Waits for f and returns f->status (a complete future's at once, its
- * message in spoke_errmsg() again).  When the method failed
- * (SPOKE_EMETHOD), spoke_method_status() is its code, and its message is
- * also in the reply buffer (NUL-terminated, cut to the capacity;
- * f->reply_len its length), whichever wait received it.  A wait that
- * times out completes f with SPOKE_ETIMEDOUT and gives the call up: its
- * reply is dropped when it comes, and f may be reused or dropped.  A wait
- * may first wait for another thread's call on the same connection to end
- * its turn (no longer than that call's own timeout). */
+ * message in spoke_errmsg() again).  A failed call's message is kept in
+ * its reply buffer where it fits (NUL-terminated, f->reply_len its
+ * length; else the wait names the code and says it did not fit),
+ * whichever wait received it; for SPOKE_ENOSPC, reply_len is the reply's
+ * size.  When the method failed (SPOKE_EMETHOD), spoke_method_status() is
+ * its code.  A wait that times out completes f with SPOKE_ETIMEDOUT and
+ * gives the call up: its reply is dropped when it comes, and f may be
+ * reused or dropped.  A wait may first wait for another thread's call on
+ * the same connection to end its turn (no longer than that call's own
+ * timeout). */
 SPOKE_API int spoke_future_wait(spoke_future *f, int timeout_ms);
 
 /* ---- Transport: TCP or RDMA ----

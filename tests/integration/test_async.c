@@ -5,6 +5,7 @@
  * errors carry their own message, and an actor calling itself fails at
  * once.  Every wait is bounded: a hang shows as a failure, not a stall. */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,36 @@ START_TEST(replies_fill_the_pipe)
 	free(f);
 	free(rep);
 	free(req);
+	spoke_actor_close(a);
+}
+END_TEST
+
+/* A wait that times out on one future gives up that one only, even when
+ * its deadline passes while another call's large reply is half received. */
+START_TEST(short_wait_spares_the_window)
+{
+	const uint32_t n = 60u << 20;
+	spoke_actor *a = spawn_open("w3", NULL);
+	uint8_t *big = malloc(n), fill_req[5] = { 0, 0, 0xc0, 0x03, 7 }; /* u32 60 MiB, seed 7 */
+	uint32_t v[2] = { 1, 2 }, got[2] = { 0, 0 };
+	spoke_future fb, fs[2];
+	int rc;
+
+	ck_assert_ptr_nonnull(big);
+	ck_assert_int_eq(spoke_call_async(a, PROBE_FILL, fill_req, 5, big, n, &fb), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, &v[i], 4, &got[i], 4, &fs[i]), 0);
+	usleep(300000); /* the 60 MiB are on their way */
+	rc = spoke_future_wait(&fs[0], 2);
+	ck_assert_msg(rc == 0 || rc == SPOKE_ETIMEDOUT, "%s (%s)", spoke_strerror(rc),
+		      spoke_errmsg());
+	ck_assert_int_eq(spoke_future_wait(&fb, 5000), 0);
+	for (size_t k = 0; k < n; k += 4093)
+		if (big[k] != probe_byte(7, k))
+			ck_abort_msg("byte %zu differs", k);
+	ck_assert_int_eq(spoke_future_wait(&fs[1], 5000), 0);
+	ck_assert_uint_eq(got[1], 2);
+	free(big);
 	spoke_actor_close(a);
 }
 END_TEST
@@ -254,6 +285,41 @@ START_TEST(close_completes_pending_futures)
 }
 END_TEST
 
+struct napper {
+	spoke_actor *a;
+	int rc;
+	uint32_t back;
+};
+
+static void *nap_500(void *arg)
+{
+	struct napper *p = arg;
+	uint32_t ms = 500;
+	size_t n;
+
+	p->rc = spoke_call(p->a, PROBE_NAP, &ms, 4, &p->back, 4, &n, 0);
+	return NULL;
+}
+
+/* Closing a handle while another thread's synchronous call runs on it
+ * waits for that call to end (within its timeout), then frees. */
+START_TEST(close_waits_for_running_calls)
+{
+	struct napper p = { .a = spawn_open("c2", NULL) };
+	pthread_t t;
+	double t0;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, nap_500, &p), 0);
+	usleep(100000);
+	t0 = now_ms();
+	spoke_actor_close(p.a);
+	ck_assert_msg(now_ms() - t0 > 250, "closed after %.0f ms, under the call", now_ms() - t0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(p.rc, 0);
+	ck_assert_uint_eq(p.back, 500);
+}
+END_TEST
+
 START_TEST(client_close_keeps_handles)
 {
 	spoke_actor *a = spawn_open("k1", NULL), *b = NULL;
@@ -304,6 +370,9 @@ static int n_callmr_a(void)
 	return spoke_call_mr(NULL, PROBE_ECHO, NULL, 0, 0, NULL, 0, 0, &len, 0);
 }
 static int n_rdma_a(void) { return spoke_actor_init_rdma(NULL, 0); }
+static const spoke_serializer no_fns = { NULL, NULL };
+static int n_obj_pack(void) { return spoke_call_obj(h, PROBE_ECHO, &no_fns, buf, NULL, NULL, 0); }
+static int n_obj_unpack(void) { return spoke_call_obj(h, PROBE_ECHO, NULL, NULL, &no_fns, buf, 0); }
 
 START_TEST(null_arguments_refused_by_name)
 {
@@ -328,6 +397,8 @@ START_TEST(null_arguments_refused_by_name)
 		{ "spoke_mr_register(NULL addr)", "addr", n_mr_addr },
 		{ "spoke_call_mr(NULL handle)", "a", n_callmr_a },
 		{ "spoke_actor_init_rdma(NULL)", "a", n_rdma_a },
+		{ "spoke_call_obj(serializer without pack)", "req_ser->pack", n_obj_pack },
+		{ "spoke_call_obj(serializer without unpack)", "rep_ser->unpack", n_obj_unpack },
 	};
 	uint32_t v = 11, got = 0;
 	char want[64];
@@ -485,10 +556,12 @@ static Suite *async_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, large_windows_complete);
 	tcase_add_test(tc, replies_fill_the_pipe);
+	tcase_add_test(tc, short_wait_spares_the_window);
 	tcase_add_test(tc, reuse_after_timeout);
 	tcase_add_test(tc, in_flight_future_refused);
 	tcase_add_test(tc, drop_after_timeout);
 	tcase_add_test(tc, close_completes_pending_futures);
+	tcase_add_test(tc, close_waits_for_running_calls);
 	tcase_add_test(tc, client_close_keeps_handles);
 	tcase_add_test(tc, null_arguments_refused_by_name);
 	tcase_add_test(tc, async_enospc_has_its_message);

@@ -122,20 +122,27 @@ END_TEST
 START_TEST(reply_over_workers_maximum)
 {
 	uint8_t req[5] = { 0, 0, 0x50, 0, 1 }; /* PROBE_FILL of 5 MiB, over 4 MiB */
-	uint8_t rep[8];
+	uint8_t max[5] = { 0, 0, 0x40, 0, 1 }; /* 4 MiB: the most it takes */
+	uint8_t *rep = malloc(4u << 20);
 	spoke_actor *a;
 	size_t n;
 
+	ck_assert_ptr_nonnull(rep);
 	start_with("SPOKE_MAX_MSG", "4M");
 	a = spawn_open("m4", NULL);
 	ck_assert_int_eq(fail_with(a, -1, NULL, &n), SPOKE_EMETHOD);
-	ck_assert_int_eq(spoke_call(a, PROBE_FILL, req, sizeof(req), rep, sizeof(rep), &n, 0),
+	/* A reply of the maximum grows the worker's buffer past it: the next,
+	 * larger one fits that room and is still refused. */
+	ck_assert_int_eq(spoke_call(a, PROBE_FILL, max, sizeof(max), rep, 4u << 20, &n, 0), 0);
+	ck_assert_uint_eq(n, 4u << 20);
+	ck_assert_int_eq(spoke_call(a, PROBE_FILL, req, sizeof(req), rep, 8, &n, 0),
 			 SPOKE_ETOOBIG);
 	ck_assert_int_eq(spoke_method_status(), 0);
 	ck_assert_str_eq(spoke_errmsg(), "the reply of method fill of actor m4 is over this "
 					 "actor's maximum of 4194304 bytes (SPOKE_MAX_MSG)");
 	echo_ok(a);
 	spoke_actor_close(a);
+	free(rep);
 }
 END_TEST
 
@@ -193,7 +200,8 @@ START_TEST(futures_keep_their_method_errors)
 	/* The last wait receives all three replies. */
 	ck_assert_int_eq(spoke_future_wait(&f[2], 0), SPOKE_EMETHOD);
 	ck_assert_int_eq(spoke_method_status(), -ENOENT);
-	ck_assert_str_eq((char *)tiny, "met"); /* cut to the buffer, NUL-terminated */
+	/* A message that does not fit its buffer is not kept cut short. */
+	ck_assert_uint_eq(f[2].reply_len, 0);
 	ck_assert_int_eq(spoke_future_wait(&f[1], 0), SPOKE_EMETHOD);
 	ck_assert_int_eq(spoke_method_status(), -EIO);
 	ck_assert_str_eq(spoke_errmsg(), "method fail_with of actor m7 failed: no 1");
@@ -202,8 +210,52 @@ START_TEST(futures_keep_their_method_errors)
 	ck_assert_int_eq(spoke_future_wait(&f[0], 0), SPOKE_EMETHOD);
 	ck_assert_int_eq(spoke_method_status(), -ENOENT);
 	ck_assert_str_eq(spoke_errmsg(), "method fail_with of actor m7 failed: no 0");
+	/* The runtime's own failures too: no such method. */
+	ck_assert_int_eq(spoke_call_async(a, 99, NULL, 0, rep[0], sizeof(rep[0]), &f[0]), 0);
+	ck_assert_int_eq(spoke_call_async(a, PROBE_FAIL_WITH, req[1], 8, rep[1], sizeof(rep[1]),
+					  &f[1]), 0);
+	ck_assert_int_eq(spoke_future_wait(&f[1], 0), SPOKE_EMETHOD);
+	ck_assert_int_eq(spoke_future_wait(&f[0], 0), SPOKE_ENOMETHOD);
+	ck_assert_int_eq(spoke_method_status(), 0);
+	ck_assert_str_eq(spoke_errmsg(), "actor m7 (Probe) has no method 99");
+	/* Waited on again, the one whose message did not fit says so. */
+	ck_assert_int_eq(spoke_future_wait(&f[2], 0), SPOKE_EMETHOD);
+	ck_assert_int_eq(spoke_method_status(), -ENOENT);
+	ck_assert_str_eq(spoke_errmsg(), "the method failed: No such file or directory (code -2) "
+					 "(its message did not fit the reply buffer of 4 bytes)");
 	echo_ok(a);
 	spoke_actor_close(a);
+}
+END_TEST
+
+/* Registering a type: a refusal says why, and a success leaves no message. */
+static int noop(void *state, spoke_view *req, spoke_buf *reply)
+{
+	(void)state;
+	(void)req;
+	(void)reply;
+	return 0;
+}
+
+START_TEST(type_registration_says_why)
+{
+	static const spoke_method no_fn[] = { { 1, "none", NULL } }, one[] = { { 1, "x", noop } };
+	static const spoke_actor_type nameless = { .name = "" };
+	static const spoke_actor_type broken = { .name = "Broken", .methods = no_fn, .n_methods = 1 };
+	static const spoke_actor_type fine = { .name = "Fine", .methods = one, .n_methods = 1 };
+
+	ck_assert_int_eq(spoke_actor_type_register(NULL), SPOKE_EINVAL);
+	ck_assert_str_eq(spoke_errmsg(), "spoke_actor_type_register: type is NULL");
+	ck_assert_int_eq(spoke_actor_type_register(&nameless), SPOKE_EINVAL);
+	ck_assert_ptr_nonnull(strstr(spoke_errmsg(), "name missing"));
+	ck_assert_int_eq(spoke_actor_type_register(&broken), SPOKE_EINVAL);
+	ck_assert_str_eq(spoke_errmsg(), "actor type Broken: method 1 has no function");
+	ck_assert_ptr_null(spoke_actor_type_find("Broken"));
+	ck_assert_int_eq(spoke_actor_type_register(&fine), 0);
+	ck_assert_str_eq(spoke_errmsg(), "");
+	ck_assert_int_eq(spoke_actor_type_register(&fine), SPOKE_EEXIST);
+	ck_assert_str_eq(spoke_errmsg(), "actor type Fine is registered already");
+	ck_assert_ptr_null(spoke_actor_type_find(NULL));
 }
 END_TEST
 
@@ -268,6 +320,29 @@ START_TEST(request_over_workers_maximum)
 		ck_assert_uint_eq(rep[0] | rep[1] << 8 | rep[2] << 16, 65536);
 		echo_ok(a);
 	}
+	/* The same refusal in an asynchronous window: it may come while the
+	 * request is still being sent; the calls around it go on. */
+	for (int round = 0; round < 20; round++) {
+		uint32_t v[4], got[4];
+		char why[128]; /* the refusal's message is kept there */
+		spoke_future f[5];
+
+		for (int i = 0; i < 4; i++) {
+			v[i] = (uint32_t)(round * 4 + i);
+			ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, &v[i], 4, &got[i], 4, &f[i]), 0);
+		}
+		ck_assert_int_eq(spoke_call_async(a, PROBE_SINK, big, 48u << 20, why, sizeof(why),
+						  &f[4]), 0);
+		for (int i = 0; i < 4; i++) {
+			ck_assert_int_eq(spoke_future_wait(&f[i], 0), 0);
+			ck_assert_uint_eq(got[i], v[i]);
+		}
+		ck_assert_int_eq(spoke_future_wait(&f[4], 0), SPOKE_ETOOBIG);
+		ck_assert_msg(strstr(spoke_errmsg(), "is over this actor's maximum of 65536"), "%s",
+			      spoke_errmsg());
+		ck_assert_str_eq(why, spoke_errmsg());
+	}
+	echo_ok(a);
 	ck_assert_int_eq(actor_pid(a), pid); /* the same worker */
 	after = cluster_proc_kib(pid, "VmHWM");
 	ck_assert_msg(after - before < 16 * 1024, "the worker grew from %ld to %ld KiB", before,
@@ -389,6 +464,7 @@ static Suite *methods_suite(void)
 	tcase_add_test(tc, call_obj_and_futures_see_emethod);
 	tcase_add_test(tc, method_status_is_per_thread);
 	tcase_add_test(tc, futures_keep_their_method_errors);
+	tcase_add_test(tc, type_registration_says_why);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tm, NULL, fixture_teardown);
 	tcase_set_timeout(tm, 60);
