@@ -64,6 +64,7 @@ struct launch {
 	char jobdir[PATH_MAX];       /* paths in the job file are relative to it */
 	char logdir[PATH_MAX - 64];
 	char token_file[PATH_MAX];
+	char addr_file[PATH_MAX]; /* where the hub writes its address */
 	char token[SPK_TOKEN_MAX];
 	char hub_addr[SPK_ADDR_MAX];
 	unsigned n_agents; /* agents expected */
@@ -291,21 +292,20 @@ static int child_alive(pid_t *pid)
 
 static int start_hub(struct launch *L)
 {
-	char hub[PATH_MAX], listen_at[64], addr_file[PATH_MAX], log[PATH_MAX];
+	char hub[PATH_MAX], listen_at[64], log[PATH_MAX];
 	int64_t deadline = spk_now_us() + HUB_START_MS * 1000LL;
 
 	snprintf(hub, sizeof(hub), "%s/spoke-hub", L->bindir);
 	snprintf(listen_at, sizeof(listen_at), "%s:%u", L->local ? "127.0.0.1" : "0.0.0.0",
 		 L->job->hub_port);
-	snprintf(addr_file, sizeof(addr_file), "%s/hub.addr", L->logdir);
 	snprintf(log, sizeof(log), "%s/hub.log", L->logdir);
-	unlink(addr_file);
-	char *argv[] = { hub, "--listen", listen_at, "--address-file", addr_file, "--token-file",
+	unlink(L->addr_file);
+	char *argv[] = { hub, "--listen", listen_at, "--address-file", L->addr_file, "--token-file",
 			 L->token_file, NULL };
 	L->hub = start(argv, environ, log);
 	if (L->hub < 0)
 		return -1;
-	while (read_small_file(addr_file, L->hub_addr, sizeof(L->hub_addr)) < 0) {
+	while (read_small_file(L->addr_file, L->hub_addr, sizeof(L->hub_addr)) < 0) {
 		if (got_signal)
 			return -1;
 		if (!child_alive(&L->hub) || spk_now_us() > deadline) {
@@ -937,7 +937,7 @@ out:
  * the hub's address file, so that only the logs remain. */
 static void janitor(const struct launch *L, int fd, pid_t launcher)
 {
-	char want[SPK_TOKEN_MAX + 16], addr_file[PATH_MAX + 16];
+	char want[SPK_TOKEN_MAX + 16];
 	int64_t deadline;
 	int n, left;
 	ssize_t got;
@@ -964,9 +964,8 @@ static void janitor(const struct launch *L, int fd, pid_t launcher)
 		usleep(20000);
 	if (left)
 		signal_procs(has_token, want, SIGKILL);
-	snprintf(addr_file, sizeof(addr_file), "%s/hub.addr", L->logdir);
 	unlink(L->token_file);
-	unlink(addr_file);
+	unlink(L->addr_file);
 	say("the launcher (pid %d) died before its teardown: stopped %d process%s of job %s%s, removed its token file",
 	    (int)launcher, n, n == 1 ? "" : "es", L->job->name, left ? " (some with SIGKILL)" : "");
 	_exit(0);
@@ -1023,7 +1022,6 @@ static void wait_child(struct launch *L, pid_t *pid, int64_t deadline)
 static void teardown(struct launch *L)
 {
 	int64_t grace = (int64_t)L->job->timeout_shutdown_ms * 1000, deadline;
-	char addr_file[PATH_MAX + 16];
 
 	/* The driver first: it may still be using the actors. */
 	if (L->driver > 0) {
@@ -1072,8 +1070,7 @@ static void teardown(struct launch *L)
 		usleep(2000);
 	}
 	/* Only the logs stay. */
-	snprintf(addr_file, sizeof(addr_file), "%s/hub.addr", L->logdir);
-	unlink(addr_file);
+	unlink(L->addr_file);
 	unlink(L->token_file);
 }
 
@@ -1229,6 +1226,7 @@ int main(int argc, char **argv)
 	if (make_logdir(&L, logdir) < 0 || spk_auth_init() < 0)
 		return EXIT_LAUNCH;
 	snprintf(L.token_file, sizeof(L.token_file), "%s/token", L.logdir);
+	snprintf(L.addr_file, sizeof(L.addr_file), "%s/hub.addr", L.logdir);
 	if (spk_token_generate(L.token, sizeof(L.token)) < 0 ||
 	    spk_token_write_file(L.token_file, L.token) < 0) {
 		say("cannot write the job token to %s", L.token_file);

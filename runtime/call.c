@@ -335,8 +335,7 @@ void spoke_mr_deregister(spoke_mr *mr)
 		memset(mr, 0, sizeof(*mr));
 }
 
-/* SPOKE_ENOSPC: a reply of len bytes for a buffer of cap. */
-static int no_room(size_t len, size_t cap)
+int spk_no_room(size_t len, size_t cap)
 {
 	return spk_fail(SPOKE_ENOSPC, "reply of %zu bytes, buffer of %zu", len, cap);
 }
@@ -428,7 +427,7 @@ int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
 		if (h.len > cap) {
 			rc = spk_chan_skip(s->ch, h.len, deadline);
 			if (rc == 0)
-				rc = no_room(h.len, cap);
+				rc = spk_no_room(h.len, cap);
 		} else {
 			rc = spk_chan_recv_copy(s->ch, reply, h.len, deadline);
 		}
@@ -590,7 +589,7 @@ static int complete_head(spoke_actor *a, int64_t deadline)
 	if (rc == 0 && (!e.f || h.len > e.f->cap_)) {
 		rc = spk_chan_skip(ch, h.len, deadline);
 		if (rc == 0 && e.f)
-			rc = no_room(h.len, e.f->cap_);
+			rc = spk_no_room(h.len, e.f->cap_);
 	} else if (rc == 0) {
 		rc = spk_chan_recv_copy(ch, e.f->reply_, h.len, deadline);
 	}
@@ -760,7 +759,7 @@ static int outcome(const spoke_future *f)
 	case 0:
 		return 0;
 	case SPOKE_ENOSPC:
-		return no_room(f->reply_len, f->cap_);
+		return spk_no_room(f->reply_len, f->cap_);
 	}
 	if (f->reply_len)
 		return spk_errmsg_restore(f->status, f->method_status_, f->reply_, f->reply_len);

@@ -82,6 +82,8 @@ int spk_transport_from_env(void);
  * reply") for which actor (`who`: its name, or its address), with the
  * reason it left in spoke_errmsg(), if any. */
 int spk_ser_failed(int rc, const char *what, const char *who);
+/* SPOKE_ENOSPC, saying so: a reply of len bytes for a buffer of cap. */
+int spk_no_room(size_t len, size_t cap);
 
 /* ---- client side (rdma_client.c) ---- */
 

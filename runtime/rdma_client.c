@@ -465,7 +465,7 @@ static int consume(struct spk_rconn *rc, struct pend *p, const uint8_t *data, ui
 		return rc2 < 0 ? spk_ser_failed(rc2, "unpacking the reply", rc->addr) : 0;
 	}
 	if (len > p->cap)
-		return spk_fail(SPOKE_ENOSPC, "reply of %u bytes, buffer of %zu", len, p->cap);
+		return spk_no_room(len, p->cap);
 	if (data != p->dst && len)
 		memcpy(p->dst, data, len);
 	return 0;

@@ -218,7 +218,9 @@ SPOKE_API int spoke_call_obj(spoke_actor *a, uint32_t method,
  * RDMA, a call waits for one of its 32 credits the same way); the handle
  * remembers each call in flight (16 bytes each, in memory it keeps).
  * Returns 0, or an error that also completes f with it; SPOKE_EINVAL
- * without touching f or the handle if f is still in flight. */
+ * without touching f or the handle if f is still in flight.  Like a wait,
+ * it may first wait for another thread's wait on the handle to end its
+ * turn (no longer than that wait's timeout). */
 SPOKE_API int spoke_call_async(spoke_actor *a, uint32_t method, const void *req,
 			       size_t req_len, void *reply, size_t cap, spoke_future *f);
 /* Waits for f and returns f->status (a complete future's at once, its
