@@ -804,7 +804,8 @@ START_TEST(bad_cookie_and_garbage_refused)
 		if (lie == 1)
 			spk_hdr_set_flags(s, SPK_RF_RDV);
 		ck_assert_int_eq(spk_rqp_post_send(&r.q, k, len, spk_now_us() + 1000000), 0);
-		ck_assert_int_eq(poll(&pfd, 1, 3000), 1);
+		ck_assert_msg(poll(&pfd, 1, 15000) == 1, "lie %d: the worker kept the connection",
+			      lie);
 		ck_assert_int_eq(rdma_get_cm_event(r.ec, &ev), 0);
 		ck_assert_int_eq(ev->event, RDMA_CM_EVENT_DISCONNECTED);
 		rdma_ack_cm_event(ev);
