@@ -368,6 +368,15 @@ static int release_id(spoke_client *c, uint64_t id, int64_t deadline)
 	return hub_roundtrip(c, &b, SPK_RELEASE, deadline, &v);
 }
 
+/* The fewest bytes a slot takes in an ALLOC answer (spk_slot_pack): rank,
+ * node rank, local rank, the node name's length and the GPU count. */
+#define SLOT_WIRE_MIN 20
+/* ... and a node in a NODES answer: its name's length, GPUs, free GPUs. */
+#define NODE_WIRE_MIN 12
+
+/* Every count from the hub is checked against the bytes left after it
+ * before anything is allocated or looped over: a count they cannot hold is
+ * a lie. */
 int spk_alloc_answer_decode(spoke_view *v, spoke_ticket **out)
 {
 	spoke_ticket *t;
@@ -377,8 +386,11 @@ int spk_alloc_answer_decode(spoke_view *v, spoke_ticket **out)
 	*out = NULL;
 	spoke_view_get_u64(v, &id);
 	spoke_view_get_u32(v, &n);
-	if (spoke_view_error(v) || n > spoke_view_remaining(v))
+	if (spoke_view_error(v))
 		return spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
+	if (n > spoke_view_remaining(v) / SLOT_WIRE_MIN)
+		return spk_fail(SPOKE_EPROTO, "malformed ALLOC answer: %u slots in %zu bytes", n,
+				spoke_view_remaining(v));
 	t = calloc(1, sizeof(*t) + n * sizeof(t->slots[0]));
 	if (!t)
 		return -ENOMEM;
@@ -529,8 +541,7 @@ int spk_nodes_answer_decode(spoke_view *v, spoke_node_info *out, size_t cap)
 	uint32_t n = 0;
 
 	spoke_view_get_u32(v, &n);
-	/* A node takes 12 bytes at least: a count the answer cannot hold is a lie. */
-	if (!spoke_view_error(v) && n > spoke_view_remaining(v) / 12)
+	if (!spoke_view_error(v) && n > spoke_view_remaining(v) / NODE_WIRE_MIN)
 		return spk_fail(SPOKE_EPROTO, "malformed NODES answer: %u nodes in %zu bytes", n,
 				spoke_view_remaining(v));
 	for (uint32_t i = 0; i < n && !spoke_view_error(v); i++) {
