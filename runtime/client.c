@@ -368,34 +368,42 @@ static int release_id(spoke_client *c, uint64_t id, int64_t deadline)
 	return hub_roundtrip(c, &b, SPK_RELEASE, deadline, &v);
 }
 
-/* A ticket from the hub's ALLOC answer, or NULL (rc says why). */
-static spoke_ticket *ticket_from(spoke_view *v, int *rc)
+/* The fewest bytes a slot takes in an ALLOC answer (spk_slot_pack): rank,
+ * node rank, local rank, the node name's length and the GPU count. */
+#define SLOT_WIRE_MIN 20
+/* ... and a node in a NODES answer: its name's length, GPUs, free GPUs. */
+#define NODE_WIRE_MIN 12
+
+/* Every count from the hub is checked against the bytes left after it
+ * before anything is allocated or looped over: a count they cannot hold is
+ * a lie. */
+int spk_alloc_answer_decode(spoke_view *v, spoke_ticket **out)
 {
 	spoke_ticket *t;
 	uint32_t n = 0;
 	uint64_t id = 0;
 
+	*out = NULL;
 	spoke_view_get_u64(v, &id);
 	spoke_view_get_u32(v, &n);
-	if (spoke_view_error(v) || n > spoke_view_remaining(v)) {
-		*rc = spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
-		return NULL;
-	}
+	if (spoke_view_error(v))
+		return spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
+	if (n > spoke_view_remaining(v) / SLOT_WIRE_MIN)
+		return spk_fail(SPOKE_EPROTO, "malformed ALLOC answer: %u slots in %zu bytes", n,
+				spoke_view_remaining(v));
 	t = calloc(1, sizeof(*t) + n * sizeof(t->slots[0]));
-	if (!t) {
-		*rc = -ENOMEM;
-		return NULL;
-	}
+	if (!t)
+		return -ENOMEM;
 	t->id = id;
 	t->n_slots = n;
 	for (uint32_t i = 0; i < n; i++)
 		spk_slot_unpack(v, &t->slots[i]);
 	if (spoke_view_error(v)) {
-		*rc = spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
 		free(t);
-		return NULL;
+		return spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
 	}
-	return t;
+	*out = t;
+	return 0;
 }
 
 int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
@@ -441,8 +449,8 @@ int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
 	if (rc < 0)
 		goto out_unlock;
 	head = v;
-	t = ticket_from(&v, &rc);
-	if (!t) {
+	rc = spk_alloc_answer_decode(&v, &t);
+	if (rc < 0) {
 		/* The hub reserved what we cannot hold: give it back. */
 		if (spoke_view_get_u64(&head, &id) == 0) {
 			char why[512];
@@ -528,10 +536,31 @@ int spoke_kill(spoke_client *c, const char *name, int timeout_ms)
 	return spk_api_ret(named_request(c, SPK_KILL, name, NULL, timeout_ms));
 }
 
+int spk_nodes_answer_decode(spoke_view *v, spoke_node_info *out, size_t cap)
+{
+	uint32_t n = 0;
+
+	spoke_view_get_u32(v, &n);
+	if (!spoke_view_error(v) && n > spoke_view_remaining(v) / NODE_WIRE_MIN)
+		return spk_fail(SPOKE_EPROTO, "malformed NODES answer: %u nodes in %zu bytes", n,
+				spoke_view_remaining(v));
+	for (uint32_t i = 0; i < n && !spoke_view_error(v); i++) {
+		spoke_node_info info;
+
+		spoke_view_get_str_copy(v, info.name, sizeof(info.name));
+		spoke_view_get_u32(v, &info.n_gpus);
+		spoke_view_get_u32(v, &info.free_gpus);
+		if (i < cap)
+			out[i] = info;
+	}
+	if (spoke_view_error(v) || n > INT_MAX)
+		return spk_fail(SPOKE_EPROTO, "malformed NODES answer");
+	return (int)n;
+}
+
 int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_ms)
 {
 	int64_t deadline;
-	uint32_t n = 0;
 	spoke_view v;
 	spoke_buf b;
 	int rc;
@@ -546,25 +575,10 @@ int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_m
 	if (rc < 0)
 		return spk_api_ret(rc);
 	rc = hub_roundtrip(c, &b, SPK_NODES, deadline, &v);
-	if (rc == 0)
-		spoke_view_get_u32(&v, &n);
-	/* A node takes 12 bytes at least: a count the answer cannot hold is a lie. */
-	if (rc == 0 && n > spoke_view_remaining(&v) / 12)
-		rc = spk_fail(SPOKE_EPROTO, "malformed NODES answer: %u nodes in %zu bytes", n,
-			      spoke_view_remaining(&v));
-	for (uint32_t i = 0; rc == 0 && i < n && !spoke_view_error(&v); i++) {
-		spoke_node_info info;
-
-		spoke_view_get_str_copy(&v, info.name, sizeof(info.name));
-		spoke_view_get_u32(&v, &info.n_gpus);
-		spoke_view_get_u32(&v, &info.free_gpus);
-		if (i < cap)
-			out[i] = info;
-	}
-	if (rc == 0 && (spoke_view_error(&v) || n > INT_MAX))
-		rc = spk_fail(SPOKE_EPROTO, "malformed NODES answer");
+	if (rc >= 0)
+		rc = spk_nodes_answer_decode(&v, out, cap);
 	hub_end(c);
-	return spk_api_ret(rc < 0 ? rc : (int)n);
+	return spk_api_ret(rc);
 }
 
 /* Asks the hub where actor `name` listens (used by spoke_actor_open). */

@@ -1,0 +1,225 @@
+/* fuzz_proto.c - the control messages' decoders that are plain functions
+ * (runtime/proto.c, runtime/errmsg.c): the spawn spec (SPAWN, START,
+ * SPAWN_INFO; LAUNCH after its ticket id and rank), REGISTER, the endpoint
+ * (SPAWN, LAUNCH, START and LOOKUP answers), a gang slot, an error REPLY's
+ * payload, and the option values the hub and agent parse (GPU lists,
+ * numbers, HOST:PORT).
+ *
+ * Input: a selector byte, then the payload.  Properties: whatever decodes
+ * packs again and decodes to the same message (re-packing is the sender's
+ * encoding of what the receiver understood), and a decoded count never
+ * exceeds its array. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <spoke/errors.h>
+
+#include "errmsg.h"
+#include "fuzz.h"
+#include "proto.h"
+
+enum { SEL_SPEC, SEL_LAUNCH, SEL_REGISTER, SEL_ENDPOINT, SEL_SLOT, SEL_REPLY_ERROR, SEL_GPU_LIST,
+       SEL_NUM, SEL_ADDR, SEL_COUNT_ };
+
+static uint8_t repacked[1 << 17];
+
+static void same_spec(const struct spk_spawn_spec *a, const struct spk_spawn_spec *b)
+{
+	FZ_CHECK(strcmp(a->type, b->type) == 0 && strcmp(a->name, b->name) == 0);
+	FZ_CHECK(strcmp(a->module, b->module) == 0 && strcmp(a->program, b->program) == 0);
+	FZ_CHECK(a->args_len == b->args_len && memcmp(a->args, b->args, a->args_len) == 0);
+	FZ_CHECK(a->res.gpus == b->res.gpus && a->res.cpus == b->res.cpus);
+	FZ_CHECK(a->poll_us == b->poll_us && a->timeout_ms == b->timeout_ms);
+	FZ_CHECK(a->n_gpus == b->n_gpus && a->n_gpus <= SPOKE_MAX_SLOT_GPUS);
+	FZ_CHECK(memcmp(a->gpus, b->gpus, a->n_gpus * sizeof(a->gpus[0])) == 0);
+}
+
+static void spec(spoke_view *v)
+{
+	struct spk_spawn_spec s, again;
+	spoke_view v2;
+	spoke_buf b;
+
+	if (spk_spawn_spec_unpack(v, &s) < 0)
+		return;
+	spk_spawn_spec_check(&s);
+	spoke_buf_init(&b, repacked, sizeof(repacked));
+	FZ_CHECK(spk_spawn_spec_pack(&b, &s) == 0);
+	spoke_view_init(&v2, b.data, b.len);
+	FZ_CHECK(spk_spawn_spec_unpack(&v2, &again) == 0 && spoke_view_remaining(&v2) == 0);
+	same_spec(&s, &again);
+}
+
+static void reg(spoke_view *v)
+{
+	struct spk_register r, again;
+	spoke_view v2;
+	spoke_buf b;
+
+	if (spk_register_unpack(v, &r) < 0)
+		return;
+	FZ_CHECK(r.n_gpus <= 64);
+	spoke_buf_init(&b, repacked, sizeof(repacked));
+	FZ_CHECK(spk_register_pack(&b, &r) == 0);
+	spoke_view_init(&v2, b.data, b.len);
+	FZ_CHECK(spk_register_unpack(&v2, &again) == 0);
+	FZ_CHECK(strcmp(r.node, again.node) == 0 && strcmp(r.host, again.host) == 0);
+	FZ_CHECK(r.pid == again.pid && r.cpus == again.cpus && r.n_gpus == again.n_gpus);
+	FZ_CHECK(memcmp(r.gpus, again.gpus, r.n_gpus * sizeof(r.gpus[0])) == 0);
+}
+
+static void endpoint(spoke_view *v)
+{
+	struct spk_endpoint e, again;
+	spoke_view v2;
+	spoke_buf b;
+
+	if (spk_endpoint_unpack(v, &e) < 0)
+		return;
+	spoke_buf_init(&b, repacked, sizeof(repacked));
+	FZ_CHECK(spk_endpoint_pack(&b, &e) == 0);
+	spoke_view_init(&v2, b.data, b.len);
+	FZ_CHECK(spk_endpoint_unpack(&v2, &again) == 0);
+	FZ_CHECK(strcmp(e.addr, again.addr) == 0 && strcmp(e.node, again.node) == 0);
+	FZ_CHECK(e.pid == again.pid);
+}
+
+static void slot(spoke_view *v)
+{
+	spoke_slot s, again;
+	spoke_view v2;
+	spoke_buf b;
+
+	if (spk_slot_unpack(v, &s) < 0)
+		return;
+	FZ_CHECK(s.n_gpus <= SPOKE_MAX_SLOT_GPUS);
+	spoke_buf_init(&b, repacked, sizeof(repacked));
+	FZ_CHECK(spk_slot_pack(&b, &s) == 0);
+	spoke_view_init(&v2, b.data, b.len);
+	FZ_CHECK(spk_slot_unpack(&v2, &again) == 0);
+	FZ_CHECK(s.rank == again.rank && s.node_rank == again.node_rank &&
+		 s.local_rank == again.local_rank && s.n_gpus == again.n_gpus);
+	FZ_CHECK(strcmp(s.node, again.node) == 0);
+	FZ_CHECK(memcmp(s.gpus, again.gpus, s.n_gpus * sizeof(s.gpus[0])) == 0);
+}
+
+/* A NUL-terminated copy of the payload, for the string parsers. */
+static char *cstr(const uint8_t *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	FZ_CHECK(s);
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	int32_t gpus[SPOKE_MAX_SLOT_GPUS];
+	uint32_t n, rank;
+	uint64_t id;
+	spoke_view v;
+	char *s;
+	int rc, status;
+	long num;
+
+	if (size < 1)
+		return 0;
+	spoke_view_init(&v, data + 1, size - 1);
+	switch (data[0] % SEL_COUNT_) {
+	case SEL_SPEC: spec(&v); break;
+	case SEL_LAUNCH:
+		spoke_view_get_u64(&v, &id);
+		spoke_view_get_u32(&v, &rank);
+		spec(&v);
+		break;
+	case SEL_REGISTER: reg(&v); break;
+	case SEL_ENDPOINT: endpoint(&v); break;
+	case SEL_SLOT: slot(&v); break;
+	case SEL_REPLY_ERROR:
+		/* The status: the payload's first byte picks one. */
+		status = size > 1 && data[1] & 1 ? SPOKE_EMETHOD : SPOKE_EINVAL;
+		rc = spk_reply_error_unpack(status, data + 1, size - 1);
+		FZ_CHECK(rc == status || rc == SPOKE_EPROTO);
+		FZ_CHECK(strlen(spoke_errmsg()) < 4096);
+		break;
+	case SEL_GPU_LIST:
+		s = cstr(data + 1, size - 1);
+		if (spk_gpu_list_parse(s, gpus, SPOKE_MAX_SLOT_GPUS, &n) == 0) {
+			char out[SPK_GPU_LIST_MAX];
+			int32_t again[SPOKE_MAX_SLOT_GPUS];
+			uint32_t m;
+
+			FZ_CHECK(n <= SPOKE_MAX_SLOT_GPUS);
+			spk_gpu_list_format(out, sizeof(out), gpus, n);
+			FZ_CHECK(spk_gpu_list_parse(out, again, SPOKE_MAX_SLOT_GPUS, &m) == 0);
+			FZ_CHECK(m == n && memcmp(gpus, again, n * sizeof(gpus[0])) == 0);
+		}
+		free(s);
+		break;
+	case SEL_NUM:
+		s = cstr(data + 1, size - 1);
+		if (spk_parse_num(s, -1000, 1000000, &num) == 0)
+			FZ_CHECK(num >= -1000 && num <= 1000000);
+		free(s);
+		break;
+	case SEL_ADDR:
+		s = cstr(data + 1, size - 1);
+		spk_parse_addr(s, size & 1);
+		free(s);
+		break;
+	}
+	return 0;
+}
+
+static void seeds(void)
+{
+	struct spk_spawn_spec sp = { .type = "Hello", .name = "hello-0", .module = "./hello.so",
+				     .args = "world", .args_len = 5, .res = { 2, 4 }, .poll_us = -1,
+				     .timeout_ms = 30000, .n_gpus = 2, .gpus = { 0, 3 } };
+	struct spk_register r = { .node = "n1", .host = "127.0.0.1", .pid = 1234, .cpus = 8,
+				  .n_gpus = 4, .gpus = { 0, 1, 2, 3 } };
+	struct spk_endpoint e = { .addr = "127.0.0.1:4242", .node = "n1", .pid = 99 };
+	spoke_slot sl = { .rank = 3, .node_rank = 1, .local_rank = 1, .node = "n2", .n_gpus = 2,
+			  .gpus = { 4, 5 } };
+	spoke_buf b;
+
+	fz_buf(&b);
+	spk_spawn_spec_pack(&b, &sp);
+	fz_seed_sel("spawn", SEL_SPEC, &b);
+	fz_buf(&b);
+	spoke_buf_put_u64(&b, 17);
+	spoke_buf_put_u32(&b, 2);
+	spk_spawn_spec_pack(&b, &sp);
+	fz_seed_sel("launch", SEL_LAUNCH, &b);
+	fz_buf(&b);
+	spk_register_pack(&b, &r);
+	fz_seed_sel("register", SEL_REGISTER, &b);
+	fz_buf(&b);
+	spk_endpoint_pack(&b, &e);
+	fz_seed_sel("endpoint", SEL_ENDPOINT, &b);
+	fz_buf(&b);
+	spk_slot_pack(&b, &sl);
+	fz_seed_sel("slot", SEL_SLOT, &b);
+	fz_buf(&b);
+	spk_reply_error_pack(&b, SPOKE_EMETHOD, -7, "the method failed");
+	fz_seed_sel("method-error", SEL_REPLY_ERROR, &b);
+	fz_buf(&b);
+	spoke_buf_put_raw(&b, "0-3,6", 5);
+	fz_seed_sel("gpu-list", SEL_GPU_LIST, &b);
+	fz_buf(&b);
+	spoke_buf_put_raw(&b, "30000", 5);
+	fz_seed_sel("num", SEL_NUM, &b);
+	fz_buf(&b);
+	spoke_buf_put_raw(&b, "[::1]:8080", 10);
+	fz_seed_sel("addr", SEL_ADDR, &b);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fz_init("fuzz-proto", seeds);
+	return 0;
+}
