@@ -47,7 +47,30 @@
  * of two, up to the message maximum) on first need and are kept: a call
  * registers memory only the first time it needs more than any call before
  * it, never in the steady state.  A user's own registered memory
- * (spoke_mr) is read or written in place. */
+ * (spoke_mr) is read or written in place.
+ *
+ * Protection.  Every queue pair has a protection domain of its own (both
+ * ends), and a connection registers all its memory there: an rkey is
+ * worthless on any other queue pair, whoever learns it.  Each registration
+ * grants the peer only what its role needs:
+ *
+ *   client tx area, a spoke_mr as request   remote read (the worker's READ)
+ *   client rx area, a spoke_mr as reply     remote write (the worker's WRITE)
+ *   client pull area, slots                 none
+ *   worker rx and tx areas, slots           none
+ *   a worker's PULL reply                   remote read, of the reply's bytes
+ *                                           only, from the REPLY until DONE
+ *
+ * The PULL reply is the one thing a worker exposes, and only while it moves:
+ * it is registered (ibv_reg_mr of exactly those bytes) when the REPLY goes
+ * out and deregistered when DONE comes, so a READ after DONE, or from
+ * another connection, fails with a remote access error (the reader's queue
+ * pair goes to error).  A memory window would avoid that registration, but
+ * not every device binds type-2 windows, and PULL is the rarer path (a
+ * reply with no region offered, or larger than it).  A spoke_mr is
+ * registered on a connection the first time a call there uses it, once per
+ * role, and kept until spoke_mr_deregister or the connection's end (a
+ * reconnect starts with a new, empty domain). */
 #ifndef SPOKE_RDMA_H
 #define SPOKE_RDMA_H
 
@@ -123,7 +146,10 @@ int spk_rdma_call_async(struct spk_rconn *rc, uint32_t method, const void *req, 
 int spk_rdma_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline);
 /* Whether future f is in flight on rc (compares pointers only). */
 bool spk_rdma_in_flight(struct spk_rconn *rc, const spoke_future *f);
-/* Registers [addr, addr+len) with the connection's protection domain. */
+/* Remembers [addr, addr+len) for calls (*mr; *lkey and *rkey are 0): each
+ * connection registers it in its own protection domain the first time a
+ * call there uses it, as a request (remote read) or a reply (remote
+ * write), and keeps that until spk_rdma_mr_deregister or its end. */
 int spk_rdma_mr_register(struct spk_rconn *rc, void *addr, size_t len, void **mr,
 			 uint32_t *lkey, uint32_t *rkey);
 void spk_rdma_mr_deregister(void *mr);

@@ -10,7 +10,17 @@
  * area, or the caller's spoke_mr), or, where none was offered or it was too
  * small, read from the worker (into the "pull" area) and acknowledged with
  * DONE.  Any failure of the connection fails every call in flight with the
- * same code; the next call connects afresh. */
+ * same code; the next call connects afresh.
+ *
+ * Protection: the queue pair has a protection domain of its own, and all
+ * the memory a connection registers is in it, so its keys are worthless on
+ * any other queue pair; a reconnect starts with a new domain (and areas).
+ * The tx area is open to the worker for remote reads only, the rx area for
+ * remote writes only, the pull area not at all.  A user's spoke_mr is
+ * registered lazily, on each connection where a call uses it, once per role:
+ * as a request for remote reads, as a reply for remote writes (struct
+ * ureg); the registrations are kept until spoke_mr_deregister or the
+ * connection's end, so the steady state registers nothing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -38,7 +48,8 @@ struct pend {
 	enum pend_kind kind;
 	void *dst; /* K_COPY: the caller's reply buffer; K_MR: in the caller's region */
 	size_t cap;
-	uint32_t lkey, rkey; /* K_MR: the region's */
+	struct spk_umr *umr; /* K_MR: the region's registered memory */
+	uint32_t lkey, rkey; /* K_MR: its keys on this connection */
 	const spoke_serializer *ser; /* K_OBJ */
 	void *obj;
 	int *status; /* status, len, done: NULL once the caller gave up (a timed-out future) */
@@ -51,12 +62,33 @@ struct pend {
 
 /* Where a request's payload comes from. */
 struct req_src {
-	const void *p; /* bytes to copy, or the caller's registered memory (rkey) */
+	const void *p; /* bytes to copy, or inside the caller's registered memory */
 	size_t len;
-	uint32_t rkey; /* nonzero: p is registered, the worker reads it in place */
+	struct spk_umr *umr; /* set: p is in it, the worker reads it in place */
 	const spoke_serializer *ser;
 	const void *obj;
 };
+
+/* A user's registered memory (spoke_mr.mr_): only remembered until a call
+ * uses it on a connection. */
+struct spk_umr {
+	uint8_t *addr;
+	size_t len;
+	struct ureg *regs; /* its registrations, one per connection and role */
+};
+
+/* u registered on rc's connection with access (one role). */
+struct ureg {
+	struct spk_umr *u;
+	struct spk_rconn *rc;
+	int access;
+	struct ibv_mr *mr;
+	struct ureg *next_u, *next_c; /* in u's list, in rc's list */
+};
+
+/* Guards every ureg list: spoke_mr_deregister runs on any thread, without
+ * any connection's lock.  Taken after a connection's lock, never before. */
+static pthread_mutex_t ureg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct spk_rconn {
 	pthread_mutex_t lock;
@@ -67,8 +99,8 @@ struct spk_rconn {
 	uint64_t hello_id;
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *id;
-	struct spk_rqp q;
-	struct ibv_pd *pd; /* the device's: areas and users' memory outlive reconnects */
+	struct spk_rqp q; /* q.pd: areas and users' memory are registered there */
+	struct ureg *regs; /* users' memory registered on this connection */
 	struct pend ring[SPK_RDMA_CREDITS];
 	unsigned head, count;
 	uint64_t next_id;
@@ -201,8 +233,66 @@ static int ask_worker(struct spk_rconn *rc, struct offer *o, int64_t deadline)
 	return 0;
 }
 
+/* Unlinks r from both its lists and deregisters it (ureg_lock held). */
+static void ureg_drop(struct ureg *r)
+{
+	struct ureg **pp;
+
+	for (pp = &r->u->regs; *pp != r; pp = &(*pp)->next_u)
+		;
+	*pp = r->next_u;
+	for (pp = &r->rc->regs; *pp != r; pp = &(*pp)->next_c)
+		;
+	*pp = r->next_c;
+	ibv_dereg_mr(r->mr);
+	free(r);
+}
+
+/* u's memory registered on rc's connection with access: the one made the
+ * first time, or a new one (rc's lock held). */
+static int ureg_get(struct spk_rconn *rc, struct spk_umr *u, int access, struct ibv_mr **out)
+{
+	struct ureg *r;
+	int rc2 = 0;
+
+	pthread_mutex_lock(&ureg_lock);
+	for (r = rc->regs; r && !(r->u == u && r->access == access); r = r->next_c)
+		;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		rc2 = r ? spk_rdma_reg(rc->q.pd, u->addr, u->len, access, &r->mr) : -ENOMEM;
+		if (rc2 < 0) {
+			free(r);
+			goto out;
+		}
+		r->u = u;
+		r->rc = rc;
+		r->access = access;
+		r->next_u = u->regs;
+		u->regs = r;
+		r->next_c = rc->regs;
+		rc->regs = r;
+		spk_debug("RDMA connection to %s: %zu B at %p registered for remote %s (rkey %#x)",
+			  rc->addr, u->len, (void *)u->addr,
+			  access & IBV_ACCESS_REMOTE_WRITE ? "write" : "read", r->mr->rkey);
+	}
+	*out = r->mr;
+out:
+	pthread_mutex_unlock(&ureg_lock);
+	return rc2;
+}
+
+/* Frees what the connection registered, then the connection: a reconnect
+ * starts with a protection domain of its own, with nothing in it. */
 static void teardown(struct spk_rconn *rc)
 {
+	pthread_mutex_lock(&ureg_lock);
+	while (rc->regs)
+		ureg_drop(rc->regs);
+	pthread_mutex_unlock(&ureg_lock);
+	spk_rarea_free(&rc->tx);
+	spk_rarea_free(&rc->rx);
+	spk_rarea_free(&rc->pull);
 	spk_rqp_destroy(&rc->q);
 	if (rc->id)
 		rdma_destroy_id(rc->id);
@@ -256,11 +346,6 @@ static int connect_to(struct spk_rconn *rc, const char *host, const struct offer
 	rc2 = spk_rqp_create(&rc->q, rc->id, SPK_RDMA_CREDITS, SPK_RDMA_CREDITS, rc->poll_us);
 	if (rc2 < 0)
 		goto out;
-	if (rc->pd && rc->pd != rc->q.pd) {
-		rc2 = spk_fail(SPOKE_ERDMA, "reconnected to %s through another device (%s)", host,
-			       rc->device);
-		goto out;
-	}
 	/* Prove the cookie with the token; the worker proves it back. */
 	priv[0] = (uint8_t)o->index;
 	priv[1] = (uint8_t)(o->index >> 8);
@@ -311,7 +396,6 @@ static int establish(struct spk_rconn *rc, int64_t deadline)
 				"no RDMA connection to the actor's %u address%s (%s%s): %s", o.n_addrs,
 				o.n_addrs == 1 ? "" : "es", o.addrs[0], o.n_addrs > 1 ? ", ..." : "",
 				why);
-	rc->pd = rc->q.pd;
 	rc->q.ec = rc->ec; /* from now on, a disconnect ends every wait */
 	rc->broken = 0;
 	rc->head = rc->count = 0;
@@ -353,9 +437,6 @@ void spk_rdma_close(struct spk_rconn *rc)
 	if (rc->id && !rc->broken)
 		rdma_disconnect(rc->id);
 	teardown(rc);
-	spk_rarea_free(&rc->tx);
-	spk_rarea_free(&rc->rx);
-	spk_rarea_free(&rc->pull);
 	if (rc->ch_open)
 		spk_chan_close(&rc->ch);
 	pthread_mutex_destroy(&rc->lock);
@@ -432,8 +513,7 @@ static int pull(struct spk_rconn *rc, struct pend *p, const uint8_t *ext, uint32
 		dst = p->dst;
 		lkey = p->lkey;
 	} else {
-		rc2 = spk_rarea_reserve(rc->pd, &rc->pull, len, rc->max_msg, 0,
-					IBV_ACCESS_LOCAL_WRITE);
+		rc2 = spk_rarea_reserve(rc->q.pd, &rc->pull, len, rc->max_msg, 0, 0);
 		if (rc2 < 0)
 			return rc2;
 		dst = rc->pull.p;
@@ -567,7 +647,8 @@ static int grow_tx(spoke_buf *b, size_t need)
 		if (rc2 < 0)
 			return rc2;
 	}
-	return spk_rarea_take_buf(rc->pd, &rc->tx, b, need, rc->peer_max, IBV_ACCESS_REMOTE_READ);
+	return spk_rarea_take_buf(rc->q.pd, &rc->tx, b, need, rc->peer_max,
+				  IBV_ACCESS_REMOTE_READ);
 }
 
 /* Sends a CALL for p with payload src; p joins the ring. */
@@ -575,6 +656,8 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 		      const struct req_src *src, int64_t deadline)
 {
 	struct tx_grow g = { rc, deadline };
+	struct ibv_mr *mr;
+	uint32_t req_rkey = 0;
 	uint16_t flags = 0;
 	spoke_buf b;
 	uint8_t *s;
@@ -591,6 +674,20 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 		rc2 = complete_head(rc, deadline);
 		if (rc2 < 0)
 			return rc2;
+	}
+	/* The caller's own memory, registered here for its role (once). */
+	if (src->umr && src->len > SPK_RDMA_CALL_INLINE && src->len <= rc->peer_max) {
+		rc2 = ureg_get(rc, src->umr, IBV_ACCESS_REMOTE_READ, &mr);
+		if (rc2 < 0)
+			return rc2;
+		req_rkey = mr->rkey;
+	}
+	if (p->kind == K_MR && p->cap > SPK_RDMA_REPLY_INLINE) {
+		rc2 = ureg_get(rc, p->umr, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE, &mr);
+		if (rc2 < 0)
+			return rc2;
+		p->lkey = mr->lkey;
+		p->rkey = mr->rkey;
 	}
 	rc2 = spk_rqp_send_slot(&rc->q, &k, &s, deadline);
 	if (rc2 < 0)
@@ -611,9 +708,9 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 		spk_rqp_unget_slot(&rc->q, k);
 		return spk_fail(SPOKE_ETOOBIG, "request of %zu bytes over the actor's maximum of %u",
 				src->len, rc->peer_max);
-	} else if (src->rkey && src->len > SPK_RDMA_CALL_INLINE) {
+	} else if (req_rkey) {
 		flags |= SPK_RF_RDV;
-		spk_rdma_put_ext(s + SPK_HDR_SIZE + SPK_RDMA_EXT, (uintptr_t)src->p, src->rkey,
+		spk_rdma_put_ext(s + SPK_HDR_SIZE + SPK_RDMA_EXT, (uintptr_t)src->p, req_rkey,
 				 (uint32_t)src->len);
 		b.len = 0;
 	} else if (src->len > SPK_RDMA_CALL_INLINE) {
@@ -645,8 +742,8 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 
 		if (want > rc->max_msg)
 			want = rc->max_msg;
-		if (spk_rarea_reserve(rc->pd, &rc->rx, want, rc->max_msg, 0,
-				      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE) == 0) {
+		if (spk_rarea_reserve(rc->q.pd, &rc->rx, want, rc->max_msg, 0,
+				      IBV_ACCESS_REMOTE_WRITE) == 0) {
 			spk_rdma_put_ext(s + SPK_HDR_SIZE, (uintptr_t)rc->rx.p, rc->rx.mr->rkey,
 					 (uint32_t)rc->rx.cap);
 			rc->rx_owner = p->id;
@@ -738,15 +835,14 @@ int spk_rdma_call_mr(struct spk_rconn *rc, uint32_t method, const spoke_mr *req_
 	struct req_src src = {
 		.p = req_mr ? (const uint8_t *)req_mr->addr + req_off : NULL,
 		.len = req_mr ? req_len : 0,
-		.rkey = req_mr ? req_mr->rkey_ : 0,
+		.umr = req_mr ? req_mr->mr_ : NULL,
 	};
 	size_t len = 0;
 	struct pend p = {
 		.kind = K_MR,
 		.dst = rep_mr ? (uint8_t *)rep_mr->addr + rep_off : NULL,
 		.cap = rep_mr ? cap : 0,
-		.lkey = rep_mr ? rep_mr->lkey_ : 0,
-		.rkey = rep_mr ? rep_mr->rkey_ : 0,
+		.umr = rep_mr ? rep_mr->mr_ : NULL,
 		.len = &len,
 	};
 	int rc2 = run_sync(rc, &p, method, &src, deadline);
@@ -830,20 +926,26 @@ bool spk_rdma_in_flight(struct spk_rconn *rc, const spoke_future *f)
 int spk_rdma_mr_register(struct spk_rconn *rc, void *addr, size_t len, void **mr,
 			 uint32_t *lkey, uint32_t *rkey)
 {
-	struct ibv_mr *m;
+	struct spk_umr *u = calloc(1, sizeof(*u));
 
-	/* The PD is the device's, set by the first connection, never freed. */
-	m = ibv_reg_mr(rc->pd, addr, len,
-		       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE);
-	if (!m)
-		return spk_fail(SPOKE_ERDMA, "ibv_reg_mr of %zu bytes: %s", len, strerror(errno));
-	*mr = m;
-	*lkey = m->lkey;
-	*rkey = m->rkey;
+	(void)rc; /* each connection registers it when a call there first uses it */
+	if (!u)
+		return -ENOMEM;
+	u->addr = addr;
+	u->len = len;
+	*mr = u;
+	*lkey = 0; /* a key belongs to one connection and role: none here */
+	*rkey = 0;
 	return 0;
 }
 
 void spk_rdma_mr_deregister(void *mr)
 {
-	ibv_dereg_mr(mr);
+	struct spk_umr *u = mr;
+
+	pthread_mutex_lock(&ureg_lock);
+	while (u->regs)
+		ureg_drop(u->regs);
+	pthread_mutex_unlock(&ureg_lock);
+	free(u);
 }

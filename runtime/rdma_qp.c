@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -12,41 +11,12 @@
 #include "clock.h"
 #include "errmsg.h"
 #include "frame.h"
+#include "log.h"
 #include "rdma_qp.h"
 
-#define PD_MAX 16
 #define AREA_MIN (64u << 10)
 #define INLINE_WANT 256u
 #define SIGNAL_EVERY 8u /* a completion per SEND costs the device work */
-
-static struct {
-	pthread_mutex_t lock;
-	struct ibv_context *ctx[PD_MAX];
-	struct ibv_pd *pd[PD_MAX];
-} pds = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-struct ibv_pd *spk_rdma_pd(struct ibv_context *ctx)
-{
-	struct ibv_pd *pd = NULL;
-	int i;
-
-	pthread_mutex_lock(&pds.lock);
-	for (i = 0; i < PD_MAX && pds.ctx[i]; i++)
-		if (pds.ctx[i] == ctx) {
-			pd = pds.pd[i];
-			goto out;
-		}
-	if (i == PD_MAX)
-		goto out;
-	pd = ibv_alloc_pd(ctx);
-	if (pd) {
-		pds.ctx[i] = ctx;
-		pds.pd[i] = pd;
-	}
-out:
-	pthread_mutex_unlock(&pds.lock);
-	return pd;
-}
 
 static int nonblock(int fd)
 {
@@ -58,6 +28,15 @@ static int nonblock(int fd)
 static int verbs_fail(const char *what, int err)
 {
 	return spk_fail(SPOKE_ERDMA, "%s failed: %s", what, strerror(err ? err : EIO));
+}
+
+int spk_rdma_reg(struct ibv_pd *pd, void *p, size_t len, int access, struct ibv_mr **out)
+{
+	*out = ibv_reg_mr(pd, p, len, access);
+	if (!*out)
+		return spk_fail(SPOKE_ERDMA, "ibv_reg_mr of %zu bytes failed: %s", len,
+				strerror(errno ? errno : EIO));
+	return 0;
 }
 
 int spk_rqp_create(struct spk_rqp *q, struct rdma_cm_id *id, unsigned n_send, unsigned n_recv,
@@ -72,7 +51,7 @@ int spk_rqp_create(struct spk_rqp *q, struct rdma_cm_id *id, unsigned n_send, un
 	q->n_recv = n_recv;
 	q->poll_us = poll_us;
 	q->sq_depth = 2 * n_send + 8; /* a reply may be an RDMA WRITE and a SEND */
-	q->pd = spk_rdma_pd(id->verbs);
+	q->pd = ibv_alloc_pd(id->verbs); /* the connection's own: see rdma.h */
 	if (!q->pd)
 		return verbs_fail("ibv_alloc_pd", errno);
 	q->scc = ibv_create_comp_channel(id->verbs);
@@ -113,10 +92,12 @@ int spk_rqp_create(struct spk_rqp *q, struct rdma_cm_id *id, unsigned n_send, un
 		rc = -ENOMEM;
 		goto out_destroy;
 	}
-	q->mr = ibv_reg_mr(q->pd, q->mem, q->mem_len, IBV_ACCESS_LOCAL_WRITE);
+	rc = spk_rdma_reg(q->pd, q->mem, q->mem_len, IBV_ACCESS_LOCAL_WRITE, &q->mr);
+	if (rc < 0)
+		goto out_destroy;
 	q->slot_wr = calloc(n_send, sizeof(*q->slot_wr));
-	if (!q->mr || !q->slot_wr) {
-		rc = q->mr ? -ENOMEM : verbs_fail("ibv_reg_mr", errno);
+	if (!q->slot_wr) {
+		rc = -ENOMEM;
 		goto out_destroy;
 	}
 	for (unsigned i = 0; i < n_recv; i++) {
@@ -133,6 +114,8 @@ out_destroy:
 
 void spk_rqp_destroy(struct spk_rqp *q)
 {
+	int err;
+
 	if (q->id && q->id->qp)
 		rdma_destroy_qp(q->id);
 	if (q->scq)
@@ -148,6 +131,9 @@ void spk_rqp_destroy(struct spk_rqp *q)
 	if (q->mem)
 		munmap(q->mem, q->mem_len);
 	free(q->slot_wr);
+	err = q->pd ? ibv_dealloc_pd(q->pd) : 0;
+	if (err) /* memory still registered in it: a bug of the caller's */
+		spk_warn("ibv_dealloc_pd failed: %s", strerror(err));
 	memset(q, 0, sizeof(*q));
 }
 
@@ -375,12 +361,9 @@ int spk_rarea_reserve(struct ibv_pd *pd, struct spk_rarea *a, size_t need, size_
 	n.p = mmap(NULL, n.cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (n.p == MAP_FAILED)
 		return -ENOMEM;
-	n.mr = ibv_reg_mr(pd, n.p, n.cap, IBV_ACCESS_LOCAL_WRITE | access);
-	if (!n.mr) {
-		int err = errno;
-
+	if (spk_rdma_reg(pd, n.p, n.cap, IBV_ACCESS_LOCAL_WRITE | access, &n.mr) < 0) {
 		munmap(n.p, n.cap);
-		return verbs_fail("ibv_reg_mr", err);
+		return SPOKE_ERDMA;
 	}
 	if (keep)
 		memcpy(n.p, a->p, keep);

@@ -1,5 +1,5 @@
-/* rdma_qp.h - what both ends of an RDMA connection share: a protection
- * domain per device, the queue pair with its completion queues and
+/* rdma_qp.h - what both ends of an RDMA connection share: the queue pair
+ * in a protection domain of its own, with its completion queues and
  * registered slots, growing registered areas, and posting and waiting on
  * work requests with a deadline. */
 #ifndef SPOKE_RDMA_QP_H
@@ -24,7 +24,7 @@
 struct spk_rqp {
 	struct rdma_cm_id *id;            /* owns the queue pair */
 	struct rdma_event_channel *ec;    /* watched while waiting (client), or NULL */
-	struct ibv_pd *pd;                /* the device's, shared by the process */
+	struct ibv_pd *pd;                /* this connection's alone (rdma.h) */
 	struct ibv_comp_channel *scc, *rcc;
 	struct ibv_cq *scq, *rcq;
 	uint8_t *mem; /* n_send send slots, then n_recv receive slots */
@@ -48,14 +48,15 @@ struct spk_rarea {
 	struct ibv_mr *mr;
 };
 
-/* The protection domain of a device context, allocated once per process. */
-struct ibv_pd *spk_rdma_pd(struct ibv_context *ctx);
-
-/* Sets up id's queue pair: CQs, slots registered, every receive posted. */
+/* Sets up id's queue pair in a protection domain of its own (q->pd): CQs,
+ * slots registered, every receive posted. */
 int spk_rqp_create(struct spk_rqp *q, struct rdma_cm_id *id, unsigned n_send, unsigned n_recv,
 		   int poll_us);
-/* Destroys what spk_rqp_create made (not the id). */
+/* Destroys what spk_rqp_create made (not the id), the protection domain
+ * last: the caller deregisters what it registered in q->pd first. */
 void spk_rqp_destroy(struct spk_rqp *q);
+/* ibv_reg_mr, or SPOKE_ERDMA saying why. */
+int spk_rdma_reg(struct ibv_pd *pd, void *p, size_t len, int access, struct ibv_mr **out);
 /* Connection parameters for rdma_connect/rdma_accept. */
 void spk_rqp_conn_param(const struct spk_rqp *q, struct rdma_conn_param *p, const void *priv,
 			uint8_t priv_len);

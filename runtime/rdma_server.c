@@ -10,7 +10,13 @@
  * as the TCP ones are: the method reads its request where it arrived (the
  * receive slot, or the "rx" area an RDMA READ filled) and packs its reply
  * into a send slot, growing into the "tx" area, from which it is written
- * into the client's region or pulled by the client (see rdma.h). */
+ * into the client's region or pulled by the client (see rdma.h).
+ *
+ * Protection: each connection's memory lives in its queue pair's own
+ * protection domain, and neither area is open to the peer: the one remote
+ * access a worker ever grants is a PULL reply's bytes, registered for
+ * remote read alone while that reply waits and deregistered when the
+ * client's DONE comes (or the connection ends). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +52,7 @@ struct rsconn {
 	ev_io w;
 	bool held; /* a PULL reply waits for the client's DONE */
 	uint64_t held_id;
+	struct ibv_mr *exposed; /* that reply's bytes, remotely readable until DONE */
 	struct { unsigned slot, len; } deferred[N_RECV]; /* calls behind a PULL */
 	unsigned n_def;
 	bool dead;
@@ -99,6 +106,14 @@ static int end_conn(struct rsconn *c, int level, const char *fmt, ...)
 	return -1;
 }
 
+/* Ends the remote access to a PULL reply's bytes. */
+static void unexpose(struct rsconn *c)
+{
+	if (c->exposed)
+		ibv_dereg_mr(c->exposed);
+	c->exposed = NULL;
+}
+
 static void conn_free(struct rsconn *c)
 {
 	struct rdma_cm_id *id = c->q.id;
@@ -109,9 +124,10 @@ static void conn_free(struct rsconn *c)
 			break;
 		}
 	ev_io_stop(c->srv->loop, &c->w);
-	spk_rqp_destroy(&c->q);
+	unexpose(c);
 	spk_rarea_free(&c->rx);
 	spk_rarea_free(&c->tx);
+	spk_rqp_destroy(&c->q); /* and the protection domain, now empty */
 	rdma_destroy_id(id);
 	free(c);
 }
@@ -130,8 +146,7 @@ static int grow_reply(spoke_buf *b, size_t need)
 		if (rc < 0)
 			return rc;
 	}
-	return spk_rarea_take_buf(c->q.pd, &c->tx, b, need, c->srv->max_msg,
-				  IBV_ACCESS_REMOTE_READ);
+	return spk_rarea_take_buf(c->q.pd, &c->tx, b, need, c->srv->max_msg, 0);
 }
 
 /* The request of the CALL in receive slot i, in place; 0 or a failure
@@ -219,13 +234,15 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 			flags = SPK_RF_WRITTEN;
 			rc = spk_rqp_post_rdma(&c->q, IBV_WR_RDMA_WRITE, c->tx.p, c->tx.mr->lkey, b.len,
 					       raddr, rkey, NULL, deadline);
-		} else {
+		} else { /* the client reads exactly these bytes, until its DONE */
 			flags = SPK_RF_PULL;
-			spk_rdma_put_ext(out + SPK_HDR_SIZE, (uintptr_t)c->tx.p, c->tx.mr->rkey,
-					 (uint32_t)b.len);
-			c->held = true;
-			c->held_id = h.id;
-			rc = 0;
+			rc = spk_rdma_reg(c->q.pd, c->tx.p, b.len, IBV_ACCESS_REMOTE_READ, &c->exposed);
+			if (rc == 0) {
+				spk_rdma_put_ext(out + SPK_HDR_SIZE, (uintptr_t)c->tx.p,
+						 c->exposed->rkey, (uint32_t)b.len);
+				c->held = true;
+				c->held_id = h.id;
+			}
 		}
 		spk_hdr_encode(out, SPK_REPLY, h.id, 0, (uint32_t)b.len);
 		spk_hdr_set_flags(out, flags);
@@ -256,6 +273,7 @@ static int on_recv(struct rsconn *c, const struct ibv_wc *wc)
 		if (!c->held || h.id != c->held_id)
 			return end_conn(c, SPK_LOG_WARN, "unexpected DONE");
 		c->held = false;
+		unexpose(c); /* the client read it (or gave up): no more reads */
 		if (spk_rqp_post_recv(&c->q, i) < 0)
 			return end_conn(c, SPK_LOG_WARN, "%s", spoke_errmsg());
 		while (c->n_def && !c->held && !c->dead) {

@@ -272,9 +272,13 @@ typedef struct spoke_mr {
 	uint32_t lkey_, rkey_;
 } spoke_mr;
 
-/* Registers [addr, addr+len) for calls on a's transport: with the RDMA
- * device of a's connection (pinned until spoke_mr_deregister), or, over
- * TCP, only remembered.  Register after choosing the transport. */
+/* Registers [addr, addr+len) for calls on a's transport.  Over RDMA each
+ * of a's connections registers (pins) it the first time a call there uses
+ * it, in that connection's own protection domain and with the access of
+ * its role in the call only (the actor may only read a request, only write
+ * a reply), and keeps that until spoke_mr_deregister: later calls register
+ * nothing, and an error to register comes back from that first call.  Over
+ * TCP it is only remembered.  Register after choosing the transport. */
 SPOKE_API int spoke_mr_register(spoke_actor *a, void *addr, size_t len, spoke_mr *mr);
 SPOKE_API void spoke_mr_deregister(spoke_mr *mr);
 /* Calls method with the request req->addr[req_off, req_off+req_len) and

@@ -26,6 +26,7 @@
 #include "client_priv.h"
 #include "clock.h"
 #include "frame.h"
+#include "log.h"
 #include "net.h"
 #include "proto.h"
 #include "rdma_qp.h"
@@ -817,6 +818,299 @@ START_TEST(bad_cookie_and_garbage_refused)
 }
 END_TEST
 
+/* ---- memory protection: what a connection's keys reach ---- */
+
+#define RAW_WAIT_US 5000000
+
+/* Sends a message on r: a header of type, then len bytes of payload where
+ * a CALL's payload goes (after the two descriptors, left zero). */
+static void raw_send(struct raw *r, uint8_t type, uint64_t id, int32_t aux, const void *payload,
+		     size_t len)
+{
+	size_t n = type == SPK_CALL ? SPK_RDMA_CALL_DATA + len : SPK_HDR_SIZE;
+	uint8_t *s;
+	unsigned k;
+
+	ck_assert_int_eq(spk_rqp_send_slot(&r->q, &k, &s, spk_now_us() + RAW_WAIT_US), 0);
+	memset(s, 0, SPK_RDMA_CALL_DATA);
+	spk_hdr_encode(s, type, id, aux, (uint32_t)len);
+	if (len)
+		memcpy(s + SPK_RDMA_CALL_DATA, payload, len);
+	ck_assert_int_eq(spk_rqp_post_send(&r->q, k, n, spk_now_us() + RAW_WAIT_US), 0);
+}
+
+/* A reply's descriptor (PULL): where its bytes wait at the worker. */
+struct ext {
+	uint64_t addr;
+	uint32_t rkey, len;
+};
+
+/* The next reply on r (its receive slot reposted): its header, its
+ * descriptor in *x, its first cap bytes (eager) in data. */
+static void raw_reply(struct raw *r, struct spk_hdr *h, struct ext *x, void *data, size_t cap)
+{
+	struct ibv_wc wc;
+	uint8_t *s;
+
+	ck_assert_int_eq(spk_rqp_wait_recv(&r->q, &wc, spk_now_us() + RAW_WAIT_US), 0);
+	s = spk_rqp_recv_slot(&r->q, (unsigned)wc.wr_id);
+	ck_assert_int_eq(spk_hdr_decode_flags(s, UINT32_MAX, SPK_RF_PULL | SPK_RF_WRITTEN, h), 0);
+	ck_assert_int_eq(h->type, SPK_REPLY);
+	spk_rdma_get_ext(s + SPK_HDR_SIZE, &x->addr, &x->rkey, &x->len);
+	if (data)
+		memcpy(data, s + SPK_RDMA_REPLY_DATA, cap);
+	ck_assert_int_eq(spk_rqp_post_recv(&r->q, (unsigned)wc.wr_id), 0);
+}
+
+/* An RDMA READ or WRITE on r between a->p[0..len) and the peer's raddr
+ * with rkey; the status of its completion (SPOKE_EDEAD: it failed). */
+static int raw_rdma(struct raw *r, enum ibv_wr_opcode op, struct spk_rarea *a, uint64_t raddr,
+		    uint32_t rkey, size_t len)
+{
+	uint64_t seq;
+	int rc = spk_rqp_post_rdma(&r->q, op, a->p, a->mr->lkey, len, raddr, rkey, &seq,
+				   spk_now_us() + RAW_WAIT_US);
+
+	if (rc == 0)
+		rc = spk_rqp_wait_sq(&r->q, seq, spk_now_us() + RAW_WAIT_US);
+	printf("# RDMA %s of %zu B at %#llx with rkey %#x: %s\n",
+	       op == IBV_WR_RDMA_READ ? "READ" : "WRITE", len, (unsigned long long)raddr, rkey,
+	       rc == 0 ? "done" : spoke_errmsg());
+	fflush(stdout);
+	return rc;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* A worker's PULL reply (larger than a slot, no region offered) is
+ * readable by the connection it answers, and by nobody else: another
+ * connection of the same job that learned its address and rkey (off the
+ * wire, say) gets a remote access error, and so does the connection
+ * itself once its DONE went.  Meanwhile the victim's calls go on. */
+START_TEST(pull_reply_closed_to_others_and_after_done)
+{
+	uint8_t fill[5] = { 0, 0, 0x10, 0, 6 }, echo[5], rep[8]; /* 1 MiB of seed 6 */
+	spoke_actor *a = spawn_open_rdma("vault");
+	struct spk_rarea mine = { 0 }, loot = { 0 };
+	struct spk_endpoint ep;
+	struct raw victim, thief;
+	struct ext pull, none;
+	struct spk_hdr h;
+	size_t got;
+
+	ck_assert_int_eq(spk_client_lookup(client, "vault", &ep, 5000), 0);
+	ck_assert_int_eq(raw_connect(ep.addr, PROOF_RIGHT, &victim), RDMA_CM_EVENT_ESTABLISHED);
+	raw_send(&victim, SPK_CALL, 1, PROBE_FILL, fill, sizeof(fill));
+	raw_reply(&victim, &h, &pull, NULL, 0);
+	ck_assert_uint_eq(h.flags, SPK_RF_PULL);
+	ck_assert_uint_eq(h.len, MiB);
+	ck_assert_uint_eq(pull.len, MiB);
+	/* Another connection, with the reply's address and key: refused, and
+	 * nothing read. */
+	ck_assert_int_eq(raw_connect(ep.addr, PROOF_RIGHT, &thief), RDMA_CM_EVENT_ESTABLISHED);
+	ck_assert_int_eq(spk_rarea_reserve(thief.q.pd, &loot, MiB, MiB, 0, 0), 0);
+	memset(loot.p, 0, MiB);
+	ck_assert_int_eq(raw_rdma(&thief, IBV_WR_RDMA_READ, &loot, pull.addr, pull.rkey, MiB),
+			 SPOKE_EDEAD);
+	ck_assert(all_zero(loot.p, MiB));
+	/* The connection it answers reads it, then says DONE (a call after it
+	 * makes sure the worker took the DONE: one connection is served in
+	 * order). */
+	ck_assert_int_eq(spk_rarea_reserve(victim.q.pd, &mine, MiB, MiB, 0, 0), 0);
+	ck_assert_int_eq(raw_rdma(&victim, IBV_WR_RDMA_READ, &mine, pull.addr, pull.rkey, MiB), 0);
+	check_pattern(mine.p, MiB, 6);
+	raw_send(&victim, SPK_DONE, 1, 0, NULL, 0);
+	raw_send(&victim, SPK_CALL, 2, PROBE_ECHO, "after", 5);
+	raw_reply(&victim, &h, &none, echo, sizeof(echo));
+	ck_assert_uint_eq(h.len, 5);
+	ck_assert(memcmp(echo, "after", 5) == 0);
+	/* After DONE, not even that connection reads it any more. */
+	memset(mine.p, 0, MiB);
+	ck_assert_int_eq(raw_rdma(&victim, IBV_WR_RDMA_READ, &mine, pull.addr, pull.rkey, 4096),
+			 SPOKE_EDEAD);
+	ck_assert(all_zero(mine.p, 4096));
+	/* The worker's other clients are served throughout. */
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "fine", 4, rep, sizeof(rep), &got, 0), 0);
+	ck_assert_uint_eq(got, 4);
+	spk_rarea_free(&loot);
+	raw_close(&thief);
+	spk_rarea_free(&mine);
+	raw_close(&victim);
+	spoke_actor_close(a);
+}
+END_TEST
+
+/* Another connection of this process, made as the library makes its own
+ * (spk_rqp_create): queue pair `in`, accepted here from `out`, whose end
+ * the test plays as a rogue worker plays the far end of a client's
+ * connection to it. */
+struct pair {
+	struct rdma_event_channel *ec;
+	struct rdma_cm_id *listen, *in_id;
+	struct spk_rqp in;
+	struct raw out;
+};
+
+/* The next rdma_cm event on ec (within 5 s); the caller acks it. */
+static enum rdma_cm_event_type cm_next(struct rdma_event_channel *ec, struct rdma_cm_event **ev)
+{
+	struct pollfd pfd = { .fd = ec->fd, .events = POLLIN };
+
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	ck_assert_int_eq(rdma_get_cm_event(ec, ev), 0);
+	return (*ev)->event;
+}
+
+static void pair_open(struct pair *p, const char *host)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct rdma_conn_param param;
+	struct rdma_cm_event *ev;
+
+	memset(p, 0, sizeof(*p));
+	inet_pton(AF_INET, host, &sin.sin_addr);
+	p->ec = rdma_create_event_channel();
+	ck_assert_ptr_nonnull(p->ec);
+	ck_assert_int_eq(rdma_create_id(p->ec, &p->listen, NULL, RDMA_PS_TCP), 0);
+	ck_assert_int_eq(rdma_bind_addr(p->listen, (struct sockaddr *)&sin), 0);
+	ck_assert_int_eq(rdma_listen(p->listen, 1), 0);
+	sin.sin_port = rdma_get_src_port(p->listen);
+	p->out.ec = rdma_create_event_channel();
+	ck_assert_ptr_nonnull(p->out.ec);
+	ck_assert_int_eq(rdma_create_id(p->out.ec, &p->out.id, NULL, RDMA_PS_TCP), 0);
+	ck_assert_int_eq(rdma_resolve_addr(p->out.id, NULL, (struct sockaddr *)&sin, 2000), 0);
+	ck_assert_int_eq(cm_next(p->out.ec, &ev), RDMA_CM_EVENT_ADDR_RESOLVED);
+	rdma_ack_cm_event(ev);
+	ck_assert_int_eq(rdma_resolve_route(p->out.id, 2000), 0);
+	ck_assert_int_eq(cm_next(p->out.ec, &ev), RDMA_CM_EVENT_ROUTE_RESOLVED);
+	rdma_ack_cm_event(ev);
+	ck_assert_int_eq(spk_rqp_create(&p->out.q, p->out.id, 4, 4, 0), 0);
+	spk_rqp_conn_param(&p->out.q, &param, NULL, 0);
+	ck_assert_int_eq(rdma_connect(p->out.id, &param), 0);
+	ck_assert_int_eq(cm_next(p->ec, &ev), RDMA_CM_EVENT_CONNECT_REQUEST);
+	p->in_id = ev->id;
+	rdma_ack_cm_event(ev);
+	ck_assert_int_eq(spk_rqp_create(&p->in, p->in_id, 4, 4, 0), 0);
+	spk_rqp_conn_param(&p->in, &param, NULL, 0);
+	ck_assert_int_eq(rdma_accept(p->in_id, &param), 0);
+	ck_assert_int_eq(cm_next(p->out.ec, &ev), RDMA_CM_EVENT_ESTABLISHED);
+	rdma_ack_cm_event(ev);
+	ck_assert_int_eq(cm_next(p->ec, &ev), RDMA_CM_EVENT_ESTABLISHED);
+	rdma_ack_cm_event(ev);
+}
+
+static void pair_close(struct pair *p)
+{
+	raw_close(&p->out);
+	spk_rqp_destroy(&p->in);
+	rdma_destroy_id(p->in_id);
+	rdma_destroy_id(p->listen);
+	rdma_destroy_event_channel(p->ec);
+}
+
+/* From the other connection of pair p: op (READ or WRITE) of 4 KiB at addr
+ * with rkey, the test's bytes being `fill`; the completion's status. */
+static int attack(const char *host, enum ibv_wr_opcode op, void *addr, uint32_t rkey,
+		  uint8_t fill)
+{
+	struct spk_rarea mine = { 0 };
+	struct pair p;
+	int rc;
+
+	pair_open(&p, host);
+	ck_assert_int_eq(spk_rarea_reserve(p.out.q.pd, &mine, 4096, 4096, 0, 0), 0);
+	memset(mine.p, fill, 4096);
+	rc = raw_rdma(&p.out, op, &mine, (uintptr_t)addr, rkey, 4096);
+	if (op == IBV_WR_RDMA_READ)
+		ck_assert_msg(rc == 0 || all_zero(mine.p, 4096), "read failed, yet bytes came");
+	spk_rarea_free(&mine);
+	pair_close(&p);
+	return rc;
+}
+
+/* A client's own memory (spoke_mr) is registered on the connection that
+ * uses it, once per role, with the access of that role only; another
+ * connection of the same process (say to a rogue worker) that learned an
+ * address and rkey can neither write into a request buffer nor read a
+ * reply buffer, and the victim's calls go on. */
+START_TEST(user_memory_closed_to_other_connections)
+{
+	enum { N = 64 << 10, CALLS = 20 };
+	const char *host = getenv("SPOKE_TEST_ADDR");
+	char path[] = "/tmp/spoke-rdma-log.XXXXXX", line[512], role[16];
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO), regs = 0;
+	spoke_actor *a = spawn_open_rdma("kvguard");
+	uint8_t *block = pattern(N, 8), *out = calloc(1, N);
+	uint32_t rkey_req = 0, rkey_rep = 0;
+	spoke_mr req, rep;
+	unsigned key;
+	size_t got;
+	void *at;
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(spoke_mr_register(a, block, N, &req), 0);
+	ck_assert_int_eq(spoke_mr_register(a, out, N, &rep), 0);
+	/* Calls whose request the worker reads and whose reply it writes, with
+	 * the client's registrations logged (debug). */
+	setenv("SPOKE_LOG", "debug", 1);
+	spk_log_init("client", SPK_LOG_WARN);
+	dup2(fd, STDERR_FILENO);
+	for (int i = 0; i < CALLS; i++) {
+		memset(out, 0, N);
+		ck_assert_int_eq(spoke_call_mr(a, PROBE_ECHO, &req, 0, N, &rep, 0, N, &got, 0), 0);
+		ck_assert_uint_eq(got, N);
+		check_pattern(out, N, 8);
+	}
+	dup2(saved, STDERR_FILENO);
+	setenv("SPOKE_LOG", "info", 1);
+	spk_log_init("client", SPK_LOG_WARN);
+	f = fdopen(fd, "r");
+	rewind(f);
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, " B at ");
+
+		if (!p || !strstr(line, "registered for remote"))
+			continue;
+		ck_assert_msg(sscanf(p, " B at %p registered for remote %15s (rkey %x)", &at, role,
+				     &key) == 3,
+			      "%s", line);
+		printf("# %s", strstr(line, "RDMA"));
+		regs++;
+		if (at == block && strcmp(role, "read") == 0)
+			rkey_req = key;
+		else if (at == out && strcmp(role, "write") == 0)
+			rkey_rep = key;
+		else
+			ck_abort_msg("unexpected registration: %s", line);
+	}
+	fclose(f);
+	unlink(path);
+	/* One registration per role in CALLS calls: none in the steady state. */
+	ck_assert_int_eq(regs, 2);
+	/* Another connection with those keys: a remote access error, nothing
+	 * written, nothing read. */
+	ck_assert_int_eq(attack(host, IBV_WR_RDMA_WRITE, block, rkey_req, 0xee), SPOKE_EDEAD);
+	check_pattern(block, N, 8);
+	ck_assert_int_eq(attack(host, IBV_WR_RDMA_READ, out, rkey_rep, 0), SPOKE_EDEAD);
+	/* The victim's calls go on, on the memory registered before. */
+	memset(out, 0, N);
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_ECHO, &req, 0, N, &rep, 0, N, &got, 0), 0);
+	check_pattern(out, N, 8);
+	spoke_mr_deregister(&req);
+	spoke_mr_deregister(&rep);
+	free(block);
+	free(out);
+	spoke_actor_close(a);
+}
+END_TEST
+
 /* Probes in a child process: librdmacm keeps the device files it opens,
  * and the kernel refuses their use by another process (the forked tests)
  * with EACCES.  Returns 0 and the address, or 77 and why not. */
@@ -895,6 +1189,12 @@ int main(void)
 	tcase_add_test(tc, auto_falls_back_when_a_side_has_no_device);
 	tcase_add_test(tc, bad_cookie_and_garbage_refused);
 	tcase_add_test(tc, rdma_through_another_address);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("protection");
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, pull_reply_closed_to_others_and_after_done);
+	tcase_add_test(tc, user_memory_closed_to_other_connections);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
