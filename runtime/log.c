@@ -111,3 +111,41 @@ void spk_log(int lvl, const char *fmt, ...)
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
 }
+
+const char *spk_log_escape(char *out, size_t cap, const void *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = s;
+	size_t len = 0;
+
+	if (cap < 4) {
+		if (cap)
+			out[0] = '\0';
+		return out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char e[4] = { '\\', (char)p[i], 0, 0 };
+		size_t k = 2;
+
+		if (p[i] == '\n' || p[i] == '\r' || p[i] == '\t') {
+			e[1] = p[i] == '\n' ? 'n' : p[i] == '\r' ? 'r' : 't';
+		} else if (p[i] < 0x20 || p[i] == 0x7f) {
+			e[1] = 'x';
+			e[2] = hex[p[i] >> 4];
+			e[3] = hex[p[i] & 15];
+			k = 4;
+		} else if (p[i] != '\\') {
+			k = 1;
+			e[0] = (char)p[i];
+		}
+		/* Room for this, then "..." if more follows, and the NUL. */
+		if (len + k + (i + 1 < n ? 4 : 1) > cap) {
+			memcpy(out + len, "...", 4);
+			return out;
+		}
+		memcpy(out + len, e, k);
+		len += k;
+	}
+	out[len] = '\0';
+	return out;
+}
