@@ -112,34 +112,45 @@ void spk_log(int lvl, const char *fmt, ...)
 		return;
 }
 
-const char *spk_log_escape(char *out, size_t cap, const void *s, size_t n)
+/* How one byte is written in a log line: into e, returns its length. */
+static size_t escape_byte(unsigned char c, char e[4])
 {
 	static const char hex[] = "0123456789abcdef";
+
+	if (c == '\n' || c == '\r' || c == '\t' || c == '\\') {
+		e[0] = '\\';
+		e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\';
+		return 2;
+	}
+	if (c < 0x20 || c == 0x7f) {
+		e[0] = '\\';
+		e[1] = 'x';
+		e[2] = hex[c >> 4];
+		e[3] = hex[c & 15];
+		return 4;
+	}
+	e[0] = (char)c;
+	return 1;
+}
+
+const char *spk_log_escape(char *out, size_t cap, const void *s, size_t n)
+{
 	const unsigned char *p = s;
-	size_t len = 0;
+	size_t len = 0, whole = 0;
+	char e[4];
 
 	if (cap < 4) {
 		if (cap)
 			out[0] = '\0';
 		return out;
 	}
+	for (size_t i = 0; i < n; i++)
+		whole += escape_byte(p[i], e);
 	for (size_t i = 0; i < n; i++) {
-		char e[4] = { '\\', (char)p[i], 0, 0 };
-		size_t k = 2;
+		size_t k = escape_byte(p[i], e);
 
-		if (p[i] == '\n' || p[i] == '\r' || p[i] == '\t') {
-			e[1] = p[i] == '\n' ? 'n' : p[i] == '\r' ? 'r' : 't';
-		} else if (p[i] < 0x20 || p[i] == 0x7f) {
-			e[1] = 'x';
-			e[2] = hex[p[i] >> 4];
-			e[3] = hex[p[i] & 15];
-			k = 4;
-		} else if (p[i] != '\\') {
-			k = 1;
-			e[0] = (char)p[i];
-		}
-		/* Room for this, then "..." if more follows, and the NUL. */
-		if (len + k + (i + 1 < n ? 4 : 1) > cap) {
+		/* Cut short: room for "..." and the NUL after what is written. */
+		if (whole + 1 > cap && len + k + 4 > cap) {
 			memcpy(out + len, "...", 4);
 			return out;
 		}

@@ -34,6 +34,7 @@
 #include "clock.h"
 #include "fixture.h"
 #include "frame.h"
+#include "log.h"
 #include "probe.h"
 #include "proto.h"
 
@@ -754,11 +755,90 @@ START_TEST(flood_is_bounded)
 }
 END_TEST
 
+/* ---- the decoders and the escaping, alone ------------------------------- */
+
+START_TEST(names_checked_at_decode)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+		int ok;
+	} cases[] = {
+		{ "n1", 2, 1 }, { "a.b-c_d:9", 9, 1 }, { "...", 3, 1 }, { "\xc3\xa9t\xc3\xa9", 5, 1 },
+		{ "", 0, 0 }, { ".", 1, 0 }, { "..", 2, 0 }, { "a/b", 3, 0 }, { "a b", 3, 0 },
+		{ "a\nb", 3, 0 }, { "a\0b", 3, 0 }, { "\x7f", 1, 0 },
+		{ "0123456789012345678901234567890123456789012345678901234567890123", 64, 0 },
+	};
+	uint8_t raw[256];
+	char out[SPOKE_NODE_NAME_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		spoke_buf b;
+		spoke_view v;
+		int rc;
+
+		spoke_buf_init(&b, raw, sizeof(raw));
+		spoke_buf_put_strn(&b, cases[i].s, cases[i].n);
+		spoke_buf_put_u32(&b, 7);
+		spoke_view_init(&v, raw, b.len);
+		rc = spk_view_get_name(&v, "node name", out, sizeof(out));
+		if (cases[i].ok) {
+			uint32_t after = 0;
+
+			ck_assert_msg(rc == 0, "#%zu: %s", i, spoke_errmsg());
+			ck_assert_uint_eq(strlen(out), cases[i].n);
+			ck_assert_int_eq(spoke_view_get_u32(&v, &after), 0);
+			ck_assert_uint_eq(after, 7);
+		} else {
+			ck_assert_msg(rc == SPOKE_EINVAL, "#%zu: %d", i, rc);
+			ck_assert_int_eq(spoke_view_error(&v), SPOKE_EINVAL);
+			ck_assert_msg(strstr(spoke_errmsg(), "node name"), "%s", spoke_errmsg());
+			ck_assert_msg(!strchr(spoke_errmsg(), '\n'), "%s", spoke_errmsg());
+			ck_assert_str_eq(out, "");
+		}
+	}
+	/* Paths may have '/' and spaces, not control characters. */
+	ck_assert_int_eq(spk_path_check("module", "/a b/c.so", 9, 64), 0);
+	ck_assert_int_eq(spk_path_check("module", "", 0, 64), 0);
+	ck_assert_int_eq(spk_path_check("module", "/a\nb", 4, 64), SPOKE_EINVAL);
+}
+END_TEST
+
+START_TEST(escape_for_logs)
+{
+	char out[64];
+
+	ck_assert_str_eq(spk_log_escape(out, sizeof(out), "plain", 5), "plain");
+	ck_assert_str_eq(spk_log_escape(out, sizeof(out), "a\nb\r\t\\\x1b[0m\x7f", 11),
+			 "a\\nb\\r\\t\\\\\\x1b[0m\\x7f");
+	ck_assert_str_eq(spk_log_escape(out, sizeof(out), "a\0b", 3), "a\\x00b");
+	ck_assert_str_eq(spk_log_escape(out, sizeof(out), "", 0), "");
+	/* Cut to fit, with "...", never past cap. */
+	for (size_t cap = 4; cap < 20; cap++) {
+		memset(out, '#', sizeof(out));
+		spk_log_escape(out, cap, "0123456789\n\n", 12);
+		ck_assert_uint_lt(strlen(out), cap);
+		ck_assert_int_eq(out[cap], '#');
+		if (cap < 15)
+			ck_assert_msg(strstr(out, "..."), "cap %zu: %s", cap, out);
+		else
+			ck_assert_str_eq(out, "0123456789\\n\\n");
+	}
+	ck_assert_str_eq(spk_log_escape(out, 4, "ab", 2), "ab");
+	ck_assert_str_eq(spk_log_escape(out, 4, "abcd", 4), "...");
+}
+END_TEST
+
 static Suite *rules_suite(void)
 {
 	Suite *s = suite_create("hubrules");
 	TCase *tc = tcase_create("cluster");
 	TCase *own = tcase_create("own_hub");
+	TCase *alone = tcase_create("decode");
+
+	tcase_add_test(alone, names_checked_at_decode);
+	tcase_add_test(alone, escape_for_logs);
+	suite_add_tcase(s, alone);
 
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 60);
