@@ -290,9 +290,12 @@ static int child_alive(pid_t *pid)
 	return 0;
 }
 
+static int allowed_nodes(const struct launch *L, char *out, size_t cap);
+
 static int start_hub(struct launch *L)
 {
 	char hub[PATH_MAX], listen_at[64], log[PATH_MAX];
+	static char allowed[1 << 16];
 	int64_t deadline = spk_now_us() + HUB_START_MS * 1000LL;
 
 	snprintf(hub, sizeof(hub), "%s/spoke-hub", L->bindir);
@@ -301,7 +304,14 @@ static int start_hub(struct launch *L)
 	snprintf(log, sizeof(log), "%s/hub.log", L->logdir);
 	unlink(L->addr_file);
 	char *argv[] = { hub, "--listen", listen_at, "--address-file", L->addr_file, "--token-file",
-			 L->token_file, NULL };
+			 L->token_file, NULL, NULL, NULL };
+
+	if (allowed_nodes(L, allowed, sizeof(allowed)) < 0)
+		return -1;
+	if (allowed[0]) { /* only the allocation's nodes may register */
+		argv[7] = "--allow-nodes";
+		argv[8] = allowed;
+	}
 	L->hub = start(argv, environ, log);
 	if (L->hub < 0)
 		return -1;
@@ -495,7 +505,8 @@ static int start_agents(struct launch *L)
 	return L->agents < 0 ? -1 : 0;
 }
 
-/* The node names Slurm gave the job, for saying which agents are missing. */
+/* The node names Slurm gave the job, one a line: for saying which agents
+ * are missing, and for the hub, which lets only them register. */
 static void expected_nodes(char *out, size_t cap)
 {
 	FILE *p;
@@ -511,6 +522,30 @@ static void expected_nodes(char *out, size_t cap)
 	while (len + 2 < cap && fgets(out + len, (int)(cap - len), p))
 		len = strlen(out);
 	pclose(p);
+}
+
+/* --allow-nodes for the hub inside an allocation: its nodes, comma-separated
+ * (into out, "" if there is no allocation); -1 if they cannot be listed. */
+static int allowed_nodes(const struct launch *L, char *out, size_t cap)
+{
+	size_t len;
+
+	out[0] = '\0';
+	if (L->local || !getenv("SLURM_JOB_NODELIST"))
+		return 0;
+	expected_nodes(out, cap);
+	len = strlen(out);
+	if (!len || len + 2 >= cap) {
+		say("cannot list the allocation's nodes (scontrol show hostnames)%s",
+		    len ? ": too many" : "");
+		return -1;
+	}
+	if (out[len - 1] == '\n')
+		out[len - 1] = '\0';
+	for (char *c = out; *c; c++)
+		if (*c == '\n')
+			*c = ',';
+	return 0;
 }
 
 static int wait_agents(struct launch *L)

@@ -74,13 +74,14 @@ static void reply_hub_error(struct agent *ag, uint64_t op, int status, const cha
 
 static void reply_hub_error(struct agent *ag, uint64_t op, int status, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], esc[SPK_ESC_CAP(sizeof(msg))];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	spk_warn("%s", msg);
+	/* It may quote a worker's own text (its init's error). */
+	spk_warn("%s", spk_log_escape(esc, sizeof(esc), msg, strlen(msg)));
 	spk_evconn_reply_error(&ag->hub, op, status, "%s", msg);
 }
 
@@ -461,12 +462,12 @@ static int default_worker_path(struct agent *ag)
 }
 
 /* This node's name, from --node or the first of $SPOKE_NODE and
- * $SLURMD_NODENAME that is set: printable, 1 to SPOKE_NODE_NAME_MAX - 1
- * bytes.  0, or 2 after a usage error. */
+ * $SLURMD_NODENAME that is set: a name as the hub takes it (proto.h: 1 to
+ * SPOKE_NODE_NAME_MAX - 1 bytes, no control character, space or '/', not
+ * "." or "..").  0, or 2 after a usage error. */
 static int check_node_name(const char *opt)
 {
 	const char *what = "--node", *name = opt;
-	size_t len;
 
 	if (!name) {
 		what = "SPOKE_NODE";
@@ -478,16 +479,8 @@ static int check_node_name(const char *opt)
 		if (!name || !*name)
 			return 0; /* the host name */
 	}
-	len = strlen(name);
-	if (!len || len >= SPOKE_NODE_NAME_MAX) {
-		spk_fail(SPOKE_EINVAL, "want 1 to %d bytes", SPOKE_NODE_NAME_MAX - 1);
+	if (spk_name_check("node name", name, strlen(name), SPOKE_NODE_NAME_MAX) < 0)
 		return spk_usage_error(what, name);
-	}
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
-			spk_fail(SPOKE_EINVAL, "control characters are not allowed");
-			return spk_usage_error(what, name);
-		}
 	return 0;
 }
 

@@ -149,6 +149,8 @@ int spk_evconn_reply_error(struct spk_evconn *c, uint64_t id, int status, const 
 	return spk_evconn_finish(c, &b, SPK_REPLY, id, status);
 }
 
+static bool frame_waiting(const struct spk_evconn *c);
+
 void spk_evconn_flush(struct spk_evconn *c)
 {
 	ssize_t n;
@@ -173,11 +175,16 @@ void spk_evconn_flush(struct spk_evconn *c)
 		ev_io_stop(c->loop, &c->wio);
 		if (!ev_is_active(&c->rio) && !c->closing)
 			ev_io_start(c->loop, &c->rio);
-		return;
+	} else {
+		ev_io_start(c->loop, &c->wio);
+		if (c->out_len - c->out_sent > OUT_HIGH_WATER) {
+			ev_io_stop(c->loop, &c->rio); /* backpressure: the peer must read first */
+			return;
+		}
 	}
-	ev_io_start(c->loop, &c->wio);
-	if (c->out_len - c->out_sent > OUT_HIGH_WATER)
-		ev_io_stop(c->loop, &c->rio); /* backpressure: the peer must read first */
+	/* Requests read but left waiting (dispatch): on with them. */
+	if (ev_is_active(&c->rio) && frame_waiting(c))
+		ev_feed_event(c->loop, &c->rio, EV_READ);
 }
 
 static void handle_auth(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
@@ -211,6 +218,14 @@ static void handle_auth(struct spk_evconn *c, const struct spk_hdr *h, spoke_vie
 static uint32_t frame_max(const struct spk_evconn *c)
 {
 	return c->authed ? c->max_payload : SPK_MAC_SIZE + SPK_NONCE_SIZE;
+}
+
+/* Whether a whole frame (or a bad one) waits in the input buffer. */
+static bool frame_waiting(const struct spk_evconn *c)
+{
+	struct spk_hdr h;
+
+	return c->in_len && !c->skip && spk_frame_parse(c->in, c->in_len, frame_max(c), &h) != 0;
 }
 
 static void auth_timeout(struct ev_loop *loop, ev_timer *t, int revents)
@@ -277,6 +292,10 @@ static size_t dispatch(struct spk_evconn *c)
 			handle_auth(c, &h, &v);
 		else
 			c->on_frame(c, &h, &v);
+		/* A peer that does not read its answers: the rest of its
+		 * requests wait, read, until they have gone out. */
+		if (c->out_len - c->out_sent > OUT_HIGH_WATER)
+			break;
 	}
 	return pos;
 }

@@ -14,8 +14,7 @@
 
 #include <spoke/errors.h>
 
-/* The most slots one gang may have: every GPU of a full book, one each. */
-#define SPK_GANG_MAX_SLOTS ((uint64_t)SPK_MAX_NODES * SPK_MAX_NODE_GPUS)
+#include "proto.h"
 
 #define GANG_STR_(x) #x
 #define GANG_STR(x) GANG_STR_(x)
@@ -81,11 +80,11 @@ static void sort_nodes(uint32_t *cand, uint32_t n, const uint32_t *key, bool des
 }
 
 /* `nodes` distinct nodes with room for per_node slots each, into home;
- * best fit: the fewest free GPUs first, then the lowest index. */
+ * best fit: the fewest free GPUs first, then the lowest index.  cand and
+ * key: room for g->n_nodes each. */
 static bool plan_strict(const struct spk_gang *g, uint32_t nodes, uint32_t per_node,
-			const spoke_resources *res, uint32_t *home)
+			const spoke_resources *res, uint32_t *home, uint32_t *cand, uint32_t *key)
 {
-	uint32_t cand[SPK_MAX_NODES], key[SPK_MAX_NODES];
 	uint32_t n_cand, i;
 
 	if (nodes > g->n_nodes)
@@ -123,11 +122,11 @@ static void place_strict(struct spk_ticket *t, uint32_t nodes, uint32_t per_node
  * gets a home node: distinct nodes while there are enough with room (most
  * room first), then shared round robin.  First every gang node puts what
  * fits of its share on its home; then what is left of each share spills, in
- * rank order, onto the nodes that still have room, in the same order. */
-static void place_spread(const struct spk_gang *g, struct spk_ticket *t, uint32_t nodes,
-			 uint32_t per_node, const spoke_resources *res)
+ * rank order, onto the nodes that still have room, in the same order.
+ * cand and room: room for g->n_nodes each. */
+static void place_spread(const struct spk_gang *g, struct spk_ticket *t, uint32_t per_node,
+			 const spoke_resources *res, uint32_t *cand, uint32_t *room)
 {
-	uint32_t cand[SPK_MAX_NODES], room[SPK_MAX_NODES];
 	uint32_t n_cand, next = 0;
 
 	for (uint32_t i = 0; i < g->n_nodes; i++)
@@ -173,6 +172,7 @@ static void commit_grants(struct spk_gang *g, struct spk_ticket *t, uint32_t per
 		gr->cpus = res->cpus;
 		if (nd->cpus)
 			nd->cpus_used += res->cpus;
+		nd->held++;
 	}
 }
 
@@ -187,6 +187,7 @@ static void free_grants(struct spk_gang *g, const struct spk_ticket *t)
 		if (gr->node >= g->n_nodes)
 			continue;
 		nd = &g->nodes[gr->node];
+		nd->held--;
 		for (j = 0; j < gr->n_gpus; j++) {
 			for (i = 0; i < nd->n_gpus; i++) {
 				if (nd->gpus[i] == gr->gpus[j]) {
@@ -262,29 +263,13 @@ static void why_free(char *why, size_t cap, size_t *len, const struct spk_gang *
 		why_add(why, cap, len, " no live nodes");
 }
 
-/* A name fits in spk_node.name and prints on one line. */
-static bool name_ok(const char *name)
-{
-	size_t len, i;
-
-	if (!name)
-		return false;
-	len = strnlen(name, SPOKE_NODE_NAME_MAX);
-	if (len == 0 || len >= SPOKE_NODE_NAME_MAX)
-		return false;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		if (c < 0x20 || c == 0x7f)
-			return false;
-	}
-	return true;
-}
-
 void spk_gang_init(struct spk_gang *g)
 {
 	memset(g, 0, sizeof(*g));
 	g->next_id = 1;
+	g->max_nodes = SPK_GANG_MAX_NODES;
+	g->max_tickets = SPK_GANG_OWNER_TICKETS;
+	g->max_slots = SPK_GANG_OWNER_SLOTS;
 }
 
 void spk_gang_fini(struct spk_gang *g)
@@ -296,6 +281,36 @@ void spk_gang_fini(struct spk_gang *g)
 		free(t);
 	}
 	g->tickets = NULL;
+	free(g->nodes);
+	g->nodes = NULL;
+	g->n_nodes = g->cap_nodes = 0;
+}
+
+/* The entry for a new node: a dead one that no ticket holds, else a new
+ * one at the end (the table grows); NULL at max_nodes or out of memory. */
+static struct spk_node *free_entry(struct spk_gang *g, int *err)
+{
+	struct spk_node *nodes;
+	uint32_t i, cap;
+
+	for (i = 0; i < g->n_nodes; i++)
+		if (!g->nodes[i].alive && !g->nodes[i].held)
+			return &g->nodes[i];
+	*err = SPOKE_ENOSPC;
+	if (g->n_nodes >= g->max_nodes)
+		return NULL;
+	if (g->n_nodes == g->cap_nodes) {
+		cap = g->cap_nodes ? g->cap_nodes * 2 : 16;
+		if (cap > g->max_nodes)
+			cap = g->max_nodes;
+		nodes = realloc(g->nodes, cap * sizeof(nodes[0]));
+		*err = -ENOMEM;
+		if (!nodes)
+			return NULL;
+		g->nodes = nodes;
+		g->cap_nodes = cap;
+	}
+	return &g->nodes[g->n_nodes++];
 }
 
 int spk_gang_add_node(struct spk_gang *g, const char *name, const int32_t *gpus,
@@ -303,8 +318,9 @@ int spk_gang_add_node(struct spk_gang *g, const char *name, const int32_t *gpus,
 {
 	struct spk_node *nd;
 	uint32_t i, j;
+	int err = 0;
 
-	if (!name_ok(name))
+	if (!name || spk_name_check("node name", name, strlen(name), SPOKE_NODE_NAME_MAX) < 0)
 		return SPOKE_EINVAL;
 	if (n_gpus > SPK_MAX_NODE_GPUS || (n_gpus && !gpus))
 		return SPOKE_EINVAL;
@@ -318,10 +334,9 @@ int spk_gang_add_node(struct spk_gang *g, const char *name, const int32_t *gpus,
 		if (g->nodes[i].alive && !strcmp(g->nodes[i].name, name))
 			return SPOKE_EEXIST;
 	}
-	if (g->n_nodes >= SPK_MAX_NODES)
-		return SPOKE_ENOSPC;
-
-	nd = &g->nodes[g->n_nodes];
+	nd = free_entry(g, &err);
+	if (!nd)
+		return err;
 	memset(nd, 0, sizeof(*nd));
 	nd->alive = true;
 	strcpy(nd->name, name);
@@ -329,7 +344,7 @@ int spk_gang_add_node(struct spk_gang *g, const char *name, const int32_t *gpus,
 	if (n_gpus)
 		memcpy(nd->gpus, gpus, n_gpus * sizeof(gpus[0]));
 	nd->cpus = cpus;
-	return (int)g->n_nodes++;
+	return (int)(nd - g->nodes);
 }
 
 void spk_gang_node_down(struct spk_gang *g, uint32_t node)
@@ -338,11 +353,35 @@ void spk_gang_node_down(struct spk_gang *g, uint32_t node)
 		g->nodes[node].alive = false;
 }
 
+/* Whether a ticket of n more slots keeps owner within its quota; if not,
+ * why says so. */
+static bool within_quota(const struct spk_gang *g, uint64_t owner, uint64_t n, char *why,
+			 size_t cap, size_t *len)
+{
+	uint64_t slots = 0;
+	uint32_t tickets = 0;
+
+	if (!owner)
+		return true;
+	for (const struct spk_ticket *t = g->tickets; t; t = t->next)
+		if (t->owner == owner) {
+			tickets++;
+			slots += t->n;
+		}
+	if (tickets < g->max_tickets && slots + n <= g->max_slots)
+		return true;
+	why_add(why, cap, len, ": over this client's quota of %u %s (it holds %llu slot%s in %u "
+		"ticket%s)", tickets < g->max_tickets ? g->max_slots : g->max_tickets,
+		tickets < g->max_tickets ? "slots" : "tickets", (unsigned long long)slots,
+		slots == 1 ? "" : "s", tickets, plural(tickets));
+	return false;
+}
+
 int spk_gang_allocate(struct spk_gang *g, uint64_t owner, uint32_t nodes, uint32_t per_node,
 		      const spoke_resources *res, bool strict_pack, struct spk_ticket **out,
 		      char *why, size_t why_cap)
 {
-	uint32_t home[SPK_MAX_NODES];
+	uint32_t *home = NULL, *cand, *key;
 	struct spk_ticket *t;
 	bool strict;
 	const char *bad = NULL;
@@ -362,14 +401,25 @@ int spk_gang_allocate(struct spk_gang *g, uint64_t owner, uint32_t nodes, uint32
 	else if (res->gpus > SPOKE_MAX_SLOT_GPUS)
 		bad = "more than " GANG_STR(SPOKE_MAX_SLOT_GPUS) " GPUs per slot";
 	else if (n > SPK_GANG_MAX_SLOTS)
-		bad = "more slots than a gang may have";
+		bad = "more than " GANG_STR(SPK_GANG_MAX_SLOTS) " slots";
 	if (bad || !out) {
 		why_asked(why, why_cap, &len, nodes, per_node, res, strict_pack);
 		why_add(why, why_cap, &len, ": invalid, %s", bad ? bad : "no ticket pointer");
 		return SPOKE_EINVAL;
 	}
+	why_asked(why, why_cap, &len, nodes, per_node, res, strict_pack);
+	if (!within_quota(g, owner, n, why, why_cap, &len))
+		return SPOKE_ENORES;
 
-	strict = plan_strict(g, nodes, per_node, res, home);
+	/* Scratch for the placement: home, cand and key, a node each. */
+	home = malloc(3 * ((size_t)g->n_nodes + 1) * sizeof(*home));
+	if (!home) {
+		ret = -ENOMEM;
+		goto out_why;
+	}
+	cand = home + g->n_nodes + 1;
+	key = cand + g->n_nodes + 1;
+	strict = plan_strict(g, nodes, per_node, res, home, cand, key);
 	if (!strict && (strict_pack || !room_for(g, res, n))) {
 		ret = SPOKE_ENORES;
 		goto out_why;
@@ -386,15 +436,16 @@ int spk_gang_allocate(struct spk_gang *g, uint64_t owner, uint32_t nodes, uint32
 	if (strict)
 		place_strict(t, nodes, per_node, home);
 	else
-		place_spread(g, t, nodes, per_node, res);
+		place_spread(g, t, per_node, res, cand, key);
 	commit_grants(g, t, per_node, res);
 	t->next = g->tickets;
 	g->tickets = t;
 	*out = t;
+	free(home);
 	return 0;
 
 out_why:
-	why_asked(why, why_cap, &len, nodes, per_node, res, strict_pack);
+	free(home);
 	if (ret == SPOKE_ENORES)
 		why_free(why, why_cap, &len, g, res);
 	else

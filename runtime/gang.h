@@ -3,7 +3,14 @@
  * Pure bookkeeping, no I/O: the hub calls it from its event loop, the unit
  * tests call it directly.  A node is a registered agent with its GPU ids and
  * CPU count.  Placement is all or nothing: on failure nothing changes and
- * `why` says what was asked and what is free. */
+ * `why` says what was asked and what is free.
+ *
+ * The node table grows as nodes register (up to max_nodes); the slot of a
+ * dead node is given to the next node that registers once no ticket holds
+ * a slot on it, so nodes that come and go never fill it.  Each owner (a
+ * client connection; 0 is the hub's own spawns, which have no quota) holds
+ * at most max_tickets tickets and max_slots slots in all: a slot counts
+ * whatever it holds, 0 GPUs included. */
 #ifndef SPOKE_GANG_H
 #define SPOKE_GANG_H
 
@@ -13,11 +20,16 @@
 
 #include <spoke/client.h>
 
-#define SPK_MAX_NODES 256
 #define SPK_MAX_NODE_GPUS 64
+#define SPK_GANG_MAX_NODES 65536    /* default max_nodes */
+#define SPK_GANG_MAX_SLOTS 65536    /* the most slots one gang may have */
+#define SPK_GANG_OWNER_TICKETS 256  /* default max_tickets */
+#define SPK_GANG_OWNER_SLOTS 4096   /* default max_slots */
 
 struct spk_node {
 	bool alive;
+	uint32_t held; /* slots of tickets placed here: the entry stays while any */
+	void *data;    /* the hub's (its agent's connection) */
 	char name[SPOKE_NODE_NAME_MAX];
 	uint32_t n_gpus;
 	int32_t gpus[SPK_MAX_NODE_GPUS];
@@ -46,19 +58,24 @@ struct spk_ticket {
 };
 
 struct spk_gang {
-	struct spk_node nodes[SPK_MAX_NODES];
-	uint32_t n_nodes;
+	struct spk_node *nodes; /* n_nodes entries, live and dead, of cap_nodes */
+	uint32_t n_nodes, cap_nodes;
 	struct spk_ticket *tickets;
 	uint64_t next_id; /* ids start at 1 */
+	uint32_t max_nodes;   /* table entries, SPK_GANG_MAX_NODES after init */
+	uint32_t max_tickets; /* per owner (not 0), SPK_GANG_OWNER_TICKETS after init */
+	uint32_t max_slots;   /* per owner (not 0), SPK_GANG_OWNER_SLOTS after init */
 };
 
 void spk_gang_init(struct spk_gang *g);
-/* Frees every ticket. */
+/* Frees every ticket and the node table. */
 void spk_gang_fini(struct spk_gang *g);
 
-/* Adds a node; returns its index or a negative code (SPOKE_EINVAL for more
- * than SPK_MAX_NODE_GPUS GPUs or a duplicate GPU id, SPOKE_ENOSPC past
- * SPK_MAX_NODES, SPOKE_EEXIST for a live node of the same name). */
+/* Adds a node, in the entry of a dead node that no ticket holds where there
+ * is one, else a new entry; returns its index or a negative code
+ * (SPOKE_EINVAL for a bad name, more than SPK_MAX_NODE_GPUS GPUs or a
+ * duplicate GPU id, SPOKE_ENOSPC past max_nodes entries, -ENOMEM,
+ * SPOKE_EEXIST for a live node of the same name). */
 int spk_gang_add_node(struct spk_gang *g, const char *name, const int32_t *gpus,
 		      uint32_t n_gpus, uint32_t cpus);
 /* Marks a node dead: nothing is placed on it again.  Tickets that hold
@@ -78,9 +95,11 @@ void spk_gang_node_down(struct spk_gang *g, uint32_t node);
  * On success *out is a new ticket (owned by g, listed in g->tickets) and the
  * resources are marked used; on failure returns SPOKE_ENORES (or
  * SPOKE_EINVAL for zero nodes, zero per_node, more than SPOKE_MAX_SLOT_GPUS
- * GPUs per slot) and writes one line into why: what was asked, and each live
- * node's free GPUs, e.g. "asked for 2 nodes x 4 slots x 1 GPU; free: n1 2/4
- * GPUs, n2 4/4 GPUs". */
+ * GPUs per slot, more than SPK_GANG_MAX_SLOTS slots) and writes one line into
+ * why: what was asked, and each live node's free GPUs, e.g. "asked for 2
+ * nodes x 4 slots x 1 GPU; free: n1 2/4 GPUs, n2 4/4 GPUs", or the owner's
+ * quota: "...: over this client's quota of 4096 slots (it holds 4000 in 3
+ * tickets)". */
 int spk_gang_allocate(struct spk_gang *g, uint64_t owner, uint32_t nodes, uint32_t per_node,
 		      const spoke_resources *res, bool strict_pack, struct spk_ticket **out,
 		      char *why, size_t why_cap);

@@ -85,9 +85,10 @@ struct hub {
 	ev_signal sigint_w, sigterm_w, sigusr1_w;
 	int listen_fd;
 	char token[SPK_TOKEN_MAX];
-	struct spk_gang gang;
+	struct spk_gang gang; /* each node's data: its agent's hub_peer */
 	struct hub_peer *peers;
-	struct hub_peer *agents[SPK_MAX_NODES];
+	char **allowed; /* --allow-nodes: the only nodes that may register; NULL: any */
+	uint32_t n_allowed;
 	struct hub_actor *actors; /* live ones only */
 	struct hub_death deaths[HUB_DEATHS]; /* a ring: the newest at (n_deaths - 1) % HUB_DEATHS */
 	uint64_t n_deaths;
@@ -101,6 +102,11 @@ static struct hub_peer *find_peer(struct hub *hub, uint64_t serial)
 		if (p->conn.serial == serial)
 			return p;
 	return NULL;
+}
+
+static struct hub_peer *agent_of(struct hub *hub, uint32_t node)
+{
+	return hub->gang.nodes[node].data;
 }
 
 static struct hub_actor *find_actor(struct hub *hub, const char *name)
@@ -148,8 +154,10 @@ static void actor_dead(struct hub *hub, struct hub_actor *a, const char *why)
 {
 	struct hub_death *d = &hub->deaths[hub->n_deaths++ % HUB_DEATHS];
 	const char *node = hub->gang.nodes[a->node].name;
+	char esc[SPK_ESC_CAP(sizeof(d->why))];
 
-	spk_info("actor %s on %s: %s", a->name, node, why);
+	spk_info("actor %s on %s: %s", a->name, node, spk_log_escape(esc, sizeof(esc), why,
+									 strlen(why)));
 	memcpy(d->name, a->name, sizeof(d->name));
 	memcpy(d->node, node, sizeof(d->node)); /* both SPOKE_NODE_NAME_MAX */
 	snprintf(d->why, sizeof(d->why), "%s", why);
@@ -165,7 +173,7 @@ static void actor_dead(struct hub *hub, struct hub_actor *a, const char *why)
 
 static void stop_actor(struct hub *hub, struct hub_actor *a, const char *why)
 {
-	struct hub_peer *agent = hub->agents[a->node];
+	struct hub_peer *agent = agent_of(hub, a->node);
 	spoke_buf b;
 
 	if (agent) {
@@ -238,7 +246,7 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 		       struct spk_spawn_spec *spec, uint32_t node, const struct spk_grant *g,
 		       uint64_t ticket, struct spk_ticket *own)
 {
-	struct hub_peer *agent = hub->agents[node];
+	struct hub_peer *agent = agent_of(hub, node);
 	struct hub_actor *a = NULL;
 	struct hub_op *op = NULL;
 	spoke_buf b;
@@ -310,6 +318,16 @@ static int check_new_name(struct hub *hub, struct hub_peer *p, uint64_t req,
 	return 0;
 }
 
+/* The one answer to a spawn spec that did not decode: a bad name or path
+ * (SPOKE_EINVAL, saying which), or a malformed payload. */
+static void refuse_spec(struct hub_peer *p, uint64_t req, int rc, const char *what)
+{
+	if (rc == SPOKE_EINVAL)
+		spk_evconn_reply_error(&p->conn, req, rc, "%s", spoke_errmsg());
+	else
+		spk_evconn_reply_error(&p->conn, req, SPOKE_EPROTO, "malformed %s", what);
+}
+
 static void on_spawn(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
 {
 	struct spk_spawn_spec spec;
@@ -317,8 +335,9 @@ static void on_spawn(struct hub *hub, struct hub_peer *p, const struct spk_hdr *
 	char why[512];
 	int rc;
 
-	if (spk_spawn_spec_unpack(v, &spec) < 0) {
-		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed SPAWN");
+	rc = spk_spawn_spec_unpack(v, &spec);
+	if (rc < 0) {
+		refuse_spec(p, h->id, rc, "SPAWN");
 		return;
 	}
 	if (check_new_name(hub, p, h->id, &spec) != 0)
@@ -394,11 +413,13 @@ static void on_launch(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 	struct spk_ticket *t;
 	uint64_t id = 0;
 	uint32_t rank = 0;
+	int rc;
 
 	spoke_view_get_u64(v, &id);
 	spoke_view_get_u32(v, &rank);
-	if (spk_spawn_spec_unpack(v, &spec) < 0) {
-		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed LAUNCH");
+	rc = spk_spawn_spec_unpack(v, &spec);
+	if (rc < 0) {
+		refuse_spec(p, h->id, rc, "LAUNCH");
 		return;
 	}
 	t = owned_ticket(hub, p, h->id, id);
@@ -458,8 +479,10 @@ static struct hub_actor *named_actor(struct hub *hub, struct hub_peer *p, uint64
 	const struct hub_death *d;
 	struct hub_actor *a;
 
-	if (spoke_view_get_str_copy(v, name, sizeof(name)) < 0) {
-		spk_evconn_reply_error(&p->conn, req, SPOKE_EPROTO, "malformed actor name");
+	int rc = spk_view_get_name(v, "actor name", name, sizeof(name));
+
+	if (rc < 0) {
+		refuse_spec(p, req, rc, "actor name");
 		return NULL;
 	}
 	a = find_actor(hub, name);
@@ -514,11 +537,25 @@ static void on_nodes(struct hub *hub, struct hub_peer *p, const struct spk_hdr *
 	spk_evconn_finish(&p->conn, &b, SPK_REPLY, h->id, 0);
 }
 
+/* Whether node may register: any without --allow-nodes. */
+static bool node_allowed(const struct hub *hub, const char *node)
+{
+	if (!hub->allowed)
+		return true;
+	for (uint32_t i = 0; i < hub->n_allowed; i++)
+		if (!strcmp(hub->allowed[i], node))
+			return true;
+	return false;
+}
+
+/* REGISTER: the peer becomes the agent of node r.node.  Refused (one
+ * answer, logged): a second REGISTER, a client that holds tickets, a bad
+ * name or host, a node outside --allow-nodes, a live node of that name. */
 static void on_register(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
 {
 	struct spk_register r;
 	char gpus[SPK_GPU_LIST_MAX];
-	int idx;
+	int idx, rc;
 
 	for (struct spk_ticket *t = hub->gang.tickets; t; t = t->next)
 		if (t->owner == p->conn.serial) {
@@ -526,8 +563,24 @@ static void on_register(struct hub *hub, struct hub_peer *p, const struct spk_hd
 					       "a client holding tickets cannot register as a node");
 			return;
 		}
-	if (p->node >= 0 || spk_register_unpack(v, &r) < 0) {
-		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed REGISTER");
+	if (p->node >= 0) {
+		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO,
+				       "this connection is registered already");
+		return;
+	}
+	rc = spk_register_unpack(v, &r);
+	if (rc < 0) {
+		spk_warn("refused a node from %s: %s", p->conn.peer,
+			 rc == SPOKE_EINVAL ? spoke_errmsg() : "malformed REGISTER");
+		refuse_spec(p, h->id, rc, "REGISTER");
+		return;
+	}
+	if (!node_allowed(hub, r.node)) {
+		spk_warn("refused node %s from %s: not a node of this job (--allow-nodes)", r.node,
+			 p->conn.peer);
+		spk_evconn_reply_error(&p->conn, h->id, -EPERM,
+				       "hub refused node %s: not a node of this job's allocation",
+				       r.node);
 		return;
 	}
 	idx = spk_gang_add_node(&hub->gang, r.node, r.gpus, r.n_gpus, r.cpus);
@@ -536,13 +589,12 @@ static void on_register(struct hub *hub, struct hub_peer *p, const struct spk_hd
 		spk_evconn_reply_error(&p->conn, h->id, idx, "hub refused node %s: %s", r.node,
 				       idx == SPOKE_EEXIST ? "a live node of that name is registered"
 				       : idx == SPOKE_EINVAL
-					       ? "want a name of printable characters and at most "
-						 "64 distinct GPU ids"
+					       ? "want at most 64 distinct GPU ids"
 					       : spoke_strerror(idx));
 		return;
 	}
 	p->node = idx;
-	hub->agents[idx] = p;
+	hub->gang.nodes[idx].data = p;
 	spk_gpu_list_format(gpus, sizeof(gpus), r.gpus, r.n_gpus);
 	spk_info("node %s registered: agent pid %u at %s, %u GPUs [%s], %u CPUs", r.node, r.pid,
 		 r.host, r.n_gpus, gpus, r.cpus);
@@ -553,16 +605,25 @@ static void on_register(struct hub *hub, struct hub_peer *p, const struct spk_hd
 static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
 			   spoke_view *v)
 {
-	struct hub_op *op = take_op(hub, h->id);
+	const char *node = hub->gang.nodes[p->node].name;
 	struct hub_peer *client;
+	struct hub_op *op;
 	struct hub_actor *a;
 	char msg[512];
 
-	if (!op) {
-		spk_info("node %s answered request %llu, which timed out or was cancelled",
-			 hub->gang.nodes[p->node].name, (unsigned long long)h->id);
+	for (op = hub->ops; op && op->id != h->id; op = op->next)
+		;
+	if (op && op->node != (uint32_t)p->node) {
+		spk_warn("refused an answer from node %s to start %llu, which was sent to node %s",
+			 node, (unsigned long long)h->id, hub->gang.nodes[op->node].name);
 		return;
 	}
+	if (!op) {
+		spk_info("node %s answered request %llu, which timed out or was cancelled", node,
+			 (unsigned long long)h->id);
+		return;
+	}
+	take_op(hub, op->id);
 	a = find_started(hub, op->id);
 	client = find_peer(hub, op->client);
 	if (!a) {
@@ -583,6 +644,8 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 		stop_actor(hub, a, "failed to start (malformed answer)");
 		fail_op(hub, op, SPOKE_EPROTO, "malformed answer from the agent");
 	} else {
+		/* Where the actor is, the hub knows: not the agent's to say. */
+		snprintf(a->ep.node, sizeof(a->ep.node), "%s", node);
 		a->state = ACTOR_RUNNING;
 		spk_info("actor %s (%s) running on %s at %s, pid %u", a->name, a->type, a->ep.node,
 			 a->ep.addr, a->ep.pid);
@@ -597,15 +660,22 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 static void on_exited(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
 		      spoke_view *v)
 {
+	const char *node = hub->gang.nodes[p->node].name;
 	char name[SPOKE_ACTOR_NAME_MAX], why[128];
 	struct hub_actor *a;
 
-	(void)p;
-	spoke_view_get_str_copy(v, name, sizeof(name));
+	spk_view_get_name(v, "actor name", name, sizeof(name));
 	spoke_view_get_str_copy(v, why, sizeof(why));
-	if (spoke_view_error(v))
+	if (spoke_view_error(v)) {
+		spk_warn("node %s sent a malformed EXITED", node);
 		return;
+	}
 	a = find_started(hub, h->id);
+	if (a && a->node != (uint32_t)p->node) {
+		spk_warn("refused node %s's report that actor %s of node %s exited", node, name,
+			 hub->gang.nodes[a->node].name);
+		return;
+	}
 	if (a && !strcmp(a->name, name))
 		actor_dead(hub, a, why);
 }
@@ -650,7 +720,7 @@ static void agent_gone(struct hub *hub, struct hub_peer *p)
 
 	snprintf(why, sizeof(why), "died with the agent of node %s", hub->gang.nodes[node].name);
 	spk_warn("node %s: agent went away; its actors are dead", hub->gang.nodes[node].name);
-	hub->agents[node] = NULL;
+	hub->gang.nodes[node].data = NULL;
 	spk_gang_node_down(&hub->gang, node);
 	for (a = hub->actors; a; a = next) {
 		next = a->next;
@@ -769,6 +839,12 @@ static void usage(FILE *f)
 		"                           listen host, or this machine's name)\n"
 		"  -t, --token-file FILE    the job token; created (mode 0600) if missing.\n"
 		"                           Default: $SPOKE_TOKEN, else $SPOKE_TOKEN_FILE\n"
+		"  -N, --allow-nodes LIST   only these nodes (comma-separated names) may\n"
+		"                           register (spoke-launch passes a Slurm job's nodes);\n"
+		"                           default: any node that holds the token\n"
+		"      --max-tickets N      gang tickets one client may hold (default 256)\n"
+		"      --max-slots N        gang slots one client may hold in all, 0-GPU slots\n"
+		"                           included (default 4096)\n"
 		"  -h, --help               this help\n"
 		"  -V, --version            the version\n"
 		"\n"
@@ -800,6 +876,49 @@ static int write_address(const char *file, const char *host, const char *bound)
 	return 0;
 }
 
+/* --allow-nodes: a comma-separated list of node names; 0, or SPOKE_EINVAL
+ * (or -ENOMEM) with why in spoke_errmsg(). */
+static int parse_allowed(struct hub *hub, const char *list)
+{
+	char *copy = strdup(list), *save = NULL, *name;
+	uint32_t n = 1;
+	int rc = 0;
+
+	if (!copy)
+		return spk_fail(-ENOMEM, "out of memory");
+	for (const char *c = list; *c; c++)
+		n += *c == ',';
+	hub->allowed = calloc(n, sizeof(*hub->allowed));
+	if (!hub->allowed) {
+		rc = spk_fail(-ENOMEM, "out of memory");
+		goto out_free;
+	}
+	for (name = strtok_r(copy, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		rc = spk_name_check("node name", name, strlen(name), SPOKE_NODE_NAME_MAX);
+		if (rc < 0)
+			goto out_free;
+		hub->allowed[hub->n_allowed] = strdup(name);
+		if (!hub->allowed[hub->n_allowed++]) {
+			rc = spk_fail(-ENOMEM, "out of memory");
+			goto out_free;
+		}
+	}
+	if (!hub->n_allowed)
+		rc = spk_fail(SPOKE_EINVAL, "want one or more node names, comma-separated");
+out_free:
+	free(copy);
+	return rc;
+}
+
+static void free_allowed(struct hub *hub)
+{
+	for (uint32_t i = 0; i < hub->n_allowed; i++)
+		free(hub->allowed[i]);
+	free(hub->allowed);
+	hub->allowed = NULL;
+	hub->n_allowed = 0;
+}
+
 static int load_token(struct hub *hub, const char *file)
 {
 	int rc;
@@ -823,6 +942,9 @@ int main(int argc, char **argv)
 		{ "address-file", required_argument, NULL, 'a' },
 		{ "advertise", required_argument, NULL, 'A' },
 		{ "token-file", required_argument, NULL, 't' },
+		{ "allow-nodes", required_argument, NULL, 'N' },
+		{ "max-tickets", required_argument, NULL, 'K' },
+		{ "max-slots", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -831,11 +953,12 @@ int main(int argc, char **argv)
 	const char *token_file = NULL;
 	char host[SPK_ADDR_MAX], bound[SPK_ADDR_MAX], myname[SPK_ADDR_MAX];
 	static struct hub hub;
+	long max_tickets = SPK_GANG_OWNER_TICKETS, max_slots = SPK_GANG_OWNER_SLOTS;
 	uint16_t port;
 	int opt, rc = 1;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":l:a:A:t:hV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":l:a:A:t:N:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
 			if (spk_parse_addr(optarg, true) < 0)
@@ -845,6 +968,21 @@ int main(int argc, char **argv)
 		case 'a': addr_file = optarg; break;
 		case 'A': advertise = optarg; break;
 		case 't': token_file = optarg; break;
+		case 'N':
+			free_allowed(&hub);
+			if (parse_allowed(&hub, optarg) < 0) {
+				free_allowed(&hub);
+				return spk_usage_error("--allow-nodes", optarg);
+			}
+			break;
+		case 'K':
+			if (spk_parse_num(optarg, 1, 1 << 20, &max_tickets) < 0)
+				return spk_usage_error("--max-tickets", optarg);
+			break;
+		case 'S':
+			if (spk_parse_num(optarg, 1, 1 << 24, &max_slots) < 0)
+				return spk_usage_error("--max-slots", optarg);
+			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("spoke-hub %s\n", SPOKE_VERSION_STRING); return 0;
 		default: return spk_bad_option(argv, opt);
@@ -871,6 +1009,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	hub.loop = EV_DEFAULT;
 	spk_gang_init(&hub.gang);
+	hub.gang.max_tickets = (uint32_t)max_tickets;
+	hub.gang.max_slots = (uint32_t)max_slots;
 	hub.listen_fd = spk_listen(host, port, bound, sizeof(bound));
 	if (hub.listen_fd < 0) {
 		spk_err("cannot listen on %s: %s", listen_addr, spoke_strerror(hub.listen_fd));
@@ -916,5 +1056,6 @@ out_close:
 	close(hub.listen_fd);
 out_gang:
 	spk_gang_fini(&hub.gang);
+	free_allowed(&hub);
 	return rc;
 }

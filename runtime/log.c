@@ -111,3 +111,52 @@ void spk_log(int lvl, const char *fmt, ...)
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
 }
+
+/* How one byte is written in a log line: into e, returns its length. */
+static size_t escape_byte(unsigned char c, char e[4])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (c == '\n' || c == '\r' || c == '\t' || c == '\\') {
+		e[0] = '\\';
+		e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\';
+		return 2;
+	}
+	if (c < 0x20 || c == 0x7f) {
+		e[0] = '\\';
+		e[1] = 'x';
+		e[2] = hex[c >> 4];
+		e[3] = hex[c & 15];
+		return 4;
+	}
+	e[0] = (char)c;
+	return 1;
+}
+
+const char *spk_log_escape(char *out, size_t cap, const void *s, size_t n)
+{
+	const unsigned char *p = s;
+	size_t len = 0, whole = 0;
+	char e[4];
+
+	if (cap < 4) {
+		if (cap)
+			out[0] = '\0';
+		return out;
+	}
+	for (size_t i = 0; i < n; i++)
+		whole += escape_byte(p[i], e);
+	for (size_t i = 0; i < n; i++) {
+		size_t k = escape_byte(p[i], e);
+
+		/* Cut short: room for "..." and the NUL after what is written. */
+		if (whole + 1 > cap && len + k + 4 > cap) {
+			memcpy(out + len, "...", 4);
+			return out;
+		}
+		memcpy(out + len, e, k);
+		len += k;
+	}
+	out[len] = '\0';
+	return out;
+}

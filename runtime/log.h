@@ -3,6 +3,8 @@
 #ifndef SPOKE_LOG_H
 #define SPOKE_LOG_H
 
+#include <stddef.h>
+
 enum spk_log_level { SPK_LOG_ERROR, SPK_LOG_WARN, SPK_LOG_INFO, SPK_LOG_DEBUG };
 
 /* Names the process ("hub", "agent", "worker"...), reads $SPOKE_LOG (else
@@ -17,6 +19,13 @@ const char *spk_log_node(void);
 int spk_log_level_env(int dflt, int *out);
 int spk_log_enabled(int level);
 void spk_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Text a peer sent (a node, host or actor name, a reason), made safe for a
+ * log line: s[0..n) with each control byte, DEL and backslash written as
+ * \n, \r, \t, \\ or \xNN, so that it can neither end the line nor forge
+ * another; cut with "..." where out (cap >= 4) is too small.  SPK_ESC_CAP(n)
+ * always suffices.  Returns out. */
+#define SPK_ESC_CAP(n) (4 * (n) + 1)
+const char *spk_log_escape(char *out, size_t cap, const void *s, size_t n);
 
 #define spk_err(...) spk_log(SPK_LOG_ERROR, __VA_ARGS__)
 #define spk_warn(...) spk_log(SPK_LOG_WARN, __VA_ARGS__)

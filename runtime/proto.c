@@ -10,6 +10,7 @@
 #include <spoke/errors.h>
 
 #include "errmsg.h"
+#include "log.h"
 #include "proto.h"
 
 static int put_gpus(spoke_buf *b, const int32_t *gpus, uint32_t n)
@@ -51,10 +52,10 @@ int spk_spawn_spec_unpack(spoke_view *v, struct spk_spawn_spec *s)
 {
 	size_t n;
 
-	spoke_view_get_str_copy(v, s->type, sizeof(s->type));
-	spoke_view_get_str_copy(v, s->name, sizeof(s->name));
-	spoke_view_get_str_copy(v, s->module, sizeof(s->module));
-	spoke_view_get_str_copy(v, s->program, sizeof(s->program));
+	spk_view_get_name(v, "actor type", s->type, sizeof(s->type));
+	spk_view_get_name(v, "actor name", s->name, sizeof(s->name));
+	spk_view_get_path(v, "module", s->module, sizeof(s->module));
+	spk_view_get_path(v, "program", s->program, sizeof(s->program));
 	spoke_view_get_bytes(v, &s->args, &n);
 	s->args_len = (uint32_t)n;
 	spoke_view_get_u32(v, &s->res.gpus);
@@ -64,22 +65,77 @@ int spk_spawn_spec_unpack(spoke_view *v, struct spk_spawn_spec *s)
 	return get_gpus(v, s->gpus, SPOKE_MAX_SLOT_GPUS, &s->n_gpus);
 }
 
-static int name_ok(const char *s)
+static int text_check(const char *what, const void *s, size_t n, size_t cap, bool name)
 {
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x21 || *s == '/' || *s == 0x7f)
-			return 0;
-	return 1;
+	const unsigned char *p = s;
+	char e[SPK_ESC_CAP(40)];
+
+	if (n >= cap)
+		return spk_fail(SPOKE_EINVAL, "%s '%s' is longer than %zu bytes", what,
+				spk_log_escape(e, sizeof(e), s, n), cap - 1);
+	if (name && n == 0)
+		return spk_fail(SPOKE_EINVAL, "%s is empty", what);
+	if (name && p[0] == '.' && (n == 1 || (n == 2 && p[1] == '.')))
+		return spk_fail(SPOKE_EINVAL, "%s '%.*s' is not a name", what, (int)n,
+				(const char *)s);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			return spk_fail(SPOKE_EINVAL, "%s '%s' has a control character", what,
+					spk_log_escape(e, sizeof(e), s, n));
+		if (name && (p[i] == ' ' || p[i] == '/'))
+			return spk_fail(SPOKE_EINVAL, "%s '%s' has a %s", what,
+					spk_log_escape(e, sizeof(e), s, n),
+					p[i] == ' ' ? "space" : "'/'");
+	}
+	return 0;
+}
+
+int spk_name_check(const char *what, const void *s, size_t n, size_t cap)
+{
+	return text_check(what, s, n, cap, true);
+}
+
+int spk_path_check(const char *what, const void *s, size_t n, size_t cap)
+{
+	return text_check(what, s, n, cap, false);
+}
+
+static int get_text(spoke_view *v, const char *what, char *dst, size_t cap, bool name)
+{
+	const void *p;
+	size_t n;
+	int rc;
+
+	if (cap)
+		dst[0] = '\0';
+	rc = spoke_view_get_bytes(v, &p, &n);
+	if (rc == 0)
+		rc = text_check(what, p, n, cap, name);
+	if (rc < 0)
+		return v->err ? v->err : (v->err = rc);
+	memcpy(dst, p, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+int spk_view_get_name(spoke_view *v, const char *what, char *dst, size_t cap)
+{
+	return get_text(v, what, dst, cap, true);
+}
+
+int spk_view_get_path(spoke_view *v, const char *what, char *dst, size_t cap)
+{
+	return get_text(v, what, dst, cap, false);
 }
 
 int spk_spawn_spec_check(const struct spk_spawn_spec *s)
 {
-	if (!name_ok(s->type))
-		return spk_fail(SPOKE_EINVAL, "actor type '%s' is empty or has spaces or '/'", s->type);
-	if (!name_ok(s->name))
-		return spk_fail(SPOKE_EINVAL, "actor name '%s' is empty or has spaces or '/'", s->name);
+	int rc = spk_name_check("actor type", s->type, strlen(s->type), sizeof(s->type));
+
+	if (rc == 0)
+		rc = spk_name_check("actor name", s->name, strlen(s->name), sizeof(s->name));
+	if (rc < 0)
+		return rc;
 	if (s->res.gpus > SPOKE_MAX_SLOT_GPUS)
 		return spk_fail(SPOKE_EINVAL, "%u GPUs per actor asked; at most %d", s->res.gpus,
 				SPOKE_MAX_SLOT_GPUS);
@@ -211,8 +267,8 @@ int spk_register_pack(spoke_buf *b, const struct spk_register *r)
 
 int spk_register_unpack(spoke_view *v, struct spk_register *r)
 {
-	spoke_view_get_str_copy(v, r->node, sizeof(r->node));
-	spoke_view_get_str_copy(v, r->host, sizeof(r->host));
+	spk_view_get_name(v, "node name", r->node, sizeof(r->node));
+	spk_view_get_name(v, "host", r->host, sizeof(r->host));
 	spoke_view_get_u32(v, &r->pid);
 	spoke_view_get_u32(v, &r->cpus);
 	return get_gpus(v, r->gpus, 64, &r->n_gpus);
@@ -228,8 +284,8 @@ int spk_endpoint_pack(spoke_buf *b, const struct spk_endpoint *e)
 
 int spk_endpoint_unpack(spoke_view *v, struct spk_endpoint *e)
 {
-	spoke_view_get_str_copy(v, e->addr, sizeof(e->addr));
-	spoke_view_get_str_copy(v, e->node, sizeof(e->node));
+	spk_view_get_name(v, "address", e->addr, sizeof(e->addr));
+	spk_view_get_name(v, "node name", e->node, sizeof(e->node));
 	spoke_view_get_u32(v, &e->pid);
 	return spoke_view_error(v);
 }
@@ -248,6 +304,6 @@ int spk_slot_unpack(spoke_view *v, spoke_slot *s)
 	spoke_view_get_u32(v, &s->rank);
 	spoke_view_get_u32(v, &s->node_rank);
 	spoke_view_get_u32(v, &s->local_rank);
-	spoke_view_get_str_copy(v, s->node, sizeof(s->node));
+	spk_view_get_name(v, "node name", s->node, sizeof(s->node));
 	return get_gpus(v, s->gpus, SPOKE_MAX_SLOT_GPUS, &s->n_gpus);
 }

@@ -34,7 +34,23 @@ struct spk_spawn_spec {
 	int32_t gpus[SPOKE_MAX_SLOT_GPUS];
 };
 
+/* Names a peer sends (actor, type, node and host names): 1 to cap - 1
+ * bytes, none of them NUL, a control character, a space or '/', and not
+ * "." or "..".  Paths (module, program): up to cap - 1 bytes, none of them
+ * NUL or a control character.  The decoders below check every name and
+ * path as they copy it out, so a NUL inside can never cut one short, nor a
+ * newline reach a log line.  0, or SPOKE_EINVAL with why in spoke_errmsg()
+ * (what: "actor name", say; the value escaped). */
+int spk_name_check(const char *what, const void *s, size_t n, size_t cap);
+int spk_path_check(const char *what, const void *s, size_t n, size_t cap);
+/* Decode one into dst[cap]; a bad one is the view's error (SPOKE_EINVAL,
+ * why in spoke_errmsg()), a short view SPOKE_ESHORT. */
+int spk_view_get_name(spoke_view *v, const char *what, char *dst, size_t cap);
+int spk_view_get_path(spoke_view *v, const char *what, char *dst, size_t cap);
+
 int spk_spawn_spec_pack(spoke_buf *b, const struct spk_spawn_spec *s);
+/* SPOKE_EINVAL (why in spoke_errmsg()) for a bad name or path, another
+ * negative code for a malformed payload. */
 int spk_spawn_spec_unpack(spoke_view *v, struct spk_spawn_spec *s);
 /* Checks names and sizes; writes why into spoke_errmsg(). */
 int spk_spawn_spec_check(const struct spk_spawn_spec *s);
@@ -69,6 +85,7 @@ struct spk_register {
 	int32_t gpus[64];
 };
 int spk_register_pack(spoke_buf *b, const struct spk_register *r);
+/* Node and host are names (above). */
 int spk_register_unpack(spoke_view *v, struct spk_register *r);
 
 /* The successful answer to SPAWN, LAUNCH, START and LOOKUP. */
@@ -78,6 +95,7 @@ struct spk_endpoint {
 	uint32_t pid;
 };
 int spk_endpoint_pack(spoke_buf *b, const struct spk_endpoint *e);
+/* Address and node are names (above). */
 int spk_endpoint_unpack(spoke_view *v, struct spk_endpoint *e);
 
 /* A gang slot inside an ALLOC answer. */

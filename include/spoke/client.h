@@ -142,7 +142,11 @@ SPOKE_API void spoke_client_close(spoke_client *c);
 SPOKE_API int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_ms);
 
 /* Starts actor `name` of `type` on a node with room for opts->res, and
- * returns once its init has returned and it listens for calls. */
+ * returns once its init has returned and it listens for calls.  Names
+ * (actor and type) are 1 to SPOKE_ACTOR_NAME_MAX - 1 (SPOKE_TYPE_NAME_MAX
+ * - 1) bytes with no control character, space or '/', and not "." or "..":
+ * else SPOKE_EINVAL.  A name a live actor has is SPOKE_EEXIST.  A refused
+ * spawn or launch starts nothing and reserves nothing. */
 SPOKE_API int spoke_spawn(spoke_client *c, const char *type, const char *name,
 			  const void *args, size_t args_len, const spoke_spawn_opts *opts);
 /* Stops an actor started by spoke_spawn or spoke_gang_launch. */
@@ -157,6 +161,10 @@ SPOKE_API int spoke_kill(spoke_client *c, const char *name, int timeout_ms);
  * gang nodes spread over distinct nodes while there are enough with room
  * (else several share one), and a gang node's share that does not fit on
  * its node spills onto other nodes with room.
+ *
+ * Each client connection may hold at most 256 tickets and 4096 slots in
+ * all, 0-GPU slots included (the hub's --max-tickets, --max-slots):
+ * beyond, SPOKE_ENORES saying so.
  *
  * The ticket *out belongs to the client (NULL after a failure): do not
  * free it.  spoke_gang_release() frees it once the hub has released it, or

@@ -528,10 +528,13 @@ START_TEST(test_node_down)
 	ck_assert_int_eq(alloc(1, 1, 1, 0, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
 	ck_assert_str_eq(why, "asked for 1 node x 1 slot x 0 GPUs; free: no live nodes");
 
-	/* A dead node's name may come back, as a new node. */
-	ck_assert_int_eq(add("n1", 0, 4, 0), 2);
+	/* A dead node's name may come back, as a new node: in the entry of
+	 * dead n1, which no ticket holds any more (t2 still holds n2's). */
+	ck_assert_int_eq(add("n1", 0, 4, 0), 0);
+	ck_assert_uint_eq(g.n_nodes, 2);
+	ck_assert_uint_eq(used_count(0), 0);
 	ck_assert_int_eq(alloc(1, 1, 4, 1, 0, true, &t, why, sizeof(why)), 0);
-	ck_assert_uint_eq(t->grants[0].node, 2);
+	ck_assert_uint_eq(t->grants[0].node, 0);
 }
 END_TEST
 
@@ -565,12 +568,104 @@ START_TEST(test_add_node_errors)
 	ck_assert_int_eq(g.nodes[1].gpus[3], 7);
 	ck_assert(g.nodes[1].alive);
 
-	for (i = g.n_nodes; i < SPK_MAX_NODES; i++) {
+	ck_assert_int_eq(spk_gang_add_node(&g, "a/b", ok, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_gang_add_node(&g, "..", ok, 4, 0), SPOKE_EINVAL);
+
+	/* The table grows (it once stopped at 256 nodes), up to max_nodes. */
+	for (i = g.n_nodes; i < 300; i++) {
 		snprintf(name, sizeof(name), "f%u", i);
 		ck_assert_int_eq(add(name, 0, 1, 0), (int)i);
 	}
+	ck_assert_uint_eq(g.n_nodes, 300);
+	ck_assert_str_eq(g.nodes[299].name, "f299");
+	ck_assert_str_eq(g.nodes[1].name, "d");
+	g.max_nodes = 300;
 	ck_assert_int_eq(add("onemore", 0, 1, 0), SPOKE_ENOSPC);
-	ck_assert_uint_eq(g.n_nodes, SPK_MAX_NODES);
+	ck_assert_uint_eq(g.n_nodes, 300);
+	/* A dead node's entry is reused even at the limit. */
+	spk_gang_node_down(&g, 150);
+	ck_assert_int_eq(add("onemore", 0, 1, 0), 150);
+}
+END_TEST
+
+/* Nodes that register and go away, hundreds of times: the table holds
+ * the live ones only, and a dead node that a ticket still holds keeps its
+ * entry (and its GPU ids) until the ticket is released. */
+START_TEST(test_dead_nodes_reused)
+{
+	struct spk_ticket *t = NULL, *t2 = NULL;
+	char name[16], why[256];
+	int idx;
+
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "flap%d", i);
+		idx = add(name, 0, 2, 0);
+		ck_assert_int_eq(idx, 0);
+		spk_gang_node_down(&g, (uint32_t)idx);
+	}
+	ck_assert_uint_eq(g.n_nodes, 1);
+
+	ck_assert_int_eq(add("n1", 0, 4, 0), 0);
+	ck_assert_int_eq(alloc(1, 1, 2, 1, 0, true, &t, why, sizeof(why)), 0);
+	ck_assert_uint_eq(g.nodes[0].held, 2);
+	spk_gang_node_down(&g, 0);
+	ck_assert_int_eq(add("n2", 10, 4, 0), 1); /* n1's entry is held */
+	ck_assert_int_eq(alloc(2, 1, 1, 0, 0, true, &t2, why, sizeof(why)), 0);
+	ck_assert_uint_eq(t2->grants[0].node, 1);
+	spk_gang_release(&g, t);
+	ck_assert_uint_eq(g.nodes[0].held, 0);
+	ck_assert_int_eq(add("n3", 20, 4, 0), 0);
+	ck_assert_uint_eq(used_count(0), 0);
+	ck_assert_int_eq(g.nodes[0].gpus[0], 20);
+	ck_assert_uint_eq(g.n_nodes, 2);
+	/* n2's 0-GPU slot holds its entry too. */
+	spk_gang_node_down(&g, 1);
+	ck_assert_int_eq(add("n4", 30, 4, 0), 2);
+	spk_gang_release(&g, t2);
+	ck_assert_int_eq(add("n5", 40, 4, 0), 1);
+}
+END_TEST
+
+/* Each client (owner) holds at most max_tickets tickets and max_slots
+ * slots, 0-GPU slots included; a refusal changes nothing. */
+START_TEST(test_owner_quota)
+{
+	struct spk_ticket *t = NULL, *mine[3];
+	char why[256];
+
+	ck_assert_uint_eq(g.max_tickets, SPK_GANG_OWNER_TICKETS);
+	ck_assert_uint_eq(g.max_slots, SPK_GANG_OWNER_SLOTS);
+	ck_assert_int_eq(add("n1", 0, 4, 0), 0);
+	/* The flood: one ALLOC of 1 x 16384 slots of 0 GPUs. */
+	ck_assert_int_eq(alloc(7, 1, 16384, 0, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
+	assert_one_line(why);
+	ck_assert_str_eq(why, "asked for 1 node x 16384 slots x 0 GPUs: over this client's quota "
+			      "of 4096 slots (it holds 0 slots in 0 tickets)");
+	ck_assert_ptr_null(g.tickets);
+	ck_assert_uint_eq(g.next_id, 1);
+	ck_assert_int_eq(alloc(7, 1, 4096, 0, 0, false, &t, why, sizeof(why)), 0);
+	ck_assert_int_eq(alloc(7, 1, 1, 0, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_ptr_nonnull(strstr(why, "quota of 4096 slots (it holds 4096 slots in 1 ticket)"));
+	spk_gang_release_owner(&g, 7);
+
+	g.max_tickets = 3;
+	g.max_slots = 10;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(alloc(7, 1, 3, 0, 0, false, &mine[i], why, sizeof(why)), 0);
+	ck_assert_int_eq(alloc(7, 1, 1, 1, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_ptr_nonnull(strstr(why, "quota of 3 tickets (it holds 9 slots in 3 tickets)"));
+	ck_assert_uint_eq(n_tickets(), 3);
+	ck_assert_uint_eq(used_count(0), 0);
+	spk_gang_release(&g, mine[1]);
+	ck_assert_int_eq(alloc(7, 1, 2, 1, 0, false, &t, why, sizeof(why)), 0);
+	ck_assert_int_eq(alloc(7, 1, 1, 0, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_ptr_nonnull(strstr(why, "quota of 3 tickets"));
+	/* Other owners have their own; the hub's own spawns (0) have none. */
+	ck_assert_int_eq(alloc(8, 1, 10, 0, 0, false, &t, why, sizeof(why)), 0);
+	ck_assert_int_eq(alloc(8, 1, 1, 0, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
+	ck_assert_ptr_nonnull(strstr(why, "quota of 10 slots (it holds 10 slots in 1 ticket)"));
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(alloc(0, 1, 20, 0, 0, false, &t, why, sizeof(why)), 0);
 }
 END_TEST
 
@@ -715,6 +810,8 @@ static Suite *gang_suite(void)
 	tcase_add_test(tc, test_release_owner);
 	tcase_add_test(tc, test_node_down);
 	tcase_add_test(tc, test_add_node_errors);
+	tcase_add_test(tc, test_dead_nodes_reused);
+	tcase_add_test(tc, test_owner_quota);
 	tcase_add_test(tc, test_64_gpus);
 	tcase_add_test(tc, test_invalid_args);
 	tcase_add_test(tc, test_find);
