@@ -25,12 +25,15 @@ int spk_dir_check_private(const char *dir, const char *what)
 				"its owner could read the job's files and replace them; use a "
 				"directory of your own", what, dir, (unsigned)st.st_uid,
 				(unsigned)geteuid());
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		const char *who = !(st.st_mode & S_IWOTH) ? "group"
+				  : st.st_mode & S_IWGRP  ? "group and others"
+							  : "others";
+
 		return spk_fail(-EPERM, "%s %s may be written by its %s (mode %04o): another "
 				"user could plant links or replace files there; chmod go-w it or "
-				"use another", what, dir,
-				st.st_mode & S_IWOTH ? "group and others" : "group",
-				(unsigned)(st.st_mode & 07777));
+				"use another", what, dir, who, (unsigned)(st.st_mode & 07777));
+	}
 	return 0;
 }
 

@@ -171,7 +171,7 @@ static int flood_connect(const struct sockaddr_in *to)
 	return fd;
 }
 
-/* Opens n connections to port and holds them; twice a second it opens
+/* Opens n connections to port and holds them; once a second it opens
  * again those the server closed, and sends nothing more.  Dies with SIGTERM
  * (or with us). */
 static pid_t flood_start(unsigned port, int n)
@@ -190,7 +190,7 @@ static pid_t flood_start(unsigned port, int n)
 	for (int i = 0; i < n; i++)
 		fds[i] = flood_connect(&to);
 	for (;;) {
-		usleep(500000);
+		usleep(1000000);
 		for (int i = 0; i < n; i++) {
 			ssize_t k = fds[i] < 0 ? 0 : recv(fds[i], junk, sizeof(junk), MSG_DONTWAIT);
 
@@ -262,19 +262,21 @@ static void slowloris(const char *what, pid_t pid, unsigned port, const char *ac
 	pid_t flood;
 
 	limit_fds(pid, FD_LIMIT);
-	unloaded = client_rate(actor, 1.5, &failed0);
-	ck_assert_msg(unloaded > 0, "%s: no call succeeded without the flood", what);
+	unloaded = client_rate(actor, 1.0, &failed0);
 	flood = flood_start(port, FLOOD_CONNS);
-	usleep(1000000); /* the flood is open */
+	usleep(500000); /* the flood is open */
 	log0 = logs_size();
 	cpu0 = cpu_s(pid);
 	t0 = now_ms();
-	usleep(1500000); /* the victim alone with the flood */
+	usleep(1000000); /* the victim alone with the flood */
 	cpu1 = cpu_s(pid);
 	t1 = now_ms();
-	loaded = client_rate(actor, 2.0, &failed1);
+	loaded = client_rate(actor, 1.5, &failed1);
 	log1 = logs_size();
 	flood_stop(flood);
+	/* Unloaded: before and after, against the other load of the machine. */
+	unloaded = (unloaded + client_rate(actor, 1.0, &failed0)) / 2;
+	ck_assert_msg(unloaded > 0, "%s: no call succeeded without the flood", what);
 	printf("slowloris on the %s (%d descriptors, %d idle connections): client %.0f rounds/s "
 	       "unloaded, %.0f under the flood (%d failed); %s CPU %.1f %% while flooded; log "
 	       "+%ld bytes in %.1f s\n",
@@ -347,8 +349,8 @@ static void stop_loop(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* A server with 32 descriptors that keeps every connection: once they run
- * out, it pauses a second each time (a few warnings, little CPU), not a
- * loop that spins and logs. */
+ * out, it pauses a second each time (one warning each, little CPU), not
+ * a loop that spins and logs (710876 warnings in 3.5 s before). */
 START_TEST(emfile_pauses)
 {
 	char path[] = "/tmp/spoke-emfile.XXXXXX", bound[SPK_ADDR_MAX], host[64];
@@ -375,7 +377,7 @@ START_TEST(emfile_pauses)
 			_exit(1);
 		setrlimit(RLIMIT_NOFILE, &rl);
 		spk_acceptor_start(&acc, loop, lfd, hold, NULL);
-		ev_timer_init(&stop, stop_loop, 3.5, 0.);
+		ev_timer_init(&stop, stop_loop, 2.5, 0.);
 		ev_timer_start(loop, &stop);
 		ev_run(loop, 0);
 		_exit(held > 0 ? 0 : 2);
@@ -397,10 +399,11 @@ START_TEST(emfile_pauses)
 		     (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 	int warnings = count_lines(path, "cannot accept connections");
 
-	printf("out of descriptors for 3.5 s: %.2f s of CPU, %d warnings, %ld bytes of log\n", cpu,
+	printf("out of descriptors for 2.5 s: %.2f s of CPU, %d warnings, %ld bytes of log\n", cpu,
 	       warnings, file_size(path));
+	fflush(stdout);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "server status %d", status);
-	ck_assert_msg(warnings >= 2 && warnings <= 5, "%d warnings", warnings);
+	ck_assert_msg(warnings >= 2 && warnings <= 4, "%d warnings", warnings);
 	ck_assert_msg(cpu < 0.5, "%.2f s of CPU", cpu);
 	unlink(path);
 	close(pipefd[0]);
@@ -470,6 +473,7 @@ START_TEST(preauth_capped)
 		open_now += k < 0 && errno == EAGAIN;
 	}
 	printf("300 idle connections to the hub: %u open after 0.5 s\n", open_now);
+	fflush(stdout);
 	ck_assert_msg(open_now <= SPK_PREAUTH_PER_HOST, "%u stay open", open_now);
 	ck_assert_msg(open_now > 0, "none stays open: the hub closes at once");
 	/* A client still gets in, and the rest are closed at the deadline. */
