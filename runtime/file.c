@@ -26,11 +26,11 @@ int spk_dir_check_private(const char *dir, const char *what)
 				"directory of your own", what, dir, (unsigned)st.st_uid,
 				(unsigned)geteuid());
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		const char *who = !(st.st_mode & S_IWOTH) ? "group"
-				  : st.st_mode & S_IWGRP  ? "group and others"
+		const char *who = !(st.st_mode & S_IWOTH) ? "its group"
+				  : st.st_mode & S_IWGRP  ? "its group and others"
 							  : "others";
 
-		return spk_fail(-EPERM, "%s %s may be written by its %s (mode %04o): another "
+		return spk_fail(-EPERM, "%s %s may be written by %s (mode %04o): another "
 				"user could plant links or replace files there; chmod go-w it or "
 				"use another", what, dir, who, (unsigned)(st.st_mode & 07777));
 	}

@@ -40,7 +40,7 @@ refused() {
 refused "$work/open" 0777 "may be written by its group and others (mode 0777)"
 refused "$work/group" 0770 "may be written by its group (mode 0770)"
 refused "$work/sticky" 1777 "may be written by its group and others (mode 1777)"
-refused "$work/others" 0703 "may be written by its others (mode 0703)"
+refused "$work/others" 0703 "may be written by others (mode 0703)"
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	mkdir -p "$work/theirs" && chown nobody "$work/theirs"
 	refused "$work/theirs" 0700 "belongs to uid $(id -u nobody), not to this user"
