@@ -43,6 +43,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "file.h"
 #include "jobfile.h"
 #include "proto.h"
 
@@ -142,7 +143,7 @@ static pid_t start(char *const argv[], char *const envp[], const char *log)
 	int fd = -1;
 
 	if (log) {
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 		if (fd < 0) {
 			say("cannot open %s: %s", log, strerror(errno));
 			return -1;
@@ -240,6 +241,11 @@ static int make_logdir(struct launch *L, const char *opt)
 	}
 	strcpy(L->logdir, real);
 	free(real);
+	/* The token and the hub's address go there too: only we may write it. */
+	if (spk_dir_check_private(L->logdir, "log directory") < 0) {
+		say("%s", spoke_errmsg());
+		return -1;
+	}
 	return 0;
 fail:
 	say("cannot create the log directory %s: %s", base, strerror(errno));

@@ -657,6 +657,7 @@ int main(int argc, char **argv)
 	if (node)
 		setenv("SPOKE_NODE", node, 1);
 	spk_log_init("agent", SPK_LOG_INFO);
+	spk_raise_fd_limit(); /* a worker link is a descriptor; workers inherit the limit */
 	snprintf(ag.node, sizeof(ag.node), "%s", spk_log_node());
 	if (token_file ? spk_token_read_file(token_file, ag.token, sizeof(ag.token))
 		       : spk_token_load(NULL, ag.token, sizeof(ag.token)))

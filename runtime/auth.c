@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "errmsg.h"
+#include "file.h"
 #include "log.h"
 
 int spk_auth_init(void)
@@ -132,35 +133,12 @@ int spk_token_load(const char *explicit_token, char *out, size_t cap)
 
 int spk_token_write_file(const char *path, const char *token)
 {
-	char tmp[4096];
-	size_t len = strlen(token);
-	int fd, rc;
+	char line[SPK_TOKEN_MAX + 1];
+	int n = snprintf(line, sizeof(line), "%s\n", token), rc = SPOKE_ENOSPC;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= sizeof(tmp))
-		return SPOKE_ENOSPC;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	errno = 0;
-	if (write(fd, token, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
-		rc = errno ? -errno : SPOKE_ENOSPC;
-		goto out_unlink;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = -errno;
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		rc = -errno;
-		goto out_unlink;
-	}
-	return 0;
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
+	if (n >= 0 && (size_t)n < sizeof(line))
+		rc = spk_file_replace(path, line, (size_t)n, 0600);
+	sodium_memzero(line, sizeof(line));
 	return rc;
 }
 

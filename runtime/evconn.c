@@ -15,9 +15,83 @@
 
 #define IN_INITIAL (64u << 10)
 #define OUT_INITIAL (64u << 10)
+#define PREAUTH_BUF 256u /* each buffer of a connection before its handshake */
 #define OUT_HIGH_WATER (8u << 20) /* stop reading while this much waits to be sent */
 
 static uint64_t next_serial = 1;
+
+/* The connections waiting for their handshake, oldest first. */
+static struct {
+	struct spk_evconn *head, *tail;
+	unsigned n;
+} waiting;
+
+static void wait_unlink(struct spk_evconn *c)
+{
+	if (!c->wait_prev && waiting.head != c)
+		return; /* not in the list */
+	if (c->wait_prev)
+		c->wait_prev->wait_next = c->wait_next;
+	else
+		waiting.head = c->wait_next;
+	if (c->wait_next)
+		c->wait_next->wait_prev = c->wait_prev;
+	else
+		waiting.tail = c->wait_prev;
+	c->wait_prev = c->wait_next = NULL;
+	waiting.n--;
+}
+
+static unsigned waiting_max(void)
+{
+	long lim = spk_fd_limit();
+
+	if (lim > 0 && lim / 4 < SPK_PREAUTH_MAX)
+		return lim / 4 > 0 ? (unsigned)(lim / 4) : 1;
+	return SPK_PREAUTH_MAX;
+}
+
+/* Makes room for c among the connections that wait for their handshake
+ * (closing the oldest of its address, or the oldest of all), then adds it. */
+static void wait_admit(struct spk_evconn *c)
+{
+	struct spk_evconn *oldest_same = NULL;
+	unsigned same = 0;
+
+	for (struct spk_evconn *w = waiting.head; w; w = w->wait_next)
+		if (w->peer_host_len == c->peer_host_len &&
+		    !memcmp(w->peer, c->peer, c->peer_host_len) && !same++)
+			oldest_same = w;
+	if (same >= SPK_PREAUTH_PER_HOST) {
+		spk_warn("closed connection from %s: no handshake yet, and %u from its address "
+			 "wait for theirs", oldest_same->peer, same);
+		spk_evconn_close(oldest_same, -ECONNABORTED);
+	} else if (waiting.n >= waiting_max()) {
+		spk_warn("closed connection from %s: no handshake yet, and %u connections wait "
+			 "for theirs", waiting.head->peer, waiting.n);
+		spk_evconn_close(waiting.head, -ECONNABORTED);
+	}
+	c->wait_prev = waiting.tail;
+	if (waiting.tail)
+		waiting.tail->wait_next = c;
+	else
+		waiting.head = c;
+	waiting.tail = c;
+	waiting.n++;
+}
+
+/* The handshake is done: full-size buffers (a failed grow leaves the small
+ * ones, which grow as needed). */
+static void wait_done(struct spk_evconn *c)
+{
+	uint8_t *nb;
+
+	wait_unlink(c);
+	if (c->out_cap < OUT_INITIAL && (nb = realloc(c->out, OUT_INITIAL))) {
+		c->out = nb;
+		c->out_cap = OUT_INITIAL;
+	}
+}
 
 static void finalize(struct spk_evconn *c)
 {
@@ -29,6 +103,7 @@ static void finalize(struct spk_evconn *c)
 	ev_io_stop(c->loop, &c->rio);
 	ev_io_stop(c->loop, &c->wio);
 	ev_timer_stop(c->loop, &c->auth_w);
+	wait_unlink(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -288,9 +363,11 @@ static size_t dispatch(struct spk_evconn *c)
 		}
 		spoke_view_init(&v, c->in + pos + SPK_HDR_SIZE, h.len);
 		pos += (size_t)r;
-		if (!c->authed)
+		if (!c->authed) {
 			handle_auth(c, &h, &v);
-		else
+			if (c->authed)
+				wait_done(c);
+		} else
 			c->on_frame(c, &h, &v);
 		/* A peer that does not read its answers: the rest of its
 		 * requests wait, read, until they have gone out. */
@@ -309,6 +386,8 @@ static int make_room(struct spk_evconn *c)
 
 	if (c->in_len >= SPK_HDR_SIZE && spk_hdr_decode(c->in, frame_max(c), &h) == 0)
 		want = SPK_HDR_SIZE + (size_t)h.len;
+	if (c->authed && want < IN_INITIAL)
+		want = IN_INITIAL; /* the buffer of the handshake was a small one */
 	if (want <= c->in_cap && c->in_len < c->in_cap)
 		return 0;
 	if (want <= c->in_cap)
@@ -416,9 +495,11 @@ static void accept_ready(struct ev_loop *loop, ev_io *w, int revents)
 	fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-			spk_warn("cannot accept connections: %s; pausing for a second",
-				 strerror(errno));
+			spk_warn("cannot accept connections: %s; pausing for %.0f s",
+				 strerror(errno), SPK_ACCEPT_PAUSE_S);
 			ev_io_stop(loop, &a->io);
+			/* A timer that fired once keeps its expiry: set it again. */
+			ev_timer_set(&a->pause, SPK_ACCEPT_PAUSE_S, 0.);
 			ev_timer_start(loop, &a->pause);
 		}
 		return;
@@ -435,7 +516,7 @@ void spk_acceptor_start(struct spk_acceptor *a, struct ev_loop *loop, int listen
 	a->on_accept = on_accept;
 	a->data = data;
 	ev_io_init(&a->io, accept_ready, listen_fd, EV_READ);
-	ev_timer_init(&a->pause, accept_resume, 1.0, 0.);
+	ev_timer_init(&a->pause, accept_resume, SPK_ACCEPT_PAUSE_S, 0.);
 	a->io.data = a->pause.data = a;
 	ev_io_start(loop, &a->io);
 }
@@ -460,15 +541,17 @@ int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const c
 	c->data = data;
 	c->serial = next_serial++;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "?");
-	c->in = malloc(IN_INITIAL);
-	c->out = malloc(OUT_INITIAL);
+	c->peer_host_len = strrchr(c->peer, ':') ? (size_t)(strrchr(c->peer, ':') - c->peer)
+						  : strlen(c->peer);
+	c->in_cap = token ? PREAUTH_BUF : IN_INITIAL;
+	c->out_cap = token ? PREAUTH_BUF : OUT_INITIAL;
+	c->in = malloc(c->in_cap);
+	c->out = malloc(c->out_cap);
 	if (!c->in || !c->out) {
 		free(c->in);
 		free(c->out);
 		return -ENOMEM;
 	}
-	c->in_cap = IN_INITIAL;
-	c->out_cap = OUT_INITIAL;
 	spk_set_nonblock(fd, 1);
 	ev_io_init(&c->rio, read_cb, fd, EV_READ);
 	ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
@@ -477,6 +560,7 @@ int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const c
 	ev_timer_init(&c->auth_w, auth_timeout, SPK_AUTH_TIMEOUT_S, 0.);
 	c->auth_w.data = c;
 	if (token) {
+		wait_admit(c);
 		ev_timer_start(loop, &c->auth_w);
 		spk_random(c->nonce, sizeof(c->nonce));
 		spk_evconn_send(c, SPK_HELLO, 0, 0, c->nonce, sizeof(c->nonce));

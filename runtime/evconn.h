@@ -10,6 +10,12 @@
  * logged reason; nothing else is affected.  Before the handshake a peer
  * may send only the AUTH frame (64 bytes), within SPK_AUTH_TIMEOUT_S: an
  * unauthenticated peer can neither make us allocate nor hold a connection.
+ * Connections waiting for their handshake are also capped, in all and per
+ * peer address (SPK_PREAUTH_MAX, SPK_PREAUTH_PER_HOST): a new one over a
+ * cap closes the oldest waiting one (of its address when that is the cap
+ * reached), so that a flood of idle connections costs a few hundred small
+ * buffers, never the descriptors, and a client that answers at once still
+ * gets in.
  * After it, a frame with a valid header but a payload over this process's
  * maximum ($SPOKE_MAX_MSG) gets one REPLY SPOKE_ETOOBIG ("request of N bytes
  * is over this actor's maximum of M (SPOKE_MAX_MSG)"); its payload is read
@@ -31,7 +37,12 @@
 #include "frame.h"
 #include "net.h"
 
-#define SPK_AUTH_TIMEOUT_S 10.0
+#define SPK_AUTH_TIMEOUT_S 2.0 /* a peer proves the token within this (seconds) */
+/* At most this many connections wait for their handshake at once (a
+ * quarter of the descriptor limit where that is less)... */
+#define SPK_PREAUTH_MAX 256
+/* ...and at most this many from one peer address. */
+#define SPK_PREAUTH_PER_HOST 64
 #define SPK_REPLY_ERROR_MAX 512 /* bytes of an error reply's text */
 /* The refusal of a request over the maximum, on TCP and RDMA alike:
  * its length, this process's role ("actor"), the maximum. */
@@ -63,6 +74,8 @@ struct spk_evconn {
 	int closing; /* reason, or 1 for a pending local close */
 	uint8_t nonce[SPK_NONCE_SIZE];
 	char peer[SPK_ADDR_MAX];
+	size_t peer_host_len; /* peer[0..peer_host_len): its address without the port */
+	struct spk_evconn *wait_prev, *wait_next; /* in the list of those waiting to authenticate */
 	spk_frame_cb on_frame;
 	spk_close_cb on_close;
 	void *data;
@@ -71,7 +84,9 @@ struct spk_evconn {
 
 /* A listening socket on the loop: each new connection (non-blocking,
  * TCP_NODELAY) goes to on_accept with its peer's address.  When descriptors
- * run out it pauses a second instead of spinning on the ready socket. */
+ * run out it stops accepting for a second (SPK_ACCEPT_PAUSE_S) instead of
+ * spinning on the ready socket, and says so once per pause. */
+#define SPK_ACCEPT_PAUSE_S 1.0
 struct spk_acceptor;
 typedef void (*spk_accept_cb)(struct spk_acceptor *a, int fd, const char *peer);
 
@@ -88,7 +103,10 @@ void spk_acceptor_start(struct spk_acceptor *a, struct ev_loop *loop, int listen
 void spk_acceptor_stop(struct spk_acceptor *a);
 
 /* Takes fd (any socket).  With a token it greets with HELLO and handles the
- * handshake before any frame reaches on_frame; without, it trusts the peer. */
+ * handshake before any frame reaches on_frame; without, it trusts the peer.
+ * A connection with a token may close the oldest unauthenticated one (its
+ * on_close runs from here) to stay within the caps above.  The caps and
+ * their list are per process: evconns live on one thread's loop. */
 int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const char *token,
 		     const char *peer, spk_frame_cb on_frame, spk_close_cb on_close, void *data);
 /* Starts a reply or message: a buffer over the output area after room for

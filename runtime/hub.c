@@ -28,6 +28,7 @@
 #include "auth.h"
 #include "errmsg.h"
 #include "evconn.h"
+#include "file.h"
 #include "gang.h"
 #include "log.h"
 #include "net.h"
@@ -855,25 +856,22 @@ static void usage(FILE *f)
 
 static int write_address(const char *file, const char *host, const char *bound)
 {
-	char addr[SPK_ADDR_MAX + 8], tmp[4200];
+	char addr[SPK_ADDR_MAX + 16];
 	uint16_t port;
 	char bhost[SPK_ADDR_MAX];
-	FILE *f;
+	int n, rc;
 
 	if (spk_parse_hostport(bound, bhost, sizeof(bhost), &port) < 0)
-		return -EINVAL;
-	snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
-	spk_info("listening on %s (clients use %s)", bound, addr);
+		return spk_fail(-EINVAL, "bound to '%s', no host:port", bound);
+	n = snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u\n" : "%s:%u\n", host, port);
+	spk_info("listening on %s (clients use %.*s)", bound, n - 1, addr);
 	if (!file)
 		return 0;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	fprintf(f, "%s\n", addr);
-	if (fclose(f) != 0 || rename(tmp, file) != 0)
-		return -errno;
-	return 0;
+	/* A new file renamed over the old: never written through a link. */
+	rc = spk_dir_check_private_of(file, "the --address-file directory");
+	if (rc == 0 && (rc = spk_file_replace(file, addr, (size_t)n, 0644)) < 0)
+		spk_fail(rc, "%s", strerror(-rc));
+	return rc;
 }
 
 /* --allow-nodes: a comma-separated list of node names; 0, or SPOKE_EINVAL
@@ -1003,6 +1001,7 @@ int main(int argc, char **argv)
 				       "");
 	}
 	spk_log_init("hub", SPK_LOG_INFO);
+	spk_raise_fd_limit(); /* every connection is a descriptor */
 	spk_parse_hostport(listen_addr, host, sizeof(host), &port);
 	if (spk_auth_init() < 0 || load_token(&hub, token_file) < 0)
 		return 1;
@@ -1025,7 +1024,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (write_address(addr_file, advertise, bound) < 0) {
-		spk_err("cannot write %s: %s", addr_file, strerror(errno));
+		spk_err("cannot write %s: %s", addr_file, spoke_errmsg());
 		goto out_close;
 	}
 	spk_acceptor_start(&hub.acceptor, hub.loop, hub.listen_fd, on_accept, &hub);

@@ -1,11 +1,14 @@
 /* log.c - the runtime's log lines. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <spoke/client.h>
+
+#include "clock.h"
 
 #include "env.h"
 #include "errmsg.h"
@@ -88,27 +91,29 @@ int spk_log_enabled(int lvl)
 	return lvl <= level;
 }
 
-void spk_log(int lvl, const char *fmt, ...)
+/* Writes one line: the prefix, the message, and a count of suppressed
+ * lines if there were any. */
+static void vlog(unsigned suppressed, const char *fmt, va_list ap)
 {
 	char line[1024];
-	va_list ap;
+	size_t len;
 	int n;
 
-	if (!spk_log_enabled(lvl))
-		return;
 	n = snprintf(line, sizeof(line), "spoke-%s[%s:%d]: ", component, node, (int)getpid());
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
-	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
+	len = strlen(line);
+	if (suppressed)
+		snprintf(line + len, sizeof(line) - len, " (%u line%s like this suppressed)",
+			 suppressed, suppressed == 1 ? "" : "s");
 	/* One write per line, so lines of several processes do not interleave. */
-	n = (int)strlen(line);
-	if ((size_t)n < sizeof(line) - 1)
-		line[n++] = '\n';
+	len = strlen(line);
+	if (len < sizeof(line) - 1)
+		line[len++] = '\n';
 	else
 		line[sizeof(line) - 2] = '\n';
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+	if (write(STDERR_FILENO, line, len) < 0)
 		return;
 }
 
@@ -159,4 +164,41 @@ const char *spk_log_escape(char *out, size_t cap, const void *s, size_t n)
 	}
 	out[len] = '\0';
 	return out;
+}
+
+void spk_log(int lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!spk_log_enabled(lvl))
+		return;
+	va_start(ap, fmt);
+	vlog(0, fmt, ap);
+	va_end(ap);
+}
+
+/* Lock-free, for the client's threads: a new second resets the count once
+ * (whoever wins the exchange), and every line past the limit adds to the
+ * suppressed count, which the next line written takes. */
+void spk_log_at(struct spk_log_site *s, int lvl, const char *fmt, ...)
+{
+	int64_t now, sec;
+	unsigned suppressed = 0;
+	va_list ap;
+
+	if (!spk_log_enabled(lvl))
+		return;
+	now = spk_now_us() / 1000000;
+	sec = __atomic_load_n(&s->sec, __ATOMIC_RELAXED);
+	if (sec != now && __atomic_compare_exchange_n(&s->sec, &sec, now, false, __ATOMIC_RELAXED,
+						      __ATOMIC_RELAXED))
+		__atomic_store_n(&s->n, 0, __ATOMIC_RELAXED);
+	if (__atomic_add_fetch(&s->n, 1, __ATOMIC_RELAXED) > SPK_LOG_PER_SITE) {
+		__atomic_add_fetch(&s->suppressed, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	suppressed = __atomic_exchange_n(&s->suppressed, 0, __ATOMIC_RELAXED);
+	va_start(ap, fmt);
+	vlog(suppressed, fmt, ap);
+	va_end(ap);
 }

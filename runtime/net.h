@@ -23,5 +23,11 @@ void spk_set_nodelay(int fd);
 void spk_peer_name(int fd, char *out, size_t cap);
 /* The local address of a connected socket, as a numeric host. */
 int spk_local_host(int fd, char *host, size_t cap);
+/* Raises this process's soft limit on open descriptors to its hard limit
+ * (hub, agent and worker call it first: a connection is a descriptor);
+ * returns the soft limit now in force, or -errno. */
+long spk_raise_fd_limit(void);
+/* The soft limit on open descriptors (RLIM_INFINITY as LONG_MAX). */
+long spk_fd_limit(void);
 
 #endif

@@ -371,6 +371,7 @@ static int run_worker(void)
 	int rc;
 
 	spk_log_init("worker", SPK_LOG_WARN);
+	spk_raise_fd_limit(); /* every connection is a descriptor */
 	signal(SIGPIPE, SIG_IGN);
 	/* spoke-agent sets it to SPK_WORKER_FD_NUM, its end of our socketpair. */
 	fd_env = getenv(SPK_WORKER_FD_ENV);
