@@ -8,8 +8,10 @@
  * after all frames of one read were handled.  A connection that misbehaves
  * (bad magic, wrong version, oversize frame, wrong token) is closed with a
  * logged reason; nothing else is affected.  Before the handshake a peer
- * may send only the AUTH frame (64 bytes), within SPK_AUTH_TIMEOUT_S: an
- * unauthenticated peer can neither make us allocate nor hold a connection.
+ * may send only the AUTH frame (SPK_AUTH_MAX bytes at most), within
+ * SPK_AUTH_TIMEOUT_S: an unauthenticated peer can neither make us allocate
+ * nor hold a connection.  A peer whose AUTH names another server than this
+ * one (ident) is refused, even with a good proof (auth.h).
  * After it, a frame with a valid header but a payload over this process's
  * maximum ($SPOKE_MAX_MSG) gets one REPLY SPOKE_ETOOBIG ("request of N bytes
  * is over this actor's maximum of M (SPOKE_MAX_MSG)"); its payload is read
@@ -57,6 +59,7 @@ struct spk_evconn {
 	size_t skip;       /* bytes of a refused frame's payload still to drop */
 	const char *role;  /* what this process is, for messages ("actor"); "process" if NULL */
 	const char *token; /* NULL: no handshake (already trusted) */
+	const char *ident; /* who this server is: SPK_IDENT_HUB, "actor:NAME:N" */
 	bool authed;
 	bool dispatching;
 	bool finalized;
@@ -88,9 +91,11 @@ void spk_acceptor_start(struct spk_acceptor *a, struct ev_loop *loop, int listen
 void spk_acceptor_stop(struct spk_acceptor *a);
 
 /* Takes fd (any socket).  With a token it greets with HELLO and handles the
- * handshake before any frame reaches on_frame; without, it trusts the peer. */
+ * handshake as the server `ident` (kept, not copied) before any frame
+ * reaches on_frame; without, it trusts the peer. */
 int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const char *token,
-		     const char *peer, spk_frame_cb on_frame, spk_close_cb on_close, void *data);
+		     const char *ident, const char *peer, spk_frame_cb on_frame,
+		     spk_close_cb on_close, void *data);
 /* Starts a reply or message: a buffer over the output area after room for
  * the header. */
 void spk_evconn_begin(struct spk_evconn *c, spoke_buf *b);

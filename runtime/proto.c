@@ -223,6 +223,7 @@ int spk_endpoint_pack(spoke_buf *b, const struct spk_endpoint *e)
 	spoke_buf_put_str(b, e->addr);
 	spoke_buf_put_str(b, e->node);
 	spoke_buf_put_u32(b, e->pid);
+	spoke_buf_put_u64(b, e->incarnation);
 	return spoke_buf_error(b);
 }
 
@@ -231,6 +232,7 @@ int spk_endpoint_unpack(spoke_view *v, struct spk_endpoint *e)
 	spoke_view_get_str_copy(v, e->addr, sizeof(e->addr));
 	spoke_view_get_str_copy(v, e->node, sizeof(e->node));
 	spoke_view_get_u32(v, &e->pid);
+	spoke_view_get_u64(v, &e->incarnation);
 	return spoke_view_error(v);
 }
 
