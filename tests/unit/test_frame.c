@@ -23,6 +23,7 @@
 
 #include "auth.h"
 #include "frame.h"
+#include "proto.h"
 #include "testutil.h"
 
 /* ---- helpers ---- */
@@ -796,6 +797,29 @@ START_TEST(test_auth_msg_bad_ident)
 }
 END_TEST
 
+/* LOOKUP's answer carries the incarnation, whole, and nothing is read
+ * from a truncated one. */
+START_TEST(test_endpoint_incarnation)
+{
+	struct spk_endpoint e = { .addr = "10.0.0.1:4000", .node = "n1", .pid = 77,
+				  .incarnation = UINT64_MAX - 1 }, got;
+	uint8_t buf[512];
+	spoke_buf b;
+	spoke_view v;
+
+	spoke_buf_init(&b, buf, sizeof(buf));
+	ck_assert_int_eq(spk_endpoint_pack(&b, &e), 0);
+	spoke_view_init(&v, buf, b.len);
+	ck_assert_int_eq(spk_endpoint_unpack(&v, &got), 0);
+	ck_assert_str_eq(got.addr, e.addr);
+	ck_assert_str_eq(got.node, e.node);
+	ck_assert_uint_eq(got.pid, 77);
+	ck_assert(got.incarnation == e.incarnation);
+	spoke_view_init(&v, buf, b.len - 1);
+	ck_assert_int_lt(spk_endpoint_unpack(&v, &got), 0);
+}
+END_TEST
+
 /* ---- auth: tokens and token files ---- */
 
 static char tmpdir[PATH_MAX];
@@ -1032,6 +1056,7 @@ static Suite *auth_suite(void)
 	tcase_add_test(tc, test_ident_actor);
 	tcase_add_test(tc, test_auth_msg_round_trip);
 	tcase_add_test(tc, test_auth_msg_bad_ident);
+	tcase_add_test(tc, test_endpoint_incarnation);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("token");
