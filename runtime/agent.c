@@ -105,7 +105,7 @@ static void worker_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_vi
 {
 	struct worker *w = c->data;
 	struct agent *ag = w->ag;
-	struct spk_endpoint ep = { .pid = (uint32_t)w->pid };
+	struct spk_endpoint ep = { .pid = (uint32_t)w->pid, .incarnation = w->start_id };
 	const void *text = NULL;
 	uint32_t port = 0;
 	spoke_buf b;
@@ -292,8 +292,8 @@ static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 				strerror((int)-w->pid));
 		goto out_close;
 	}
-	if (spk_evconn_start(&w->link, ag->loop, sv[0], NULL, w->name, worker_frame, link_closed,
-			     w) < 0) {
+	if (spk_evconn_start(&w->link, ag->loop, sv[0], NULL, NULL, w->name, worker_frame,
+			     link_closed, w) < 0) {
 		kill(w->pid, SIGKILL);
 		reply_hub_error(ag, h->id, -ENOMEM, "agent on %s out of memory", ag->node);
 		goto out_close; /* the child is reaped by child_cb, which finds no worker */
@@ -308,6 +308,7 @@ static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 	spoke_buf_put_str(&b, ag->token);
 	spoke_buf_put_str(&b, ag->host);
 	spoke_buf_put_str(&b, modules);
+	spoke_buf_put_u64(&b, w->start_id); /* its incarnation: who it is in handshakes */
 	spk_spawn_spec_pack(&b, &spec);
 	spk_evconn_finish(&w->link, &b, SPK_SPAWN_INFO, 0, 0);
 	spk_debug("forked worker %d for actor %s (%s)", (int)w->pid, spec.name, spec.type);
@@ -535,7 +536,7 @@ static int connect_hub(struct agent *ag, const char *hub, int timeout_ms)
 	spoke_buf b;
 	int rc, fd;
 
-	rc = spk_chan_open(&ch, hub, ag->token, 0, deadline);
+	rc = spk_chan_open(&ch, hub, ag->token, SPK_IDENT_HUB, 0, deadline);
 	if (rc < 0) {
 		spk_err("cannot reach the hub: %s", spoke_errmsg());
 		return rc;
@@ -567,7 +568,8 @@ static int connect_hub(struct agent *ag, const char *hub, int timeout_ms)
 	}
 	fd = ch.fd;
 	ch.fd = -1;
-	rc = spk_evconn_start(&ag->hub, ag->loop, fd, NULL, "hub", hub_frame, hub_closed, ag);
+	rc = spk_evconn_start(&ag->hub, ag->loop, fd, NULL, NULL, "hub", hub_frame, hub_closed,
+			      ag);
 	/* The hub may send a START right behind its answer: the channel may
 	 * have read it already. */
 	if (rc == 0)

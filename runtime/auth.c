@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include <spoke/actor.h>
 #include <spoke/client.h>
 #include <spoke/errors.h>
 
@@ -164,4 +165,111 @@ bool spk_auth_verify(const uint8_t mac[SPK_MAC_SIZE], const char *token, const c
 	ok = sodium_memcmp(want, mac, SPK_MAC_SIZE) == 0;
 	sodium_memzero(want, sizeof(want));
 	return ok;
+}
+
+/* ---- the handshake ---- */
+
+#define PROOF_LABEL "spoke-handshake-2"
+
+void spk_ident_actor(char out[SPK_IDENT_MAX], const char *name, uint64_t incarnation)
+{
+	snprintf(out, SPK_IDENT_MAX, "actor:%.*s:%llu", SPOKE_ACTOR_NAME_MAX - 1, name,
+		 (unsigned long long)incarnation);
+}
+
+/* One length-prefixed field of a proof. */
+static void proof_field(crypto_auth_hmacsha256_state *st, const char *s)
+{
+	uint32_t n = (uint32_t)strlen(s);
+	uint8_t len[4] = { (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24) };
+
+	crypto_auth_hmacsha256_update(st, len, sizeof(len));
+	crypto_auth_hmacsha256_update(st, (const unsigned char *)s, n);
+}
+
+void spk_auth_proof(uint8_t mac[SPK_MAC_SIZE], const char *token, enum spk_role role,
+		    const char *ident, const uint8_t nonce_s[SPK_NONCE_SIZE],
+		    const uint8_t nonce_c[SPK_NONCE_SIZE])
+{
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)token, strlen(token));
+	proof_field(&st, PROOF_LABEL);
+	proof_field(&st, role == SPK_ROLE_CLIENT ? "client" : "server");
+	proof_field(&st, ident);
+	crypto_auth_hmacsha256_update(&st, nonce_s, SPK_NONCE_SIZE);
+	crypto_auth_hmacsha256_update(&st, nonce_c, SPK_NONCE_SIZE);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(&st, sizeof(st));
+}
+
+bool spk_auth_proof_ok(const uint8_t mac[SPK_MAC_SIZE], const char *token, enum spk_role role,
+		       const char *ident, const uint8_t nonce_s[SPK_NONCE_SIZE],
+		       const uint8_t nonce_c[SPK_NONCE_SIZE])
+{
+	uint8_t want[SPK_MAC_SIZE];
+	bool ok;
+
+	spk_auth_proof(want, token, role, ident, nonce_s, nonce_c);
+	ok = sodium_memcmp(want, mac, SPK_MAC_SIZE) == 0;
+	sodium_memzero(want, sizeof(want));
+	return ok;
+}
+
+/* An identity from a peer: no space, control character or NUL (the rule of
+ * actor names: proto.c), not empty unless may_be_empty, and the whole
+ * payload consumed. */
+static int get_ident(spoke_view *v, char ident[SPK_IDENT_MAX], bool may_be_empty)
+{
+	const char *s;
+	size_t n;
+
+	ident[0] = '\0';
+	if (spoke_view_get_str(v, &s, &n) < 0 || n >= SPK_IDENT_MAX || (!n && !may_be_empty) ||
+	    spoke_view_remaining(v))
+		return SPOKE_EPROTO;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x21 || s[i] == 0x7f)
+			return SPOKE_EPROTO;
+	memcpy(ident, s, n);
+	ident[n] = '\0';
+	return 0;
+}
+
+static int get_raw(spoke_view *v, uint8_t *dst, size_t n)
+{
+	const void *p;
+
+	if (spoke_view_get_raw(v, &p, n) < 0)
+		return SPOKE_EPROTO;
+	memcpy(dst, p, n);
+	return 0;
+}
+
+int spk_auth_pack(spoke_buf *b, const struct spk_auth_msg *m)
+{
+	spoke_buf_put_raw(b, m->mac, SPK_MAC_SIZE);
+	spoke_buf_put_raw(b, m->nonce, SPK_NONCE_SIZE);
+	return spoke_buf_put_str(b, m->ident);
+}
+
+int spk_auth_unpack(spoke_view *v, struct spk_auth_msg *m)
+{
+	if (get_raw(v, m->mac, SPK_MAC_SIZE) < 0 || get_raw(v, m->nonce, SPK_NONCE_SIZE) < 0)
+		return SPOKE_EPROTO;
+	return get_ident(v, m->ident, false);
+}
+
+int spk_auth_ok_pack(spoke_buf *b, const struct spk_auth_msg *m)
+{
+	spoke_buf_put_raw(b, m->mac, SPK_MAC_SIZE);
+	return spoke_buf_put_str(b, m->ident);
+}
+
+int spk_auth_ok_unpack(spoke_view *v, struct spk_auth_msg *m)
+{
+	memset(m->nonce, 0, sizeof(m->nonce));
+	if (get_raw(v, m->mac, SPK_MAC_SIZE) < 0)
+		return SPOKE_EPROTO;
+	return get_ident(v, m->ident, true);
 }

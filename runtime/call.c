@@ -12,6 +12,13 @@
  * window.  A wait that times out gives its future up: the ring keeps the
  * call's place with no future, and its reply is dropped when it comes.
  *
+ * The handle was opened on one incarnation of its actor (the hub's id of
+ * that start): every handshake names it (auth.h), so only that worker can
+ * answer.  A channel that broke is not simply reconnected: the hub is asked
+ * first whether that incarnation still runs (check_alive); if it died, or
+ * another incarnation took the name, the call fails with SPOKE_EDEAD, and
+ * so does every later reconnect of the handle.
+ *
  * Over RDMA (chosen when the handle opens, see client.h) the pool's slots
  * hold queue pairs instead (rdma_client.c), connected the same way, on
  * first need; asynchronous calls pipeline on slot 0's, a->rdma. */
@@ -53,6 +60,9 @@ struct spoke_actor {
 	spoke_client *client;
 	char name[SPOKE_ACTOR_NAME_MAX];
 	struct spk_endpoint ep;
+	char ident[SPK_IDENT_MAX]; /* its worker's, in handshakes */
+	atomic_int broke;          /* a channel broke: connects ask the hub first */
+	atomic_int dead;           /* the hub said that incarnation is gone */
 	atomic_int poll_us;
 	struct pool_slot pool[POOL_MAX];
 	pthread_mutex_t async_lock; /* guards everything below */
@@ -81,7 +91,8 @@ static int connect_chan(spoke_actor *a, struct spk_chan **out, int64_t deadline)
 
 	if (!ch)
 		return -ENOMEM;
-	rc = spk_chan_open(ch, a->ep.addr, a->client->token, atomic_load(&a->poll_us), deadline);
+	rc = spk_chan_open(ch, a->ep.addr, a->client->token, a->ident, atomic_load(&a->poll_us),
+			   deadline);
 	if (rc < 0) {
 		free(ch);
 		if (rc == -ECONNREFUSED || rc == -ECONNRESET)
@@ -102,11 +113,58 @@ static void drop_chan(struct spk_chan **ch)
 	}
 }
 
+/* Before a broken connection is replaced: asks the hub whether the
+ * incarnation this handle was opened on still runs.  0 if it does; else
+ * SPOKE_EDEAD (remembered: it never comes back), or the error that kept
+ * the hub from answering (SPOKE_EHUB, SPOKE_ECLOSED...), never a blind
+ * reconnect to the old address. */
+static int check_alive(spoke_actor *a, int64_t deadline)
+{
+	struct spk_endpoint ep;
+	char why[256];
+	int rc;
+
+	if (atomic_load(&a->dead))
+		return spk_fail(SPOKE_EDEAD, "actor %s: the worker this handle was opened on "
+				"(incarnation %llu) is gone; open a new handle", a->name,
+				(unsigned long long)a->ep.incarnation);
+	rc = spk_client_lookup(a->client, a->name, &ep, spk_ms_left(deadline));
+	if (rc == 0 && ep.incarnation == a->ep.incarnation)
+		return 0;
+	if (rc < 0 && rc != SPOKE_EDEAD && rc != SPOKE_ENOACTOR)
+		return rc;
+	atomic_store(&a->dead, 1);
+	if (rc == 0)
+		return spk_fail(SPOKE_EDEAD, "actor %s was restarted (incarnation %llu, this handle's "
+				"was %llu): open a new handle", a->name,
+				(unsigned long long)ep.incarnation,
+				(unsigned long long)a->ep.incarnation);
+	snprintf(why, sizeof(why), "%s", spoke_errmsg());
+	return spk_fail(SPOKE_EDEAD, "%s (the hub's answer before reconnecting)", why);
+}
+
+/* Connects *ch if it is missing or broke; once any channel of the handle
+ * broke, only after the hub said that its worker still runs. */
+static int reconnect_chan(spoke_actor *a, struct spk_chan **ch, int64_t deadline)
+{
+	int rc = 0;
+
+	if (*ch && (*ch)->broken) {
+		drop_chan(ch);
+		atomic_store(&a->broke, 1);
+	}
+	if (*ch)
+		return 0;
+	if (atomic_load(&a->broke))
+		rc = check_alive(a, deadline);
+	return rc < 0 ? rc : connect_chan(a, ch, deadline);
+}
+
 static int connect_rdma(spoke_actor *a, struct spk_rconn **out, int64_t deadline)
 {
 	struct spk_rconn *rc = NULL;
-	int err = spk_rdma_connect(&rc, a->ep.addr, a->client->token, atomic_load(&a->poll_us),
-				   deadline);
+	int err = spk_rdma_connect(&rc, a->ep.addr, a->client->token, a->ident,
+				   atomic_load(&a->poll_us), deadline);
 
 	__atomic_store_n(out, err < 0 ? NULL : rc, __ATOMIC_RELEASE); /* set_poll reads it */
 	if (err == -ECONNREFUSED || err == -ECONNRESET)
@@ -135,14 +193,10 @@ static int acquire(spoke_actor *a, struct pool_slot **out, int64_t deadline)
 			*out = s;
 			return 0;
 		}
-		if (s->ch && s->ch->broken)
-			drop_chan(&s->ch);
-		if (!s->ch) {
-			rc = connect_chan(a, &s->ch, deadline);
-			if (rc < 0) {
-				atomic_store(&s->busy, 0);
-				return rc;
-			}
+		rc = reconnect_chan(a, &s->ch, deadline);
+		if (rc < 0) {
+			atomic_store(&s->busy, 0);
+			return rc;
 		}
 		s->ch->poll_us = atomic_load_explicit(&a->poll_us, memory_order_relaxed);
 		*out = s;
@@ -257,6 +311,7 @@ int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int t
 	rc = spk_client_lookup(c, name, &a->ep, spk_ms_left(deadline));
 	if (rc < 0)
 		goto out_free;
+	spk_ident_actor(a->ident, name, a->ep.incarnation);
 	/* An actor's call to itself would wait for the method making it. */
 	if (self && strcmp(self, name) == 0 && a->ep.pid == (uint32_t)getpid()) {
 		rc = spk_fail(SPOKE_ESELF, "actor %s cannot call itself: its worker runs one method "
@@ -644,11 +699,10 @@ static int tcp_call_async(spoke_actor *a, uint32_t method, const void *req, size
 	pthread_mutex_lock(&a->async_lock);
 	if (a->async_ch && a->async_ch->broken) {
 		fail_all(a, a->async_ch->broken);
-		drop_chan(&a->async_ch);
 		a->async_queued = 0;
 	}
-	if (!a->async_ch) {
-		rc = connect_chan(a, &a->async_ch, deadline);
+	if (!a->async_ch || a->async_ch->broken) {
+		rc = reconnect_chan(a, &a->async_ch, deadline);
 		if (rc == 0) {
 			a->async_ch->drain = drain;
 			a->async_ch->drain_arg = a;

@@ -324,14 +324,54 @@ int spk_chan_skip(struct spk_chan *ch, size_t n, int64_t deadline)
 	return 0;
 }
 
-static int handshake(struct spk_chan *ch, const char *token, int64_t deadline)
+/* The server's AUTH_OK: its status, and its proof over what we sent. */
+static int check_auth_ok(struct spk_chan *ch, const char *token, const char *ident,
+			 const uint8_t nonce_s[SPK_NONCE_SIZE], const uint8_t nonce_c[SPK_NONCE_SIZE],
+			 int64_t deadline)
 {
-	uint8_t nonce_c[SPK_NONCE_SIZE];
+	struct spk_auth_msg m;
+	const uint8_t *p;
+	struct spk_hdr h;
+	spoke_view v;
+	int rc;
+
+	rc = spk_chan_recv_hdr(ch, &h, deadline);
+	if (rc < 0)
+		return rc;
+	if (h.type != SPK_AUTH_OK)
+		return broken(ch, spk_fail(SPOKE_EPROTO, "%s answered AUTH with %s", ch->peer,
+					spk_type_name(h.type)));
+	if (h.len > SPK_AUTH_OK_MAX)
+		return broken(ch, spk_fail(SPOKE_EPROTO, "%s sent a malformed AUTH_OK", ch->peer));
+	rc = spk_chan_recv_view(ch, h.len, &p, deadline);
+	if (rc < 0)
+		return rc;
+	spoke_view_init(&v, p, h.len);
+	if (spk_auth_ok_unpack(&v, &m) < 0)
+		return broken(ch, spk_fail(SPOKE_EPROTO, "%s sent a malformed AUTH_OK", ch->peer));
+	if (m.ident[0] && strcmp(m.ident, ident) != 0)
+		return broken(ch, spk_fail(SPOKE_EAUTH, "%s answered as %s, expected %s", ch->peer,
+					m.ident, ident));
+	if (h.aux != 0)
+		return broken(ch, spk_fail(SPOKE_EAUTH, "%s refused our job token", ch->peer));
+	if (!spk_auth_proof_ok(m.mac, token, SPK_ROLE_SERVER, ident, nonce_s, nonce_c))
+		return broken(ch, spk_fail(SPOKE_EAUTH, "%s does not prove the job token as %s",
+					ch->peer, ident));
+	return 0;
+}
+
+static int handshake(struct spk_chan *ch, const char *token, const char *ident,
+		     int64_t deadline)
+{
+	uint8_t nonce_s[SPK_NONCE_SIZE];
+	struct spk_auth_msg m;
 	const uint8_t *p;
 	struct spk_hdr h;
 	spoke_buf b;
 	int rc;
 
+	if (strlen(ident) >= SPK_IDENT_MAX)
+		return spk_fail(SPOKE_EINVAL, "server identity %.40s... is too long", ident);
 	rc = spk_chan_recv_hdr(ch, &h, deadline);
 	if (rc < 0)
 		return rc;
@@ -340,29 +380,16 @@ static int handshake(struct spk_chan *ch, const char *token, int64_t deadline)
 	rc = spk_chan_recv_view(ch, SPK_NONCE_SIZE, &p, deadline);
 	if (rc < 0)
 		return rc;
-	spk_random(nonce_c, sizeof(nonce_c));
+	memcpy(nonce_s, p, sizeof(nonce_s));
+	spk_random(m.nonce, sizeof(m.nonce));
+	snprintf(m.ident, sizeof(m.ident), "%s", ident);
+	spk_auth_proof(m.mac, token, SPK_ROLE_CLIENT, ident, nonce_s, m.nonce);
 	spk_chan_begin(ch, &b);
-	spk_auth_mac(spoke_buf_reserve(&b, SPK_MAC_SIZE), token, SPK_LABEL_CLIENT, p);
-	spoke_buf_put_raw(&b, nonce_c, sizeof(nonce_c));
+	spk_auth_pack(&b, &m);
 	rc = spk_chan_send_buf(ch, &b, SPK_AUTH, 0, 0, deadline);
 	if (rc < 0)
 		return rc;
-	rc = spk_chan_recv_hdr(ch, &h, deadline);
-	if (rc < 0)
-		return rc;
-	if (h.type != SPK_AUTH_OK)
-		return broken(ch, spk_fail(SPOKE_EPROTO, "%s answered AUTH with %s", ch->peer,
-					spk_type_name(h.type)));
-	if (h.aux != 0)
-		return broken(ch, spk_fail(SPOKE_EAUTH, "%s refused our job token", ch->peer));
-	if (h.len != SPK_MAC_SIZE)
-		return broken(ch, spk_fail(SPOKE_EPROTO, "%s sent a malformed AUTH_OK", ch->peer));
-	rc = spk_chan_recv_view(ch, SPK_MAC_SIZE, &p, deadline);
-	if (rc < 0)
-		return rc;
-	if (!spk_auth_verify(p, token, SPK_LABEL_SERVER, nonce_c))
-		return broken(ch, spk_fail(SPOKE_EAUTH, "%s does not know our job token", ch->peer));
-	return 0;
+	return check_auth_ok(ch, token, ident, nonce_s, m.nonce, deadline);
 }
 
 int spk_chan_break(struct spk_chan *ch, int rc)
@@ -390,8 +417,8 @@ int spk_chan_attach(struct spk_chan *ch, int fd, const char *peer, int poll_us)
 	return 0;
 }
 
-int spk_chan_open(struct spk_chan *ch, const char *hostport, const char *token, int poll_us,
-		  int64_t deadline)
+int spk_chan_open(struct spk_chan *ch, const char *hostport, const char *token,
+		  const char *ident, int poll_us, int64_t deadline)
 {
 	int rc;
 
@@ -404,7 +431,7 @@ int spk_chan_open(struct spk_chan *ch, const char *hostport, const char *token, 
 	if (rc < 0)
 		goto out_free;
 	ch->fd = rc;
-	rc = handshake(ch, token, deadline);
+	rc = handshake(ch, token, ident, deadline);
 	if (rc < 0)
 		goto out_close;
 	return 0;

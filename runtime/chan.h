@@ -41,9 +41,14 @@ struct spk_chan {
 	void *drain_arg;
 };
 
-/* Connects to hostport and runs the handshake, all before deadline_us. */
-int spk_chan_open(struct spk_chan *ch, const char *hostport, const char *token, int poll_us,
-		  int64_t deadline_us);
+/* Connects to hostport and runs the handshake (auth.h), all before
+ * deadline_us.  ident names the server meant (SPK_IDENT_HUB, or a worker's
+ * spk_ident_actor): a server that is anything else, or cannot prove the
+ * token as that identity, is refused with SPOKE_EAUTH ("HOST:PORT answered
+ * as hub, expected actor:NAME:N", "... does not prove the job token as
+ * ..."); a server that refuses us says SPOKE_EAUTH too. */
+int spk_chan_open(struct spk_chan *ch, const char *hostport, const char *token,
+		  const char *ident, int poll_us, int64_t deadline_us);
 /* Wraps an already trusted socket (the agent-worker pair): no handshake. */
 int spk_chan_attach(struct spk_chan *ch, int fd, const char *peer, int poll_us);
 void spk_chan_close(struct spk_chan *ch);

@@ -94,7 +94,7 @@ int spoke_client_open(spoke_client **out, const spoke_client_opts *opts)
 	rc = spk_token_find(o.token, c->token, sizeof(c->token));
 	if (rc < 0)
 		goto out_free;
-	rc = spk_chan_open(&c->hub, hub, c->token, 0, spk_client_deadline(c, 0));
+	rc = spk_chan_open(&c->hub, hub, c->token, SPK_IDENT_HUB, 0, spk_client_deadline(c, 0));
 	if (rc < 0) {
 		snprintf(c->hub.peer, sizeof(c->hub.peer), "%s", hub);
 		c->hub.broken = rc; /* a connection that never was counts as lost */

@@ -262,28 +262,50 @@ void spk_evconn_flush(struct spk_evconn *c)
 		ev_feed_event(c->loop, &c->rio, EV_READ);
 }
 
-static void handle_auth(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
+/* Answers AUTH with a refusal (naming this server only to a peer that
+ * proved the token) and closes. */
+static void refuse_auth(struct spk_evconn *c, const char *ident)
 {
-	const void *mac, *nonce_c;
+	struct spk_auth_msg m = { .ident = "" };
 	spoke_buf b;
 
-	if (h->type != SPK_AUTH || h->len != SPK_MAC_SIZE + SPK_NONCE_SIZE) {
-		spk_warn("refused connection from %s: %s before the handshake", c->peer,
-			 spk_type_name(h->type));
+	if (ident)
+		snprintf(m.ident, sizeof(m.ident), "%s", ident);
+	spk_evconn_begin(c, &b);
+	spk_auth_ok_pack(&b, &m);
+	spk_evconn_finish(c, &b, SPK_AUTH_OK, 0, SPOKE_EAUTH);
+	spk_evconn_flush(c);
+	spk_evconn_close(c, SPOKE_EAUTH);
+}
+
+static void handle_auth(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
+{
+	struct spk_auth_msg m;
+	spoke_buf b;
+
+	if (h->type != SPK_AUTH || spk_auth_unpack(v, &m) < 0) {
+		spk_warn("refused connection from %s: %s %s before the handshake", c->peer,
+			 h->type == SPK_AUTH ? "malformed" : "a", spk_type_name(h->type));
 		spk_evconn_close(c, SPOKE_EPROTO);
 		return;
 	}
-	spoke_view_get_raw(v, &mac, SPK_MAC_SIZE);
-	spoke_view_get_raw(v, &nonce_c, SPK_NONCE_SIZE);
-	if (!spk_auth_verify(mac, c->token, SPK_LABEL_CLIENT, c->nonce)) {
+	if (!spk_auth_proof_ok(m.mac, c->token, SPK_ROLE_CLIENT, m.ident, c->nonce, m.nonce)) {
 		spk_warn("refused connection from %s: wrong job token", c->peer);
-		spk_evconn_send(c, SPK_AUTH_OK, 0, SPOKE_EAUTH, NULL, 0);
-		spk_evconn_flush(c);
-		spk_evconn_close(c, SPOKE_EAUTH);
+		refuse_auth(c, NULL);
 		return;
 	}
+	/* The proof is good, but for the server it names: a proof relayed
+	 * from a client that meant another server is refused here. */
+	if (strcmp(m.ident, c->ident) != 0) {
+		spk_warn("refused connection from %s: it means to reach %s, this is %s", c->peer,
+			 m.ident, c->ident);
+		refuse_auth(c, c->ident);
+		return;
+	}
+	snprintf(m.ident, sizeof(m.ident), "%s", c->ident);
+	spk_auth_proof(m.mac, c->token, SPK_ROLE_SERVER, c->ident, c->nonce, m.nonce);
 	spk_evconn_begin(c, &b);
-	spk_auth_mac(spoke_buf_reserve(&b, SPK_MAC_SIZE), c->token, SPK_LABEL_SERVER, nonce_c);
+	spk_auth_ok_pack(&b, &m);
 	spk_evconn_finish(c, &b, SPK_AUTH_OK, 0, 0);
 	c->authed = true;
 	ev_timer_stop(c->loop, &c->auth_w);
@@ -292,7 +314,7 @@ static void handle_auth(struct spk_evconn *c, const struct spk_hdr *h, spoke_vie
 /* The largest frame a peer may send: only the AUTH frame before the handshake. */
 static uint32_t frame_max(const struct spk_evconn *c)
 {
-	return c->authed ? c->max_payload : SPK_MAC_SIZE + SPK_NONCE_SIZE;
+	return c->authed ? c->max_payload : SPK_AUTH_MAX;
 }
 
 /* Whether a whole frame (or a bad one) waits in the input buffer. */
@@ -528,12 +550,14 @@ void spk_acceptor_stop(struct spk_acceptor *a)
 }
 
 int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const char *token,
-		     const char *peer, spk_frame_cb on_frame, spk_close_cb on_close, void *data)
+		     const char *ident, const char *peer, spk_frame_cb on_frame,
+		     spk_close_cb on_close, void *data)
 {
 	memset(c, 0, sizeof(*c));
 	c->loop = loop;
 	c->fd = fd;
 	c->token = token;
+	c->ident = ident ? ident : "";
 	c->authed = token == NULL;
 	c->max_payload = spk_max_payload();
 	c->on_frame = on_frame;

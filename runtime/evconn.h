@@ -8,8 +8,10 @@
  * after all frames of one read were handled.  A connection that misbehaves
  * (bad magic, wrong version, oversize frame, wrong token) is closed with a
  * logged reason; nothing else is affected.  Before the handshake a peer
- * may send only the AUTH frame (64 bytes), within SPK_AUTH_TIMEOUT_S: an
- * unauthenticated peer can neither make us allocate nor hold a connection.
+ * may send only the AUTH frame (SPK_AUTH_MAX bytes at most), within
+ * SPK_AUTH_TIMEOUT_S: an unauthenticated peer can neither make us allocate
+ * nor hold a connection.  A peer whose AUTH names another server than this
+ * one (ident) is refused, even with a good proof (auth.h).
  * Connections waiting for their handshake are also capped, in all and per
  * peer address (SPK_PREAUTH_MAX, SPK_PREAUTH_PER_HOST): a new one over a
  * cap closes the oldest waiting one (of its address when that is the cap
@@ -68,6 +70,7 @@ struct spk_evconn {
 	size_t skip;       /* bytes of a refused frame's payload still to drop */
 	const char *role;  /* what this process is, for messages ("actor"); "process" if NULL */
 	const char *token; /* NULL: no handshake (already trusted) */
+	const char *ident; /* who this server is: SPK_IDENT_HUB, "actor:NAME:N" */
 	bool authed;
 	bool dispatching;
 	bool finalized;
@@ -103,12 +106,14 @@ void spk_acceptor_start(struct spk_acceptor *a, struct ev_loop *loop, int listen
 void spk_acceptor_stop(struct spk_acceptor *a);
 
 /* Takes fd (any socket).  With a token it greets with HELLO and handles the
- * handshake before any frame reaches on_frame; without, it trusts the peer.
- * A connection with a token may close the oldest unauthenticated one (its
- * on_close runs from here) to stay within the caps above.  The caps and
- * their list are per process: evconns live on one thread's loop. */
+ * handshake as the server `ident` (kept, not copied) before any frame
+ * reaches on_frame; without, it trusts the peer.  A connection with a token
+ * may close the oldest unauthenticated one (its on_close runs from here) to
+ * stay within the caps above.  The caps and their list are per process:
+ * evconns live on one thread's loop. */
 int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const char *token,
-		     const char *peer, spk_frame_cb on_frame, spk_close_cb on_close, void *data);
+		     const char *ident, const char *peer, spk_frame_cb on_frame,
+		     spk_close_cb on_close, void *data);
 /* Starts a reply or message: a buffer over the output area after room for
  * the header. */
 void spk_evconn_begin(struct spk_evconn *c, spoke_buf *b);

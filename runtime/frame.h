@@ -23,9 +23,9 @@
 #define SPK_MAX_PAYLOAD_MIN (4u << 10)      /* and lower it to */
 
 enum spk_type {
-	SPK_HELLO = 1,   /* server -> client: nonce[32] */
-	SPK_AUTH,        /* client -> server: mac[32] nonce[32] */
-	SPK_AUTH_OK,     /* server -> client: aux status, mac[32] */
+	SPK_HELLO = 1,   /* server -> client: nonce_s[32] */
+	SPK_AUTH,        /* client -> server: proof[32] nonce_c[32] str ident (auth.h) */
+	SPK_AUTH_OK,     /* server -> client: aux status, proof[32] str ident */
 	SPK_REPLY,       /* answer to any request: aux status, body or error text */
 	SPK_CALL,        /* client -> worker: aux method id, request */
 	SPK_REGISTER,    /* agent -> hub: a node */
@@ -33,12 +33,13 @@ enum spk_type {
 	SPK_ALLOC,       /* client -> hub: reserve a gang */
 	SPK_LAUNCH,      /* client -> hub: start an actor in a gang slot */
 	SPK_RELEASE,     /* client -> hub: give a ticket back */
-	SPK_LOOKUP,      /* client -> hub: where is an actor */
+	SPK_LOOKUP,      /* client -> hub: where is an actor (endpoint, incarnation) */
 	SPK_KILL,        /* client -> hub: stop an actor */
 	SPK_START,       /* hub -> agent: fork a worker */
 	SPK_STOP,        /* hub -> agent: stop a worker */
 	SPK_EXITED,      /* agent -> hub: a worker ended */
-	SPK_SPAWN_INFO,  /* agent -> worker: what to be */
+	SPK_SPAWN_INFO,  /* agent -> worker: str token, str host, str modules,
+			    u64 incarnation, spawn spec: what to be */
 	SPK_READY,       /* worker -> agent: aux status, port or error text */
 	SPK_NODES,       /* client -> hub: list the live nodes */
 	SPK_RDMA,        /* client -> worker: RDMA, please (reply: port, cookie) */

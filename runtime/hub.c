@@ -647,6 +647,7 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 	} else {
 		/* Where the actor is, the hub knows: not the agent's to say. */
 		snprintf(a->ep.node, sizeof(a->ep.node), "%s", node);
+		a->ep.incarnation = a->start_id; /* the hub's, whatever the agent said */
 		a->state = ACTOR_RUNNING;
 		spk_info("actor %s (%s) running on %s at %s, pid %u", a->name, a->type, a->ep.node,
 			 a->ep.addr, a->ep.pid);
@@ -784,7 +785,8 @@ static void on_accept(struct spk_acceptor *acc, int fd, const char *peer)
 	}
 	p->hub = hub;
 	p->node = -1;
-	if (spk_evconn_start(&p->conn, hub->loop, fd, hub->token, peer, on_frame, on_close, p) < 0) {
+	if (spk_evconn_start(&p->conn, hub->loop, fd, hub->token, SPK_IDENT_HUB, peer, on_frame,
+			     on_close, p) < 0) {
 		close(fd);
 		free(p);
 		return;

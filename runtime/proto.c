@@ -279,6 +279,7 @@ int spk_endpoint_pack(spoke_buf *b, const struct spk_endpoint *e)
 	spoke_buf_put_str(b, e->addr);
 	spoke_buf_put_str(b, e->node);
 	spoke_buf_put_u32(b, e->pid);
+	spoke_buf_put_u64(b, e->incarnation);
 	return spoke_buf_error(b);
 }
 
@@ -287,6 +288,7 @@ int spk_endpoint_unpack(spoke_view *v, struct spk_endpoint *e)
 	spk_view_get_name(v, "address", e->addr, sizeof(e->addr));
 	spk_view_get_name(v, "node name", e->node, sizeof(e->node));
 	spoke_view_get_u32(v, &e->pid);
+	spoke_view_get_u64(v, &e->incarnation);
 	return spoke_view_error(v);
 }
 

@@ -93,6 +93,11 @@ struct spk_endpoint {
 	char addr[SPK_ADDR_MAX]; /* "host:port" of the worker */
 	char node[SPOKE_NODE_NAME_MAX];
 	uint32_t pid;
+	/* The hub's id of the start that made this worker (its START's id):
+	 * never reused in a job, it names the worker in the handshake
+	 * (spk_ident_actor) so that a handle reaches only the incarnation it
+	 * was opened on. */
+	uint64_t incarnation;
 };
 int spk_endpoint_pack(spoke_buf *b, const struct spk_endpoint *e);
 /* Address and node are names (above). */

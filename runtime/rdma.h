@@ -117,10 +117,11 @@ struct spk_rconn;
 int spk_rdma_local_check(void);
 
 /* Asks the worker at addr (its TCP host:port) for RDMA over a channel
- * authenticated with token, and connects to it there.  SPOKE_ERDMA with the
- * reason in spoke_errmsg() when RDMA cannot be used. */
-int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token, int poll_us,
-		     int64_t deadline);
+ * authenticated with token to the server ident (spk_chan_open), and
+ * connects to it there.  SPOKE_ERDMA with the reason in spoke_errmsg() when
+ * RDMA cannot be used. */
+int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token,
+		     const char *ident, int poll_us, int64_t deadline);
 void spk_rdma_close(struct spk_rconn *rc);
 /* The verbs device the connection runs on ("rxe0"). */
 const char *spk_rdma_device(const struct spk_rconn *rc);

@@ -94,6 +94,7 @@ struct spk_rconn {
 	pthread_mutex_t lock;
 	char addr[SPK_ADDR_MAX]; /* the worker's TCP host:port */
 	char token[SPK_TOKEN_MAX];
+	char ident[SPK_IDENT_MAX]; /* the worker's, in the handshake */
 	struct spk_chan ch; /* authenticated; asks for RDMA */
 	bool ch_open;
 	uint64_t hello_id;
@@ -200,7 +201,7 @@ static int ask_worker(struct spk_rconn *rc, struct offer *o, int64_t deadline)
 		rc->ch_open = false;
 	}
 	if (!rc->ch_open) {
-		rc2 = spk_chan_open(&rc->ch, rc->addr, rc->token, 0, deadline);
+		rc2 = spk_chan_open(&rc->ch, rc->addr, rc->token, rc->ident, 0, deadline);
 		if (rc2 < 0)
 			return rc2;
 		rc->ch_open = true;
@@ -403,8 +404,8 @@ static int establish(struct spk_rconn *rc, int64_t deadline)
 	return 0;
 }
 
-int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token, int poll_us,
-		     int64_t deadline)
+int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token,
+		     const char *ident, int poll_us, int64_t deadline)
 {
 	struct spk_rconn *rc = calloc(1, sizeof(*rc));
 	int rc2;
@@ -414,6 +415,7 @@ int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token
 	pthread_mutex_init(&rc->lock, NULL);
 	snprintf(rc->addr, sizeof(rc->addr), "%s", addr);
 	snprintf(rc->token, sizeof(rc->token), "%s", token);
+	snprintf(rc->ident, sizeof(rc->ident), "%s", ident);
 	rc->poll_us = poll_us;
 	rc->max_msg = spk_max_payload();
 	rc2 = establish(rc, deadline);

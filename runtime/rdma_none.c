@@ -16,10 +16,10 @@ int spk_rdma_local_check(void)
 	return spk_fail(SPOKE_ERDMA, WHY);
 }
 
-int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token, int poll_us,
-		     int64_t deadline)
+int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token,
+		     const char *ident, int poll_us, int64_t deadline)
 {
-	(void)out, (void)addr, (void)token, (void)poll_us, (void)deadline;
+	(void)out, (void)addr, (void)token, (void)ident, (void)poll_us, (void)deadline;
 	return spk_fail(SPOKE_ERDMA, WHY);
 }
 

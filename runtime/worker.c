@@ -50,6 +50,7 @@ static struct worker_state {
 	const spoke_actor_type *type;
 	void *state;
 	char name[SPOKE_ACTOR_NAME_MAX];
+	char ident[SPK_IDENT_MAX]; /* "actor:NAME:INCARNATION", in handshakes */
 	char gpus[SPK_GPU_LIST_MAX];
 	char token[SPK_TOKEN_MAX];
 	char host[SPK_ADDR_MAX];
@@ -190,7 +191,8 @@ static void on_accept(struct spk_acceptor *acc, int fd, const char *peer)
 		close(fd);
 		return;
 	}
-	if (spk_evconn_start(&wc->conn, W.loop, fd, W.token, peer, on_call, conn_closed, wc) < 0) {
+	if (spk_evconn_start(&wc->conn, W.loop, fd, W.token, W.ident, peer, on_call, conn_closed,
+			     wc) < 0) {
 		close(fd);
 		free(wc);
 		return;
@@ -278,6 +280,7 @@ static int become_actor(struct spk_chan *ch)
 	int64_t deadline = spk_now_us() + INFO_TIMEOUT_MS * 1000LL;
 	char modules[SPK_PATH_MAX * 4], bound[SPK_ADDR_MAX], host[SPK_ADDR_MAX], types[512];
 	struct spk_spawn_spec spec;
+	uint64_t incarnation = 0;
 	const uint8_t *p;
 	struct spk_hdr h;
 	spoke_view v, args;
@@ -298,9 +301,11 @@ static int become_actor(struct spk_chan *ch)
 	spoke_view_get_str_copy(&v, W.token, sizeof(W.token));
 	spoke_view_get_str_copy(&v, W.host, sizeof(W.host));
 	spoke_view_get_str_copy(&v, modules, sizeof(modules));
+	spoke_view_get_u64(&v, &incarnation);
 	if (spk_spawn_spec_unpack(&v, &spec) < 0)
 		return ready(ch, SPOKE_EPROTO, "malformed spawn information");
 	snprintf(W.name, sizeof(W.name), "%s", spec.name);
+	spk_ident_actor(W.ident, W.name, incarnation);
 	spk_gpu_list_format(W.gpus, sizeof(W.gpus), spec.gpus, spec.n_gpus);
 	rc = read_settings(ch, spec.poll_us);
 	if (rc == 0)

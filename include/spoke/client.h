@@ -189,7 +189,15 @@ SPOKE_API int spoke_gang_release(spoke_client *c, spoke_ticket *t, int timeout_m
 /* A handle for calling actor `name`; SPOKE_ENOACTOR if there is none,
  * SPOKE_ECLOSED if c was closed, SPOKE_ESELF (at once) if the calling
  * actor names itself: a worker runs one method at a time, so its call to
- * itself would only wait out its timeout. */
+ * itself would only wait out its timeout.
+ * The handle is bound to the worker the hub names now (this incarnation
+ * of the actor): its handshakes name it, and a server that answers as
+ * anything else is refused (SPOKE_EAUTH).  Once one of its connections
+ * broke, the handle asks the hub before it connects again: if the actor
+ * died, or was restarted under the same name, calls fail with SPOKE_EDEAD
+ * from then on (open a new handle for the new one); if the hub cannot be
+ * asked, with the hub's error (SPOKE_EHUB, SPOKE_ECLOSED after
+ * spoke_client_close). */
 SPOKE_API int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out,
 			       int timeout_ms);
 /* Closes the handle: every future still in flight on it completes with

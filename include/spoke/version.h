@@ -7,8 +7,9 @@
 #define SPOKE_VERSION_PATCH 0
 #define SPOKE_VERSION_STRING "0.1.0"
 
-/* Version of the wire protocol; peers of another version are refused. */
-#define SPOKE_PROTOCOL_VERSION 1
+/* Version of the wire protocol; peers of another version are refused.
+ * 2: the handshake names the server meant and binds both nonces and roles. */
+#define SPOKE_PROTOCOL_VERSION 2
 
 #ifdef __cplusplus
 extern "C" {

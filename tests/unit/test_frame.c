@@ -4,6 +4,7 @@
  * Frames are parsed from heap copies of exactly their own size, so that a
  * read one byte too far is an AddressSanitizer error, not a silent pass. */
 #include <check.h>
+#include <sodium.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,12 +16,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spoke/actor.h>
 #include <spoke/client.h>
 #include <spoke/errors.h>
 #include <spoke/version.h>
 
 #include "auth.h"
 #include "frame.h"
+#include "proto.h"
 #include "testutil.h"
 
 /* ---- helpers ---- */
@@ -584,29 +587,236 @@ START_TEST(test_mac_round_trip)
 
 	ck_assert_int_eq(spk_auth_init(), 0);
 	fill_nonce(nonce, 1);
-	spk_auth_mac(mac, token, SPK_LABEL_CLIENT, nonce);
-	ck_assert(spk_auth_verify(mac, token, SPK_LABEL_CLIENT, nonce));
+	spk_auth_mac(mac, token, SPK_LABEL_RDMA_CLIENT, nonce);
+	ck_assert(spk_auth_verify(mac, token, SPK_LABEL_RDMA_CLIENT, nonce));
 
 	/* Deterministic... */
-	spk_auth_mac(mac2, token, SPK_LABEL_CLIENT, nonce);
+	spk_auth_mac(mac2, token, SPK_LABEL_RDMA_CLIENT, nonce);
 	ck_assert_mem_eq(mac, mac2, SPK_MAC_SIZE);
 	/* ...and bound to every input. */
 	ck_assert(!spk_auth_verify(mac, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdee",
-				   SPK_LABEL_CLIENT, nonce));
-	ck_assert(!spk_auth_verify(mac, "", SPK_LABEL_CLIENT, nonce));
-	ck_assert(!spk_auth_verify(mac, token, SPK_LABEL_SERVER, nonce));
+				   SPK_LABEL_RDMA_CLIENT, nonce));
+	ck_assert(!spk_auth_verify(mac, "", SPK_LABEL_RDMA_CLIENT, nonce));
+	ck_assert(!spk_auth_verify(mac, token, SPK_LABEL_RDMA_SERVER, nonce));
 	fill_nonce(other, 1);
 	other[SPK_NONCE_SIZE - 1] ^= 1;
-	ck_assert(!spk_auth_verify(mac, token, SPK_LABEL_CLIENT, other));
+	ck_assert(!spk_auth_verify(mac, token, SPK_LABEL_RDMA_CLIENT, other));
 	for (size_t i = 0; i < SPK_MAC_SIZE; i += 7) {
 		memcpy(mac2, mac, SPK_MAC_SIZE);
 		mac2[i] ^= 0x01;
-		ck_assert(!spk_auth_verify(mac2, token, SPK_LABEL_CLIENT, nonce));
+		ck_assert(!spk_auth_verify(mac2, token, SPK_LABEL_RDMA_CLIENT, nonce));
 	}
 	/* The server's proof differs from the client's for the same nonce. */
-	spk_auth_mac(mac2, token, SPK_LABEL_SERVER, nonce);
+	spk_auth_mac(mac2, token, SPK_LABEL_RDMA_SERVER, nonce);
 	ck_assert_mem_ne(mac, mac2, SPK_MAC_SIZE);
-	ck_assert(spk_auth_verify(mac2, token, SPK_LABEL_SERVER, nonce));
+	ck_assert(spk_auth_verify(mac2, token, SPK_LABEL_RDMA_SERVER, nonce));
+}
+END_TEST
+
+/* ---- auth: the handshake's proofs and messages ---- */
+
+static const char *tok = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/* The proof, computed here from its documented layout (auth.h) in one
+ * piece, matches the runtime's field by field construction. */
+START_TEST(test_proof_layout)
+{
+	static const char *fields[3] = { "spoke-handshake-2", "client", "actor:a:7" };
+	uint8_t ns[SPK_NONCE_SIZE], nc[SPK_NONCE_SIZE], msg[256], want[SPK_MAC_SIZE];
+	uint8_t mac[SPK_MAC_SIZE];
+	crypto_auth_hmacsha256_state st;
+	size_t n = 0;
+
+	ck_assert_int_eq(spk_auth_init(), 0);
+	fill_nonce(ns, 1);
+	fill_nonce(nc, 2);
+	for (int i = 0; i < 3; i++) {
+		uint32_t len = (uint32_t)strlen(fields[i]);
+
+		msg[n++] = (uint8_t)len;
+		msg[n++] = 0;
+		msg[n++] = 0;
+		msg[n++] = 0;
+		memcpy(msg + n, fields[i], len);
+		n += len;
+	}
+	memcpy(msg + n, ns, SPK_NONCE_SIZE);
+	memcpy(msg + n + SPK_NONCE_SIZE, nc, SPK_NONCE_SIZE);
+	n += 2 * SPK_NONCE_SIZE;
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)tok, strlen(tok));
+	crypto_auth_hmacsha256_update(&st, msg, n);
+	crypto_auth_hmacsha256_final(&st, want);
+	spk_auth_proof(mac, tok, SPK_ROLE_CLIENT, "actor:a:7", ns, nc);
+	ck_assert_mem_eq(mac, want, SPK_MAC_SIZE);
+	ck_assert(spk_auth_proof_ok(want, tok, SPK_ROLE_CLIENT, "actor:a:7", ns, nc));
+}
+END_TEST
+
+/* A proof is bound to the token, the role, the identity and both nonces
+ * (each in its own place): change any one and it no longer verifies. */
+START_TEST(test_proof_binding)
+{
+	uint8_t ns[SPK_NONCE_SIZE], nc[SPK_NONCE_SIZE], other[SPK_NONCE_SIZE];
+	uint8_t mac[SPK_MAC_SIZE], mac2[SPK_MAC_SIZE];
+
+	ck_assert_int_eq(spk_auth_init(), 0);
+	fill_nonce(ns, 1);
+	fill_nonce(nc, 2);
+	spk_auth_proof(mac, tok, SPK_ROLE_CLIENT, SPK_IDENT_HUB, ns, nc);
+	spk_auth_proof(mac2, tok, SPK_ROLE_CLIENT, SPK_IDENT_HUB, ns, nc);
+	ck_assert_mem_eq(mac, mac2, SPK_MAC_SIZE);
+	ck_assert(spk_auth_proof_ok(mac, tok, SPK_ROLE_CLIENT, SPK_IDENT_HUB, ns, nc));
+	ck_assert(!spk_auth_proof_ok(mac, "another token", SPK_ROLE_CLIENT, SPK_IDENT_HUB, ns, nc));
+	ck_assert(!spk_auth_proof_ok(mac, tok, SPK_ROLE_SERVER, SPK_IDENT_HUB, ns, nc));
+	ck_assert(!spk_auth_proof_ok(mac, tok, SPK_ROLE_CLIENT, "actor:hub:1", ns, nc));
+	ck_assert(!spk_auth_proof_ok(mac, tok, SPK_ROLE_CLIENT, "hu", ns, nc));
+	ck_assert(!spk_auth_proof_ok(mac, tok, SPK_ROLE_CLIENT, SPK_IDENT_HUB, nc, ns));
+	memcpy(other, ns, sizeof(other));
+	other[SPK_NONCE_SIZE - 1] ^= 1;
+	ck_assert(!spk_auth_proof_ok(mac, tok, SPK_ROLE_CLIENT, SPK_IDENT_HUB, other, nc));
+	memcpy(other, nc, sizeof(other));
+	other[0] ^= 0x80;
+	ck_assert(!spk_auth_proof_ok(mac, tok, SPK_ROLE_CLIENT, SPK_IDENT_HUB, ns, other));
+	for (size_t i = 0; i < SPK_MAC_SIZE; i += 5) {
+		memcpy(mac2, mac, SPK_MAC_SIZE);
+		mac2[i] ^= 0x01;
+		ck_assert(!spk_auth_proof_ok(mac2, tok, SPK_ROLE_CLIENT, SPK_IDENT_HUB, ns, nc));
+	}
+	/* The server's proof is not the client's: one cannot be reflected. */
+	spk_auth_proof(mac2, tok, SPK_ROLE_SERVER, SPK_IDENT_HUB, ns, nc);
+	ck_assert_mem_ne(mac, mac2, SPK_MAC_SIZE);
+	/* Incarnations of one name are different servers. */
+	spk_auth_proof(mac, tok, SPK_ROLE_CLIENT, "actor:w:1", ns, nc);
+	ck_assert(!spk_auth_proof_ok(mac, tok, SPK_ROLE_CLIENT, "actor:w:11", ns, nc));
+	ck_assert(!spk_auth_proof_ok(mac, tok, SPK_ROLE_CLIENT, "actor:w:2", ns, nc));
+}
+END_TEST
+
+START_TEST(test_ident_actor)
+{
+	char name[SPOKE_ACTOR_NAME_MAX], ident[SPK_IDENT_MAX], want[SPK_IDENT_MAX + 8];
+
+	spk_ident_actor(ident, "w1", 42);
+	ck_assert_str_eq(ident, "actor:w1:42");
+	/* The longest name and incarnation fit whole. */
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	spk_ident_actor(ident, name, UINT64_MAX);
+	snprintf(want, sizeof(want), "actor:%s:18446744073709551615", name);
+	ck_assert_str_eq(ident, want);
+}
+END_TEST
+
+/* Packs m as AUTH (auth) or AUTH_OK into buf; returns the length. */
+static size_t pack_auth(uint8_t *buf, size_t cap, const struct spk_auth_msg *m, bool auth)
+{
+	spoke_buf b;
+
+	spoke_buf_init(&b, buf, cap);
+	ck_assert_int_eq(auth ? spk_auth_pack(&b, m) : spk_auth_ok_pack(&b, m), 0);
+	return b.len;
+}
+
+static int unpack_auth(const uint8_t *buf, size_t len, struct spk_auth_msg *m, bool auth)
+{
+	spoke_view v;
+
+	spoke_view_init(&v, buf, len);
+	return auth ? spk_auth_unpack(&v, m) : spk_auth_ok_unpack(&v, m);
+}
+
+START_TEST(test_auth_msg_round_trip)
+{
+	struct spk_auth_msg m = { .ident = "actor:w:3" }, got;
+	uint8_t buf[512];
+	size_t n;
+
+	fill_nonce(m.mac, 3);
+	fill_nonce(m.nonce, 4);
+	n = pack_auth(buf, sizeof(buf), &m, true);
+	ck_assert_uint_eq(n, SPK_MAC_SIZE + SPK_NONCE_SIZE + 4 + strlen(m.ident));
+	ck_assert_int_eq(unpack_auth(buf, n, &got, true), 0);
+	ck_assert_mem_eq(got.mac, m.mac, SPK_MAC_SIZE);
+	ck_assert_mem_eq(got.nonce, m.nonce, SPK_NONCE_SIZE);
+	ck_assert_str_eq(got.ident, m.ident);
+	/* Every truncation, and a byte too many, is refused. */
+	for (size_t k = 0; k < n; k++)
+		ck_assert_int_eq(unpack_auth(buf, k, &got, true), SPOKE_EPROTO);
+	ck_assert_int_eq(unpack_auth(buf, n + 1, &got, true), SPOKE_EPROTO);
+
+	n = pack_auth(buf, sizeof(buf), &m, false);
+	ck_assert_uint_eq(n, SPK_MAC_SIZE + 4 + strlen(m.ident));
+	ck_assert_int_eq(unpack_auth(buf, n, &got, false), 0);
+	ck_assert_mem_eq(got.mac, m.mac, SPK_MAC_SIZE);
+	ck_assert_str_eq(got.ident, m.ident);
+	for (size_t k = 0; k < n; k++)
+		ck_assert_int_eq(unpack_auth(buf, k, &got, false), SPOKE_EPROTO);
+	/* A refusal may name nobody; an AUTH must name the server. */
+	m.ident[0] = '\0';
+	n = pack_auth(buf, sizeof(buf), &m, false);
+	ck_assert_int_eq(unpack_auth(buf, n, &got, false), 0);
+	ck_assert_str_eq(got.ident, "");
+	n = pack_auth(buf, sizeof(buf), &m, true);
+	ck_assert_int_eq(unpack_auth(buf, n, &got, true), SPOKE_EPROTO);
+	/* The largest AUTH fits the pre-handshake limit exactly. */
+	memset(m.ident, 'i', SPK_IDENT_MAX - 1);
+	m.ident[SPK_IDENT_MAX - 1] = '\0';
+	n = pack_auth(buf, sizeof(buf), &m, true);
+	ck_assert_uint_eq(n, SPK_AUTH_MAX - 1);
+	ck_assert_int_eq(unpack_auth(buf, n, &got, true), 0);
+}
+END_TEST
+
+/* Identities that could forge a log line or hide a part are refused. */
+START_TEST(test_auth_msg_bad_ident)
+{
+	static const char *bad[] = { "hub\nspoke-hub[x:1]: forged", "a b", "a\tb", "x\x7f",
+				     "hub\x1b[2J" };
+	struct spk_auth_msg got;
+	uint8_t buf[SPK_AUTH_MAX + 64];
+	size_t base = SPK_MAC_SIZE + SPK_NONCE_SIZE, len;
+
+	memset(buf, 0, sizeof(buf));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		len = strlen(bad[i]);
+		buf[base] = (uint8_t)len;
+		memcpy(buf + base + 4, bad[i], len);
+		ck_assert_int_eq(unpack_auth(buf, base + 4 + len, &got, true), SPOKE_EPROTO);
+	}
+	/* A NUL inside: "hub\0junk" must not pass as "hub". */
+	memcpy(buf + base + 4, "hub\0junk", 8);
+	buf[base] = 8;
+	ck_assert_int_eq(unpack_auth(buf, base + 12, &got, true), SPOKE_EPROTO);
+	/* Too long, and a length beyond the payload. */
+	buf[base] = SPK_IDENT_MAX;
+	memset(buf + base + 4, 'a', SPK_IDENT_MAX);
+	ck_assert_int_eq(unpack_auth(buf, base + 4 + SPK_IDENT_MAX, &got, true), SPOKE_EPROTO);
+	buf[base] = 0xff;
+	buf[base + 3] = 0xff;
+	ck_assert_int_eq(unpack_auth(buf, base + 4 + 10, &got, true), SPOKE_EPROTO);
+}
+END_TEST
+
+/* LOOKUP's answer carries the incarnation, whole, and nothing is read
+ * from a truncated one. */
+START_TEST(test_endpoint_incarnation)
+{
+	struct spk_endpoint e = { .addr = "10.0.0.1:4000", .node = "n1", .pid = 77,
+				  .incarnation = UINT64_MAX - 1 }, got;
+	uint8_t buf[512];
+	spoke_buf b;
+	spoke_view v;
+
+	spoke_buf_init(&b, buf, sizeof(buf));
+	ck_assert_int_eq(spk_endpoint_pack(&b, &e), 0);
+	spoke_view_init(&v, buf, b.len);
+	ck_assert_int_eq(spk_endpoint_unpack(&v, &got), 0);
+	ck_assert_str_eq(got.addr, e.addr);
+	ck_assert_str_eq(got.node, e.node);
+	ck_assert_uint_eq(got.pid, 77);
+	ck_assert(got.incarnation == e.incarnation);
+	spoke_view_init(&v, buf, b.len - 1);
+	ck_assert_int_lt(spk_endpoint_unpack(&v, &got), 0);
 }
 END_TEST
 
@@ -841,6 +1051,12 @@ static Suite *auth_suite(void)
 	tc = tcase_create("mac");
 	tcase_add_test(tc, test_mac_known_answer);
 	tcase_add_test(tc, test_mac_round_trip);
+	tcase_add_test(tc, test_proof_layout);
+	tcase_add_test(tc, test_proof_binding);
+	tcase_add_test(tc, test_ident_actor);
+	tcase_add_test(tc, test_auth_msg_round_trip);
+	tcase_add_test(tc, test_auth_msg_bad_ident);
+	tcase_add_test(tc, test_endpoint_incarnation);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("token");
