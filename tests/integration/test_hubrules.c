@@ -52,7 +52,7 @@ static void raw_open(struct spk_chan *ch)
 	int rc;
 
 	ck_assert_int_eq(spk_token_read_file(cl.token_file, token, sizeof(token)), 0);
-	rc = spk_chan_open(ch, cl.hub_addr, token, 0, in_ms(5000));
+	rc = spk_chan_open(ch, cl.hub_addr, token, "hub", 0, in_ms(5000));
 	ck_assert_msg(rc == 0, "raw connection: %s", spoke_strerror(rc));
 }
 

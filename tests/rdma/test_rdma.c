@@ -907,7 +907,7 @@ START_TEST(pull_reply_closed_to_others_and_after_done)
 	size_t got;
 
 	ck_assert_int_eq(spk_client_lookup(client, "vault", &ep, 5000), 0);
-	ck_assert_int_eq(raw_connect(ep.addr, PROOF_RIGHT, &victim), RDMA_CM_EVENT_ESTABLISHED);
+	ck_assert_int_eq(raw_connect(&ep, PROOF_RIGHT, &victim), RDMA_CM_EVENT_ESTABLISHED);
 	raw_send(&victim, SPK_CALL, 1, PROBE_FILL, fill, sizeof(fill));
 	raw_reply(&victim, &h, &pull, NULL, 0);
 	ck_assert_uint_eq(h.flags, SPK_RF_PULL);
@@ -915,7 +915,7 @@ START_TEST(pull_reply_closed_to_others_and_after_done)
 	ck_assert_uint_eq(pull.len, MiB);
 	/* Another connection, with the reply's address and key: refused, and
 	 * nothing read. */
-	ck_assert_int_eq(raw_connect(ep.addr, PROOF_RIGHT, &thief), RDMA_CM_EVENT_ESTABLISHED);
+	ck_assert_int_eq(raw_connect(&ep, PROOF_RIGHT, &thief), RDMA_CM_EVENT_ESTABLISHED);
 	ck_assert_int_eq(spk_rarea_reserve(thief.q.pd, &loot, MiB, MiB, 0, 0), 0);
 	memset(loot.p, 0, MiB);
 	ck_assert_int_eq(raw_rdma(&thief, IBV_WR_RDMA_READ, &loot, pull.addr, pull.rkey, MiB),
