@@ -369,8 +369,9 @@ static int release_id(spoke_client *c, uint64_t id, int64_t deadline)
 }
 
 /* The fewest bytes a slot takes in an ALLOC answer (spk_slot_pack): rank,
- * node rank, local rank, the node name's length and the GPU count. */
-#define SLOT_WIRE_MIN 20
+ * node rank, local rank, the node name (a length and at least one byte: an
+ * empty one is refused at decode) and the GPU count. */
+#define SLOT_WIRE_MIN 21
 /* ... and a node in a NODES answer: its name's length, GPUs, free GPUs. */
 #define NODE_WIRE_MIN 12
 

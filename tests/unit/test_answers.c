@@ -188,11 +188,12 @@ START_TEST(test_alloc_lying_count)
 END_TEST
 
 /* The bound is exact: as many slots as the bytes can hold, each in its
- * smallest form (no name, no GPU: 20 bytes), is a valid answer. */
+ * smallest form (a one-byte node name, no GPU: 21 bytes), is a valid
+ * answer. */
 START_TEST(test_alloc_count_at_bound)
 {
 	const uint32_t n = 1000;
-	size_t size = 12 + (size_t)n * 20;
+	size_t size = 12 + (size_t)n * 21;
 	uint8_t *mem = calloc(1, size);
 	spoke_ticket *t = NULL;
 	spoke_buf b;
@@ -201,10 +202,18 @@ START_TEST(test_alloc_count_at_bound)
 	spoke_buf_init(&b, mem, size);
 	spoke_buf_put_u64(&b, 7);
 	spoke_buf_put_u32(&b, n);
+	for (uint32_t i = 0; i < n; i++) {
+		spoke_buf_put_u32(&b, i); /* rank, node rank, local rank */
+		spoke_buf_put_u32(&b, 0);
+		spoke_buf_put_u32(&b, i);
+		spoke_buf_put_str(&b, "n");
+		spoke_buf_put_u32(&b, 0); /* no GPU */
+	}
+	ck_assert_uint_eq(b.len, size);
 	ck_assert_int_eq(decode_alloc(mem, size, &t), 0);
 	ck_assert_ptr_nonnull(t);
 	ck_assert_uint_eq(t->n_slots, n);
-	ck_assert_str_eq(t->slots[n - 1].node, "");
+	ck_assert_str_eq(t->slots[n - 1].node, "n");
 	free(t);
 	free(mem);
 }
