@@ -693,11 +693,11 @@ struct raw {
 
 enum proof { PROOF_RIGHT, PROOF_FORGED_COOKIE, PROOF_WRONG_TOKEN, PROOF_REPLAY };
 
-/* Connects to the worker at addr: asks it for a cookie (except for a
+/* Connects to actor name's worker at ep: asks it for a cookie (except for a
  * replay of r's last one) and proves it as told; returns the event that
  * ends the attempt.  The caller destroys r with raw_close. */
-static enum rdma_cm_event_type raw_connect(const struct spk_endpoint *ep, enum proof proof,
-					   struct raw *r)
+static enum rdma_cm_event_type raw_connect(const char *name, const struct spk_endpoint *ep,
+					   enum proof proof, struct raw *r)
 {
 	int64_t deadline = spk_now_us() + 5000000;
 	char host[64], token[SPK_TOKEN_MAX], ident[SPK_IDENT_MAX];
@@ -714,7 +714,7 @@ static enum rdma_cm_event_type raw_connect(const struct spk_endpoint *ep, enum p
 	spoke_view v;
 
 	ck_assert_int_eq(spk_token_load(NULL, token, sizeof(token)), 0);
-	spk_ident_actor(ident, "guard", ep->incarnation);
+	spk_ident_actor(ident, name, ep->incarnation);
 	ck_assert_int_eq(spk_chan_open(&ch, addr, token, ident, 0, deadline), 0);
 	ck_assert_int_eq(spk_chan_send(&ch, SPK_RDMA, 1, 0, NULL, 0, deadline), 0);
 	ck_assert_int_eq(spk_chan_recv_hdr(&ch, &h, deadline), 0);
@@ -781,14 +781,14 @@ START_TEST(bad_cookie_and_garbage_refused)
 	ck_assert_int_eq(spk_token_load(NULL, token, sizeof(token)), 0);
 	/* A cookie the worker never issued, a real one proved without the token
 	 * (read off the wire, say), and one used twice: all rejected. */
-	ck_assert_int_eq(raw_connect(&ep, PROOF_FORGED_COOKIE, &r), RDMA_CM_EVENT_REJECTED);
+	ck_assert_int_eq(raw_connect("guard", &ep, PROOF_FORGED_COOKIE, &r), RDMA_CM_EVENT_REJECTED);
 	raw_close(&r);
-	ck_assert_int_eq(raw_connect(&ep, PROOF_WRONG_TOKEN, &r), RDMA_CM_EVENT_REJECTED);
+	ck_assert_int_eq(raw_connect("guard", &ep, PROOF_WRONG_TOKEN, &r), RDMA_CM_EVENT_REJECTED);
 	raw_close(&r);
-	ck_assert_int_eq(raw_connect(&ep, PROOF_RIGHT, &r), RDMA_CM_EVENT_ESTABLISHED);
+	ck_assert_int_eq(raw_connect("guard", &ep, PROOF_RIGHT, &r), RDMA_CM_EVENT_ESTABLISHED);
 	ck_assert(spk_auth_verify(r.accept_mac, token, SPK_LABEL_RDMA_SERVER, r.cookie));
 	raw_close(&r);
-	ck_assert_int_eq(raw_connect(&ep, PROOF_REPLAY, &r), RDMA_CM_EVENT_REJECTED);
+	ck_assert_int_eq(raw_connect("guard", &ep, PROOF_REPLAY, &r), RDMA_CM_EVENT_REJECTED);
 	raw_close(&r);
 	/* A proper cookie, then garbage instead of a frame, or well-formed
 	 * headers that lie (a descriptor for 0 bytes, a payload longer than
@@ -798,7 +798,7 @@ START_TEST(bad_cookie_and_garbage_refused)
 		size_t len = lie == 0 ? 40 : SPK_RDMA_CALL_DATA;
 		struct pollfd pfd = { .events = POLLIN };
 
-		ck_assert_int_eq(raw_connect(&ep, PROOF_RIGHT, &r), RDMA_CM_EVENT_ESTABLISHED);
+		ck_assert_int_eq(raw_connect("guard", &ep, PROOF_RIGHT, &r), RDMA_CM_EVENT_ESTABLISHED);
 		pfd.fd = r.ec->fd;
 		ck_assert_int_eq(spk_rqp_send_slot(&r.q, &k, &s, spk_now_us() + 1000000), 0);
 		memset(s, lie == 0 ? 0xab : 0, len);
@@ -907,7 +907,7 @@ START_TEST(pull_reply_closed_to_others_and_after_done)
 	size_t got;
 
 	ck_assert_int_eq(spk_client_lookup(client, "vault", &ep, 5000), 0);
-	ck_assert_int_eq(raw_connect(&ep, PROOF_RIGHT, &victim), RDMA_CM_EVENT_ESTABLISHED);
+	ck_assert_int_eq(raw_connect("vault", &ep, PROOF_RIGHT, &victim), RDMA_CM_EVENT_ESTABLISHED);
 	raw_send(&victim, SPK_CALL, 1, PROBE_FILL, fill, sizeof(fill));
 	raw_reply(&victim, &h, &pull, NULL, 0);
 	ck_assert_uint_eq(h.flags, SPK_RF_PULL);
@@ -915,7 +915,7 @@ START_TEST(pull_reply_closed_to_others_and_after_done)
 	ck_assert_uint_eq(pull.len, MiB);
 	/* Another connection, with the reply's address and key: refused, and
 	 * nothing read. */
-	ck_assert_int_eq(raw_connect(&ep, PROOF_RIGHT, &thief), RDMA_CM_EVENT_ESTABLISHED);
+	ck_assert_int_eq(raw_connect("vault", &ep, PROOF_RIGHT, &thief), RDMA_CM_EVENT_ESTABLISHED);
 	ck_assert_int_eq(spk_rarea_reserve(thief.q.pd, &loot, MiB, MiB, 0, 0), 0);
 	memset(loot.p, 0, MiB);
 	ck_assert_int_eq(raw_rdma(&thief, IBV_WR_RDMA_READ, &loot, pull.addr, pull.rkey, MiB),
