@@ -20,15 +20,16 @@ fail() {
 	exit 1
 }
 
-# job_of NAME: the path of example job NAME.yaml to run: paths in a job file
-# are relative to it, so out of tree a copy goes beside the build's examples.
+# job_of NAME: sets job to the path of example job NAME.yaml to run: paths
+# in a job file are relative to it, so out of tree a copy goes beside the
+# build's examples (removed at exit: not in a subshell, so that copies
+# keeps it).
 job_of() {
-	if [ -e "$build/examples/$1.yaml" ]; then
-		echo "$build/examples/$1.yaml"
-	else
-		cp "$src/examples/$1.yaml" "$build/examples/$1.yaml.test.yaml"
-		copies+=("$build/examples/$1.yaml.test.yaml")
-		echo "$build/examples/$1.yaml.test.yaml"
+	job=$build/examples/$1.yaml
+	if [ ! -e "$job" ]; then
+		job=$build/examples/$1.yaml.test.yaml
+		cp "$src/examples/$1.yaml" "$job"
+		copies+=("$job")
 	fi
 }
 
@@ -55,7 +56,7 @@ check_gang() {
 ran=0
 for yaml in "$src"/examples/*.yaml; do
 	name=$(basename "$yaml" .yaml)
-	job=$(job_of "$name")
+	job_of "$name"
 	nodes=$(sed -n 's/^gang: *\([0-9]*\)[xX].*/\1/p' "$job")
 	if [ "${nodes:-1}" -gt 1 ]; then
 		"$launch" --check "$job" >/dev/null || fail "$name.yaml does not check"
