@@ -106,8 +106,8 @@ static void worker_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_vi
 	struct worker *w = c->data;
 	struct agent *ag = w->ag;
 	struct spk_endpoint ep = { .pid = (uint32_t)w->pid, .incarnation = w->start_id };
-	const void *text = NULL;
-	uint32_t port = 0;
+	struct spk_ready r;
+	char text[512];
 	spoke_buf b;
 
 	if (h->type != SPK_READY || !w->op) {
@@ -117,16 +117,13 @@ static void worker_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_vi
 	}
 	ev_timer_stop(ag->loop, &w->timer);
 	if (h->aux < 0) {
-		size_t n = spoke_view_remaining(v);
-
-		spoke_view_get_raw(v, &text, n);
-		reply_hub_error(ag, w->op, h->aux, "actor %s on %s: %.*s", w->name, ag->node, (int)n,
-				text ? (const char *)text : "");
+		spk_error_text_unpack(v, text, sizeof(text));
+		reply_hub_error(ag, w->op, h->aux, "actor %s on %s: %s", w->name, ag->node, text);
 		w->op = 0;
 		w->failed = true;
 		return;
 	}
-	if (spoke_view_get_u32(v, &port) < 0 || port == 0 || port > 65535) {
+	if (spk_ready_unpack(v, &r) < 0) {
 		reply_hub_error(ag, w->op, SPOKE_EPROTO, "actor %s on %s: malformed READY",
 				w->name, ag->node);
 		w->op = 0;
@@ -134,7 +131,7 @@ static void worker_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_vi
 		return;
 	}
 	snprintf(ep.addr, sizeof(ep.addr), strchr(ag->host, ':') ? "[%s]:%u" : "%s:%u", ag->host,
-		 port);
+		 r.port);
 	snprintf(ep.node, sizeof(ep.node), "%s", ag->node);
 	spk_info("actor %s ready: pid %d at %s", w->name, (int)w->pid, ep.addr);
 	spk_evconn_begin(&ag->hub, &b);
@@ -189,21 +186,21 @@ static void child_cb(struct ev_loop *loop, ev_child *c, int revents)
 {
 	struct agent *ag = c->data;
 	struct worker *w = find_worker_pid(ag, c->rpid);
-	char why[128];
+	struct spk_exited e;
 	spoke_buf b;
 
 	(void)revents;
 	if (!w)
 		return;
-	describe_status(why, sizeof(why), c->rstatus);
+	describe_status(e.why, sizeof(e.why), c->rstatus);
 	if (w->op)
 		reply_hub_error(ag, w->op, SPOKE_ESPAWN, "worker of actor %s on %s %s before it was ready",
-				w->name, ag->node, why);
+				w->name, ag->node, e.why);
 	else if (!ag->shutting_down && !w->failed) {
-		spk_info("actor %s (pid %d) %s", w->name, (int)w->pid, why);
+		spk_info("actor %s (pid %d) %s", w->name, (int)w->pid, e.why);
+		memcpy(e.name, w->name, sizeof(e.name));
 		spk_evconn_begin(&ag->hub, &b);
-		spoke_buf_put_str(&b, w->name);
-		spoke_buf_put_str(&b, why);
+		spk_exited_pack(&b, &e);
 		spk_evconn_finish(&ag->hub, &b, SPK_EXITED, w->start_id, 0);
 	}
 	free_worker(ag, w);
@@ -241,8 +238,9 @@ static char **worker_env(char *own[4])
 
 static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 {
+	struct spk_spawn_info info; /* what the worker is told */
+	struct spk_spawn_spec *spec = &info.spec;
 	const char *program, *modules;
-	struct spk_spawn_spec spec;
 	char e_gpus[32 + SPK_GPU_LIST_MAX], e_fd[32], e_actor[32 + SPOKE_ACTOR_NAME_MAX];
 	char e_node[32 + SPOKE_NODE_NAME_MAX], gpus[SPK_GPU_LIST_MAX];
 	char *own[4] = { e_gpus, e_fd, e_actor, e_node };
@@ -252,15 +250,21 @@ static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 	spoke_buf b;
 	int sv[2];
 
-	if (spk_spawn_spec_unpack(v, &spec) < 0) {
+	if (spk_spawn_spec_unpack(v, spec) < 0) {
 		reply_hub_error(ag, h->id, SPOKE_EPROTO, "malformed START");
 		return;
 	}
-	program = spec.program[0] ? spec.program : ag->worker_path;
-	modules = spec.module[0] ? spec.module : ag->modules ? ag->modules : "";
+	program = spec->program[0] ? spec->program : ag->worker_path;
+	modules = spec->module[0] ? spec->module : ag->modules ? ag->modules : "";
+	if (strlen(modules) >= sizeof(info.modules)) {
+		reply_hub_error(ag, h->id, SPOKE_ESPAWN, "cannot start actor %s on %s: its module "
+				"list is longer than %zu bytes", spec->name, ag->node,
+				sizeof(info.modules) - 1);
+		return;
+	}
 	if (access(program, X_OK) != 0) {
 		reply_hub_error(ag, h->id, SPOKE_ESPAWN, "cannot start actor %s on %s: %s: %s",
-				spec.name, ag->node, program, strerror(errno));
+				spec->name, ag->node, program, strerror(errno));
 		return;
 	}
 	w = calloc(1, sizeof(*w));
@@ -270,16 +274,16 @@ static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 	}
 	w->ag = ag;
 	w->op = w->start_id = h->id;
-	w->timeout_ms = spec.timeout_ms ? spec.timeout_ms : SPAWN_TIMEOUT_MS;
-	snprintf(w->name, sizeof(w->name), "%s", spec.name);
+	w->timeout_ms = spec->timeout_ms ? spec->timeout_ms : SPAWN_TIMEOUT_MS;
+	snprintf(w->name, sizeof(w->name), "%s", spec->name);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		reply_hub_error(ag, h->id, -errno, "socketpair: %s", strerror(errno));
 		goto out_free;
 	}
-	spk_gpu_list_format(gpus, sizeof(gpus), spec.gpus, spec.n_gpus);
+	spk_gpu_list_format(gpus, sizeof(gpus), spec->gpus, spec->n_gpus);
 	snprintf(e_gpus, sizeof(e_gpus), "CUDA_VISIBLE_DEVICES=%s", gpus);
 	snprintf(e_fd, sizeof(e_fd), SPK_WORKER_FD_ENV "=%d", SPK_WORKER_FD_NUM);
-	snprintf(e_actor, sizeof(e_actor), "SPOKE_ACTOR=%s", spec.name);
+	snprintf(e_actor, sizeof(e_actor), "SPOKE_ACTOR=%s", spec->name);
 	snprintf(e_node, sizeof(e_node), "SPOKE_NODE=%s", ag->node);
 	env = worker_env(own);
 	argv[0] = (char *)program;
@@ -305,13 +309,13 @@ static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 	w->timer.data = w;
 	ev_timer_start(ag->loop, &w->timer);
 	spk_evconn_begin(&w->link, &b);
-	spoke_buf_put_str(&b, ag->token);
-	spoke_buf_put_str(&b, ag->host);
-	spoke_buf_put_str(&b, modules);
-	spoke_buf_put_u64(&b, w->start_id); /* its incarnation: who it is in handshakes */
-	spk_spawn_spec_pack(&b, &spec);
+	memcpy(info.token, ag->token, sizeof(info.token));
+	memcpy(info.host, ag->host, sizeof(info.host));
+	snprintf(info.modules, sizeof(info.modules), "%s", modules);
+	info.incarnation = w->start_id; /* who it is in handshakes */
+	spk_spawn_info_pack(&b, &info);
 	spk_evconn_finish(&w->link, &b, SPK_SPAWN_INFO, 0, 0);
-	spk_debug("forked worker %d for actor %s (%s)", (int)w->pid, spec.name, spec.type);
+	spk_debug("forked worker %d for actor %s (%s)", (int)w->pid, spec->name, spec->type);
 	return;
 out_close:
 	close(sv[0]);
@@ -321,14 +325,14 @@ out_free:
 
 static void on_stop(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 {
-	char name[SPOKE_ACTOR_NAME_MAX];
+	struct spk_actor_ref r;
 
-	if (spoke_view_get_str_copy(v, name, sizeof(name)) < 0) {
+	if (spk_actor_ref_unpack(v, &r) < 0) {
 		spk_warn("malformed STOP from the hub");
 		return;
 	}
 	for (struct worker *w = ag->workers; w; w = w->next)
-		if (w->start_id == h->id && !strcmp(w->name, name)) {
+		if (w->start_id == h->id && !strcmp(w->name, r.name)) {
 			spk_info("stopping actor %s (pid %d)", w->name, (int)w->pid);
 			kill(w->pid, SIGTERM);
 			ev_timer_stop(ag->loop, &w->timer);

@@ -285,14 +285,14 @@ static int not_held(void)
 			"or not from spoke_gang_allocate)");
 }
 
-/* SPAWN or LAUNCH (of slot `rank` of ticket t): waits for the acknowledged
- * start. */
-static int start(spoke_client *c, uint8_t type, const spoke_ticket *t, uint32_t rank,
-		 struct spk_spawn_spec *s)
+/* SPAWN of l->spec, or LAUNCH of it in slot l->rank of ticket t: waits for
+ * the acknowledged start. */
+static int start(spoke_client *c, const spoke_ticket *t, struct spk_launch *l)
 {
 	/* The hub and agent get the spawn's own timeout; we wait a second
 	 * more for their answer, which says what happened. */
-	int64_t deadline = spk_client_deadline(c, (int)s->timeout_ms) + 1000000;
+	int64_t deadline = spk_client_deadline(c, (int)l->spec.timeout_ms) + 1000000;
+	uint32_t rank = l->rank;
 	struct spk_endpoint ep;
 	spoke_view v;
 	spoke_buf b;
@@ -311,12 +311,13 @@ static int start(spoke_client *c, uint8_t type, const spoke_ticket *t, uint32_t 
 				      t->n_slots);
 			goto out_unlock;
 		}
-		s->res.gpus = t->slots[rank].n_gpus;
-		spoke_buf_put_u64(&b, t->id);
-		spoke_buf_put_u32(&b, rank);
+		l->spec.res.gpus = t->slots[rank].n_gpus;
+		l->ticket = t->id;
+		spk_launch_pack(&b, l);
+	} else {
+		spk_spawn_spec_pack(&b, &l->spec);
 	}
-	spk_spawn_spec_pack(&b, s);
-	rc = hub_roundtrip(c, &b, type, deadline, &v);
+	rc = hub_roundtrip(c, &b, t ? SPK_LAUNCH : SPK_SPAWN, deadline, &v);
 	if (rc == 0 && spk_endpoint_unpack(&v, &ep) < 0)
 		rc = spk_fail(SPOKE_EPROTO, "malformed answer from the hub");
 out_unlock:
@@ -327,15 +328,15 @@ out_unlock:
 int spoke_spawn(spoke_client *c, const char *type, const char *name, const void *args,
 		size_t args_len, const spoke_spawn_opts *opts)
 {
-	struct spk_spawn_spec s;
+	struct spk_launch l = { 0 };
 	int rc;
 
 	spk_api_enter();
 	if (!c)
 		return spk_api_null(__func__, "c");
-	rc = spec_from(__func__, false, c, &s, type, name, args, args_len, opts);
+	rc = spec_from(__func__, false, c, &l.spec, type, name, args, args_len, opts);
 	if (rc == 0)
-		rc = start(c, SPK_SPAWN, NULL, 0, &s);
+		rc = start(c, NULL, &l);
 	return spk_api_ret(rc);
 }
 
@@ -343,7 +344,7 @@ int spoke_gang_launch(spoke_client *c, const spoke_ticket *t, uint32_t rank, con
 		      const char *name, const void *args, size_t args_len,
 		      const spoke_spawn_opts *opts)
 {
-	struct spk_spawn_spec s;
+	struct spk_launch l = { 0 };
 	int rc;
 
 	spk_api_enter();
@@ -351,67 +352,32 @@ int spoke_gang_launch(spoke_client *c, const spoke_ticket *t, uint32_t rank, con
 		return spk_api_null(__func__, "c");
 	if (!t)
 		return spk_api_null(__func__, "t");
-	rc = spec_from(__func__, true, c, &s, type, name, args, args_len, opts);
+	l.rank = rank;
+	rc = spec_from(__func__, true, c, &l.spec, type, name, args, args_len, opts);
 	if (rc == 0)
-		rc = start(c, SPK_LAUNCH, t, rank, &s);
+		rc = start(c, t, &l);
 	return spk_api_ret(rc);
 }
 
 /* Asks the hub to release ticket `id` (under the lock). */
 static int release_id(spoke_client *c, uint64_t id, int64_t deadline)
 {
+	struct spk_release r = { .ticket = id };
 	spoke_view v;
 	spoke_buf b;
 
 	spk_chan_begin(&c->hub, &b);
-	spoke_buf_put_u64(&b, id);
+	spk_release_pack(&b, &r);
 	return hub_roundtrip(c, &b, SPK_RELEASE, deadline, &v);
-}
-
-/* The fewest bytes a slot takes in an ALLOC answer (spk_slot_pack): rank,
- * node rank, local rank, the node name (a length and at least one byte: an
- * empty one is refused at decode) and the GPU count. */
-#define SLOT_WIRE_MIN 21
-/* ... and a node in a NODES answer: its name's length, GPUs, free GPUs. */
-#define NODE_WIRE_MIN 12
-
-/* Every count from the hub is checked against the bytes left after it
- * before anything is allocated or looped over: a count they cannot hold is
- * a lie. */
-int spk_alloc_answer_decode(spoke_view *v, spoke_ticket **out)
-{
-	spoke_ticket *t;
-	uint32_t n = 0;
-	uint64_t id = 0;
-
-	*out = NULL;
-	spoke_view_get_u64(v, &id);
-	spoke_view_get_u32(v, &n);
-	if (spoke_view_error(v))
-		return spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
-	if (n > spoke_view_remaining(v) / SLOT_WIRE_MIN)
-		return spk_fail(SPOKE_EPROTO, "malformed ALLOC answer: %u slots in %zu bytes", n,
-				spoke_view_remaining(v));
-	t = calloc(1, sizeof(*t) + n * sizeof(t->slots[0]));
-	if (!t)
-		return -ENOMEM;
-	t->id = id;
-	t->n_slots = n;
-	for (uint32_t i = 0; i < n; i++)
-		spk_slot_unpack(v, &t->slots[i]);
-	if (spoke_view_error(v)) {
-		free(t);
-		return spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
-	}
-	*out = t;
-	return 0;
 }
 
 int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
 			const spoke_resources *res, int strict_pack, spoke_ticket **out,
 			int timeout_ms)
 {
-	spoke_resources r = res ? *res : (spoke_resources){ 0, 0 };
+	struct spk_alloc a = { .nodes = nodes, .per_node = per_node,
+			       .res = res ? *res : (spoke_resources){ 0, 0 },
+			       .strict_pack = strict_pack != 0 };
 	int64_t deadline;
 	spoke_view v, head;
 	spoke_ticket *t;
@@ -441,11 +407,7 @@ int spoke_gang_allocate(spoke_client *c, uint32_t nodes, uint32_t per_node,
 		c->tickets = nt;
 		c->cap_tickets = cap;
 	}
-	spoke_buf_put_u32(&b, nodes);
-	spoke_buf_put_u32(&b, per_node);
-	spoke_buf_put_u32(&b, r.gpus);
-	spoke_buf_put_u32(&b, r.cpus);
-	spoke_buf_put_u8(&b, strict_pack ? 1 : 0);
+	spk_alloc_pack(&b, &a);
 	rc = hub_roundtrip(c, &b, SPK_ALLOC, deadline, &v);
 	if (rc < 0)
 		goto out_unlock;
@@ -509,6 +471,7 @@ static int named_request(spoke_client *c, uint8_t type, const char *name,
 			 struct spk_endpoint *ep, int timeout_ms)
 {
 	int64_t deadline = spk_client_deadline(c, timeout_ms);
+	struct spk_actor_ref ref;
 	spoke_view v;
 	spoke_buf b;
 	int rc;
@@ -516,10 +479,11 @@ static int named_request(spoke_client *c, uint8_t type, const char *name,
 	rc = check_name("actor name", name, SPOKE_ACTOR_NAME_MAX);
 	if (rc < 0)
 		return rc;
+	snprintf(ref.name, sizeof(ref.name), "%s", name);
 	rc = hub_begin(c, &b, deadline);
 	if (rc < 0)
 		return rc;
-	spoke_buf_put_str(&b, name);
+	spk_actor_ref_pack(&b, &ref);
 	rc = hub_roundtrip(c, &b, type, deadline, &v);
 	if (rc == 0 && ep && spk_endpoint_unpack(&v, ep) < 0)
 		rc = spk_fail(SPOKE_EPROTO, "malformed answer to %s", spk_type_name(type));
@@ -535,28 +499,6 @@ int spoke_kill(spoke_client *c, const char *name, int timeout_ms)
 	if (!name)
 		return spk_api_null(__func__, "name");
 	return spk_api_ret(named_request(c, SPK_KILL, name, NULL, timeout_ms));
-}
-
-int spk_nodes_answer_decode(spoke_view *v, spoke_node_info *out, size_t cap)
-{
-	uint32_t n = 0;
-
-	spoke_view_get_u32(v, &n);
-	if (!spoke_view_error(v) && n > spoke_view_remaining(v) / NODE_WIRE_MIN)
-		return spk_fail(SPOKE_EPROTO, "malformed NODES answer: %u nodes in %zu bytes", n,
-				spoke_view_remaining(v));
-	for (uint32_t i = 0; i < n && !spoke_view_error(v); i++) {
-		spoke_node_info info;
-
-		spoke_view_get_str_copy(v, info.name, sizeof(info.name));
-		spoke_view_get_u32(v, &info.n_gpus);
-		spoke_view_get_u32(v, &info.free_gpus);
-		if (i < cap)
-			out[i] = info;
-	}
-	if (spoke_view_error(v) || n > INT_MAX)
-		return spk_fail(SPOKE_EPROTO, "malformed NODES answer");
-	return (int)n;
 }
 
 int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_ms)

@@ -34,13 +34,6 @@ void spk_client_drop(spoke_client *c);
 /* timeout_ms, or the client's default when it is 0, as a deadline. */
 int64_t spk_client_deadline(const spoke_client *c, int timeout_ms);
 
-/* The hub's ALLOC and NODES answers, decoded (plain functions, for the
- * fuzzer too): SPOKE_EPROTO, with why in spoke_errmsg(), for a malformed
- * one.  The ticket is malloc'd; NODES returns the number of nodes, filling
- * out[0..cap). */
-int spk_alloc_answer_decode(spoke_view *v, spoke_ticket **out);
-int spk_nodes_answer_decode(spoke_view *v, spoke_node_info *out, size_t cap);
-
 struct spk_endpoint;
 int spk_client_lookup(spoke_client *c, const char *name, struct spk_endpoint *ep, int timeout_ms);
 

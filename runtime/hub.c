@@ -175,11 +175,13 @@ static void actor_dead(struct hub *hub, struct hub_actor *a, const char *why)
 static void stop_actor(struct hub *hub, struct hub_actor *a, const char *why)
 {
 	struct hub_peer *agent = agent_of(hub, a->node);
+	struct spk_actor_ref r;
 	spoke_buf b;
 
 	if (agent) {
+		memcpy(r.name, a->name, sizeof(r.name));
 		spk_evconn_begin(&agent->conn, &b);
-		spoke_buf_put_str(&b, a->name);
+		spk_actor_ref_pack(&b, &r);
 		spk_evconn_finish(&agent->conn, &b, SPK_STOP, a->start_id, 0);
 	}
 	actor_dead(hub, a, why);
@@ -242,7 +244,9 @@ static void op_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	free_op(hub, op);
 }
 
-/* Sends START for actor a (placed on `node` with the given GPUs). */
+/* Sends START for actor spec->name, placed on `node` with the grant's GPUs:
+ * 0 (the agent's answer, or the spawn's timeout, answers the client), or a
+ * refusal (own is released). */
 static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 		       struct spk_spawn_spec *spec, uint32_t node, const struct spk_grant *g,
 		       uint64_t ticket, struct spk_ticket *own)
@@ -254,14 +258,13 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 	int rc;
 
 	if (!agent) {
-		rc = spk_evconn_reply_error(&client->conn, req, SPOKE_EDEAD, "node %s has no agent",
-					    hub->gang.nodes[node].name);
+		rc = spk_fail(SPOKE_EDEAD, "node %s has no agent", hub->gang.nodes[node].name);
 		goto out_free;
 	}
 	op = calloc(1, sizeof(*op));
 	a = calloc(1, sizeof(*a));
 	if (!op || !a) {
-		rc = spk_evconn_reply_error(&client->conn, req, -ENOMEM, "hub out of memory");
+		rc = spk_fail(-ENOMEM, "hub out of memory");
 		goto out_free;
 	}
 	snprintf(a->name, sizeof(a->name), "%s", spec->name);
@@ -289,7 +292,10 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 	memcpy(spec->gpus, g->gpus, sizeof(spec->gpus));
 	spk_evconn_begin(&agent->conn, &b);
 	spk_spawn_spec_pack(&b, spec);
-	return spk_evconn_finish(&agent->conn, &b, SPK_START, op->id, 0);
+	/* Should it not go out, the agent's connection is closing: its
+	 * close fails the op, which answers the client. */
+	spk_evconn_finish(&agent->conn, &b, SPK_START, op->id, 0);
+	return 0;
 out_free:
 	free(op);
 	free(a);
@@ -298,150 +304,111 @@ out_free:
 	return rc;
 }
 
-static int check_new_name(struct hub *hub, struct hub_peer *p, uint64_t req,
-			  struct spk_spawn_spec *spec)
+/* 0 if spec may start: its names are good and no live actor has its name. */
+static int check_new_name(struct hub *hub, const struct spk_spawn_spec *spec)
 {
 	struct hub_actor *a;
 	int rc = spk_spawn_spec_check(spec);
 
-	/* Refused (answered here): nonzero, whether the answer went out or not. */
-	if (rc < 0) {
-		spk_evconn_reply_error(&p->conn, req, rc, "%s", spoke_errmsg());
+	if (rc < 0)
 		return rc;
-	}
 	a = find_actor(hub, spec->name);
-	if (a) {
-		spk_evconn_reply_error(&p->conn, req, SPOKE_EEXIST,
-				       "an actor named '%s' exists already (on %s)", spec->name,
-				       hub->gang.nodes[a->node].name);
-		return SPOKE_EEXIST;
-	}
+	if (a)
+		return spk_fail(SPOKE_EEXIST, "an actor named '%s' exists already (on %s)",
+				spec->name, hub->gang.nodes[a->node].name);
 	return 0;
 }
 
-/* The one answer to a spawn spec that did not decode: a bad name or path
- * (SPOKE_EINVAL, saying which), or a malformed payload. */
-static void refuse_spec(struct hub_peer *p, uint64_t req, int rc, const char *what)
-{
-	if (rc == SPOKE_EINVAL)
-		spk_evconn_reply_error(&p->conn, req, rc, "%s", spoke_errmsg());
-	else
-		spk_evconn_reply_error(&p->conn, req, SPOKE_EPROTO, "malformed %s", what);
-}
+/* The request handlers below take the decoded message and return 0 when
+ * they answered it (or when a START went out: the agent's answer or the
+ * spawn's timeout answers it), else the refusal's status with why in
+ * spoke_errmsg(): on_frame sends that one answer.  A refused request
+ * leaves nothing behind. */
 
-static void on_spawn(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+static int on_spawn(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+		    struct spk_spawn_spec *spec)
 {
-	struct spk_spawn_spec spec;
 	struct spk_ticket *own;
 	char why[512];
 	int rc;
 
-	rc = spk_spawn_spec_unpack(v, &spec);
-	if (rc < 0) {
-		refuse_spec(p, h->id, rc, "SPAWN");
-		return;
-	}
-	if (check_new_name(hub, p, h->id, &spec) != 0)
-		return;
-	rc = spk_gang_allocate(&hub->gang, 0, 1, 1, &spec.res, false, &own, why, sizeof(why));
-	if (rc < 0) {
-		spk_evconn_reply_error(&p->conn, h->id, rc, "cannot place actor '%s': %s",
-				       spec.name, why);
-		return;
-	}
-	start_actor(hub, p, h->id, &spec, own->grants[0].node, &own->grants[0], 0, own);
+	rc = check_new_name(hub, spec);
+	if (rc < 0)
+		return rc;
+	rc = spk_gang_allocate(&hub->gang, 0, 1, 1, &spec->res, false, &own, why, sizeof(why));
+	if (rc < 0)
+		return spk_fail(rc, "cannot place actor '%s': %s", spec->name, why);
+	return start_actor(hub, p, h->id, spec, own->grants[0].node, &own->grants[0], 0, own);
 }
 
-static void on_alloc(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+static int on_alloc(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+		    const struct spk_alloc *req)
 {
-	uint32_t nodes = 0, per_node = 0;
-	spoke_resources res = { 0, 0 };
 	struct spk_ticket *t;
-	uint8_t strict = 0;
+	spoke_ticket *answer;
 	char why[512];
 	spoke_buf b;
 	int rc;
 
-	spoke_view_get_u32(v, &nodes);
-	spoke_view_get_u32(v, &per_node);
-	spoke_view_get_u32(v, &res.gpus);
-	spoke_view_get_u32(v, &res.cpus);
-	spoke_view_get_u8(v, &strict);
-	if (spoke_view_error(v)) {
-		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed ALLOC");
-		return;
+	rc = spk_gang_allocate(&hub->gang, p->conn.serial, req->nodes, req->per_node, &req->res,
+			       req->strict_pack, &t, why, sizeof(why));
+	if (rc < 0)
+		return spk_fail(rc, "cannot allocate the gang: %s", why);
+	answer = calloc(1, sizeof(*answer) + t->n * sizeof(answer->slots[0]));
+	if (!answer) {
+		spk_gang_release(&hub->gang, t);
+		return spk_fail(-ENOMEM, "hub out of memory");
 	}
-	rc = spk_gang_allocate(&hub->gang, p->conn.serial, nodes, per_node, &res, strict, &t, why,
-			       sizeof(why));
-	if (rc < 0) {
-		spk_evconn_reply_error(&p->conn, h->id, rc, "cannot allocate the gang: %s", why);
-		return;
-	}
-	spk_info("ticket %llu: %u nodes x %u slots x %u GPUs", (unsigned long long)t->id, nodes,
-		 per_node, res.gpus);
-	spk_evconn_begin(&p->conn, &b);
-	spoke_buf_put_u64(&b, t->id);
-	spoke_buf_put_u32(&b, t->n);
+	spk_info("ticket %llu: %u nodes x %u slots x %u GPUs", (unsigned long long)t->id,
+		 req->nodes, req->per_node, req->res.gpus);
+	answer->id = t->id;
+	answer->n_slots = t->n;
 	for (uint32_t i = 0; i < t->n; i++) {
 		const struct spk_grant *g = &t->grants[i];
-		spoke_slot s = { .rank = g->rank, .node_rank = g->node_rank,
-				 .local_rank = g->local_rank, .n_gpus = g->n_gpus };
+		spoke_slot *s = &answer->slots[i];
 
-		snprintf(s.node, sizeof(s.node), "%s", hub->gang.nodes[g->node].name);
-		memcpy(s.gpus, g->gpus, sizeof(s.gpus));
-		spk_slot_pack(&b, &s);
+		*s = (spoke_slot){ .rank = g->rank, .node_rank = g->node_rank,
+				   .local_rank = g->local_rank, .n_gpus = g->n_gpus };
+		snprintf(s->node, sizeof(s->node), "%s", hub->gang.nodes[g->node].name);
+		memcpy(s->gpus, g->gpus, sizeof(s->gpus));
 	}
+	spk_evconn_begin(&p->conn, &b);
+	spk_alloc_answer_pack(&b, answer);
 	spk_evconn_finish(&p->conn, &b, SPK_REPLY, h->id, 0);
+	free(answer);
+	return 0;
 }
 
-/* The ticket id if this client holds it; else answers request req with
- * the error and returns NULL. */
-static struct spk_ticket *owned_ticket(struct hub *hub, struct hub_peer *p, uint64_t req,
-				       uint64_t id)
+/* Ticket id into *t if this client holds it; else the refusal. */
+static int owned_ticket(struct hub *hub, struct hub_peer *p, uint64_t id, struct spk_ticket **t)
 {
-	struct spk_ticket *t = spk_gang_find(&hub->gang, id);
-
-	if (t && t->owner == p->conn.serial)
-		return t;
-	spk_evconn_reply_error(&p->conn, req, SPOKE_ENOTICKET, "no ticket %llu held by this client",
-			       (unsigned long long)id);
-	return NULL;
+	*t = spk_gang_find(&hub->gang, id);
+	if (*t && (*t)->owner == p->conn.serial)
+		return 0;
+	return spk_fail(SPOKE_ENOTICKET, "no ticket %llu held by this client",
+			(unsigned long long)id);
 }
 
-static void on_launch(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+static int on_launch(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+		     struct spk_launch *l)
 {
-	struct spk_spawn_spec spec;
 	struct spk_ticket *t;
-	uint64_t id = 0;
-	uint32_t rank = 0;
-	int rc;
+	int rc = owned_ticket(hub, p, l->ticket, &t);
 
-	spoke_view_get_u64(v, &id);
-	spoke_view_get_u32(v, &rank);
-	rc = spk_spawn_spec_unpack(v, &spec);
-	if (rc < 0) {
-		refuse_spec(p, h->id, rc, "LAUNCH");
-		return;
-	}
-	t = owned_ticket(hub, p, h->id, id);
-	if (!t)
-		return;
-	if (rank >= t->n) {
-		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EINVAL,
-				       "rank %u is outside ticket %llu (%u slots)", rank,
-				       (unsigned long long)id, t->n);
-		return;
-	}
+	if (rc < 0)
+		return rc;
+	if (l->rank >= t->n)
+		return spk_fail(SPOKE_EINVAL, "rank %u is outside ticket %llu (%u slots)", l->rank,
+				(unsigned long long)l->ticket, t->n);
 	for (struct hub_actor *o = hub->actors; o; o = o->next)
-		if (o->ticket == t->id && o->rank == rank) {
-			spk_evconn_reply_error(&p->conn, h->id, SPOKE_EEXIST,
-					       "slot %u of ticket %llu already runs actor '%s'", rank,
-					       (unsigned long long)id, o->name);
-			return;
-		}
-	if (check_new_name(hub, p, h->id, &spec) != 0)
-		return;
-	start_actor(hub, p, h->id, &spec, t->grants[rank].node, &t->grants[rank], t->id, NULL);
+		if (o->ticket == t->id && o->rank == l->rank)
+			return spk_fail(SPOKE_EEXIST, "slot %u of ticket %llu already runs actor '%s'",
+					l->rank, (unsigned long long)l->ticket, o->name);
+	rc = check_new_name(hub, &l->spec);
+	if (rc < 0)
+		return rc;
+	return start_actor(hub, p, h->id, &l->spec, t->grants[l->rank].node, &t->grants[l->rank],
+			   t->id, NULL);
 }
 
 static void release_ticket(struct hub *hub, struct spk_ticket *t)
@@ -456,86 +423,83 @@ static void release_ticket(struct hub *hub, struct spk_ticket *t)
 	spk_gang_release(&hub->gang, t);
 }
 
-static void on_release(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+static int on_release(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+		      const struct spk_release *r)
 {
 	struct spk_ticket *t;
-	uint64_t id = 0;
+	int rc = owned_ticket(hub, p, r->ticket, &t);
 
-	if (spoke_view_get_u64(v, &id) < 0) {
-		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO, "malformed RELEASE");
-		return;
-	}
-	t = owned_ticket(hub, p, h->id, id);
-	if (!t)
-		return;
+	if (rc < 0)
+		return rc;
 	release_ticket(hub, t);
 	spk_evconn_send(&p->conn, SPK_REPLY, h->id, 0, NULL, 0);
+	return 0;
 }
 
-/* LOOKUP and KILL both name an actor. */
-static struct hub_actor *named_actor(struct hub *hub, struct hub_peer *p, uint64_t req,
-				     spoke_view *v)
+/* LOOKUP and KILL both name an actor: the running one into *out, else the
+ * refusal (dead, starting or unknown). */
+static int named_actor(struct hub *hub, const struct spk_actor_ref *r, struct hub_actor **out)
 {
-	char name[SPOKE_ACTOR_NAME_MAX];
+	struct hub_actor *a = find_actor(hub, r->name);
 	const struct hub_death *d;
-	struct hub_actor *a;
 
-	int rc = spk_view_get_name(v, "actor name", name, sizeof(name));
-
-	if (rc < 0) {
-		refuse_spec(p, req, rc, "actor name");
-		return NULL;
-	}
-	a = find_actor(hub, name);
+	*out = a;
 	if (a && a->state == ACTOR_RUNNING)
-		return a;
-	d = a ? NULL : find_death(hub, name);
+		return 0;
+	d = a ? NULL : find_death(hub, r->name);
 	if (d)
-		spk_evconn_reply_error(&p->conn, req, SPOKE_EDEAD, "actor '%s' on %s %s", name,
-				       d->node, d->why);
-	else
-		spk_evconn_reply_error(&p->conn, req, SPOKE_ENOACTOR, "no actor named '%s'%s", name,
-				       a ? " yet (it is starting)" : "");
-	return NULL;
+		return spk_fail(SPOKE_EDEAD, "actor '%s' on %s %s", r->name, d->node, d->why);
+	return spk_fail(SPOKE_ENOACTOR, "no actor named '%s'%s", r->name,
+			a ? " yet (it is starting)" : "");
 }
 
-static void on_lookup(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+static int on_lookup(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+		     const struct spk_actor_ref *r)
 {
-	struct hub_actor *a = named_actor(hub, p, h->id, v);
+	struct hub_actor *a;
+	int rc = named_actor(hub, r, &a);
 
-	if (a)
-		reply_endpoint(&p->conn, h->id, &a->ep);
+	if (rc < 0)
+		return rc;
+	reply_endpoint(&p->conn, h->id, &a->ep);
+	return 0;
 }
 
-static void on_kill(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+static int on_kill(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+		   const struct spk_actor_ref *r)
 {
-	struct hub_actor *a = named_actor(hub, p, h->id, v);
+	struct hub_actor *a;
+	int rc = named_actor(hub, r, &a);
 
-	if (!a)
-		return;
+	if (rc < 0)
+		return rc;
 	stop_actor(hub, a, "was killed by a client");
 	spk_evconn_send(&p->conn, SPK_REPLY, h->id, 0, NULL, 0);
+	return 0;
 }
 
-static void on_nodes(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h)
+static int on_nodes(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h)
 {
-	uint32_t live = 0;
+	spoke_node_info *live = calloc(hub->gang.n_nodes + 1, sizeof(*live));
+	uint32_t n = 0;
 	spoke_buf b;
 
-	for (uint32_t i = 0; i < hub->gang.n_nodes; i++)
-		live += hub->gang.nodes[i].alive;
-	spk_evconn_begin(&p->conn, &b);
-	spoke_buf_put_u32(&b, live);
+	if (!live)
+		return spk_fail(-ENOMEM, "hub out of memory");
 	for (uint32_t i = 0; i < hub->gang.n_nodes; i++) {
 		const struct spk_node *nd = &hub->gang.nodes[i];
 
 		if (!nd->alive)
 			continue;
-		spoke_buf_put_str(&b, nd->name);
-		spoke_buf_put_u32(&b, nd->n_gpus);
-		spoke_buf_put_u32(&b, nd->n_gpus - (uint32_t)__builtin_popcountll(nd->gpu_used));
+		snprintf(live[n].name, sizeof(live[n].name), "%s", nd->name);
+		live[n].n_gpus = nd->n_gpus;
+		live[n++].free_gpus = nd->n_gpus - (uint32_t)__builtin_popcountll(nd->gpu_used);
 	}
+	spk_evconn_begin(&p->conn, &b);
+	spk_nodes_answer_pack(&b, live, n);
 	spk_evconn_finish(&p->conn, &b, SPK_REPLY, h->id, 0);
+	free(live);
+	return 0;
 }
 
 /* Whether node may register: any without --allow-nodes. */
@@ -549,60 +513,46 @@ static bool node_allowed(const struct hub *hub, const char *node)
 	return false;
 }
 
-/* REGISTER: the peer becomes the agent of node r.node.  Refused (one
+/* REGISTER: the peer becomes the agent of node r->node.  Refused (one
  * answer, logged): a second REGISTER, a client that holds tickets, a bad
- * name or host, a node outside --allow-nodes, a live node of that name. */
-static void on_register(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h, spoke_view *v)
+ * name or host (at decode), a node outside --allow-nodes, a live node of
+ * that name. */
+static int on_register(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+		       const struct spk_register *r)
 {
-	struct spk_register r;
 	char gpus[SPK_GPU_LIST_MAX];
-	int idx, rc;
+	int idx;
 
 	for (struct spk_ticket *t = hub->gang.tickets; t; t = t->next)
-		if (t->owner == p->conn.serial) {
-			spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO,
-					       "a client holding tickets cannot register as a node");
-			return;
-		}
-	if (p->node >= 0) {
-		spk_evconn_reply_error(&p->conn, h->id, SPOKE_EPROTO,
-				       "this connection is registered already");
-		return;
-	}
-	rc = spk_register_unpack(v, &r);
-	if (rc < 0) {
-		spk_warn("refused a node from %s: %s", p->conn.peer,
-			 rc == SPOKE_EINVAL ? spoke_errmsg() : "malformed REGISTER");
-		refuse_spec(p, h->id, rc, "REGISTER");
-		return;
-	}
-	if (!node_allowed(hub, r.node)) {
-		spk_warn("refused node %s from %s: not a node of this job (--allow-nodes)", r.node,
+		if (t->owner == p->conn.serial)
+			return spk_fail(SPOKE_EPROTO,
+					"a client holding tickets cannot register as a node");
+	if (p->node >= 0)
+		return spk_fail(SPOKE_EPROTO, "this connection is registered already");
+	if (!node_allowed(hub, r->node)) {
+		spk_warn("refused node %s from %s: not a node of this job (--allow-nodes)", r->node,
 			 p->conn.peer);
-		spk_evconn_reply_error(&p->conn, h->id, -EPERM,
-				       "hub refused node %s: not a node of this job's allocation",
-				       r.node);
-		return;
+		return spk_fail(-EPERM, "hub refused node %s: not a node of this job's allocation",
+				r->node);
 	}
-	idx = spk_gang_add_node(&hub->gang, r.node, r.gpus, r.n_gpus, r.cpus);
+	idx = spk_gang_add_node(&hub->gang, r->node, r->gpus, r->n_gpus, r->cpus);
 	if (idx < 0) {
-		spk_warn("refused node %s: %s", r.node, spoke_strerror(idx));
-		spk_evconn_reply_error(&p->conn, h->id, idx, "hub refused node %s: %s", r.node,
-				       idx == SPOKE_EEXIST ? "a live node of that name is registered"
-				       : idx == SPOKE_EINVAL
-					       ? "want at most 64 distinct GPU ids"
-					       : spoke_strerror(idx));
-		return;
+		spk_warn("refused node %s: %s", r->node, spoke_strerror(idx));
+		return spk_fail(idx, "hub refused node %s: %s", r->node,
+				idx == SPOKE_EEXIST   ? "a live node of that name is registered"
+				: idx == SPOKE_EINVAL ? "want at most 64 distinct GPU ids"
+						      : spoke_strerror(idx));
 	}
 	p->node = idx;
 	hub->gang.nodes[idx].data = p;
-	spk_gpu_list_format(gpus, sizeof(gpus), r.gpus, r.n_gpus);
-	spk_info("node %s registered: agent pid %u at %s, %u GPUs [%s], %u CPUs", r.node, r.pid,
-		 r.host, r.n_gpus, gpus, r.cpus);
+	spk_gpu_list_format(gpus, sizeof(gpus), r->gpus, r->n_gpus);
+	spk_info("node %s registered: agent pid %u at %s, %u GPUs [%s], %u CPUs", r->node, r->pid,
+		 r->host, r->n_gpus, gpus, r->cpus);
 	spk_evconn_send(&p->conn, SPK_REPLY, h->id, idx, NULL, 0);
+	return 0;
 }
 
-/* The agent's answer to a START. */
+/* The agent's answer to a START: an endpoint, or (aux < 0) why not. */
 static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
 			   spoke_view *v)
 {
@@ -632,13 +582,7 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 		fail_op(hub, op, SPOKE_EDEAD, "actor '%s' was stopped before it was ready",
 			op->name);
 	} else if (h->aux < 0) {
-		size_t n = spoke_view_remaining(v) < sizeof(msg) - 1 ? spoke_view_remaining(v)
-								      : sizeof(msg) - 1;
-		const void *text = NULL;
-
-		spoke_view_get_raw(v, &text, n);
-		memcpy(msg, text ? text : "", text ? n : 0);
-		msg[text ? n : 0] = '\0';
+		spk_error_text_unpack(v, msg, sizeof(msg));
 		actor_dead(hub, a, "failed to start");
 		fail_op(hub, op, h->aux, "%s", msg);
 	} else if (spk_endpoint_unpack(v, &a->ep) < 0) {
@@ -663,23 +607,82 @@ static void on_exited(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 		      spoke_view *v)
 {
 	const char *node = hub->gang.nodes[p->node].name;
-	char name[SPOKE_ACTOR_NAME_MAX], why[128];
+	struct spk_exited e;
 	struct hub_actor *a;
 
-	spk_view_get_name(v, "actor name", name, sizeof(name));
-	spoke_view_get_str_copy(v, why, sizeof(why));
-	if (spoke_view_error(v)) {
+	if (spk_exited_unpack(v, &e) < 0) {
 		spk_warn("node %s sent a malformed EXITED", node);
 		return;
 	}
 	a = find_started(hub, h->id);
 	if (a && a->node != (uint32_t)p->node) {
-		spk_warn("refused node %s's report that actor %s of node %s exited", node, name,
+		spk_warn("refused node %s's report that actor %s of node %s exited", node, e.name,
 			 hub->gang.nodes[a->node].name);
 		return;
 	}
-	if (a && !strcmp(a->name, name))
-		actor_dead(hub, a, why);
+	if (a && !strcmp(a->name, e.name))
+		actor_dead(hub, a, e.why);
+}
+
+/* A request's payload, decoded. */
+union hub_request {
+	struct spk_register reg;
+	struct spk_spawn_spec spawn;
+	struct spk_alloc alloc;
+	struct spk_launch launch;
+	struct spk_release release;
+	struct spk_actor_ref ref;
+};
+
+/* 0, or the refusal: SPOKE_EINVAL for a bad name (why in spoke_errmsg()),
+ * SPOKE_EPROTO for a malformed payload. */
+static int decode_request(uint8_t type, spoke_view *v, union hub_request *m)
+{
+	int rc = 0;
+
+	switch (type) {
+	case SPK_REGISTER: rc = spk_register_unpack(v, &m->reg); break;
+	case SPK_SPAWN: rc = spk_spawn_spec_unpack(v, &m->spawn); break;
+	case SPK_ALLOC: rc = spk_alloc_unpack(v, &m->alloc); break;
+	case SPK_LAUNCH: rc = spk_launch_unpack(v, &m->launch); break;
+	case SPK_RELEASE: rc = spk_release_unpack(v, &m->release); break;
+	case SPK_LOOKUP:
+	case SPK_KILL: rc = spk_actor_ref_unpack(v, &m->ref); break;
+	}
+	if (rc < 0 && rc != SPOKE_EINVAL)
+		rc = spk_fail(SPOKE_EPROTO, "malformed %s", spk_type_name(type));
+	return rc;
+}
+
+static int handle_request(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+			  union hub_request *m)
+{
+	switch (h->type) {
+	case SPK_REGISTER: return on_register(hub, p, h, &m->reg);
+	case SPK_SPAWN: return on_spawn(hub, p, h, &m->spawn);
+	case SPK_ALLOC: return on_alloc(hub, p, h, &m->alloc);
+	case SPK_LAUNCH: return on_launch(hub, p, h, &m->launch);
+	case SPK_RELEASE: return on_release(hub, p, h, &m->release);
+	case SPK_LOOKUP: return on_lookup(hub, p, h, &m->ref);
+	case SPK_KILL: return on_kill(hub, p, h, &m->ref);
+	case SPK_NODES: return on_nodes(hub, p, h);
+	}
+	return spk_fail(SPOKE_EPROTO, "unexpected %s", spk_type_name(h->type));
+}
+
+static bool is_request(uint8_t type)
+{
+	switch (type) {
+	case SPK_REGISTER:
+	case SPK_SPAWN:
+	case SPK_ALLOC:
+	case SPK_LAUNCH:
+	case SPK_RELEASE:
+	case SPK_LOOKUP:
+	case SPK_KILL:
+	case SPK_NODES: return true;
+	}
+	return false;
 }
 
 static void on_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
@@ -687,28 +690,27 @@ static void on_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *
 	struct hub_peer *p = c->data;
 	struct hub *hub = p->hub;
 	bool agent = p->node >= 0;
+	union hub_request m;
+	int rc;
 
-	switch (h->type) {
-	case SPK_REGISTER: on_register(hub, p, h, v); return;
-	case SPK_SPAWN: on_spawn(hub, p, h, v); return;
-	case SPK_ALLOC: on_alloc(hub, p, h, v); return;
-	case SPK_LAUNCH: on_launch(hub, p, h, v); return;
-	case SPK_RELEASE: on_release(hub, p, h, v); return;
-	case SPK_LOOKUP: on_lookup(hub, p, h, v); return;
-	case SPK_KILL: on_kill(hub, p, h, v); return;
-	case SPK_NODES: on_nodes(hub, p, h); return;
-	case SPK_REPLY:
-		if (agent) {
-			on_agent_reply(hub, p, h, v);
-			return;
-		}
-		break;
-	case SPK_EXITED:
-		if (agent) {
-			on_exited(hub, p, h, v);
-			return;
-		}
-		break;
+	if (is_request(h->type)) {
+		rc = decode_request(h->type, v, &m);
+		if (rc < 0 && h->type == SPK_REGISTER)
+			spk_warn("refused a node from %s: %s", c->peer, spoke_errmsg());
+		if (rc == 0)
+			rc = handle_request(hub, p, h, &m);
+		/* The one answer to a refused request. */
+		if (rc < 0)
+			spk_evconn_reply_error(c, h->id, rc, "%s", spoke_errmsg());
+		return;
+	}
+	if (agent && h->type == SPK_REPLY) {
+		on_agent_reply(hub, p, h, v);
+		return;
+	}
+	if (agent && h->type == SPK_EXITED) {
+		on_exited(hub, p, h, v);
+		return;
 	}
 	spk_warn("closed connection from %s: unexpected %s", c->peer, spk_type_name(h->type));
 	spk_evconn_close(c, SPOKE_EPROTO);

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,4 +309,212 @@ int spk_slot_unpack(spoke_view *v, spoke_slot *s)
 	spoke_view_get_u32(v, &s->local_rank);
 	spk_view_get_name(v, "node name", s->node, sizeof(s->node));
 	return get_gpus(v, s->gpus, SPOKE_MAX_SLOT_GPUS, &s->n_gpus);
+}
+
+int spk_alloc_pack(spoke_buf *b, const struct spk_alloc *a)
+{
+	spoke_buf_put_u32(b, a->nodes);
+	spoke_buf_put_u32(b, a->per_node);
+	spoke_buf_put_u32(b, a->res.gpus);
+	spoke_buf_put_u32(b, a->res.cpus);
+	return spoke_buf_put_u8(b, a->strict_pack ? 1 : 0);
+}
+
+int spk_alloc_unpack(spoke_view *v, struct spk_alloc *a)
+{
+	uint8_t strict = 0;
+
+	spoke_view_get_u32(v, &a->nodes);
+	spoke_view_get_u32(v, &a->per_node);
+	spoke_view_get_u32(v, &a->res.gpus);
+	spoke_view_get_u32(v, &a->res.cpus);
+	if (spoke_view_get_u8(v, &strict) == 0 && strict > 1)
+		v->err = SPOKE_EPROTO;
+	a->strict_pack = strict == 1;
+	return spoke_view_error(v);
+}
+
+int spk_alloc_answer_pack(spoke_buf *b, const spoke_ticket *t)
+{
+	spoke_buf_put_u64(b, t->id);
+	spoke_buf_put_u32(b, t->n_slots);
+	for (uint32_t i = 0; i < t->n_slots; i++)
+		spk_slot_pack(b, &t->slots[i]);
+	return spoke_buf_error(b);
+}
+
+/* Every count from a peer is checked against the bytes left after it
+ * before anything is allocated or looped over: a count they cannot hold is
+ * a lie. */
+int spk_alloc_answer_decode(spoke_view *v, spoke_ticket **out)
+{
+	spoke_ticket *t;
+	uint32_t n = 0;
+	uint64_t id = 0;
+
+	*out = NULL;
+	spoke_view_get_u64(v, &id);
+	spoke_view_get_u32(v, &n);
+	if (spoke_view_error(v))
+		return spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
+	if (n > spoke_view_remaining(v) / SPK_SLOT_WIRE_MIN)
+		return spk_fail(SPOKE_EPROTO, "malformed ALLOC answer: %u slots in %zu bytes", n,
+				spoke_view_remaining(v));
+	t = calloc(1, sizeof(*t) + n * sizeof(t->slots[0]));
+	if (!t)
+		return -ENOMEM;
+	t->id = id;
+	t->n_slots = n;
+	for (uint32_t i = 0; i < n; i++)
+		spk_slot_unpack(v, &t->slots[i]);
+	if (spoke_view_error(v)) {
+		free(t);
+		return spk_fail(SPOKE_EPROTO, "malformed ALLOC answer");
+	}
+	*out = t;
+	return 0;
+}
+
+int spk_nodes_answer_pack(spoke_buf *b, const spoke_node_info *nodes, uint32_t n)
+{
+	spoke_buf_put_u32(b, n);
+	for (uint32_t i = 0; i < n; i++) {
+		spoke_buf_put_str(b, nodes[i].name);
+		spoke_buf_put_u32(b, nodes[i].n_gpus);
+		spoke_buf_put_u32(b, nodes[i].free_gpus);
+	}
+	return spoke_buf_error(b);
+}
+
+int spk_nodes_answer_decode(spoke_view *v, spoke_node_info *out, size_t cap)
+{
+	uint32_t n = 0;
+
+	spoke_view_get_u32(v, &n);
+	if (!spoke_view_error(v) && n > spoke_view_remaining(v) / SPK_NODE_WIRE_MIN)
+		return spk_fail(SPOKE_EPROTO, "malformed NODES answer: %u nodes in %zu bytes", n,
+				spoke_view_remaining(v));
+	for (uint32_t i = 0; i < n && !spoke_view_error(v); i++) {
+		spoke_node_info info;
+
+		spk_view_get_name(v, "node name", info.name, sizeof(info.name));
+		spoke_view_get_u32(v, &info.n_gpus);
+		spoke_view_get_u32(v, &info.free_gpus);
+		if (i < cap)
+			out[i] = info;
+	}
+	if (spoke_view_error(v) == SPOKE_EINVAL)
+		return spk_fail(SPOKE_EPROTO, "malformed NODES answer: %s", spoke_errmsg());
+	if (spoke_view_error(v) || n > INT_MAX)
+		return spk_fail(SPOKE_EPROTO, "malformed NODES answer");
+	return (int)n;
+}
+
+int spk_launch_pack(spoke_buf *b, const struct spk_launch *l)
+{
+	spoke_buf_put_u64(b, l->ticket);
+	spoke_buf_put_u32(b, l->rank);
+	return spk_spawn_spec_pack(b, &l->spec);
+}
+
+int spk_launch_unpack(spoke_view *v, struct spk_launch *l)
+{
+	spoke_view_get_u64(v, &l->ticket);
+	spoke_view_get_u32(v, &l->rank);
+	return spk_spawn_spec_unpack(v, &l->spec);
+}
+
+int spk_release_pack(spoke_buf *b, const struct spk_release *r)
+{
+	return spoke_buf_put_u64(b, r->ticket);
+}
+
+int spk_release_unpack(spoke_view *v, struct spk_release *r)
+{
+	return spoke_view_get_u64(v, &r->ticket);
+}
+
+int spk_actor_ref_pack(spoke_buf *b, const struct spk_actor_ref *r)
+{
+	return spoke_buf_put_str(b, r->name);
+}
+
+int spk_actor_ref_unpack(spoke_view *v, struct spk_actor_ref *r)
+{
+	return spk_view_get_name(v, "actor name", r->name, sizeof(r->name));
+}
+
+int spk_exited_pack(spoke_buf *b, const struct spk_exited *e)
+{
+	spoke_buf_put_str(b, e->name);
+	return spoke_buf_put_str(b, e->why);
+}
+
+int spk_exited_unpack(spoke_view *v, struct spk_exited *e)
+{
+	spk_view_get_name(v, "actor name", e->name, sizeof(e->name));
+	e->why[0] = '\0';
+	if (!spoke_view_error(v))
+		spoke_view_get_str_copy(v, e->why, sizeof(e->why));
+	return spoke_view_error(v);
+}
+
+int spk_spawn_info_pack(spoke_buf *b, const struct spk_spawn_info *s)
+{
+	spoke_buf_put_str(b, s->token);
+	spoke_buf_put_str(b, s->host);
+	spoke_buf_put_str(b, s->modules);
+	spoke_buf_put_u64(b, s->incarnation);
+	return spk_spawn_spec_pack(b, &s->spec);
+}
+
+int spk_spawn_info_unpack(spoke_view *v, struct spk_spawn_info *s)
+{
+	s->token[0] = '\0';
+	spoke_view_get_str_copy(v, s->token, sizeof(s->token));
+	spk_view_get_name(v, "host", s->host, sizeof(s->host));
+	spk_view_get_path(v, "modules", s->modules, sizeof(s->modules));
+	spoke_view_get_u64(v, &s->incarnation);
+	return spk_spawn_spec_unpack(v, &s->spec);
+}
+
+int spk_ready_pack(spoke_buf *b, const struct spk_ready *r)
+{
+	return spoke_buf_put_u32(b, r->port);
+}
+
+int spk_ready_unpack(spoke_view *v, struct spk_ready *r)
+{
+	uint32_t port = 0;
+
+	if (spoke_view_get_u32(v, &port) == 0 && (port == 0 || port > 65535))
+		v->err = SPOKE_EPROTO;
+	r->port = (uint16_t)port;
+	return spoke_view_error(v);
+}
+
+int spk_error_text_pack(spoke_buf *b, const char *text)
+{
+	return spoke_buf_put_raw(b, text, strlen(text));
+}
+
+int spk_error_text_unpack(spoke_view *v, char *dst, size_t cap)
+{
+	size_t n = spoke_view_remaining(v);
+	const void *text = NULL;
+	const char *nul;
+
+	if (!cap)
+		return 0;
+	if (n > cap - 1)
+		n = cap - 1;
+	dst[0] = '\0';
+	if (spoke_view_get_raw(v, &text, n) < 0 || !text)
+		return 0;
+	nul = memchr(text, '\0', n);
+	if (nul)
+		n = (size_t)(nul - (const char *)text);
+	memcpy(dst, text, n);
+	dst[n] = '\0';
+	return 0;
 }

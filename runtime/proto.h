@@ -1,9 +1,33 @@
 /* proto.h - the payloads of the control messages (hub, agent, worker).
  *
- * One spawn spec serves SPAWN (client -> hub), LAUNCH (after a ticket id and
- * rank), START (hub -> agent, with the GPUs chosen) and SPAWN_INFO (agent ->
- * worker, with the token, modules and bind address).  Strings are copied
- * out on unpack; args stay a view of the received frame. */
+ * The wire protocol in one place: every control message has one struct and
+ * one pack/unpack pair here, and nowhere else is a control message's
+ * payload written or read field by field.  An unpack is a plain function
+ * of a view (no socket, no event loop: tests/fuzz/fuzz_proto.c reaches each
+ * one); it validates every name as it copies it out, and returns 0, or
+ * SPOKE_EINVAL (a bad name, why in spoke_errmsg()) or another negative code
+ * (SPOKE_ESHORT, SPOKE_EPROTO) for a malformed payload.  A pack returns the
+ * buffer's sticky error.  All integers little-endian (the serializer's
+ * codec, spoke/serializer.h).
+ *
+ *   message     from -> to       payload (struct)
+ *   REGISTER    agent -> hub     spk_register; answer: aux = node index
+ *   SPAWN       client -> hub    spk_spawn_spec; answer: spk_endpoint
+ *   ALLOC       client -> hub    spk_alloc; answer: spk_alloc_answer_pack
+ *   LAUNCH      client -> hub    spk_launch; answer: spk_endpoint
+ *   RELEASE     client -> hub    spk_release; answer: empty
+ *   LOOKUP      client -> hub    spk_actor_ref; answer: spk_endpoint
+ *   KILL        client -> hub    spk_actor_ref; answer: empty
+ *   NODES       client -> hub    empty; answer: spk_nodes_answer_pack
+ *   START       hub -> agent     spk_spawn_spec (GPUs chosen); answer:
+ *                                spk_endpoint, or aux < 0 and an error text
+ *   STOP        hub -> agent     spk_actor_ref (id: the START's)
+ *   EXITED      agent -> hub     spk_exited (id: the START's)
+ *   SPAWN_INFO  agent -> worker  spk_spawn_info
+ *   READY       worker -> agent  spk_ready, or aux < 0 and an error text
+ *
+ * Strings are copied out on unpack; a spawn spec's args stay a view of the
+ * received frame. */
 #ifndef SPOKE_PROTO_H
 #define SPOKE_PROTO_H
 
@@ -106,5 +130,95 @@ int spk_endpoint_unpack(spoke_view *v, struct spk_endpoint *e);
 /* A gang slot inside an ALLOC answer. */
 int spk_slot_pack(spoke_buf *b, const spoke_slot *s);
 int spk_slot_unpack(spoke_view *v, spoke_slot *s);
+
+/* ALLOC: client -> hub, reserve a gang of nodes x per_node slots. */
+struct spk_alloc {
+	uint32_t nodes;
+	uint32_t per_node;
+	spoke_resources res; /* each slot's */
+	bool strict_pack;
+};
+int spk_alloc_pack(spoke_buf *b, const struct spk_alloc *a);
+/* strict_pack is a byte, 0 or 1: anything else is SPOKE_EPROTO. */
+int spk_alloc_unpack(spoke_view *v, struct spk_alloc *a);
+
+/* The ALLOC answer: the ticket's id, its slot count, the slots.  Decode
+ * checks the count against the bytes left (a slot takes
+ * SPK_SLOT_WIRE_MIN bytes at least) before it allocates the ticket
+ * (malloc'd into *out); SPOKE_EPROTO, with why in spoke_errmsg(), for a
+ * malformed answer, and then *out is NULL. */
+#define SPK_SLOT_WIRE_MIN 21 /* 3 ranks, a name of 1 byte at least, a GPU count */
+int spk_alloc_answer_pack(spoke_buf *b, const spoke_ticket *t);
+int spk_alloc_answer_decode(spoke_view *v, spoke_ticket **out);
+
+/* The NODES answer: a count, then each live node (name, GPUs, free GPUs).
+ * Decode fills out[0..cap) and returns the count (which may exceed cap),
+ * checked against the bytes left (SPK_NODE_WIRE_MIN per node) before it
+ * loops; SPOKE_EPROTO, with why in spoke_errmsg(), for a malformed one. */
+#define SPK_NODE_WIRE_MIN 12
+int spk_nodes_answer_pack(spoke_buf *b, const spoke_node_info *nodes, uint32_t n);
+int spk_nodes_answer_decode(spoke_view *v, spoke_node_info *out, size_t cap);
+
+/* LAUNCH: client -> hub, start an actor in slot `rank` of a ticket. */
+struct spk_launch {
+	uint64_t ticket;
+	uint32_t rank;
+	struct spk_spawn_spec spec;
+};
+int spk_launch_pack(spoke_buf *b, const struct spk_launch *l);
+int spk_launch_unpack(spoke_view *v, struct spk_launch *l);
+
+/* RELEASE: client -> hub, give a ticket back. */
+struct spk_release {
+	uint64_t ticket;
+};
+int spk_release_pack(spoke_buf *b, const struct spk_release *r);
+int spk_release_unpack(spoke_view *v, struct spk_release *r);
+
+/* LOOKUP and KILL (client -> hub) and STOP (hub -> agent): an actor's
+ * name (a name, above). */
+struct spk_actor_ref {
+	char name[SPOKE_ACTOR_NAME_MAX];
+};
+int spk_actor_ref_pack(spoke_buf *b, const struct spk_actor_ref *r);
+int spk_actor_ref_unpack(spoke_view *v, struct spk_actor_ref *r);
+
+/* EXITED: agent -> hub, a worker ended (the frame's id: its START's).  why
+ * is free text (a control character is allowed: whoever logs it escapes
+ * it), up to its size - 1 bytes. */
+struct spk_exited {
+	char name[SPOKE_ACTOR_NAME_MAX];
+	char why[128];
+};
+int spk_exited_pack(spoke_buf *b, const struct spk_exited *e);
+int spk_exited_unpack(spoke_view *v, struct spk_exited *e);
+
+/* SPAWN_INFO: agent -> worker, what to be.  host is a name (above); the
+ * modules a path (a ':'-separated list of them, "" for none). */
+#define SPK_MODULES_MAX (SPK_PATH_MAX * 4)
+struct spk_spawn_info {
+	char token[SPK_TOKEN_MAX];
+	char host[SPK_ADDR_MAX]; /* where to listen */
+	char modules[SPK_MODULES_MAX];
+	uint64_t incarnation; /* the hub's START id (spk_endpoint) */
+	struct spk_spawn_spec spec;
+};
+int spk_spawn_info_pack(spoke_buf *b, const struct spk_spawn_info *s);
+int spk_spawn_info_unpack(spoke_view *v, struct spk_spawn_info *s);
+
+/* READY (aux 0): worker -> agent, the actor listens on port (1 to 65535;
+ * a u32 on the wire, anything else is SPOKE_EPROTO). */
+struct spk_ready {
+	uint16_t port;
+};
+int spk_ready_pack(spoke_buf *b, const struct spk_ready *r);
+int spk_ready_unpack(spoke_view *v, struct spk_ready *r);
+
+/* The payload of a failed READY or of an agent's failed answer to START
+ * (aux < 0): the text of the failure, the rest of the payload.  Unpack
+ * copies at most cap - 1 bytes of it, up to a NUL, into dst (free text:
+ * escape it before logging it); it never fails. */
+int spk_error_text_pack(spoke_buf *b, const char *text);
+int spk_error_text_unpack(spoke_view *v, char *dst, size_t cap);
 
 #endif

@@ -232,13 +232,16 @@ static int ready(struct spk_chan *ch, int status, const char *fmt, ...)
 {
 	int64_t deadline = spk_now_us() + INFO_TIMEOUT_MS * 1000LL;
 	char msg[512];
+	spoke_buf b;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	spk_err("%s", msg);
-	spk_chan_send(ch, SPK_READY, 0, status, msg, strlen(msg), deadline);
+	spk_chan_begin(ch, &b);
+	spk_error_text_pack(&b, msg);
+	spk_chan_send_buf(ch, &b, SPK_READY, 0, status, deadline);
 	return status;
 }
 
@@ -278,14 +281,14 @@ static int read_settings(struct spk_chan *ch, int poll_us)
 static int become_actor(struct spk_chan *ch)
 {
 	int64_t deadline = spk_now_us() + INFO_TIMEOUT_MS * 1000LL;
-	char modules[SPK_PATH_MAX * 4], bound[SPK_ADDR_MAX], host[SPK_ADDR_MAX], types[512];
-	struct spk_spawn_spec spec;
-	uint64_t incarnation = 0;
+	char bound[SPK_ADDR_MAX], host[SPK_ADDR_MAX], types[512];
+	struct spk_spawn_info info;
+	struct spk_spawn_spec *spec = &info.spec;
+	struct spk_ready r;
 	const uint8_t *p;
 	struct spk_hdr h;
 	spoke_view v, args;
-	uint8_t port_le[4];
-	uint16_t port;
+	spoke_buf b;
 	int rc;
 
 	rc = spk_chan_recv_hdr(ch, &h, deadline);
@@ -298,24 +301,22 @@ static int become_actor(struct spk_chan *ch)
 		return rc;
 	}
 	spoke_view_init(&v, p, h.len);
-	spoke_view_get_str_copy(&v, W.token, sizeof(W.token));
-	spoke_view_get_str_copy(&v, W.host, sizeof(W.host));
-	spoke_view_get_str_copy(&v, modules, sizeof(modules));
-	spoke_view_get_u64(&v, &incarnation);
-	if (spk_spawn_spec_unpack(&v, &spec) < 0)
+	if (spk_spawn_info_unpack(&v, &info) < 0)
 		return ready(ch, SPOKE_EPROTO, "malformed spawn information");
-	snprintf(W.name, sizeof(W.name), "%s", spec.name);
-	spk_ident_actor(W.ident, W.name, incarnation);
-	spk_gpu_list_format(W.gpus, sizeof(W.gpus), spec.gpus, spec.n_gpus);
-	rc = read_settings(ch, spec.poll_us);
+	memcpy(W.token, info.token, sizeof(W.token));
+	memcpy(W.host, info.host, sizeof(W.host));
+	snprintf(W.name, sizeof(W.name), "%s", spec->name);
+	spk_ident_actor(W.ident, W.name, info.incarnation);
+	spk_gpu_list_format(W.gpus, sizeof(W.gpus), spec->gpus, spec->n_gpus);
+	rc = read_settings(ch, spec->poll_us);
 	if (rc == 0)
-		rc = load_modules(ch, modules);
+		rc = load_modules(ch, info.modules);
 	if (rc < 0)
 		return rc;
-	W.type = spoke_actor_type_find(spec.type);
+	W.type = spoke_actor_type_find(spec->type);
 	if (!W.type) {
 		spoke_actor_type_list(types, sizeof(types));
-		return ready(ch, SPOKE_ENOTYPE, "unknown actor type '%s' (known here: %s)", spec.type,
+		return ready(ch, SPOKE_ENOTYPE, "unknown actor type '%s' (known here: %s)", spec->type,
 			     types[0] ? types : "none; name a module that defines it");
 	}
 	W.state = calloc(1, W.type->state_size ? W.type->state_size : 1);
@@ -326,19 +327,18 @@ static int become_actor(struct spk_chan *ch)
 		return ready(ch, W.listen_fd, "cannot listen on %s: %s", W.host,
 			     spoke_strerror(W.listen_fd));
 	if (W.type->init) {
-		spoke_view_init(&args, spec.args, spec.args_len);
+		spoke_view_init(&args, spec->args, spec->args_len);
 		rc = W.type->init(W.state, &args);
 		if (rc < 0)
 			return ready(ch, rc, "init of %s (%s) failed: %s", W.name, W.type->name,
 				     spoke_strerror(rc));
 	}
-	spk_parse_hostport(bound, host, sizeof(host), &port);
-	port_le[0] = (uint8_t)port;
-	port_le[1] = (uint8_t)(port >> 8);
-	port_le[2] = port_le[3] = 0;
+	spk_parse_hostport(bound, host, sizeof(host), &r.port);
 	spk_debug("actor %s (%s) listening on %s", W.name, W.type->name, bound);
 	/* Init returned and the socket listens: now the spawn may be acknowledged. */
-	return spk_chan_send(ch, SPK_READY, 0, 0, port_le, sizeof(port_le), deadline);
+	spk_chan_begin(ch, &b);
+	spk_ready_pack(&b, &r);
+	return spk_chan_send_buf(ch, &b, SPK_READY, 0, 0, deadline);
 }
 
 static void serve(void)

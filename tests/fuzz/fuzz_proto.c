@@ -1,9 +1,10 @@
-/* fuzz_proto.c - the control messages' decoders that are plain functions
- * (runtime/proto.c, runtime/errmsg.c): the spawn spec (SPAWN, START,
- * SPAWN_INFO; LAUNCH after its ticket id and rank), REGISTER, the endpoint
- * (SPAWN, LAUNCH, START and LOOKUP answers), a gang slot, an error REPLY's
- * payload, and the option values the hub and agent parse (GPU lists,
- * numbers, HOST:PORT).
+/* fuzz_proto.c - the control messages' decoders (runtime/proto.c, every
+ * unpack there; runtime/errmsg.c): the spawn spec (SPAWN, START), LAUNCH,
+ * REGISTER, the endpoint (SPAWN, LAUNCH, START and LOOKUP answers), a gang
+ * slot, ALLOC, RELEASE, an actor's name (LOOKUP, KILL, STOP), EXITED,
+ * SPAWN_INFO, READY, a failure's text, an error REPLY's payload, and the
+ * option values the hub and agent parse (GPU lists, numbers, HOST:PORT).
+ * The ALLOC and NODES answers have their own target (fuzz_answers.c).
  *
  * Input: a selector byte, then the payload.  Properties: whatever decodes
  * packs again and decodes to the same message (re-packing is the sender's
@@ -19,9 +20,22 @@
 #include "proto.h"
 
 enum { SEL_SPEC, SEL_LAUNCH, SEL_REGISTER, SEL_ENDPOINT, SEL_SLOT, SEL_REPLY_ERROR, SEL_GPU_LIST,
-       SEL_NUM, SEL_ADDR, SEL_COUNT_ };
+       SEL_NUM, SEL_ADDR, SEL_ALLOC, SEL_RELEASE, SEL_ACTOR_REF, SEL_EXITED, SEL_SPAWN_INFO,
+       SEL_READY, SEL_ERROR_TEXT, SEL_COUNT_ };
 
-static uint8_t repacked[1 << 17];
+static uint8_t repacked[1 << 17], repacked2[1 << 17];
+
+/* What msg's unpack decoded packs again, decodes again in full, and packs
+ * to the same bytes: the receiver understood what the sender meant. */
+#define ROUND_TRIP(msg, type)                                                               	static void rt_##msg(spoke_view *v)                                                 	{                                                                                   		type m, again;                                                              		spoke_view v2;                                                              		spoke_buf b, b2;                                                                                                                                                        		if (spk_##msg##_unpack(v, &m) < 0)                                          			return;                                                             		spoke_buf_init(&b, repacked, sizeof(repacked));                             		FZ_CHECK(spk_##msg##_pack(&b, &m) == 0);                                    		spoke_view_init(&v2, b.data, b.len);                                        		FZ_CHECK(spk_##msg##_unpack(&v2, &again) == 0);                             		FZ_CHECK(spoke_view_remaining(&v2) == 0);                                   		spoke_buf_init(&b2, repacked2, sizeof(repacked2));                          		FZ_CHECK(spk_##msg##_pack(&b2, &again) == 0);                               		FZ_CHECK(b2.len == b.len && memcmp(repacked, repacked2, b.len) == 0);       	}
+
+ROUND_TRIP(launch, struct spk_launch)
+ROUND_TRIP(alloc, struct spk_alloc)
+ROUND_TRIP(release, struct spk_release)
+ROUND_TRIP(actor_ref, struct spk_actor_ref)
+ROUND_TRIP(exited, struct spk_exited)
+ROUND_TRIP(spawn_info, struct spk_spawn_info)
+ROUND_TRIP(ready, struct spk_ready)
 
 static void same_spec(const struct spk_spawn_spec *a, const struct spk_spawn_spec *b)
 {
@@ -117,9 +131,9 @@ static char *cstr(const uint8_t *p, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int32_t gpus[SPOKE_MAX_SLOT_GPUS];
-	uint32_t n, rank;
-	uint64_t id;
+	char text[64];
 	spoke_view v;
+	uint32_t n;
 	char *s;
 	int rc, status;
 	long num;
@@ -129,11 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	spoke_view_init(&v, data + 1, size - 1);
 	switch (data[0] % SEL_COUNT_) {
 	case SEL_SPEC: spec(&v); break;
-	case SEL_LAUNCH:
-		spoke_view_get_u64(&v, &id);
-		spoke_view_get_u32(&v, &rank);
-		spec(&v);
-		break;
+	case SEL_LAUNCH: rt_launch(&v); break;
 	case SEL_REGISTER: reg(&v); break;
 	case SEL_ENDPOINT: endpoint(&v); break;
 	case SEL_SLOT: slot(&v); break;
@@ -169,6 +179,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		spk_parse_addr(s, size & 1);
 		free(s);
 		break;
+	case SEL_ALLOC: rt_alloc(&v); break;
+	case SEL_RELEASE: rt_release(&v); break;
+	case SEL_ACTOR_REF: rt_actor_ref(&v); break;
+	case SEL_EXITED: rt_exited(&v); break;
+	case SEL_SPAWN_INFO: rt_spawn_info(&v); break;
+	case SEL_READY: rt_ready(&v); break;
+	case SEL_ERROR_TEXT:
+		FZ_CHECK(spk_error_text_unpack(&v, text, sizeof(text)) == 0);
+		FZ_CHECK(strlen(text) < sizeof(text) && strlen(text) <= size - 1);
+		break;
 	}
 	return 0;
 }
@@ -183,15 +203,22 @@ static void seeds(void)
 	struct spk_endpoint e = { .addr = "127.0.0.1:4242", .node = "n1", .pid = 99 };
 	spoke_slot sl = { .rank = 3, .node_rank = 1, .local_rank = 1, .node = "n2", .n_gpus = 2,
 			  .gpus = { 4, 5 } };
+	struct spk_launch la = { .ticket = 17, .rank = 2 };
+	struct spk_alloc al = { .nodes = 2, .per_node = 4, .res = { 1, 2 }, .strict_pack = true };
+	struct spk_release re = { .ticket = 17 };
+	struct spk_actor_ref ar = { .name = "hello-0" };
+	struct spk_exited ex = { .name = "hello-0", .why = "was killed by signal 9" };
+	static struct spk_spawn_info si = { .token = "0123456789abcdef", .host = "127.0.0.1",
+					    .modules = "./a.so:./b.so", .incarnation = 7 };
+	struct spk_ready rd = { .port = 4242 };
 	spoke_buf b;
 
 	fz_buf(&b);
 	spk_spawn_spec_pack(&b, &sp);
 	fz_seed_sel("spawn", SEL_SPEC, &b);
 	fz_buf(&b);
-	spoke_buf_put_u64(&b, 17);
-	spoke_buf_put_u32(&b, 2);
-	spk_spawn_spec_pack(&b, &sp);
+	la.spec = sp;
+	spk_launch_pack(&b, &la);
 	fz_seed_sel("launch", SEL_LAUNCH, &b);
 	fz_buf(&b);
 	spk_register_pack(&b, &r);
@@ -214,6 +241,28 @@ static void seeds(void)
 	fz_buf(&b);
 	spoke_buf_put_raw(&b, "[::1]:8080", 10);
 	fz_seed_sel("addr", SEL_ADDR, &b);
+	fz_buf(&b);
+	spk_alloc_pack(&b, &al);
+	fz_seed_sel("alloc", SEL_ALLOC, &b);
+	fz_buf(&b);
+	spk_release_pack(&b, &re);
+	fz_seed_sel("release", SEL_RELEASE, &b);
+	fz_buf(&b);
+	spk_actor_ref_pack(&b, &ar);
+	fz_seed_sel("actor-ref", SEL_ACTOR_REF, &b);
+	fz_buf(&b);
+	spk_exited_pack(&b, &ex);
+	fz_seed_sel("exited", SEL_EXITED, &b);
+	fz_buf(&b);
+	si.spec = sp;
+	spk_spawn_info_pack(&b, &si);
+	fz_seed_sel("spawn-info", SEL_SPAWN_INFO, &b);
+	fz_buf(&b);
+	spk_ready_pack(&b, &rd);
+	fz_seed_sel("ready", SEL_READY, &b);
+	fz_buf(&b);
+	spk_error_text_pack(&b, "init of hello-0 (Hello) failed: no GPU");
+	fz_seed_sel("error-text", SEL_ERROR_TEXT, &b);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
