@@ -11,9 +11,10 @@
  * works, with private data {u32 index, HMAC(token, "spoke-rdma-client" ||
  * cookie)}; the worker accepts only a live cookie (issued in the last 10 s,
  * used once) with that MAC, and accepts with HMAC(token, "spoke-rdma-server"
- * || cookie), which the client checks before it sends anything.  So the
- * token never crosses rdma_cm, a cookie read off the wire is worth nothing
- * without it, and neither side talks to a queue pair that did not prove it.
+ * || cookie), which the client checks before it sends anything (the offer
+ * and the private data: rdma_wire.h).  So the token never crosses
+ * rdma_cm, a cookie read off the wire is worth nothing without it, and
+ * neither side talks to a queue pair that did not prove it.
  *
  * Messages.  Every message is a frame of frame.h, sent with a two-sided
  * SEND from a registered slot of SPK_RDMA_SLOT bytes into one of the peer's

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "net.h"
 #include "rdma_qp.h"
+#include "rdma_wire.h"
 
 enum pend_kind { K_COPY, K_OBJ, K_MR };
 
@@ -177,21 +178,10 @@ static int wait_cm(struct spk_rconn *rc, enum rdma_cm_event_type want, int64_t d
 			rdma_event_str(got), status, rdma_event_str(want));
 }
 
-/* What the worker offers: a port on each of its RDMA addresses, a cookie. */
-struct offer {
-	uint16_t port;
-	uint32_t index; /* of the cookie's slot at the worker */
-	uint8_t cookie[SPK_RDMA_COOKIE];
-	unsigned n_addrs;
-	char addrs[SPK_RDMA_ADDRS][SPK_ADDR_MAX];
-};
-
 /* Asks the worker for RDMA over the (authenticated) TCP channel. */
-static int ask_worker(struct spk_rconn *rc, struct offer *o, int64_t deadline)
+static int ask_worker(struct spk_rconn *rc, struct spk_rdma_offer *o, int64_t deadline)
 {
-	uint32_t slot = 0, credits = 0, n = 0;
 	const uint8_t *p;
-	const void *ck = NULL;
 	struct spk_hdr h;
 	spoke_view v;
 	int rc2;
@@ -218,19 +208,14 @@ static int ask_worker(struct spk_rconn *rc, struct offer *o, int64_t deadline)
 	if (h.aux < 0)
 		return spk_fail(SPOKE_ERDMA, "the actor's side: %.*s", (int)h.len, (const char *)p);
 	spoke_view_init(&v, p, h.len);
-	spoke_view_get_u16(&v, &o->port);
-	spoke_view_get_u32(&v, &o->index);
-	spoke_view_get_raw(&v, &ck, SPK_RDMA_COOKIE);
-	spoke_view_get_u32(&v, &slot);
-	spoke_view_get_u32(&v, &credits);
-	spoke_view_get_u32(&v, &rc->peer_max);
-	spoke_view_get_u32(&v, &n);
-	for (o->n_addrs = 0; o->n_addrs < n && o->n_addrs < SPK_RDMA_ADDRS; o->n_addrs++)
-		spoke_view_get_str_copy(&v, o->addrs[o->n_addrs], sizeof(o->addrs[0]));
-	if (spoke_view_error(&v) || n == 0 || slot != SPK_RDMA_SLOT || credits != SPK_RDMA_CREDITS)
+	rc2 = spk_rdma_offer_unpack(&v, o);
+	if (rc2 < 0)
+		return spk_fail(SPOKE_EPROTO, "actor at %s sent an RDMA offer this client cannot "
+				"read: %s", rc->addr, rc2 == SPOKE_ESHORT ? "truncated" : spoke_errmsg());
+	if (o->slot != SPK_RDMA_SLOT || o->credits != SPK_RDMA_CREDITS)
 		return spk_fail(SPOKE_EPROTO, "actor at %s offers RDMA in a form this client does "
-				"not know (%u slots of %u B, %u addresses)", rc->addr, credits, slot, n);
-	memcpy(o->cookie, ck, SPK_RDMA_COOKIE);
+				"not know (%u slots of %u B)", rc->addr, o->credits, o->slot);
+	rc->peer_max = o->max_msg;
 	return 0;
 }
 
@@ -305,14 +290,16 @@ static void teardown(struct spk_rconn *rc)
 
 /* Connects to the worker at host:port with the cookie: resolves, creates
  * the queue pair, connects.  On failure the caller tears down. */
-static int connect_to(struct spk_rconn *rc, const char *host, const struct offer *o,
+static int connect_to(struct spk_rconn *rc, const char *host, const struct spk_rdma_offer *o,
 		      int64_t deadline)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST };
-	uint8_t priv[4 + SPK_MAC_SIZE], mac[SPK_MAC_SIZE];
+	uint8_t priv[SPK_RDMA_CONNECT_SIZE], mac[SPK_MAC_SIZE];
+	struct spk_rdma_connect req = { .index = o->index };
 	struct rdma_conn_param param;
+	spoke_buf b;
 	struct addrinfo *ai = NULL;
 	char port_s[8];
 	int rc2;
@@ -348,12 +335,10 @@ static int connect_to(struct spk_rconn *rc, const char *host, const struct offer
 	if (rc2 < 0)
 		goto out;
 	/* Prove the cookie with the token; the worker proves it back. */
-	priv[0] = (uint8_t)o->index;
-	priv[1] = (uint8_t)(o->index >> 8);
-	priv[2] = (uint8_t)(o->index >> 16);
-	priv[3] = (uint8_t)(o->index >> 24);
-	spk_auth_mac(priv + 4, rc->token, SPK_LABEL_RDMA_CLIENT, o->cookie);
-	spk_rqp_conn_param(&rc->q, &param, priv, sizeof(priv));
+	spk_auth_mac(req.mac, rc->token, SPK_LABEL_RDMA_CLIENT, o->cookie);
+	spoke_buf_init(&b, priv, sizeof(priv));
+	spk_rdma_connect_pack(&b, &req);
+	spk_rqp_conn_param(&rc->q, &param, priv, b.len);
 	if (rdma_connect(rc->id, &param) < 0) {
 		rc2 = spk_fail(SPOKE_ERDMA, "rdma_connect %s: %s", host, strerror(errno));
 		goto out;
@@ -371,7 +356,7 @@ out:
 static int establish(struct spk_rconn *rc, int64_t deadline)
 {
 	char why[256] = "";
-	struct offer o;
+	struct spk_rdma_offer o;
 	int rc2;
 
 	rc2 = spk_rdma_local_check();

@@ -39,6 +39,7 @@
 #include "frame.h"
 #include "log.h"
 #include "rdma_qp.h"
+#include "rdma_wire.h"
 
 #define COOKIES 256 /* connections being set up at once */
 #define COOKIE_TTL_US (10 * 1000000LL)
@@ -340,14 +341,18 @@ unsigned spk_rsrv_poll(struct spk_rsrv *s, bool arm)
  * it is used up.  NULL if there is no such live cookie or the MAC is wrong. */
 static const uint8_t *take_cookie(struct spk_rsrv *s, const uint8_t *priv, uint8_t len)
 {
+	struct spk_rdma_connect req;
+	spoke_view v;
 	uint32_t i;
 
-	if (!priv || len < 4 + SPK_MAC_SIZE)
+	if (!priv)
 		return NULL;
-	i = (uint32_t)priv[0] | (uint32_t)priv[1] << 8 | (uint32_t)priv[2] << 16 |
-	    (uint32_t)priv[3] << 24;
+	spoke_view_init(&v, priv, len);
+	if (spk_rdma_connect_unpack(&v, &req) < 0)
+		return NULL;
+	i = req.index;
 	if (i >= COOKIES || s->cookies[i].expires <= spk_now_us() ||
-	    !spk_auth_verify(priv + 4, s->token, SPK_LABEL_RDMA_CLIENT, s->cookies[i].v))
+	    !spk_auth_verify(req.mac, s->token, SPK_LABEL_RDMA_CLIENT, s->cookies[i].v))
 		return NULL;
 	s->cookies[i].expires = 0; /* once */
 	return s->cookies[i].v;
@@ -621,6 +626,9 @@ static unsigned local_index(const struct spk_rsrv *s, int fd)
 void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_hdr *h)
 {
 	int64_t now = spk_now_us();
+	struct spk_rdma_offer o = { .port = s->port, .slot = SPK_RDMA_SLOT,
+				    .credits = SPK_RDMA_CREDITS, .max_msg = s->max_msg,
+				    .n_addrs = s->n_addrs };
 	unsigned i, n, first;
 	spoke_buf b;
 
@@ -641,17 +649,13 @@ void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_h
 	randombytes_buf(s->cookies[i].v, SPK_RDMA_COOKIE);
 	s->cookies[i].expires = now + COOKIE_TTL_US;
 	first = local_index(s, c->fd);
-	spk_evconn_begin(c, &b);
-	spoke_buf_put_u16(&b, s->port);
-	spoke_buf_put_u32(&b, i);
-	spoke_buf_put_raw(&b, s->cookies[i].v, SPK_RDMA_COOKIE);
-	spoke_buf_put_u32(&b, SPK_RDMA_SLOT);
-	spoke_buf_put_u32(&b, SPK_RDMA_CREDITS);
-	spoke_buf_put_u32(&b, s->max_msg);
-	spoke_buf_put_u32(&b, s->n_addrs);
-	spoke_buf_put_str(&b, s->addrs[first]);
-	for (unsigned k = 0; k < s->n_addrs; k++)
+	o.index = i;
+	memcpy(o.cookie, s->cookies[i].v, SPK_RDMA_COOKIE);
+	snprintf(o.addrs[0], sizeof(o.addrs[0]), "%s", s->addrs[first]);
+	for (unsigned k = 0, j = 1; k < s->n_addrs; k++)
 		if (k != first)
-			spoke_buf_put_str(&b, s->addrs[k]);
+			snprintf(o.addrs[j++], sizeof(o.addrs[0]), "%s", s->addrs[k]);
+	spk_evconn_begin(c, &b);
+	spk_rdma_offer_pack(&b, &o);
 	spk_evconn_finish(c, &b, SPK_REPLY, h->id, 0);
 }
