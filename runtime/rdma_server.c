@@ -89,7 +89,9 @@ static int end_conn(struct rsconn *c, int level, const char *fmt, ...)
 
 /* Ends connection c, saying why at level: its rdma_cm DISCONNECTED event
  * frees it (conn_free), so nothing here frees what a caller still uses.
- * Returns -1, for `return end_conn(...)`. */
+ * A connection whose first call came before the client's RTU is not
+ * established yet, and rdma_cm refuses its disconnect: cm_cb sends it when
+ * ESTABLISHED comes.  Returns -1, for `return end_conn(...)`. */
 static int end_conn(struct rsconn *c, int level, const char *fmt, ...)
 {
 	char msg[256];
@@ -446,6 +448,11 @@ static void cm_cb(struct ev_loop *loop, ev_io *w, int revents)
 			c = NULL;
 			break;
 		case RDMA_CM_EVENT_ESTABLISHED:
+			/* Ended by a call that came before the client's RTU: the
+			 * rdma_disconnect then was refused (not established yet),
+			 * so the client would never hear of it.  Now it can. */
+			if (c && c->dead)
+				rdma_disconnect(id);
 			c = NULL;
 			break;
 		case RDMA_CM_EVENT_DISCONNECTED:
