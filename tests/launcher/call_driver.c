@@ -219,6 +219,9 @@ int main(int argc, char **argv)
 		goto usage;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* From here on a signal makes us report: before, it just ends us. */
+	printf("driver: started\n");
+	fflush(stdout);
 	stop_at_us = now_us() + (int64_t)run_ms * 1000;
 	rc = spoke_client_open(&client, NULL);
 	if (rc < 0) {

@@ -162,13 +162,14 @@ YAML
 	all_failed=$((all_failed + n_failed))
 	[ "${ms_failed%.*}" -gt "${slowest%.*}" ] && slowest=$ms_failed
 	wrong=$(grep -v '^threads \|^failed ' <<<"$calls")
-	# The driver reports unless the signal killed it, or it never started
-	# (or was stopped by its launcher's death before it could say anything);
+	# The driver reports unless the signal killed it, or the job was stopped
+	# before it started (said "driver: started", its signal handlers set),
+	# or its launcher died (and its output with it);
 	# a driver that could not reach the hub (killed as it started) reports
 	# that one failure, which check_calls holds to a specific error.
 	case "$kind $sig" in
 	"driver KILL" | "driver SEGV" | "driver ABRT" | "launcher "*) want_threads="0 4" ;;
-	*) if grep -q "^spoke-launch: running " "$dir.out"; then want_threads=4; else want_threads="0 4"; fi ;;
+	*) if grep -q "^driver: started" "$dir.out"; then want_threads=4; else want_threads="0 4"; fi ;;
 	esac
 	grep -q "^thread main: ok=0 end=error" "$dir.out" && want_threads=1
 	what="job $i: $kind${victim:+ (pid $victim)} SIG$sig at ${delay} ms (init ${init} ms): spoke-launch $rc after ${end_ms} ms, $threads driver threads reported"
