@@ -14,7 +14,8 @@
  *
  * The handle was opened on one incarnation of its actor (the hub's id of
  * that start): every handshake names it (auth.h), so only that worker can
- * answer.  A channel that broke is not simply reconnected: the hub is asked
+ * answer.  A channel (or an RDMA queue pair) that broke is not simply
+ * reconnected: the hub is asked
  * first whether that incarnation still runs (check_alive); if it died, or
  * another incarnation took the name, the call fails with SPOKE_EDEAD, and
  * so does every later reconnect of the handle.
@@ -160,12 +161,28 @@ static int reconnect_chan(spoke_actor *a, struct spk_chan **ch, int64_t deadline
 	return rc < 0 ? rc : connect_chan(a, ch, deadline);
 }
 
+/* rdma.h's reconnect check: a queue pair of the handle broke. */
+static int rdma_check_alive(void *arg, int64_t deadline)
+{
+	spoke_actor *a = arg;
+
+	atomic_store(&a->broke, 1);
+	return check_alive(a, deadline);
+}
+
+/* Connects a queue pair, like reconnect_chan a channel: once any connection
+ * of the handle broke, only after the hub said that its worker still runs. */
 static int connect_rdma(spoke_actor *a, struct spk_rconn **out, int64_t deadline)
 {
 	struct spk_rconn *rc = NULL;
-	int err = spk_rdma_connect(&rc, a->ep.addr, a->client->token, a->ident,
-				   atomic_load(&a->poll_us), deadline);
+	int err = atomic_load(&a->broke) ? check_alive(a, deadline) : 0;
 
+	if (err < 0)
+		return err;
+	err = spk_rdma_connect(&rc, a->ep.addr, a->client->token, a->ident,
+			       atomic_load(&a->poll_us), deadline);
+	if (err == 0)
+		spk_rdma_set_reconnect_check(rc, rdma_check_alive, a);
 	__atomic_store_n(out, err < 0 ? NULL : rc, __ATOMIC_RELEASE); /* set_poll reads it */
 	if (err == -ECONNREFUSED || err == -ECONNRESET)
 		return spk_fail(SPOKE_EDEAD, "actor %s at %s does not answer (%s)", a->name,

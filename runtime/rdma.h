@@ -127,6 +127,11 @@ void spk_rdma_close(struct spk_rconn *rc);
 /* The verbs device the connection runs on ("rxe0"). */
 const char *spk_rdma_device(const struct spk_rconn *rc);
 void spk_rdma_set_poll(struct spk_rconn *rc, int poll_us);
+/* Before rc reconnects a broken connection, check(arg, deadline) must
+ * return 0 (call.c: the hub says the worker still runs); its error fails
+ * the call instead, with no reconnect. */
+void spk_rdma_set_reconnect_check(struct spk_rconn *rc, int (*check)(void *, int64_t),
+				  void *arg);
 
 /* The calls of call.c, over RDMA; all are thread-safe (one lock per
  * connection, taken no later than the deadline: call.c gives each

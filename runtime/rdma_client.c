@@ -96,6 +96,8 @@ struct spk_rconn {
 	char addr[SPK_ADDR_MAX]; /* the worker's TCP host:port */
 	char token[SPK_TOKEN_MAX];
 	char ident[SPK_IDENT_MAX]; /* the worker's, in the handshake */
+	int (*check)(void *, int64_t); /* before a reconnect (rdma.h) */
+	void *check_arg;
 	struct spk_chan ch; /* authenticated; asks for RDMA */
 	bool ch_open;
 	uint64_t hello_id;
@@ -430,6 +432,13 @@ void spk_rdma_close(struct spk_rconn *rc)
 	free(rc);
 }
 
+void spk_rdma_set_reconnect_check(struct spk_rconn *rc, int (*check)(void *, int64_t),
+				  void *arg)
+{
+	rc->check = check;
+	rc->check_arg = arg;
+}
+
 const char *spk_rdma_device(const struct spk_rconn *rc)
 {
 	return rc->device;
@@ -652,6 +661,9 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 	int rc2;
 
 	if (rc->broken) {
+		rc2 = rc->check ? rc->check(rc->check_arg, deadline) : 0;
+		if (rc2 < 0) /* never a blind reconnect: the worker is gone */
+			return rc2;
 		teardown(rc);
 		rc2 = establish(rc, deadline);
 		if (rc2 < 0)

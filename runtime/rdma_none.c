@@ -26,6 +26,10 @@ int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token
 void spk_rdma_close(struct spk_rconn *rc) { (void)rc; }
 const char *spk_rdma_device(const struct spk_rconn *rc) { (void)rc; return ""; }
 void spk_rdma_set_poll(struct spk_rconn *rc, int poll_us) { (void)rc, (void)poll_us; }
+void spk_rdma_set_reconnect_check(struct spk_rconn *rc, int (*check)(void *, int64_t), void *arg)
+{
+	(void)rc, (void)check, (void)arg;
+}
 
 int spk_rdma_call(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
 		  void *reply, size_t cap, size_t *reply_len, int64_t deadline)

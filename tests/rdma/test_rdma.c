@@ -765,6 +765,41 @@ static void raw_close(struct raw *r)
 	rdma_destroy_event_channel(r->ec);
 }
 
+/* A handle over RDMA whose actor was restarted under its name asks the
+ * hub before it reconnects a queue pair: SPOKE_EDEAD, never a reconnect to
+ * the old address (nor to the new incarnation, which it did not open). */
+START_TEST(restarted_actor_is_dead_to_old_rdma_handle)
+{
+	spoke_actor *a = spawn_open_rdma("phoenix"), *b;
+	spoke_spawn_opts o = SPOKE_SPAWN_OPTS_INIT;
+	uint8_t rep[8];
+	size_t got;
+	int rc = 0;
+
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "x", 1, rep, sizeof(rep), &got, 0), 0);
+	ck_assert_int_eq(spoke_kill(client, "phoenix", 0), 0);
+	for (int i = 0; i < 100; i++) { /* its name is free once its agent reported it */
+		rc = spoke_spawn(client, "Probe", "phoenix", NULL, 0, &o);
+		if (rc != SPOKE_EEXIST)
+			break;
+		usleep(20000);
+	}
+	ck_assert_msg(rc == 0, "respawn: %s (%s)", spoke_strerror(rc), spoke_errmsg());
+	for (int i = 0; i < 3; i++) { /* the first may be the break itself */
+		rc = spoke_call(a, PROBE_ECHO, "y", 1, rep, sizeof(rep), &got, 0);
+		ck_assert_msg(rc == SPOKE_EDEAD, "call %d: %s (%s)", i, spoke_strerror(rc),
+			      spoke_errmsg());
+	}
+	ck_assert_msg(strstr(spoke_errmsg(), "restarted") || strstr(spoke_errmsg(), "gone"), "%s",
+		      spoke_errmsg());
+	ck_assert_int_eq(spoke_actor_open(client, "phoenix", &b, 0), 0);
+	ck_assert_str_eq(spoke_actor_transport(b), "rdma");
+	ck_assert_int_eq(spoke_call(b, PROBE_ECHO, "z", 1, rep, sizeof(rep), &got, 0), 0);
+	spoke_actor_close(b);
+	spoke_actor_close(a);
+}
+END_TEST
+
 START_TEST(bad_cookie_and_garbage_refused)
 {
 	spoke_actor *a = spawn_open_rdma("guard");
@@ -1190,6 +1225,7 @@ int main(void)
 	tcase_add_test(tc, client_death_mid_call);
 	tcase_add_test(tc, auto_falls_back_when_a_side_has_no_device);
 	tcase_add_test(tc, bad_cookie_and_garbage_refused);
+	tcase_add_test(tc, restarted_actor_is_dead_to_old_rdma_handle);
 	tcase_add_test(tc, rdma_through_another_address);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("protection");
