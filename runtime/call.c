@@ -68,7 +68,8 @@ struct spoke_actor {
 	struct pool_slot pool[POOL_MAX];
 	pthread_mutex_t async_lock; /* guards everything below */
 	struct spk_chan *async_ch;
-	struct inflight *ring; /* calls in flight, oldest first, ring_cap long */
+	struct inflight *ring; /* calls in flight, oldest first, ring_cap long (a
+				  power of two: positions wrap with a mask) */
 	size_t ring_cap, ring_head, ring_count;
 	uint64_t async_id; /* the last call's: ids in the ring are consecutive */
 	size_t async_queued; /* bytes of small requests not sent yet */
@@ -578,12 +579,12 @@ int spoke_call_obj(spoke_actor *a, uint32_t method, const spoke_serializer *req_
 
 static struct inflight *ring_at(spoke_actor *a, size_t i)
 {
-	return &a->ring[(a->ring_head + i) % a->ring_cap];
+	return &a->ring[(a->ring_head + i) & (a->ring_cap - 1)];
 }
 
 static void ring_pop(spoke_actor *a)
 {
-	a->ring_head = (a->ring_head + 1) % a->ring_cap;
+	a->ring_head = (a->ring_head + 1) & (a->ring_cap - 1);
 	a->ring_count--;
 }
 
