@@ -1,4 +1,5 @@
 /* cluster.c - starting and stopping a loopback Spoke cluster for tests. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -148,6 +149,34 @@ long cluster_proc_kib(pid_t pid, const char *key)
 		}
 	fclose(f);
 	return kib;
+}
+
+int cluster_children(pid_t parent)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		char path[300], state;
+		int ppid;
+		FILE *f;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%*d (%*[^)]) %c %d", &state, &ppid) == 2 && ppid == parent &&
+		    state != 'Z')
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
 }
 
 int cluster_alive(pid_t pid)

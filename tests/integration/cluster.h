@@ -32,6 +32,8 @@ void cluster_stop(struct cluster *cl);
 /* A number of kB from /proc/PID/status (key "VmRSS", "VmHWM"; pid 0:
  * this process), -1 if there is none. */
 long cluster_proc_kib(pid_t pid, const char *key);
+/* How many live (not zombie) processes have `parent` as their parent. */
+int cluster_children(pid_t parent);
 /* Whether process pid exists (and is not a zombie we could reap). */
 int cluster_alive(pid_t pid);
 

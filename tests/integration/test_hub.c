@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <dirent.h>
 
 #include "fixture.h"
 #include "probe.h"
@@ -58,34 +57,6 @@ static struct hub_status hub_status(void)
 			     &st.pending) == 6,
 		      "status line: %s", line);
 	return st;
-}
-
-/* How many live processes have `parent` as their parent. */
-static int children_of(pid_t parent)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((de = readdir(d))) {
-		char path[300], state;
-		int ppid;
-		FILE *f;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fscanf(f, "%*d (%*[^)]) %c %d", &state, &ppid) == 2 && ppid == parent &&
-		    state != 'Z')
-			n++;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
 }
 
 static void assert_all_gpus_free(void)
@@ -215,9 +186,9 @@ START_TEST(start_times_out_when_agent_hangs)
 	 * stays, and the name works again. */
 	for (i = 0; i < cl.n_agents; i++)
 		ck_assert_int_eq(kill(cl.agents[i], SIGCONT), 0);
-	for (i = 0; i < 500 && (children_of(cl.agents[0]) || children_of(cl.agents[1])); i++)
+	for (i = 0; i < 500 && (cluster_children(cl.agents[0]) || cluster_children(cl.agents[1])); i++)
 		usleep(10000);
-	ck_assert_int_eq(children_of(cl.agents[0]) + children_of(cl.agents[1]), 0);
+	ck_assert_int_eq(cluster_children(cl.agents[0]) + cluster_children(cl.agents[1]), 0);
 	ck_assert(cluster_alive(cl.agents[0]) && cluster_alive(cl.agents[1]));
 	spoke_actor_close(spawn_open("hung", &o));
 	ck_assert_int_eq(spoke_kill(client, "hung", 0), 0);

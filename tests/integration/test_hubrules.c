@@ -12,7 +12,6 @@
  * - a client's tickets and slots have a quota, and a client that does not
  *   read its answers cannot make the hub buffer without bound. */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -196,28 +195,10 @@ static void raw_barrier(struct spk_chan *ch)
 /* Live processes whose parent is one of the agents: the workers. */
 static int workers(void)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *de;
 	int n = 0;
 
-	ck_assert_ptr_nonnull(d);
-	while ((de = readdir(d))) {
-		char path[300], state;
-		int ppid;
-		FILE *f;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fscanf(f, "%*d (%*[^)]) %c %d", &state, &ppid) == 2 && state != 'Z')
-			for (int i = 0; i < cl.n_agents; i++)
-				n += ppid == cl.agents[i];
-		fclose(f);
-	}
-	closedir(d);
+	for (int i = 0; i < cl.n_agents; i++)
+		n += cluster_children(cl.agents[i]);
 	return n;
 }
 

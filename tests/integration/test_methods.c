@@ -352,22 +352,6 @@ START_TEST(request_over_workers_maximum)
 }
 END_TEST
 
-/* Children of pid (its workers, for an agent). */
-static int n_children(pid_t pid)
-{
-	char path[64];
-	int n = 0, c;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	while (fscanf(f, "%d", &c) == 1)
-		n++;
-	fclose(f);
-	return n;
-}
-
 /* A bad setting in the worker's environment fails the spawn with a message
  * naming it and its value, and leaves nothing behind. */
 static const struct {
@@ -400,9 +384,9 @@ START_TEST(bad_worker_settings_fail_the_spawn)
 	ck_assert_ptr_null(a);
 	ck_assert_int_eq(spoke_nodes(client, &node, 1, 0), 1);
 	ck_assert_uint_eq(node.free_gpus, 4);
-	for (int i = 0; i < 200 && n_children(cl.agents[0]); i++)
+	for (int i = 0; i < 200 && cluster_children(cl.agents[0]); i++)
 		usleep(10000);
-	ck_assert_int_eq(n_children(cl.agents[0]), 0);
+	ck_assert_int_eq(cluster_children(cl.agents[0]), 0);
 }
 END_TEST
 
