@@ -14,7 +14,7 @@
 #include <spoke/errors.h>
 
 #include "fuzz.h"
-#include "rdma_wire.h"
+#include "transport/rdma/rdma_wire.h"
 
 enum { SEL_OFFER, SEL_CONNECT, SEL_COUNT_ };
 

@@ -29,7 +29,7 @@
 #include "log.h"
 #include "net.h"
 #include "proto.h"
-#include "rdma_qp.h"
+#include "transport/rdma/rdma_qp.h"
 
 #define MiB (1u << 20)
 

@@ -13,7 +13,7 @@
 
 #include <spoke/errors.h>
 
-#include "rdma_wire.h"
+#include "transport/rdma/rdma_wire.h"
 #include "testutil.h"
 
 #define WIRE_CAP 4096

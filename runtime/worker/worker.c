@@ -32,7 +32,7 @@
 #include "evconn.h"
 #include "log.h"
 #include "proto.h"
-#include "rdma.h"
+#include "transport/rdma/rdma.h"
 #include "spawn.h"
 
 #define INFO_TIMEOUT_MS 10000

@@ -39,7 +39,7 @@
 #include "errmsg.h"
 #include "log.h"
 #include "proto.h"
-#include "rdma.h"
+#include "transport/rdma/rdma.h"
 
 #define POOL_MAX 64
 
