@@ -1,0 +1,173 @@
+/* transport.h - the one interface every transport implements.
+ *
+ * Mercury's NA plugins and UCX's uct are the models: a transport is a
+ * table of operations (struct spk_transport), and everything above it (the
+ * actor handle in call.c, its connection pool, the transport choice, the
+ * public API) is written once, with no transport's name in it.  A
+ * transport lives in its own folder below this one (tcp/, rdma/, shm/) and
+ * owns its hello messages, its frame flags and its wire codecs; a build
+ * without one simply has no entry for it in the table (transport.c).
+ *
+ * Client side.  A connection (struct spk_conn, embedded first in the
+ * transport's own struct) reaches one worker, authenticated for one
+ * identity (auth.h): every connection starts with the worker's
+ * authenticated TCP handshake, and a transport other than TCP asks for
+ * itself over it with its hello frame (SPK_RDMA, SPK_SHM) before it moves
+ * to its own path.  A connection is used by one thread at a time for
+ * synchronous calls (call, call_obj, call_mr: the handle gives each caller
+ * a connection of its own from its pool); call_async, future_wait and
+ * in_flight are thread-safe (the handle pipelines asynchronous calls on one
+ * connection, and the transport locks it no later than the deadline).
+ *
+ * A connection that breaks is made again by the transport itself on the
+ * next call, but only after args->check said that the worker still runs
+ * (call.c asks the hub): a worker that died is SPOKE_EDEAD, never a blind
+ * reconnect to an address someone else may have taken.
+ *
+ * Errors: every operation returns 0 or a negative SPOKE_* code with its
+ * message in spoke_errmsg() (errmsg.h).  Closing a connection completes
+ * every future in flight on it with SPOKE_ECLOSED.
+ *
+ * Server side (struct spk_server_ops).  The worker serves calls on its
+ * libev loop: TCP connections come through its listening socket (the
+ * control path every transport starts from); each other transport is
+ * started once per worker, answers its hello frame on such a connection,
+ * and then serves its own connections, running methods through the
+ * worker's spk_method_fn.  A spinning worker calls poll() between looks at
+ * its sockets and poll(arm = true) before it sleeps. */
+#ifndef SPOKE_TRANSPORT_H
+#define SPOKE_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <spoke/client.h>
+#include <spoke/serializer.h>
+
+struct ev_loop;
+struct spk_evconn;
+struct spk_hdr;
+struct spk_transport;
+
+/* The base of every transport's connection. */
+struct spk_conn {
+	const struct spk_transport *t;
+};
+
+/* What a connection is made to, and how. */
+struct spk_conn_args {
+	const char *name;  /* the actor's name, for messages */
+	const char *addr;  /* its worker's TCP host:port */
+	const char *token; /* the job token */
+	const char *ident; /* the worker's identity in handshakes (spk_ident_actor) */
+	uint32_t pid;      /* the worker's pid, as the hub knows it */
+	int poll_us;       /* spin budget of waits (spoke_actor_set_poll) */
+	/* Before a connection that broke is made again: 0 if the worker still
+	 * runs, else the error that fails the call instead (never NULL). */
+	int (*check)(void *arg, int64_t deadline);
+	void *check_arg;
+};
+
+/* Runs one method of the worker's actor: reads req, packs into reply;
+ * returns 0 or a negative status with its message in msg (and, for
+ * SPOKE_EMETHOD, the method's own code in *code), for
+ * spk_reply_error_pack. */
+typedef int (*spk_method_fn)(uint32_t method, spoke_view *req, spoke_buf *reply, int *code,
+			     char *msg, size_t msg_cap);
+
+/* What the worker gives each transport's server. */
+struct spk_server_env {
+	struct ev_loop *loop;
+	const char *host;  /* the address the worker listens on */
+	const char *token; /* the job token */
+	const char *ident; /* the worker's identity (spk_ident_actor) */
+	bool spin;         /* the worker spins: poll, and arm only before sleeping */
+	spk_method_fn run;
+	uint64_t *frames; /* counts every frame served (the spin loop watches it) */
+};
+
+struct spk_server_ops {
+	/* The frame type by which a client asks for this transport on an
+	 * authenticated TCP connection of the worker's. */
+	uint8_t hello;
+	/* Starts serving; never fails the worker: where the transport cannot
+	 * work here, it serves no connection and answers every hello with the
+	 * reason.  -ENOMEM alone is an error. */
+	int (*start)(void **out, const struct spk_server_env *env);
+	void (*stop)(void *srv);
+	/* Answers a hello frame h (payload p) that came on connection c. */
+	void (*hello)(void *srv, struct spk_evconn *c, const struct spk_hdr *h, spoke_view *p);
+	/* Serves whatever is ready without sleeping; with arm, first asks to be
+	 * woken by the loop on the next message.  Returns how many connections
+	 * it looked at (0: none).  NULL when the loop's watchers serve it. */
+	unsigned (*poll)(void *srv, bool arm);
+};
+
+struct spk_transport {
+	const char *name; /* "shm", "rdma", "tcp": SPOKE_TRANSPORT, spoke_actor_transport() */
+	/* 0 if the worker may be reachable this way from here at all (this
+	 * node has a device; the worker is on this node), else an error and
+	 * why: auto mode then skips the transport without trying it. */
+	int (*usable)(const struct spk_conn_args *args);
+	int (*connect)(struct spk_conn **out, const struct spk_conn_args *args,
+		       int64_t deadline);
+	void (*close)(struct spk_conn *c);
+	/* What the connection runs on, for the handle's log line ("rxe0"). */
+	void (*describe)(const struct spk_conn *c, char *buf, size_t cap);
+	void (*set_poll)(struct spk_conn *c, int poll_us);
+
+	int (*call)(struct spk_conn *c, uint32_t method, const void *req, size_t req_len,
+		    void *reply, size_t cap, size_t *reply_len, int64_t deadline);
+	int (*call_obj)(struct spk_conn *c, uint32_t method, const spoke_serializer *req_ser,
+			const void *req, const spoke_serializer *rep_ser, void *rep,
+			int64_t deadline);
+	/* Memory of spoke_mr_register, used in place (NULL: calls copy it). */
+	int (*call_mr)(struct spk_conn *c, uint32_t method, const spoke_mr *req, size_t req_off,
+		       size_t req_len, spoke_mr *rep, size_t rep_off, size_t cap,
+		       size_t *reply_len, int64_t deadline);
+	int (*call_async)(struct spk_conn *c, uint32_t method, const void *req, size_t req_len,
+			  void *reply, size_t cap, spoke_future *f, int64_t deadline);
+	/* Waits for f; a wait that times out gives f up (completes it with
+	 * SPOKE_ETIMEDOUT; the call keeps its place and its reply is dropped). */
+	int (*future_wait)(struct spk_conn *c, spoke_future *f, int64_t deadline);
+	/* Whether f is in flight on c (compares pointers only: f may be
+	 * uninitialised memory). */
+	bool (*in_flight)(struct spk_conn *c, const spoke_future *f);
+
+	/* Makes mr (addr and len set) usable in place by this transport's
+	 * calls (NULL: nothing to do); undone by mr_deregister. */
+	int (*mr_register)(struct spk_conn *c, spoke_mr *mr);
+	void (*mr_deregister)(spoke_mr *mr);
+
+	const struct spk_server_ops *server; /* NULL: the worker's own TCP path */
+};
+
+/* ---- the table (transport.c) ---- */
+
+/* The transports of this build, in the order auto mode tries them (same
+ * node first, then RDMA, then TCP, which is always last and always there). */
+extern const struct spk_transport *const spk_transports[];
+
+/* The transport called name, or NULL (not one, or not in this build). */
+const struct spk_transport *spk_transport_find(const char *name);
+/* $SPOKE_TRANSPORT: *out is the transport it names, or NULL for auto (and
+ * unset); SPOKE_EINVAL naming the value and the choices of this build for
+ * anything else. */
+int spk_transport_from_env(const struct spk_transport **out);
+
+/* ---- helpers every transport shares (transport.c) ---- */
+
+/* A serializer failed: keeps its code rc and says what failed (`what`:
+ * "packing the request" or "unpacking the reply") for which actor (`who`),
+ * with the reason it left in spoke_errmsg(), if any. */
+int spk_ser_failed(int rc, const char *what, const char *who);
+/* SPOKE_ENOSPC, saying so: a reply of len bytes for a buffer of cap. */
+int spk_no_room(size_t len, size_t cap);
+/* Completes f with status: a failure's message (this thread's
+ * spoke_errmsg() now) goes with it, into its reply buffer (client.h), but
+ * for SPOKE_ENOSPC, whose reply_len is the size of the reply that did not
+ * fit. */
+void spk_future_complete(spoke_future *f, int status);
+
+#endif
