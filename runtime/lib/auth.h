@@ -45,14 +45,12 @@ int spk_token_load(const char *explicit_token, char *out, size_t cap);
 int spk_token_read_file(const char *path, char *out, size_t cap);
 /* Writes the token to path, mode 0600, replacing it atomically. */
 int spk_token_write_file(const char *path, const char *token);
-/* mac = HMAC-SHA256(token, label || nonce): RDMA's cookie proofs (rdma.h). */
+/* mac = HMAC-SHA256(token, label || nonce): a transport's cookie proofs,
+ * each with labels of its own (rdma.h). */
 void spk_auth_mac(uint8_t mac[SPK_MAC_SIZE], const char *token, const char *label,
 		  const uint8_t nonce[SPK_NONCE_SIZE]);
 bool spk_auth_verify(const uint8_t mac[SPK_MAC_SIZE], const char *token, const char *label,
 		     const uint8_t nonce[SPK_NONCE_SIZE]);
-
-#define SPK_LABEL_RDMA_CLIENT "spoke-rdma-client" /* rdma.h: proving a cookie */
-#define SPK_LABEL_RDMA_SERVER "spoke-rdma-server"
 
 /* ---- the handshake ---- */
 

@@ -90,6 +90,10 @@
 #define SPK_RDMA_COOKIE 32u      /* = SPK_NONCE_SIZE: MACed with the token */
 #define SPK_RDMA_ADDRS 8u         /* a worker's addresses offered for RDMA */
 
+/* Labels of the cookie proofs (auth.h's spk_auth_mac). */
+#define SPK_LABEL_RDMA_CLIENT "spoke-rdma-client"
+#define SPK_LABEL_RDMA_SERVER "spoke-rdma-server"
+
 /* The transport's own frame types (frame.h leaves 19-24 to transports). */
 #define SPK_RDMA 19 /* client -> worker over TCP: RDMA, please (reply: the offer) */
 #define SPK_DONE 20 /* client -> worker over RDMA: a PULL reply was read */
