@@ -44,6 +44,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "file.h"
+#include "gangspec.h"
 #include "jobfile.h"
 #include "proto.h"
 
@@ -1144,7 +1145,7 @@ static void usage(FILE *f)
 static int run_salloc(struct launch *L, const char *file, const char *logdir)
 {
 	static char self[PATH_MAX];
-	char gang[64], name[128], *args[12];
+	char spec[48], gang[64], name[128], *args[12];
 	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	int n = 0;
 
@@ -1152,12 +1153,9 @@ static int run_salloc(struct launch *L, const char *file, const char *logdir)
 		say("%s: --salloc needs a gang in the job file", L->job->file);
 		return EXIT_USAGE;
 	}
-	if (L->job->gang_k == 1)
-		snprintf(gang, sizeof(gang), "--spoke-gang=%ux%u", L->job->gang_nodes,
-			 L->job->gang_gpus);
-	else
-		snprintf(gang, sizeof(gang), "--spoke-gang=%ux%u:%u", L->job->gang_nodes,
-			 L->job->gang_gpus, L->job->gang_k);
+	gangspec_format(&(struct gangspec){ L->job->gang_nodes, L->job->gang_gpus, L->job->gang_k },
+			spec, sizeof(spec));
+	snprintf(gang, sizeof(gang), "--spoke-gang=%s", spec);
 	snprintf(name, sizeof(name), "--job-name=%s", L->job->name);
 	self[len > 0 ? len : 0] = '\0';
 	args[n++] = "salloc";
