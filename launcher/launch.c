@@ -45,6 +45,7 @@
 #include "clock.h"
 #include "file.h"
 #include "gangspec.h"
+#include "gpus.h"
 #include "jobfile.h"
 #include "proto.h"
 
@@ -342,18 +343,13 @@ static int start_hub(struct launch *L)
 static void local_gpus(struct launch *L, char *out, size_t cap)
 {
 	int32_t ids[64];
-	uint32_t n = 0;
-	char path[32];
+	uint32_t n;
 
 	if (L->gpus || getenv("CUDA_VISIBLE_DEVICES")) {
 		snprintf(out, cap, "%s", L->gpus ? L->gpus : getenv("CUDA_VISIBLE_DEVICES"));
 		return;
 	}
-	for (int i = 0; i < 64; i++) {
-		snprintf(path, sizeof(path), "/dev/nvidia%d", i);
-		if (access(path, F_OK) == 0)
-			ids[n++] = i;
-	}
+	n = spk_gpu_scan(ids, 64);
 	if (n == 0 && L->job->has_gang) {
 		for (n = 0; n < L->job->gang_gpus && n < 64; n++)
 			ids[n] = (int32_t)n;
