@@ -48,6 +48,7 @@
 #include "gpus.h"
 #include "jobfile.h"
 #include "proto.h"
+#include "spawn.h"
 
 #define EXIT_LAUNCH 1 /* the launcher failed: nothing of the driver ran */
 #define EXIT_USAGE 2  /* bad options or job file */
@@ -141,39 +142,28 @@ static double ms_since(const struct launch *L)
  * that a terminal's Ctrl-C reaches us, not it; dies with us. */
 static pid_t start(char *const argv[], char *const envp[], const char *log)
 {
-	pid_t parent = getpid(), pid;
-	int fd = -1;
+	struct spk_spawn s = {
+		.argv = argv, .envp = envp, .search_path = true, .death_signal = SIGTERM,
+		.own_group = true, .out_fd = -1, .keep_fd = -1,
+		.exec_failed = "spoke-launch: cannot run ",
+	};
+	pid_t pid;
 
 	if (log) {
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
-		if (fd < 0) {
+		s.out_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (s.out_fd < 0) {
 			say("cannot open %s: %s", log, strerror(errno));
 			return -1;
 		}
 	}
-	pid = fork();
-	if (pid != 0) {
-		if (fd >= 0)
-			close(fd);
-		if (pid < 0)
-			say("cannot fork: %s", strerror(errno));
-		return pid;
+	pid = spk_spawn(&s);
+	if (s.out_fd >= 0)
+		close(s.out_fd);
+	if (pid < 0) {
+		say("cannot fork: %s", strerror((int)-pid));
+		return -1;
 	}
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != parent)
-		_exit(127);
-	setpgid(0, 0);
-	if (fd >= 0) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-	}
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
-	execvpe(argv[0], argv, envp);
-	fprintf(stderr, "spoke-launch: cannot run %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
+	return pid;
 }
 
 static const char *job_path(const struct launch *L, const char *path, char *out, size_t cap);
@@ -709,21 +699,13 @@ static int start_driver(struct launch *L)
 	 * interrupted). */
 	if (L->shell || L->job->driver_argc == 0)
 		signal(SIGINT, SIG_IGN);
-	pid = fork();
+	pid = spk_spawn(&(struct spk_spawn){
+		.argv = argv, .envp = environ, .search_path = true, .death_signal = SIGTERM,
+		.out_fd = -1, .keep_fd = -1, .exec_failed = "spoke-launch: cannot run the driver ",
+	});
 	if (pid < 0) {
-		say("cannot fork the driver: %s", strerror(errno));
+		say("cannot fork the driver: %s", strerror((int)-pid));
 		return -1;
-	}
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
-		execvp(argv[0], argv);
-		fprintf(stderr, "spoke-launch: cannot run the driver %s: %s\n", argv[0],
-			strerror(errno));
-		_exit(127);
 	}
 	L->driver = pid;
 	return 0;
