@@ -14,12 +14,13 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "gangspec.h"
 #include "jobfile.h"
 
 #define FILE_MAX (1024 * 1024)    /* bytes; a job file is a page or two */
 #define GROUP_NAME_MAX 40         /* actors are named NAME-RANK */
-#define MAX_NODES 100000          /* as the SPANK plugin */
-#define MAX_GPUS 1024             /* per node, as the SPANK plugin */
+#define MAX_NODES GANG_MAX_NODES  /* a gang's limits: gangspec.h, as the SPANK plugin */
+#define MAX_GPUS GANG_MAX_GPUS_PER_NODE
 #define MAX_COUNT 100000          /* actors of one group */
 #define TIMEOUT_MAX_MS 86400000u  /* one day */
 #define SHOW_MAX 60               /* bytes of a value quoted in an error */
@@ -322,50 +323,35 @@ static int get_timeout(struct ctx *c, const yaml_node_t *n, const char *what, un
 static int parse_gang(struct ctx *c, const yaml_node_t *n)
 {
 	struct job *job = c->job;
-	unsigned long long nodes, gpus, k = 1;
-	const char *s, *end;
-	size_t nd;
+	struct gangspec_numbers num;
+	struct gangspec g;
+	unsigned problems;
 
 	if (!is_scalar(n) || is_null(n))
 		goto bad;
-	s = text(n);
-	end = s + length(n);
-	if (!(nd = digits(s, (size_t)(end - s), &nodes)))
+	problems = gangspec_scan(text(n), length(n), 1, &g, &num);
+	if (problems & GANGSPEC_SYNTAX)
 		goto bad;
-	s += nd;
-	if (s == end || (*s != 'x' && *s != 'X'))
-		goto bad;
-	s++;
-	if (!(nd = digits(s, (size_t)(end - s), &gpus)))
-		goto bad;
-	s += nd;
-	if (s < end && *s == ':') {
-		s++;
-		if (!(nd = digits(s, (size_t)(end - s), &k)))
-			goto bad;
-		s += nd;
-	}
-	if (s != end)
-		goto bad;
-	if (nodes == 0)
+	if (problems & GANGSPEC_NO_NODES)
 		return fail(c, n, "gang %s: a gang needs at least 1 node", quote(c, n));
-	if (nodes > MAX_NODES)
+	if (problems & GANGSPEC_TOO_MANY_NODES)
 		return fail(c, n, "gang %s: a gang has at most %u nodes", quote(c, n), MAX_NODES);
-	if (gpus == 0)
+	if (problems & GANGSPEC_NO_GPUS)
 		return fail(c, n, "gang %s: a gang needs at least 1 GPU per node", quote(c, n));
-	if (gpus > MAX_GPUS)
+	if (problems & GANGSPEC_TOO_MANY_GPUS)
 		return fail(c, n, "gang %s: a gang has at most %u GPUs per node", quote(c, n),
 			    MAX_GPUS);
-	if (k == 0)
+	if (problems & GANGSPEC_NO_ACTOR_GPUS)
 		return fail(c, n, "gang %s: an actor needs at least 1 GPU", quote(c, n));
-	if (gpus % k)
+	/* k above the limit is above G too: it does not divide it. */
+	if (problems & (GANGSPEC_UNEVEN | GANGSPEC_TOO_MANY_ACTOR_GPUS))
 		return fail(c, n,
 			    "gang %s: %llu GPUs per node do not divide into actors of %llu GPUs (expected GPUS_PER_ACTOR to divide GPUS)",
-			    quote(c, n), gpus, k);
+			    quote(c, n), num.gpus_per_node, num.gpus_per_actor);
 	job->has_gang = true;
-	job->gang_nodes = (unsigned)nodes;
-	job->gang_gpus = (unsigned)gpus;
-	job->gang_k = (unsigned)k;
+	job->gang_nodes = g.nodes;
+	job->gang_gpus = g.gpus_per_node;
+	job->gang_k = g.gpus_per_actor;
 	return 0;
 bad:
 	return fail(c, n, "gang must be NODESxGPUS[:GPUS_PER_ACTOR] like 2x8 or 2x8:2, got %s",

@@ -21,7 +21,7 @@
 #include <slurm/slurm.h>
 #include <slurm/spank.h>
 
-#include "gangspec.h"
+#include "plugin_logic.h"
 
 SPANK_PLUGIN(spoke_spank, 1);
 

@@ -6,7 +6,6 @@
  * returned and it listens; only then does the agent answer the hub.  When a
  * worker ends, EXITED names it by its START id, so that a late report can
  * never be taken for a newer actor of the same name. */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -28,6 +27,7 @@
 #include "clock.h"
 #include "errmsg.h"
 #include "evconn.h"
+#include "gpus.h"
 #include "log.h"
 #include "proto.h"
 #include "spawn.h"
@@ -405,30 +405,16 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 static int find_gpus(struct agent *ag, const char *opt)
 {
 	const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
-	struct dirent *de;
-	DIR *d;
+	uint32_t cap = sizeof(ag->reg.gpus) / sizeof(ag->reg.gpus[0]);
 
 	if (opt || cvd) {
 		const char *src = opt ? opt : cvd;
 
-		if (spk_gpu_list_parse(src, ag->reg.gpus, 64, &ag->reg.n_gpus) < 0)
+		if (spk_gpu_list_parse(src, ag->reg.gpus, cap, &ag->reg.n_gpus) < 0)
 			return spk_usage_error(opt ? "--gpus" : "CUDA_VISIBLE_DEVICES", src);
 		return 0;
 	}
-	d = opendir("/dev");
-	if (!d)
-		return 0;
-	while ((de = readdir(d)) && ag->reg.n_gpus < 64) {
-		char *end;
-		long id;
-
-		if (strncmp(de->d_name, "nvidia", 6) || !de->d_name[6])
-			continue;
-		id = strtol(de->d_name + 6, &end, 10);
-		if (*end == '\0' && id >= 0)
-			ag->reg.gpus[ag->reg.n_gpus++] = (int32_t)id;
-	}
-	closedir(d);
+	ag->reg.n_gpus = spk_gpu_scan(ag->reg.gpus, cap);
 	return 0;
 }
 

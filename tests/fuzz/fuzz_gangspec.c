@@ -1,6 +1,6 @@
-/* fuzz_gangspec.c - the SPANK plugin's parsers (spank/gangspec.c):
- * --spoke-gang=NxG[:k], the plugstack arguments, the step check and the
- * per-task GPU lists.
+/* fuzz_gangspec.c - the SPANK plugin's parsers (spank/plugin_logic.c and
+ * the common runtime/common/gangspec.c): --spoke-gang=NxG[:k], the
+ * plugstack arguments, the step check and the per-task GPU lists.
  *
  * Input: a selector byte, three parameter bytes, then the text.
  * Properties: what parses formats back to a spec that parses the same; a
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "gangspec.h"
+#include "plugin_logic.h"
 
 enum { SEL_GANG, SEL_CONF, SEL_TASK };
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../spank/gangspec.h"
+#include "../../spank/plugin_logic.h"
 
 static char err[256];
 

@@ -1,21 +1,15 @@
-/* gangspec.h - the pure logic of the SPANK plugin, with no Slurm in it:
- * parsing --spoke-gang=NxG[:k] and the plugstack arguments, checking a
- * step against the gang, and giving each task its GPUs.  Every function
- * writes one line saying what was asked and what was found into err. */
-#ifndef SPOKE_GANGSPEC_H
-#define SPOKE_GANGSPEC_H
+/* plugin_logic.h - the pure logic of the SPANK plugin, with no Slurm in it:
+ * the messages for --spoke-gang=NxG[:k] (parsed by the common gangspec.c),
+ * the plugstack arguments, checking a step against the gang, and giving
+ * each task its GPUs.  Every function writes one line saying what was
+ * asked and what was found into err. */
+#ifndef SPOKE_PLUGIN_LOGIC_H
+#define SPOKE_PLUGIN_LOGIC_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#define GANG_MAX_NODES 100000
-#define GANG_MAX_GPUS_PER_NODE 1024
-
-struct gangspec {
-	unsigned nodes;          /* N */
-	unsigned gpus_per_node;  /* G */
-	unsigned gpus_per_actor; /* k: G is a multiple of it */
-};
+#include "gangspec.h" /* runtime/common: the parser itself */
 
 /* Site defaults from plugstack.conf: "gpus_per_actor=K", "mismatch=error|warn". */
 struct spank_conf {
@@ -23,10 +17,9 @@ struct spank_conf {
 	bool mismatch_is_error;
 };
 
-/* "2x8" or "2x8:2" (k defaults to default_k). Returns 0 or -1. */
+/* --spoke-gang's value, "2x8" or "2x8:2" (k defaults to default_k).
+ * Returns 0 or -1 with err. */
 int gangspec_parse(const char *s, unsigned default_k, struct gangspec *g, char *err, size_t cap);
-/* "2x8:2" ("2x8" when k is 1). */
-void gangspec_format(const struct gangspec *g, char *out, size_t cap);
 /* Parses the plugin's arguments; -1 with err for an unknown key or value. */
 int spank_conf_parse(int ac, char **av, struct spank_conf *conf, char *err, size_t cap);
 

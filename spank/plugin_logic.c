@@ -1,11 +1,12 @@
-/* gangspec.c - parsing and GPU mapping for the SPANK plugin. */
+/* plugin_logic.c - the SPANK plugin's messages, plugstack arguments, step
+ * check and GPU mapping (plugin_logic.h). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gangspec.h"
+#include "plugin_logic.h"
 
 static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -40,36 +41,26 @@ static int number(const char *s, const char **end, unsigned max, unsigned *v)
 
 int gangspec_parse(const char *s, unsigned default_k, struct gangspec *g, char *err, size_t cap)
 {
-	const char *p = s ? s : "";
-	struct gangspec out = { 0, 0, default_k ? default_k : 1 };
+	struct gangspec_numbers n;
+	unsigned bad = gangspec_scan(s, s ? strlen(s) : 0, default_k, g, &n);
 
-	if (number(p, &p, GANG_MAX_NODES, &out.nodes) < 0 || (*p != 'x' && *p != 'X') ||
-	    number(p + 1, &p, GANG_MAX_GPUS_PER_NODE, &out.gpus_per_node) < 0 ||
-	    (*p == ':' && number(p + 1, &p, GANG_MAX_GPUS_PER_NODE, &out.gpus_per_actor) < 0) ||
-	    *p != '\0')
+	/* A number above its limit is the syntax's fault here. */
+	if (bad & (GANGSPEC_SYNTAX | GANGSPEC_TOO_MANY_NODES | GANGSPEC_TOO_MANY_GPUS |
+		   GANGSPEC_TOO_MANY_ACTOR_GPUS))
 		return fail(err, cap,
 			    "invalid --spoke-gang=%s: want NODESxGPUS[:GPUS_PER_ACTOR], e.g. 2x8 or 2x8:2",
 			    s ? s : "");
-	if (out.nodes == 0)
+	if (bad & GANGSPEC_NO_NODES)
 		return fail(err, cap, "invalid --spoke-gang=%s: a gang needs at least 1 node", s);
-	if (out.gpus_per_node == 0)
+	if (bad & GANGSPEC_NO_GPUS)
 		return fail(err, cap, "invalid --spoke-gang=%s: a gang needs at least 1 GPU per node", s);
-	if (out.gpus_per_actor == 0)
+	if (bad & GANGSPEC_NO_ACTOR_GPUS)
 		return fail(err, cap, "invalid --spoke-gang=%s: an actor needs at least 1 GPU", s);
-	if (out.gpus_per_node % out.gpus_per_actor)
+	if (bad & GANGSPEC_UNEVEN)
 		return fail(err, cap,
-			    "invalid --spoke-gang=%s: %u GPUs per node do not divide into actors of %u GPUs",
-			    s, out.gpus_per_node, out.gpus_per_actor);
-	*g = out;
+			    "invalid --spoke-gang=%s: %llu GPUs per node do not divide into actors of %llu GPUs",
+			    s, n.gpus_per_node, n.gpus_per_actor);
 	return 0;
-}
-
-void gangspec_format(const struct gangspec *g, char *out, size_t cap)
-{
-	if (g->gpus_per_actor == 1)
-		snprintf(out, cap, "%ux%u", g->nodes, g->gpus_per_node);
-	else
-		snprintf(out, cap, "%ux%u:%u", g->nodes, g->gpus_per_node, g->gpus_per_actor);
 }
 
 int spank_conf_parse(int ac, char **av, struct spank_conf *conf, char *err, size_t cap)
