@@ -89,8 +89,9 @@ struct spk_server_env {
 
 struct spk_server_ops {
 	/* The frame type by which a client asks for this transport on an
-	 * authenticated TCP connection of the worker's. */
-	uint8_t hello;
+	 * authenticated TCP connection of the worker's.  (Named hello_type:
+	 * a member called hello, the function below, cannot share the name.) */
+	uint8_t hello_type;
 	/* Starts serving; never fails the worker: where the transport cannot
 	 * work here, it serves no connection and answers every hello with the
 	 * reason.  -ENOMEM alone is an error. */

@@ -138,9 +138,9 @@ struct spk_shm_area_msg {
 	uint64_t size; /* bytes (a power of two), as the memfd's size */
 };
 
-#ifdef __linux__
 struct spk_transport;
-extern const struct spk_transport spk_shm_transport;
-#endif
+struct spk_server_ops;
+extern const struct spk_transport spk_shm_transport; /* shm_client.c */
+extern const struct spk_server_ops spk_shm_server;   /* shm_server.c */
 
 #endif
