@@ -252,31 +252,40 @@ SPOKE_API int spoke_call_async(spoke_actor *a, uint32_t method, const void *req,
  * timeout). */
 SPOKE_API int spoke_future_wait(spoke_future *f, int timeout_ms);
 
-/* ---- Transport: TCP or RDMA ----
+/* ---- Transport: shared memory, RDMA or TCP ----
  *
  * spoke_actor_open() picks the handle's transport from $SPOKE_TRANSPORT:
- * auto (the default) uses RDMA when both ends have an RDMA device and reach
- * each other over it, else TCP; rdma insists (the open fails with
- * SPOKE_ERDMA and the reason); tcp never tries.  $SPOKE_RDMA_DEVICE names
- * the verbs device to use (rxe0, mlx5_0): a route through another device
- * counts as no RDMA.  The choice is logged once per handle (at info level;
- * a fallback from a node that has a device, at warn level).
+ * auto (the default) tries, in this order, shared memory ("shm", when the
+ * worker runs on this node), RDMA ("rdma", when both ends have an RDMA
+ * device and reach each other over it) and TCP; shm, rdma or tcp insists
+ * on that one (the open fails with SPOKE_ETRANSPORT, SPOKE_ERDMA for rdma,
+ * and the reason).  $SPOKE_RDMA_DEVICE names the verbs device to use
+ * (rxe0, mlx5_0): a route through another device counts as no RDMA.  The
+ * choice is logged once per handle, with why the others were not taken (at
+ * info level; a fallback from a transport that should have worked, at warn
+ * level).
  *
  * Over RDMA a request is packed straight into registered memory and the
  * actor's method reads it and writes its reply in registered memory; larger
- * payloads move by RDMA READ and WRITE with no bounce buffer.  spoke_call()
- * and spoke_call_async() copy the caller's request into registered memory
- * and the reply out of it, as their signatures ask (over TCP the kernel
- * copies); spoke_call_obj() and spoke_call_mr() copy nothing.  As over
- * TCP, a synchronous call takes a queue pair of its own from the handle's
- * pool (connected the first time that many calls run at once), and
- * asynchronous calls pipeline on one. */
+ * payloads move by RDMA READ and WRITE with no bounce buffer.  Over shared
+ * memory a request is packed into memory both processes map and the method
+ * reads it in place.  spoke_call() and spoke_call_async() copy the caller's
+ * request in and the reply out, as their signatures ask (over TCP the
+ * kernel copies); spoke_call_obj() and spoke_call_mr() copy nothing.  On
+ * every transport a synchronous call takes a connection of its own from
+ * the handle's pool (connected the first time that many calls run at
+ * once), and asynchronous calls pipeline on one. */
 
-/* "rdma" or "tcp" ("none" for NULL). */
+/* "shm", "rdma" or "tcp" ("none" for NULL). */
 SPOKE_API const char *spoke_actor_transport(const spoke_actor *a);
-/* Moves the handle to RDMA now, whatever $SPOKE_TRANSPORT says; 0 if it is
- * on RDMA already, SPOKE_ERDMA (and why) if it cannot be.  Call it before
- * other threads use the handle, with no asynchronous call in flight. */
+/* Moves the handle to transport `name` ("shm", "rdma" or "tcp") now,
+ * whatever $SPOKE_TRANSPORT says: 0 if it is on it already or moved;
+ * SPOKE_ETRANSPORT (SPOKE_ERDMA for rdma) and why if it cannot, the handle
+ * unchanged.  Call it before other threads use the handle: asynchronous
+ * calls still in flight complete with SPOKE_ECLOSED, and memory registered
+ * for the old transport is only remembered (register it again). */
+SPOKE_API int spoke_actor_use_transport(spoke_actor *a, const char *name, int timeout_ms);
+/* spoke_actor_use_transport(a, "rdma", timeout_ms), under its old name. */
 SPOKE_API int spoke_actor_init_rdma(spoke_actor *a, int timeout_ms);
 
 /* Memory of the caller's (a KV-cache block, say) that calls use in place. */

@@ -42,6 +42,7 @@ enum spoke_error {
 	SPOKE_ECLOSED = -1020,   /* the handle (or its client) was closed first */
 	SPOKE_EHUB = -1021,      /* the hub cannot be reached, or the connection to it was lost */
 	SPOKE_ESELF = -1022,     /* an actor called itself: it would wait for itself */
+	SPOKE_ETRANSPORT = -1023, /* the transport asked for cannot reach the actor */
 };
 
 /* A static, human-readable description of code (negative), never NULL. */

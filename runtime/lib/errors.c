@@ -29,6 +29,7 @@ const char *spoke_strerror(int code)
 	case SPOKE_ECLOSED: return "closed before it completed";
 	case SPOKE_EHUB: return "the hub cannot be reached or the connection to it was lost";
 	case SPOKE_ESELF: return "an actor cannot call itself synchronously";
+	case SPOKE_ETRANSPORT: return "the transport asked for cannot reach the actor";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);

@@ -126,7 +126,10 @@ const char *spk_type_name(uint8_t type)
 	static const char *const names[] = {
 		"?", "HELLO", "AUTH", "AUTH_OK", "REPLY", "CALL", "REGISTER", "SPAWN",
 		"ALLOC", "LAUNCH", "RELEASE", "LOOKUP", "KILL", "START", "STOP",
-		"EXITED", "SPAWN_INFO", "READY", "NODES", "RDMA", "DONE",
+		"EXITED", "SPAWN_INFO", "READY", "NODES",
+		/* the transports' own messages (frame.h) */
+		"TRANSPORT_19", "TRANSPORT_20", "TRANSPORT_21", "TRANSPORT_22", "TRANSPORT_23",
+		"TRANSPORT_24",
 	};
 
 	return type <= SPK_TYPE_MAX_ ? names[type] : "?";

@@ -4,7 +4,8 @@
  *        0    4 magic   "SPK1" (0x314b5053, little-endian)
  *        4    1 version SPOKE_PROTOCOL_VERSION
  *        5    1 type    enum spk_type
- *        6    2 flags   0 over TCP; RDMA's SPK_RF_* bits (rdma.h)
+ *        6    2 flags   0, but for a transport's own bits on its own path
+ *                       (rdma.h's SPK_RF_*)
  *        8    8 id      request id; a reply carries its request's id
  *       16    4 aux     method id (CALL) or status (REPLY, AUTH_OK, READY)
  *       20    4 len     payload bytes that follow
@@ -42,9 +43,12 @@ enum spk_type {
 			    u64 incarnation, spawn spec: what to be */
 	SPK_READY,       /* worker -> agent: aux status, port or error text */
 	SPK_NODES,       /* client -> hub: list the live nodes */
-	SPK_RDMA,        /* client -> worker: RDMA, please (reply: port, cookie) */
-	SPK_DONE,        /* client -> worker over RDMA: a PULL reply was read */
-	SPK_TYPE_MAX_ = SPK_DONE,
+	/* 19-24: the transports' own messages, defined by each (a hello that
+	 * asks for the transport on a worker's TCP connection, and what it
+	 * sends on its own path): rdma.h's SPK_RDMA 19 and SPK_DONE 20, shm.h's
+	 * SPK_SHM 21. */
+	SPK_TRANSPORT_FIRST_ = 19,
+	SPK_TYPE_MAX_ = 24,
 };
 
 struct spk_hdr {

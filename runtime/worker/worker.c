@@ -6,9 +6,10 @@
  * libev loop: each CALL's method reads the request in place and packs its
  * reply straight into the connection's output buffer.  With a spin budget
  * (poll_us) the loop polls without sleeping for that long after the last
- * event, trading a core for the kernel's wake-up latency.  Where its node
- * has an RDMA device, the worker also serves calls over RDMA
- * (rdma_server.c), with the same methods. */
+ * event, trading a core for the kernel's wake-up latency.  The TCP
+ * connections are the control path: every other transport of the build
+ * (transport.h) is started here too, answers its hello on them, and then
+ * serves its own connections with the same methods (run_method). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,11 +33,12 @@
 #include "evconn.h"
 #include "log.h"
 #include "proto.h"
-#include "transport/rdma/rdma.h"
+#include "transport/transport.h"
 #include "spawn.h"
 
 #define INFO_TIMEOUT_MS 10000
-#define RDMA_POLLS_PER_LOOP 64u /* queue polls per look at the sockets */
+#define POLLS_PER_LOOP 64u /* transport polls per look at the sockets */
+#define SERVERS_MAX 4
 #define POLL_US_MAX 1000000     /* $SPOKE_POLL_US: a second of spinning at most */
 #define SPK_STR_(x) #x
 #define SPK_STR(x) SPK_STR_(x)
@@ -62,7 +64,11 @@ static struct worker_state {
 	ev_io agent_w;
 	ev_signal sigterm_w, sigint_w;
 	struct wconn *conns;
-	struct spk_rsrv *rsrv;
+	struct server {
+		const struct spk_server_ops *ops;
+		void *srv;
+	} servers[SERVERS_MAX]; /* the transports' other than TCP */
+	unsigned n_servers;
 	uint64_t frames;
 	uint32_t max_msg;
 	spoke_buf *reply;   /* the running method's, for spoke_method_fail */
@@ -88,7 +94,7 @@ static const spoke_method *find_method(uint32_t id)
 	return NULL;
 }
 
-/* Runs method id on req into reply, for either transport.  Returns 0, or
+/* Runs method id on req into reply, for every transport.  Returns 0, or
  * the REPLY's negative status with its message in msg: SPOKE_EMETHOD with
  * the method's own code in *code when the method failed, the runtime's own
  * code (no such method, a reply that could not be packed) otherwise. */
@@ -146,13 +152,11 @@ static void on_call(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *r
 	int rc, code;
 
 	W.frames++;
-	if (h->type == SPK_RDMA) {
-		if (W.rsrv)
-			spk_rsrv_hello(W.rsrv, c, h);
-		else
-			spk_evconn_reply_error(c, h->id, SPOKE_ERDMA, "RDMA failed to start here");
-		return;
-	}
+	for (unsigned i = 0; i < W.n_servers; i++)
+		if (h->type == W.servers[i].ops->hello_type) {
+			W.servers[i].ops->hello(W.servers[i].srv, c, h, req);
+			return;
+		}
 	if (h->type != SPK_CALL) {
 		spk_warn("closed connection from %s: unexpected %s", c->peer, spk_type_name(h->type));
 		spk_evconn_close(c, SPOKE_EPROTO);
@@ -268,7 +272,7 @@ static int read_settings(struct spk_chan *ch, int poll_us)
 	if (poll_us < 0 &&
 	    spk_env_int("SPOKE_POLL_US", 0, POLL_US_MAX, 0, "microseconds to spin", &W.poll_us) < 0)
 		return ready(ch, SPOKE_EINVAL, "%s", spoke_errmsg());
-	if (spk_transport_from_env() < 0)
+	if (spk_transport_from_env(&(const struct spk_transport *){ NULL }) < 0)
 		return ready(ch, SPOKE_EINVAL, "%s", spoke_errmsg());
 	v = getenv("SPOKE_RDMA_DEVICE");
 	if (v && !*v)
@@ -341,6 +345,53 @@ static int become_actor(struct spk_chan *ch)
 	return spk_chan_send_buf(ch, &b, SPK_READY, 0, 0, deadline);
 }
 
+/* Serves what the transports have ready without sleeping (arm: and asks
+ * each to wake the loop on its next message); how many connections they
+ * looked at. */
+static unsigned poll_servers(bool arm)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < W.n_servers; i++)
+		if (W.servers[i].ops->poll)
+			n += W.servers[i].ops->poll(W.servers[i].srv, arm);
+	return n;
+}
+
+/* Starts the server of every transport that has one; a transport that
+ * cannot work here still answers its hellos with why. */
+static void start_servers(void)
+{
+	struct spk_server_env env = {
+		.loop = W.loop,
+		.host = W.host,
+		.token = W.token,
+		.ident = W.ident,
+		.spin = W.poll_us > 0,
+		.run = run_method,
+		.frames = &W.frames,
+	};
+
+	for (const struct spk_transport *const *t = spk_transports; *t; t++) {
+		struct server *s = &W.servers[W.n_servers];
+
+		if (!(*t)->server || W.n_servers == SERVERS_MAX)
+			continue;
+		s->ops = (*t)->server;
+		if (s->ops->start(&s->srv, &env) < 0) {
+			spk_warn("actor %s: %s not started: out of memory", W.name, (*t)->name);
+			continue;
+		}
+		W.n_servers++;
+	}
+}
+
+static void stop_servers(void)
+{
+	while (W.n_servers--)
+		W.servers[W.n_servers].ops->stop(W.servers[W.n_servers].srv);
+}
+
 static void serve(void)
 {
 	int64_t idle_since = spk_now_us();
@@ -353,15 +404,15 @@ static void serve(void)
 	}
 	while (W.running) {
 		ev_run(W.loop, EVRUN_NOWAIT);
-		/* RDMA queues are polled in user space: look at them many times
-		 * per look at the sockets, which costs a system call. */
-		for (unsigned n = 0, k = 1; n < RDMA_POLLS_PER_LOOP && k && W.frames == seen; n += k)
-			k = spk_rsrv_poll(W.rsrv, false);
+		/* RDMA queues and shared rings are polled in user space: look at
+		 * them many times per look at the sockets, a system call. */
+		for (unsigned n = 0, k = 1; n < POLLS_PER_LOOP && k && W.frames == seen; n += k)
+			k = poll_servers(false);
 		if (W.frames != seen) {
 			seen = W.frames;
 			idle_since = spk_now_us();
 		} else if (spk_now_us() - idle_since > W.poll_us) {
-			spk_rsrv_poll(W.rsrv, true); /* RDMA completions wake us now */
+			poll_servers(true); /* their messages wake us now */
 			if (W.frames == seen)
 				ev_run(W.loop, EVRUN_ONCE);
 			idle_since = spk_now_us();
@@ -412,13 +463,11 @@ static int run_worker(void)
 	ev_io_start(W.loop, &W.agent_w);
 	ev_signal_start(W.loop, &W.sigterm_w);
 	ev_signal_start(W.loop, &W.sigint_w);
-	if (spk_rsrv_start(&W.rsrv, W.loop, W.host, W.token, W.poll_us > 0, run_method,
-			   &W.frames) < 0)
-		spk_warn("actor %s: RDMA not started: out of memory", W.name);
+	start_servers();
 	serve();
 	while (W.conns)
 		spk_evconn_close(&W.conns->conn, 0);
-	spk_rsrv_stop(W.rsrv);
+	stop_servers();
 	if (W.type->fini)
 		W.type->fini(W.state);
 out:

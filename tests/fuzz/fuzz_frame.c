@@ -84,7 +84,7 @@ static void seeds(void)
 	n += SPK_HDR_SIZE;
 	seed("stream", 0, s, n);
 	/* An RDMA header with flags. */
-	spk_hdr_encode(s, SPK_DONE, 1ull << 40, 0, 0);
+	spk_hdr_encode(s, SPK_TRANSPORT_FIRST_ + 1, 1ull << 40, 0, 0); /* RDMA's DONE */
 	spk_hdr_set_flags(s, 0x3);
 	seed("rdma-flags", 0xffff, s, SPK_HDR_SIZE);
 	/* A frame cut short, and one over the maximum. */

@@ -63,10 +63,18 @@ struct spk_conn_args {
 	const char *ident; /* the worker's identity in handshakes (spk_ident_actor) */
 	uint32_t pid;      /* the worker's pid, as the hub knows it */
 	int poll_us;       /* spin budget of waits (spoke_actor_set_poll) */
+	int timeout_ms;    /* the client's default timeout: a reply begun is
+			      received within it, whatever its waiter's deadline */
 	/* Before a connection that broke is made again: 0 if the worker still
 	 * runs, else the error that fails the call instead (never NULL). */
 	int (*check)(void *arg, int64_t deadline);
 	void *check_arg;
+};
+
+/* The start of every transport's object behind a spoke_mr (mr_): the
+ * transport that made it, whose mr_deregister undoes it. */
+struct spk_mr_base {
+	const struct spk_transport *t;
 };
 
 /* Runs one method of the worker's actor: reads req, packs into reply;
@@ -89,8 +97,7 @@ struct spk_server_env {
 
 struct spk_server_ops {
 	/* The frame type by which a client asks for this transport on an
-	 * authenticated TCP connection of the worker's.  (Named hello_type:
-	 * a member called hello, the function below, cannot share the name.) */
+	 * authenticated TCP connection of the worker's. */
 	uint8_t hello_type;
 	/* Starts serving; never fails the worker: where the transport cannot
 	 * work here, it serves no connection and answers every hello with the

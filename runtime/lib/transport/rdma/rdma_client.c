@@ -73,6 +73,7 @@ struct req_src {
 /* A user's registered memory (spoke_mr.mr_): only remembered until a call
  * uses it on a connection. */
 struct spk_umr {
+	struct spk_mr_base base; /* first: spoke_mr_deregister finds the transport */
 	uint8_t *addr;
 	size_t len;
 	struct ureg *regs; /* its registrations, one per connection and role */
@@ -92,6 +93,7 @@ struct ureg {
 static pthread_mutex_t ureg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct spk_rconn {
+	struct spk_conn base; /* first: transport.h's connection */
 	pthread_mutex_t lock;
 	char addr[SPK_ADDR_MAX]; /* the worker's TCP host:port */
 	char token[SPK_TOKEN_MAX];
@@ -116,7 +118,7 @@ struct spk_rconn {
 	char device[64];
 };
 
-int spk_rdma_local_check(void)
+static int local_check(void)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
 	struct ibv_device **devs;
@@ -361,7 +363,7 @@ static int establish(struct spk_rconn *rc, int64_t deadline)
 	struct spk_rdma_offer o;
 	int rc2;
 
-	rc2 = spk_rdma_local_check();
+	rc2 = local_check();
 	if (rc2 < 0)
 		return rc2;
 	rc2 = ask_worker(rc, &o, deadline);
@@ -391,7 +393,9 @@ static int establish(struct spk_rconn *rc, int64_t deadline)
 	return 0;
 }
 
-int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token,
+static void rconn_close(struct spk_rconn *rc);
+
+static int rconn_open(struct spk_rconn **out, const char *addr, const char *token,
 		     const char *ident, int poll_us, int64_t deadline)
 {
 	struct spk_rconn *rc = calloc(1, sizeof(*rc));
@@ -407,7 +411,7 @@ int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token
 	rc->max_msg = spk_max_payload();
 	rc2 = establish(rc, deadline);
 	if (rc2 < 0) {
-		spk_rdma_close(rc);
+		rconn_close(rc);
 		return rc2 == SPOKE_EPROTO ? spk_fail(SPOKE_ERDMA, "%s", spoke_errmsg()) : rc2;
 	}
 	*out = rc;
@@ -416,7 +420,7 @@ int spk_rdma_connect(struct spk_rconn **out, const char *addr, const char *token
 
 static int break_all(struct spk_rconn *rc, int code);
 
-void spk_rdma_close(struct spk_rconn *rc)
+static void rconn_close(struct spk_rconn *rc)
 {
 	if (!rc)
 		return;
@@ -432,19 +436,19 @@ void spk_rdma_close(struct spk_rconn *rc)
 	free(rc);
 }
 
-void spk_rdma_set_reconnect_check(struct spk_rconn *rc, int (*check)(void *, int64_t),
+static void rconn_set_check(struct spk_rconn *rc, int (*check)(void *, int64_t),
 				  void *arg)
 {
 	rc->check = check;
 	rc->check_arg = arg;
 }
 
-const char *spk_rdma_device(const struct spk_rconn *rc)
+static const char *rconn_device(const struct spk_rconn *rc)
 {
 	return rc->device;
 }
 
-void spk_rdma_set_poll(struct spk_rconn *rc, int poll_us)
+static void rconn_set_poll(struct spk_rconn *rc, int poll_us)
 {
 	pthread_mutex_lock(&rc->lock); /* a setting: waits its turn, however long */
 	rc->poll_us = poll_us;
@@ -804,7 +808,7 @@ static int run_sync(struct spk_rconn *rc, struct pend *p, uint32_t method,
 	return done ? status : rc2;
 }
 
-int spk_rdma_call(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
+static int rconn_call(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
 		  void *reply, size_t cap, size_t *reply_len, int64_t deadline)
 {
 	struct req_src src = { .p = req, .len = req_len };
@@ -817,7 +821,7 @@ int spk_rdma_call(struct spk_rconn *rc, uint32_t method, const void *req, size_t
 	return rc2;
 }
 
-int spk_rdma_call_obj(struct spk_rconn *rc, uint32_t method, const spoke_serializer *req_ser,
+static int rconn_call_obj(struct spk_rconn *rc, uint32_t method, const spoke_serializer *req_ser,
 		      const void *req, const spoke_serializer *rep_ser, void *rep,
 		      int64_t deadline)
 {
@@ -827,7 +831,7 @@ int spk_rdma_call_obj(struct spk_rconn *rc, uint32_t method, const spoke_seriali
 	return run_sync(rc, &p, method, &src, deadline);
 }
 
-int spk_rdma_call_mr(struct spk_rconn *rc, uint32_t method, const spoke_mr *req_mr,
+static int rconn_call_mr(struct spk_rconn *rc, uint32_t method, const spoke_mr *req_mr,
 		     size_t req_off, size_t req_len, spoke_mr *rep_mr, size_t rep_off, size_t cap,
 		     size_t *reply_len, int64_t deadline)
 {
@@ -851,7 +855,7 @@ int spk_rdma_call_mr(struct spk_rconn *rc, uint32_t method, const spoke_mr *req_
 	return rc2;
 }
 
-int spk_rdma_call_async(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
+static int rconn_call_async(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
 			void *reply, size_t cap, spoke_future *f, int64_t deadline)
 {
 	struct req_src src = { .p = req, .len = req_len };
@@ -885,7 +889,7 @@ static struct pend *find(struct spk_rconn *rc, const spoke_future *f)
 	return NULL;
 }
 
-int spk_rdma_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline)
+static int rconn_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline)
 {
 	int rc2 = lock(rc, deadline);
 	struct pend *p;
@@ -912,7 +916,7 @@ int spk_rdma_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline
 	return f->done_ ? f->status : rc2;
 }
 
-bool spk_rdma_in_flight(struct spk_rconn *rc, const spoke_future *f)
+static bool rconn_in_flight(struct spk_rconn *rc, const spoke_future *f)
 {
 	bool found;
 
@@ -922,14 +926,13 @@ bool spk_rdma_in_flight(struct spk_rconn *rc, const spoke_future *f)
 	return found;
 }
 
-int spk_rdma_mr_register(struct spk_rconn *rc, void *addr, size_t len, void **mr,
-			 uint32_t *lkey, uint32_t *rkey)
+static int umr_register(void *addr, size_t len, void **mr, uint32_t *lkey, uint32_t *rkey)
 {
 	struct spk_umr *u = calloc(1, sizeof(*u));
 
-	(void)rc; /* each connection registers it when a call there first uses it */
 	if (!u)
 		return -ENOMEM;
+	u->base.t = &spk_rdma_transport;
 	u->addr = addr;
 	u->len = len;
 	*mr = u;
@@ -938,7 +941,7 @@ int spk_rdma_mr_register(struct spk_rconn *rc, void *addr, size_t len, void **mr
 	return 0;
 }
 
-void spk_rdma_mr_deregister(void *mr)
+static void umr_deregister(void *mr)
 {
 	struct spk_umr *u = mr;
 
@@ -948,3 +951,112 @@ void spk_rdma_mr_deregister(void *mr)
 	pthread_mutex_unlock(&ureg_lock);
 	free(u);
 }
+
+/* ---- the transport's entry (transport.h) ---- */
+
+static struct spk_rconn *rdma_of(struct spk_conn *c)
+{
+	return (struct spk_rconn *)c;
+}
+
+static int op_usable(const struct spk_conn_args *args)
+{
+	(void)args;
+	return local_check();
+}
+
+static int op_connect(struct spk_conn **out, const struct spk_conn_args *args,
+			int64_t deadline)
+{
+	struct spk_rconn *rc;
+	int err = rconn_open(&rc, args->addr, args->token, args->ident, args->poll_us, deadline);
+
+	if (err < 0)
+		return err;
+	rc->base.t = &spk_rdma_transport;
+	rconn_set_check(rc, args->check, args->check_arg);
+	*out = &rc->base;
+	return 0;
+}
+
+static void op_close(struct spk_conn *c)
+{
+	rconn_close(rdma_of(c));
+}
+
+static void op_describe(const struct spk_conn *c, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s", rconn_device((const struct spk_rconn *)c));
+}
+
+static void op_set_poll(struct spk_conn *c, int poll_us)
+{
+	rconn_set_poll(rdma_of(c), poll_us);
+}
+
+static int op_call(struct spk_conn *c, uint32_t method, const void *req, size_t req_len,
+		     void *reply, size_t cap, size_t *reply_len, int64_t deadline)
+{
+	return rconn_call(rdma_of(c), method, req, req_len, reply, cap, reply_len, deadline);
+}
+
+static int op_call_obj(struct spk_conn *c, uint32_t method, const spoke_serializer *req_ser,
+			 const void *req, const spoke_serializer *rep_ser, void *rep,
+			 int64_t deadline)
+{
+	return rconn_call_obj(rdma_of(c), method, req_ser, req, rep_ser, rep, deadline);
+}
+
+static int op_call_mr(struct spk_conn *c, uint32_t method, const spoke_mr *req,
+			size_t req_off, size_t req_len, spoke_mr *rep, size_t rep_off, size_t cap,
+			size_t *reply_len, int64_t deadline)
+{
+	return rconn_call_mr(rdma_of(c), method, req, req_off, req_len, rep, rep_off, cap,
+			     reply_len, deadline);
+}
+
+static int op_call_async(struct spk_conn *c, uint32_t method, const void *req,
+			   size_t req_len, void *reply, size_t cap, spoke_future *f,
+			   int64_t deadline)
+{
+	return rconn_call_async(rdma_of(c), method, req, req_len, reply, cap, f, deadline);
+}
+
+static int op_future_wait(struct spk_conn *c, spoke_future *f, int64_t deadline)
+{
+	return rconn_future_wait(rdma_of(c), f, deadline);
+}
+
+static bool op_in_flight(struct spk_conn *c, const spoke_future *f)
+{
+	return rconn_in_flight(rdma_of(c), f);
+}
+
+static int op_mr_register(struct spk_conn *c, spoke_mr *mr)
+{
+	(void)c; /* each connection registers it when a call there first uses it */
+	return umr_register(mr->addr, mr->len, &mr->mr_, &mr->lkey_, &mr->rkey_);
+}
+
+static void op_mr_deregister(spoke_mr *mr)
+{
+	umr_deregister(mr->mr_);
+}
+
+const struct spk_transport spk_rdma_transport = {
+	.name = "rdma",
+	.usable = op_usable,
+	.connect = op_connect,
+	.close = op_close,
+	.describe = op_describe,
+	.set_poll = op_set_poll,
+	.call = op_call,
+	.call_obj = op_call_obj,
+	.call_mr = op_call_mr,
+	.call_async = op_call_async,
+	.future_wait = op_future_wait,
+	.in_flight = op_in_flight,
+	.mr_register = op_mr_register,
+	.mr_deregister = op_mr_deregister,
+	.server = &spk_rdma_server,
+};

@@ -2,7 +2,7 @@
  *
  * An rdma_cm listener on every device of the node, watched by the worker's
  * libev loop like its TCP sockets.  A client first asks over authenticated
- * TCP (spk_rsrv_hello) and gets the node's RDMA addresses and a one-time
+ * TCP (server_hello) and gets the node's RDMA addresses and a one-time
  * cookie; a connection request that does not prove a live cookie with the
  * token is rejected (rdma.h).  Each connection has its own queue pair
  * (rdma_qp.c); its receive completions wake the loop through the queue's
@@ -47,7 +47,7 @@
 #define N_RECV (2 * SPK_RDMA_CREDITS)
 
 struct rsconn {
-	struct spk_rsrv *srv;
+	struct rdma_server *srv;
 	struct spk_rqp q;
 	struct spk_rarea rx, tx;
 	ev_io w;
@@ -61,9 +61,9 @@ struct rsconn {
 	struct rsconn *next;
 };
 
-struct spk_rsrv {
+struct rdma_server {
 	struct ev_loop *loop;
-	spk_rsrv_method_fn fn;
+	spk_method_fn fn;
 	uint64_t *frames;
 	char token[SPK_TOKEN_MAX];
 	bool spin; /* the worker polls: completions wake it only when it sleeps */
@@ -325,7 +325,7 @@ static void cq_cb(struct ev_loop *loop, ev_io *w, int revents)
 	drain(c);
 }
 
-unsigned spk_rsrv_poll(struct spk_rsrv *s, bool arm)
+static unsigned server_poll(struct rdma_server *s, bool arm)
 {
 	unsigned n = 0;
 
@@ -341,7 +341,7 @@ unsigned spk_rsrv_poll(struct spk_rsrv *s, bool arm)
 
 /* The cookie a connection request proves (private data {u32 index, MAC});
  * it is used up.  NULL if there is no such live cookie or the MAC is wrong. */
-static const uint8_t *take_cookie(struct spk_rsrv *s, const uint8_t *priv, uint8_t len)
+static const uint8_t *take_cookie(struct rdma_server *s, const uint8_t *priv, uint8_t len)
 {
 	struct spk_rdma_connect req;
 	spoke_view v;
@@ -373,7 +373,7 @@ static void peer_name(struct rdma_cm_id *id, char *out, size_t cap)
 }
 
 /* A connection request: accepted with a live cookie, else rejected. */
-static void on_connect_request(struct spk_rsrv *s, struct rdma_cm_event *ev)
+static void on_connect_request(struct rdma_server *s, struct rdma_cm_event *ev)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
 	uint8_t mac[SPK_MAC_SIZE];
@@ -430,7 +430,7 @@ out_reject:
 
 static void cm_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct spk_rsrv *s = w->data;
+	struct rdma_server *s = w->data;
 	struct rdma_cm_event *ev;
 
 	(void)loop;
@@ -497,7 +497,7 @@ static void device_of(struct rdma_event_channel *ec, struct sockaddr *sa, char *
 /* Collects the node's IPv4 addresses served by an RDMA device (the one
  * $SPOKE_RDMA_DEVICE names, if set), host's first: clients connect to one of
  * them, so RDMA works even where the TCP address is on another network. */
-static void find_addrs(struct spk_rsrv *s, const char *host, const char *want)
+static void find_addrs(struct rdma_server *s, const char *host, const char *want)
 {
 	struct ifaddrs *ifs, *i;
 	char a[INET_ADDRSTRLEN], dev[64];
@@ -526,14 +526,15 @@ static void find_addrs(struct spk_rsrv *s, const char *host, const char *want)
 	freeifaddrs(ifs);
 }
 
-int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host,
-		   const char *token, bool spin, spk_rsrv_method_fn fn, uint64_t *frames)
+static int server_start(struct rdma_server **out, struct ev_loop *loop, const char *host,
+		   const char *token, bool spin, spk_method_fn fn, uint64_t *frames)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
 	struct sockaddr_in any = { .sin_family = AF_INET };
+	const struct spk_transport *mode;
 	struct ibv_device **devs;
-	struct spk_rsrv *s;
-	int n = 0, rc;
+	struct rdma_server *s;
+	int n = 0;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -545,9 +546,9 @@ int spk_rsrv_start(struct spk_rsrv **out, struct ev_loop *loop, const char *host
 	s->frames = frames;
 	s->max_msg = spk_max_payload();
 	*out = s;
-	rc = spk_transport_from_env();
-	if (rc == SPK_TRANSPORT_TCP) {
-		snprintf(s->why, sizeof(s->why), "SPOKE_TRANSPORT=tcp on the actor's node");
+	if (spk_transport_from_env(&mode) == 0 && mode && mode != &spk_rdma_transport) {
+		snprintf(s->why, sizeof(s->why), "SPOKE_TRANSPORT=%s on the actor's node",
+			 mode->name);
 		goto out_off;
 	}
 	devs = ibv_get_device_list(&n);
@@ -596,7 +597,7 @@ out_off:
 	return 0;
 }
 
-void spk_rsrv_stop(struct spk_rsrv *s)
+static void server_stop(struct rdma_server *s)
 {
 	if (!s)
 		return;
@@ -615,7 +616,7 @@ void spk_rsrv_stop(struct spk_rsrv *s)
 
 /* Which offered address the client reached this worker at (0 if none):
  * the likeliest to reach it over RDMA too. */
-static unsigned local_index(const struct spk_rsrv *s, int fd)
+static unsigned local_index(const struct rdma_server *s, int fd)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
@@ -630,7 +631,7 @@ static unsigned local_index(const struct spk_rsrv *s, int fd)
 	return 0;
 }
 
-void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_hdr *h)
+static void server_hello(struct rdma_server *s, struct spk_evconn *c, const struct spk_hdr *h)
 {
 	int64_t now = spk_now_us();
 	struct spk_rdma_offer o = { .port = s->port, .slot = SPK_RDMA_SLOT,
@@ -666,3 +667,40 @@ void spk_rsrv_hello(struct spk_rsrv *s, struct spk_evconn *c, const struct spk_h
 	spk_rdma_offer_pack(&b, &o);
 	spk_evconn_finish(c, &b, SPK_REPLY, h->id, 0);
 }
+
+/* ---- the server's entry (transport.h) ---- */
+
+static int rdma_server_start(void **out, const struct spk_server_env *env)
+{
+	struct rdma_server *s = NULL;
+	int rc = server_start(&s, env->loop, env->host, env->token, env->spin, env->run,
+			      env->frames);
+
+	*out = s;
+	return rc;
+}
+
+static void rdma_server_stop(void *srv)
+{
+	server_stop(srv);
+}
+
+static void rdma_server_hello(void *srv, struct spk_evconn *c, const struct spk_hdr *h,
+			      spoke_view *p)
+{
+	(void)p; /* the request carries nothing */
+	server_hello(srv, c, h);
+}
+
+static unsigned rdma_server_poll(void *srv, bool arm)
+{
+	return server_poll(srv, arm);
+}
+
+const struct spk_server_ops spk_rdma_server = {
+	.hello_type = SPK_RDMA,
+	.start = rdma_server_start,
+	.stop = rdma_server_stop,
+	.hello = rdma_server_hello,
+	.poll = rdma_server_poll,
+};
