@@ -30,6 +30,7 @@
 #include "chan.h"
 #include "clock.h"
 #include "errmsg.h"
+#include "evconn.h"
 #include "frame.h"
 #include "log.h"
 #include "net.h"
@@ -470,9 +471,9 @@ static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 		if (rc < 0)
 			return c->broken = rc;
 	}
-	if (!src->ser && src->len > c->peer_max)
-		return spk_fail(SPOKE_ETOOBIG, "request of %zu bytes over the actor's maximum of %u",
-				src->len, c->peer_max);
+	if (!src->ser && src->len > c->peer_max) /* the words of TCP's refusal */
+		return spk_fail(SPOKE_ETOOBIG, SPK_OVERSIZE_FMT, (unsigned)src->len, "actor",
+				c->peer_max);
 	while (c->count == SPK_SHM_CREDITS) { /* no credit: wait for the oldest call */
 		rc = complete_head(c, deadline);
 		if (rc < 0)
@@ -599,8 +600,14 @@ static int shm_call_async(struct spk_conn *base, uint32_t method, const void *re
 		.done = &f->done_,
 		.method = &f->method_status_,
 	};
-	int rc = lock(c, deadline);
+	int rc;
 
+	if (req_len > c->peer_max) { /* as over TCP: the call is made, and fails */
+		spk_fail(SPOKE_ETOOBIG, SPK_OVERSIZE_FMT, (unsigned)req_len, "actor", c->peer_max);
+		spk_future_complete(f, SPOKE_ETOOBIG);
+		return 0;
+	}
+	rc = lock(c, deadline);
 	if (rc < 0)
 		return rc;
 	rc = start_call(c, &p, method, &src, deadline);
