@@ -1,0 +1,772 @@
+/* shm_client.c - the client's end of a shared-memory connection to a worker
+ * on this node, and the transport's entry (spk_shm_transport).
+ *
+ * One region per connection (shm.h), guarded by one lock.  Every call,
+ * sync or async, takes a credit and an entry in a ring of calls in flight;
+ * the worker answers in order, so the reply at the reply ring's tail is
+ * always the ring's head's (complete_head).  A request is packed or copied
+ * straight into the request ring's free space, or, when it outgrows it,
+ * into the client's bulk area (grow_tx), where the worker reads it in
+ * place; a reply is read in place from the reply ring or the worker's bulk
+ * area and copied or unpacked into the caller's memory.  Any failure of
+ * the connection (a ring that lies, the worker's socket closing: SPOKE_EDEAD
+ * within SPK_SHM_SLICE_US) fails every call in flight with the same code;
+ * the next call connects afresh, after args->check. */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <spoke/errors.h>
+
+#include "auth.h"
+#include "chan.h"
+#include "clock.h"
+#include "errmsg.h"
+#include "evconn.h"
+#include "frame.h"
+#include "log.h"
+#include "net.h"
+#include "shm.h"
+#include "shm_mem.h"
+#include "shm_ring.h"
+#include "shm_wire.h"
+#include "transport/transport.h"
+
+enum pend_kind { K_COPY, K_OBJ };
+
+/* One call in flight, and where its outcome goes. */
+struct pend {
+	uint64_t id;
+	enum pend_kind kind;
+	void *dst; /* K_COPY: the caller's reply buffer */
+	size_t cap;
+	const spoke_serializer *ser; /* K_OBJ */
+	void *obj;
+	int *status; /* status, len, done: NULL once the caller gave up (a timed-out future) */
+	size_t *len;
+	int *done;
+	int *method; /* an async call's: its future keeps a failure */
+	bool tx;     /* the request lies in the bulk area until the reply */
+};
+
+/* Where a request's payload comes from. */
+struct req_src {
+	const void *p;
+	size_t len;
+	const spoke_serializer *ser;
+	const void *obj;
+};
+
+struct shm_conn {
+	struct spk_conn base;
+	pthread_mutex_t lock;
+	char addr[SPK_ADDR_MAX]; /* the worker's TCP host:port */
+	char token[SPK_TOKEN_MAX];
+	char ident[SPK_IDENT_MAX];
+	uint32_t pid; /* the worker's, as the hub knows it */
+	int (*check)(void *, int64_t);
+	void *check_arg;
+	struct spk_chan ch; /* authenticated; asks for shared memory */
+	bool ch_open;
+	uint64_t hello_id;
+	int sock, efd;
+	uint8_t *region;
+	struct spk_shm_ctl *ctl;
+	struct spk_shm_ring req, rep;
+	struct spk_shm_area tx, rx; /* ours for requests, the worker's for replies */
+	uint64_t tx_owner;          /* the call whose request is in tx, 0: none */
+	struct pend ring[SPK_SHM_CREDITS];
+	unsigned head, count;
+	uint64_t next_id;
+	uint32_t peer_max, max_msg;
+	size_t area_max;
+	int poll_us;
+	int broken;
+};
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = SPK_SHM_BULK_MIN;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+/* Unmaps and closes everything of the connection but its TCP channel. */
+static void teardown(struct shm_conn *c)
+{
+	if (c->region)
+		munmap(c->region, SPK_SHM_REGION);
+	if (c->sock >= 0)
+		close(c->sock);
+	if (c->efd >= 0)
+		close(c->efd);
+	spk_shm_area_free(&c->tx);
+	spk_shm_area_free(&c->rx);
+	c->tx.gen = c->rx.gen = 0;
+	c->region = NULL;
+	c->ctl = NULL;
+	c->sock = c->efd = -1;
+}
+
+/* Asks the worker for shared memory over the (authenticated) TCP channel. */
+static int ask_worker(struct shm_conn *c, struct spk_shm_offer *o, int64_t deadline)
+{
+	const uint8_t *p;
+	struct spk_hdr h;
+	spoke_view v;
+	int rc;
+
+	if (c->ch_open && c->ch.broken) {
+		spk_chan_close(&c->ch);
+		c->ch_open = false;
+	}
+	if (!c->ch_open) {
+		rc = spk_chan_open(&c->ch, c->addr, c->token, c->ident, 0, deadline);
+		if (rc < 0)
+			return rc;
+		c->ch_open = true;
+	}
+	rc = spk_chan_send(&c->ch, SPK_SHM, ++c->hello_id, 0, NULL, 0, deadline);
+	if (rc == 0)
+		rc = spk_chan_recv_hdr(&c->ch, &h, deadline);
+	if (rc == 0 && (h.type != SPK_REPLY || h.id != c->hello_id))
+		rc = SPOKE_EPROTO;
+	if (rc == 0)
+		rc = spk_chan_recv_view(&c->ch, h.len, &p, deadline);
+	if (rc < 0)
+		return spk_chan_break(&c->ch, rc);
+	if (h.aux < 0)
+		return spk_fail(SPOKE_EPROTO, "the actor's side: %.*s", (int)h.len, (const char *)p);
+	spoke_view_init(&v, p, h.len);
+	rc = spk_shm_offer_unpack(&v, o);
+	if (rc < 0)
+		return spk_fail(SPOKE_EPROTO, "actor at %s sent a shared-memory offer this client "
+				"cannot read: %s", c->addr,
+				rc == SPOKE_ESHORT ? "truncated" : spoke_errmsg());
+	if (o->ring != SPK_SHM_RING || o->credits != SPK_SHM_CREDITS)
+		return spk_fail(SPOKE_EPROTO, "actor at %s offers shared memory in a form this client "
+				"does not know (rings of %u B, %u credits)", c->addr, o->ring,
+				o->credits);
+	c->peer_max = o->max_msg < c->max_msg ? o->max_msg : c->max_msg;
+	c->area_max = pow2_at_least(o->max_msg > c->max_msg ? o->max_msg : c->max_msg);
+	return 0;
+}
+
+/* Connects to the worker's socket: it must be the actor's own process. */
+static int connect_sock(struct shm_conn *c, const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	pid_t pid;
+	uid_t uid;
+
+	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->sock < 0)
+		return spk_fail(-errno, "socket(AF_UNIX): %s", strerror(errno));
+	memcpy(sa.sun_path + 1, name, strlen(name));
+	if (connect(c->sock, (struct sockaddr *)&sa, len) < 0)
+		return spk_fail(SPOKE_EPROTO, "connecting to @%s: %s", name, strerror(errno));
+	if (spk_shm_peer(c->sock, &pid, &uid) < 0)
+		return spk_fail(SPOKE_EAUTH, "no credentials on @%s", name);
+	if (uid != getuid() || (c->pid && (uint32_t)pid != c->pid))
+		return spk_fail(SPOKE_EAUTH, "the shared-memory socket @%s of actor at %s is held by "
+				"pid %d of uid %u, not the actor's pid %u of uid %u", name, c->addr,
+				(int)pid, (unsigned)uid, c->pid, (unsigned)getuid());
+	return 0;
+}
+
+/* Sends the connect message with the region, and takes the answer (and the
+ * worker's eventfd). */
+static int handshake(struct shm_conn *c, const struct spk_shm_offer *o, int memfd,
+		     int64_t deadline)
+{
+	struct spk_shm_connect m = { .version = SPK_SHM_VERSION, .index = o->index,
+				     .ring = SPK_SHM_RING };
+	uint8_t buf[SPK_SHM_ANSWER_MAX];
+	struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
+	struct spk_shm_answer a;
+	spoke_buf b;
+	spoke_view v;
+	ssize_t n;
+	int rc, fd;
+
+	memcpy(m.cookie, o->cookie, SPK_SHM_COOKIE);
+	spoke_buf_init(&b, buf, sizeof(buf));
+	spk_shm_connect_pack(&b, &m);
+	rc = spk_shm_send(c->sock, buf, b.len, memfd);
+	if (rc < 0)
+		return spk_fail(SPOKE_EPROTO, "sending the region: %s", strerror(-rc));
+	rc = poll(&pfd, 1, spk_ms_left(deadline));
+	if (rc == 0)
+		return spk_fail(SPOKE_ETIMEDOUT, "actor at %s: no answer on its shared-memory socket",
+				c->addr);
+	n = spk_shm_recv(c->sock, buf, sizeof(buf), &fd, MSG_DONTWAIT);
+	if (n <= 0)
+		return spk_fail(SPOKE_EPROTO, "actor at %s closed its shared-memory socket", c->addr);
+	spoke_view_init(&v, buf, (size_t)n);
+	rc = spk_shm_answer_unpack(&v, &a);
+	if (rc == 0 && a.status < 0)
+		rc = spk_fail(a.status, "actor at %s refused shared memory: %s", c->addr, a.text);
+	else if (rc == 0 && fd < 0)
+		rc = spk_fail(SPOKE_EPROTO, "actor at %s sent no eventfd", c->addr);
+	else if (rc < 0)
+		rc = spk_fail(SPOKE_EPROTO, "a malformed answer from actor at %s", c->addr);
+	if (rc < 0) {
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	c->efd = fd;
+	return 0;
+}
+
+/* Asks, makes the region, connects; c->broken is 0 after. */
+static int establish(struct shm_conn *c, int64_t deadline)
+{
+	struct spk_shm_offer o;
+	void *region;
+	int rc, memfd = -1;
+
+	rc = ask_worker(c, &o, deadline);
+	if (rc < 0)
+		return rc;
+	rc = spk_shm_create("spoke-shm", SPK_SHM_REGION, &memfd, &region);
+	if (rc < 0)
+		return rc;
+	c->region = region;
+	c->ctl = region;
+	c->ctl->magic = SPK_SHM_REGION_MAGIC;
+	c->ctl->version = SPK_SHM_VERSION;
+	c->ctl->ring_size = SPK_SHM_RING;
+	rc = connect_sock(c, o.name);
+	if (rc == 0)
+		rc = handshake(c, &o, memfd, deadline);
+	close(memfd);
+	if (rc < 0) {
+		teardown(c);
+		return rc;
+	}
+	spk_shm_ring_init(&c->req, c->region + SPK_SHM_CTL, SPK_SHM_RING, &c->ctl->req_head,
+			  &c->ctl->req_tail, SPK_CALL, c->peer_max);
+	spk_shm_ring_init(&c->rep, c->region + SPK_SHM_CTL + SPK_SHM_RING, SPK_SHM_RING,
+			  &c->ctl->rep_head, &c->ctl->rep_tail, SPK_REPLY, c->max_msg);
+	c->broken = 0;
+	c->head = c->count = 0;
+	c->tx_owner = 0;
+	return 0;
+}
+
+static void finish(struct pend *p, int status, size_t len)
+{
+	if (!p->done) /* given up */
+		return;
+	if (p->len)
+		*p->len = len;
+	if (status < 0 && status != SPOKE_ENOSPC && p->method)
+		*p->len = spk_errmsg_keep(p->method, p->dst, p->cap);
+	*p->status = status;
+	__atomic_store_n(p->done, 1, __ATOMIC_RELEASE);
+}
+
+/* The connection failed: every call in flight fails with code. */
+static int break_all(struct shm_conn *c, int code)
+{
+	while (c->count) {
+		finish(&c->ring[c->head], code, 0);
+		c->head = (c->head + 1) % SPK_SHM_CREDITS;
+		c->count--;
+	}
+	c->tx_owner = 0;
+	c->broken = code;
+	return code;
+}
+
+static bool reply_ready(void *arg)
+{
+	struct shm_conn *c = arg;
+
+	return spk_shm_ring_pending(&c->rep);
+}
+
+/* Between sleeps: the worker's socket closing is its death. */
+static int worker_alive(void *arg)
+{
+	struct shm_conn *c = arg;
+	struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
+	char b;
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	if ((pfd.revents & (POLLHUP | POLLERR)) ||
+	    ((pfd.revents & POLLIN) && recv(c->sock, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0))
+		return spk_fail(SPOKE_EDEAD, "actor at %s died (its shared-memory socket closed)",
+				c->addr);
+	return 0;
+}
+
+/* Hands a reply of len bytes at data to the call; returns its status. */
+static int consume(struct shm_conn *c, struct pend *p, const uint8_t *data, uint32_t len)
+{
+	spoke_view v;
+	int rc;
+
+	if (!p->done) /* given up: the reply is dropped */
+		return 0;
+	if (p->kind == K_OBJ) {
+		if (!p->ser)
+			return 0;
+		spoke_view_init(&v, data, len);
+		rc = p->ser->unpack(&v, p->obj);
+		if (rc >= 0)
+			rc = spoke_view_error(&v);
+		return rc < 0 ? spk_ser_failed(rc, "unpacking the reply", c->addr) : 0;
+	}
+	if (len > p->cap)
+		return spk_no_room(len, p->cap);
+	if (len)
+		memcpy(p->dst, data, len);
+	return 0;
+}
+
+/* Receives the reply of the ring's head and completes it.  SPOKE_ETIMEDOUT
+ * with nothing consumed leaves it pending; any other failure breaks the
+ * connection. */
+static int complete_head(struct shm_conn *c, int64_t deadline)
+{
+	struct pend *p = &c->ring[c->head];
+	const uint8_t *f, *data;
+	struct spk_hdr h;
+	int rc, status;
+
+	if (!c->count)
+		return spk_fail(SPOKE_EINVAL, "no call in flight on this shared-memory connection");
+	rc = spk_shm_wait(&c->ctl->client_seq, &c->ctl->client_sleeping, reply_ready,
+			  worker_alive, c, c->poll_us, SPK_SHM_SLICE_US, deadline);
+	if (rc == SPOKE_ETIMEDOUT)
+		return rc;
+	if (rc < 0)
+		return break_all(c, rc);
+	rc = spk_shm_ring_peek(&c->rep, &h, &f);
+	if (rc == 0 && h.id != p->id)
+		rc = spk_fail(SPOKE_EPROTO, "a reply to call %llu, expected %llu",
+			      (unsigned long long)h.id, (unsigned long long)p->id);
+	if (rc != 0)
+		return break_all(c, spk_fail(SPOKE_EPROTO, "actor at %s broke its shared memory: %s",
+					     c->addr, rc == 1 ? "no reply" : spoke_errmsg()));
+	data = f + SPK_HDR_SIZE;
+	if (h.flags & SPK_SF_BULK) {
+		rc = spk_shm_area_recv(&c->rx, c->sock, spk_shm_bulk_gen(f), c->area_max);
+		if (rc == 0 && h.len > c->rx.size)
+			rc = spk_fail(SPOKE_EPROTO, "a reply of %u bytes in an area of %zu", h.len,
+				      c->rx.size);
+		if (rc < 0)
+			return break_all(c, rc);
+		data = c->rx.p;
+	}
+	if (h.aux < 0)
+		status = spk_reply_error_unpack(h.aux, data, h.len);
+	else
+		status = consume(c, p, data, h.len);
+	spk_shm_ring_release(&c->rep);
+	spk_shm_kick(c->efd, &c->ctl->worker_space);
+	if (p->tx)
+		c->tx_owner = 0;
+	c->head = (c->head + 1) % SPK_SHM_CREDITS;
+	c->count--;
+	finish(p, status, h.aux < 0 ? 0 : h.len);
+	return 0;
+}
+
+/* Completes calls in flight until the one with id `owner` is done. */
+static int drain_until(struct shm_conn *c, const uint64_t *owner, int64_t deadline)
+{
+	int rc = 0;
+
+	while (*owner && rc == 0)
+		rc = complete_head(c, deadline);
+	return rc;
+}
+
+struct tx_grow {
+	struct shm_conn *c;
+	int64_t deadline;
+};
+
+/* spoke_buf grow hook: a request outgrew the ring's room: into the bulk
+ * area, once the worker is done with the request before it there. */
+static int grow_tx(spoke_buf *b, size_t need)
+{
+	struct tx_grow *g = b->owner;
+	struct shm_conn *c = g->c;
+	struct spk_shm_area *a = &c->tx;
+	int rc;
+
+	if (need > c->peer_max)
+		return spk_fail(SPOKE_ETOOBIG, "request over the actor's maximum of %u bytes",
+				c->peer_max);
+	if (b->data != a->p) {
+		rc = drain_until(c, &c->tx_owner, g->deadline);
+		if (rc < 0)
+			return rc;
+	}
+	if (need > a->size) {
+		rc = spk_shm_area_grow(a, c->sock, need, b->data == a->p ? b->len : 0, c->area_max);
+		if (rc < 0)
+			return rc;
+	}
+	if (b->data != a->p && b->len)
+		memcpy(a->p, b->data, b->len);
+	b->data = a->p;
+	b->cap = a->size;
+	return 0;
+}
+
+/* Room in the request ring for a frame of min bytes, waiting for replies
+ * (which free requests) while there is none. */
+static int req_room(struct shm_conn *c, size_t min, uint8_t **at, size_t *room,
+		    int64_t deadline)
+{
+	int rc;
+
+	while ((rc = spk_shm_ring_room(&c->req, min, at, room)) == 1) {
+		if (!c->count)
+			return break_all(c, spk_fail(SPOKE_EPROTO, "actor at %s holds its request ring "
+						     "with no call in flight", c->addr));
+		rc = complete_head(c, deadline);
+		if (rc < 0)
+			return rc;
+	}
+	if (rc < 0)
+		return break_all(c, spk_fail(SPOKE_EPROTO, "actor at %s broke its shared memory: %s",
+					     c->addr, spoke_errmsg()));
+	return 0;
+}
+
+/* Publishes a CALL for p with payload src; p joins the ring. */
+static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
+		      const struct req_src *src, int64_t deadline)
+{
+	struct tx_grow g = { c, deadline };
+	size_t min, room;
+	spoke_buf b;
+	uint8_t *at;
+	int rc;
+
+	if (c->broken) {
+		rc = c->check ? c->check(c->check_arg, deadline) : 0;
+		if (rc < 0) /* never a blind reconnect: the worker is gone */
+			return rc;
+		teardown(c);
+		rc = establish(c, deadline);
+		if (rc < 0)
+			return c->broken = rc;
+	}
+	if (!src->ser && src->len > c->peer_max) /* the words of TCP's refusal */
+		return spk_fail(SPOKE_ETOOBIG, SPK_OVERSIZE_FMT, (unsigned)src->len, "actor",
+				c->peer_max);
+	while (c->count == SPK_SHM_CREDITS) { /* no credit: wait for the oldest call */
+		rc = complete_head(c, deadline);
+		if (rc < 0)
+			return rc;
+	}
+	/* A request up to a quarter of the ring goes in it; more, to the area. */
+	if (src->ser)
+		min = SPK_SHM_MIN_ROOM;
+	else if (SPK_HDR_SIZE + src->len <= SPK_SHM_RING / 4)
+		min = SPK_HDR_SIZE + src->len;
+	else
+		min = SPK_SHM_ALIGN;
+	rc = req_room(c, min, &at, &room, deadline);
+	if (rc < 0)
+		return rc;
+	p->id = ++c->next_id;
+	spoke_buf_init(&b, at + SPK_HDR_SIZE, min == SPK_SHM_ALIGN ? 0 : room - SPK_HDR_SIZE);
+	b.grow = grow_tx;
+	b.owner = &g;
+	if (src->ser) {
+		rc = src->ser->pack(&b, src->obj);
+		if (rc >= 0)
+			rc = b.err;
+		if (rc < 0)
+			return spk_ser_failed(rc, "packing the request", c->addr);
+	} else {
+		spoke_buf_put_raw(&b, src->p, src->len);
+		if (b.err)
+			return b.err;
+	}
+	if (c->broken) /* a wait for room failed the calls in flight */
+		return c->broken;
+	spk_hdr_encode(at, SPK_CALL, p->id, (int32_t)method, (uint32_t)b.len);
+	if (b.data == at + SPK_HDR_SIZE) {
+		spk_shm_ring_publish(&c->req, at, SPK_HDR_SIZE + b.len);
+	} else {
+		spk_hdr_set_flags(at, SPK_SF_BULK);
+		spk_shm_bulk_put(at, c->tx.gen);
+		spk_shm_ring_publish(&c->req, at, SPK_HDR_SIZE + SPK_SHM_BULK_DESC);
+		c->tx_owner = p->id;
+		p->tx = true;
+	}
+	spk_shm_kick(c->efd, &c->ctl->worker_sleeping);
+	c->ring[(c->head + c->count) % SPK_SHM_CREDITS] = *p;
+	c->count++;
+	return 0;
+}
+
+/* Takes the connection's lock, waiting no later than deadline. */
+static int lock(struct shm_conn *c, int64_t deadline)
+{
+	struct timespec ts = { .tv_sec = deadline / 1000000, .tv_nsec = deadline % 1000000 * 1000 };
+	int rc = pthread_mutex_clocklock(&c->lock, CLOCK_MONOTONIC, &ts);
+
+	if (rc != 0)
+		return spk_fail(rc == ETIMEDOUT ? SPOKE_ETIMEDOUT : -rc,
+				"timed out behind another thread's call on this shared-memory handle");
+	return 0;
+}
+
+/* Runs one call to its end (the calls in flight before it complete first). */
+static int run_sync(struct shm_conn *c, struct pend *p, uint32_t method,
+		    const struct req_src *src, int64_t deadline)
+{
+	int status = 0, done = 0, rc;
+
+	p->status = &status;
+	p->done = &done;
+	rc = lock(c, deadline);
+	if (rc < 0)
+		return rc;
+	rc = start_call(c, p, method, src, deadline);
+	if (rc < 0) {
+		pthread_mutex_unlock(&c->lock);
+		return rc;
+	}
+	while (rc == 0 && !done)
+		rc = complete_head(c, deadline);
+	if (rc == SPOKE_ETIMEDOUT && !done) { /* its reply may still come: start afresh */
+		break_all(c, rc);
+		teardown(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return done ? status : rc;
+}
+
+static int shm_call(struct spk_conn *base, uint32_t method, const void *req, size_t req_len,
+		    void *reply, size_t cap, size_t *reply_len, int64_t deadline)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+	struct req_src src = { .p = req, .len = req_len };
+	size_t len = 0;
+	struct pend p = { .kind = K_COPY, .dst = reply, .cap = cap, .len = &len };
+	int rc = run_sync(c, &p, method, &src, deadline);
+
+	if (reply_len && (rc == 0 || rc == SPOKE_ENOSPC))
+		*reply_len = len;
+	return rc;
+}
+
+static int shm_call_obj(struct spk_conn *base, uint32_t method, const spoke_serializer *req_ser,
+			const void *req, const spoke_serializer *rep_ser, void *rep,
+			int64_t deadline)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+	struct req_src src = { .ser = req_ser, .obj = req };
+	struct pend p = { .kind = K_OBJ, .ser = rep_ser, .obj = rep };
+
+	return run_sync(c, &p, method, &src, deadline);
+}
+
+static int shm_call_async(struct spk_conn *base, uint32_t method, const void *req,
+			  size_t req_len, void *reply, size_t cap, spoke_future *f,
+			  int64_t deadline)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+	struct req_src src = { .p = req, .len = req_len };
+	struct pend p = {
+		.kind = K_COPY,
+		.dst = reply,
+		.cap = cap,
+		.status = &f->status,
+		.len = &f->reply_len,
+		.done = &f->done_,
+		.method = &f->method_status_,
+	};
+	int rc;
+
+	if (req_len > c->peer_max) { /* as over TCP: the call is made, and fails */
+		spk_fail(SPOKE_ETOOBIG, SPK_OVERSIZE_FMT, (unsigned)req_len, "actor", c->peer_max);
+		spk_future_complete(f, SPOKE_ETOOBIG);
+		return 0;
+	}
+	rc = lock(c, deadline);
+	if (rc < 0)
+		return rc;
+	rc = start_call(c, &p, method, &src, deadline);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* f's call in the ring, or NULL. */
+static struct pend *find(struct shm_conn *c, const spoke_future *f)
+{
+	for (unsigned i = 0; i < c->count; i++) {
+		struct pend *p = &c->ring[(c->head + i) % SPK_SHM_CREDITS];
+
+		if (p->done == &f->done_)
+			return p;
+	}
+	return NULL;
+}
+
+static int shm_future_wait(struct spk_conn *base, spoke_future *f, int64_t deadline)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+	int rc = lock(c, deadline);
+	struct pend *p;
+
+	if (rc < 0) /* giving f up needs the lock: held no longer than another call's deadline */
+		pthread_mutex_lock(&c->lock);
+	while (!f->done_ && rc == 0)
+		rc = complete_head(c, deadline);
+	if (!f->done_ && rc == SPOKE_ETIMEDOUT && (p = find(c, f))) {
+		/* The call keeps its credit and its place; its reply is dropped. */
+		p->status = NULL;
+		p->len = NULL;
+		p->done = NULL;
+		p->method = NULL;
+		p->dst = NULL;
+		p->cap = 0;
+		f->status = spk_fail(rc, "actor at %s: no reply in time; the call was given up",
+				     c->addr);
+		__atomic_store_n(&f->done_, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return f->done_ ? f->status : rc;
+}
+
+static bool shm_in_flight(struct spk_conn *base, const spoke_future *f)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+	bool found;
+
+	pthread_mutex_lock(&c->lock);
+	found = find(c, f) != NULL;
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+static void shm_close(struct spk_conn *base)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+
+	if (!c)
+		return;
+	if (c->count) /* the futures in flight learn it before c goes */
+		break_all(c, spk_fail(SPOKE_ECLOSED, "actor at %s: the handle was closed with the "
+				      "call in flight", c->addr));
+	teardown(c);
+	if (c->ch_open)
+		spk_chan_close(&c->ch);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static int shm_connect(struct spk_conn **out, const struct spk_conn_args *args,
+		       int64_t deadline)
+{
+	struct shm_conn *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	c->base.t = &spk_shm_transport;
+	pthread_mutex_init(&c->lock, NULL);
+	snprintf(c->addr, sizeof(c->addr), "%s", args->addr);
+	snprintf(c->token, sizeof(c->token), "%s", args->token);
+	snprintf(c->ident, sizeof(c->ident), "%s", args->ident);
+	c->pid = args->pid;
+	c->check = args->check;
+	c->check_arg = args->check_arg;
+	c->poll_us = args->poll_us;
+	c->max_msg = spk_max_payload();
+	c->sock = c->efd = -1;
+	rc = establish(c, deadline);
+	if (rc < 0) {
+		shm_close(&c->base);
+		return rc;
+	}
+	*out = &c->base;
+	return 0;
+}
+
+static void shm_describe(const struct spk_conn *base, char *buf, size_t cap)
+{
+	(void)base;
+	snprintf(buf, cap, "memfd");
+}
+
+static void shm_set_poll(struct spk_conn *base, int poll_us)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+
+	pthread_mutex_lock(&c->lock); /* a setting: waits its turn, however long */
+	c->poll_us = poll_us;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The worker is on this node when its address is one of ours (loopback,
+ * or any address a socket can be bound to here); the socket's credentials
+ * prove the rest when connecting. */
+static int shm_usable(const struct spk_conn_args *args)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
+	char host[SPK_ADDR_MAX];
+	uint16_t port;
+	bool local = false;
+	int rc;
+
+	if (spk_parse_hostport(args->addr, host, sizeof(host), &port) < 0)
+		return spk_fail(SPOKE_EINVAL, "actor address '%s' is not host:port", args->addr);
+	rc = getaddrinfo(host, NULL, &hints, &ai);
+	if (rc)
+		return spk_fail(SPOKE_EINVAL, "%s: %s", host, gai_strerror(rc));
+	for (struct addrinfo *i = ai; i && !local; i = i->ai_next) {
+		int fd = socket(i->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			continue;
+		local = bind(fd, i->ai_addr, i->ai_addrlen) == 0; /* port 0 from getaddrinfo */
+		close(fd);
+	}
+	freeaddrinfo(ai);
+	if (!local)
+		return spk_fail(SPOKE_EINVAL, "actor at %s is not on this node", args->addr);
+	return 0;
+}
+
+const struct spk_transport spk_shm_transport = {
+	.name = "shm",
+	.usable = shm_usable,
+	.connect = shm_connect,
+	.close = shm_close,
+	.describe = shm_describe,
+	.set_poll = shm_set_poll,
+	.call = shm_call,
+	.call_obj = shm_call_obj,
+	.call_mr = NULL, /* call.c copies: spoke_mr over shared memory is not done yet */
+	.call_async = shm_call_async,
+	.future_wait = shm_future_wait,
+	.in_flight = shm_in_flight,
+	.mr_register = NULL,
+	.mr_deregister = NULL,
+	.server = &spk_shm_server,
+};

@@ -1,0 +1,508 @@
+/* shm_server.c - the worker's end of shared-memory connections.
+ *
+ * An abstract Unix socket (SOCK_SEQPACKET) with a random name, watched by
+ * the worker's libev loop.  A client first asks over authenticated TCP
+ * (hello) and gets the name and a one-time cookie; then it connects, and
+ * a peer of another uid, without a live cookie, or with a region that is
+ * not a memfd of the right size sealed against shrinking and growing, is
+ * refused and closed (shm.h).  Each connection's request ring is served in
+ * order, one call at a time, as TCP's are: the method reads its request in
+ * place (in the ring, or in the client's bulk area) and packs its reply
+ * straight into the reply ring's free space, moving to the worker's own
+ * bulk area when it outgrows it (grow_reply).  The client's eventfd writes
+ * wake the loop; a spinning worker polls the rings instead.
+ *
+ * A connection whose peer breaks the rules (a ring that lies, an area it
+ * never sent) is dropped alone, with a rate-limited line naming its pid;
+ * its socket's end tells the client.  A client that dies closes its socket:
+ * the loop sees it and frees the connection. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <sodium.h>
+
+#include <spoke/errors.h>
+
+#include "auth.h"
+#include "clock.h"
+#include "errmsg.h"
+#include "evconn.h"
+#include "frame.h"
+#include "log.h"
+#include "shm.h"
+#include "shm_mem.h"
+#include "shm_ring.h"
+#include "shm_wire.h"
+#include "transport/transport.h"
+
+#define COOKIES 256 /* connections being set up at once */
+#define COOKIE_TTL_US (10 * 1000000LL)
+
+struct sconn {
+	struct shm_srv *srv;
+	int sock, efd;
+	ev_io sock_w, efd_w;
+	bool up; /* past the connect message */
+	bool dead;
+	uint8_t *region;
+	struct spk_shm_ctl *ctl;
+	struct spk_shm_ring req, rep;
+	struct spk_shm_area rx, tx; /* the client's request area, our reply area */
+	uint64_t tx_hold; /* the reply ring's tail frees tx when it reaches this */
+	char peer[32];
+	struct sconn *next;
+};
+
+struct shm_srv {
+	struct spk_server_env env;
+	uint32_t max_msg;
+	size_t area_max;
+	int lfd;
+	ev_io lw;
+	char name[SPK_SHM_NAME_MAX];
+	char why[256]; /* why shared memory is off here; "" when on */
+	struct {
+		uint8_t v[SPK_SHM_COOKIE];
+		int64_t expires;
+	} cookies[COOKIES];
+	unsigned next_cookie;
+	struct sconn *conns;
+};
+
+static void conn_free(struct sconn *c)
+{
+	struct shm_srv *s = c->srv;
+
+	for (struct sconn **pp = &s->conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	ev_io_stop(s->env.loop, &c->sock_w);
+	if (c->efd >= 0) {
+		ev_io_stop(s->env.loop, &c->efd_w);
+		close(c->efd);
+	}
+	close(c->sock);
+	if (c->region)
+		munmap(c->region, SPK_SHM_REGION);
+	spk_shm_area_free(&c->rx);
+	spk_shm_area_free(&c->tx);
+	free(c);
+}
+
+static int drop(struct sconn *c, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Ends connection c, saying why at level; returns -1 for `return drop()`. */
+static int drop(struct sconn *c, int level, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	spk_log_limited(level, "shared-memory connection of %s: %s; closing it", c->peer, msg);
+	conn_free(c);
+	return -1;
+}
+
+/* spoke_buf grow hook: the reply outgrew the ring's free space (or the
+ * area): it moves to a bulk area large enough, free since serve() began. */
+static int grow_reply(spoke_buf *b, size_t need)
+{
+	struct sconn *c = b->owner;
+	struct spk_shm_area *a = &c->tx;
+
+	if (need > c->srv->max_msg)
+		return SPOKE_ETOOBIG;
+	if (b->data == a->p && need <= a->size) {
+		b->cap = a->size;
+		return 0;
+	}
+	if (need > a->size) {
+		int rc = spk_shm_area_grow(a, c->sock, need, b->data == a->p ? b->len : 0,
+					   c->srv->area_max);
+
+		if (rc < 0) {
+			spk_warn("shared-memory connection of %s: %s", c->peer, spoke_errmsg());
+			return rc == SPOKE_ETOOBIG ? rc : -ENOMEM;
+		}
+	}
+	if (b->data != a->p)
+		memcpy(a->p, b->data, b->len);
+	b->data = a->p;
+	b->cap = a->size;
+	return 0;
+}
+
+/* Whether the call at the head can be served now: room for its reply, and
+ * the reply area free.  1 if so, 0 if not, -1 if the ring lies (dropped). */
+static int can_reply(struct sconn *c, uint8_t **at, size_t *room)
+{
+	uint64_t tail = __atomic_load_n(c->rep.tail, __ATOMIC_ACQUIRE);
+	int rc;
+
+	if (c->tx_hold && tail < c->tx_hold) /* (a tail that lies: spk_shm_ring_room) */
+		return 0;
+	c->tx_hold = 0;
+	rc = spk_shm_ring_room(&c->rep, SPK_SHM_MIN_ROOM, at, room);
+	if (rc < 0)
+		return drop(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+	return rc == 0;
+}
+
+/* Serves the calls waiting in c's request ring, as long as replies have
+ * room; -1 if c was dropped (freed). */
+static int serve(struct sconn *c)
+{
+	struct shm_srv *s = c->srv;
+
+	while (!c->dead) {
+		char msg[SPK_REPLY_ERROR_MAX] = "";
+		const uint8_t *f;
+		struct spk_hdr h;
+		spoke_view req;
+		spoke_buf b;
+		uint8_t *at;
+		size_t room;
+		int rc, status, code = 0;
+
+		rc = spk_shm_ring_peek(&c->req, &h, &f);
+		if (rc < 0)
+			return drop(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+		if (rc == 1)
+			return 0;
+		rc = can_reply(c, &at, &room);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) { /* the client's next look at its replies kicks us */
+			__atomic_store_n(&c->ctl->worker_space, 1, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			rc = can_reply(c, &at, &room);
+			if (rc <= 0)
+				return rc;
+		}
+		__atomic_store_n(&c->ctl->worker_space, 0, __ATOMIC_RELAXED);
+		if (h.flags & SPK_SF_BULK) {
+			if (spk_shm_area_recv(&c->rx, c->sock, spk_shm_bulk_gen(f), s->area_max) < 0)
+				return drop(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+			if (h.len > c->rx.size)
+				return drop(c, SPK_LOG_WARN, "a request of %u bytes in an area of %zu",
+					    h.len, c->rx.size);
+			spoke_view_init(&req, c->rx.p, h.len);
+		} else {
+			spoke_view_init(&req, f + SPK_HDR_SIZE, h.len);
+		}
+		spoke_buf_init(&b, at + SPK_HDR_SIZE, room - SPK_HDR_SIZE);
+		b.grow = grow_reply;
+		b.owner = c;
+		status = s->env.run((uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
+		(*s->env.frames)++;
+		spk_shm_ring_release(&c->req); /* the request is dead */
+		if (status < 0) { /* what the method packed is dropped */
+			spoke_buf_init(&b, at + SPK_HDR_SIZE, room - SPK_HDR_SIZE);
+			spk_reply_error_pack(&b, status, code, msg);
+		}
+		if (b.data == at + SPK_HDR_SIZE) {
+			spk_hdr_encode(at, SPK_REPLY, h.id, status, (uint32_t)b.len);
+			spk_shm_ring_publish(&c->rep, at, SPK_HDR_SIZE + b.len);
+		} else {
+			spk_hdr_encode(at, SPK_REPLY, h.id, status, (uint32_t)b.len);
+			spk_hdr_set_flags(at, SPK_SF_BULK);
+			spk_shm_bulk_put(at, c->tx.gen);
+			spk_shm_ring_publish(&c->rep, at, SPK_HDR_SIZE + SPK_SHM_BULK_DESC);
+			c->tx_hold = c->rep.pos;
+		}
+		spk_shm_wake(&c->ctl->client_seq, &c->ctl->client_sleeping);
+	}
+	return 0;
+}
+
+/* Serves c, then (blocking mode) says it may sleep, and serves what came
+ * in between. */
+static void serve_and_arm(struct sconn *c, bool arm)
+{
+	do {
+		__atomic_store_n(&c->ctl->worker_sleeping, 0, __ATOMIC_RELAXED);
+		if (serve(c) < 0)
+			return;
+		if (!arm)
+			return;
+		__atomic_store_n(&c->ctl->worker_sleeping, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	} while (spk_shm_ring_pending(&c->req) && !c->ctl->worker_space);
+}
+
+static void efd_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sconn *c = w->data;
+	uint64_t v;
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	n = read(c->efd, &v, sizeof(v));
+	(void)n;
+	serve_and_arm(c, !c->srv->env.spin);
+}
+
+static bool take_cookie(struct shm_srv *s, const struct spk_shm_connect *m)
+{
+	uint32_t i = m->index;
+
+	if (i >= COOKIES || s->cookies[i].expires <= spk_now_us() ||
+	    sodium_memcmp(m->cookie, s->cookies[i].v, SPK_SHM_COOKIE) != 0)
+		return false;
+	s->cookies[i].expires = 0; /* once */
+	return true;
+}
+
+static void refuse(struct sconn *c, int status, const char *why)
+{
+	struct spk_shm_answer a = { .status = status };
+	uint8_t out[SPK_SHM_ANSWER_MAX];
+	spoke_buf b;
+
+	snprintf(a.text, sizeof(a.text), "%s", why);
+	spoke_buf_init(&b, out, sizeof(out));
+	if (spk_shm_answer_pack(&b, &a) == 0)
+		spk_shm_send(c->sock, out, b.len, -1);
+	drop(c, SPK_LOG_WARN, "refused: %s", why);
+}
+
+/* The connect message: checks it and the region, maps it, answers. */
+static void on_connect_msg(struct sconn *c, const uint8_t *p, size_t n, int fd)
+{
+	struct shm_srv *s = c->srv;
+	struct spk_shm_answer a = { .status = 0 };
+	uint8_t out[SPK_SHM_ANSWER_MAX];
+	struct spk_shm_connect m;
+	spoke_view v;
+	spoke_buf b;
+	void *region;
+
+	spoke_view_init(&v, p, n);
+	if (fd < 0 || spk_shm_connect_unpack(&v, &m) < 0)
+		return refuse(c, SPOKE_EPROTO, "a malformed connect message");
+	if (m.version != SPK_SHM_VERSION || m.ring != SPK_SHM_RING)
+		return refuse(c, SPOKE_EPROTO, "another version or ring size");
+	if (!take_cookie(s, &m))
+		return refuse(c, SPOKE_EAUTH, "no live cookie (each is good once, for 10 s)");
+	if (spk_shm_map_peer(fd, SPK_SHM_REGION, 0, 0, &region, NULL) < 0)
+		return refuse(c, SPOKE_EPROTO, spoke_errmsg());
+	c->region = region;
+	c->ctl = region;
+	spk_shm_ring_init(&c->req, c->region + SPK_SHM_CTL, SPK_SHM_RING, &c->ctl->req_head,
+			  &c->ctl->req_tail, SPK_CALL, s->max_msg);
+	spk_shm_ring_init(&c->rep, c->region + SPK_SHM_CTL + SPK_SHM_RING, SPK_SHM_RING,
+			  &c->ctl->rep_head, &c->ctl->rep_tail, SPK_REPLY, s->max_msg);
+	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->efd < 0)
+		return refuse(c, -errno, "eventfd failed");
+	__atomic_store_n(&c->ctl->worker_sleeping, s->env.spin ? 0 : 1, __ATOMIC_RELAXED);
+	spoke_buf_init(&b, out, sizeof(out));
+	spk_shm_answer_pack(&b, &a);
+	if (spk_shm_send(c->sock, out, b.len, c->efd) < 0)
+		return (void)drop(c, SPK_LOG_INFO, "the client left before the answer");
+	c->up = true;
+	ev_io_init(&c->efd_w, efd_cb, c->efd, EV_READ);
+	c->efd_w.data = c;
+	ev_io_start(s->env.loop, &c->efd_w);
+	spk_info("shared-memory connection of %s", c->peer);
+	serve_and_arm(c, !s->env.spin); /* calls may be there already */
+}
+
+/* The socket: the connect message first, then area messages; its end is
+ * the client's. */
+static void sock_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sconn *c = w->data;
+	uint8_t buf[SPK_SHM_CONNECT_SIZE + 1];
+	ssize_t n;
+	int fd;
+
+	(void)loop;
+	(void)revents;
+	if (c->up) { /* an area, or the end: taken here, checked when a frame names it */
+		n = recv(c->sock, buf, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return (void)drop(c, SPK_LOG_INFO, "the client left");
+		if (n > 0 && spk_shm_area_recv(&c->rx, c->sock, c->rx.gen + 1, c->srv->area_max) < 0)
+			return (void)drop(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+		return;
+	}
+	n = spk_shm_recv(c->sock, buf, sizeof(buf), &fd, MSG_DONTWAIT);
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0)
+		return (void)drop(c, SPK_LOG_INFO, "left before its connect message");
+	on_connect_msg(c, buf, (size_t)n, fd);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct shm_srv *s = w->data;
+	struct sconn *c;
+	pid_t pid;
+	uid_t uid;
+	int fd;
+
+	(void)revents;
+	while ((fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		if (spk_shm_peer(fd, &pid, &uid) < 0 || uid != getuid()) {
+			spk_warn("shared-memory connection of uid %u (pid %d) refused: not ours",
+				 (unsigned)uid, (int)pid);
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->srv = s;
+		c->sock = fd;
+		c->efd = -1;
+		snprintf(c->peer, sizeof(c->peer), "pid %d", (int)pid);
+		ev_io_init(&c->sock_w, sock_cb, fd, EV_READ);
+		c->sock_w.data = c;
+		ev_io_start(loop, &c->sock_w);
+		c->next = s->conns;
+		s->conns = c;
+	}
+}
+
+static int shm_start(void **out, const struct spk_server_env *env)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct shm_srv *s = calloc(1, sizeof(*s));
+	uint8_t rnd[8];
+	socklen_t len;
+	int tries;
+
+	if (!s)
+		return -ENOMEM;
+	s->env = *env;
+	s->max_msg = spk_max_payload();
+	for (s->area_max = SPK_SHM_BULK_MIN; s->area_max < s->max_msg; s->area_max <<= 1)
+		;
+	*out = s;
+	s->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->lfd < 0) {
+		snprintf(s->why, sizeof(s->why), "socket(AF_UNIX): %s", strerror(errno));
+		goto out_off;
+	}
+	for (tries = 0; tries < 16; tries++) { /* a random name, never a path */
+		randombytes_buf(rnd, sizeof(rnd));
+		snprintf(s->name, sizeof(s->name), SPK_SHM_NAME_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x",
+			 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+		memcpy(sa.sun_path + 1, s->name, strlen(s->name));
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(s->name));
+		if (bind(s->lfd, (struct sockaddr *)&sa, len) == 0)
+			break;
+		if (errno != EADDRINUSE)
+			tries = 16;
+	}
+	if (tries >= 16 || listen(s->lfd, 64) < 0) {
+		snprintf(s->why, sizeof(s->why), "cannot listen on an abstract Unix socket: %s",
+			 strerror(errno));
+		goto out_off;
+	}
+	ev_io_init(&s->lw, accept_cb, s->lfd, EV_READ);
+	s->lw.data = s;
+	ev_io_start(env->loop, &s->lw);
+	spk_debug("shared memory on @%s", s->name);
+	return 0;
+out_off:
+	spk_debug("shared memory off: %s", s->why);
+	if (s->lfd >= 0)
+		close(s->lfd);
+	s->lfd = -1;
+	return 0;
+}
+
+static void shm_stop(void *srv)
+{
+	struct shm_srv *s = srv;
+
+	if (!s)
+		return;
+	while (s->conns)
+		conn_free(s->conns);
+	if (s->lfd >= 0) {
+		ev_io_stop(s->env.loop, &s->lw);
+		close(s->lfd);
+	}
+	free(s);
+}
+
+static void shm_hello(void *srv, struct spk_evconn *c, const struct spk_hdr *h, spoke_view *p)
+{
+	struct shm_srv *s = srv;
+	int64_t now = spk_now_us();
+	struct spk_shm_offer o = { .ring = SPK_SHM_RING, .credits = SPK_SHM_CREDITS,
+				   .max_msg = s->max_msg };
+	unsigned i, n;
+	spoke_buf b;
+
+	(void)p;
+	if (s->why[0]) {
+		spk_evconn_reply_error(c, h->id, SPOKE_EPROTO, "no shared memory here: %s", s->why);
+		return;
+	}
+	/* A free slot: never one whose cookie is still live. */
+	for (n = 0, i = s->next_cookie; n < COOKIES && s->cookies[i].expires > now; n++)
+		i = (i + 1) % COOKIES;
+	if (n == COOKIES) {
+		spk_evconn_reply_error(c, h->id, SPOKE_EPROTO, "%d shared-memory connections being "
+				       "set up at once; try again", COOKIES);
+		return;
+	}
+	s->next_cookie = (i + 1) % COOKIES;
+	randombytes_buf(s->cookies[i].v, SPK_SHM_COOKIE);
+	s->cookies[i].expires = now + COOKIE_TTL_US;
+	o.index = i;
+	memcpy(o.cookie, s->cookies[i].v, SPK_SHM_COOKIE);
+	snprintf(o.name, sizeof(o.name), "%s", s->name);
+	spk_evconn_begin(c, &b);
+	spk_shm_offer_pack(&b, &o);
+	spk_evconn_finish(c, &b, SPK_REPLY, h->id, 0);
+}
+
+static unsigned shm_poll(void *srv, bool arm)
+{
+	struct shm_srv *s = srv;
+	struct sconn *c, *next;
+	unsigned n = 0;
+
+	if (!s)
+		return 0;
+	for (c = s->conns; c; c = next, n++) {
+		next = c->next;
+		if (c->up)
+			serve_and_arm(c, arm);
+	}
+	return n;
+}
+
+const struct spk_server_ops spk_shm_server = {
+	.hello_type = SPK_SHM,
+	.start = shm_start,
+	.stop = shm_stop,
+	.hello = shm_hello,
+	.poll = shm_poll,
+};
