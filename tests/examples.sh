@@ -39,10 +39,14 @@ check_job() {
 	grep -q "driver: 8 Hello actors answered" <<<"$out" || fail "job: Hello actors"
 	grep -q "task-0 result: id=666 name=ZeroCopyCheck values=2 sum=3.0" <<<"$out" ||
 		fail "job: ComplexTask"
-	n=$(grep -c "^hello-[0-7]: Hello from Spoke! .*(CUDA_VISIBLE_DEVICES=[0-9]*, over \(tcp\|rdma\))$" <<<"$out")
+	n=$(grep -c "^hello-[0-7]: Hello from Spoke! .*(CUDA_VISIBLE_DEVICES=[0-9]*, over \(tcp\|rdma\|shm\))$" <<<"$out")
 	u=$(grep "^hello-" <<<"$out" | sed 's/.*=//' | sort -u | wc -l)
 	if [ "$n" -ne 8 ] || [ "$u" -ne 8 ]; then
 		fail "job: $n Hello actors answered, with $u distinct GPU sets"
+	fi
+	# On one machine, auto means shared memory.
+	if [ "${SPOKE_TRANSPORT:-auto}" = auto ] && [ "$(grep -c ', over shm)$' <<<"$out")" -ne 8 ]; then
+		fail "SPOKE_TRANSPORT=auto on one machine, but not every Hello actor answered over shm"
 	fi
 	# make check-rxe runs this again with SPOKE_TRANSPORT=rdma, on rxe.
 	if [ "${SPOKE_TRANSPORT:-auto}" = rdma ] && [ "$(grep -c ', over rdma)$' <<<"$out")" -ne 8 ]; then

@@ -467,8 +467,8 @@ START_TEST(wrong_token_and_garbage_refused)
 END_TEST
 
 /* Where RDMA cannot work (here: no device of the name asked for, on either
- * side), auto settles for TCP, rdma says why, and the RDMA-shaped calls
- * still work over TCP. */
+ * side), auto takes shared memory on one node, rdma says why, and the
+ * RDMA-shaped calls still work. */
 START_TEST(transport_choice_without_rdma)
 {
 	spoke_actor *a;
@@ -478,8 +478,9 @@ START_TEST(transport_choice_without_rdma)
 
 	setenv("SPOKE_RDMA_DEVICE", "nosuchdev0", 1);
 	a = spawn_open("t1", NULL);
-	ck_assert_str_eq(spoke_actor_transport(a), "tcp");
+	ck_assert_str_eq(spoke_actor_transport(a), "shm");
 	ck_assert_int_eq(spoke_actor_init_rdma(a, 0), SPOKE_ERDMA);
+	ck_assert_str_eq(spoke_actor_transport(a), "shm"); /* a refusal changes nothing */
 	ck_assert_msg(strstr(spoke_errmsg(), "nosuchdev0") || strstr(spoke_errmsg(), "no RDMA device") ||
 			      strstr(spoke_errmsg(), "without RDMA"),
 		      "%s", spoke_errmsg());

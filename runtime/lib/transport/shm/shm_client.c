@@ -211,8 +211,9 @@ static int handshake(struct shm_conn *c, const struct spk_shm_offer *o, int memf
 		return spk_fail(SPOKE_ETIMEDOUT, "actor at %s: no answer on its shared-memory socket",
 				c->addr);
 	n = spk_shm_recv(c->sock, buf, sizeof(buf), &fd, MSG_DONTWAIT);
-	if (n <= 0)
-		return spk_fail(SPOKE_EPROTO, "actor at %s closed its shared-memory socket", c->addr);
+	if (n <= 0) /* a worker that refuses answers why: this one is gone */
+		return spk_fail(SPOKE_EDEAD, "actor at %s closed its shared-memory socket (did the "
+				"actor die?)", c->addr);
 	spoke_view_init(&v, buf, (size_t)n);
 	rc = spk_shm_answer_unpack(&v, &a);
 	if (rc == 0 && a.status < 0)
