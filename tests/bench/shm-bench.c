@@ -61,6 +61,12 @@ static const struct bulk_size {
 };
 
 static int cpu_client = -1, cpu_server = -1;
+static const char *only; /* --only=rtt|pipelined|bulk: that part alone */
+
+static bool part(const char *name)
+{
+	return !only || strcmp(only, name) == 0;
+}
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -425,9 +431,10 @@ static int measure(spoke_client *c, struct side *s, uint8_t *buf, uint8_t *small
 	if (open_on(c, "bench", s->transport, SPIN_US, &s->spin) < 0 ||
 	    open_on(c, "bench-block", s->transport, 0, &s->block) < 0)
 		return -1;
-	if (rtt(s->spin, s->transport, "rtt64", &s->rtt_spin) < 0 ||
-	    rtt(s->block, s->transport, "rtt64_block", &s->rtt_block) < 0 ||
-	    pipeline(s->spin, s->transport, &s->calls_per_s) < 0 || bulk_all(s, buf, small) < 0)
+	if ((part("rtt") && (rtt(s->spin, s->transport, "rtt64", &s->rtt_spin) < 0 ||
+			     rtt(s->block, s->transport, "rtt64_block", &s->rtt_block) < 0)) ||
+	    (part("pipelined") && pipeline(s->spin, s->transport, &s->calls_per_s) < 0) ||
+	    (part("bulk") && bulk_all(s, buf, small) < 0))
 		return -1;
 	return 0;
 }
@@ -441,12 +448,23 @@ int main(int argc, char **argv)
 	struct cluster cl;
 	int rc = -1;
 
+	bool pinning = true;
+
 	memset(&cl, 0, sizeof(cl));
-	if (argc > 1 && strcmp(argv[1], "--no-pin") != 0) {
-		fprintf(stderr, "usage: %s [--no-pin]\n", argv[0]);
-		return 2;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--no-pin") == 0) {
+			pinning = false;
+		} else if (strcmp(argv[i], "--only=rtt") == 0 ||
+			   strcmp(argv[i], "--only=pipelined") == 0 ||
+			   strcmp(argv[i], "--only=bulk") == 0) {
+			only = argv[i] + 7;
+		} else {
+			fprintf(stderr, "usage: %s [--no-pin] [--only=rtt|pipelined|bulk]\n",
+				argv[0]);
+			return 2;
+		}
 	}
-	if (argc == 1)
+	if (pinning)
 		pick_cpus();
 	pin(0, cpu_client);
 	buf = aligned_alloc(4096, MAX_BULK);
@@ -487,13 +505,16 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		if (measure(c, &sides[i], buf, small) < 0)
 			goto out_stop;
-	verdict("shm polling rtt64 / raw spin ping-pong (<= 2)", sides[0].rtt_spin / spin_med, 2,
-		sides[0].rtt_spin <= 2 * spin_med);
-	verdict("shm blocking rtt64 / raw futex ping-pong (<= 1.2)",
-		sides[0].rtt_block / futex_med, 1.2, sides[0].rtt_block <= 1.2 * futex_med);
-	verdict("shm pipelined 64 B, M calls/s (>= 5)", sides[0].calls_per_s / 1e6, 5,
-		sides[0].calls_per_s >= 5e6);
-	for (int i = 0; i < 2; i++) {
+	if (part("rtt")) {
+		verdict("shm polling rtt64 / raw spin ping-pong (<= 2)",
+			sides[0].rtt_spin / spin_med, 2, sides[0].rtt_spin <= 2 * spin_med);
+		verdict("shm blocking rtt64 / raw futex ping-pong (<= 1.2)",
+			sides[0].rtt_block / futex_med, 1.2, sides[0].rtt_block <= 1.2 * futex_med);
+	}
+	if (part("pipelined"))
+		verdict("shm pipelined 64 B, M calls/s (>= 5)", sides[0].calls_per_s / 1e6, 5,
+			sides[0].calls_per_s >= 5e6);
+	for (int i = 0; i < 2 && part("bulk"); i++) {
 		char what[96];
 
 		snprintf(what, sizeof(what), "shm call_obj %s / memcpy (>= 0.7)",

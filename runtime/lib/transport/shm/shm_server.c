@@ -194,7 +194,8 @@ static int serve(struct sconn *c)
 			if (rc <= 0)
 				return rc;
 		}
-		__atomic_store_n(&c->ctl->worker_space, 0, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&c->ctl->worker_space, __ATOMIC_RELAXED))
+			__atomic_store_n(&c->ctl->worker_space, 0, __ATOMIC_RELAXED);
 		if (h.flags & SPK_SF_BULK) {
 			if (spk_shm_area_recv(&c->rx, c->sock, spk_shm_bulk_gen(f), s->area_max) < 0)
 				return drop(c, SPK_LOG_WARN, "%s", spoke_errmsg());
@@ -235,7 +236,10 @@ static int serve(struct sconn *c)
 static void serve_and_arm(struct sconn *c, bool arm)
 {
 	do {
-		__atomic_store_n(&c->ctl->worker_sleeping, 0, __ATOMIC_RELAXED);
+		/* Written only when it changes: the client reads this line on
+		 * every call, and a store would take it away each time. */
+		if (__atomic_load_n(&c->ctl->worker_sleeping, __ATOMIC_RELAXED))
+			__atomic_store_n(&c->ctl->worker_sleeping, 0, __ATOMIC_RELAXED);
 		if (serve(c) < 0)
 			return;
 		if (!arm)
