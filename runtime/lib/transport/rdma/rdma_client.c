@@ -79,13 +79,13 @@ struct spk_umr {
 	struct ureg *regs; /* its registrations, one per connection and role */
 };
 
-/* u registered on rc's connection with access (one role). */
+/* u registered on conn's connection with access (one role). */
 struct ureg {
 	struct spk_umr *u;
-	struct spk_rconn *rc;
+	struct spk_rconn *conn;
 	int access;
 	struct ibv_mr *mr;
-	struct ureg *next_u, *next_c; /* in u's list, in rc's list */
+	struct ureg *next_u, *next_c; /* in u's list, in conn's list */
 };
 
 /* Guards every ureg list: spoke_mr_deregister runs on any thread, without
@@ -146,24 +146,24 @@ static int local_check(void)
 	return 0;
 }
 
-/* Waits for rdma_cm event `want` on rc's channel; copies its private data
+/* Waits for rdma_cm event `want` on conn's channel; copies its private data
  * (the accepting side's, for ESTABLISHED) into priv[0..n) if priv is set. */
-static int wait_cm(struct spk_rconn *rc, enum rdma_cm_event_type want, int64_t deadline,
+static int wait_cm(struct spk_rconn *conn, enum rdma_cm_event_type want, int64_t deadline,
 		   uint8_t *priv, size_t n)
 {
-	struct pollfd pfd = { .fd = rc->ec->fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = conn->ec->fd, .events = POLLIN };
 	struct rdma_cm_event *ev;
 	enum rdma_cm_event_type got;
 	int status;
 
 	for (;;) {
-		if (rdma_get_cm_event(rc->ec, &ev) == 0)
+		if (rdma_get_cm_event(conn->ec, &ev) == 0)
 			break;
 		if (errno != EAGAIN)
 			return spk_fail(SPOKE_ERDMA, "rdma_get_cm_event: %s", strerror(errno));
 		if (spk_now_us() >= deadline)
 			return spk_fail(SPOKE_ETIMEDOUT, "RDMA connection to %s: timed out waiting for %s",
-					rc->addr, rdma_event_str(want));
+					conn->addr, rdma_event_str(want));
 		if (poll(&pfd, 1, spk_ms_left(deadline)) < 0 && errno != EINTR)
 			return -errno;
 	}
@@ -178,48 +178,48 @@ static int wait_cm(struct spk_rconn *rc, enum rdma_cm_event_type want, int64_t d
 	rdma_ack_cm_event(ev);
 	if (got == want)
 		return 0;
-	return spk_fail(SPOKE_ERDMA, "RDMA connection to %s: %s (status %d) instead of %s", rc->addr,
+	return spk_fail(SPOKE_ERDMA, "RDMA connection to %s: %s (status %d) instead of %s", conn->addr,
 			rdma_event_str(got), status, rdma_event_str(want));
 }
 
 /* Asks the worker for RDMA over the (authenticated) TCP channel. */
-static int ask_worker(struct spk_rconn *rc, struct spk_rdma_offer *o, int64_t deadline)
+static int ask_worker(struct spk_rconn *conn, struct spk_rdma_offer *o, int64_t deadline)
 {
 	const uint8_t *p;
 	struct spk_hdr h;
 	spoke_view v;
-	int rc2;
+	int rc;
 
-	if (rc->ch_open && rc->ch.broken) {
-		spk_chan_close(&rc->ch);
-		rc->ch_open = false;
+	if (conn->ch_open && conn->ch.broken) {
+		spk_chan_close(&conn->ch);
+		conn->ch_open = false;
 	}
-	if (!rc->ch_open) {
-		rc2 = spk_chan_open(&rc->ch, rc->addr, rc->token, rc->ident, 0, deadline);
-		if (rc2 < 0)
-			return rc2;
-		rc->ch_open = true;
+	if (!conn->ch_open) {
+		rc = spk_chan_open(&conn->ch, conn->addr, conn->token, conn->ident, 0, deadline);
+		if (rc < 0)
+			return rc;
+		conn->ch_open = true;
 	}
-	rc2 = spk_chan_send(&rc->ch, SPK_RDMA, ++rc->hello_id, 0, NULL, 0, deadline);
-	if (rc2 == 0)
-		rc2 = spk_chan_recv_hdr(&rc->ch, &h, deadline);
-	if (rc2 == 0 && (h.type != SPK_REPLY || h.id != rc->hello_id))
-		rc2 = SPOKE_EPROTO;
-	if (rc2 == 0)
-		rc2 = spk_chan_recv_view(&rc->ch, h.len, &p, deadline);
-	if (rc2 < 0) /* an answer may still come: the next try starts afresh */
-		return spk_chan_break(&rc->ch, rc2);
+	rc = spk_chan_send(&conn->ch, SPK_RDMA, ++conn->hello_id, 0, NULL, 0, deadline);
+	if (rc == 0)
+		rc = spk_chan_recv_hdr(&conn->ch, &h, deadline);
+	if (rc == 0 && (h.type != SPK_REPLY || h.id != conn->hello_id))
+		rc = SPOKE_EPROTO;
+	if (rc == 0)
+		rc = spk_chan_recv_view(&conn->ch, h.len, &p, deadline);
+	if (rc < 0) /* an answer may still come: the next try starts afresh */
+		return spk_chan_break(&conn->ch, rc);
 	if (h.aux < 0)
 		return spk_fail(SPOKE_ERDMA, "the actor's side: %.*s", (int)h.len, (const char *)p);
 	spoke_view_init(&v, p, h.len);
-	rc2 = spk_rdma_offer_unpack(&v, o);
-	if (rc2 < 0)
+	rc = spk_rdma_offer_unpack(&v, o);
+	if (rc < 0)
 		return spk_fail(SPOKE_EPROTO, "actor at %s sent an RDMA offer this client cannot "
-				"read: %s", rc->addr, rc2 == SPOKE_ESHORT ? "truncated" : spoke_errmsg());
+				"read: %s", conn->addr, rc == SPOKE_ESHORT ? "truncated" : spoke_errmsg());
 	if (o->slot != SPK_RDMA_SLOT || o->credits != SPK_RDMA_CREDITS)
 		return spk_fail(SPOKE_EPROTO, "actor at %s offers RDMA in a form this client does "
-				"not know (%u slots of %u B)", rc->addr, o->credits, o->slot);
-	rc->peer_max = o->max_msg;
+				"not know (%u slots of %u B)", conn->addr, o->credits, o->slot);
+	conn->peer_max = o->max_msg;
 	return 0;
 }
 
@@ -231,70 +231,70 @@ static void ureg_drop(struct ureg *r)
 	for (pp = &r->u->regs; *pp != r; pp = &(*pp)->next_u)
 		;
 	*pp = r->next_u;
-	for (pp = &r->rc->regs; *pp != r; pp = &(*pp)->next_c)
+	for (pp = &r->conn->regs; *pp != r; pp = &(*pp)->next_c)
 		;
 	*pp = r->next_c;
 	ibv_dereg_mr(r->mr);
 	free(r);
 }
 
-/* u's memory registered on rc's connection with access: the one made the
- * first time, or a new one (rc's lock held). */
-static int ureg_get(struct spk_rconn *rc, struct spk_umr *u, int access, struct ibv_mr **out)
+/* u's memory registered on conn's connection with access: the one made the
+ * first time, or a new one (conn's lock held). */
+static int ureg_get(struct spk_rconn *conn, struct spk_umr *u, int access, struct ibv_mr **out)
 {
 	struct ureg *r;
-	int rc2 = 0;
+	int rc = 0;
 
 	pthread_mutex_lock(&ureg_lock);
-	for (r = rc->regs; r && !(r->u == u && r->access == access); r = r->next_c)
+	for (r = conn->regs; r && !(r->u == u && r->access == access); r = r->next_c)
 		;
 	if (!r) {
 		r = calloc(1, sizeof(*r));
-		rc2 = r ? spk_rdma_reg(rc->q.pd, u->addr, u->len, access, &r->mr) : -ENOMEM;
-		if (rc2 < 0) {
+		rc = r ? spk_rdma_reg(conn->q.pd, u->addr, u->len, access, &r->mr) : -ENOMEM;
+		if (rc < 0) {
 			free(r);
 			goto out;
 		}
 		r->u = u;
-		r->rc = rc;
+		r->conn = conn;
 		r->access = access;
 		r->next_u = u->regs;
 		u->regs = r;
-		r->next_c = rc->regs;
-		rc->regs = r;
+		r->next_c = conn->regs;
+		conn->regs = r;
 		spk_debug("RDMA connection to %s: %zu B at %p registered for remote %s (rkey %#x)",
-			  rc->addr, u->len, (void *)u->addr,
+			  conn->addr, u->len, (void *)u->addr,
 			  access & IBV_ACCESS_REMOTE_WRITE ? "write" : "read", r->mr->rkey);
 	}
 	*out = r->mr;
 out:
 	pthread_mutex_unlock(&ureg_lock);
-	return rc2;
+	return rc;
 }
 
 /* Frees what the connection registered, then the connection: a reconnect
  * starts with a protection domain of its own, with nothing in it. */
-static void teardown(struct spk_rconn *rc)
+static void teardown(struct spk_rconn *conn)
 {
 	pthread_mutex_lock(&ureg_lock);
-	while (rc->regs)
-		ureg_drop(rc->regs);
+	while (conn->regs)
+		ureg_drop(conn->regs);
 	pthread_mutex_unlock(&ureg_lock);
-	spk_rarea_free(&rc->tx);
-	spk_rarea_free(&rc->rx);
-	spk_rarea_free(&rc->pull);
-	spk_rqp_destroy(&rc->q);
-	if (rc->id)
-		rdma_destroy_id(rc->id);
-	if (rc->ec)
-		rdma_destroy_event_channel(rc->ec);
-	rc->id = NULL;
-	rc->ec = NULL;
+	spk_rarea_free(&conn->tx);
+	spk_rarea_free(&conn->rx);
+	spk_rarea_free(&conn->pull);
+	spk_rqp_destroy(&conn->q);
+	if (conn->id)
+		rdma_destroy_id(conn->id);
+	if (conn->ec)
+		rdma_destroy_event_channel(conn->ec);
+	conn->id = NULL;
+	conn->ec = NULL;
 }
 
 /* Connects to the worker at host:port with the cookie: resolves, creates
  * the queue pair, connects.  On failure the caller tears down. */
-static int connect_to(struct spk_rconn *rc, const char *host, const struct spk_rdma_offer *o,
+static int connect_to(struct spk_rconn *conn, const char *host, const struct spk_rdma_offer *o,
 		      int64_t deadline)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
@@ -306,154 +306,154 @@ static int connect_to(struct spk_rconn *rc, const char *host, const struct spk_r
 	spoke_buf b;
 	struct addrinfo *ai = NULL;
 	char port_s[8];
-	int rc2;
+	int rc;
 
 	snprintf(port_s, sizeof(port_s), "%u", o->port);
-	rc2 = getaddrinfo(host, port_s, &hints, &ai);
-	if (rc2)
-		return spk_fail(SPOKE_ERDMA, "%s: %s", host, gai_strerror(rc2));
-	rc->ec = rdma_create_event_channel();
-	if (!rc->ec || rdma_create_id(rc->ec, &rc->id, rc, RDMA_PS_TCP) < 0) {
-		rc2 = spk_fail(SPOKE_ERDMA, "rdma_create_id: %s", strerror(errno));
+	rc = getaddrinfo(host, port_s, &hints, &ai);
+	if (rc)
+		return spk_fail(SPOKE_ERDMA, "%s: %s", host, gai_strerror(rc));
+	conn->ec = rdma_create_event_channel();
+	if (!conn->ec || rdma_create_id(conn->ec, &conn->id, conn, RDMA_PS_TCP) < 0) {
+		rc = spk_fail(SPOKE_ERDMA, "rdma_create_id: %s", strerror(errno));
 		goto out;
 	}
-	fcntl(rc->ec->fd, F_SETFL, fcntl(rc->ec->fd, F_GETFL) | O_NONBLOCK);
-	if (rdma_resolve_addr(rc->id, NULL, ai->ai_addr, spk_ms_left(deadline)) < 0) {
-		rc2 = spk_fail(SPOKE_ERDMA, "rdma_resolve_addr %s: %s", host, strerror(errno));
+	fcntl(conn->ec->fd, F_SETFL, fcntl(conn->ec->fd, F_GETFL) | O_NONBLOCK);
+	if (rdma_resolve_addr(conn->id, NULL, ai->ai_addr, spk_ms_left(deadline)) < 0) {
+		rc = spk_fail(SPOKE_ERDMA, "rdma_resolve_addr %s: %s", host, strerror(errno));
 		goto out;
 	}
-	rc2 = wait_cm(rc, RDMA_CM_EVENT_ADDR_RESOLVED, deadline, NULL, 0);
-	if (rc2 == 0 && rdma_resolve_route(rc->id, spk_ms_left(deadline)) < 0)
-		rc2 = spk_fail(SPOKE_ERDMA, "rdma_resolve_route %s: %s", host, strerror(errno));
-	if (rc2 == 0)
-		rc2 = wait_cm(rc, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, NULL, 0);
-	if (rc2 < 0)
+	rc = wait_cm(conn, RDMA_CM_EVENT_ADDR_RESOLVED, deadline, NULL, 0);
+	if (rc == 0 && rdma_resolve_route(conn->id, spk_ms_left(deadline)) < 0)
+		rc = spk_fail(SPOKE_ERDMA, "rdma_resolve_route %s: %s", host, strerror(errno));
+	if (rc == 0)
+		rc = wait_cm(conn, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, NULL, 0);
+	if (rc < 0)
 		goto out;
-	snprintf(rc->device, sizeof(rc->device), "%s", ibv_get_device_name(rc->id->verbs->device));
-	if (want && strcmp(want, rc->device) != 0) {
-		rc2 = spk_fail(SPOKE_ERDMA, "the route to %s goes through %s, not SPOKE_RDMA_DEVICE=%s",
-			       host, rc->device, want);
+	snprintf(conn->device, sizeof(conn->device), "%s", ibv_get_device_name(conn->id->verbs->device));
+	if (want && strcmp(want, conn->device) != 0) {
+		rc = spk_fail(SPOKE_ERDMA, "the route to %s goes through %s, not SPOKE_RDMA_DEVICE=%s",
+			       host, conn->device, want);
 		goto out;
 	}
-	rc2 = spk_rqp_create(&rc->q, rc->id, SPK_RDMA_CREDITS, SPK_RDMA_CREDITS, rc->poll_us);
-	if (rc2 < 0)
+	rc = spk_rqp_create(&conn->q, conn->id, SPK_RDMA_CREDITS, SPK_RDMA_CREDITS, conn->poll_us);
+	if (rc < 0)
 		goto out;
 	/* Prove the cookie with the token; the worker proves it back. */
-	spk_auth_mac(req.mac, rc->token, SPK_LABEL_RDMA_CLIENT, o->cookie);
+	spk_auth_mac(req.mac, conn->token, SPK_LABEL_RDMA_CLIENT, o->cookie);
 	spoke_buf_init(&b, priv, sizeof(priv));
 	spk_rdma_connect_pack(&b, &req);
-	spk_rqp_conn_param(&rc->q, &param, priv, b.len);
-	if (rdma_connect(rc->id, &param) < 0) {
-		rc2 = spk_fail(SPOKE_ERDMA, "rdma_connect %s: %s", host, strerror(errno));
+	spk_rqp_conn_param(&conn->q, &param, priv, b.len);
+	if (rdma_connect(conn->id, &param) < 0) {
+		rc = spk_fail(SPOKE_ERDMA, "rdma_connect %s: %s", host, strerror(errno));
 		goto out;
 	}
-	rc2 = wait_cm(rc, RDMA_CM_EVENT_ESTABLISHED, deadline, mac, sizeof(mac));
-	if (rc2 == 0 && !spk_auth_verify(mac, rc->token, SPK_LABEL_RDMA_SERVER, o->cookie))
-		rc2 = spk_fail(SPOKE_EAUTH, "the RDMA peer at %s did not prove the job token", host);
+	rc = wait_cm(conn, RDMA_CM_EVENT_ESTABLISHED, deadline, mac, sizeof(mac));
+	if (rc == 0 && !spk_auth_verify(mac, conn->token, SPK_LABEL_RDMA_SERVER, o->cookie))
+		rc = spk_fail(SPOKE_EAUTH, "the RDMA peer at %s did not prove the job token", host);
 out:
 	freeaddrinfo(ai);
-	return rc2;
+	return rc;
 }
 
 /* Asks the worker and connects to the first of its addresses that works;
- * rc->broken is 0 after. */
-static int establish(struct spk_rconn *rc, int64_t deadline)
+ * conn->broken is 0 after. */
+static int establish(struct spk_rconn *conn, int64_t deadline)
 {
 	char why[256] = "";
 	struct spk_rdma_offer o;
-	int rc2;
+	int rc;
 
-	rc2 = local_check();
-	if (rc2 < 0)
-		return rc2;
-	rc2 = ask_worker(rc, &o, deadline);
-	if (rc2 < 0)
-		return rc2;
+	rc = local_check();
+	if (rc < 0)
+		return rc;
+	rc = ask_worker(conn, &o, deadline);
+	if (rc < 0)
+		return rc;
 	for (unsigned i = 0; i < o.n_addrs; i++) {
 		/* An address that does not answer gets its share of the time. */
 		int64_t now = spk_now_us();
 
-		rc2 = connect_to(rc, o.addrs[i], &o, now + (deadline - now) / (o.n_addrs - i));
-		if (rc2 == 0)
+		rc = connect_to(conn, o.addrs[i], &o, now + (deadline - now) / (o.n_addrs - i));
+		if (rc == 0)
 			break;
 		snprintf(why, sizeof(why), "%s", spoke_errmsg());
-		teardown(rc);
-		if (rc2 == SPOKE_EAUTH || spk_now_us() >= deadline)
+		teardown(conn);
+		if (rc == SPOKE_EAUTH || spk_now_us() >= deadline)
 			break;
 	}
-	if (rc2 < 0)
-		return spk_fail(rc2 == SPOKE_ETIMEDOUT ? rc2 : SPOKE_ERDMA,
+	if (rc < 0)
+		return spk_fail(rc == SPOKE_ETIMEDOUT ? rc : SPOKE_ERDMA,
 				"no RDMA connection to the actor's %u address%s (%s%s): %s", o.n_addrs,
 				o.n_addrs == 1 ? "" : "es", o.addrs[0], o.n_addrs > 1 ? ", ..." : "",
 				why);
-	rc->q.ec = rc->ec; /* from now on, a disconnect ends every wait */
-	rc->broken = 0;
-	rc->head = rc->count = 0;
-	rc->tx_owner = rc->rx_owner = 0;
+	conn->q.ec = conn->ec; /* from now on, a disconnect ends every wait */
+	conn->broken = 0;
+	conn->head = conn->count = 0;
+	conn->tx_owner = conn->rx_owner = 0;
 	return 0;
 }
 
-static void rconn_close(struct spk_rconn *rc);
+static void rconn_close(struct spk_rconn *conn);
 
 static int rconn_open(struct spk_rconn **out, const char *addr, const char *token,
 		     const char *ident, int poll_us, int64_t deadline)
 {
-	struct spk_rconn *rc = calloc(1, sizeof(*rc));
-	int rc2;
+	struct spk_rconn *conn = calloc(1, sizeof(*conn));
+	int rc;
 
-	if (!rc)
+	if (!conn)
 		return -ENOMEM;
-	pthread_mutex_init(&rc->lock, NULL);
-	snprintf(rc->addr, sizeof(rc->addr), "%s", addr);
-	snprintf(rc->token, sizeof(rc->token), "%s", token);
-	snprintf(rc->ident, sizeof(rc->ident), "%s", ident);
-	rc->poll_us = poll_us;
-	rc->max_msg = spk_max_payload();
-	rc2 = establish(rc, deadline);
-	if (rc2 < 0) {
-		rconn_close(rc);
-		return rc2 == SPOKE_EPROTO ? spk_fail(SPOKE_ERDMA, "%s", spoke_errmsg()) : rc2;
+	pthread_mutex_init(&conn->lock, NULL);
+	snprintf(conn->addr, sizeof(conn->addr), "%s", addr);
+	snprintf(conn->token, sizeof(conn->token), "%s", token);
+	snprintf(conn->ident, sizeof(conn->ident), "%s", ident);
+	conn->poll_us = poll_us;
+	conn->max_msg = spk_max_payload();
+	rc = establish(conn, deadline);
+	if (rc < 0) {
+		rconn_close(conn);
+		return rc == SPOKE_EPROTO ? spk_fail(SPOKE_ERDMA, "%s", spoke_errmsg()) : rc;
 	}
-	*out = rc;
+	*out = conn;
 	return 0;
 }
 
-static int break_all(struct spk_rconn *rc, int code);
+static int break_all(struct spk_rconn *conn, int code);
 
-static void rconn_close(struct spk_rconn *rc)
+static void rconn_close(struct spk_rconn *conn)
 {
-	if (!rc)
+	if (!conn)
 		return;
-	if (rc->count) /* the futures in flight learn it before rc goes */
-		break_all(rc, spk_fail(SPOKE_ECLOSED, "actor at %s: the handle was closed with the "
-				       "call in flight", rc->addr));
-	if (rc->id && !rc->broken)
-		rdma_disconnect(rc->id);
-	teardown(rc);
-	if (rc->ch_open)
-		spk_chan_close(&rc->ch);
-	pthread_mutex_destroy(&rc->lock);
-	free(rc);
+	if (conn->count) /* the futures in flight learn it before conn goes */
+		break_all(conn, spk_fail(SPOKE_ECLOSED, "actor at %s: the handle was closed with the "
+				       "call in flight", conn->addr));
+	if (conn->id && !conn->broken)
+		rdma_disconnect(conn->id);
+	teardown(conn);
+	if (conn->ch_open)
+		spk_chan_close(&conn->ch);
+	pthread_mutex_destroy(&conn->lock);
+	free(conn);
 }
 
-static void rconn_set_check(struct spk_rconn *rc, int (*check)(void *, int64_t),
+static void rconn_set_check(struct spk_rconn *conn, int (*check)(void *, int64_t),
 				  void *arg)
 {
-	rc->check = check;
-	rc->check_arg = arg;
+	conn->check = check;
+	conn->check_arg = arg;
 }
 
-static const char *rconn_device(const struct spk_rconn *rc)
+static const char *rconn_device(const struct spk_rconn *conn)
 {
-	return rc->device;
+	return conn->device;
 }
 
-static void rconn_set_poll(struct spk_rconn *rc, int poll_us)
+static void rconn_set_poll(struct spk_rconn *conn, int poll_us)
 {
-	pthread_mutex_lock(&rc->lock); /* a setting: waits its turn, however long */
-	rc->poll_us = poll_us;
-	rc->q.poll_us = poll_us;
-	pthread_mutex_unlock(&rc->lock);
+	pthread_mutex_lock(&conn->lock); /* a setting: waits its turn, however long */
+	conn->poll_us = poll_us;
+	conn->q.poll_us = poll_us;
+	pthread_mutex_unlock(&conn->lock);
 }
 
 static void finish(struct pend *p, int status, size_t len)
@@ -469,69 +469,69 @@ static void finish(struct pend *p, int status, size_t len)
 }
 
 /* The connection failed: every call in flight fails with code. */
-static int break_all(struct spk_rconn *rc, int code)
+static int break_all(struct spk_rconn *conn, int code)
 {
-	while (rc->count) {
-		finish(&rc->ring[rc->head], code, 0);
-		rc->head = (rc->head + 1) % SPK_RDMA_CREDITS;
-		rc->count--;
+	while (conn->count) {
+		finish(&conn->ring[conn->head], code, 0);
+		conn->head = (conn->head + 1) % SPK_RDMA_CREDITS;
+		conn->count--;
 	}
-	rc->tx_owner = rc->rx_owner = 0;
-	if (!rc->broken && rc->id)
-		rdma_disconnect(rc->id);
-	rc->broken = code;
+	conn->tx_owner = conn->rx_owner = 0;
+	if (!conn->broken && conn->id)
+		rdma_disconnect(conn->id);
+	conn->broken = code;
 	return code;
 }
 
-static int send_done(struct spk_rconn *rc, uint64_t id, int64_t deadline)
+static int send_done(struct spk_rconn *conn, uint64_t id, int64_t deadline)
 {
 	uint8_t *s;
 	unsigned k;
-	int rc2 = spk_rqp_send_slot(&rc->q, &k, &s, deadline);
+	int rc = spk_rqp_send_slot(&conn->q, &k, &s, deadline);
 
-	if (rc2 < 0)
-		return rc2;
+	if (rc < 0)
+		return rc;
 	spk_hdr_encode(s, SPK_DONE, id, 0, 0);
-	return spk_rqp_post_send(&rc->q, k, SPK_HDR_SIZE, deadline);
+	return spk_rqp_post_send(&conn->q, k, SPK_HDR_SIZE, deadline);
 }
 
 /* Reads a PULL reply of len bytes from the worker into the call's memory. */
-static int pull(struct spk_rconn *rc, struct pend *p, const uint8_t *ext, uint32_t len,
+static int pull(struct spk_rconn *conn, struct pend *p, const uint8_t *ext, uint32_t len,
 		const uint8_t **data, int64_t deadline)
 {
 	uint64_t raddr, seq;
 	uint32_t rkey, rlen, lkey;
 	void *dst;
-	int rc2;
+	int rc;
 
 	spk_rdma_get_ext(ext, &raddr, &rkey, &rlen);
 	if (rlen != len || len <= SPK_RDMA_REPLY_INLINE) /* would have been eager */
 		return SPOKE_EPROTO;
-	if ((p->kind != K_OBJ && len > p->cap) || len > rc->max_msg)
+	if ((p->kind != K_OBJ && len > p->cap) || len > conn->max_msg)
 		return 1; /* does not fit: the caller reports it, nothing is read */
 	if (p->kind == K_MR) {
 		dst = p->dst;
 		lkey = p->lkey;
 	} else {
-		rc2 = spk_rarea_reserve(rc->q.pd, &rc->pull, len, rc->max_msg, 0, 0);
-		if (rc2 < 0)
-			return rc2;
-		dst = rc->pull.p;
-		lkey = rc->pull.mr->lkey;
+		rc = spk_rarea_reserve(conn->q.pd, &conn->pull, len, conn->max_msg, 0, 0);
+		if (rc < 0)
+			return rc;
+		dst = conn->pull.p;
+		lkey = conn->pull.mr->lkey;
 	}
-	rc2 = spk_rqp_post_rdma(&rc->q, IBV_WR_RDMA_READ, dst, lkey, len, raddr, rkey, &seq,
+	rc = spk_rqp_post_rdma(&conn->q, IBV_WR_RDMA_READ, dst, lkey, len, raddr, rkey, &seq,
 				deadline);
-	if (rc2 == 0)
-		rc2 = spk_rqp_wait_sq(&rc->q, seq, deadline);
+	if (rc == 0)
+		rc = spk_rqp_wait_sq(&conn->q, seq, deadline);
 	*data = dst;
-	return rc2;
+	return rc;
 }
 
 /* Hands a reply of len bytes at data to the call; returns its status. */
-static int consume(struct spk_rconn *rc, struct pend *p, const uint8_t *data, uint32_t len)
+static int consume(struct spk_rconn *conn, struct pend *p, const uint8_t *data, uint32_t len)
 {
 	spoke_view v;
-	int rc2;
+	int rc;
 
 	if (!p->done) /* given up: the reply is dropped */
 		return 0;
@@ -539,10 +539,10 @@ static int consume(struct spk_rconn *rc, struct pend *p, const uint8_t *data, ui
 		if (!p->ser)
 			return 0;
 		spoke_view_init(&v, data, len);
-		rc2 = p->ser->unpack(&v, p->obj);
-		if (rc2 >= 0)
-			rc2 = spoke_view_error(&v);
-		return rc2 < 0 ? spk_ser_failed(rc2, "unpacking the reply", rc->addr) : 0;
+		rc = p->ser->unpack(&v, p->obj);
+		if (rc >= 0)
+			rc = spoke_view_error(&v);
+		return rc < 0 ? spk_ser_failed(rc, "unpacking the reply", conn->addr) : 0;
 	}
 	if (len > p->cap)
 		return spk_no_room(len, p->cap);
@@ -554,81 +554,81 @@ static int consume(struct spk_rconn *rc, struct pend *p, const uint8_t *data, ui
 /* Receives the reply of the ring's head and completes it.  SPOKE_ETIMEDOUT
  * with nothing consumed leaves it pending; any other failure breaks the
  * connection. */
-static int complete_head(struct spk_rconn *rc, int64_t deadline)
+static int complete_head(struct spk_rconn *conn, int64_t deadline)
 {
-	struct pend *p = &rc->ring[rc->head];
+	struct pend *p = &conn->ring[conn->head];
 	const uint8_t *data = NULL;
 	struct ibv_wc wc;
 	struct spk_hdr h;
 	uint8_t *s;
-	int rc2, status = 0;
+	int rc, status = 0;
 
-	if (!rc->count) /* a future of another handle, say */
+	if (!conn->count) /* a future of another handle, say */
 		return spk_fail(SPOKE_EINVAL, "no call in flight on this RDMA connection");
-	rc2 = spk_rqp_wait_recv(&rc->q, &wc, deadline);
-	if (rc2 == SPOKE_ETIMEDOUT)
-		return rc2;
-	if (rc2 < 0)
-		return break_all(rc, rc2);
-	s = spk_rqp_recv_slot(&rc->q, (unsigned)wc.wr_id);
+	rc = spk_rqp_wait_recv(&conn->q, &wc, deadline);
+	if (rc == SPOKE_ETIMEDOUT)
+		return rc;
+	if (rc < 0)
+		return break_all(conn, rc);
+	s = spk_rqp_recv_slot(&conn->q, (unsigned)wc.wr_id);
 	if (wc.byte_len < SPK_RDMA_REPLY_DATA ||
 	    spk_hdr_decode_flags(s, UINT32_MAX, SPK_RF_WRITTEN | SPK_RF_PULL, &h) < 0 ||
 	    h.type != SPK_REPLY || h.id != p->id)
-		return break_all(rc, spk_fail(SPOKE_EPROTO, "actor at %s sent a malformed reply",
-					      rc->addr));
+		return break_all(conn, spk_fail(SPOKE_EPROTO, "actor at %s sent a malformed reply",
+					      conn->addr));
 	if (h.aux < 0) {
 		status = spk_reply_error_unpack(h.aux, s + SPK_RDMA_REPLY_DATA,
 						h.len < wc.byte_len - SPK_RDMA_REPLY_DATA
 							? h.len
 							: wc.byte_len - SPK_RDMA_REPLY_DATA);
 	} else if (h.flags & SPK_RF_PULL) {
-		rc2 = pull(rc, p, s + SPK_HDR_SIZE, h.len, &data, deadline);
-		if (rc2 < 0)
-			return break_all(rc, rc2 == SPOKE_EPROTO ? spk_fail(rc2, "bad PULL reply") : rc2);
-		if (rc2 == 0)
-			status = consume(rc, p, data, h.len);
+		rc = pull(conn, p, s + SPK_HDR_SIZE, h.len, &data, deadline);
+		if (rc < 0)
+			return break_all(conn, rc == SPOKE_EPROTO ? spk_fail(rc, "bad PULL reply") : rc);
+		if (rc == 0)
+			status = consume(conn, p, data, h.len);
 		else if (p->done) /* else given up: not read, dropped */
-			status = spk_fail(h.len > rc->max_msg ? SPOKE_ETOOBIG : SPOKE_ENOSPC,
+			status = spk_fail(h.len > conn->max_msg ? SPOKE_ETOOBIG : SPOKE_ENOSPC,
 					  "reply of %u bytes, room for %zu", h.len,
-					  p->kind == K_OBJ ? (size_t)rc->max_msg : p->cap);
-		rc2 = send_done(rc, h.id, deadline);
-		if (rc2 < 0)
-			return break_all(rc, rc2);
+					  p->kind == K_OBJ ? (size_t)conn->max_msg : p->cap);
+		rc = send_done(conn, h.id, deadline);
+		if (rc < 0)
+			return break_all(conn, rc);
 	} else if (h.flags & SPK_RF_WRITTEN) {
 		if (!p->region || (p->kind == K_MR && h.len > p->cap) ||
-		    (p->kind != K_MR && h.len > rc->rx.cap))
-			return break_all(rc, spk_fail(SPOKE_EPROTO, "actor wrote outside the region"));
-		status = consume(rc, p, p->kind == K_MR ? p->dst : rc->rx.p, h.len);
+		    (p->kind != K_MR && h.len > conn->rx.cap))
+			return break_all(conn, spk_fail(SPOKE_EPROTO, "actor wrote outside the region"));
+		status = consume(conn, p, p->kind == K_MR ? p->dst : conn->rx.p, h.len);
 	} else {
 		if (h.len > wc.byte_len - SPK_RDMA_REPLY_DATA)
-			return break_all(rc, spk_fail(SPOKE_EPROTO, "truncated reply"));
-		status = consume(rc, p, s + SPK_RDMA_REPLY_DATA, h.len);
+			return break_all(conn, spk_fail(SPOKE_EPROTO, "truncated reply"));
+		status = consume(conn, p, s + SPK_RDMA_REPLY_DATA, h.len);
 	}
-	rc2 = spk_rqp_post_recv(&rc->q, (unsigned)wc.wr_id);
-	if (rc2 < 0)
-		return break_all(rc, rc2);
+	rc = spk_rqp_post_recv(&conn->q, (unsigned)wc.wr_id);
+	if (rc < 0)
+		return break_all(conn, rc);
 	if (p->tx)
-		rc->tx_owner = 0;
+		conn->tx_owner = 0;
 	if (p->region && p->kind != K_MR)
-		rc->rx_owner = 0;
-	rc->head = (rc->head + 1) % SPK_RDMA_CREDITS;
-	rc->count--;
+		conn->rx_owner = 0;
+	conn->head = (conn->head + 1) % SPK_RDMA_CREDITS;
+	conn->count--;
 	finish(p, status, h.aux < 0 ? 0 : h.len); /* an error's text is no reply */
 	return 0;
 }
 
 /* Completes calls in flight until the one with id `owner` is done. */
-static int drain_until(struct spk_rconn *rc, const uint64_t *owner, int64_t deadline)
+static int drain_until(struct spk_rconn *conn, const uint64_t *owner, int64_t deadline)
 {
-	int rc2 = 0;
+	int rc = 0;
 
-	while (*owner && rc2 == 0)
-		rc2 = complete_head(rc, deadline);
-	return rc2;
+	while (*owner && rc == 0)
+		rc = complete_head(conn, deadline);
+	return rc;
 }
 
 struct tx_grow {
-	struct spk_rconn *rc;
+	struct spk_rconn *conn;
 	int64_t deadline;
 };
 
@@ -636,81 +636,81 @@ struct tx_grow {
 static int grow_tx(spoke_buf *b, size_t need)
 {
 	struct tx_grow *g = b->owner;
-	struct spk_rconn *rc = g->rc;
-	int rc2;
+	struct spk_rconn *conn = g->conn;
+	int rc;
 
-	if (need > rc->peer_max)
+	if (need > conn->peer_max)
 		return spk_fail(SPOKE_ETOOBIG, "request over the actor's maximum of %u bytes",
-				rc->peer_max);
-	if (b->data != rc->tx.p) { /* the worker may still read an earlier request */
-		rc2 = drain_until(rc, &rc->tx_owner, g->deadline);
-		if (rc2 < 0)
-			return rc2;
+				conn->peer_max);
+	if (b->data != conn->tx.p) { /* the worker may still read an earlier request */
+		rc = drain_until(conn, &conn->tx_owner, g->deadline);
+		if (rc < 0)
+			return rc;
 	}
-	return spk_rarea_take_buf(rc->q.pd, &rc->tx, b, need, rc->peer_max,
+	return spk_rarea_take_buf(conn->q.pd, &conn->tx, b, need, conn->peer_max,
 				  IBV_ACCESS_REMOTE_READ);
 }
 
 /* Sends a CALL for p with payload src; p joins the ring. */
-static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
+static int start_call(struct spk_rconn *conn, struct pend *p, uint32_t method,
 		      const struct req_src *src, int64_t deadline)
 {
-	struct tx_grow g = { rc, deadline };
+	struct tx_grow g = { conn, deadline };
 	struct ibv_mr *mr;
 	uint32_t req_rkey = 0;
 	uint16_t flags = 0;
 	spoke_buf b;
 	uint8_t *s;
 	unsigned k;
-	int rc2;
+	int rc;
 
-	if (rc->broken) {
-		rc2 = rc->check ? rc->check(rc->check_arg, deadline) : 0;
-		if (rc2 < 0) /* never a blind reconnect: the worker is gone */
-			return rc2;
-		teardown(rc);
-		rc2 = establish(rc, deadline);
-		if (rc2 < 0)
-			return rc->broken = rc2;
+	if (conn->broken) {
+		rc = conn->check ? conn->check(conn->check_arg, deadline) : 0;
+		if (rc < 0) /* never a blind reconnect: the worker is gone */
+			return rc;
+		teardown(conn);
+		rc = establish(conn, deadline);
+		if (rc < 0)
+			return conn->broken = rc;
 	}
-	while (rc->count == SPK_RDMA_CREDITS) { /* no credit: wait for the oldest call */
-		rc2 = complete_head(rc, deadline);
-		if (rc2 < 0)
-			return rc2;
+	while (conn->count == SPK_RDMA_CREDITS) { /* no credit: wait for the oldest call */
+		rc = complete_head(conn, deadline);
+		if (rc < 0)
+			return rc;
 	}
 	/* The caller's own memory, registered here for its role (once). */
-	if (src->umr && src->len > SPK_RDMA_CALL_INLINE && src->len <= rc->peer_max) {
-		rc2 = ureg_get(rc, src->umr, IBV_ACCESS_REMOTE_READ, &mr);
-		if (rc2 < 0)
-			return rc2;
+	if (src->umr && src->len > SPK_RDMA_CALL_INLINE && src->len <= conn->peer_max) {
+		rc = ureg_get(conn, src->umr, IBV_ACCESS_REMOTE_READ, &mr);
+		if (rc < 0)
+			return rc;
 		req_rkey = mr->rkey;
 	}
 	if (p->kind == K_MR && p->cap > SPK_RDMA_REPLY_INLINE) {
-		rc2 = ureg_get(rc, p->umr, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE, &mr);
-		if (rc2 < 0)
-			return rc2;
+		rc = ureg_get(conn, p->umr, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE, &mr);
+		if (rc < 0)
+			return rc;
 		p->lkey = mr->lkey;
 		p->rkey = mr->rkey;
 	}
-	rc2 = spk_rqp_send_slot(&rc->q, &k, &s, deadline);
-	if (rc2 < 0)
-		return break_all(rc, rc2);
-	p->id = ++rc->next_id;
+	rc = spk_rqp_send_slot(&conn->q, &k, &s, deadline);
+	if (rc < 0)
+		return break_all(conn, rc);
+	p->id = ++conn->next_id;
 	spoke_buf_init(&b, s + SPK_RDMA_CALL_DATA, SPK_RDMA_CALL_INLINE);
 	if (src->ser) {
 		b.grow = grow_tx;
 		b.owner = &g;
-		rc2 = src->ser->pack(&b, src->obj);
-		if (rc2 >= 0)
-			rc2 = b.err;
-		if (rc2 < 0) {
-			spk_rqp_unget_slot(&rc->q, k);
-			return spk_ser_failed(rc2, "packing the request", rc->addr);
+		rc = src->ser->pack(&b, src->obj);
+		if (rc >= 0)
+			rc = b.err;
+		if (rc < 0) {
+			spk_rqp_unget_slot(&conn->q, k);
+			return spk_ser_failed(rc, "packing the request", conn->addr);
 		}
-	} else if (src->len > rc->peer_max) {
-		spk_rqp_unget_slot(&rc->q, k);
+	} else if (src->len > conn->peer_max) {
+		spk_rqp_unget_slot(&conn->q, k);
 		return spk_fail(SPOKE_ETOOBIG, "request of %zu bytes over the actor's maximum of %u",
-				src->len, rc->peer_max);
+				src->len, conn->peer_max);
 	} else if (req_rkey) {
 		flags |= SPK_RF_RDV;
 		spk_rdma_put_ext(s + SPK_HDR_SIZE + SPK_RDMA_EXT, (uintptr_t)src->p, req_rkey,
@@ -721,35 +721,35 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 		b.owner = &g;
 		spoke_buf_put_raw(&b, src->p, src->len);
 		if (b.err) {
-			spk_rqp_unget_slot(&rc->q, k);
+			spk_rqp_unget_slot(&conn->q, k);
 			return b.err;
 		}
 	} else {
 		spoke_buf_put_raw(&b, src->p, src->len);
 	}
-	if (b.data == rc->tx.p && rc->tx.p) {
+	if (b.data == conn->tx.p && conn->tx.p) {
 		flags |= SPK_RF_RDV;
-		spk_rdma_put_ext(s + SPK_HDR_SIZE + SPK_RDMA_EXT, (uintptr_t)rc->tx.p,
-				 rc->tx.mr->rkey, (uint32_t)b.len);
-		rc->tx_owner = p->id;
+		spk_rdma_put_ext(s + SPK_HDR_SIZE + SPK_RDMA_EXT, (uintptr_t)conn->tx.p,
+				 conn->tx.mr->rkey, (uint32_t)b.len);
+		conn->tx_owner = p->id;
 		p->tx = true;
 	}
 	/* Offer a region for a large reply where one is free. */
 	if (p->kind == K_MR && p->cap > SPK_RDMA_REPLY_INLINE) {
 		spk_rdma_put_ext(s + SPK_HDR_SIZE, (uintptr_t)p->dst, p->rkey, (uint32_t)p->cap);
 		p->region = true;
-	} else if (p->kind != K_MR && !rc->rx_owner &&
+	} else if (p->kind != K_MR && !conn->rx_owner &&
 		   ((p->kind == K_COPY && p->cap > SPK_RDMA_REPLY_INLINE) ||
-		    (p->kind == K_OBJ && rc->rx.cap))) {
-		size_t want = p->kind == K_COPY ? p->cap : rc->rx.cap;
+		    (p->kind == K_OBJ && conn->rx.cap))) {
+		size_t want = p->kind == K_COPY ? p->cap : conn->rx.cap;
 
-		if (want > rc->max_msg)
-			want = rc->max_msg;
-		if (spk_rarea_reserve(rc->q.pd, &rc->rx, want, rc->max_msg, 0,
+		if (want > conn->max_msg)
+			want = conn->max_msg;
+		if (spk_rarea_reserve(conn->q.pd, &conn->rx, want, conn->max_msg, 0,
 				      IBV_ACCESS_REMOTE_WRITE) == 0) {
-			spk_rdma_put_ext(s + SPK_HDR_SIZE, (uintptr_t)rc->rx.p, rc->rx.mr->rkey,
-					 (uint32_t)rc->rx.cap);
-			rc->rx_owner = p->id;
+			spk_rdma_put_ext(s + SPK_HDR_SIZE, (uintptr_t)conn->rx.p, conn->rx.mr->rkey,
+					 (uint32_t)conn->rx.cap);
+			conn->rx_owner = p->id;
 			p->region = true;
 		}
 	}
@@ -758,80 +758,80 @@ static int start_call(struct spk_rconn *rc, struct pend *p, uint32_t method,
 	spk_hdr_encode(s, SPK_CALL, p->id, (int32_t)method,
 		       flags & SPK_RF_RDV ? (uint32_t)(p->tx ? b.len : src->len) : (uint32_t)b.len);
 	spk_hdr_set_flags(s, flags);
-	rc2 = spk_rqp_post_send(&rc->q, k,
+	rc = spk_rqp_post_send(&conn->q, k,
 				SPK_RDMA_CALL_DATA + (flags & SPK_RF_RDV ? 0 : b.len), deadline);
-	if (rc2 < 0) {
+	if (rc < 0) {
 		if (p->tx)
-			rc->tx_owner = 0;
+			conn->tx_owner = 0;
 		if (p->region && p->kind != K_MR)
-			rc->rx_owner = 0;
-		return break_all(rc, rc2);
+			conn->rx_owner = 0;
+		return break_all(conn, rc);
 	}
-	rc->ring[(rc->head + rc->count) % SPK_RDMA_CREDITS] = *p;
-	rc->count++;
+	conn->ring[(conn->head + conn->count) % SPK_RDMA_CREDITS] = *p;
+	conn->count++;
 	return 0;
 }
 
 /* Takes the connection's lock, waiting no later than deadline. */
-static int lock(struct spk_rconn *rc, int64_t deadline)
+static int lock(struct spk_rconn *conn, int64_t deadline)
 {
 	struct timespec ts = { .tv_sec = deadline / 1000000, .tv_nsec = deadline % 1000000 * 1000 };
-	int rc2 = pthread_mutex_clocklock(&rc->lock, CLOCK_MONOTONIC, &ts);
+	int rc = pthread_mutex_clocklock(&conn->lock, CLOCK_MONOTONIC, &ts);
 
-	if (rc2 != 0)
-		return spk_fail(rc2 == ETIMEDOUT ? SPOKE_ETIMEDOUT : -rc2,
+	if (rc != 0)
+		return spk_fail(rc == ETIMEDOUT ? SPOKE_ETIMEDOUT : -rc,
 				"timed out behind another thread's call on this RDMA handle");
 	return 0;
 }
 
 /* Runs one call to its end (the calls in flight before it complete first). */
-static int run_sync(struct spk_rconn *rc, struct pend *p, uint32_t method,
+static int run_sync(struct spk_rconn *conn, struct pend *p, uint32_t method,
 		    const struct req_src *src, int64_t deadline)
 {
-	int status = 0, done = 0, rc2;
+	int status = 0, done = 0, rc;
 
 	p->status = &status;
 	p->done = &done;
-	rc2 = lock(rc, deadline);
-	if (rc2 < 0)
-		return rc2;
-	rc2 = start_call(rc, p, method, src, deadline);
-	if (rc2 < 0) { /* not sent: nothing to undo */
-		pthread_mutex_unlock(&rc->lock);
-		return rc2;
+	rc = lock(conn, deadline);
+	if (rc < 0)
+		return rc;
+	rc = start_call(conn, p, method, src, deadline);
+	if (rc < 0) { /* not sent: nothing to undo */
+		pthread_mutex_unlock(&conn->lock);
+		return rc;
 	}
-	while (rc2 == 0 && !done)
-		rc2 = complete_head(rc, deadline);
-	if (rc2 == SPOKE_ETIMEDOUT && !done) /* its reply may still come: start afresh */
-		break_all(rc, rc2);
-	pthread_mutex_unlock(&rc->lock);
-	return done ? status : rc2;
+	while (rc == 0 && !done)
+		rc = complete_head(conn, deadline);
+	if (rc == SPOKE_ETIMEDOUT && !done) /* its reply may still come: start afresh */
+		break_all(conn, rc);
+	pthread_mutex_unlock(&conn->lock);
+	return done ? status : rc;
 }
 
-static int rconn_call(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
+static int rconn_call(struct spk_rconn *conn, uint32_t method, const void *req, size_t req_len,
 		  void *reply, size_t cap, size_t *reply_len, int64_t deadline)
 {
 	struct req_src src = { .p = req, .len = req_len };
 	size_t len = 0;
 	struct pend p = { .kind = K_COPY, .dst = reply, .cap = cap, .len = &len };
-	int rc2 = run_sync(rc, &p, method, &src, deadline);
+	int rc = run_sync(conn, &p, method, &src, deadline);
 
-	if (reply_len && (rc2 == 0 || rc2 == SPOKE_ENOSPC))
+	if (reply_len && (rc == 0 || rc == SPOKE_ENOSPC))
 		*reply_len = len;
-	return rc2;
+	return rc;
 }
 
-static int rconn_call_obj(struct spk_rconn *rc, uint32_t method, const spoke_serializer *req_ser,
+static int rconn_call_obj(struct spk_rconn *conn, uint32_t method, const spoke_serializer *req_ser,
 		      const void *req, const spoke_serializer *rep_ser, void *rep,
 		      int64_t deadline)
 {
 	struct req_src src = { .ser = req_ser, .obj = req };
 	struct pend p = { .kind = K_OBJ, .ser = rep_ser, .obj = rep };
 
-	return run_sync(rc, &p, method, &src, deadline);
+	return run_sync(conn, &p, method, &src, deadline);
 }
 
-static int rconn_call_mr(struct spk_rconn *rc, uint32_t method, const spoke_mr *req_mr,
+static int rconn_call_mr(struct spk_rconn *conn, uint32_t method, const spoke_mr *req_mr,
 		     size_t req_off, size_t req_len, spoke_mr *rep_mr, size_t rep_off, size_t cap,
 		     size_t *reply_len, int64_t deadline)
 {
@@ -848,14 +848,14 @@ static int rconn_call_mr(struct spk_rconn *rc, uint32_t method, const spoke_mr *
 		.umr = rep_mr ? rep_mr->mr_ : NULL,
 		.len = &len,
 	};
-	int rc2 = run_sync(rc, &p, method, &src, deadline);
+	int rc = run_sync(conn, &p, method, &src, deadline);
 
-	if (reply_len && (rc2 == 0 || rc2 == SPOKE_ENOSPC))
+	if (reply_len && (rc == 0 || rc == SPOKE_ENOSPC))
 		*reply_len = len;
-	return rc2;
+	return rc;
 }
 
-static int rconn_call_async(struct spk_rconn *rc, uint32_t method, const void *req, size_t req_len,
+static int rconn_call_async(struct spk_rconn *conn, uint32_t method, const void *req, size_t req_len,
 			void *reply, size_t cap, spoke_future *f, int64_t deadline)
 {
 	struct req_src src = { .p = req, .len = req_len };
@@ -868,20 +868,20 @@ static int rconn_call_async(struct spk_rconn *rc, uint32_t method, const void *r
 		.done = &f->done_,
 		.method = &f->method_status_,
 	};
-	int rc2 = lock(rc, deadline);
+	int rc = lock(conn, deadline);
 
-	if (rc2 < 0)
-		return rc2;
-	rc2 = start_call(rc, &p, method, &src, deadline);
-	pthread_mutex_unlock(&rc->lock);
-	return rc2;
+	if (rc < 0)
+		return rc;
+	rc = start_call(conn, &p, method, &src, deadline);
+	pthread_mutex_unlock(&conn->lock);
+	return rc;
 }
 
 /* f's call in the ring, or NULL. */
-static struct pend *find(struct spk_rconn *rc, const spoke_future *f)
+static struct pend *find(struct spk_rconn *conn, const spoke_future *f)
 {
-	for (unsigned i = 0; i < rc->count; i++) {
-		struct pend *p = &rc->ring[(rc->head + i) % SPK_RDMA_CREDITS];
+	for (unsigned i = 0; i < conn->count; i++) {
+		struct pend *p = &conn->ring[(conn->head + i) % SPK_RDMA_CREDITS];
 
 		if (p->done == &f->done_)
 			return p;
@@ -889,18 +889,18 @@ static struct pend *find(struct spk_rconn *rc, const spoke_future *f)
 	return NULL;
 }
 
-static int rconn_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t deadline)
+static int rconn_future_wait(struct spk_rconn *conn, spoke_future *f, int64_t deadline)
 {
-	int rc2 = lock(rc, deadline);
+	int rc = lock(conn, deadline);
 	struct pend *p;
 
 	/* Giving f up needs the lock, which another thread's call holds no
 	 * longer than its own deadline. */
-	if (rc2 < 0)
-		pthread_mutex_lock(&rc->lock);
-	while (!f->done_ && rc2 == 0)
-		rc2 = complete_head(rc, deadline);
-	if (!f->done_ && rc2 == SPOKE_ETIMEDOUT && (p = find(rc, f))) {
+	if (rc < 0)
+		pthread_mutex_lock(&conn->lock);
+	while (!f->done_ && rc == 0)
+		rc = complete_head(conn, deadline);
+	if (!f->done_ && rc == SPOKE_ETIMEDOUT && (p = find(conn, f))) {
 		/* The call keeps its credit and its place; its reply is dropped. */
 		p->status = NULL;
 		p->len = NULL;
@@ -908,21 +908,21 @@ static int rconn_future_wait(struct spk_rconn *rc, spoke_future *f, int64_t dead
 		p->method = NULL;
 		p->dst = NULL;
 		p->cap = 0;
-		f->status = spk_fail(rc2, "actor at %s: no reply in time; the call was given up",
-				     rc->addr);
+		f->status = spk_fail(rc, "actor at %s: no reply in time; the call was given up",
+				     conn->addr);
 		__atomic_store_n(&f->done_, 1, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&rc->lock);
-	return f->done_ ? f->status : rc2;
+	pthread_mutex_unlock(&conn->lock);
+	return f->done_ ? f->status : rc;
 }
 
-static bool rconn_in_flight(struct spk_rconn *rc, const spoke_future *f)
+static bool rconn_in_flight(struct spk_rconn *conn, const spoke_future *f)
 {
 	bool found;
 
-	pthread_mutex_lock(&rc->lock); /* held no longer than another call's deadline */
-	found = find(rc, f) != NULL;
-	pthread_mutex_unlock(&rc->lock);
+	pthread_mutex_lock(&conn->lock); /* held no longer than another call's deadline */
+	found = find(conn, f) != NULL;
+	pthread_mutex_unlock(&conn->lock);
 	return found;
 }
 
@@ -968,14 +968,14 @@ static int op_usable(const struct spk_conn_args *args)
 static int op_connect(struct spk_conn **out, const struct spk_conn_args *args,
 			int64_t deadline)
 {
-	struct spk_rconn *rc;
-	int err = rconn_open(&rc, args->addr, args->token, args->ident, args->poll_us, deadline);
+	struct spk_rconn *conn;
+	int err = rconn_open(&conn, args->addr, args->token, args->ident, args->poll_us, deadline);
 
 	if (err < 0)
 		return err;
-	rc->base.t = &spk_rdma_transport;
-	rconn_set_check(rc, args->check, args->check_arg);
-	*out = &rc->base;
+	conn->base.t = &spk_rdma_transport;
+	rconn_set_check(conn, args->check, args->check_arg);
+	*out = &conn->base;
 	return 0;
 }
 
