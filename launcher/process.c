@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,6 +313,26 @@ out:
 	return found;
 }
 
+/* Removes the job's token and hub address files, and what a process
+ * killed while it replaced one left (file.c writes PATH.XXXXXX, then
+ * renames it), so that only the logs stay. */
+static void remove_job_files(const struct launch *L)
+{
+	const char *files[] = { L->token_file, L->addr_file };
+	char pattern[sizeof(L->addr_file) + 8];
+	glob_t g;
+
+	for (size_t i = 0; i < 2; i++) {
+		unlink(files[i]);
+		snprintf(pattern, sizeof(pattern), "%s.??????", files[i]);
+		if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
+			continue;
+		for (size_t k = 0; k < g.gl_pathc; k++)
+			unlink(g.gl_pathv[k]);
+		globfree(&g);
+	}
+}
+
 /* The janitor: forked before anything of the job starts, it waits for us.
  * If we die without our teardown (SIGKILL), it stops every process that
  * has the job's token in its environment (SIGTERM, SIGKILL after the
@@ -347,8 +368,7 @@ static void janitor(const struct launch *L, int fd, pid_t launcher)
 		usleep(20000);
 	if (left)
 		signal_procs(has_token, want, SIGKILL);
-	unlink(L->token_file);
-	unlink(L->addr_file);
+	remove_job_files(L);
 	spk_say("the launcher (pid %d) died before its teardown: stopped %d process%s of job %s%s, removed its token file",
 		(int)launcher, n, n == 1 ? "" : "es", L->job->name, left ? " (some with SIGKILL)" : "");
 	_exit(0);
@@ -450,7 +470,5 @@ void spk_teardown(struct launch *L)
 			break;
 		usleep(2000);
 	}
-	/* Only the logs stay. */
-	unlink(L->addr_file);
-	unlink(L->token_file);
+	remove_job_files(L); /* only the logs stay */
 }
