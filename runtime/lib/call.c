@@ -467,9 +467,16 @@ static int async_conn(spoke_actor *a, struct spk_conn **out, int64_t deadline)
 {
 	int rc = 0;
 
+	*out = __atomic_load_n(&a->async, __ATOMIC_ACQUIRE); /* made once: no lock after */
+	if (*out)
+		return 0;
 	pthread_mutex_lock(&a->async_lock);
-	if (!a->async)
-		rc = connect_conn(a, a->t, &a->async, deadline);
+	if (!a->async) {
+		struct spk_conn *c = NULL;
+
+		rc = connect_conn(a, a->t, &c, deadline);
+		__atomic_store_n(&a->async, c, __ATOMIC_RELEASE);
+	}
 	*out = a->async;
 	pthread_mutex_unlock(&a->async_lock);
 	return rc;
