@@ -206,7 +206,7 @@ static int choose_transport(spoke_actor *a, int64_t deadline)
 			return rc;
 		snprintf(one, sizeof(one), "%s",
 			 spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
-		return spk_fail(rc == SPOKE_ERDMA ? rc : SPOKE_ETRANSPORT,
+		return spk_fail(spk_transport_unavailable(want),
 				"actor %s at %s: SPOKE_TRANSPORT=%s, but %s", a->name, a->ep.addr,
 				want->name, one);
 	}
@@ -298,9 +298,8 @@ int spoke_actor_use_transport(spoke_actor *a, const char *name, int timeout_ms)
 		return spk_api_ret(spk_api_null(__func__, !a ? "a" : "name"));
 	t = spk_transport_find(name);
 	if (!t)
-		return spk_api_ret(spk_fail(strcmp(name, "rdma") == 0 ? SPOKE_ERDMA : SPOKE_EINVAL,
-					    "actor %s: no transport '%s' in this Spoke", a->name,
-					    name));
+		return spk_api_ret(spk_fail(SPOKE_ETRANSPORT, "actor %s: no transport '%s' in "
+					    "this Spoke", a->name, name));
 	if (t == a->t)
 		return spk_api_ret(0);
 	deadline = spk_client_deadline(a->client, timeout_ms);
@@ -310,9 +309,8 @@ int spoke_actor_use_transport(spoke_actor *a, const char *name, int timeout_ms)
 			return spk_api_ret(rc);
 		snprintf(why, sizeof(why), "%s",
 			 spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
-		return spk_api_ret(spk_fail(t == spk_transport_find("rdma") ? SPOKE_ERDMA
-									  : SPOKE_ETRANSPORT,
-					    "actor %s at %s: %s", a->name, a->ep.addr, why));
+		return spk_api_ret(spk_fail(spk_transport_unavailable(t), "actor %s at %s: %s",
+					    a->name, a->ep.addr, why));
 	}
 	/* The asynchronous calls in flight end with SPOKE_ECLOSED. */
 	pthread_mutex_lock(&a->async_lock);
@@ -326,7 +324,10 @@ int spoke_actor_use_transport(spoke_actor *a, const char *name, int timeout_ms)
 
 int spoke_actor_init_rdma(spoke_actor *a, int timeout_ms)
 {
-	return spoke_actor_use_transport(a, "rdma", timeout_ms);
+	int rc = spoke_actor_use_transport(a, "rdma", timeout_ms);
+
+	/* A build without RDMA: the old name's code says "no RDMA" too. */
+	return rc == SPOKE_ETRANSPORT && !spk_transport_find("rdma") ? SPOKE_ERDMA : rc;
 }
 
 int spoke_mr_register(spoke_actor *a, void *addr, size_t len, spoke_mr *mr)

@@ -36,6 +36,11 @@ const struct spk_transport *spk_transport_find(const char *name)
 	return NULL;
 }
 
+int spk_transport_unavailable(const struct spk_transport *t)
+{
+	return t->unavailable ? t->unavailable : SPOKE_ETRANSPORT;
+}
+
 /* "auto, shm, rdma or tcp": the values SPOKE_TRANSPORT takes here. */
 static void choices(char *out, size_t cap)
 {

@@ -114,6 +114,9 @@ struct spk_server_ops {
 
 struct spk_transport {
 	const char *name; /* "shm", "rdma", "tcp": SPOKE_TRANSPORT, spoke_actor_transport() */
+	/* What a handle that asked for this transport by name gets when it
+	 * cannot come up (SPOKE_ERDMA; 0: SPOKE_ETRANSPORT). */
+	int unavailable;
 	/* 0 if the worker may be reachable this way from here at all (this
 	 * node has a device; the worker is on this node), else an error and
 	 * why: auto mode then skips the transport without trying it. */
@@ -159,6 +162,8 @@ extern const struct spk_transport *const spk_transports[];
 
 /* The transport called name, or NULL (not one, or not in this build). */
 const struct spk_transport *spk_transport_find(const char *name);
+/* The code of t's failure to come up for a handle that asked for it. */
+int spk_transport_unavailable(const struct spk_transport *t);
 /* $SPOKE_TRANSPORT: *out is the transport it names, or NULL for auto (and
  * unset); SPOKE_EINVAL naming the value and the choices of this build for
  * anything else. */

@@ -1045,6 +1045,7 @@ static void op_mr_deregister(spoke_mr *mr)
 
 const struct spk_transport spk_rdma_transport = {
 	.name = "rdma",
+	.unavailable = SPOKE_ERDMA,
 	.usable = op_usable,
 	.connect = op_connect,
 	.close = op_close,
