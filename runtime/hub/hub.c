@@ -29,7 +29,7 @@
 #include "errmsg.h"
 #include "evconn.h"
 #include "file.h"
-#include "gang.h"
+#include "book.h"
 #include "log.h"
 #include "net.h"
 #include "proto.h"
@@ -86,7 +86,7 @@ struct hub {
 	ev_signal sigint_w, sigterm_w, sigusr1_w;
 	int listen_fd;
 	char token[SPK_TOKEN_MAX];
-	struct spk_gang gang; /* each node's data: its agent's hub_peer */
+	struct spk_book book; /* each node's data: its agent's hub_peer */
 	struct hub_peer *peers;
 	char **allowed; /* --allow-nodes: the only nodes that may register; NULL: any */
 	uint32_t n_allowed;
@@ -107,7 +107,7 @@ static struct hub_peer *find_peer(struct hub *hub, uint64_t serial)
 
 static struct hub_peer *agent_of(struct hub *hub, uint32_t node)
 {
-	return hub->gang.nodes[node].data;
+	return hub->book.nodes[node].data;
 }
 
 static struct hub_actor *find_actor(struct hub *hub, const char *name)
@@ -154,7 +154,7 @@ static void reply_endpoint(struct spk_evconn *c, uint64_t id, const struct spk_e
 static void actor_dead(struct hub *hub, struct hub_actor *a, const char *why)
 {
 	struct hub_death *d = &hub->deaths[hub->n_deaths++ % HUB_DEATHS];
-	const char *node = hub->gang.nodes[a->node].name;
+	const char *node = hub->book.nodes[a->node].name;
 	char esc[SPK_ESC_CAP(sizeof(d->why))];
 
 	spk_info("actor %s on %s: %s", a->name, node, spk_log_escape(esc, sizeof(esc), why,
@@ -163,7 +163,7 @@ static void actor_dead(struct hub *hub, struct hub_actor *a, const char *why)
 	memcpy(d->node, node, sizeof(d->node)); /* both SPOKE_NODE_NAME_MAX */
 	snprintf(d->why, sizeof(d->why), "%s", why);
 	if (a->own)
-		spk_gang_release(&hub->gang, a->own);
+		spk_book_release(&hub->book, a->own);
 	for (struct hub_actor **pp = &hub->actors; *pp; pp = &(*pp)->next)
 		if (*pp == a) {
 			*pp = a->next;
@@ -229,7 +229,7 @@ static void op_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	struct hub_op *op = w->data;
 	struct hub *hub = op->hub;
 	struct hub_actor *a = find_started(hub, op->id);
-	const char *node = hub->gang.nodes[op->node].name;
+	const char *node = hub->book.nodes[op->node].name;
 
 	(void)loop;
 	(void)revents;
@@ -258,7 +258,7 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 	int rc;
 
 	if (!agent) {
-		rc = spk_fail(SPOKE_EDEAD, "node %s has no agent", hub->gang.nodes[node].name);
+		rc = spk_fail(SPOKE_EDEAD, "node %s has no agent", hub->book.nodes[node].name);
 		goto out_free;
 	}
 	op = calloc(1, sizeof(*op));
@@ -300,7 +300,7 @@ out_free:
 	free(op);
 	free(a);
 	if (own)
-		spk_gang_release(&hub->gang, own);
+		spk_book_release(&hub->book, own);
 	return rc;
 }
 
@@ -315,7 +315,7 @@ static int check_new_name(struct hub *hub, const struct spk_spawn_spec *spec)
 	a = find_actor(hub, spec->name);
 	if (a)
 		return spk_fail(SPOKE_EEXIST, "an actor named '%s' exists already (on %s)",
-				spec->name, hub->gang.nodes[a->node].name);
+				spec->name, hub->book.nodes[a->node].name);
 	return 0;
 }
 
@@ -335,7 +335,7 @@ static int on_spawn(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h
 	rc = check_new_name(hub, spec);
 	if (rc < 0)
 		return rc;
-	rc = spk_gang_allocate(&hub->gang, 0, 1, 1, &spec->res, false, &own, why, sizeof(why));
+	rc = spk_book_allocate(&hub->book, 0, 1, 1, &spec->res, false, &own, why, sizeof(why));
 	if (rc < 0)
 		return spk_fail(rc, "cannot place actor '%s': %s", spec->name, why);
 	return start_actor(hub, p, h->id, spec, own->grants[0].node, &own->grants[0], 0, own);
@@ -350,13 +350,13 @@ static int on_alloc(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h
 	spoke_buf b;
 	int rc;
 
-	rc = spk_gang_allocate(&hub->gang, p->conn.serial, req->nodes, req->per_node, &req->res,
+	rc = spk_book_allocate(&hub->book, p->conn.serial, req->nodes, req->per_node, &req->res,
 			       req->strict_pack, &t, why, sizeof(why));
 	if (rc < 0)
 		return spk_fail(rc, "cannot allocate the gang: %s", why);
 	answer = calloc(1, sizeof(*answer) + t->n * sizeof(answer->slots[0]));
 	if (!answer) {
-		spk_gang_release(&hub->gang, t);
+		spk_book_release(&hub->book, t);
 		return spk_fail(-ENOMEM, "hub out of memory");
 	}
 	spk_info("ticket %llu: %u nodes x %u slots x %u GPUs", (unsigned long long)t->id,
@@ -369,7 +369,7 @@ static int on_alloc(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h
 
 		*s = (spoke_slot){ .rank = g->rank, .node_rank = g->node_rank,
 				   .local_rank = g->local_rank, .n_gpus = g->n_gpus };
-		snprintf(s->node, sizeof(s->node), "%s", hub->gang.nodes[g->node].name);
+		snprintf(s->node, sizeof(s->node), "%s", hub->book.nodes[g->node].name);
 		memcpy(s->gpus, g->gpus, sizeof(s->gpus));
 	}
 	spk_evconn_begin(&p->conn, &b);
@@ -382,7 +382,7 @@ static int on_alloc(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h
 /* Ticket id into *t if this client holds it; else the refusal. */
 static int owned_ticket(struct hub *hub, struct hub_peer *p, uint64_t id, struct spk_ticket **t)
 {
-	*t = spk_gang_find(&hub->gang, id);
+	*t = spk_book_find(&hub->book, id);
 	if (*t && (*t)->owner == p->conn.serial)
 		return 0;
 	return spk_fail(SPOKE_ENOTICKET, "no ticket %llu held by this client",
@@ -420,7 +420,7 @@ static void release_ticket(struct hub *hub, struct spk_ticket *t)
 		if (a->ticket == t->id)
 			stop_actor(hub, a, "stopped: its gang ticket was released");
 	}
-	spk_gang_release(&hub->gang, t);
+	spk_book_release(&hub->book, t);
 }
 
 static int on_release(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
@@ -480,14 +480,14 @@ static int on_kill(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
 
 static int on_nodes(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h)
 {
-	spoke_node_info *live = calloc(hub->gang.n_nodes + 1, sizeof(*live));
+	spoke_node_info *live = calloc(hub->book.n_nodes + 1, sizeof(*live));
 	uint32_t n = 0;
 	spoke_buf b;
 
 	if (!live)
 		return spk_fail(-ENOMEM, "hub out of memory");
-	for (uint32_t i = 0; i < hub->gang.n_nodes; i++) {
-		const struct spk_node *nd = &hub->gang.nodes[i];
+	for (uint32_t i = 0; i < hub->book.n_nodes; i++) {
+		const struct spk_node *nd = &hub->book.nodes[i];
 
 		if (!nd->alive)
 			continue;
@@ -523,7 +523,7 @@ static int on_register(struct hub *hub, struct hub_peer *p, const struct spk_hdr
 	char gpus[SPK_GPU_LIST_MAX];
 	int idx;
 
-	for (struct spk_ticket *t = hub->gang.tickets; t; t = t->next)
+	for (struct spk_ticket *t = hub->book.tickets; t; t = t->next)
 		if (t->owner == p->conn.serial)
 			return spk_fail(SPOKE_EPROTO,
 					"a client holding tickets cannot register as a node");
@@ -535,7 +535,7 @@ static int on_register(struct hub *hub, struct hub_peer *p, const struct spk_hdr
 		return spk_fail(-EPERM, "hub refused node %s: not a node of this job's allocation",
 				r->node);
 	}
-	idx = spk_gang_add_node(&hub->gang, r->node, r->gpus, r->n_gpus, r->cpus);
+	idx = spk_book_add_node(&hub->book, r->node, r->gpus, r->n_gpus, r->cpus);
 	if (idx < 0) {
 		spk_warn("refused node %s: %s", r->node, spoke_strerror(idx));
 		return spk_fail(idx, "hub refused node %s: %s", r->node,
@@ -544,7 +544,7 @@ static int on_register(struct hub *hub, struct hub_peer *p, const struct spk_hdr
 						      : spoke_strerror(idx));
 	}
 	p->node = idx;
-	hub->gang.nodes[idx].data = p;
+	hub->book.nodes[idx].data = p;
 	spk_gpu_list_format(gpus, sizeof(gpus), r->gpus, r->n_gpus);
 	spk_info("node %s registered: agent pid %u at %s, %u GPUs [%s], %u CPUs", r->node, r->pid,
 		 r->host, r->n_gpus, gpus, r->cpus);
@@ -556,7 +556,7 @@ static int on_register(struct hub *hub, struct hub_peer *p, const struct spk_hdr
 static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
 			   spoke_view *v)
 {
-	const char *node = hub->gang.nodes[p->node].name;
+	const char *node = hub->book.nodes[p->node].name;
 	struct hub_peer *client;
 	struct hub_op *op;
 	struct hub_actor *a;
@@ -566,7 +566,7 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 		;
 	if (op && op->node != (uint32_t)p->node) {
 		spk_warn("refused an answer from node %s to start %llu, which was sent to node %s",
-			 node, (unsigned long long)h->id, hub->gang.nodes[op->node].name);
+			 node, (unsigned long long)h->id, hub->book.nodes[op->node].name);
 		return;
 	}
 	if (!op) {
@@ -606,7 +606,7 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 static void on_exited(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
 		      spoke_view *v)
 {
-	const char *node = hub->gang.nodes[p->node].name;
+	const char *node = hub->book.nodes[p->node].name;
 	struct spk_exited e;
 	struct hub_actor *a;
 
@@ -617,7 +617,7 @@ static void on_exited(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 	a = find_started(hub, h->id);
 	if (a && a->node != (uint32_t)p->node) {
 		spk_warn("refused node %s's report that actor %s of node %s exited", node, e.name,
-			 hub->gang.nodes[a->node].name);
+			 hub->book.nodes[a->node].name);
 		return;
 	}
 	if (a && !strcmp(a->name, e.name))
@@ -722,10 +722,10 @@ static void agent_gone(struct hub *hub, struct hub_peer *p)
 	struct hub_actor *a, *next;
 	char why[160];
 
-	snprintf(why, sizeof(why), "died with the agent of node %s", hub->gang.nodes[node].name);
-	spk_warn("node %s: agent went away; its actors are dead", hub->gang.nodes[node].name);
-	hub->gang.nodes[node].data = NULL;
-	spk_gang_node_down(&hub->gang, node);
+	snprintf(why, sizeof(why), "died with the agent of node %s", hub->book.nodes[node].name);
+	spk_warn("node %s: agent went away; its actors are dead", hub->book.nodes[node].name);
+	hub->book.nodes[node].data = NULL;
+	spk_book_node_down(&hub->book, node);
 	for (a = hub->actors; a; a = next) {
 		next = a->next;
 		if (a->node == node)
@@ -748,7 +748,7 @@ static void client_gone(struct hub *hub, struct hub_peer *p)
 {
 	struct spk_ticket *t, *next;
 
-	for (t = hub->gang.tickets; t; t = next) {
+	for (t = hub->book.tickets; t; t = next) {
 		next = t->next;
 		if (t->owner == p->conn.serial) {
 			spk_info("ticket %llu released: its client went away",
@@ -812,13 +812,13 @@ static void status_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	for (uint32_t i = 0; i < hub->gang.n_nodes; i++)
-		live += hub->gang.nodes[i].alive;
+	for (uint32_t i = 0; i < hub->book.n_nodes; i++)
+		live += hub->book.nodes[i].alive;
 	for (struct hub_actor *a = hub->actors; a; a = a->next) {
 		actors++;
 		starting += a->state == ACTOR_STARTING;
 	}
-	for (struct spk_ticket *t = hub->gang.tickets; t; t = t->next)
+	for (struct spk_ticket *t = hub->book.tickets; t; t = t->next)
 		tickets++;
 	for (struct hub_peer *p = hub->peers; p; p = p->next)
 		peers++;
@@ -826,7 +826,7 @@ static void status_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		ops++;
 	spk_info("status: %u nodes (%u live), %u actors (%u starting), %llu deaths (last %u kept), "
 		 "%u tickets, %u connections, %u starts pending",
-		 hub->gang.n_nodes, live, actors, starting, (unsigned long long)hub->n_deaths,
+		 hub->book.n_nodes, live, actors, starting, (unsigned long long)hub->n_deaths,
 		 hub->n_deaths < HUB_DEATHS ? (unsigned)hub->n_deaths : HUB_DEATHS, tickets, peers,
 		 ops);
 }
@@ -955,7 +955,7 @@ int main(int argc, char **argv)
 	const char *token_file = NULL;
 	char host[SPK_ADDR_MAX], bound[SPK_ADDR_MAX], myname[SPK_ADDR_MAX];
 	static struct hub hub;
-	long max_tickets = SPK_GANG_OWNER_TICKETS, max_slots = SPK_GANG_OWNER_SLOTS;
+	long max_tickets = SPK_BOOK_OWNER_TICKETS, max_slots = SPK_BOOK_OWNER_SLOTS;
 	uint16_t port;
 	int opt, rc = 1;
 
@@ -1011,9 +1011,9 @@ int main(int argc, char **argv)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	hub.loop = EV_DEFAULT;
-	spk_gang_init(&hub.gang);
-	hub.gang.max_tickets = (uint32_t)max_tickets;
-	hub.gang.max_slots = (uint32_t)max_slots;
+	spk_book_init(&hub.book);
+	hub.book.max_tickets = (uint32_t)max_tickets;
+	hub.book.max_slots = (uint32_t)max_slots;
 	hub.listen_fd = spk_listen(host, port, bound, sizeof(bound));
 	if (hub.listen_fd < 0) {
 		spk_err("cannot listen on %s: %s", listen_addr, spoke_strerror(hub.listen_fd));
@@ -1058,7 +1058,7 @@ int main(int argc, char **argv)
 out_close:
 	close(hub.listen_fd);
 out_gang:
-	spk_gang_fini(&hub.gang);
+	spk_book_fini(&hub.book);
 	free_allowed(&hub);
 	return rc;
 }

@@ -1,4 +1,4 @@
-/* test_gang.c - unit tests of the hub's placement book (runtime/gang.c). */
+/* test_book.c - unit tests of the hub's placement book (runtime/book.c). */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -7,18 +7,18 @@
 
 #include <spoke/errors.h>
 
-#include "gang.h"
+#include "book.h"
 
-static struct spk_gang g;
+static struct spk_book g;
 
 static void setup(void)
 {
-	spk_gang_init(&g);
+	spk_book_init(&g);
 }
 
 static void teardown(void)
 {
-	spk_gang_fini(&g);
+	spk_book_fini(&g);
 }
 
 /* Adds a node whose GPU ids are first, first+1, ... */
@@ -29,7 +29,7 @@ static int add(const char *name, int32_t first, uint32_t n_gpus, uint32_t cpus)
 
 	for (i = 0; i < n_gpus && i < SPK_MAX_NODE_GPUS + 1; i++)
 		ids[i] = first + (int32_t)i;
-	return spk_gang_add_node(&g, name, ids, n_gpus, cpus);
+	return spk_book_add_node(&g, name, ids, n_gpus, cpus);
 }
 
 static uint32_t used_count(uint32_t node)
@@ -51,7 +51,7 @@ static int alloc(uint64_t owner, uint32_t nodes, uint32_t per_node, uint32_t gpu
 {
 	spoke_resources res = { .gpus = gpus, .cpus = cpus };
 
-	return spk_gang_allocate(&g, owner, nodes, per_node, &res, strict, t, why, cap);
+	return spk_book_allocate(&g, owner, nodes, per_node, &res, strict, t, why, cap);
 }
 
 static void assert_one_line(const char *why)
@@ -338,8 +338,8 @@ START_TEST(test_multi_gpu_slots)
 	ck_assert_uint_eq(used_count(0), 6);
 	ck_assert_int_eq(alloc(1, 1, 1, 2, 0, true, &t2, why, sizeof(why)), 0);
 	ck_assert_uint_eq(used_count(0), 8);
-	spk_gang_release(&g, t);
-	spk_gang_release(&g, t2);
+	spk_book_release(&g, t);
+	spk_book_release(&g, t2);
 	ck_assert_uint_eq(used_count(0), 0);
 
 	ck_assert_int_eq(alloc(1, 1, 4, 2, 0, true, &t, why, sizeof(why)), 0);
@@ -389,7 +389,7 @@ START_TEST(test_best_fit_tie_lowest_index)
 	ck_assert_int_eq(add("n0", 0, 4, 0), 0);
 	ck_assert_int_eq(add("n1", 4, 4, 0), 1);
 	ck_assert_int_eq(add("n2", 8, 4, 0), 2);
-	spk_gang_node_down(&g, 0);
+	spk_book_node_down(&g, 0);
 	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, true, &t, why, sizeof(why)), 0);
 	ck_assert_uint_eq(t->grants[0].node, 1);
 	/* n1 now has 3 free: the tightest. */
@@ -421,7 +421,7 @@ START_TEST(test_cpus)
 	ck_assert_uint_eq(g.nodes[0].cpus_used, 8);
 	/* CPU-only slots. */
 	ck_assert_int_eq(alloc(1, 1, 1, 0, 1, false, &t2, why, sizeof(why)), SPOKE_ENORES);
-	spk_gang_release(&g, t);
+	spk_book_release(&g, t);
 	ck_assert_uint_eq(g.nodes[0].cpus_used, 2);
 	ck_assert_int_eq(alloc(1, 1, 4, 0, 1, false, &t2, why, sizeof(why)), 0);
 	ck_assert_uint_eq(t2->grants[3].n_gpus, 0);
@@ -439,7 +439,7 @@ START_TEST(test_cpus_not_counted)
 	ck_assert_int_eq(alloc(1, 1, 4, 1, 1000, true, &t, why, sizeof(why)), 0);
 	ck_assert_uint_eq(t->grants[0].cpus, 1000);
 	ck_assert_uint_eq(g.nodes[0].cpus_used, 0);
-	spk_gang_release(&g, t);
+	spk_book_release(&g, t);
 	ck_assert_uint_eq(g.nodes[0].cpus_used, 0);
 	ck_assert_uint_eq(used_count(0), 0);
 }
@@ -458,8 +458,8 @@ START_TEST(test_release)
 	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, false, &t2, why, sizeof(why)), SPOKE_ENORES);
 	ck_assert_uint_eq(g.nodes[0].cpus_used, 8);
 
-	spk_gang_release(&g, t);
-	ck_assert_ptr_null(spk_gang_find(&g, id));
+	spk_book_release(&g, t);
+	ck_assert_ptr_null(spk_book_find(&g, id));
 	ck_assert_ptr_null(g.tickets);
 	ck_assert_uint_eq(g.nodes[0].gpu_used | g.nodes[1].gpu_used, 0);
 	ck_assert_uint_eq(g.nodes[0].cpus_used + g.nodes[1].cpus_used, 0);
@@ -467,7 +467,7 @@ START_TEST(test_release)
 	ck_assert_int_eq(alloc(1, 2, 4, 1, 2, true, &t, why, sizeof(why)), 0);
 	ck_assert_uint_ne(t->id, id);
 	assert_grants_consistent(t);
-	spk_gang_release(&g, NULL);
+	spk_book_release(&g, NULL);
 	ck_assert_uint_eq(n_tickets(), 1);
 }
 END_TEST
@@ -486,16 +486,16 @@ START_TEST(test_release_owner)
 	id2 = a2->id;
 	ck_assert_uint_eq(used_count(0), 6);
 
-	ck_assert_int_eq(spk_gang_release_owner(&g, 1), 2);
-	ck_assert_ptr_null(spk_gang_find(&g, id1));
-	ck_assert_ptr_null(spk_gang_find(&g, id2));
-	ck_assert_ptr_eq(spk_gang_find(&g, b->id), b);
+	ck_assert_int_eq(spk_book_release_owner(&g, 1), 2);
+	ck_assert_ptr_null(spk_book_find(&g, id1));
+	ck_assert_ptr_null(spk_book_find(&g, id2));
+	ck_assert_ptr_eq(spk_book_find(&g, b->id), b);
 	ck_assert_uint_eq(used_count(0), 3);
 	assert_grants_consistent(b);
 
-	ck_assert_int_eq(spk_gang_release_owner(&g, 1), 0);
-	ck_assert_int_eq(spk_gang_release_owner(&g, 3), 0);
-	ck_assert_int_eq(spk_gang_release_owner(&g, 2), 1);
+	ck_assert_int_eq(spk_book_release_owner(&g, 1), 0);
+	ck_assert_int_eq(spk_book_release_owner(&g, 3), 0);
+	ck_assert_int_eq(spk_book_release_owner(&g, 2), 1);
 	ck_assert_ptr_null(g.tickets);
 	ck_assert_uint_eq(used_count(0), 0);
 }
@@ -511,7 +511,7 @@ START_TEST(test_node_down)
 	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, true, &t, why, sizeof(why)), 0);
 	ck_assert_uint_eq(t->grants[0].node, 0);
 
-	spk_gang_node_down(&g, 0);
+	spk_book_node_down(&g, 0);
 	ck_assert_int_eq(alloc(1, 1, 4, 1, 0, false, &t2, why, sizeof(why)), 0);
 	ck_assert_uint_eq(t2->grants[0].node, 1);
 	ck_assert_uint_eq(t2->grants[3].node, 1);
@@ -520,11 +520,11 @@ START_TEST(test_node_down)
 
 	/* The ticket on the dead node keeps its slot until released. */
 	ck_assert_uint_eq(used_count(0), 1);
-	spk_gang_release(&g, t);
+	spk_book_release(&g, t);
 	ck_assert_uint_eq(used_count(0), 0);
 
-	spk_gang_node_down(&g, 1);
-	spk_gang_node_down(&g, 99); /* out of range: ignored */
+	spk_book_node_down(&g, 1);
+	spk_book_node_down(&g, 99); /* out of range: ignored */
 	ck_assert_int_eq(alloc(1, 1, 1, 0, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
 	ck_assert_str_eq(why, "asked for 1 node x 1 slot x 0 GPUs; free: no live nodes");
 
@@ -545,31 +545,31 @@ START_TEST(test_add_node_errors)
 	char name[SPOKE_NODE_NAME_MAX + 1];
 	uint32_t i;
 
-	ck_assert_int_eq(spk_gang_add_node(&g, "d", dup, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_book_add_node(&g, "d", dup, 4, 0), SPOKE_EINVAL);
 	ck_assert_int_eq(add("big", 0, SPK_MAX_NODE_GPUS + 1, 0), SPOKE_EINVAL);
-	ck_assert_int_eq(spk_gang_add_node(&g, NULL, ok, 4, 0), SPOKE_EINVAL);
-	ck_assert_int_eq(spk_gang_add_node(&g, "", ok, 4, 0), SPOKE_EINVAL);
-	ck_assert_int_eq(spk_gang_add_node(&g, "a\nb", ok, 4, 0), SPOKE_EINVAL);
-	ck_assert_int_eq(spk_gang_add_node(&g, "x", NULL, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_book_add_node(&g, NULL, ok, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_book_add_node(&g, "", ok, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_book_add_node(&g, "a\nb", ok, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_book_add_node(&g, "x", NULL, 4, 0), SPOKE_EINVAL);
 	memset(name, 'x', SPOKE_NODE_NAME_MAX);
 	name[SPOKE_NODE_NAME_MAX] = '\0';
-	ck_assert_int_eq(spk_gang_add_node(&g, name, ok, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_book_add_node(&g, name, ok, 4, 0), SPOKE_EINVAL);
 	ck_assert_uint_eq(g.n_nodes, 0);
 
 	name[SPOKE_NODE_NAME_MAX - 1] = '\0';
-	ck_assert_int_eq(spk_gang_add_node(&g, name, ok, 4, 0), 0);
+	ck_assert_int_eq(spk_book_add_node(&g, name, ok, 4, 0), 0);
 	ck_assert_str_eq(g.nodes[0].name, name);
-	ck_assert_int_eq(spk_gang_add_node(&g, "d", ok, 4, 0), 1);
-	ck_assert_int_eq(spk_gang_add_node(&g, "d", ok, 4, 0), SPOKE_EEXIST);
+	ck_assert_int_eq(spk_book_add_node(&g, "d", ok, 4, 0), 1);
+	ck_assert_int_eq(spk_book_add_node(&g, "d", ok, 4, 0), SPOKE_EEXIST);
 	ck_assert_int_eq(add("max", 0, SPK_MAX_NODE_GPUS, 0), 2);
-	ck_assert_int_eq(spk_gang_add_node(&g, "cpu-only", NULL, 0, 4), 3);
+	ck_assert_int_eq(spk_book_add_node(&g, "cpu-only", NULL, 0, 4), 3);
 	ck_assert_uint_eq(g.n_nodes, 4);
 	ck_assert_uint_eq(g.nodes[1].n_gpus, 4);
 	ck_assert_int_eq(g.nodes[1].gpus[3], 7);
 	ck_assert(g.nodes[1].alive);
 
-	ck_assert_int_eq(spk_gang_add_node(&g, "a/b", ok, 4, 0), SPOKE_EINVAL);
-	ck_assert_int_eq(spk_gang_add_node(&g, "..", ok, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_book_add_node(&g, "a/b", ok, 4, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spk_book_add_node(&g, "..", ok, 4, 0), SPOKE_EINVAL);
 
 	/* The table grows (it once stopped at 256 nodes), up to max_nodes. */
 	for (i = g.n_nodes; i < 300; i++) {
@@ -583,7 +583,7 @@ START_TEST(test_add_node_errors)
 	ck_assert_int_eq(add("onemore", 0, 1, 0), SPOKE_ENOSPC);
 	ck_assert_uint_eq(g.n_nodes, 300);
 	/* A dead node's entry is reused even at the limit. */
-	spk_gang_node_down(&g, 150);
+	spk_book_node_down(&g, 150);
 	ck_assert_int_eq(add("onemore", 0, 1, 0), 150);
 }
 END_TEST
@@ -601,27 +601,27 @@ START_TEST(test_dead_nodes_reused)
 		snprintf(name, sizeof(name), "flap%d", i);
 		idx = add(name, 0, 2, 0);
 		ck_assert_int_eq(idx, 0);
-		spk_gang_node_down(&g, (uint32_t)idx);
+		spk_book_node_down(&g, (uint32_t)idx);
 	}
 	ck_assert_uint_eq(g.n_nodes, 1);
 
 	ck_assert_int_eq(add("n1", 0, 4, 0), 0);
 	ck_assert_int_eq(alloc(1, 1, 2, 1, 0, true, &t, why, sizeof(why)), 0);
 	ck_assert_uint_eq(g.nodes[0].held, 2);
-	spk_gang_node_down(&g, 0);
+	spk_book_node_down(&g, 0);
 	ck_assert_int_eq(add("n2", 10, 4, 0), 1); /* n1's entry is held */
 	ck_assert_int_eq(alloc(2, 1, 1, 0, 0, true, &t2, why, sizeof(why)), 0);
 	ck_assert_uint_eq(t2->grants[0].node, 1);
-	spk_gang_release(&g, t);
+	spk_book_release(&g, t);
 	ck_assert_uint_eq(g.nodes[0].held, 0);
 	ck_assert_int_eq(add("n3", 20, 4, 0), 0);
 	ck_assert_uint_eq(used_count(0), 0);
 	ck_assert_int_eq(g.nodes[0].gpus[0], 20);
 	ck_assert_uint_eq(g.n_nodes, 2);
 	/* n2's 0-GPU slot holds its entry too. */
-	spk_gang_node_down(&g, 1);
+	spk_book_node_down(&g, 1);
 	ck_assert_int_eq(add("n4", 30, 4, 0), 2);
-	spk_gang_release(&g, t2);
+	spk_book_release(&g, t2);
 	ck_assert_int_eq(add("n5", 40, 4, 0), 1);
 }
 END_TEST
@@ -633,8 +633,8 @@ START_TEST(test_owner_quota)
 	struct spk_ticket *t = NULL, *mine[3];
 	char why[256];
 
-	ck_assert_uint_eq(g.max_tickets, SPK_GANG_OWNER_TICKETS);
-	ck_assert_uint_eq(g.max_slots, SPK_GANG_OWNER_SLOTS);
+	ck_assert_uint_eq(g.max_tickets, SPK_BOOK_OWNER_TICKETS);
+	ck_assert_uint_eq(g.max_slots, SPK_BOOK_OWNER_SLOTS);
 	ck_assert_int_eq(add("n1", 0, 4, 0), 0);
 	/* The flood: one ALLOC of 1 x 16384 slots of 0 GPUs. */
 	ck_assert_int_eq(alloc(7, 1, 16384, 0, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
@@ -646,7 +646,7 @@ START_TEST(test_owner_quota)
 	ck_assert_int_eq(alloc(7, 1, 4096, 0, 0, false, &t, why, sizeof(why)), 0);
 	ck_assert_int_eq(alloc(7, 1, 1, 0, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
 	ck_assert_ptr_nonnull(strstr(why, "quota of 4096 slots (it holds 4096 slots in 1 ticket)"));
-	spk_gang_release_owner(&g, 7);
+	spk_book_release_owner(&g, 7);
 
 	g.max_tickets = 3;
 	g.max_slots = 10;
@@ -656,7 +656,7 @@ START_TEST(test_owner_quota)
 	ck_assert_ptr_nonnull(strstr(why, "quota of 3 tickets (it holds 9 slots in 3 tickets)"));
 	ck_assert_uint_eq(n_tickets(), 3);
 	ck_assert_uint_eq(used_count(0), 0);
-	spk_gang_release(&g, mine[1]);
+	spk_book_release(&g, mine[1]);
 	ck_assert_int_eq(alloc(7, 1, 2, 1, 0, false, &t, why, sizeof(why)), 0);
 	ck_assert_int_eq(alloc(7, 1, 1, 0, 0, false, &t, why, sizeof(why)), SPOKE_ENORES);
 	ck_assert_ptr_nonnull(strstr(why, "quota of 3 tickets"));
@@ -681,7 +681,7 @@ START_TEST(test_64_gpus)
 	ck_assert_int_eq(alloc(1, 1, 1, 1, 0, true, &t, why, sizeof(why)), 0);
 	ck_assert_int_eq(t->grants[0].gpus[0], 1063);
 	ck_assert_uint_eq(g.nodes[0].gpu_used, ~0ULL);
-	ck_assert_int_eq(spk_gang_release_owner(&g, 1), 2);
+	ck_assert_int_eq(spk_book_release_owner(&g, 1), 2);
 	ck_assert_uint_eq(g.nodes[0].gpu_used, 0);
 }
 END_TEST
@@ -703,7 +703,7 @@ START_TEST(test_invalid_args)
 	ck_assert_int_eq(alloc(1, UINT32_MAX, UINT32_MAX, 0, 0, false, &t, why, sizeof(why)),
 			 SPOKE_EINVAL);
 	assert_one_line(why);
-	ck_assert_int_eq(spk_gang_allocate(&g, 1, 1, 1, NULL, false, &t, why, sizeof(why)),
+	ck_assert_int_eq(spk_book_allocate(&g, 1, 1, 1, NULL, false, &t, why, sizeof(why)),
 			 SPOKE_EINVAL);
 	assert_one_line(why);
 	ck_assert_ptr_null(t);
@@ -728,14 +728,14 @@ START_TEST(test_find)
 		ck_assert_int_eq(alloc(i, 1, 2, 1, 0, true, &t[i], why, sizeof(why)), 0);
 	for (i = 0; i < 4; i++) {
 		ck_assert_uint_eq(t[i]->id, i + 1);
-		ck_assert_ptr_eq(spk_gang_find(&g, t[i]->id), t[i]);
+		ck_assert_ptr_eq(spk_book_find(&g, t[i]->id), t[i]);
 	}
-	ck_assert_ptr_null(spk_gang_find(&g, 0));
-	ck_assert_ptr_null(spk_gang_find(&g, 5));
-	spk_gang_release(&g, t[2]);
-	ck_assert_ptr_null(spk_gang_find(&g, 3));
-	ck_assert_ptr_eq(spk_gang_find(&g, 4), t[3]);
-	ck_assert_ptr_eq(spk_gang_find(&g, 2), t[1]);
+	ck_assert_ptr_null(spk_book_find(&g, 0));
+	ck_assert_ptr_null(spk_book_find(&g, 5));
+	spk_book_release(&g, t[2]);
+	ck_assert_ptr_null(spk_book_find(&g, 3));
+	ck_assert_ptr_eq(spk_book_find(&g, 4), t[3]);
+	ck_assert_ptr_eq(spk_book_find(&g, 2), t[1]);
 }
 END_TEST
 
@@ -767,22 +767,22 @@ END_TEST
 
 START_TEST(test_fini)
 {
-	struct spk_gang *h = calloc(1, sizeof(*h));
+	struct spk_book *h = calloc(1, sizeof(*h));
 	spoke_resources res = { .gpus = 1, .cpus = 0 };
 	int32_t ids[] = { 0, 1, 2, 3 };
 	struct spk_ticket *t;
 	char why[128];
 
 	ck_assert_ptr_nonnull(h);
-	spk_gang_init(h);
+	spk_book_init(h);
 	ck_assert_uint_eq(h->next_id, 1);
-	ck_assert_int_eq(spk_gang_add_node(h, "n1", ids, 4, 0), 0);
+	ck_assert_int_eq(spk_book_add_node(h, "n1", ids, 4, 0), 0);
 	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(spk_gang_allocate(h, (uint64_t)i, 1, 1, &res, true, &t, why,
+		ck_assert_int_eq(spk_book_allocate(h, (uint64_t)i, 1, 1, &res, true, &t, why,
 						   sizeof(why)), 0);
-	spk_gang_fini(h);
+	spk_book_fini(h);
 	ck_assert_ptr_null(h->tickets);
-	spk_gang_fini(h);
+	spk_book_fini(h);
 	free(h);
 }
 END_TEST

@@ -1,4 +1,5 @@
-/* gang.h - the hub's book of nodes, GPUs and gang tickets (placement).
+/* book.h - the hub's placement book: its nodes, their GPUs and CPUs, and
+ * the tickets that hold them (gangs and single spawns alike).
  *
  * Pure bookkeeping, no I/O: the hub calls it from its event loop, the unit
  * tests call it directly.  A node is a registered agent with its GPU ids and
@@ -11,8 +12,8 @@
  * client connection; 0 is the hub's own spawns, which have no quota) holds
  * at most max_tickets tickets and max_slots slots in all: a slot counts
  * whatever it holds, 0 GPUs included. */
-#ifndef SPOKE_GANG_H
-#define SPOKE_GANG_H
+#ifndef SPOKE_BOOK_H
+#define SPOKE_BOOK_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,10 +22,10 @@
 #include <spoke/client.h>
 
 #define SPK_MAX_NODE_GPUS 64
-#define SPK_GANG_MAX_NODES 65536    /* default max_nodes */
-#define SPK_GANG_MAX_SLOTS 65536    /* the most slots one gang may have */
-#define SPK_GANG_OWNER_TICKETS 256  /* default max_tickets */
-#define SPK_GANG_OWNER_SLOTS 4096   /* default max_slots */
+#define SPK_BOOK_MAX_NODES 65536    /* default max_nodes */
+#define SPK_BOOK_MAX_SLOTS 65536    /* the most slots one gang may have */
+#define SPK_BOOK_OWNER_TICKETS 256  /* default max_tickets */
+#define SPK_BOOK_OWNER_SLOTS 4096   /* default max_slots */
 
 struct spk_node {
 	bool alive;
@@ -40,7 +41,7 @@ struct spk_node {
 
 /* One placed slot. */
 struct spk_grant {
-	uint32_t node;       /* index into spk_gang.nodes */
+	uint32_t node;       /* index into spk_book.nodes */
 	uint32_t rank;       /* 0..n-1 in the gang */
 	uint32_t node_rank;  /* the gang node it belongs to, 0..nodes-1 */
 	uint32_t local_rank; /* index among that gang node's slots, 0..per_node-1 */
@@ -57,30 +58,30 @@ struct spk_ticket {
 	struct spk_grant grants[]; /* n of them */
 };
 
-struct spk_gang {
+struct spk_book {
 	struct spk_node *nodes; /* n_nodes entries, live and dead, of cap_nodes */
 	uint32_t n_nodes, cap_nodes;
 	struct spk_ticket *tickets;
 	uint64_t next_id; /* ids start at 1 */
-	uint32_t max_nodes;   /* table entries, SPK_GANG_MAX_NODES after init */
-	uint32_t max_tickets; /* per owner (not 0), SPK_GANG_OWNER_TICKETS after init */
-	uint32_t max_slots;   /* per owner (not 0), SPK_GANG_OWNER_SLOTS after init */
+	uint32_t max_nodes;   /* table entries, SPK_BOOK_MAX_NODES after init */
+	uint32_t max_tickets; /* per owner (not 0), SPK_BOOK_OWNER_TICKETS after init */
+	uint32_t max_slots;   /* per owner (not 0), SPK_BOOK_OWNER_SLOTS after init */
 };
 
-void spk_gang_init(struct spk_gang *g);
+void spk_book_init(struct spk_book *g);
 /* Frees every ticket and the node table. */
-void spk_gang_fini(struct spk_gang *g);
+void spk_book_fini(struct spk_book *g);
 
 /* Adds a node, in the entry of a dead node that no ticket holds where there
  * is one, else a new entry; returns its index or a negative code
  * (SPOKE_EINVAL for a bad name, more than SPK_MAX_NODE_GPUS GPUs or a
  * duplicate GPU id, SPOKE_ENOSPC past max_nodes entries, -ENOMEM,
  * SPOKE_EEXIST for a live node of the same name). */
-int spk_gang_add_node(struct spk_gang *g, const char *name, const int32_t *gpus,
+int spk_book_add_node(struct spk_book *g, const char *name, const int32_t *gpus,
 		      uint32_t n_gpus, uint32_t cpus);
 /* Marks a node dead: nothing is placed on it again.  Tickets that hold
  * slots on it keep them until released. */
-void spk_gang_node_down(struct spk_gang *g, uint32_t node);
+void spk_book_node_down(struct spk_book *g, uint32_t node);
 
 /* Places nodes x per_node slots of res->gpus GPUs and res->cpus CPUs each;
  * slot rank r belongs to gang node r / per_node (its node_rank) as its
@@ -95,19 +96,19 @@ void spk_gang_node_down(struct spk_gang *g, uint32_t node);
  * On success *out is a new ticket (owned by g, listed in g->tickets) and the
  * resources are marked used; on failure returns SPOKE_ENORES (or
  * SPOKE_EINVAL for zero nodes, zero per_node, more than SPOKE_MAX_SLOT_GPUS
- * GPUs per slot, more than SPK_GANG_MAX_SLOTS slots) and writes one line into
+ * GPUs per slot, more than SPK_BOOK_MAX_SLOTS slots) and writes one line into
  * why: what was asked, and each live node's free GPUs, e.g. "asked for 2
  * nodes x 4 slots x 1 GPU; free: n1 2/4 GPUs, n2 4/4 GPUs", or the owner's
  * quota: "...: over this client's quota of 4096 slots (it holds 4000 in 3
  * tickets)". */
-int spk_gang_allocate(struct spk_gang *g, uint64_t owner, uint32_t nodes, uint32_t per_node,
+int spk_book_allocate(struct spk_book *g, uint64_t owner, uint32_t nodes, uint32_t per_node,
 		      const spoke_resources *res, bool strict_pack, struct spk_ticket **out,
 		      char *why, size_t why_cap);
-struct spk_ticket *spk_gang_find(struct spk_gang *g, uint64_t id);
+struct spk_ticket *spk_book_find(struct spk_book *g, uint64_t id);
 /* Frees the ticket's resources and the ticket. */
-void spk_gang_release(struct spk_gang *g, struct spk_ticket *t);
+void spk_book_release(struct spk_book *g, struct spk_ticket *t);
 /* Releases every ticket held by owner (a client that went away); returns
  * how many. */
-int spk_gang_release_owner(struct spk_gang *g, uint64_t owner);
+int spk_book_release_owner(struct spk_book *g, uint64_t owner);
 
 #endif

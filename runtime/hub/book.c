@@ -1,10 +1,10 @@
-/* gang.c - the hub's book of nodes, GPUs and gang tickets (placement).
+/* book.c - the hub's book of nodes, GPUs and gang tickets (placement).
  *
  * Placement runs in two steps: a check that the gang fits, computed from the
  * book without changing it, then, once the ticket is allocated, the slots'
  * nodes and the commit that hands out GPU ids and marks them used.  A gang
  * that does not fit changes nothing, so allocation is all or nothing. */
-#include "gang.h"
+#include "book.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -49,7 +49,7 @@ static uint32_t node_room(const struct spk_node *nd, const spoke_resources *res)
 
 /* Live nodes with room for at least `min_room` slots, into cand; returns
  * how many. */
-static uint32_t nodes_with_room(const struct spk_gang *g, const spoke_resources *res,
+static uint32_t nodes_with_room(const struct spk_book *g, const spoke_resources *res,
 				uint32_t min_room, uint32_t *cand)
 {
 	uint32_t n = 0;
@@ -82,7 +82,7 @@ static void sort_nodes(uint32_t *cand, uint32_t n, const uint32_t *key, bool des
 /* `nodes` distinct nodes with room for per_node slots each, into home;
  * best fit: the fewest free GPUs first, then the lowest index.  cand and
  * key: room for g->n_nodes each. */
-static bool plan_strict(const struct spk_gang *g, uint32_t nodes, uint32_t per_node,
+static bool plan_strict(const struct spk_book *g, uint32_t nodes, uint32_t per_node,
 			const spoke_resources *res, uint32_t *home, uint32_t *cand, uint32_t *key)
 {
 	uint32_t n_cand, i;
@@ -100,7 +100,7 @@ static bool plan_strict(const struct spk_gang *g, uint32_t nodes, uint32_t per_n
 }
 
 /* Whether the live nodes have room for n slots in all. */
-static bool room_for(const struct spk_gang *g, const spoke_resources *res, uint64_t n)
+static bool room_for(const struct spk_book *g, const spoke_resources *res, uint64_t n)
 {
 	uint64_t room = 0;
 
@@ -124,7 +124,7 @@ static void place_strict(struct spk_ticket *t, uint32_t nodes, uint32_t per_node
  * fits of its share on its home; then what is left of each share spills, in
  * rank order, onto the nodes that still have room, in the same order.
  * cand and room: room for g->n_nodes each. */
-static void place_spread(const struct spk_gang *g, struct spk_ticket *t, uint32_t per_node,
+static void place_spread(const struct spk_book *g, struct spk_ticket *t, uint32_t per_node,
 			 const spoke_resources *res, uint32_t *cand, uint32_t *room)
 {
 	uint32_t n_cand, next = 0;
@@ -152,7 +152,7 @@ static void place_spread(const struct spk_gang *g, struct spk_ticket *t, uint32_
 
 /* Numbers the placed slots (rank = node_rank * per_node + local_rank) and
  * hands out their GPUs and CPUs, marking them used. */
-static void commit_grants(struct spk_gang *g, struct spk_ticket *t, uint32_t per_node,
+static void commit_grants(struct spk_book *g, struct spk_ticket *t, uint32_t per_node,
 			  const spoke_resources *res)
 {
 	for (uint32_t r = 0; r < t->n; r++) {
@@ -176,7 +176,7 @@ static void commit_grants(struct spk_gang *g, struct spk_ticket *t, uint32_t per
 	}
 }
 
-static void free_grants(struct spk_gang *g, const struct spk_ticket *t)
+static void free_grants(struct spk_book *g, const struct spk_ticket *t)
 {
 	uint32_t k, j, i;
 
@@ -239,7 +239,7 @@ static void why_asked(char *why, size_t cap, size_t *len, uint32_t nodes, uint32
 		why_add(why, cap, len, " (strict pack)");
 }
 
-static void why_free(char *why, size_t cap, size_t *len, const struct spk_gang *g,
+static void why_free(char *why, size_t cap, size_t *len, const struct spk_book *g,
 		     const spoke_resources *res)
 {
 	bool first = true;
@@ -263,16 +263,16 @@ static void why_free(char *why, size_t cap, size_t *len, const struct spk_gang *
 		why_add(why, cap, len, " no live nodes");
 }
 
-void spk_gang_init(struct spk_gang *g)
+void spk_book_init(struct spk_book *g)
 {
 	memset(g, 0, sizeof(*g));
 	g->next_id = 1;
-	g->max_nodes = SPK_GANG_MAX_NODES;
-	g->max_tickets = SPK_GANG_OWNER_TICKETS;
-	g->max_slots = SPK_GANG_OWNER_SLOTS;
+	g->max_nodes = SPK_BOOK_MAX_NODES;
+	g->max_tickets = SPK_BOOK_OWNER_TICKETS;
+	g->max_slots = SPK_BOOK_OWNER_SLOTS;
 }
 
-void spk_gang_fini(struct spk_gang *g)
+void spk_book_fini(struct spk_book *g)
 {
 	struct spk_ticket *t, *next;
 
@@ -288,7 +288,7 @@ void spk_gang_fini(struct spk_gang *g)
 
 /* The entry for a new node: a dead one that no ticket holds, else a new
  * one at the end (the table grows); NULL at max_nodes or out of memory. */
-static struct spk_node *free_entry(struct spk_gang *g, int *err)
+static struct spk_node *free_entry(struct spk_book *g, int *err)
 {
 	struct spk_node *nodes;
 	uint32_t i, cap;
@@ -313,7 +313,7 @@ static struct spk_node *free_entry(struct spk_gang *g, int *err)
 	return &g->nodes[g->n_nodes++];
 }
 
-int spk_gang_add_node(struct spk_gang *g, const char *name, const int32_t *gpus,
+int spk_book_add_node(struct spk_book *g, const char *name, const int32_t *gpus,
 		      uint32_t n_gpus, uint32_t cpus)
 {
 	struct spk_node *nd;
@@ -347,7 +347,7 @@ int spk_gang_add_node(struct spk_gang *g, const char *name, const int32_t *gpus,
 	return (int)(nd - g->nodes);
 }
 
-void spk_gang_node_down(struct spk_gang *g, uint32_t node)
+void spk_book_node_down(struct spk_book *g, uint32_t node)
 {
 	if (node < g->n_nodes)
 		g->nodes[node].alive = false;
@@ -355,7 +355,7 @@ void spk_gang_node_down(struct spk_gang *g, uint32_t node)
 
 /* Whether a ticket of n more slots keeps owner within its quota; if not,
  * why says so. */
-static bool within_quota(const struct spk_gang *g, uint64_t owner, uint64_t n, char *why,
+static bool within_quota(const struct spk_book *g, uint64_t owner, uint64_t n, char *why,
 			 size_t cap, size_t *len)
 {
 	uint64_t slots = 0;
@@ -377,7 +377,7 @@ static bool within_quota(const struct spk_gang *g, uint64_t owner, uint64_t n, c
 	return false;
 }
 
-int spk_gang_allocate(struct spk_gang *g, uint64_t owner, uint32_t nodes, uint32_t per_node,
+int spk_book_allocate(struct spk_book *g, uint64_t owner, uint32_t nodes, uint32_t per_node,
 		      const spoke_resources *res, bool strict_pack, struct spk_ticket **out,
 		      char *why, size_t why_cap)
 {
@@ -400,8 +400,8 @@ int spk_gang_allocate(struct spk_gang *g, uint64_t owner, uint32_t nodes, uint32
 		bad = "zero slots per node";
 	else if (res->gpus > SPOKE_MAX_SLOT_GPUS)
 		bad = "more than " GANG_STR(SPOKE_MAX_SLOT_GPUS) " GPUs per slot";
-	else if (n > SPK_GANG_MAX_SLOTS)
-		bad = "more than " GANG_STR(SPK_GANG_MAX_SLOTS) " slots";
+	else if (n > SPK_BOOK_MAX_SLOTS)
+		bad = "more than " GANG_STR(SPK_BOOK_MAX_SLOTS) " slots";
 	if (bad || !out) {
 		why_asked(why, why_cap, &len, nodes, per_node, res, strict_pack);
 		why_add(why, why_cap, &len, ": invalid, %s", bad ? bad : "no ticket pointer");
@@ -453,7 +453,7 @@ out_why:
 	return ret;
 }
 
-struct spk_ticket *spk_gang_find(struct spk_gang *g, uint64_t id)
+struct spk_ticket *spk_book_find(struct spk_book *g, uint64_t id)
 {
 	struct spk_ticket *t;
 
@@ -464,7 +464,7 @@ struct spk_ticket *spk_gang_find(struct spk_gang *g, uint64_t id)
 	return NULL;
 }
 
-void spk_gang_release(struct spk_gang *g, struct spk_ticket *t)
+void spk_book_release(struct spk_book *g, struct spk_ticket *t)
 {
 	struct spk_ticket **pp;
 
@@ -480,7 +480,7 @@ void spk_gang_release(struct spk_gang *g, struct spk_ticket *t)
 	}
 }
 
-int spk_gang_release_owner(struct spk_gang *g, uint64_t owner)
+int spk_book_release_owner(struct spk_book *g, uint64_t owner)
 {
 	struct spk_ticket **pp = &g->tickets;
 	int n = 0;
