@@ -298,8 +298,8 @@ int spoke_actor_use_transport(spoke_actor *a, const char *name, int timeout_ms)
 		return spk_api_ret(spk_api_null(__func__, !a ? "a" : "name"));
 	t = spk_transport_find(name);
 	if (!t)
-		return spk_api_ret(spk_fail(SPOKE_ETRANSPORT, "actor %s: no transport '%s' in "
-					    "this Spoke", a->name, name));
+		return spk_api_ret(spk_fail(SPOKE_ETRANSPORT, "actor %s: this Spoke was built "
+					    "without a transport '%s'", a->name, name));
 	if (t == a->t)
 		return spk_api_ret(0);
 	deadline = spk_client_deadline(a->client, timeout_ms);

@@ -50,6 +50,17 @@ static void choices(char *out, size_t cap)
 		n += (size_t)snprintf(out + n, cap - n, "%s%s", t[1] ? ", " : " or ", (*t)->name);
 }
 
+/* Every transport this version of Spoke knows, built or not, and the code
+ * of a handle that asks for one this build lacks. */
+static const struct {
+	const char *name;
+	int unavailable;
+} known[] = {
+	{ "shm", SPOKE_ETRANSPORT },
+	{ "rdma", SPOKE_ERDMA },
+	{ "tcp", SPOKE_ETRANSPORT },
+};
+
 int spk_transport_from_env(const struct spk_transport **out)
 {
 	const char *s = getenv("SPOKE_TRANSPORT");
@@ -61,11 +72,12 @@ int spk_transport_from_env(const struct spk_transport **out)
 	*out = spk_transport_find(s);
 	if (*out)
 		return 0;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(s, known[i].name) == 0)
+			return spk_fail(known[i].unavailable, "SPOKE_TRANSPORT=%s, but this Spoke was "
+					"built without it", s);
 	choices(list, sizeof(list));
-	return spk_fail(SPOKE_EINVAL, "SPOKE_TRANSPORT=%s: expected %s%s", s, list,
-			strcmp(s, "rdma") == 0 || strcmp(s, "shm") == 0
-				? " (this Spoke was built without it)"
-				: "");
+	return spk_fail(SPOKE_EINVAL, "SPOKE_TRANSPORT=%s: expected %s", s, list);
 }
 
 int spk_ser_failed(int rc, const char *what, const char *who)

@@ -165,8 +165,8 @@ const struct spk_transport *spk_transport_find(const char *name);
 /* The code of t's failure to come up for a handle that asked for it. */
 int spk_transport_unavailable(const struct spk_transport *t);
 /* $SPOKE_TRANSPORT: *out is the transport it names, or NULL for auto (and
- * unset); SPOKE_EINVAL naming the value and the choices of this build for
- * anything else. */
+ * unset); a transport this build lacks is its unavailable code (SPOKE_ERDMA
+ * for rdma), anything else SPOKE_EINVAL naming the value and the choices. */
 int spk_transport_from_env(const struct spk_transport **out);
 
 /* ---- helpers every transport shares (transport.c) ---- */
