@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fixture.h"
-#include "probe.h"
+#include "../harness/fixture.h"
+#include "../harness/probe.h"
 
 static double cpu_ms(void)
 {

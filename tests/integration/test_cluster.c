@@ -15,8 +15,8 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#include "fixture.h"
-#include "probe.h"
+#include "../harness/fixture.h"
+#include "../harness/probe.h"
 
 START_TEST(spawn_and_call)
 {

@@ -11,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fixture.h"
-#include "probe.h"
+#include "../harness/fixture.h"
+#include "../harness/probe.h"
 
 /* A cluster whose agent (and so every worker) has var=value, if var. */
 static void start_with(const char *var, const char *value)

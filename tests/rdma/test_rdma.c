@@ -19,8 +19,8 @@
 #include <netinet/in.h>
 #include <rdma/rdma_cma.h>
 
-#include "../integration/fixture.h"
-#include "../integration/probe.h"
+#include "../harness/fixture.h"
+#include "../harness/probe.h"
 #include "auth.h"
 #include "chan.h"
 #include "client_priv.h"

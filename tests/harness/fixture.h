@@ -1,6 +1,6 @@
 /* fixture.h - the Check fixture that the cluster tests (test_cluster,
  * test_rdma) share: a hub, two agents (n1 with GPUs 0-3, n2 with 4-7) and a
- * client, fresh for each test (tests/integration/fixture.c). */
+ * client, fresh for each test (tests/harness/fixture.c). */
 #ifndef TESTS_FIXTURE_H
 #define TESTS_FIXTURE_H
 
