@@ -14,21 +14,9 @@
 #include "../harness/fixture.h"
 #include "../harness/probe.h"
 
-/* A cluster whose agent (and so every worker) has var=value, if var. */
-static void start_with(const char *var, const char *value)
-{
-	ck_assert_int_eq(cluster_start(&cl), 0);
-	if (var)
-		setenv(var, value, 1);
-	ck_assert_int_eq(cluster_add_agent(&cl, "n1", "0-3"), 0);
-	if (var)
-		unsetenv(var);
-	ck_assert_msg(cluster_client(&cl, &client) == 0, "client: %s", spoke_errmsg());
-}
-
 static void setup_plain(void)
 {
-	start_with(NULL, NULL);
+	fixture_start_with(NULL, NULL);
 }
 
 /* Calls PROBE_FAIL_WITH: the method fails with code, and text if not NULL. */
@@ -128,7 +116,7 @@ START_TEST(reply_over_workers_maximum)
 	size_t n;
 
 	ck_assert_ptr_nonnull(rep);
-	start_with("SPOKE_MAX_MSG", "4M");
+	fixture_start_with("SPOKE_MAX_MSG", "4M");
 	a = spawn_open("m4", NULL);
 	ck_assert_int_eq(fail_with(a, -1, NULL, &n), SPOKE_EMETHOD);
 	/* A reply of the maximum grows the worker's buffer past it: the next,
@@ -302,7 +290,7 @@ START_TEST(request_over_workers_maximum)
 	pid_t pid;
 	size_t n;
 
-	start_with("SPOKE_MAX_MSG", "64K");
+	fixture_start_with("SPOKE_MAX_MSG", "64K");
 	a = spawn_open("small", NULL);
 	pid = (pid_t)actor_pid(a);
 	before = cluster_proc_kib(pid, "VmHWM");
@@ -372,7 +360,7 @@ START_TEST(bad_worker_settings_fail_the_spawn)
 	spoke_actor *a = NULL;
 	int rc;
 
-	start_with(bad_settings[_i].var, bad_settings[_i].value);
+	fixture_start_with(bad_settings[_i].var, bad_settings[_i].value);
 	o.res.gpus = 1;
 	rc = spoke_spawn(client, "Probe", "w", NULL, 0, &o);
 	ck_assert_msg(rc == SPOKE_EINVAL, "%s=%s: %s (%s)", bad_settings[_i].var,
@@ -396,7 +384,7 @@ START_TEST(good_poll_setting_spawns)
 	spoke_spawn_opts o = SPOKE_SPAWN_OPTS_INIT;
 	spoke_actor *a;
 
-	start_with("SPOKE_POLL_US", "50");
+	fixture_start_with("SPOKE_POLL_US", "50");
 	a = spawn_open("p50", NULL);
 	echo_ok(a);
 	spoke_actor_close(a);

@@ -4,7 +4,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,6 +20,7 @@
 
 #include "../harness/fixture.h"
 #include "../harness/probe.h"
+#include "../harness/rdmadev.h"
 #include "auth.h"
 #include "chan.h"
 #include "client_priv.h"
@@ -610,41 +610,6 @@ START_TEST(auto_falls_back_when_a_side_has_no_device)
 }
 END_TEST
 
-/* The first IPv4 address of this machine, loopback aside, that an RDMA
- * device serves (rdma) or that none does (!rdma); 0 if there is none. */
-static int find_addr(bool rdma, char *out, size_t cap)
-{
-	struct rdma_event_channel *ec = rdma_create_event_channel();
-	struct ifaddrs *ifs, *i;
-	int found = 0;
-
-	if (!ec)
-		return 0;
-	if (getifaddrs(&ifs) < 0) {
-		rdma_destroy_event_channel(ec);
-		return 0;
-	}
-	for (i = ifs; i && !found; i = i->ifa_next) {
-		struct rdma_cm_id *id;
-		bool served;
-
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK) ||
-		    rdma_create_id(ec, &id, NULL, RDMA_PS_TCP) < 0)
-			continue;
-		served = rdma_bind_addr(id, i->ifa_addr) == 0 && id->verbs;
-		if (served == rdma) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out,
-				  (socklen_t)cap);
-			found = 1;
-		}
-		rdma_destroy_id(id);
-	}
-	freeifaddrs(ifs);
-	rdma_destroy_event_channel(ec);
-	return found;
-}
-
 /* A worker whose TCP address no RDMA device serves still gets RDMA: it
  * offers its node's RDMA addresses, and the client connects to one. */
 START_TEST(rdma_through_another_address)
@@ -656,7 +621,7 @@ START_TEST(rdma_through_another_address)
 	uint8_t rep[8];
 	size_t got;
 
-	if (!find_addr(false, plain, sizeof(plain))) {
+	if (!harness_rdma_find_addr(false, plain, sizeof(plain))) {
 		printf("# no address without RDMA here: nothing to check\n");
 		return;
 	}
@@ -1148,56 +1113,12 @@ START_TEST(user_memory_closed_to_other_connections)
 }
 END_TEST
 
-/* Probes in a child process: librdmacm keeps the device files it opens,
- * and the kernel refuses their use by another process (the forked tests)
- * with EACCES.  Returns 0 and the address, or 77 and why not. */
-static int probe(char *addr, size_t cap)
-{
-	int fds[2], status = 0;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe(fds) < 0)
-		return 1;
-	pid = fork();
-	if (pid == 0) {
-		struct ibv_device **devs;
-		int ndev = 0;
-
-		close(fds[0]);
-		devs = ibv_get_device_list(&ndev);
-		if (devs)
-			ibv_free_device_list(devs);
-		if (ndev == 0) {
-			printf("SKIP: no RDMA device here (`make check-rxe` runs these tests on rxe "
-			       "in a VM)\n");
-			_exit(77);
-		}
-		if (getenv("SPOKE_TEST_ADDR") && *getenv("SPOKE_TEST_ADDR"))
-			snprintf(addr, cap, "%s", getenv("SPOKE_TEST_ADDR"));
-		else if (!find_addr(true, addr, cap)) {
-			printf("SKIP: no IPv4 address on an RDMA device (set SPOKE_TEST_ADDR)\n");
-			_exit(77);
-		}
-		n = write(fds[1], addr, strlen(addr) + 1);
-		_exit(n > 0 ? 0 : 1);
-	}
-	close(fds[1]);
-	n = read(fds[0], addr, cap - 1);
-	close(fds[0]);
-	waitpid(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-	addr[n > 0 ? n : 0] = '\0';
-	return 0;
-}
-
 int main(void)
 {
 	char addr[64];
 	int rc, failed;
 
-	rc = probe(addr, sizeof(addr));
+	rc = harness_rdma_probe(addr, sizeof(addr));
 	if (rc)
 		return rc;
 	setenv("SPOKE_TEST_ADDR", addr, 1);
