@@ -1,5 +1,5 @@
 /* rdma-bench.c - Spoke's call figures over RDMA and over TCP, side by side,
- * against one Probe actor of a real cluster (tests/integration/cluster.c) on
+ * against one Probe actor of a real cluster (tests/harness/cluster.c) on
  * the address of an RDMA device: rxe0 under `make bench-rxe`, which runs this
  * after perftest's ib_send_lat and ib_write_bw (tests/bench/rxe-bench.sh).
  *
@@ -29,8 +29,8 @@
 
 #include <spoke/spoke.h>
 
-#include "../integration/cluster.h"
-#include "../integration/probe.h"
+#include "../harness/cluster.h"
+#include "../harness/probe.h"
 
 #define MiB (1u << 20)
 #define SMALL 64           /* bytes of the round-trip echo */

@@ -26,8 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cluster.h"
-#include "probe.h"
+#include "../harness/cluster.h"
+#include "../harness/probe.h"
 
 #define N_ACTORS 4
 #define MAX_SIZE (1u << 20)             /* the largest request or reply */

@@ -26,10 +26,10 @@
 #include <ev.h>
 
 #include "evconn.h"
-#include "fixture.h"
+#include "../harness/fixture.h"
 #include "log.h"
 #include "net.h"
-#include "probe.h"
+#include "../harness/probe.h"
 
 #define FLOOD_CONNS 2000
 #define FD_LIMIT 1024

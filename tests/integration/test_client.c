@@ -20,8 +20,8 @@
 
 #include <netinet/in.h>
 
-#include "fixture.h"
-#include "probe.h"
+#include "../harness/fixture.h"
+#include "../harness/probe.h"
 
 #define ck_msg_has(s) ck_assert_msg(strstr(spoke_errmsg(), (s)), "want '%s' in: '%s'", (s), \
 				    spoke_errmsg())

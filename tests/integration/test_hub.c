@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 
-#include "fixture.h"
-#include "probe.h"
+#include "../harness/fixture.h"
+#include "../harness/probe.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -31,10 +31,10 @@
 #include "auth.h"
 #include "chan.h"
 #include "clock.h"
-#include "fixture.h"
+#include "../harness/fixture.h"
 #include "frame.h"
 #include "log.h"
-#include "probe.h"
+#include "../harness/probe.h"
 #include "proto.h"
 
 /* ---- raw frames ------------------------------------------------------- */

@@ -19,8 +19,8 @@
 
 #include <arpa/inet.h>
 
-#include "fixture.h"
-#include "probe.h"
+#include "../harness/fixture.h"
+#include "../harness/probe.h"
 #include "auth.h"
 #include "chan.h"
 #include "client_priv.h"

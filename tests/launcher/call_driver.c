@@ -30,7 +30,7 @@
 
 #include <spoke/spoke.h>
 
-#include "../integration/probe.h"
+#include "../harness/probe.h"
 
 #define MAX_ACTORS 8
 #define WINDOW 4

@@ -26,7 +26,7 @@
 set -u
 build=$SPOKE_BUILDDIR
 launch=$build/spoke-launch
-slow=$build/tests/integration/.libs/testactor.so
+slow=$build/tests/harness/.libs/testactor.so
 driver=$build/tests/launcher/call_driver
 jobs=${SPOKE_FAULT_JOBS:-50}
 seed=${SPOKE_FAULT_SEED:-$(($(date +%s%N) % 1000000))}

@@ -7,7 +7,7 @@ set -u
 build=$SPOKE_BUILDDIR
 launch=$build/spoke-launch
 hello=$build/examples/.libs/hello.so
-slow=$build/tests/integration/.libs/testactor.so
+slow=$build/tests/harness/.libs/testactor.so
 task=$build/examples/.libs/complex_task.so
 work=$(mktemp -d /tmp/spoke-launch-test.XXXXXX)
 checks=0 failures=0

@@ -1,26 +1,26 @@
-/* test_rdma.c - calls over RDMA with real verbs: a hub, two agents and real
- * workers on the address of a real RDMA device (rxe under `make check-rxe`,
- * or whatever device the machine has).  Exits 77 where there is none. */
+/* test_rdma.c - what belongs to the RDMA transport alone, with real verbs:
+ * a hub, two agents and real workers on the address of a real RDMA device
+ * (rxe under `make check-rxe`, or whatever device the machine has): the
+ * fallback to TCP where a side has no device, a worker reached through its
+ * node's RDMA address, cookies and lying headers on a queue pair, and what
+ * a connection's keys reach.  The semantics of calls, the same on every
+ * transport, are tests/calls/test_calls.c's (rdma.sh runs them over RDMA).
+ * Exits 77 where there is no device. */
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ifaddrs.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <rdma/rdma_cma.h>
 
-#include "../integration/fixture.h"
-#include "../integration/probe.h"
+#include "../harness/fixture.h"
+#include "../harness/probe.h"
+#include "../harness/rdmadev.h"
 #include "auth.h"
 #include "chan.h"
 #include "client_priv.h"
@@ -57,502 +57,6 @@ static void check_pattern(const uint8_t *p, size_t n, uint8_t seed)
 		if (p[i] != probe_byte(seed, i))
 			ck_abort_msg("byte %zu of %zu is %u, not %u", i, n, p[i], probe_byte(seed, i));
 }
-
-/* Echo of every size from 1 B to 64 MiB, content checked both ways:
- * eager, at the slot's edges, and by RDMA READ and WRITE. */
-static const size_t echo_sizes[] = {
-	1, 64, 4095, SPK_RDMA_CALL_INLINE - 1, SPK_RDMA_CALL_INLINE, SPK_RDMA_CALL_INLINE + 1,
-	SPK_RDMA_REPLY_INLINE + 1, 64 << 10, MiB, 16 * MiB, 64 * MiB,
-};
-
-/* The transport is logged once per handle (info level, set in main), not
- * per call. */
-START_TEST(transport_logged_once)
-{
-	char path[] = "/tmp/spoke-rdma-log.XXXXXX", line[512];
-	int fd = mkstemp(path), saved = dup(STDERR_FILENO), lines = 0;
-	spoke_actor *a;
-	uint8_t rep[8];
-	size_t got;
-	FILE *f;
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(spoke_spawn(client, "Probe", "logged", NULL, 0, NULL), 0);
-	dup2(fd, STDERR_FILENO);
-	ck_assert_int_eq(spoke_actor_open(client, "logged", &a, 0), 0);
-	for (int i = 0; i < 50; i++)
-		ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "x", 1, rep, sizeof(rep), &got, 0), 0);
-	spoke_actor_close(a);
-	dup2(saved, STDERR_FILENO);
-	f = fdopen(fd, "r");
-	rewind(f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "transport")) {
-			ck_assert_msg(strstr(line, "spoke-client[") && strstr(line, "actor logged at ") &&
-					      strstr(line, "transport rdma ("),
-				      "%s", line);
-			lines++;
-		}
-	fclose(f);
-	unlink(path);
-	ck_assert_int_eq(lines, 1);
-}
-END_TEST
-
-START_TEST(echo_1B_to_64MiB)
-{
-	spoke_actor *a = spawn_open_rdma("e");
-	size_t n = echo_sizes[_i], got = 0;
-	uint8_t *req = pattern(n, (uint8_t)_i), *rep = malloc(n);
-
-	ck_assert_msg(spoke_call(a, PROBE_ECHO, req, n, rep, n, &got, 30000) == 0, "%zu B: %s", n,
-		      spoke_errmsg());
-	ck_assert_uint_eq(got, n);
-	check_pattern(rep, n, (uint8_t)_i);
-	/* Twice: the second call finds its registered areas in place. */
-	memset(rep, 0, n);
-	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, req, n, rep, n, &got, 30000), 0);
-	check_pattern(rep, n, (uint8_t)_i);
-	free(req);
-	free(rep);
-	spoke_actor_close(a);
-}
-END_TEST
-
-struct blob {
-	uint32_t n;
-	uint8_t seed;
-	const uint8_t *data; /* unpack: in place */
-};
-
-static int blob_pack(spoke_buf *b, const void *obj)
-{
-	const struct blob *x = obj;
-	uint8_t *p;
-
-	spoke_buf_put_u32(b, x->n);
-	spoke_buf_put_u8(b, x->seed);
-	p = spoke_buf_reserve(b, x->n);
-	if (p)
-		for (size_t i = 0; i < x->n; i++)
-			p[i] = probe_byte(x->seed, i);
-	return spoke_buf_error(b);
-}
-
-static int bytes_unpack(spoke_view *v, void *obj)
-{
-	struct blob *x = obj;
-	const void *p;
-
-	x->n = (uint32_t)spoke_view_remaining(v);
-	spoke_view_get_raw(v, &p, x->n);
-	x->data = p;
-	return spoke_view_error(v);
-}
-
-START_TEST(call_obj_packs_and_unpacks_in_place)
-{
-	static const spoke_serializer fill_req = { blob_pack, NULL };
-	static const spoke_serializer raw = { NULL, bytes_unpack };
-	spoke_actor *a = spawn_open_rdma("o");
-	const uint32_t sizes[] = { 10, 3 * MiB, 3 * MiB, 100, 5 * MiB };
-
-	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-		/* FILL ignores the bytes after n and seed: the request is large too. */
-		struct blob req = { sizes[k], (uint8_t)k, NULL }, rep = { 0 };
-
-		ck_assert_msg(spoke_call_obj(a, PROBE_FILL, &fill_req, &req, &raw, &rep, 30000) == 0,
-			      "%u B: %s", sizes[k], spoke_errmsg());
-		ck_assert_uint_eq(rep.n, sizes[k]);
-		check_pattern(rep.data, rep.n, (uint8_t)k);
-	}
-	spoke_actor_close(a);
-}
-END_TEST
-
-START_TEST(user_registered_buffers)
-{
-	spoke_actor *a = spawn_open_rdma("kv");
-	size_t n = 8 * MiB, got = 0;
-	uint8_t *block = pattern(n, 7), *out = calloc(1, n);
-	uint8_t small[64], fill_req[5];
-	spoke_mr req, rep;
-
-	ck_assert_int_eq(spoke_mr_register(a, block, n, &req), 0);
-	ck_assert_int_eq(spoke_mr_register(a, out, n, &rep), 0);
-	/* The whole block as the request, the reply written into the other. */
-	ck_assert_msg(spoke_call_mr(a, PROBE_ECHO, &req, 0, n, &rep, 0, n, &got, 30000) == 0, "%s",
-		      spoke_errmsg());
-	ck_assert_uint_eq(got, n);
-	check_pattern(out, n, 7);
-	/* A slice at an offset, checked by the actor's checksum. */
-	ck_assert_int_eq(spoke_call_mr(a, PROBE_SUM, &req, 4096, 1 * MiB, &rep, 0, 8, &got, 0), 0);
-	ck_assert_uint_eq(got, 8);
-	uint64_t h = 0;
-	for (int i = 7; i >= 0; i--)
-		h = h << 8 | out[i];
-	ck_assert(h == probe_sum(block + 4096, 1 * MiB));
-	/* A reply larger than the region: SPOKE_ENOSPC with its size, and the
-	 * connection goes on. */
-	fill_req[0] = 0, fill_req[1] = 0, fill_req[2] = 0x20, fill_req[3] = 0, fill_req[4] = 3;
-	ck_assert_int_eq(spoke_call(a, PROBE_FILL, fill_req, 5, small, sizeof(small), &got, 0),
-			 SPOKE_ENOSPC);
-	ck_assert_uint_eq(got, 0x200000);
-	ck_assert_int_eq(spoke_call_mr(a, PROBE_ECHO, &req, 0, 2 * MiB, &rep, 0, MiB, &got, 0),
-			 SPOKE_ENOSPC);
-	ck_assert_uint_eq(got, 2 * MiB);
-	ck_assert_int_eq(spoke_call_mr(a, PROBE_ECHO, &req, 0, MiB, &rep, 0, MiB, &got, 0), 0);
-	check_pattern(out, MiB, 7);
-	/* Ranges outside the registered memory are refused before anything moves. */
-	ck_assert_int_eq(spoke_call_mr(a, PROBE_ECHO, &req, 1, n, &rep, 0, n, &got, 0),
-			 SPOKE_EINVAL);
-	spoke_mr_deregister(&req);
-	spoke_mr_deregister(&rep);
-	free(block);
-	free(out);
-	spoke_actor_close(a);
-}
-END_TEST
-
-START_TEST(many_async_calls_past_the_credits)
-{
-	enum { N = 1500, WINDOW = 200, BIG = 100 << 10 };
-	spoke_actor *a = spawn_open_rdma("async");
-	static spoke_future f[N];
-	static uint8_t *req[N], *rep[N];
-	size_t done = 0;
-
-	for (size_t i = 0; i < N; i++) {
-		size_t n = i % 50 == 0 ? BIG : 64;
-
-		if (i >= WINDOW) {
-			size_t j = i - WINDOW;
-
-			ck_assert_msg(spoke_future_wait(&f[j], 30000) == 0, "call %zu: %s", j,
-				      spoke_errmsg());
-			ck_assert_uint_eq(f[j].reply_len, j % 50 == 0 ? BIG : 64);
-			check_pattern(rep[j], f[j].reply_len, (uint8_t)j);
-			done++;
-		}
-		req[i] = pattern(n, (uint8_t)i);
-		rep[i] = malloc(n);
-		ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, req[i], n, rep[i], n, &f[i]), 0);
-	}
-	for (size_t j = N - WINDOW; j < N; j++) {
-		ck_assert_int_eq(spoke_future_wait(&f[j], 30000), 0);
-		check_pattern(rep[j], f[j].reply_len, (uint8_t)j);
-		done++;
-	}
-	ck_assert_uint_eq(done, N);
-	for (size_t i = 0; i < N; i++) {
-		free(req[i]);
-		free(rep[i]);
-	}
-	spoke_actor_close(a);
-}
-END_TEST
-
-/* Sync calls, async calls and their errors share one queue pair in order:
- * a sync call behind async ones, an async reply too big for its buffer. */
-START_TEST(sync_and_async_mixed)
-{
-	uint8_t fill_big[5] = { 0, 0, 0x10, 0, 4 }; /* 1 MiB of seed 4 */
-	spoke_actor *a = spawn_open_rdma("mixed");
-	static uint8_t rep[40][64], small[16], big[64];
-	uint8_t req[64];
-	spoke_future f[40], fb;
-	size_t got;
-
-	for (int i = 0; i < 40; i++) {
-		memset(req, i, sizeof(req));
-		ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, req, 1 + i, rep[i], 64, &f[i]), 0);
-		if (i == 20) {
-			ck_assert_int_eq(spoke_call_async(a, PROBE_FILL, fill_big, 5, small,
-							  sizeof(small), &fb),
-					 0);
-			ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "sync", 4, big, sizeof(big), &got,
-						    0),
-					 0);
-			ck_assert_uint_eq(got, 4);
-			ck_assert(memcmp(big, "sync", 4) == 0);
-		}
-	}
-	for (int i = 0; i < 40; i++) {
-		ck_assert_int_eq(spoke_future_wait(&f[i], 0), 0);
-		ck_assert_uint_eq(f[i].reply_len, 1 + i);
-		for (int k = 0; k <= i; k++)
-			ck_assert_uint_eq(rep[i][k], i);
-	}
-	ck_assert_int_eq(spoke_future_wait(&fb, 0), SPOKE_ENOSPC);
-	ck_assert_uint_eq(fb.reply_len, 1u << 20);
-	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "after", 5, big, sizeof(big), &got, 0), 0);
-	spoke_actor_close(a);
-}
-END_TEST
-
-struct thread_arg {
-	spoke_actor *a;
-	uint8_t seed;
-	int failures;
-};
-
-static void *caller(void *p)
-{
-	struct thread_arg *t = p;
-	uint8_t req[256], rep[256];
-	size_t got;
-
-	for (int i = 0; i < 200; i++) {
-		size_t n = 1 + (size_t)(i * 7 + t->seed) % sizeof(req);
-
-		for (size_t k = 0; k < n; k++)
-			req[k] = probe_byte(t->seed, k + (size_t)i);
-		if (spoke_call(t->a, PROBE_ECHO, req, n, rep, sizeof(rep), &got, 10000) != 0 ||
-		    got != n || memcmp(req, rep, n) != 0)
-			t->failures++;
-	}
-	return NULL;
-}
-
-static void *long_nap(void *p)
-{
-	uint8_t ms[4] = { 0xe8, 0x03, 0, 0 }, rep[8]; /* 1000 ms */
-	size_t got;
-
-	return (void *)(intptr_t)spoke_call(p, PROBE_NAP, ms, 4, rep, sizeof(rep), &got, 10000);
-}
-
-/* Threads on one handle keep their own timeouts: a call while the worker
- * is busy with another thread's (its own queue pair from the handle's pool
- * is still being set up), and a wait on the pipelined queue pair behind a
- * long call. */
-START_TEST(timeouts_of_threads_on_one_handle)
-{
-	uint8_t ms[4] = { 0xe8, 0x03, 0, 0 }, rep[8], rep2[8]; /* 1000 ms */
-	spoke_actor *a = spawn_open_rdma("turns"), *b = spawn_open_rdma("other");
-	spoke_future f, g;
-	pthread_t th;
-	void *rc;
-	size_t got;
-	double t0;
-
-	pthread_create(&th, NULL, long_nap, b);
-	usleep(200 * 1000);
-	t0 = now_ms();
-	ck_assert_int_eq(spoke_call(b, PROBE_ECHO, "x", 1, rep, sizeof(rep), &got, 100),
-			 SPOKE_ETIMEDOUT);
-	ck_assert_msg(now_ms() - t0 < 600, "waited %.0f ms", now_ms() - t0);
-	pthread_join(th, &rc);
-	ck_assert_int_eq((int)(intptr_t)rc, 0);
-	ck_assert_int_eq(spoke_call(b, PROBE_ECHO, "x", 1, rep, sizeof(rep), &got, 5000), 0);
-	/* A future behind a long one: the wait times out and gives it up (its
-	 * reply is dropped); the future may be reused at once, and one still
-	 * in flight may not. */
-	ck_assert_int_eq(spoke_call_async(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &f), 0);
-	ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, "y", 1, rep2, sizeof(rep2), &g), 0);
-	t0 = now_ms();
-	ck_assert_int_eq(spoke_future_wait(&g, 100), SPOKE_ETIMEDOUT);
-	ck_assert_msg(now_ms() - t0 < 600, "waited %.0f ms", now_ms() - t0);
-	ck_assert_int_eq(spoke_future_wait(&g, 5000), SPOKE_ETIMEDOUT);
-	ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, "x", 1, rep2, sizeof(rep2), &f),
-			 SPOKE_EINVAL);
-	ck_assert_int_eq(spoke_call_async(a, PROBE_ECHO, "z", 1, rep2, sizeof(rep2), &g), 0);
-	ck_assert_int_eq(spoke_future_wait(&g, 5000), 0);
-	ck_assert_int_eq(spoke_future_wait(&f, 0), 0);
-	ck_assert_uint_eq(g.reply_len, 1);
-	ck_assert_int_eq(rep2[0], 'z');
-	/* Closing the handle completes a future in flight. */
-	ck_assert_int_eq(spoke_call_async(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &f), 0);
-	spoke_actor_close(a);
-	ck_assert_int_eq(spoke_future_wait(&f, 0), SPOKE_ECLOSED);
-	spoke_actor_close(b);
-}
-END_TEST
-
-START_TEST(one_handle_many_threads)
-{
-	spoke_actor *a = spawn_open_rdma("mt");
-	struct thread_arg args[8];
-	pthread_t th[8];
-
-	for (int i = 0; i < 8; i++) {
-		args[i] = (struct thread_arg){ a, (uint8_t)(i * 31), 0 };
-		pthread_create(&th[i], NULL, caller, &args[i]);
-	}
-	for (int i = 0; i < 8; i++) {
-		pthread_join(th[i], NULL);
-		ck_assert_int_eq(args[i].failures, 0);
-	}
-	spoke_actor_close(a);
-}
-END_TEST
-
-START_TEST(errors_and_limits)
-{
-	spoke_actor *a = spawn_open_rdma("lim");
-	size_t n = 64 * MiB + 1, got = 0;
-	uint8_t *big = calloc(1, n), rep[16];
-
-	/* Larger than the actor takes: refused before anything is sent. */
-	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, big, n, big, n, &got, 0), SPOKE_ETOOBIG);
-	/* A method's error and an unknown method come back with their message. */
-	ck_assert_int_eq(spoke_call(a, PROBE_FAIL, NULL, 0, rep, sizeof(rep), &got, 0),
-			 SPOKE_EMETHOD);
-	ck_assert_int_eq(spoke_method_status(), SPOKE_EINVAL);
-	ck_assert_msg(strstr(spoke_errmsg(), "method fail of actor"), "%s", spoke_errmsg());
-	/* Its own message (spoke_method_fail), and a runtime code as its own. */
-	uint8_t why[] = { 0x11, 0xfc, 0xff, 0xff, 'n', 'o', 'p', 'e' }; /* SPOKE_EDEAD, "nope" */
-	ck_assert_int_eq(spoke_call(a, PROBE_FAIL_WITH, why, sizeof(why), rep, sizeof(rep), &got, 0),
-			 SPOKE_EMETHOD);
-	ck_assert_int_eq(spoke_method_status(), SPOKE_EDEAD);
-	ck_assert_str_eq(spoke_errmsg(), "method fail_with of actor lim failed: nope");
-	ck_assert_int_eq(spoke_call(a, 999, NULL, 0, rep, sizeof(rep), &got, 0), SPOKE_ENOMETHOD);
-	ck_assert_ptr_nonnull(strstr(spoke_errmsg(), "999"));
-	/* A future whose reply a later wait received keeps its own failure. */
-	spoke_future f[2];
-	char msg[64];
-	ck_assert_int_eq(spoke_call_async(a, PROBE_FAIL_WITH, why, sizeof(why), msg, sizeof(msg),
-					  &f[0]), 0);
-	ck_assert_int_eq(spoke_call_async(a, PROBE_FAIL, NULL, 0, rep, sizeof(rep), &f[1]), 0);
-	ck_assert_int_eq(spoke_future_wait(&f[1], 0), SPOKE_EMETHOD);
-	ck_assert_int_eq(spoke_method_status(), SPOKE_EINVAL);
-	ck_assert_int_eq(spoke_future_wait(&f[0], 0), SPOKE_EMETHOD);
-	ck_assert_int_eq(spoke_method_status(), SPOKE_EDEAD);
-	ck_assert_str_eq(spoke_errmsg(), "method fail_with of actor lim failed: nope");
-	ck_assert_str_eq(msg, spoke_errmsg());
-	/* A timeout fails that call; the next one connects afresh, even when
-	 * its own first try times out too (the worker is still busy). */
-	uint8_t ms[4] = { 0xf4, 0x01, 0, 0 }; /* 500 ms */
-	ck_assert_int_eq(spoke_call(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &got, 100),
-			 SPOKE_ETIMEDOUT);
-	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "soon", 4, rep, sizeof(rep), &got, 50),
-			 SPOKE_ETIMEDOUT);
-	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "again", 5, rep, sizeof(rep), &got, 5000), 0);
-	ck_assert_uint_eq(got, 5);
-	ck_assert_str_eq(spoke_actor_transport(a), "rdma");
-	free(big);
-	spoke_actor_close(a);
-}
-END_TEST
-
-/* A reply larger than this client takes ($SPOKE_MAX_MSG here) fails that
- * call with SPOKE_ETOOBIG; the connection goes on. */
-START_TEST(reply_over_the_clients_maximum)
-{
-	uint8_t req[5] = { 0, 0, 0x20, 0, 9 }, small[5] = { 0xe8, 0x03, 0, 0, 9 }; /* 2 MiB, 1000 B */
-	uint8_t *rep = malloc(4 * MiB);
-	spoke_actor *a;
-	size_t got = 0;
-
-	ck_assert_int_eq(spoke_spawn(client, "Probe", "max", NULL, 0, NULL), 0);
-	setenv("SPOKE_MAX_MSG", "1M", 1);
-	ck_assert_int_eq(spoke_actor_open(client, "max", &a, 0), 0);
-	ck_assert_str_eq(spoke_actor_transport(a), "rdma");
-	ck_assert_int_eq(spoke_call(a, PROBE_FILL, req, 5, rep, 4 * MiB, &got, 0), SPOKE_ETOOBIG);
-	ck_assert_msg(strstr(spoke_errmsg(), "2097152"), "%s", spoke_errmsg());
-	ck_assert_int_eq(spoke_call(a, PROBE_FILL, small, 5, rep, 4 * MiB, &got, 0), 0);
-	ck_assert_uint_eq(got, 1000);
-	check_pattern(rep, got, 9);
-	spoke_actor_close(a);
-	free(rep);
-}
-END_TEST
-
-START_TEST(peer_death_mid_call)
-{
-	spoke_actor *a = spawn_open_rdma("victim"), *b = spawn_open_rdma("bystander");
-	uint8_t ms[4] = { 0xd0, 0x07, 0, 0 }, rep[16]; /* 2000 ms */
-	pid_t pid = (pid_t)actor_pid(a);
-	spoke_future f;
-	size_t got;
-	double t0;
-
-	ck_assert_int_eq(spoke_call_async(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &f), 0);
-	usleep(100 * 1000);
-	t0 = now_ms();
-	ck_assert_int_eq(kill(pid, SIGKILL), 0);
-	ck_assert_int_eq(spoke_future_wait(&f, 10000), SPOKE_EDEAD);
-	printf("# a worker's death failed its call %.1f ms after kill -9\n", now_ms() - t0);
-	ck_assert_msg(now_ms() - t0 < 1500, "the death took %.0f ms to notice", now_ms() - t0);
-	/* A crash inside a synchronous call fails it too. */
-	ck_assert_int_eq(spoke_call(b, PROBE_CRASH, NULL, 0, rep, sizeof(rep), &got, 10000),
-			 SPOKE_EDEAD);
-	spoke_actor_close(a);
-	spoke_actor_close(b);
-	/* Other connections go on. */
-	a = spawn_open_rdma("survivor");
-	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "ok", 2, rep, sizeof(rep), &got, 0), 0);
-	spoke_actor_close(a);
-}
-END_TEST
-
-/* Whether an agent's log (its workers log there too) has a line with both
- * a and b. */
-static bool logged(const struct cluster *c, const char *a, const char *b)
-{
-	char path[256], line[1024];
-	bool found = false;
-
-	for (int i = 0; i < c->n_agents && !found; i++) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/agent-%s.log", c->dir, c->nodes[i]);
-		f = fopen(path, "r");
-		while (f && !found && fgets(line, sizeof(line), f))
-			found = strstr(line, a) && strstr(line, b);
-		if (f)
-			fclose(f);
-	}
-	return found;
-}
-
-/* A client killed with calls in flight costs the worker that connection
- * only: it goes on serving, over RDMA too. */
-START_TEST(client_death_mid_call)
-{
-	uint8_t ms[4] = { 0x2c, 0x01, 0, 0 }, rep[8]; /* 300 ms */
-	spoke_actor *a;
-	uint32_t pid;
-	int status;
-	size_t got;
-	pid_t kid;
-
-	/* Over TCP until the fork: a process must not use RDMA devices its
-	 * parent opened (librdmacm keeps them open). */
-	setenv("SPOKE_TRANSPORT", "tcp", 1);
-	a = spawn_open("server", NULL);
-	pid = actor_pid(a);
-	spoke_actor_close(a);
-	unsetenv("SPOKE_TRANSPORT");
-	kid = fork();
-	if (kid == 0) {
-		spoke_client *c;
-		spoke_future f[4];
-
-		if (cluster_client(&cl, &c) < 0 || spoke_actor_open(c, "server", &a, 0) < 0 ||
-		    strcmp(spoke_actor_transport(a), "rdma") != 0)
-			_exit(2);
-		for (int i = 0; i < 4; i++)
-			if (spoke_call_async(a, PROBE_NAP, ms, 4, rep, sizeof(rep), &f[i]) < 0)
-				_exit(3);
-		usleep(50 * 1000);
-		raise(SIGKILL);
-	}
-	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
-	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "client: %d", status);
-	ck_assert_int_eq(spoke_actor_open(client, "server", &a, 0), 0);
-	ck_assert_str_eq(spoke_actor_transport(a), "rdma");
-	for (int i = 0; i < 20; i++)
-		ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "alive", 5, rep, sizeof(rep), &got, 5000),
-				 0);
-	ck_assert_uint_eq(actor_pid(a), pid);
-	spoke_actor_close(a);
-	/* The worker logged the dead client's connection as ended. */
-	for (int tries = 0; tries < 40 && !logged(&cl, "RDMA connection from", "ended"); tries++)
-		usleep(50 * 1000);
-	ck_assert_msg(logged(&cl, "RDMA connection from", "ended"), "no line in %s", cl.dir);
-}
-END_TEST
 
 START_TEST(auto_falls_back_when_a_side_has_no_device)
 {
@@ -610,41 +114,6 @@ START_TEST(auto_falls_back_when_a_side_has_no_device)
 }
 END_TEST
 
-/* The first IPv4 address of this machine, loopback aside, that an RDMA
- * device serves (rdma) or that none does (!rdma); 0 if there is none. */
-static int find_addr(bool rdma, char *out, size_t cap)
-{
-	struct rdma_event_channel *ec = rdma_create_event_channel();
-	struct ifaddrs *ifs, *i;
-	int found = 0;
-
-	if (!ec)
-		return 0;
-	if (getifaddrs(&ifs) < 0) {
-		rdma_destroy_event_channel(ec);
-		return 0;
-	}
-	for (i = ifs; i && !found; i = i->ifa_next) {
-		struct rdma_cm_id *id;
-		bool served;
-
-		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK) ||
-		    rdma_create_id(ec, &id, NULL, RDMA_PS_TCP) < 0)
-			continue;
-		served = rdma_bind_addr(id, i->ifa_addr) == 0 && id->verbs;
-		if (served == rdma) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out,
-				  (socklen_t)cap);
-			found = 1;
-		}
-		rdma_destroy_id(id);
-	}
-	freeifaddrs(ifs);
-	rdma_destroy_event_channel(ec);
-	return found;
-}
-
 /* A worker whose TCP address no RDMA device serves still gets RDMA: it
  * offers its node's RDMA addresses, and the client connects to one. */
 START_TEST(rdma_through_another_address)
@@ -656,7 +125,7 @@ START_TEST(rdma_through_another_address)
 	uint8_t rep[8];
 	size_t got;
 
-	if (!find_addr(false, plain, sizeof(plain))) {
+	if (!harness_rdma_find_addr(false, plain, sizeof(plain))) {
 		printf("# no address without RDMA here: nothing to check\n");
 		return;
 	}
@@ -764,41 +233,6 @@ static void raw_close(struct raw *r)
 	rdma_destroy_id(r->id);
 	rdma_destroy_event_channel(r->ec);
 }
-
-/* A handle over RDMA whose actor was restarted under its name asks the
- * hub before it reconnects a queue pair: SPOKE_EDEAD, never a reconnect to
- * the old address (nor to the new incarnation, which it did not open). */
-START_TEST(restarted_actor_is_dead_to_old_rdma_handle)
-{
-	spoke_actor *a = spawn_open_rdma("phoenix"), *b;
-	spoke_spawn_opts o = SPOKE_SPAWN_OPTS_INIT;
-	uint8_t rep[8];
-	size_t got;
-	int rc = 0;
-
-	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "x", 1, rep, sizeof(rep), &got, 0), 0);
-	ck_assert_int_eq(spoke_kill(client, "phoenix", 0), 0);
-	for (int i = 0; i < 100; i++) { /* its name is free once its agent reported it */
-		rc = spoke_spawn(client, "Probe", "phoenix", NULL, 0, &o);
-		if (rc != SPOKE_EEXIST)
-			break;
-		usleep(20000);
-	}
-	ck_assert_msg(rc == 0, "respawn: %s (%s)", spoke_strerror(rc), spoke_errmsg());
-	for (int i = 0; i < 3; i++) { /* the first may be the break itself */
-		rc = spoke_call(a, PROBE_ECHO, "y", 1, rep, sizeof(rep), &got, 0);
-		ck_assert_msg(rc == SPOKE_EDEAD, "call %d: %s (%s)", i, spoke_strerror(rc),
-			      spoke_errmsg());
-	}
-	ck_assert_msg(strstr(spoke_errmsg(), "restarted") || strstr(spoke_errmsg(), "gone"), "%s",
-		      spoke_errmsg());
-	ck_assert_int_eq(spoke_actor_open(client, "phoenix", &b, 0), 0);
-	ck_assert_str_eq(spoke_actor_transport(b), "rdma");
-	ck_assert_int_eq(spoke_call(b, PROBE_ECHO, "z", 1, rep, sizeof(rep), &got, 0), 0);
-	spoke_actor_close(b);
-	spoke_actor_close(a);
-}
-END_TEST
 
 START_TEST(bad_cookie_and_garbage_refused)
 {
@@ -1148,56 +582,12 @@ START_TEST(user_memory_closed_to_other_connections)
 }
 END_TEST
 
-/* Probes in a child process: librdmacm keeps the device files it opens,
- * and the kernel refuses their use by another process (the forked tests)
- * with EACCES.  Returns 0 and the address, or 77 and why not. */
-static int probe(char *addr, size_t cap)
-{
-	int fds[2], status = 0;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe(fds) < 0)
-		return 1;
-	pid = fork();
-	if (pid == 0) {
-		struct ibv_device **devs;
-		int ndev = 0;
-
-		close(fds[0]);
-		devs = ibv_get_device_list(&ndev);
-		if (devs)
-			ibv_free_device_list(devs);
-		if (ndev == 0) {
-			printf("SKIP: no RDMA device here (`make check-rxe` runs these tests on rxe "
-			       "in a VM)\n");
-			_exit(77);
-		}
-		if (getenv("SPOKE_TEST_ADDR") && *getenv("SPOKE_TEST_ADDR"))
-			snprintf(addr, cap, "%s", getenv("SPOKE_TEST_ADDR"));
-		else if (!find_addr(true, addr, cap)) {
-			printf("SKIP: no IPv4 address on an RDMA device (set SPOKE_TEST_ADDR)\n");
-			_exit(77);
-		}
-		n = write(fds[1], addr, strlen(addr) + 1);
-		_exit(n > 0 ? 0 : 1);
-	}
-	close(fds[1]);
-	n = read(fds[0], addr, cap - 1);
-	close(fds[0]);
-	waitpid(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-	addr[n > 0 ? n : 0] = '\0';
-	return 0;
-}
-
 int main(void)
 {
 	char addr[64];
 	int rc, failed;
 
-	rc = probe(addr, sizeof(addr));
+	rc = harness_rdma_probe(addr, sizeof(addr));
 	if (rc)
 		return rc;
 	setenv("SPOKE_TEST_ADDR", addr, 1);
@@ -1211,21 +601,8 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, transport_logged_once);
-	tcase_add_loop_test(tc, echo_1B_to_64MiB, 0, sizeof(echo_sizes) / sizeof(echo_sizes[0]));
-	tcase_add_test(tc, call_obj_packs_and_unpacks_in_place);
-	tcase_add_test(tc, user_registered_buffers);
-	tcase_add_test(tc, many_async_calls_past_the_credits);
-	tcase_add_test(tc, one_handle_many_threads);
-	tcase_add_test(tc, sync_and_async_mixed);
-	tcase_add_test(tc, timeouts_of_threads_on_one_handle);
-	tcase_add_test(tc, errors_and_limits);
-	tcase_add_test(tc, reply_over_the_clients_maximum);
-	tcase_add_test(tc, peer_death_mid_call);
-	tcase_add_test(tc, client_death_mid_call);
 	tcase_add_test(tc, auto_falls_back_when_a_side_has_no_device);
 	tcase_add_test(tc, bad_cookie_and_garbage_refused);
-	tcase_add_test(tc, restarted_actor_is_dead_to_old_rdma_handle);
 	tcase_add_test(tc, rdma_through_another_address);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("protection");

@@ -448,7 +448,7 @@ fi
 
 # ---- 6b. scancel while the actors' inits run (a model that loads for a minute) --------
 name="scancel while actors initialise tears everything down within seconds, only logs left"
-SLOW=$BUILDDIR/tests/integration/.libs/testactor.so
+SLOW=$BUILDDIR/tests/harness/.libs/testactor.so
 cat >"$T/slowinit.yaml" <<EOF
 name: slowinit
 gang: 3x2

@@ -1,6 +1,6 @@
 /* fixture.h - the Check fixture that the cluster tests (test_cluster,
- * test_rdma) share: a hub, two agents (n1 with GPUs 0-3, n2 with 4-7) and a
- * client, fresh for each test (tests/integration/fixture.c). */
+ * test_rdma, test_calls, ...) share: a hub, two agents (n1 with GPUs 0-3,
+ * n2 with 4-7) and a client, fresh for each test (tests/harness/fixture.c). */
 #ifndef TESTS_FIXTURE_H
 #define TESTS_FIXTURE_H
 
@@ -13,6 +13,10 @@ extern spoke_client *client;
 
 void fixture_setup(void);
 void fixture_teardown(void);
+/* Instead of fixture_setup: a hub, one agent (n1, GPUs 0-3) whose
+ * environment, and so every worker's, has var=value (if var is not NULL),
+ * and a client.  fixture_teardown ends it. */
+void fixture_start_with(const char *var, const char *value);
 /* Spawns a Probe actor (opts may be NULL) and opens a handle to it. */
 spoke_actor *spawn_open(const char *name, const spoke_spawn_opts *opts);
 /* The actor's worker's pid, from its PROBE_PID method. */

@@ -101,7 +101,7 @@ int cluster_add_agent(struct cluster *cl, const char *node, const char *gpus)
 	if (i == CLUSTER_MAX_AGENTS)
 		return -ENOSPC;
 	snprintf(modules, sizeof(modules), "%s:%s",
-		 cluster_path(m1, sizeof(m1), "tests/integration/.libs/testactor.so"),
+		 cluster_path(m1, sizeof(m1), "tests/harness/.libs/testactor.so"),
 		 cluster_path(m2, sizeof(m2), "examples/.libs/hello.so"));
 	snprintf(ready, sizeof(ready), "%s/%s.ready", cl->dir, node);
 	snprintf(log, sizeof(log), "%s/agent-%s.log", cl->dir, node);

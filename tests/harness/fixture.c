@@ -1,5 +1,6 @@
 /* fixture.c - the cluster tests' shared Check fixture (fixture.h). */
 #include <check.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "fixture.h"
@@ -21,6 +22,17 @@ void fixture_teardown(void)
 	spoke_client_close(client);
 	client = NULL;
 	cluster_stop(&cl);
+}
+
+void fixture_start_with(const char *var, const char *value)
+{
+	ck_assert_int_eq(cluster_start(&cl), 0);
+	if (var)
+		setenv(var, value, 1);
+	ck_assert_int_eq(cluster_add_agent(&cl, "n1", "0-3"), 0);
+	if (var)
+		unsetenv(var);
+	ck_assert_msg(cluster_client(&cl, &client) == 0, "client: %s", spoke_errmsg());
 }
 
 spoke_actor *spawn_open(const char *name, const spoke_spawn_opts *opts)
