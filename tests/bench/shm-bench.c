@@ -38,8 +38,8 @@
 
 #include <spoke/spoke.h>
 
-#include "cluster.h"
-#include "probe.h"
+#include "../harness/cluster.h"
+#include "../harness/probe.h"
 
 #define MiB (1u << 20)
 #define SMALL 64

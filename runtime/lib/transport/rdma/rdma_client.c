@@ -968,7 +968,7 @@ static int op_usable(const struct spk_conn_args *args)
 static int op_connect(struct spk_conn **out, const struct spk_conn_args *args,
 			int64_t deadline)
 {
-	struct spk_rconn *conn;
+	struct spk_rconn *conn = NULL;
 	int err = rconn_open(&conn, args->addr, args->token, args->ident, args->poll_us, deadline);
 
 	if (err < 0)
