@@ -19,7 +19,14 @@
  * and the worker, for a peer of its own uid with a live cookie (issued in
  * the last 10 s, used once) and a memfd of exactly the region's size whose
  * seals include SHRINK and GROW, maps it and answers {status 0} with an
- * eventfd of its own (SCM_RIGHTS) by which the client wakes its loop.  The
+ * eventfd of its own (SCM_RIGHTS) by which the client wakes its loop.
+ * Every refusal is one answer {status < 0, why} then the socket's end, but
+ * for a peer of another uid, closed at once.  A connection that sends no
+ * connect message within SPK_SHM_SETUP_S is closed, and past
+ * SPK_SHM_SETUPS_MAX set-ups at once a new one is refused
+ * (SPOKE_ETRANSPORT): a process that only connects holds no descriptor of
+ * the worker's for long.  The worker's refusals of the SPK_SHM frame itself
+ * (no shared memory here, too many offers live) are SPOKE_ETRANSPORT too.  The
  * region never has a name another user can open; the socket stays open for
  * the connection's life: its end (POLLHUP, EOF) is how either side learns
  * that the other died.
@@ -72,8 +79,9 @@
  * Waking up.  The client spins for its poll_us on the reply ring, then
  * sets ctl->client_sleeping and sleeps on a futex on ctl->client_seq (a
  * shared futex: no FUTEX_PRIVATE_FLAG), in slices of SPK_SHM_SLICE_US
- * between which it looks at the socket (a dead worker fails the calls in
- * flight with SPOKE_EDEAD within milliseconds), never past the deadline.
+ * between which it looks at the socket, as it does every SPK_SHM_SLICE_US
+ * of its spin (a dead worker fails the calls in flight with SPOKE_EDEAD
+ * within milliseconds, whatever poll_us), never past the deadline.
  * The worker bumps client_seq and FUTEX_WAKEs only when client_sleeping is
  * set.  The worker sleeps in its libev loop, watching its eventfd; it sets
  * ctl->worker_sleeping while it may sleep, and the client writes the
@@ -99,6 +107,8 @@
 #define SPK_SHM_BULK_DESC 8u            /* after a BULK frame's header: u32 gen, u32 0 */
 #define SPK_SHM_MIN_ROOM 1024u          /* a reply's room: header + an error's text */
 #define SPK_SHM_SLICE_US 2000           /* a sleeping client looks at the socket this often */
+#define SPK_SHM_SETUP_S 2.0             /* a connect message comes within this of the connect */
+#define SPK_SHM_SETUPS_MAX 64           /* connections not past their connect message, at once */
 #define SPK_SHM_WRAP 0x57504b53u        /* "SKPW": the rest of the ring is skipped */
 #define SPK_SHM_REGION_MAGIC 0x4d48534bu /* "KSHM" */
 #define SPK_SHM_VERSION 1u

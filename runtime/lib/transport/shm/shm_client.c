@@ -145,8 +145,8 @@ static int ask_worker(struct shm_conn *c, struct spk_shm_offer *o, int64_t deadl
 		rc = spk_chan_recv_view(&c->ch, h.len, &p, deadline);
 	if (rc < 0)
 		return spk_chan_break(&c->ch, rc);
-	if (h.aux < 0)
-		return spk_fail(SPOKE_EPROTO, "the actor's side: %.*s", (int)h.len, (const char *)p);
+	if (h.aux < 0) /* the worker's refusal: its code (SPOKE_ETRANSPORT) and why */
+		return spk_fail(h.aux, "the actor's side: %.*s", (int)h.len, (const char *)p);
 	spoke_view_init(&v, p, h.len);
 	rc = spk_shm_offer_unpack(&v, o);
 	if (rc < 0)
@@ -203,14 +203,21 @@ static int handshake(struct shm_conn *c, const struct spk_shm_offer *o, int memf
 	memcpy(m.cookie, o->cookie, SPK_SHM_COOKIE);
 	spoke_buf_init(&b, buf, sizeof(buf));
 	spk_shm_connect_pack(&b, &m);
+	/* A worker that refuses at once (too many set-ups) may have answered
+	 * and closed before this goes: its answer is read all the same. */
 	rc = spk_shm_send(c->sock, buf, b.len, memfd);
-	if (rc < 0)
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
 		return spk_fail(SPOKE_EPROTO, "sending the region: %s", strerror(-rc));
 	rc = poll(&pfd, 1, spk_ms_left(deadline));
 	if (rc == 0)
 		return spk_fail(SPOKE_ETIMEDOUT, "actor at %s: no answer on its shared-memory socket",
 				c->addr);
 	n = spk_shm_recv(c->sock, buf, sizeof(buf), &fd, MSG_DONTWAIT);
+	/* A worker that closed without reading our message (it refused at
+	 * once) leaves ECONNRESET, which Linux reports before the answer it
+	 * queued: once, then the answer comes. */
+	if (n == -ECONNRESET)
+		n = spk_shm_recv(c->sock, buf, sizeof(buf), &fd, MSG_DONTWAIT);
 	if (n <= 0) /* a worker that refuses answers why: this one is gone */
 		return spk_fail(SPOKE_EDEAD, "actor at %s closed its shared-memory socket (did the "
 				"actor die?)", c->addr);
@@ -681,12 +688,17 @@ static void shm_close(struct spk_conn *base)
 	free(c);
 }
 
+static int shm_usable(const struct spk_conn_args *args);
+
 static int shm_connect(struct spk_conn **out, const struct spk_conn_args *args,
 		       int64_t deadline)
 {
-	struct shm_conn *c = calloc(1, sizeof(*c));
-	int rc;
+	struct shm_conn *c;
+	int rc = shm_usable(args); /* SPOKE_TRANSPORT=shm to another node: say so */
 
+	if (rc < 0)
+		return rc;
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->base.t = &spk_shm_transport;
@@ -739,7 +751,8 @@ static int shm_usable(const struct spk_conn_args *args)
 		return spk_fail(SPOKE_EINVAL, "actor address '%s' is not host:port", args->addr);
 	rc = getaddrinfo(host, NULL, &hints, &ai);
 	if (rc)
-		return spk_fail(SPOKE_EINVAL, "%s: %s", host, gai_strerror(rc));
+		return spk_fail(SPOKE_ETRANSPORT, "actor at %s: %s: %s (is it on this node?)",
+				args->addr, host, gai_strerror(rc));
 	for (struct addrinfo *i = ai; i && !local; i = i->ai_next) {
 		int fd = socket(i->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
@@ -750,7 +763,7 @@ static int shm_usable(const struct spk_conn_args *args)
 	}
 	freeaddrinfo(ai);
 	if (!local)
-		return spk_fail(SPOKE_EINVAL, "actor at %s is not on this node", args->addr);
+		return spk_fail(SPOKE_ETRANSPORT, "actor at %s is not on this node", args->addr);
 	return 0;
 }
 

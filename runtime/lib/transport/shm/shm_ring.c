@@ -167,6 +167,7 @@ int spk_shm_wait(uint32_t *seq, uint32_t *sleeping, bool (*ready)(void *), int (
 		 void *arg, int poll_us, int slice_us, int64_t deadline)
 {
 	int64_t now = spk_now_us(), spin_end = now + (poll_us > 0 ? poll_us : 0), left;
+	int64_t look = now + slice_us;
 	struct timespec ts;
 	uint32_t s;
 	int rc;
@@ -180,6 +181,14 @@ int spk_shm_wait(uint32_t *seq, uint32_t *sleeping, bool (*ready)(void *), int (
 			cpu_relax();
 		}
 		now = spk_now_us();
+		/* A long spin looks at the peer as often as a sleep does: a dead
+		 * peer ends it within a slice, whatever the budget. */
+		if (now >= look) {
+			rc = alive(arg);
+			if (rc < 0)
+				return rc;
+			look = now + slice_us;
+		}
 	}
 	for (;;) {
 		rc = alive(arg);

@@ -68,7 +68,8 @@ void spk_shm_bulk_put(uint8_t *frame, uint32_t gen);
 
 /* Waits until ready(arg) is true: spins for poll_us, then sleeps on the
  * shared futex word *seq with *sleeping set, in slices of slice_us, calling
- * alive(arg) between them (its error ends the wait), never past deadline.
+ * alive(arg) between them and every slice_us of the spin (its error ends
+ * the wait), never past deadline.
  * 0, SPOKE_ETIMEDOUT, or alive's error. */
 int spk_shm_wait(uint32_t *seq, uint32_t *sleeping, bool (*ready)(void *), int (*alive)(void *),
 		 void *arg, int poll_us, int slice_us, int64_t deadline);

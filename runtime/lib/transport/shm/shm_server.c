@@ -52,6 +52,7 @@ struct sconn {
 	struct shm_srv *srv;
 	int sock, efd;
 	ev_io sock_w, efd_w;
+	ev_timer setup_w; /* until the connect message: SPK_SHM_SETUP_S */
 	bool up; /* past the connect message */
 	bool dead;
 	uint8_t *region;
@@ -76,6 +77,7 @@ struct shm_srv {
 		int64_t expires;
 	} cookies[COOKIES];
 	unsigned next_cookie;
+	unsigned setups; /* connections not up yet (SPK_SHM_SETUPS_MAX) */
 	struct sconn *conns;
 };
 
@@ -89,6 +91,10 @@ static void conn_free(struct sconn *c)
 			break;
 		}
 	ev_io_stop(s->env.loop, &c->sock_w);
+	if (!c->up) {
+		ev_timer_stop(s->env.loop, &c->setup_w);
+		s->setups--;
+	}
 	if (c->efd >= 0) {
 		ev_io_stop(s->env.loop, &c->efd_w);
 		close(c->efd);
@@ -273,7 +279,8 @@ static bool take_cookie(struct shm_srv *s, const struct spk_shm_connect *m)
 	return true;
 }
 
-static void refuse(struct sconn *c, int status, const char *why)
+/* The one answer of a refusal (the socket's end follows). */
+static void send_refusal(int fd, int status, const char *why)
 {
 	struct spk_shm_answer a = { .status = status };
 	uint8_t out[SPK_SHM_ANSWER_MAX];
@@ -282,7 +289,12 @@ static void refuse(struct sconn *c, int status, const char *why)
 	snprintf(a.text, sizeof(a.text), "%s", why);
 	spoke_buf_init(&b, out, sizeof(out));
 	if (spk_shm_answer_pack(&b, &a) == 0)
-		spk_shm_send(c->sock, out, b.len, -1);
+		spk_shm_send(fd, out, b.len, -1);
+}
+
+static void refuse(struct sconn *c, int status, const char *why)
+{
+	send_refusal(c->sock, status, why);
 	drop(c, SPK_LOG_WARN, "refused: %s", why);
 }
 
@@ -320,6 +332,8 @@ static void on_connect_msg(struct sconn *c, const uint8_t *p, size_t n, int fd)
 	spk_shm_answer_pack(&b, &a);
 	if (spk_shm_send(c->sock, out, b.len, c->efd) < 0)
 		return (void)drop(c, SPK_LOG_INFO, "the client left before the answer");
+	ev_timer_stop(s->env.loop, &c->setup_w);
+	s->setups--;
 	c->up = true;
 	ev_io_init(&c->efd_w, efd_cb, c->efd, EV_READ);
 	c->efd_w.data = c;
@@ -357,6 +371,15 @@ static void sock_cb(struct ev_loop *loop, ev_io *w, int revents)
 		close(fd);
 }
 
+/* A set-up that did not send its connect message in time: it held a
+ * descriptor and a place among the set-ups for nothing. */
+static void setup_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	drop(w->data, SPK_LOG_WARN, "no connect message within %.0f s", SPK_SHM_SETUP_S);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct shm_srv *s = w->data;
@@ -367,9 +390,18 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)revents;
 	while ((fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		/* Another user learns nothing, not even why. */
 		if (spk_shm_peer(fd, &pid, &uid) < 0 || uid != getuid()) {
 			spk_warn("shared-memory connection of uid %u (pid %d) refused: not ours",
 				 (unsigned)uid, (int)pid);
+			close(fd);
+			continue;
+		}
+		if (s->setups >= SPK_SHM_SETUPS_MAX) {
+			spk_warn("shared-memory connection of pid %d refused: %u set-ups at once",
+				 (int)pid, s->setups);
+			send_refusal(fd, SPOKE_ETRANSPORT, "too many shared-memory connections "
+				     "being set up at once; try again");
 			close(fd);
 			continue;
 		}
@@ -385,6 +417,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_init(&c->sock_w, sock_cb, fd, EV_READ);
 		c->sock_w.data = c;
 		ev_io_start(loop, &c->sock_w);
+		ev_timer_init(&c->setup_w, setup_timeout, SPK_SHM_SETUP_S, 0.);
+		c->setup_w.data = c;
+		ev_timer_start(loop, &c->setup_w);
+		s->setups++;
 		c->next = s->conns;
 		s->conns = c;
 	}
@@ -465,15 +501,16 @@ static void shm_hello(void *srv, struct spk_evconn *c, const struct spk_hdr *h, 
 
 	(void)p;
 	if (s->why[0]) {
-		spk_evconn_reply_error(c, h->id, SPOKE_EPROTO, "no shared memory here: %s", s->why);
+		spk_evconn_reply_error(c, h->id, SPOKE_ETRANSPORT, "no shared memory here: %s",
+				       s->why);
 		return;
 	}
 	/* A free slot: never one whose cookie is still live. */
 	for (n = 0, i = s->next_cookie; n < COOKIES && s->cookies[i].expires > now; n++)
 		i = (i + 1) % COOKIES;
 	if (n == COOKIES) {
-		spk_evconn_reply_error(c, h->id, SPOKE_EPROTO, "%d shared-memory connections being "
-				       "set up at once; try again", COOKIES);
+		spk_evconn_reply_error(c, h->id, SPOKE_ETRANSPORT, "%d shared-memory connections "
+				       "being set up at once; try again", COOKIES);
 		return;
 	}
 	s->next_cookie = (i + 1) % COOKIES;
