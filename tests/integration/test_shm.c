@@ -69,7 +69,7 @@ static int count_maps(uint32_t pid, const char *what)
 }
 
 /* Whether [addr, addr+len) lies in one mapping of pid whose line names `what`. */
-__attribute__((unused)) static int mapped_in(uint32_t pid, uint64_t addr, uint64_t len, const char *what)
+static int mapped_in(uint32_t pid, uint64_t addr, uint64_t len, const char *what)
 {
 	char path[64], line[512];
 	unsigned long lo, hi;
@@ -924,6 +924,97 @@ START_TEST(stalled_setups)
 }
 END_TEST
 
+/* ---- spoke_mr memory: no byte copied ---- */
+
+/* spoke_mr_alloc memory over shared memory: the method's request view and
+ * the place it packs its reply both lie in the client's memfd as the
+ * worker maps it (its /proc/PID/maps says so), and the reply is read from
+ * the caller's memory, where the method put it; 16 and 64 MiB byte for
+ * byte both ways; a reply over cap is SPOKE_ENOSPC with its size, a
+ * failure's message comes back; spoke_mr_free unmaps it at the worker;
+ * over TCP the same calls work on plain memory. */
+START_TEST(mr_zero_copy)
+{
+	spoke_actor *a = spawn_open("z", NULL);
+	uint32_t pid = actor_pid(a);
+	static const size_t sizes[] = { 16 * MiB, 64 * MiB };
+	spoke_mr rq, rp;
+	uint8_t r[8];
+	size_t n;
+	int rc;
+
+	ck_assert_str_eq(spoke_actor_transport(a), "shm");
+	ck_assert_int_eq(spoke_mr_alloc(a, 64 * MiB, &rq), 0);
+	ck_assert_int_eq(spoke_mr_alloc(a, 64 * MiB + 100, &rp), 0);
+	ck_assert_uint_eq(rp.len, 64 * MiB + 100);
+	ck_assert_uint_eq((uintptr_t)rq.addr % 4096, 0);
+
+	/* Where the method read and wrote. */
+	fill_pattern(rq.addr, 16 * MiB, 5);
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_WHERE, &rq, 4096, 16 * MiB - 4096, &rp, 100, 24,
+				       &n, 0), 0);
+	ck_assert_uint_eq(n, 24);
+	{
+		const uint8_t *w = (const uint8_t *)rp.addr + 100;
+
+		ck_assert_msg(mapped_in(pid, get_u64(w), 16 * MiB - 4096, "memfd:spoke-mr"),
+			      "the request was read at %#llx, not in the client's memory",
+			      (unsigned long long)get_u64(w));
+		ck_assert_msg(mapped_in(pid, get_u64(w + 8), 24, "memfd:spoke-mr"),
+			      "the reply was packed at %#llx, not in the client's memory",
+			      (unsigned long long)get_u64(w + 8));
+		ck_assert_uint_eq(get_u64(w + 16),
+				  probe_sum((const uint8_t *)rq.addr + 4096, 16 * MiB - 4096));
+	}
+	/* The same memory as request and reply. */
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_WHERE, &rq, 0, 4096, &rq, 8192, 24, &n, 0), 0);
+	ck_assert_uint_eq(get_u64((uint8_t *)rq.addr + 8192 + 16), probe_sum(rq.addr, 4096));
+
+	for (int i = 0; i < 2; i++) {
+		size_t len = sizes[i];
+
+		fill_pattern(rq.addr, len, (uint8_t)(20 + i));
+		ck_assert_int_eq(spoke_call_mr(a, PROBE_SUM, &rq, 0, len, &rp, 0, 8, &n, 0), 0);
+		ck_assert_uint_eq(get_u64(rp.addr), probe_sum(rq.addr, len));
+		fill_req(rq.addr, (uint32_t)len, (uint8_t)(30 + i));
+		ck_assert_int_eq(spoke_call_mr(a, PROBE_FILL, &rq, 0, 5, &rp, 100, len, &n, 0), 0);
+		ck_assert_uint_eq(n, len);
+		ck_assert_uint_eq(pattern_diff((uint8_t *)rp.addr + 100, len, (uint8_t)(30 + i)), len);
+	}
+	/* Over cap, a failure, a request in the caller's memory. */
+	fill_req(rq.addr, 100, 1);
+	rc = spoke_call_mr(a, PROBE_FILL, &rq, 0, 5, &rp, 0, 50, &n, 0);
+	ck_assert_msg(rc == SPOKE_ENOSPC, "%s (%s)", spoke_strerror(rc), spoke_errmsg());
+	ck_assert_uint_eq(n, 100);
+	rc = spoke_call_mr(a, PROBE_FAIL, &rq, 0, 5, &rp, 0, 50, &n, 0);
+	ck_assert_int_eq(rc, spoke_call(a, PROBE_FAIL, NULL, 0, r, sizeof(r), &n, 0));
+	ck_assert_int_lt(rc, 0);
+	fill_req(rq.addr, 77, 2);
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_FILL, &rq, 0, 5, NULL, 0, 0, &n, 0), SPOKE_ENOSPC);
+	ck_assert_uint_eq(n, 77);
+
+	ck_assert_int_eq(count_maps(pid, "memfd:spoke-mr"), 2);
+	spoke_mr_free(&rq);
+	spoke_mr_free(&rp);
+	ck_assert_ptr_null(rq.addr);
+	for (int i = 0; i < 300 && count_maps(pid, "memfd:spoke-mr"); i++)
+		usleep(10000);
+	ck_assert_int_eq(count_maps(pid, "memfd:spoke-mr"), 0);
+	echo_ok(a);
+
+	/* TCP: plain memory, the same calls. */
+	ck_assert_int_eq(spoke_actor_use_transport(a, "tcp", 0), 0);
+	ck_assert_int_eq(spoke_mr_alloc(a, MiB, &rq), 0);
+	ck_assert_int_eq(spoke_mr_alloc(a, MiB, &rp), 0);
+	fill_req(rq.addr, MiB, 9);
+	ck_assert_int_eq(spoke_call_mr(a, PROBE_FILL, &rq, 0, 5, &rp, 0, MiB, &n, 0), 0);
+	ck_assert_uint_eq(pattern_diff(rp.addr, MiB, 9), MiB);
+	spoke_mr_free(&rq);
+	spoke_mr_free(&rp);
+	spoke_actor_close(a);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("shm");
@@ -941,6 +1032,7 @@ int main(void)
 	tcase_add_loop_test(tc, large_calls, 0, 2);
 	tcase_add_test(tc, switch_transport);
 	tcase_add_test(tc, stalled_setups);
+	tcase_add_test(tc, mr_zero_copy);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	setenv("SPOKE_TRANSPORT", "shm", 1);

@@ -114,6 +114,8 @@
 #define SPK_SHM_VERSION 1u
 
 #define SPK_SF_BULK 0x1u /* the payload lies in the direction's bulk area */
+#define SPK_SF_MR 0x2u   /* the payload lies in spoke_mr memory (below) */
+#define SPK_SHM_MRS_MAX 4096u /* spoke_mr memories a worker maps per connection */
 
 #define SPK_SHM_LINE 64
 struct spk_shm_ctl {
@@ -147,6 +149,34 @@ struct spk_shm_area_msg {
 	uint32_t gen;  /* 1, 2, ...: one more than the last */
 	uint64_t size; /* bytes (a power of two), as the memfd's size */
 };
+
+/* spoke_mr memory.  spoke_mr_alloc over shared memory makes a sealed
+ * memfd (its id unique in the client's process); the first call of a
+ * connection that names it sends it over the socket (struct spk_shm_mr_msg
+ * of type SPK_SHM_MR_MSG, with SCM_RIGHTS), and the worker maps it,
+ * writable, for the connection's life or until spoke_mr_free sends
+ * SPK_SHM_MR_FREE (no descriptor).  A spoke_call_mr is then a CALL frame
+ * with SPK_SF_MR whose len is the request's and whose body is struct
+ * spk_shm_mr_desc: the method reads its request in the client's memory and
+ * packs its reply straight into the reply's, bounds-checked against the
+ * mapping; the REPLY has SPK_SF_MR (its body the descriptor, zeroed) and
+ * len the reply's bytes, already where the caller wants them.  A reply that
+ * outgrows cap goes the usual way (ring or area), and the caller's call
+ * fails with SPOKE_ENOSPC as over any transport; a failure's message too. */
+#define SPK_SHM_MR_MSG 0x47455252u  /* "RREG" */
+#define SPK_SHM_MR_FREE 0x45455246u /* "FREE" */
+struct spk_shm_mr_msg {
+	uint32_t type; /* SPK_SHM_MR_MSG or SPK_SHM_MR_FREE */
+	uint32_t id;   /* not 0 */
+	uint64_t size; /* MR_MSG: bytes, as the memfd's size (a page multiple) */
+};
+
+#define SPK_SHM_MR_DESC 32u
+struct spk_shm_mr_desc {
+	uint32_t req_id, rep_id; /* 0: none (no request bytes; a reply the usual way) */
+	uint64_t req_off, rep_off, rep_cap;
+};
+_Static_assert(sizeof(struct spk_shm_mr_desc) == SPK_SHM_MR_DESC, "MR descriptor");
 
 struct spk_transport;
 struct spk_server_ops;

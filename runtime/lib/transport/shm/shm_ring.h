@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "frame.h"
+#include "shm.h"
 
 struct spk_shm_ring {
 	uint8_t *base;     /* the ring's bytes */
@@ -59,6 +60,11 @@ int spk_shm_ring_peek(struct spk_shm_ring *r, struct spk_hdr *h, const uint8_t *
 void spk_shm_ring_release(struct spk_shm_ring *r);
 /* Whether the producer published anything not consumed (no check). */
 bool spk_shm_ring_pending(const struct spk_shm_ring *r);
+
+/* An MR frame's descriptor (shm.h, "spoke_mr memory"), copied out of the
+ * ring (get) or into it (put). */
+void spk_shm_mr_desc_get(const uint8_t *frame, struct spk_shm_mr_desc *d);
+void spk_shm_mr_desc_put(uint8_t *frame, const struct spk_shm_mr_desc *d);
 
 /* The generation named by a BULK frame's descriptor. */
 uint32_t spk_shm_bulk_gen(const uint8_t *frame);
