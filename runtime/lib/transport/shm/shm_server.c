@@ -580,6 +580,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 static int shm_start(void **out, const struct spk_server_env *env)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const struct spk_transport *mode = NULL;
 	struct shm_srv *s = calloc(1, sizeof(*s));
 	uint8_t rnd[8];
 	socklen_t len;
@@ -592,6 +593,14 @@ static int shm_start(void **out, const struct spk_server_env *env)
 	for (s->area_max = SPK_SHM_BULK_MIN; s->area_max < s->max_msg; s->area_max <<= 1)
 		;
 	*out = s;
+	s->lfd = -1;
+	/* As RDMA's server does: the worker's SPOKE_TRANSPORT naming another
+	 * transport turns this one off (clients that insist are told why). */
+	if (spk_transport_from_env(&mode) == 0 && mode && mode != &spk_shm_transport) {
+		snprintf(s->why, sizeof(s->why), "SPOKE_TRANSPORT=%s on the actor's node",
+			 mode->name);
+		goto out_off;
+	}
 	s->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->lfd < 0) {
 		snprintf(s->why, sizeof(s->why), "socket(AF_UNIX): %s", strerror(errno));
