@@ -210,10 +210,12 @@ static int ask_worker(struct shm_conn *c, struct spk_shm_offer *o, int64_t deadl
 }
 
 /* Connects to the worker's socket: it must be the actor's own process. */
-static int connect_sock(struct shm_conn *c, const char *name)
+static int connect_sock(struct shm_conn *c, const char *name, int64_t deadline)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	int64_t left = deadline - spk_now_us();
+	struct timeval tv = { .tv_sec = left / 1000000, .tv_usec = left % 1000000 };
 	pid_t pid;
 	uid_t uid;
 
@@ -221,8 +223,23 @@ static int connect_sock(struct shm_conn *c, const char *name)
 	if (c->sock < 0)
 		return spk_fail(-errno, "socket(AF_UNIX): %s", strerror(errno));
 	memcpy(sa.sun_path + 1, name, strlen(name));
-	if (connect(c->sock, (struct sockaddr *)&sa, len) < 0)
+	/* A full backlog (a worker busy in a long method) blocks a connect
+	 * until SO_SNDTIMEO: never past the deadline. */
+	if (left <= 0)
+		return spk_fail(SPOKE_ETIMEDOUT, "actor at %s: no time left to connect", c->addr);
+	setsockopt(c->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(c->sock, (struct sockaddr *)&sa, len) < 0) {
+		if (errno == EAGAIN)
+			return spk_fail(SPOKE_ETIMEDOUT, "actor at %s: its shared-memory socket did "
+					"not take the connection in time", c->addr);
+		/* The name it offered a moment ago has no listener: it died. */
+		if (errno == ECONNREFUSED)
+			return spk_fail(SPOKE_EDEAD, "actor at %s: nothing listens on its "
+					"shared-memory socket any more (did the actor die?)", c->addr);
 		return spk_fail(SPOKE_EPROTO, "connecting to @%s: %s", name, strerror(errno));
+	}
+	tv = (struct timeval){ 0 }; /* the sends after: as before */
+	setsockopt(c->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (spk_shm_peer(c->sock, &pid, &uid) < 0)
 		return spk_fail(SPOKE_EAUTH, "no credentials on @%s", name);
 	if (uid != getuid() || (c->pid && (uint32_t)pid != c->pid))
@@ -303,7 +320,7 @@ static int establish(struct shm_conn *c, int64_t deadline)
 	c->ctl->magic = SPK_SHM_REGION_MAGIC;
 	c->ctl->version = SPK_SHM_VERSION;
 	c->ctl->ring_size = SPK_SHM_RING;
-	rc = connect_sock(c, o.name);
+	rc = connect_sock(c, o.name, deadline);
 	if (rc == 0)
 		rc = handshake(c, &o, memfd, deadline);
 	close(memfd);
