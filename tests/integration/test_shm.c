@@ -891,8 +891,17 @@ START_TEST(stalled_setups)
 
 	ck_assert_int_eq(spoke_actor_use_transport(a, "tcp", 0), 0);
 	echo_ok(a);
-	fds = count_fds(pid);
-	maps = count_maps(pid, "memfd:spoke-");
+	/* The handle's shared-memory connection goes in the background. */
+	maps = 0;
+	fds = -1;
+	for (int i = 0; i < WAIT_MS / 100; i++) {
+		int f = count_fds(pid);
+
+		if (f == fds && count_maps(pid, "memfd:spoke-") == maps)
+			break;
+		fds = f;
+		usleep(100000);
+	}
 	raw_offer("st", &ch, &o);
 	spk_chan_close(&ch);
 	t0 = now_ms();
