@@ -306,6 +306,21 @@ typedef struct spoke_mr {
  * TCP it is only remembered.  Register after choosing the transport. */
 SPOKE_API int spoke_mr_register(spoke_actor *a, void *addr, size_t len, spoke_mr *mr);
 SPOKE_API void spoke_mr_deregister(spoke_mr *mr);
+/* Allocates len bytes (zeroed, page-aligned, at mr->addr) that calls on
+ * a's transport use in place, whatever it is: over shared memory a sealed
+ * memfd that each of the handle's connections hands the worker once, so
+ * that spoke_call_mr() moves no payload byte at all (the method reads its
+ * request where it lies and packs its reply straight into the reply's
+ * memory); over RDMA and TCP plain memory, registered as by
+ * spoke_mr_register().  Memory the caller allocated itself is not in place
+ * over shared memory (calls copy it): allocate with this for zero copy.
+ * Allocate after choosing the transport; on another transport the memory
+ * still works, copied.  Free it with spoke_mr_free() (once no call uses
+ * it), never with spoke_mr_deregister(). */
+SPOKE_API int spoke_mr_alloc(spoke_actor *a, size_t len, spoke_mr *mr);
+/* Frees memory of spoke_mr_alloc() (NULL or a zeroed mr: nothing); the
+ * workers that mapped it let it go. */
+SPOKE_API void spoke_mr_free(spoke_mr *mr);
 /* Calls method with the request req->addr[req_off, req_off+req_len) and
  * the reply written into rep->addr[rep_off, rep_off+cap); over RDMA the
  * actor reads the one and writes the other directly (RDMA READ and WRITE). */

@@ -353,6 +353,53 @@ void spoke_mr_deregister(spoke_mr *mr)
 		memset(mr, 0, sizeof(*mr));
 }
 
+int spoke_mr_alloc(spoke_actor *a, size_t len, spoke_mr *mr)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	void *p;
+	int rc;
+
+	spk_api_enter();
+	if (!a || !mr)
+		return spk_api_ret(spk_api_null(__func__, !a ? "a" : "mr"));
+	memset(mr, 0, sizeof(*mr));
+	if (!len || len > SIZE_MAX - page)
+		return spk_api_ret(spk_fail(SPOKE_EINVAL, "%s: len is %zu", __func__, len));
+	if (a->t->mr_alloc) {
+		rc = a->t->mr_alloc(a->pool[0].conn, len, mr);
+		if (rc < 0)
+			memset(mr, 0, sizeof(*mr));
+		return spk_api_ret(rc);
+	}
+	p = aligned_alloc(page, (len + page - 1) / page * page);
+	if (!p)
+		return spk_api_ret(spk_fail(-ENOMEM, "%s: %zu bytes", __func__, len));
+	memset(p, 0, len);
+	mr->addr = p;
+	mr->len = len;
+	rc = a->t->mr_register ? a->t->mr_register(a->pool[0].conn, mr) : 0;
+	if (rc < 0) {
+		free(p);
+		memset(mr, 0, sizeof(*mr));
+	}
+	return spk_api_ret(rc);
+}
+
+void spoke_mr_free(spoke_mr *mr)
+{
+	const struct spk_transport *t;
+	void *p;
+
+	if (!mr || !mr->addr)
+		return;
+	/* The transport's own memory goes with its registration; plain memory
+	 * (call.c's, above) after it. */
+	t = mr->mr_ ? ((const struct spk_mr_base *)mr->mr_)->t : NULL;
+	p = t && t->mr_alloc ? NULL : mr->addr;
+	spoke_mr_deregister(mr);
+	free(p);
+}
+
 /* Whether mr (or NULL) is memory the handle's transport uses in place. */
 static bool mr_of(const spoke_actor *a, const spoke_mr *mr)
 {

@@ -21,6 +21,9 @@
 /* Opens a client to its own job (spoke_client_open(&c, NULL)) and lists
  * the nodes -> i32 status, then the node names or the error message. */
 #define PROBE_NODES 10
+/* bytes -> u64 the address its request lies at, u64 the address its reply
+ * is packed at, u64 probe_sum of the request (where a call's bytes are) */
+#define PROBE_WHERE 32
 
 /* The test pattern and checksum both ends compute. */
 static inline uint8_t probe_byte(uint8_t seed, size_t i)

@@ -177,6 +177,16 @@ static int nodes(void *state, spoke_view *req, spoke_buf *reply)
 	return spoke_buf_error(reply);
 }
 
+static int where(void *state, spoke_view *req, spoke_buf *reply)
+{
+	uint64_t at = (uint64_t)(uintptr_t)(reply->data + reply->len);
+
+	(void)state;
+	spoke_buf_put_u64(reply, (uint64_t)(uintptr_t)req->data);
+	spoke_buf_put_u64(reply, at);
+	return spoke_buf_put_u64(reply, probe_sum(req->data, req->len));
+}
+
 static const spoke_method probe_methods[] = {
 	{ PROBE_ECHO, "echo", echo },
 	{ PROBE_GPUS, "gpus", gpus },
@@ -190,6 +200,7 @@ static const spoke_method probe_methods[] = {
 	{ PROBE_FAIL_WITH, "fail_with", fail_with },
 	{ PROBE_SELF, "self_call", self_call },
 	{ PROBE_NODES, "nodes", nodes },
+	{ PROBE_WHERE, "where", where },
 };
 
 static const spoke_actor_type probe_type = {

@@ -235,7 +235,9 @@ START_TEST(test_garbage_frames)
 	spk_hdr_encode(p.mem, SPK_REPLY, 1, 0, 10);
 	ck_assert_int_eq(peek(&p), SPOKE_EPROTO);
 	spk_hdr_encode(p.mem, SPK_CALL, 1, 0, 10);
-	spk_hdr_set_flags(p.mem, 2);
+	spk_hdr_set_flags(p.mem, 4);
+	ck_assert_int_eq(peek(&p), SPOKE_EPROTO);
+	spk_hdr_set_flags(p.mem, SPK_SF_BULK | SPK_SF_MR);
 	ck_assert_int_eq(peek(&p), SPOKE_EPROTO);
 	spk_hdr_encode(p.mem, SPK_CALL, 1, 0, 41);
 	ck_assert_int_eq(peek(&p), SPOKE_EPROTO);
@@ -307,7 +309,8 @@ START_TEST(test_garbage_random)
 		rc = spk_shm_ring_peek(&p.cons, &h, &f);
 		ck_assert(rc == 0 || rc == 1 || rc == SPOKE_EPROTO);
 		if (rc == 0) {
-			size_t body = (h.flags & SPK_SF_BULK) ? SPK_SHM_BULK_DESC : h.len;
+			size_t body = (h.flags & SPK_SF_BULK) ? SPK_SHM_BULK_DESC
+				      : (h.flags & SPK_SF_MR) ? SPK_SHM_MR_DESC : h.len;
 
 			ck_assert(f >= p.mem && f + SPK_HDR_SIZE + body <= p.mem + 4096);
 			ck_assert_uint_le(p.cons.cur, p.head - p.cons.pos);

@@ -149,6 +149,11 @@ struct spk_transport {
 	/* Makes mr (addr and len set) usable in place by this transport's
 	 * calls (NULL: nothing to do); undone by mr_deregister. */
 	int (*mr_register)(struct spk_conn *c, spoke_mr *mr);
+	/* spoke_mr_alloc: len bytes of memory that this transport's calls use
+	 * in place, in *mr (addr, len, mr_), zeroed; mr_deregister frees it.
+	 * NULL: call.c allocates plain memory and calls mr_register.  (Shared
+	 * memory needs it: only memory both processes can map is in place.) */
+	int (*mr_alloc)(struct spk_conn *c, size_t len, spoke_mr *mr);
 	void (*mr_deregister)(spoke_mr *mr);
 
 	const struct spk_server_ops *server; /* NULL: the worker's own TCP path */

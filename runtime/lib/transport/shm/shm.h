@@ -19,7 +19,14 @@
  * and the worker, for a peer of its own uid with a live cookie (issued in
  * the last 10 s, used once) and a memfd of exactly the region's size whose
  * seals include SHRINK and GROW, maps it and answers {status 0} with an
- * eventfd of its own (SCM_RIGHTS) by which the client wakes its loop.  The
+ * eventfd of its own (SCM_RIGHTS) by which the client wakes its loop.
+ * Every refusal is one answer {status < 0, why} then the socket's end, but
+ * for a peer of another uid, closed at once.  A connection that sends no
+ * connect message within SPK_SHM_SETUP_S is closed, and past
+ * SPK_SHM_SETUPS_MAX set-ups at once a new one is refused
+ * (SPOKE_ETRANSPORT): a process that only connects holds no descriptor of
+ * the worker's for long.  The worker's refusals of the SPK_SHM frame itself
+ * (no shared memory here, too many offers live) are SPOKE_ETRANSPORT too.  The
  * region never has a name another user can open; the socket stays open for
  * the connection's life: its end (POLLHUP, EOF) is how either side learns
  * that the other died.
@@ -72,8 +79,9 @@
  * Waking up.  The client spins for its poll_us on the reply ring, then
  * sets ctl->client_sleeping and sleeps on a futex on ctl->client_seq (a
  * shared futex: no FUTEX_PRIVATE_FLAG), in slices of SPK_SHM_SLICE_US
- * between which it looks at the socket (a dead worker fails the calls in
- * flight with SPOKE_EDEAD within milliseconds), never past the deadline.
+ * between which it looks at the socket, as it does every SPK_SHM_SLICE_US
+ * of its spin (a dead worker fails the calls in flight with SPOKE_EDEAD
+ * within milliseconds, whatever poll_us), never past the deadline.
  * The worker bumps client_seq and FUTEX_WAKEs only when client_sleeping is
  * set.  The worker sleeps in its libev loop, watching its eventfd; it sets
  * ctl->worker_sleeping while it may sleep, and the client writes the
@@ -99,11 +107,15 @@
 #define SPK_SHM_BULK_DESC 8u            /* after a BULK frame's header: u32 gen, u32 0 */
 #define SPK_SHM_MIN_ROOM 1024u          /* a reply's room: header + an error's text */
 #define SPK_SHM_SLICE_US 2000           /* a sleeping client looks at the socket this often */
+#define SPK_SHM_SETUP_S 2.0             /* a connect message comes within this of the connect */
+#define SPK_SHM_SETUPS_MAX 64           /* connections not past their connect message, at once */
 #define SPK_SHM_WRAP 0x57504b53u        /* "SKPW": the rest of the ring is skipped */
 #define SPK_SHM_REGION_MAGIC 0x4d48534bu /* "KSHM" */
 #define SPK_SHM_VERSION 1u
 
 #define SPK_SF_BULK 0x1u /* the payload lies in the direction's bulk area */
+#define SPK_SF_MR 0x2u   /* the payload lies in spoke_mr memory (below) */
+#define SPK_SHM_MRS_MAX 4096u /* spoke_mr memories a worker maps per connection */
 
 #define SPK_SHM_LINE 64
 struct spk_shm_ctl {
@@ -137,6 +149,34 @@ struct spk_shm_area_msg {
 	uint32_t gen;  /* 1, 2, ...: one more than the last */
 	uint64_t size; /* bytes (a power of two), as the memfd's size */
 };
+
+/* spoke_mr memory.  spoke_mr_alloc over shared memory makes a sealed
+ * memfd (its id unique in the client's process); the first call of a
+ * connection that names it sends it over the socket (struct spk_shm_mr_msg
+ * of type SPK_SHM_MR_MSG, with SCM_RIGHTS), and the worker maps it,
+ * writable, for the connection's life or until spoke_mr_free sends
+ * SPK_SHM_MR_FREE (no descriptor).  A spoke_call_mr is then a CALL frame
+ * with SPK_SF_MR whose len is the request's and whose body is struct
+ * spk_shm_mr_desc: the method reads its request in the client's memory and
+ * packs its reply straight into the reply's, bounds-checked against the
+ * mapping; the REPLY has SPK_SF_MR (its body the descriptor, zeroed) and
+ * len the reply's bytes, already where the caller wants them.  A reply that
+ * outgrows cap goes the usual way (ring or area), and the caller's call
+ * fails with SPOKE_ENOSPC as over any transport; a failure's message too. */
+#define SPK_SHM_MR_MSG 0x47455252u  /* "RREG" */
+#define SPK_SHM_MR_FREE 0x45455246u /* "FREE" */
+struct spk_shm_mr_msg {
+	uint32_t type; /* SPK_SHM_MR_MSG or SPK_SHM_MR_FREE */
+	uint32_t id;   /* not 0 */
+	uint64_t size; /* MR_MSG: bytes, as the memfd's size (a page multiple) */
+};
+
+#define SPK_SHM_MR_DESC 32u
+struct spk_shm_mr_desc {
+	uint32_t req_id, rep_id; /* 0: none (no request bytes; a reply the usual way) */
+	uint64_t req_off, rep_off, rep_cap;
+};
+_Static_assert(sizeof(struct spk_shm_mr_desc) == SPK_SHM_MR_DESC, "MR descriptor");
 
 struct spk_transport;
 struct spk_server_ops;

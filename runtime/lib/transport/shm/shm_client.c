@@ -55,6 +55,7 @@ struct pend {
 	int *done;
 	int *method; /* an async call's: its future keeps a failure */
 	bool tx;     /* the request lies in the bulk area until the reply */
+	bool mr;     /* K_COPY into spoke_mr memory: a reply may already be there */
 };
 
 /* Where a request's payload comes from. */
@@ -63,7 +64,33 @@ struct req_src {
 	size_t len;
 	const spoke_serializer *ser;
 	const void *obj;
+	/* spoke_call_mr: the memories (NULL: none) and the frame's descriptor */
+	struct shm_umr *req_mr, *rep_mr;
+	struct spk_shm_mr_desc mr;
 };
+
+/* spoke_mr_alloc's memory (spoke_mr.mr_): a sealed memfd, mapped here and
+ * sent to each connection that names it, once (shm.h, "spoke_mr memory"). */
+struct shm_umr {
+	struct spk_mr_base base; /* first: spoke_mr_free finds the transport */
+	uint32_t id;
+	int fd;
+	uint8_t *p;
+	size_t size;
+	struct usent *sent; /* the connections that have it */
+};
+
+/* u sent on connection c: in u's list and in c's. */
+struct usent {
+	struct shm_umr *u;
+	struct shm_conn *c;
+	struct usent *next_u, *next_c;
+};
+
+/* Guards every usent list: spoke_mr_free runs on any thread, without any
+ * connection's lock.  Taken after a connection's lock, never before. */
+static pthread_mutex_t umr_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t umr_next_id;
 
 struct shm_conn {
 	struct spk_conn base;
@@ -90,6 +117,7 @@ struct shm_conn {
 	size_t area_max;
 	int poll_us;
 	int broken;
+	struct usent *sent; /* spoke_mr memories this connection's worker maps */
 };
 
 static size_t pow2_at_least(size_t n)
@@ -101,9 +129,28 @@ static size_t pow2_at_least(size_t n)
 	return p;
 }
 
+/* Unlinks e from its memory's list (umr_lock held). */
+static void usent_unlink_u(struct usent *e)
+{
+	for (struct usent **pp = &e->u->sent; *pp; pp = &(*pp)->next_u)
+		if (*pp == e) {
+			*pp = e->next_u;
+			return;
+		}
+}
+
 /* Unmaps and closes everything of the connection but its TCP channel. */
 static void teardown(struct shm_conn *c)
 {
+	pthread_mutex_lock(&umr_lock); /* the worker's end forgets the memories */
+	while (c->sent) {
+		struct usent *e = c->sent;
+
+		c->sent = e->next_c;
+		usent_unlink_u(e);
+		free(e);
+	}
+	pthread_mutex_unlock(&umr_lock);
 	if (c->region)
 		munmap(c->region, SPK_SHM_REGION);
 	if (c->sock >= 0)
@@ -145,8 +192,8 @@ static int ask_worker(struct shm_conn *c, struct spk_shm_offer *o, int64_t deadl
 		rc = spk_chan_recv_view(&c->ch, h.len, &p, deadline);
 	if (rc < 0)
 		return spk_chan_break(&c->ch, rc);
-	if (h.aux < 0)
-		return spk_fail(SPOKE_EPROTO, "the actor's side: %.*s", (int)h.len, (const char *)p);
+	if (h.aux < 0) /* the worker's refusal: its code (SPOKE_ETRANSPORT) and why */
+		return spk_fail(h.aux, "the actor's side: %.*s", (int)h.len, (const char *)p);
 	spoke_view_init(&v, p, h.len);
 	rc = spk_shm_offer_unpack(&v, o);
 	if (rc < 0)
@@ -163,10 +210,12 @@ static int ask_worker(struct shm_conn *c, struct spk_shm_offer *o, int64_t deadl
 }
 
 /* Connects to the worker's socket: it must be the actor's own process. */
-static int connect_sock(struct shm_conn *c, const char *name)
+static int connect_sock(struct shm_conn *c, const char *name, int64_t deadline)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	int64_t left = deadline - spk_now_us();
+	struct timeval tv = { .tv_sec = left / 1000000, .tv_usec = left % 1000000 };
 	pid_t pid;
 	uid_t uid;
 
@@ -174,8 +223,23 @@ static int connect_sock(struct shm_conn *c, const char *name)
 	if (c->sock < 0)
 		return spk_fail(-errno, "socket(AF_UNIX): %s", strerror(errno));
 	memcpy(sa.sun_path + 1, name, strlen(name));
-	if (connect(c->sock, (struct sockaddr *)&sa, len) < 0)
+	/* A full backlog (a worker busy in a long method) blocks a connect
+	 * until SO_SNDTIMEO: never past the deadline. */
+	if (left <= 0)
+		return spk_fail(SPOKE_ETIMEDOUT, "actor at %s: no time left to connect", c->addr);
+	setsockopt(c->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(c->sock, (struct sockaddr *)&sa, len) < 0) {
+		if (errno == EAGAIN)
+			return spk_fail(SPOKE_ETIMEDOUT, "actor at %s: its shared-memory socket did "
+					"not take the connection in time", c->addr);
+		/* The name it offered a moment ago has no listener: it died. */
+		if (errno == ECONNREFUSED)
+			return spk_fail(SPOKE_EDEAD, "actor at %s: nothing listens on its "
+					"shared-memory socket any more (did the actor die?)", c->addr);
 		return spk_fail(SPOKE_EPROTO, "connecting to @%s: %s", name, strerror(errno));
+	}
+	tv = (struct timeval){ 0 }; /* the sends after: as before */
+	setsockopt(c->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (spk_shm_peer(c->sock, &pid, &uid) < 0)
 		return spk_fail(SPOKE_EAUTH, "no credentials on @%s", name);
 	if (uid != getuid() || (c->pid && (uint32_t)pid != c->pid))
@@ -203,14 +267,21 @@ static int handshake(struct shm_conn *c, const struct spk_shm_offer *o, int memf
 	memcpy(m.cookie, o->cookie, SPK_SHM_COOKIE);
 	spoke_buf_init(&b, buf, sizeof(buf));
 	spk_shm_connect_pack(&b, &m);
+	/* A worker that refuses at once (too many set-ups) may have answered
+	 * and closed before this goes: its answer is read all the same. */
 	rc = spk_shm_send(c->sock, buf, b.len, memfd);
-	if (rc < 0)
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
 		return spk_fail(SPOKE_EPROTO, "sending the region: %s", strerror(-rc));
 	rc = poll(&pfd, 1, spk_ms_left(deadline));
 	if (rc == 0)
 		return spk_fail(SPOKE_ETIMEDOUT, "actor at %s: no answer on its shared-memory socket",
 				c->addr);
 	n = spk_shm_recv(c->sock, buf, sizeof(buf), &fd, MSG_DONTWAIT);
+	/* A worker that closed without reading our message (it refused at
+	 * once) leaves ECONNRESET, which Linux reports before the answer it
+	 * queued: once, then the answer comes. */
+	if (n == -ECONNRESET)
+		n = spk_shm_recv(c->sock, buf, sizeof(buf), &fd, MSG_DONTWAIT);
 	if (n <= 0) /* a worker that refuses answers why: this one is gone */
 		return spk_fail(SPOKE_EDEAD, "actor at %s closed its shared-memory socket (did the "
 				"actor die?)", c->addr);
@@ -249,7 +320,7 @@ static int establish(struct shm_conn *c, int64_t deadline)
 	c->ctl->magic = SPK_SHM_REGION_MAGIC;
 	c->ctl->version = SPK_SHM_VERSION;
 	c->ctl->ring_size = SPK_SHM_RING;
-	rc = connect_sock(c, o.name);
+	rc = connect_sock(c, o.name, deadline);
 	if (rc == 0)
 		rc = handshake(c, &o, memfd, deadline);
 	close(memfd);
@@ -365,6 +436,9 @@ static int complete_head(struct shm_conn *c, int64_t deadline)
 		return break_all(c, spk_fail(SPOKE_EPROTO, "actor at %s broke its shared memory: %s",
 					     c->addr, rc == 1 ? "no reply" : spoke_errmsg()));
 	data = f + SPK_HDR_SIZE;
+	if ((h.flags & SPK_SF_MR) && (h.aux < 0 || !p->mr || (p->done && h.len > p->cap)))
+		return break_all(c, spk_fail(SPOKE_EPROTO, "actor at %s sent a reply in spoke_mr "
+					     "memory that the call did not offer", c->addr));
 	if (h.flags & SPK_SF_BULK) {
 		rc = spk_shm_area_recv(&c->rx, c->sock, spk_shm_bulk_gen(f), c->area_max);
 		if (rc == 0 && h.len > c->rx.size)
@@ -376,6 +450,8 @@ static int complete_head(struct shm_conn *c, int64_t deadline)
 	}
 	if (h.aux < 0)
 		status = spk_reply_error_unpack(h.aux, data, h.len);
+	else if (h.flags & SPK_SF_MR) /* the method packed it where the caller wants it */
+		status = 0;
 	else
 		status = consume(c, p, data, h.len);
 	spk_shm_ring_release(&c->rep);
@@ -453,6 +529,46 @@ static int req_room(struct shm_conn *c, size_t min, uint8_t **at, size_t *room,
 	return 0;
 }
 
+/* Sends the memories of src that c's worker does not have yet (once per
+ * connection: shm.h, "spoke_mr memory"). */
+static int send_mrs(struct shm_conn *c, const struct req_src *src)
+{
+	struct shm_umr *us[2] = { src->req_mr, src->rep_mr };
+	int rc = 0;
+
+	pthread_mutex_lock(&umr_lock);
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		struct spk_shm_mr_msg m = { .type = SPK_SHM_MR_MSG };
+		struct usent *e;
+
+		if (!us[i] || (i == 1 && us[1] == us[0]))
+			continue;
+		for (e = c->sent; e && e->u != us[i]; e = e->next_c)
+			;
+		if (e)
+			continue;
+		e = calloc(1, sizeof(*e)); /* once per memory and connection */
+		if (!e) {
+			rc = -ENOMEM;
+			break;
+		}
+		m.id = us[i]->id;
+		m.size = us[i]->size;
+		rc = spk_shm_send(c->sock, &m, sizeof(m), us[i]->fd);
+		if (rc < 0) {
+			free(e);
+			rc = break_all(c, spk_fail(SPOKE_EDEAD, "actor at %s: sending spoke_mr memory: "
+						   "%s", c->addr, strerror(-rc)));
+			break;
+		}
+		*e = (struct usent){ .u = us[i], .c = c, .next_u = us[i]->sent, .next_c = c->sent };
+		us[i]->sent = e;
+		c->sent = e;
+	}
+	pthread_mutex_unlock(&umr_lock);
+	return rc;
+}
+
 /* Publishes a CALL for p with payload src; p joins the ring. */
 static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 		      const struct req_src *src, int64_t deadline)
@@ -472,6 +588,11 @@ static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 		if (rc < 0)
 			return c->broken = rc;
 	}
+	if (src->req_mr || src->rep_mr) {
+		rc = send_mrs(c, src);
+		if (rc < 0)
+			return rc;
+	}
 	if (!src->ser && src->len > c->peer_max) /* the words of TCP's refusal */
 		return spk_fail(SPOKE_ETOOBIG, SPK_OVERSIZE_FMT, (unsigned)src->len, "actor",
 				c->peer_max);
@@ -481,7 +602,9 @@ static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 			return rc;
 	}
 	/* A request up to a quarter of the ring goes in it; more, to the area. */
-	if (src->ser)
+	if (src->req_mr || src->rep_mr)
+		min = SPK_HDR_SIZE + SPK_SHM_MR_DESC;
+	else if (src->ser)
 		min = SPK_SHM_MIN_ROOM;
 	else if (SPK_HDR_SIZE + src->len <= SPK_SHM_RING / 4)
 		min = SPK_HDR_SIZE + src->len;
@@ -491,6 +614,13 @@ static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 	if (rc < 0)
 		return rc;
 	p->id = ++c->next_id;
+	if (src->req_mr || src->rep_mr) { /* no byte of the payload moves */
+		spk_hdr_encode(at, SPK_CALL, p->id, (int32_t)method, (uint32_t)src->len);
+		spk_hdr_set_flags(at, SPK_SF_MR);
+		spk_shm_mr_desc_put(at, &src->mr);
+		spk_shm_ring_publish(&c->req, at, SPK_HDR_SIZE + SPK_SHM_MR_DESC);
+		goto published;
+	}
 	spoke_buf_init(&b, at + SPK_HDR_SIZE, min == SPK_SHM_ALIGN ? 0 : room - SPK_HDR_SIZE);
 	b.grow = grow_tx;
 	b.owner = &g;
@@ -517,6 +647,7 @@ static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 		c->tx_owner = p->id;
 		p->tx = true;
 	}
+published:
 	spk_shm_kick(c->efd, &c->ctl->worker_sleeping);
 	c->ring[(c->head + c->count) % SPK_SHM_CREDITS] = *p;
 	c->count++;
@@ -584,6 +715,96 @@ static int shm_call_obj(struct spk_conn *base, uint32_t method, const spoke_seri
 	struct pend p = { .kind = K_OBJ, .ser = rep_ser, .obj = rep };
 
 	return run_sync(c, &p, method, &src, deadline);
+}
+
+static struct shm_umr *umr_of(const spoke_mr *mr)
+{
+	return mr ? (struct shm_umr *)mr->mr_ : NULL;
+}
+
+/* call.c passes memory of this transport's (spoke_mr_alloc) or NULL. */
+static int shm_call_mr(struct spk_conn *base, uint32_t method, const spoke_mr *req,
+		       size_t req_off, size_t req_len, spoke_mr *rep, size_t rep_off, size_t cap,
+		       size_t *reply_len, int64_t deadline)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+	struct req_src src = {
+		.len = req_len,
+		.req_mr = umr_of(req),
+		.rep_mr = umr_of(rep),
+		.mr = { .req_off = req_off, .rep_off = rep_off, .rep_cap = cap },
+	};
+	size_t len = 0;
+	struct pend p = { .kind = K_COPY, .dst = rep ? (uint8_t *)rep->addr + rep_off : NULL,
+			  .cap = cap, .len = &len, .mr = rep != NULL };
+	int rc;
+
+	src.mr.req_id = src.req_mr ? src.req_mr->id : 0;
+	src.mr.rep_id = src.rep_mr ? src.rep_mr->id : 0;
+	if (req_len > c->peer_max) /* the words of TCP's refusal */
+		rc = spk_fail(SPOKE_ETOOBIG, SPK_OVERSIZE_FMT, (unsigned)req_len, "actor",
+			      c->peer_max);
+	else
+		rc = run_sync(c, &p, method, &src, deadline);
+	if (reply_len && (rc == 0 || rc == SPOKE_ENOSPC))
+		*reply_len = len;
+	return rc;
+}
+
+static int shm_mr_alloc(struct spk_conn *base, size_t len, spoke_mr *mr)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), size = (len + page - 1) / page * page;
+	struct shm_umr *u = calloc(1, sizeof(*u));
+	void *p;
+	int rc;
+
+	(void)base;
+	if (!u)
+		return -ENOMEM;
+	rc = spk_shm_create("spoke-mr", size, &u->fd, &p);
+	if (rc < 0) {
+		free(u);
+		return rc;
+	}
+	u->base.t = &spk_shm_transport;
+	u->id = __atomic_add_fetch(&umr_next_id, 1, __ATOMIC_RELAXED);
+	if (u->id == 0) /* 0 is "none" on the wire */
+		u->id = __atomic_add_fetch(&umr_next_id, 1, __ATOMIC_RELAXED);
+	u->p = p;
+	u->size = size;
+	mr->addr = p;
+	mr->len = len;
+	mr->mr_ = u;
+	return 0;
+}
+
+/* Frees spoke_mr_alloc's memory: each worker that maps it is told to let
+ * it go (without waiting: one that cannot be told now keeps it until the
+ * connection ends). */
+static void shm_mr_free(spoke_mr *mr)
+{
+	struct shm_umr *u = mr->mr_;
+
+	pthread_mutex_lock(&umr_lock);
+	while (u->sent) {
+		struct usent *e = u->sent;
+		struct spk_shm_mr_msg m = { .type = SPK_SHM_MR_FREE, .id = u->id };
+		struct usent **pp;
+		ssize_t n;
+
+		/* One SEQPACKET message: whole, whatever thread sends on c. */
+		n = send(e->c->sock, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)n;
+		for (pp = &e->c->sent; *pp != e; pp = &(*pp)->next_c)
+			;
+		*pp = e->next_c;
+		u->sent = e->next_u;
+		free(e);
+	}
+	pthread_mutex_unlock(&umr_lock);
+	munmap(u->p, u->size);
+	close(u->fd);
+	free(u);
 }
 
 static int shm_call_async(struct spk_conn *base, uint32_t method, const void *req,
@@ -681,12 +902,17 @@ static void shm_close(struct spk_conn *base)
 	free(c);
 }
 
+static int shm_usable(const struct spk_conn_args *args);
+
 static int shm_connect(struct spk_conn **out, const struct spk_conn_args *args,
 		       int64_t deadline)
 {
-	struct shm_conn *c = calloc(1, sizeof(*c));
-	int rc;
+	struct shm_conn *c;
+	int rc = shm_usable(args); /* SPOKE_TRANSPORT=shm to another node: say so */
 
+	if (rc < 0)
+		return rc;
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->base.t = &spk_shm_transport;
@@ -739,7 +965,8 @@ static int shm_usable(const struct spk_conn_args *args)
 		return spk_fail(SPOKE_EINVAL, "actor address '%s' is not host:port", args->addr);
 	rc = getaddrinfo(host, NULL, &hints, &ai);
 	if (rc)
-		return spk_fail(SPOKE_EINVAL, "%s: %s", host, gai_strerror(rc));
+		return spk_fail(SPOKE_ETRANSPORT, "actor at %s: %s: %s (is it on this node?)",
+				args->addr, host, gai_strerror(rc));
 	for (struct addrinfo *i = ai; i && !local; i = i->ai_next) {
 		int fd = socket(i->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
@@ -750,7 +977,7 @@ static int shm_usable(const struct spk_conn_args *args)
 	}
 	freeaddrinfo(ai);
 	if (!local)
-		return spk_fail(SPOKE_EINVAL, "actor at %s is not on this node", args->addr);
+		return spk_fail(SPOKE_ETRANSPORT, "actor at %s is not on this node", args->addr);
 	return 0;
 }
 
@@ -763,11 +990,12 @@ const struct spk_transport spk_shm_transport = {
 	.set_poll = shm_set_poll,
 	.call = shm_call,
 	.call_obj = shm_call_obj,
-	.call_mr = NULL, /* call.c copies: spoke_mr over shared memory is not done yet */
+	.call_mr = shm_call_mr,
 	.call_async = shm_call_async,
 	.future_wait = shm_future_wait,
 	.in_flight = shm_in_flight,
-	.mr_register = NULL,
-	.mr_deregister = NULL,
+	.mr_register = NULL, /* the caller's own memory: calls copy it */
+	.mr_alloc = shm_mr_alloc,
+	.mr_deregister = shm_mr_free,
 	.server = &spk_shm_server,
 };

@@ -114,7 +114,7 @@ int spk_shm_ring_peek(struct spk_shm_ring *r, struct spk_hdr *h, const uint8_t *
 		avail -= skip;
 	}
 	memcpy(hdr, r->base + off, SPK_HDR_SIZE); /* checked where the peer cannot change it */
-	rc = spk_hdr_decode_flags(hdr, r->max_payload, SPK_SF_BULK, h);
+	rc = spk_hdr_decode_flags(hdr, r->max_payload, SPK_SF_BULK | SPK_SF_MR, h);
 	if (rc < 0)
 		return spk_fail(SPOKE_EPROTO, "a bad frame header at %zu of the ring: %s", off,
 				spoke_strerror(rc));
@@ -123,7 +123,10 @@ int spk_shm_ring_peek(struct spk_shm_ring *r, struct spk_hdr *h, const uint8_t *
 				spk_type_name(h->type), spk_type_name(r->type));
 	if ((h->flags & SPK_SF_BULK) && h->len == 0)
 		return spk_fail(SPOKE_EPROTO, "an empty message in a bulk area");
-	body = (h->flags & SPK_SF_BULK) ? SPK_SHM_BULK_DESC : h->len;
+	if ((h->flags & SPK_SF_BULK) && (h->flags & SPK_SF_MR))
+		return spk_fail(SPOKE_EPROTO, "a frame both in a bulk area and in spoke_mr memory");
+	body = (h->flags & SPK_SF_BULK) ? SPK_SHM_BULK_DESC
+	       : (h->flags & SPK_SF_MR) ? SPK_SHM_MR_DESC : h->len;
 	need = ALIGN_UP(SPK_HDR_SIZE + body);
 	if (need > avail || need > r->size - off)
 		return spk_fail(SPOKE_EPROTO, "a frame of %zu bytes at %zu of a ring of %u bytes, "
@@ -149,6 +152,16 @@ uint32_t spk_shm_bulk_gen(const uint8_t *frame)
 	return gen;
 }
 
+void spk_shm_mr_desc_get(const uint8_t *frame, struct spk_shm_mr_desc *d)
+{
+	memcpy(d, frame + SPK_HDR_SIZE, sizeof(*d)); /* once: the peer may change it */
+}
+
+void spk_shm_mr_desc_put(uint8_t *frame, const struct spk_shm_mr_desc *d)
+{
+	memcpy(frame + SPK_HDR_SIZE, d, sizeof(*d));
+}
+
 void spk_shm_bulk_put(uint8_t *frame, uint32_t gen)
 {
 	uint32_t zero = 0;
@@ -167,6 +180,7 @@ int spk_shm_wait(uint32_t *seq, uint32_t *sleeping, bool (*ready)(void *), int (
 		 void *arg, int poll_us, int slice_us, int64_t deadline)
 {
 	int64_t now = spk_now_us(), spin_end = now + (poll_us > 0 ? poll_us : 0), left;
+	int64_t look = now + slice_us;
 	struct timespec ts;
 	uint32_t s;
 	int rc;
@@ -180,6 +194,14 @@ int spk_shm_wait(uint32_t *seq, uint32_t *sleeping, bool (*ready)(void *), int (
 			cpu_relax();
 		}
 		now = spk_now_us();
+		/* A long spin looks at the peer as often as a sleep does: a dead
+		 * peer ends it within a slice, whatever the budget. */
+		if (now >= look) {
+			rc = alive(arg);
+			if (rc < 0)
+				return rc;
+			look = now + slice_us;
+		}
 	}
 	for (;;) {
 		rc = alive(arg);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "frame.h"
+#include "shm.h"
 
 struct spk_shm_ring {
 	uint8_t *base;     /* the ring's bytes */
@@ -60,6 +61,11 @@ void spk_shm_ring_release(struct spk_shm_ring *r);
 /* Whether the producer published anything not consumed (no check). */
 bool spk_shm_ring_pending(const struct spk_shm_ring *r);
 
+/* An MR frame's descriptor (shm.h, "spoke_mr memory"), copied out of the
+ * ring (get) or into it (put). */
+void spk_shm_mr_desc_get(const uint8_t *frame, struct spk_shm_mr_desc *d);
+void spk_shm_mr_desc_put(uint8_t *frame, const struct spk_shm_mr_desc *d);
+
 /* The generation named by a BULK frame's descriptor. */
 uint32_t spk_shm_bulk_gen(const uint8_t *frame);
 void spk_shm_bulk_put(uint8_t *frame, uint32_t gen);
@@ -68,7 +74,8 @@ void spk_shm_bulk_put(uint8_t *frame, uint32_t gen);
 
 /* Waits until ready(arg) is true: spins for poll_us, then sleeps on the
  * shared futex word *seq with *sleeping set, in slices of slice_us, calling
- * alive(arg) between them (its error ends the wait), never past deadline.
+ * alive(arg) between them and every slice_us of the spin (its error ends
+ * the wait), never past deadline.
  * 0, SPOKE_ETIMEDOUT, or alive's error. */
 int spk_shm_wait(uint32_t *seq, uint32_t *sleeping, bool (*ready)(void *), int (*alive)(void *),
 		 void *arg, int poll_us, int slice_us, int64_t deadline);

@@ -52,6 +52,7 @@ struct sconn {
 	struct shm_srv *srv;
 	int sock, efd;
 	ev_io sock_w, efd_w;
+	ev_timer setup_w; /* until the connect message: SPK_SHM_SETUP_S */
 	bool up; /* past the connect message */
 	bool dead;
 	uint8_t *region;
@@ -59,8 +60,17 @@ struct sconn {
 	struct spk_shm_ring req, rep;
 	struct spk_shm_area rx, tx; /* the client's request area, our reply area */
 	uint64_t tx_hold; /* the reply ring's tail frees tx when it reaches this */
+	struct wmr *mrs;  /* the client's spoke_mr memories, mapped (shm.h) */
+	unsigned n_mrs, cap_mrs;
 	char peer[32];
 	struct sconn *next;
+};
+
+/* A client's spoke_mr memory, mapped here. */
+struct wmr {
+	uint32_t id;
+	uint8_t *p;
+	size_t size;
 };
 
 struct shm_srv {
@@ -76,6 +86,7 @@ struct shm_srv {
 		int64_t expires;
 	} cookies[COOKIES];
 	unsigned next_cookie;
+	unsigned setups; /* connections not up yet (SPK_SHM_SETUPS_MAX) */
 	struct sconn *conns;
 };
 
@@ -89,6 +100,10 @@ static void conn_free(struct sconn *c)
 			break;
 		}
 	ev_io_stop(s->env.loop, &c->sock_w);
+	if (!c->up) {
+		ev_timer_stop(s->env.loop, &c->setup_w);
+		s->setups--;
+	}
 	if (c->efd >= 0) {
 		ev_io_stop(s->env.loop, &c->efd_w);
 		close(c->efd);
@@ -98,6 +113,9 @@ static void conn_free(struct sconn *c)
 		munmap(c->region, SPK_SHM_REGION);
 	spk_shm_area_free(&c->rx);
 	spk_shm_area_free(&c->tx);
+	for (unsigned i = 0; i < c->n_mrs; i++)
+		munmap(c->mrs[i].p, c->mrs[i].size);
+	free(c->mrs);
 	free(c);
 }
 
@@ -116,6 +134,131 @@ static int drop(struct sconn *c, int level, const char *fmt, ...)
 	spk_log_limited(level, "shared-memory connection of %s: %s; closing it", c->peer, msg);
 	conn_free(c);
 	return -1;
+}
+
+static struct wmr *find_mr(struct sconn *c, uint32_t id)
+{
+	for (unsigned i = 0; i < c->n_mrs; i++)
+		if (c->mrs[i].id == id)
+			return &c->mrs[i];
+	return NULL;
+}
+
+/* One message of the client's socket (m, n bytes, with descriptor fd):
+ * its next request area, a spoke_mr memory, or the end of one.  0, or
+ * SPOKE_EPROTO (why in spoke_errmsg()). */
+static int take_msg(struct sconn *c, const uint8_t *m, size_t n, int fd)
+{
+	struct spk_shm_area_msg am;
+	struct spk_shm_mr_msg mm;
+	struct wmr *w;
+	uint32_t type;
+	size_t size;
+	void *p;
+	int rc;
+
+	if (n < sizeof(type))
+		return spk_fail(SPOKE_EPROTO, "a message of %zu bytes on the socket", n);
+	memcpy(&type, m, sizeof(type));
+	if (type == SPK_SHM_AREA_MSG && n == sizeof(am) && fd >= 0) {
+		memcpy(&am, m, sizeof(am));
+		if (am.gen != c->rx.gen + 1 || am.size < SPK_SHM_BULK_MIN ||
+		    am.size > c->srv->area_max || (am.size & (am.size - 1)))
+			return spk_fail(SPOKE_EPROTO, "a bulk area %u of %llu bytes after area %u",
+					am.gen, (unsigned long long)am.size, c->rx.gen);
+		rc = spk_shm_map_peer(fd, (size_t)am.size, 0, 0, &p, &size);
+		if (rc < 0)
+			return rc;
+		spk_shm_area_free(&c->rx); /* the client sends one only once it is free */
+		c->rx.p = p;
+		c->rx.size = size;
+		c->rx.gen = am.gen;
+		return 0;
+	}
+	if ((type != SPK_SHM_MR_MSG && type != SPK_SHM_MR_FREE) || n != sizeof(mm) ||
+	    (fd >= 0) != (type == SPK_SHM_MR_MSG))
+		return spk_fail(SPOKE_EPROTO, "an unexpected message of %zu bytes on the socket", n);
+	memcpy(&mm, m, sizeof(mm));
+	w = find_mr(c, mm.id);
+	if (type == SPK_SHM_MR_FREE) { /* (an id never sent: nothing to free) */
+		if (w) {
+			munmap(w->p, w->size);
+			*w = c->mrs[--c->n_mrs];
+		}
+		return 0;
+	}
+	if (mm.id == 0 || w || mm.size == 0 || mm.size % (uint64_t)sysconf(_SC_PAGESIZE))
+		return spk_fail(SPOKE_EPROTO, "spoke_mr memory %u of %llu bytes (sent twice, or no "
+				"size)", mm.id, (unsigned long long)mm.size);
+	if (c->n_mrs == SPK_SHM_MRS_MAX)
+		return spk_fail(SPOKE_EPROTO, "more than %u spoke_mr memories on one connection",
+				SPK_SHM_MRS_MAX);
+	if (c->n_mrs == c->cap_mrs) { /* once per new memory, never per call */
+		unsigned cap = c->cap_mrs ? 2 * c->cap_mrs : 8;
+		struct wmr *a = realloc(c->mrs, cap * sizeof(*a));
+
+		if (!a)
+			return spk_fail(SPOKE_EPROTO, "no memory for spoke_mr memory %u", mm.id);
+		c->mrs = a;
+		c->cap_mrs = cap;
+	}
+	rc = spk_shm_map_peer(fd, (size_t)mm.size, 0, 0, &p, &size);
+	if (rc < 0)
+		return rc;
+	c->mrs[c->n_mrs++] = (struct wmr){ .id = mm.id, .p = p, .size = size };
+	return 0;
+}
+
+/* Takes every message waiting on c's socket; -1 if c was dropped (a bad
+ * message, or the client's end). */
+static int take_msgs(struct sconn *c)
+{
+	uint8_t m[64];
+	ssize_t n;
+	int fd, rc;
+
+	for (;;) {
+		n = spk_shm_recv(c->sock, m, sizeof(m), &fd, MSG_DONTWAIT);
+		if (n == -EAGAIN || n == -EINTR)
+			return 0;
+		if (n == 0 || n == -ECONNRESET)
+			return drop(c, SPK_LOG_INFO, "the client left");
+		if (n < 0)
+			return drop(c, SPK_LOG_WARN, "the socket: %s", strerror((int)-n));
+		rc = take_msg(c, m, (size_t)n, fd);
+		if (fd >= 0)
+			close(fd); /* a mapping keeps the memory */
+		if (rc < 0)
+			return drop(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+	}
+}
+
+/* The request and reply memory of an MR frame f of len request bytes:
+ * bounds-checked against the client's mappings.  0, or -1 (dropped). */
+static int mr_frame(struct sconn *c, const uint8_t *f, uint32_t len, spoke_view *req,
+		    uint8_t **rep, size_t *cap)
+{
+	struct spk_shm_mr_desc d;
+	struct wmr *q = NULL, *r = NULL;
+
+	spk_shm_mr_desc_get(f, &d);
+	if ((d.req_id && !(q = find_mr(c, d.req_id))) || (d.rep_id && !(r = find_mr(c, d.rep_id)))) {
+		if (take_msgs(c) < 0) /* sent before the frame: on the socket now */
+			return -1;
+		q = d.req_id ? find_mr(c, d.req_id) : NULL;
+		r = d.rep_id ? find_mr(c, d.rep_id) : NULL;
+		if ((d.req_id && !q) || (d.rep_id && !r))
+			return drop(c, SPK_LOG_WARN, "a call in spoke_mr memory never sent");
+	}
+	if ((q ? d.req_off > q->size || len > q->size - d.req_off : len != 0) ||
+	    (r ? d.rep_off > r->size || d.rep_cap > r->size - d.rep_off : d.rep_cap != 0))
+		return drop(c, SPK_LOG_WARN, "a call outside its spoke_mr memory (request %u bytes "
+			    "at %llu, reply %llu at %llu)", len, (unsigned long long)d.req_off,
+			    (unsigned long long)d.rep_cap, (unsigned long long)d.rep_off);
+	spoke_view_init(req, q ? q->p + d.req_off : NULL, len);
+	*rep = r ? r->p + d.rep_off : NULL;
+	*cap = r ? (size_t)d.rep_cap : 0;
+	return 0;
 }
 
 /* spoke_buf grow hook: the reply outgrew the ring's free space (or the
@@ -175,8 +318,8 @@ static int serve(struct sconn *c)
 		struct spk_hdr h;
 		spoke_view req;
 		spoke_buf b;
-		uint8_t *at;
-		size_t room;
+		uint8_t *at, *mrep;
+		size_t room, mcap = 0;
 		int rc, status, code = 0;
 
 		rc = spk_shm_ring_peek(&c->req, &h, &f);
@@ -196,17 +339,28 @@ static int serve(struct sconn *c)
 		}
 		if (__atomic_load_n(&c->ctl->worker_space, __ATOMIC_RELAXED))
 			__atomic_store_n(&c->ctl->worker_space, 0, __ATOMIC_RELAXED);
+		mrep = NULL;
 		if (h.flags & SPK_SF_BULK) {
-			if (spk_shm_area_recv(&c->rx, c->sock, spk_shm_bulk_gen(f), s->area_max) < 0)
-				return drop(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+			uint32_t gen = spk_shm_bulk_gen(f);
+
+			if (gen != c->rx.gen && take_msgs(c) < 0) /* sent before the frame */
+				return -1;
+			if (gen != c->rx.gen)
+				return drop(c, SPK_LOG_WARN, "a frame in bulk area %u, never sent", gen);
 			if (h.len > c->rx.size)
 				return drop(c, SPK_LOG_WARN, "a request of %u bytes in an area of %zu",
 					    h.len, c->rx.size);
 			spoke_view_init(&req, c->rx.p, h.len);
+		} else if (h.flags & SPK_SF_MR) {
+			if (mr_frame(c, f, h.len, &req, &mrep, &mcap) < 0)
+				return -1;
 		} else {
 			spoke_view_init(&req, f + SPK_HDR_SIZE, h.len);
 		}
-		spoke_buf_init(&b, at + SPK_HDR_SIZE, room - SPK_HDR_SIZE);
+		if (mrep) /* packed straight into the caller's reply memory */
+			spoke_buf_init(&b, mrep, mcap);
+		else
+			spoke_buf_init(&b, at + SPK_HDR_SIZE, room - SPK_HDR_SIZE);
 		b.grow = grow_reply;
 		b.owner = c;
 		status = s->env.run((uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
@@ -219,6 +373,13 @@ static int serve(struct sconn *c)
 		if (b.data == at + SPK_HDR_SIZE) {
 			spk_hdr_encode(at, SPK_REPLY, h.id, status, (uint32_t)b.len);
 			spk_shm_ring_publish(&c->rep, at, SPK_HDR_SIZE + b.len);
+		} else if (mrep && b.data == mrep) {
+			static const struct spk_shm_mr_desc none;
+
+			spk_hdr_encode(at, SPK_REPLY, h.id, status, (uint32_t)b.len);
+			spk_hdr_set_flags(at, SPK_SF_MR);
+			spk_shm_mr_desc_put(at, &none);
+			spk_shm_ring_publish(&c->rep, at, SPK_HDR_SIZE + SPK_SHM_MR_DESC);
 		} else {
 			spk_hdr_encode(at, SPK_REPLY, h.id, status, (uint32_t)b.len);
 			spk_hdr_set_flags(at, SPK_SF_BULK);
@@ -273,7 +434,8 @@ static bool take_cookie(struct shm_srv *s, const struct spk_shm_connect *m)
 	return true;
 }
 
-static void refuse(struct sconn *c, int status, const char *why)
+/* The one answer of a refusal (the socket's end follows). */
+static void send_refusal(int fd, int status, const char *why)
 {
 	struct spk_shm_answer a = { .status = status };
 	uint8_t out[SPK_SHM_ANSWER_MAX];
@@ -282,7 +444,12 @@ static void refuse(struct sconn *c, int status, const char *why)
 	snprintf(a.text, sizeof(a.text), "%s", why);
 	spoke_buf_init(&b, out, sizeof(out));
 	if (spk_shm_answer_pack(&b, &a) == 0)
-		spk_shm_send(c->sock, out, b.len, -1);
+		spk_shm_send(fd, out, b.len, -1);
+}
+
+static void refuse(struct sconn *c, int status, const char *why)
+{
+	send_refusal(c->sock, status, why);
 	drop(c, SPK_LOG_WARN, "refused: %s", why);
 }
 
@@ -320,6 +487,8 @@ static void on_connect_msg(struct sconn *c, const uint8_t *p, size_t n, int fd)
 	spk_shm_answer_pack(&b, &a);
 	if (spk_shm_send(c->sock, out, b.len, c->efd) < 0)
 		return (void)drop(c, SPK_LOG_INFO, "the client left before the answer");
+	ev_timer_stop(s->env.loop, &c->setup_w);
+	s->setups--;
 	c->up = true;
 	ev_io_init(&c->efd_w, efd_cb, c->efd, EV_READ);
 	c->efd_w.data = c;
@@ -339,12 +508,8 @@ static void sock_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (c->up) { /* an area, or the end: taken here, checked when a frame names it */
-		n = recv(c->sock, buf, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			return (void)drop(c, SPK_LOG_INFO, "the client left");
-		if (n > 0 && spk_shm_area_recv(&c->rx, c->sock, c->rx.gen + 1, c->srv->area_max) < 0)
-			return (void)drop(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+	if (c->up) { /* areas and memories, or the end */
+		take_msgs(c);
 		return;
 	}
 	n = spk_shm_recv(c->sock, buf, sizeof(buf), &fd, MSG_DONTWAIT);
@@ -357,6 +522,15 @@ static void sock_cb(struct ev_loop *loop, ev_io *w, int revents)
 		close(fd);
 }
 
+/* A set-up that did not send its connect message in time: it held a
+ * descriptor and a place among the set-ups for nothing. */
+static void setup_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	drop(w->data, SPK_LOG_WARN, "no connect message within %.0f s", SPK_SHM_SETUP_S);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct shm_srv *s = w->data;
@@ -367,9 +541,18 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)revents;
 	while ((fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		/* Another user learns nothing, not even why. */
 		if (spk_shm_peer(fd, &pid, &uid) < 0 || uid != getuid()) {
 			spk_warn("shared-memory connection of uid %u (pid %d) refused: not ours",
 				 (unsigned)uid, (int)pid);
+			close(fd);
+			continue;
+		}
+		if (s->setups >= SPK_SHM_SETUPS_MAX) {
+			spk_warn("shared-memory connection of pid %d refused: %u set-ups at once",
+				 (int)pid, s->setups);
+			send_refusal(fd, SPOKE_ETRANSPORT, "too many shared-memory connections "
+				     "being set up at once; try again");
 			close(fd);
 			continue;
 		}
@@ -385,6 +568,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_init(&c->sock_w, sock_cb, fd, EV_READ);
 		c->sock_w.data = c;
 		ev_io_start(loop, &c->sock_w);
+		ev_timer_init(&c->setup_w, setup_timeout, SPK_SHM_SETUP_S, 0.);
+		c->setup_w.data = c;
+		ev_timer_start(loop, &c->setup_w);
+		s->setups++;
 		c->next = s->conns;
 		s->conns = c;
 	}
@@ -393,6 +580,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 static int shm_start(void **out, const struct spk_server_env *env)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const struct spk_transport *mode = NULL;
 	struct shm_srv *s = calloc(1, sizeof(*s));
 	uint8_t rnd[8];
 	socklen_t len;
@@ -405,6 +593,14 @@ static int shm_start(void **out, const struct spk_server_env *env)
 	for (s->area_max = SPK_SHM_BULK_MIN; s->area_max < s->max_msg; s->area_max <<= 1)
 		;
 	*out = s;
+	s->lfd = -1;
+	/* As RDMA's server does: the worker's SPOKE_TRANSPORT naming another
+	 * transport turns this one off (clients that insist are told why). */
+	if (spk_transport_from_env(&mode) == 0 && mode && mode != &spk_shm_transport) {
+		snprintf(s->why, sizeof(s->why), "SPOKE_TRANSPORT=%s on the actor's node",
+			 mode->name);
+		goto out_off;
+	}
 	s->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->lfd < 0) {
 		snprintf(s->why, sizeof(s->why), "socket(AF_UNIX): %s", strerror(errno));
@@ -465,15 +661,16 @@ static void shm_hello(void *srv, struct spk_evconn *c, const struct spk_hdr *h, 
 
 	(void)p;
 	if (s->why[0]) {
-		spk_evconn_reply_error(c, h->id, SPOKE_EPROTO, "no shared memory here: %s", s->why);
+		spk_evconn_reply_error(c, h->id, SPOKE_ETRANSPORT, "no shared memory here: %s",
+				       s->why);
 		return;
 	}
 	/* A free slot: never one whose cookie is still live. */
 	for (n = 0, i = s->next_cookie; n < COOKIES && s->cookies[i].expires > now; n++)
 		i = (i + 1) % COOKIES;
 	if (n == COOKIES) {
-		spk_evconn_reply_error(c, h->id, SPOKE_EPROTO, "%d shared-memory connections being "
-				       "set up at once; try again", COOKIES);
+		spk_evconn_reply_error(c, h->id, SPOKE_ETRANSPORT, "%d shared-memory connections "
+				       "being set up at once; try again", COOKIES);
 		return;
 	}
 	s->next_cookie = (i + 1) % COOKIES;
