@@ -26,8 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fixture.h"
-#include "probe.h"
+#include "../harness/fixture.h"
+#include "../harness/probe.h"
 #include "auth.h"
 #include "chan.h"
 #include "client_priv.h"
