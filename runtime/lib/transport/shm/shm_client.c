@@ -432,6 +432,8 @@ static int complete_head(struct shm_conn *c, int64_t deadline)
 	if (rc == 0 && h.id != p->id)
 		rc = spk_fail(SPOKE_EPROTO, "a reply to call %llu, expected %llu",
 			      (unsigned long long)h.id, (unsigned long long)p->id);
+	if (rc == SPOKE_ETOOBIG) /* as over TCP: the call fails so, the connection is remade */
+		return break_all(c, spk_fail(rc, "actor at %s: reply: %s", c->addr, spoke_errmsg()));
 	if (rc != 0)
 		return break_all(c, spk_fail(SPOKE_EPROTO, "actor at %s broke its shared memory: %s",
 					     c->addr, rc == 1 ? "no reply" : spoke_errmsg()));

@@ -115,6 +115,9 @@ int spk_shm_ring_peek(struct spk_shm_ring *r, struct spk_hdr *h, const uint8_t *
 	}
 	memcpy(hdr, r->base + off, SPK_HDR_SIZE); /* checked where the peer cannot change it */
 	rc = spk_hdr_decode_flags(hdr, r->max_payload, SPK_SF_BULK | SPK_SF_MR, h);
+	if (rc == SPOKE_ETOOBIG) /* well formed, but more than this side takes */
+		return spk_fail(rc, "a message of %u bytes, over this side's maximum of %u "
+				"(SPOKE_MAX_MSG)", h->len, r->max_payload);
 	if (rc < 0)
 		return spk_fail(SPOKE_EPROTO, "a bad frame header at %zu of the ring: %s", off,
 				spoke_strerror(rc));
