@@ -259,7 +259,8 @@ SPOKE_API int spoke_future_wait(spoke_future *f, int timeout_ms);
  * worker runs on this node), RDMA ("rdma", when both ends have an RDMA
  * device and reach each other over it) and TCP; shm, rdma or tcp insists
  * on that one (the open fails with SPOKE_ETRANSPORT, SPOKE_ERDMA for rdma,
- * and the reason).  $SPOKE_RDMA_DEVICE names the verbs device to use
+ * and the reason); a comma-separated list ("rdma,tcp") tries those in its
+ * order.  $SPOKE_RDMA_DEVICE names the verbs device to use
  * (rxe0, mlx5_0): a route through another device counts as no RDMA.  The
  * choice is logged once per handle, with why the others were not taken (at
  * info level; a fallback from a transport that should have worked, at warn

@@ -182,54 +182,59 @@ static void log_choice(spoke_actor *a, struct spk_conn *c, int level, const char
 		what, why[0] ? "; " : "", why);
 }
 
-/* Picks the handle's transport ($SPOKE_TRANSPORT, or each of this build's
- * in turn), connects pool slot 0 over it, and says which, once. */
+/* Picks the handle's transport ($SPOKE_TRANSPORT: one insisted on, or
+ * each of a list in turn), connects pool slot 0 over it, and says which,
+ * once. */
 static int choose_transport(spoke_actor *a, int64_t deadline)
 {
-	const struct spk_transport *want, *const *t;
 	struct spk_conn_args probe = { .name = a->name, .addr = a->ep.addr, .pid = a->ep.pid };
-	char why[768] = "", one[256];
+	struct spk_transport_choice want;
 	int level = SPK_LOG_INFO, rc;
+	char why[768] = "", one[256];
 	size_t n = 0;
 
 	rc = spk_transport_from_env(&want);
 	if (rc < 0)
 		return rc;
-	if (want) {
-		a->t = want;
-		rc = connect_conn(a, want, &a->pool[0].conn, deadline);
+	if (want.insist) {
+		a->t = want.t[0];
+		rc = connect_conn(a, a->t, &a->pool[0].conn, deadline);
 		if (rc == 0) {
 			log_choice(a, a->pool[0].conn, SPK_LOG_INFO, "");
 			return 0;
 		}
-		if (rc == SPOKE_EDEAD || rc == SPOKE_EAUTH || !want->server)
+		if (rc == SPOKE_EDEAD || rc == SPOKE_EAUTH || !a->t->server)
 			return rc;
 		snprintf(one, sizeof(one), "%s",
 			 spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
-		return spk_fail(spk_transport_unavailable(want),
+		return spk_fail(spk_transport_unavailable(a->t),
 				"actor %s at %s: SPOKE_TRANSPORT=%s, but %s", a->name, a->ep.addr,
-				want->name, one);
+				a->t->name, one);
 	}
-	for (t = spk_transports; *t; t++) {
+	for (unsigned i = 0; i < want.n; i++) {
 		int64_t try_until = spk_now_us() + AUTO_TRY_MS * 1000LL;
-		bool usable = (*t)->usable(&probe) == 0;
+		bool last = i + 1 == want.n;
 
-		a->t = *t;
-		if (usable) {
-			rc = connect_conn(a, *t, &a->pool[0].conn,
-					  t[1] && try_until < deadline ? try_until : deadline);
-			if (rc == 0 || !t[1] || rc == SPOKE_EDEAD || rc == SPOKE_EAUTH)
+		a->t = want.t[i];
+		rc = a->t->usable(&probe);
+		if (rc == 0) {
+			rc = connect_conn(a, a->t, &a->pool[0].conn,
+					  !last && try_until < deadline ? try_until : deadline);
+			if (rc == 0 || rc == SPOKE_EDEAD || rc == SPOKE_EAUTH)
 				break;
 			level = SPK_LOG_WARN; /* a transport that should have worked did not */
 		}
 		snprintf(one, sizeof(one), "%s", spoke_errmsg()[0] ? spoke_errmsg() : "unusable");
 		n += (size_t)snprintf(why + n, n < sizeof(why) ? sizeof(why) - n : 0, "%s%s: %s",
-				      n ? "; " : "", (*t)->name, one);
+				      n ? "; " : "", a->t->name, one);
 		if (n >= sizeof(why))
 			n = sizeof(why) - 1;
 	}
-	if (rc < 0)
+	if (rc == SPOKE_EDEAD || rc == SPOKE_EAUTH)
 		return rc;
+	if (rc < 0) /* the last of the list did not come up either */
+		return spk_fail(spk_transport_unavailable(a->t), "actor %s at %s: no transport of "
+				"SPOKE_TRANSPORT came up (%s)", a->name, a->ep.addr, why);
 	spk_errmsg_clear();
 	log_choice(a, a->pool[0].conn, level, why);
 	return 0;

@@ -273,7 +273,7 @@ static int read_settings(struct spk_chan *ch, int poll_us)
 	    spk_env_int("SPOKE_POLL_US", 0, POLL_US_MAX, 0, "microseconds to spin", &W.poll_us) < 0)
 		return ready(ch, SPOKE_EINVAL, "%s", spoke_errmsg());
 	/* A transport this build lacks is the clients' business, not ours. */
-	if (spk_transport_from_env(&(const struct spk_transport *){ NULL }) == SPOKE_EINVAL)
+	if (spk_transport_from_env(&(struct spk_transport_choice){ .n = 0 }) == SPOKE_EINVAL)
 		return ready(ch, SPOKE_EINVAL, "%s", spoke_errmsg());
 	v = getenv("SPOKE_RDMA_DEVICE");
 	if (v && !*v)

@@ -383,6 +383,25 @@ START_TEST(transport_choice_without_rdma)
 	ck_assert_int_eq(spoke_actor_open(client, "t1", &a, 0), 0);
 	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "x", 1, small, sizeof(small), &n, 0), 0);
 	spoke_actor_close(a);
+
+	/* A list is tried in its order, like auto's; what cannot come up is
+	 * passed over, a name given twice or unknown is refused. */
+	setenv("SPOKE_TRANSPORT", "rdma,tcp,shm", 1);
+	ck_assert_msg(spoke_actor_open(client, "t1", &a, 0) == 0, "%s", spoke_errmsg());
+	ck_assert_str_eq(spoke_actor_transport(a), "tcp");
+	spoke_actor_close(a);
+	setenv("SPOKE_TRANSPORT", "rdma,shm", 1);
+	ck_assert_msg(spoke_actor_open(client, "t1", &a, 0) == 0, "%s", spoke_errmsg());
+	ck_assert_str_eq(spoke_actor_transport(a), "shm");
+	spoke_actor_close(a);
+	setenv("SPOKE_TRANSPORT", "tcp,tcp", 1);
+	ck_assert_int_eq(spoke_actor_open(client, "t1", &a, 0), SPOKE_EINVAL);
+	ck_assert_msg(strstr(spoke_errmsg(), "tcp is named twice"), "%s", spoke_errmsg());
+	setenv("SPOKE_TRANSPORT", "tcp,carrier-pigeon", 1);
+	ck_assert_int_eq(spoke_actor_open(client, "t1", &a, 0), SPOKE_EINVAL);
+	ck_assert_msg(strstr(spoke_errmsg(), "SPOKE_TRANSPORT=tcp,carrier-pigeon: expected"), "%s",
+		      spoke_errmsg());
+	unsetenv("SPOKE_TRANSPORT");
 }
 END_TEST
 

@@ -61,23 +61,68 @@ static const struct {
 	{ "tcp", SPOKE_ETRANSPORT },
 };
 
-int spk_transport_from_env(const struct spk_transport **out)
+/* The code of a handle that asks for known transport `name`, or 0 if
+ * Spoke knows no such transport. */
+static int known_code(const char *name, size_t len)
 {
-	const char *s = getenv("SPOKE_TRANSPORT");
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strlen(known[i].name) == len && strncmp(name, known[i].name, len) == 0)
+			return known[i].unavailable;
+	return 0;
+}
+
+int spk_transport_from_env(struct spk_transport_choice *out)
+{
+	const char *s = getenv("SPOKE_TRANSPORT"), *p, *end;
+	int first_missing = 0;
 	char list[128];
 
-	*out = NULL;
-	if (!s || !*s || strcmp(s, "auto") == 0)
+	memset(out, 0, sizeof(*out));
+	if (!s || !*s || strcmp(s, "auto") == 0) {
+		for (; spk_transports[out->n] && out->n < SPK_TRANSPORTS_MAX; out->n++)
+			out->t[out->n] = spk_transports[out->n];
 		return 0;
-	*out = spk_transport_find(s);
-	if (*out)
-		return 0;
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strcmp(s, known[i].name) == 0)
-			return spk_fail(known[i].unavailable, "SPOKE_TRANSPORT=%s, but this Spoke was "
-					"built without it", s);
-	choices(list, sizeof(list));
-	return spk_fail(SPOKE_EINVAL, "SPOKE_TRANSPORT=%s: expected %s", s, list);
+	}
+	for (p = s; ; p = end + 1) {
+		const struct spk_transport *t = NULL;
+		size_t len;
+		int code;
+
+		end = strchr(p, ',');
+		len = end ? (size_t)(end - p) : strlen(p);
+		for (const struct spk_transport *const *k = spk_transports; *k && !t; k++)
+			if (strlen((*k)->name) == len && strncmp(p, (*k)->name, len) == 0)
+				t = *k;
+		code = t ? 0 : known_code(p, len);
+		if (!t && !code) {
+			choices(list, sizeof(list));
+			return spk_fail(SPOKE_EINVAL, "SPOKE_TRANSPORT=%s: expected %s, or a "
+					"comma-separated list of them", s, list);
+		}
+		if (!t && !first_missing)
+			first_missing = code;
+		for (unsigned i = 0; t && i < out->n; i++)
+			if (out->t[i] == t)
+				return spk_fail(SPOKE_EINVAL, "SPOKE_TRANSPORT=%s: %s is named twice",
+						s, t->name);
+		if (t && out->n < SPK_TRANSPORTS_MAX)
+			out->t[out->n++] = t;
+		if (!end)
+			break;
+	}
+	out->insist = !strchr(s, ',');
+	if (!out->n)
+		return spk_fail(first_missing, "SPOKE_TRANSPORT=%s, but this Spoke was built "
+				"without %s", s, strchr(s, ',') ? "any of them" : "it");
+	return 0;
+}
+
+bool spk_transport_allowed(const struct spk_transport_choice *c, const struct spk_transport *t)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->t[i] == t)
+			return true;
+	return false;
 }
 
 int spk_ser_failed(int rc, const char *what, const char *who)

@@ -169,10 +169,27 @@ extern const struct spk_transport *const spk_transports[];
 const struct spk_transport *spk_transport_find(const char *name);
 /* The code of t's failure to come up for a handle that asked for it. */
 int spk_transport_unavailable(const struct spk_transport *t);
-/* $SPOKE_TRANSPORT: *out is the transport it names, or NULL for auto (and
- * unset); a transport this build lacks is its unavailable code (SPOKE_ERDMA
- * for rdma), anything else SPOKE_EINVAL naming the value and the choices. */
-int spk_transport_from_env(const struct spk_transport **out);
+#define SPK_TRANSPORTS_MAX 8
+
+/* What $SPOKE_TRANSPORT asks for: the transports to try, in order.  Unset
+ * or "auto": every transport of this build (spk_transports' order); one
+ * name ("rdma"): that one, insisted on; a list ("rdma,tcp"): those, tried
+ * in turn like auto's. */
+struct spk_transport_choice {
+	const struct spk_transport *t[SPK_TRANSPORTS_MAX];
+	unsigned n;
+	bool insist;
+};
+
+/* Reads $SPOKE_TRANSPORT into *out.  A name Spoke does not know is
+ * SPOKE_EINVAL naming the value and the choices; one this build lacks is,
+ * alone, its unavailable code (SPOKE_ERDMA for rdma: "this Spoke was built
+ * without it") and, in a list, skipped (a list of nothing this build has:
+ * the first one's code). */
+int spk_transport_from_env(struct spk_transport_choice *out);
+/* Whether c lets transport t be used (a worker whose setting leaves t out
+ * serves no hello of t's, and says why). */
+bool spk_transport_allowed(const struct spk_transport_choice *c, const struct spk_transport *t);
 
 /* ---- helpers every transport shares (transport.c) ---- */
 

@@ -531,7 +531,7 @@ static int server_start(struct rdma_server **out, struct ev_loop *loop, const ch
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
 	struct sockaddr_in any = { .sin_family = AF_INET };
-	const struct spk_transport *mode;
+	struct spk_transport_choice mode;
 	struct ibv_device **devs;
 	struct rdma_server *s;
 	int n = 0;
@@ -546,9 +546,10 @@ static int server_start(struct rdma_server **out, struct ev_loop *loop, const ch
 	s->frames = frames;
 	s->max_msg = spk_max_payload();
 	*out = s;
-	if (spk_transport_from_env(&mode) == 0 && mode && mode != &spk_rdma_transport) {
+	if (spk_transport_from_env(&mode) == 0 && !spk_transport_allowed(&mode,
+									     &spk_rdma_transport)) {
 		snprintf(s->why, sizeof(s->why), "SPOKE_TRANSPORT=%s on the actor's node",
-			 mode->name);
+			 getenv("SPOKE_TRANSPORT"));
 		goto out_off;
 	}
 	devs = ibv_get_device_list(&n);

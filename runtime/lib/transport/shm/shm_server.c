@@ -580,7 +580,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 static int shm_start(void **out, const struct spk_server_env *env)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const struct spk_transport *mode = NULL;
+	struct spk_transport_choice mode;
 	struct shm_srv *s = calloc(1, sizeof(*s));
 	uint8_t rnd[8];
 	socklen_t len;
@@ -596,9 +596,10 @@ static int shm_start(void **out, const struct spk_server_env *env)
 	s->lfd = -1;
 	/* As RDMA's server does: the worker's SPOKE_TRANSPORT naming another
 	 * transport turns this one off (clients that insist are told why). */
-	if (spk_transport_from_env(&mode) == 0 && mode && mode != &spk_shm_transport) {
+	if (spk_transport_from_env(&mode) == 0 && !spk_transport_allowed(&mode,
+									     &spk_shm_transport)) {
 		snprintf(s->why, sizeof(s->why), "SPOKE_TRANSPORT=%s on the actor's node",
-			 mode->name);
+			 getenv("SPOKE_TRANSPORT"));
 		goto out_off;
 	}
 	s->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
