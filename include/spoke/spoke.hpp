@@ -544,7 +544,8 @@ public:
 			std::rethrow_exception(pc.err);
 		if (uc.err)
 			std::rethrow_exception(uc.err);
-		detail::check(rc, "call of method " + std::to_string(method));
+		if (rc < 0) // the message is built on failure only: a call allocates nothing
+			throw Error::last(rc, "call of method " + std::to_string(method));
 		if constexpr (!std::is_void_v<Resp>)
 			return resp;
 	}
@@ -760,9 +761,10 @@ public:
 			core->tickets.erase(it);
 		}
 		int rc = spoke_gang_release(core->c, t, timeout_ms);
-		if (rc == SPOKE_ETIMEDOUT || rc == SPOKE_EHUB) { // t still held: keep it
+		if (rc == SPOKE_ETIMEDOUT || rc == SPOKE_EHUB) { // t still held: release() again
 			std::lock_guard<std::mutex> g(core->m);
 			core->tickets.emplace(ticket_id, t);
+			owner_ = core;
 		}
 		if (rc != SPOKE_ENOTICKET)
 			detail::check(rc, "release gang ticket " + std::to_string(ticket_id));
