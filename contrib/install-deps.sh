@@ -1,6 +1,7 @@
 #!/bin/sh
 # install-deps.sh - installs, from Debian's packages, everything Spoke's
-# build and test suite need (Debian 12): compilers and autotools, libev,
+# build and test suite need (Debian 12): compilers (build-essential: gcc,
+# and g++ for the C++ binding's examples and test) and autotools, libev,
 # libsodium, libyaml, Check, the RDMA and Slurm development files, cmake
 # (for the install test), clang (libFuzzer: make fuzz), Slurm and munge
 # for the Slurm tests, and qemu and rdma-core's tools for the RDMA tests on
@@ -9,7 +10,7 @@
 set -e
 dir=$(dirname "$0")
 "$dir/apt-install.sh" install-deps \
-	build-essential autoconf automake libtool pkg-config \
+	build-essential g++ autoconf automake libtool pkg-config \
 	libev-dev libsodium-dev libyaml-dev check \
 	libibverbs-dev librdmacm-dev libslurm-dev \
 	procps cmake clang

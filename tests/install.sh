@@ -2,7 +2,9 @@
 # install.sh - `make install` into a scratch root, then build a program
 # against the installed Spoke with pkg-config and with CMake's
 # find_package(Spoke), and run it (it calls spoke_version() and the
-# serializer).  Skips (77) without cmake.
+# serializer); then, where the build has a C++17 compiler, the same for a
+# C++ program over spoke/spoke.hpp (the CMake one through the original
+# Spoke's target names, Spoke::core Spoke::agent).  Skips (77) without cmake.
 set -u
 command -v cmake >/dev/null || { echo "SKIP: cmake is not installed"; exit 77; }
 root=$(mktemp -d /tmp/spoke-install.XXXXXX)
@@ -13,7 +15,7 @@ prefix=$(sed -n 's/^prefix=//p' "$SPOKE_BUILDDIR/contrib/spoke.pc")
 # A sanitizer build's library needs the sanitizer runtime in the program too.
 san=$(sed -n 's/^SAN_CFLAGS = //p' "$SPOKE_BUILDDIR/Makefile")
 pfx=$root$prefix
-for f in include/spoke/spoke.h lib/libspoke.so lib/libspoke.a lib/pkgconfig/spoke.pc \
+for f in include/spoke/spoke.h include/spoke/spoke.hpp lib/libspoke.so lib/libspoke.a lib/pkgconfig/spoke.pc \
 	lib/cmake/Spoke/SpokeConfig.cmake bin/spoke-hub bin/spoke-agent bin/spoke-worker \
 	share/man/man1/spoke-hub.1; do
 	[ -e "$pfx/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
@@ -54,4 +56,59 @@ CM
 (cd "$root/cm" && cmake -S . -B build -DCMAKE_PREFIX_PATH="$pfx" -DCMAKE_C_FLAGS="$san" >cmake.log 2>&1 &&
 	cmake --build build >>cmake.log 2>&1) || { cat "$root/cm/cmake.log"; echo "FAIL: CMake build"; exit 1; }
 LD_LIBRARY_PATH=$pfx/lib "$root/cm/build/app" || { echo "FAIL: run (CMake)"; exit 1; }
-echo "PASS: installed headers, libraries, pkg-config and CMake config work"
+
+# C++ (include/spoke/spoke.hpp), with the build's C++ compiler.
+cxx=$(sed -n 's/^CXX = //p' "$SPOKE_BUILDDIR/Makefile")
+if [ -z "$cxx" ] || ! echo 'int main() {}' | $cxx -std=c++17 -x c++ - -o "$root/cxx-probe" 2>/dev/null; then
+	echo "PASS: installed headers, libraries, pkg-config and CMake config work (C only: no C++17 compiler)"
+	exit 0
+fi
+cat >"$root/app.cpp" <<'CXX'
+#include <cstdio>
+#include <spoke/spoke.hpp>
+class Echo : public spoke::Actor {
+public:
+	void registerMethods() override
+	{
+		registerMethod(1, [](const std::string &s) { return s; });
+	}
+};
+SPOKE_REGISTER_ACTOR(Echo, "Echo");
+int main()
+{
+	unsigned char mem[64];
+	spoke_buf b;
+	spoke_buf_init(&b, mem, sizeof(mem));
+	spoke::MessageWriter w(&b);
+	w << std::vector<double>{ 1.5, 2.5 } << std::string("x");
+	spoke::MessageView v(mem, w.size());
+	auto d = v.read<std::vector<double>>();
+	bool good = d.size() == 2 && d[1] == 2.5 && v.read<std::string>() == "x" &&
+		    spoke_actor_type_find("Echo") != nullptr;
+	try {
+		spoke::Client c("127.0.0.1", 1, true);
+		good = false;
+	} catch (const spoke::Error &e) {
+		good = good && (e.code() == SPOKE_EHUB || e.code() == SPOKE_EAUTH);
+	}
+	std::printf("spoke %s from C++: %s\n", spoke_version(), good ? "ok" : "wrong");
+	return good ? 0 : 1;
+}
+CXX
+# shellcheck disable=SC2086
+$cxx -std=c++17 $san "$root/app.cpp" $flags -o "$root/app-pc-cxx" ||
+	{ echo "FAIL: C++ build with pkg-config"; exit 1; }
+LD_LIBRARY_PATH=$pfx/lib "$root/app-pc-cxx" || { echo "FAIL: run (C++, pkg-config)"; exit 1; }
+mkdir -p "$root/cmxx"
+cat >"$root/cmxx/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.13)
+project(app CXX)
+find_package(Spoke REQUIRED)
+add_executable(app ../app.cpp)
+target_link_libraries(app PUBLIC Spoke::core Spoke::agent)
+CM
+(cd "$root/cmxx" && cmake -S . -B build -DCMAKE_PREFIX_PATH="$pfx" -DCMAKE_CXX_COMPILER="$cxx" \
+	-DCMAKE_CXX_FLAGS="$san" >cmake.log 2>&1 && cmake --build build >>cmake.log 2>&1) ||
+	{ cat "$root/cmxx/cmake.log"; echo "FAIL: C++ CMake build"; exit 1; }
+LD_LIBRARY_PATH=$pfx/lib "$root/cmxx/build/app" || { echo "FAIL: run (C++, CMake)"; exit 1; }
+echo "PASS: installed headers, libraries, pkg-config and CMake config work, from C and C++"
