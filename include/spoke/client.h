@@ -226,8 +226,8 @@ SPOKE_API int spoke_call_obj(spoke_actor *a, uint32_t method,
  * flight; each completes, in order, into its own reply buffer (reply must
  * stay valid until f completes; req is not needed once this returns).  A
  * call made while none is in flight is sent at once; small ones made
- * behind others are gathered (up to 8 KiB) and sent together, one send for
- * many calls: by a wait on any of the handle's futures before it would
+ * behind others are gathered (up to 8 KiB over TCP, 16 calls over shared
+ * memory) and sent together, one send for many calls: by a wait on any of the handle's futures before it would
  * sleep, by a larger call, or when 8 KiB are gathered.  Flow control is
  * real: a call that finds the connection full receives the replies due
  * meanwhile into their futures, so a window of any size completes (over

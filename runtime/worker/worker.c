@@ -395,7 +395,7 @@ static void stop_servers(void)
 
 static void serve(void)
 {
-	int64_t idle_since = spk_now_us();
+	int64_t idle_since = 0; /* when the loop last found nothing to do, 0: busy */
 	uint64_t seen = W.frames;
 
 	W.running = true;
@@ -411,14 +411,17 @@ static void serve(void)
 		 * call is usually there by the time this one is answered. */
 		for (unsigned n = 0, k = 1; n < POLLS_PER_LOOP && k; n += k)
 			k = poll_servers(false);
+		/* The clock is read only while idle: a busy loop never asks it. */
 		if (W.frames != seen) {
 			seen = W.frames;
+			idle_since = 0;
+		} else if (!idle_since) {
 			idle_since = spk_now_us();
 		} else if (spk_now_us() - idle_since > W.poll_us) {
 			poll_servers(true); /* their messages wake us now */
 			if (W.frames == seen)
 				ev_run(W.loop, EVRUN_ONCE);
-			idle_since = spk_now_us();
+			idle_since = 0;
 		}
 	}
 }

@@ -191,7 +191,7 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 	uint64_t raddr = 0;
 	uint32_t rkey = 0, rcap = 0;
 	uint16_t flags = 0;
-	char msg[SPK_REPLY_ERROR_MAX] = "";
+	char msg[SPK_REPLY_ERROR_MAX]; /* written only for a failure: not zeroed per call */
 	bool oversize;
 	struct spk_hdr h;
 	spoke_view req;
@@ -218,6 +218,7 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 		snprintf(msg, sizeof(msg), SPK_OVERSIZE_FMT, h.len, "actor", c->srv->max_msg);
 		spk_info("RDMA connection from %s: %s", c->peer, msg);
 	} else {
+		msg[0] = '\0';
 		status = c->srv->fn((uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
 	}
 	(*c->srv->frames)++;

@@ -40,6 +40,8 @@
 #include "shm_wire.h"
 #include "transport/transport.h"
 
+#define FLUSH_CALLS 16 /* calls written before they are shown together, at most */
+
 enum pend_kind { K_COPY, K_OBJ };
 
 /* One call in flight, and where its outcome goes. */
@@ -112,6 +114,7 @@ struct shm_conn {
 	uint64_t tx_owner;          /* the call whose request is in tx, 0: none */
 	struct pend ring[SPK_SHM_CREDITS];
 	unsigned head, count;
+	unsigned unflushed; /* calls written into the request ring, not yet shown */
 	uint64_t next_id;
 	uint32_t peer_max, max_msg;
 	size_t area_max;
@@ -333,7 +336,7 @@ static int establish(struct shm_conn *c, int64_t deadline)
 	spk_shm_ring_init(&c->rep, c->region + SPK_SHM_CTL + SPK_SHM_RING, SPK_SHM_RING,
 			  &c->ctl->rep_head, &c->ctl->rep_tail, SPK_REPLY, c->max_msg);
 	c->broken = 0;
-	c->head = c->count = 0;
+	c->head = c->count = c->unflushed = 0;
 	c->tx_owner = 0;
 	return 0;
 }
@@ -410,6 +413,19 @@ static int consume(struct shm_conn *c, struct pend *p, const uint8_t *data, uint
 	return 0;
 }
 
+/* Shows the worker every call written (one store for them all) and wakes
+ * it if it sleeps.  Small calls behind others wait for this: until
+ * FLUSH_CALLS are written, or until a wait finds no reply ready, so that a
+ * window of calls costs the worker one look and the client one fence. */
+static void flush_calls(struct shm_conn *c)
+{
+	if (!c->unflushed)
+		return;
+	spk_shm_ring_flush(&c->req);
+	c->unflushed = 0;
+	spk_shm_kick(c->efd, &c->ctl->worker_sleeping);
+}
+
 /* Receives the reply of the ring's head and completes it.  SPOKE_ETIMEDOUT
  * with nothing consumed leaves it pending; any other failure breaks the
  * connection. */
@@ -422,6 +438,8 @@ static int complete_head(struct shm_conn *c, int64_t deadline)
 
 	if (!c->count)
 		return spk_fail(SPOKE_EINVAL, "no call in flight on this shared-memory connection");
+	if (c->unflushed && !reply_ready(c)) /* never wait with calls unshown */
+		flush_calls(c);
 	rc = spk_shm_wait(&c->ctl->client_seq, &c->ctl->client_sleeping, reply_ready,
 			  worker_alive, c, c->poll_us, SPK_SHM_SLICE_US, deadline);
 	if (rc == SPOKE_ETIMEDOUT)
@@ -571,7 +589,8 @@ static int send_mrs(struct shm_conn *c, const struct req_src *src)
 	return rc;
 }
 
-/* Publishes a CALL for p with payload src; p joins the ring. */
+/* Writes a CALL for p with payload src into the request ring (shown to the
+ * worker at once, or with the next flush_calls); p joins the ring. */
 static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 		      const struct req_src *src, int64_t deadline)
 {
@@ -620,7 +639,7 @@ static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 		spk_hdr_encode(at, SPK_CALL, p->id, (int32_t)method, (uint32_t)src->len);
 		spk_hdr_set_flags(at, SPK_SF_MR);
 		spk_shm_mr_desc_put(at, &src->mr);
-		spk_shm_ring_publish(&c->req, at, SPK_HDR_SIZE + SPK_SHM_MR_DESC);
+		spk_shm_ring_write(&c->req, at, SPK_HDR_SIZE + SPK_SHM_MR_DESC);
 		goto published;
 	}
 	spoke_buf_init(&b, at + SPK_HDR_SIZE, min == SPK_SHM_ALIGN ? 0 : room - SPK_HDR_SIZE);
@@ -641,18 +660,21 @@ static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 		return c->broken;
 	spk_hdr_encode(at, SPK_CALL, p->id, (int32_t)method, (uint32_t)b.len);
 	if (b.data == at + SPK_HDR_SIZE) {
-		spk_shm_ring_publish(&c->req, at, SPK_HDR_SIZE + b.len);
+		spk_shm_ring_write(&c->req, at, SPK_HDR_SIZE + b.len);
 	} else {
 		spk_hdr_set_flags(at, SPK_SF_BULK);
 		spk_shm_bulk_put(at, c->tx.gen);
-		spk_shm_ring_publish(&c->req, at, SPK_HDR_SIZE + SPK_SHM_BULK_DESC);
+		spk_shm_ring_write(&c->req, at, SPK_HDR_SIZE + SPK_SHM_BULK_DESC);
 		c->tx_owner = p->id;
 		p->tx = true;
 	}
 published:
-	spk_shm_kick(c->efd, &c->ctl->worker_sleeping);
 	c->ring[(c->head + c->count) % SPK_SHM_CREDITS] = *p;
-	c->count++;
+	c->unflushed++;
+	/* The first call into an idle pipe goes at once; calls behind others
+	 * go out together (see flush_calls). */
+	if (c->count++ == 0 || c->unflushed >= FLUSH_CALLS)
+		flush_calls(c);
 	return 0;
 }
 

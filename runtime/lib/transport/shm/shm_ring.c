@@ -72,14 +72,24 @@ int spk_shm_ring_room(struct spk_shm_ring *r, size_t min, uint8_t **at, size_t *
 	return 1;
 }
 
-void spk_shm_ring_publish(struct spk_shm_ring *r, const uint8_t *at, size_t len)
+void spk_shm_ring_write(struct spk_shm_ring *r, const uint8_t *at, size_t len)
 {
 	size_t off = r->pos & (r->size - 1);
 
 	if (at == r->base && off != 0) /* the wrap marker is published with it */
 		r->pos += r->size - off;
 	r->pos += ALIGN_UP(len);
+}
+
+void spk_shm_ring_flush(struct spk_shm_ring *r)
+{
 	__atomic_store_n(r->head, r->pos, __ATOMIC_RELEASE);
+}
+
+void spk_shm_ring_publish(struct spk_shm_ring *r, const uint8_t *at, size_t len)
+{
+	spk_shm_ring_write(r, at, len);
+	spk_shm_ring_flush(r);
 }
 
 bool spk_shm_ring_pending(const struct spk_shm_ring *r)
@@ -182,14 +192,16 @@ static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *t
 int spk_shm_wait(uint32_t *seq, uint32_t *sleeping, bool (*ready)(void *), int (*alive)(void *),
 		 void *arg, int poll_us, int slice_us, int64_t deadline)
 {
-	int64_t now = spk_now_us(), spin_end = now + (poll_us > 0 ? poll_us : 0), left;
-	int64_t look = now + slice_us;
+	int64_t now, spin_end, left, look;
 	struct timespec ts;
 	uint32_t s;
 	int rc;
 
-	if (ready(arg))
+	if (ready(arg)) /* before the clock: a pipelined wait mostly ends here */
 		return 0;
+	now = spk_now_us();
+	spin_end = now + (poll_us > 0 ? poll_us : 0);
+	look = now + slice_us;
 	while (now < spin_end && now < deadline) {
 		for (unsigned k = 0; k < 64; k++) {
 			if (ready(arg))

@@ -50,6 +50,11 @@ int spk_shm_ring_room(struct spk_shm_ring *r, size_t min, uint8_t **at, size_t *
 size_t spk_shm_ring_max_frame(const struct spk_shm_ring *r);
 /* Publishes the frame of len bytes written at `at` (from spk_shm_ring_room). */
 void spk_shm_ring_publish(struct spk_shm_ring *r, const uint8_t *at, size_t len);
+/* The same in two steps, so that many frames go out with one store: write
+ * counts the frame as ours (the next room comes after it), flush shows the
+ * consumer every frame written. */
+void spk_shm_ring_write(struct spk_shm_ring *r, const uint8_t *at, size_t len);
+void spk_shm_ring_flush(struct spk_shm_ring *r);
 
 /* Consumer: the next frame, checked: 0 with its header in *h and the
  * frame's bytes at *frame (header first; *frame + SPK_HDR_SIZE is the

@@ -307,13 +307,14 @@ static int can_reply(struct sconn *c, uint8_t **at, size_t *room)
 }
 
 /* Serves the calls waiting in c's request ring, as long as replies have
- * room; -1 if c was dropped (freed). */
-static int serve(struct sconn *c)
+ * room, counting the replies published in *replies; -1 if c was dropped
+ * (freed). */
+static int serve_batch(struct sconn *c, unsigned *replies)
 {
 	struct shm_srv *s = c->srv;
 
 	while (!c->dead) {
-		char msg[SPK_REPLY_ERROR_MAX] = "";
+		char msg[SPK_REPLY_ERROR_MAX]; /* written only for a failure: not zeroed per call */
 		const uint8_t *f;
 		struct spk_hdr h;
 		spoke_view req;
@@ -363,6 +364,7 @@ static int serve(struct sconn *c)
 			spoke_buf_init(&b, at + SPK_HDR_SIZE, room - SPK_HDR_SIZE);
 		b.grow = grow_reply;
 		b.owner = c;
+		msg[0] = '\0';
 		status = s->env.run((uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
 		(*s->env.frames)++;
 		spk_shm_ring_release(&c->req); /* the request is dead */
@@ -387,9 +389,21 @@ static int serve(struct sconn *c)
 			spk_shm_ring_publish(&c->rep, at, SPK_HDR_SIZE + SPK_SHM_BULK_DESC);
 			c->tx_hold = c->rep.pos;
 		}
-		spk_shm_wake(&c->ctl->client_seq, &c->ctl->client_sleeping);
+		(*replies)++;
 	}
 	return 0;
+}
+
+/* serve_batch, then one wake-up for a sleeping client, whatever the batch's
+ * size (a spinning client sees each reply as it is published). */
+static int serve(struct sconn *c)
+{
+	unsigned replies = 0;
+	int rc = serve_batch(c, &replies);
+
+	if (rc >= 0 && replies)
+		spk_shm_wake(&c->ctl->client_seq, &c->ctl->client_sleeping);
+	return rc;
 }
 
 /* Serves c, then (blocking mode) says it may sleep, and serves what came
