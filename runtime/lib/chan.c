@@ -140,7 +140,6 @@ static int wait_send(struct spk_chan *ch, int64_t deadline)
 static int send_iov(struct spk_chan *ch, struct iovec *iov, int cnt, int64_t deadline)
 {
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
-	int64_t spin_end = 0;
 	ssize_t n;
 	int rc;
 
@@ -154,18 +153,11 @@ static int send_iov(struct spk_chan *ch, struct iovec *iov, int cnt, int64_t dea
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return broken(ch, spk_fail(SPOKE_EDEAD, "connection to %s: %s", ch->peer,
 							strerror(errno)));
-			/* A full socket: spin for room within the budget, as a
-			 * receive does, unless a reply to drain is waiting. */
-			if (ch->poll_us > 0 && !spin_end)
-				spin_end = spk_now_us() + ch->poll_us;
-			if (spin_end && spk_now_us() < spin_end && !(ch->drain && ch->rlen > ch->rpos))
-				continue;
 			rc = wait_send(ch, deadline);
 			if (rc < 0) /* part of a frame may have gone */
 				return broken(ch, rc);
 			continue;
 		}
-		spin_end = 0; /* progress: a new budget for the next full socket */
 		while (mh.msg_iovlen > 0 && (size_t)n >= mh.msg_iov->iov_len) {
 			n -= (ssize_t)mh.msg_iov->iov_len;
 			mh.msg_iov++;

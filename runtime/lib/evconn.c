@@ -422,17 +422,6 @@ static int make_room(struct spk_evconn *c)
 	return 0;
 }
 
-/* Whether the buffer holds the start of a frame (authenticated, within the
- * maximum) but not its end. */
-static bool frame_incomplete(const struct spk_evconn *c)
-{
-	struct spk_hdr h;
-
-	return c->authed && !c->skip && c->in_len >= SPK_HDR_SIZE &&
-	       spk_hdr_decode(c->in, frame_max(c), &h) == 0 &&
-	       c->in_len < SPK_HDR_SIZE + (size_t)h.len;
-}
-
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct spk_evconn *c = w->data;
@@ -466,17 +455,6 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		n = 0; /* preloaded bytes (spk_evconn_preload) may hold frames */
 	}
 	c->in_len += (size_t)n;
-	/* A large frame is received in one go while its bytes keep coming,
-	 * not one loop iteration per socket buffer. */
-	while (n > 0 && frame_incomplete(c)) {
-		if (make_room(c) < 0) {
-			spk_evconn_close(c, -ENOMEM);
-			return;
-		}
-		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
-		if (n > 0)
-			c->in_len += (size_t)n;
-	}
 	c->dispatching = true;
 	used = dispatch(c);
 	c->dispatching = false;

@@ -510,22 +510,23 @@ int main(int argc, char **argv)
 	double spin_med = 0, spin_p99, futex_med = 0, futex_p99, mc[2] = { 0, 0 }, raw_pipe = 0;
 	uint8_t *buf = NULL, *dst = NULL, *small = NULL;
 	spoke_client *c = NULL;
+	bool pinning = true, tcp_only = false;
 	struct cluster cl;
 	int rc = -1;
-
-	bool pinning = true;
 
 	memset(&cl, 0, sizeof(cl));
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--no-pin") == 0) {
 			pinning = false;
+		} else if (strcmp(argv[i], "--tcp-only") == 0) {
+			tcp_only = true; /* TCP's figures alone (a build without shm) */
 		} else if (strcmp(argv[i], "--only=rtt") == 0 ||
 			   strcmp(argv[i], "--only=pipelined") == 0 ||
 			   strcmp(argv[i], "--only=bulk") == 0) {
 			only = argv[i] + 7;
 		} else {
-			fprintf(stderr, "usage: %s [--no-pin] [--only=rtt|pipelined|bulk]\n",
-				argv[0]);
+			fprintf(stderr, "usage: %s [--no-pin] [--tcp-only] "
+				"[--only=rtt|pipelined|bulk]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -573,9 +574,11 @@ int main(int argc, char **argv)
 	rc = -1;
 	if (spawn(c, "bench", SPIN_US) < 0 || spawn(c, "bench-block", 0) < 0)
 		goto out_stop;
-	for (int i = 0; i < 2; i++)
+	for (int i = tcp_only; i < 2; i++)
 		if (measure(c, &sides[i], buf, small) < 0)
 			goto out_stop;
+	if (tcp_only)
+		only = "none"; /* no shm figure to hold to a target */
 	if (part("rtt")) {
 		verdict("shm polling rtt64 / raw spin ping-pong (<= 2)",
 			sides[0].rtt_spin / spin_med, 2, sides[0].rtt_spin <= 2 * spin_med);

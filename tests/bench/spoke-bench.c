@@ -1478,6 +1478,9 @@ int main(int argc, char **argv)
 		pick_cpus(&b);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	setenv("SPOKE_LOG", "error", 0); /* hub, agent and workers: quiet */
+	/* Its figures are TCP's (the same node would take shared memory:
+	 * shm-bench has those); SPOKE_TRANSPORT set by the caller wins. */
+	setenv("SPOKE_TRANSPORT", "tcp", 0);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_fatal_signal);
 	signal(SIGTERM, on_fatal_signal);
