@@ -226,7 +226,7 @@ int spk_shm_wait(uint32_t *seq, uint32_t *sleeping, bool (*ready)(void *), int (
 		if (now >= deadline)
 			return ready(arg) ? 0 : SPOKE_ETIMEDOUT;
 		__atomic_store_n(sleeping, 1, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* before looking again (spk_shm_wake) */
+		spk_shm_fence(); /* before looking again (spk_shm_wake) */
 		s = __atomic_load_n(seq, __ATOMIC_RELAXED);
 		if (ready(arg)) {
 			__atomic_store_n(sleeping, 0, __ATOMIC_RELAXED);
@@ -244,7 +244,7 @@ int spk_shm_wait(uint32_t *seq, uint32_t *sleeping, bool (*ready)(void *), int (
 
 void spk_shm_wake(uint32_t *seq, const uint32_t *sleeping)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the publish before the look */
+	spk_shm_fence(); /* the publish before the look */
 	if (__atomic_load_n(sleeping, __ATOMIC_RELAXED)) {
 		__atomic_fetch_add(seq, 1, __ATOMIC_RELAXED);
 		futex(seq, FUTEX_WAKE, INT_MAX, NULL);
@@ -256,7 +256,7 @@ void spk_shm_kick(int efd, const uint32_t *flag)
 	uint64_t one = 1;
 	ssize_t n;
 
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	spk_shm_fence();
 	if (__atomic_load_n(flag, __ATOMIC_RELAXED)) {
 		n = write(efd, &one, sizeof(one)); /* EAGAIN: a wake-up is pending anyway */
 		(void)n;

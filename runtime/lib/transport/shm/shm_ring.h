@@ -77,6 +77,22 @@ void spk_shm_bulk_put(uint8_t *frame, uint32_t gen);
 
 /* ---- waking up (shm.h: "Waking up") ---- */
 
+/* A full barrier: what one side stored before it is seen before what it
+ * loads after it (each side stores its own word, then looks at the
+ * other's).  ThreadSanitizer does not model fences (gcc refuses them under
+ * -fsanitize=thread); there a sequentially consistent read-modify-write
+ * gives the hardware the same order. */
+static inline void spk_shm_fence(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	static uint32_t word;
+
+	__atomic_fetch_add(&word, 0, __ATOMIC_SEQ_CST);
+#else
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
 /* Waits until ready(arg) is true: spins for poll_us, then sleeps on the
  * shared futex word *seq with *sleeping set, in slices of slice_us, calling
  * alive(arg) between them and every slice_us of the spin (its error ends

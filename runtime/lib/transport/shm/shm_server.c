@@ -333,7 +333,7 @@ static int serve_batch(struct sconn *c, unsigned *replies)
 			return rc;
 		if (rc == 0) { /* the client's next look at its replies kicks us */
 			__atomic_store_n(&c->ctl->worker_space, 1, __ATOMIC_RELAXED);
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			spk_shm_fence();
 			rc = can_reply(c, &at, &room);
 			if (rc <= 0)
 				return rc;
@@ -420,7 +420,7 @@ static void serve_and_arm(struct sconn *c, bool arm)
 		if (!arm)
 			return;
 		__atomic_store_n(&c->ctl->worker_sleeping, 1, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		spk_shm_fence();
 	} while (spk_shm_ring_pending(&c->req) && !c->ctl->worker_space);
 }
 
