@@ -1,5 +1,5 @@
 /* fuzz_answers.c - the client's decoding of the hub's ALLOC and NODES
- * answers (runtime/client.c: spk_alloc_answer_decode,
+ * answers (runtime/lib/client.c: spk_alloc_answer_decode,
  * spk_nodes_answer_decode).
  *
  * Input: a selector byte (bit 0: ALLOC or NODES; the others: how many

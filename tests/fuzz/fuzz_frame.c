@@ -1,4 +1,4 @@
-/* fuzz_frame.c - the frame header decoder (runtime/frame.c): a byte stream
+/* fuzz_frame.c - the frame header decoder (runtime/lib/frame.c): a byte stream
  * parsed frame after frame as a connection would, and one header decoded
  * with the RDMA transport's flag bits allowed.
  *

@@ -1,5 +1,5 @@
 /* fuzz_handshake_client.c - the client's side of the handshake
- * (runtime/chan.c: spk_chan_open, as spoke_client_open and every actor
+ * (runtime/lib/chan.c: spk_chan_open, as spoke_client_open and every actor
  * handle run it: HELLO in, AUTH out, AUTH_OK in), then the frames a peer
  * sends after it, received as the client receives replies.
  *

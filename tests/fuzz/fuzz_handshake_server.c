@@ -1,5 +1,5 @@
 /* fuzz_handshake_server.c - the server's side of a connection
- * (runtime/evconn.c, as the hub, agents and workers run it): the handshake
+ * (runtime/lib/evconn.c, as the hub, agents and workers run it): the handshake
  * (HELLO out, AUTH in) and then the frames of an authenticated peer, over a
  * socketpair on a libev loop, in process.
  *

@@ -1,5 +1,5 @@
-/* fuzz_proto.c - the control messages' decoders (runtime/proto.c, every
- * unpack there; runtime/errmsg.c): the spawn spec (SPAWN, START), LAUNCH,
+/* fuzz_proto.c - the control messages' decoders (runtime/lib/proto.c, every
+ * unpack there; runtime/lib/errmsg.c): the spawn spec (SPAWN, START), LAUNCH,
  * REGISTER, the endpoint (SPAWN, LAUNCH, START and LOOKUP answers), a gang
  * slot, ALLOC, RELEASE, an actor's name (LOOKUP, KILL, STOP), EXITED,
  * SPAWN_INFO, READY, a failure's text, an error REPLY's payload, and the

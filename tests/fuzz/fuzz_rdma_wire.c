@@ -1,4 +1,4 @@
-/* fuzz_rdma_wire.c - the RDMA transport's decoders (runtime/rdma_wire.c):
+/* fuzz_rdma_wire.c - the RDMA transport's decoders (runtime/lib/transport/rdma/rdma_wire.c):
  * the worker's offer (what a client reads off the TCP channel) and the
  * connection request's private data (what a worker reads off rdma_cm,
  * before any proof).  Built only with RDMA; no device, no verbs call.

@@ -1,4 +1,4 @@
-/* fuzz_view.c - the serializer's unpack functions (runtime/buf.c:
+/* fuzz_view.c - the serializer's unpack functions (runtime/lib/buf.c:
  * spoke_view_get_*), driven by the input itself.
  *
  * Input: a count k, k operation bytes, then the message.  Each operation

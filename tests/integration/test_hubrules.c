@@ -1,5 +1,5 @@
 /* test_hubrules.c - the hub's rules for clients and agents, tried as a
- * buggy or hostile token holder would, with raw frames (runtime/chan.h)
+ * buggy or hostile token holder would, with raw frames (runtime/lib/chan.h)
  * beside the public API on a real loopback cluster (fixture.c):
  *
  * - a refused spawn or launch (a bad name, a taken one) gets exactly one

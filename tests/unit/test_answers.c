@@ -1,5 +1,5 @@
 /* test_answers.c - unit tests of the client's decoding of the hub's ALLOC
- * and NODES answers (runtime/client.c): round trips, every truncation, and
+ * and NODES answers (runtime/lib/client.c): round trips, every truncation, and
  * counts that lie about what follows them.
  *
  * A lying count must be refused before it costs memory: this program is

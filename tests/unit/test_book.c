@@ -1,4 +1,4 @@
-/* test_book.c - unit tests of the hub's placement book (runtime/book.c). */
+/* test_book.c - unit tests of the hub's placement book (runtime/hub/book.c). */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* test_buf.c - unit tests of the message serializer (runtime/buf.c).
+/* test_buf.c - unit tests of the message serializer (runtime/lib/buf.c).
  *
  * Truncated and garbage messages are decoded from heap copies of exactly
  * their own size, so that a read one byte too far is an AddressSanitizer

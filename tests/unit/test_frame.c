@@ -1,5 +1,5 @@
-/* test_frame.c - unit tests of the wire frame codec (runtime/frame.c) and
- * of the job token and HMAC helpers (runtime/auth.c).
+/* test_frame.c - unit tests of the wire frame codec (runtime/lib/frame.c) and
+ * of the job token and HMAC helpers (runtime/lib/auth.c).
  *
  * Frames are parsed from heap copies of exactly their own size, so that a
  * read one byte too far is an AddressSanitizer error, not a silent pass. */

@@ -1,5 +1,5 @@
 /* test_proto.c - unit tests of the control messages' codecs
- * (runtime/proto.c): for each message, pack then unpack gives the message
+ * (runtime/lib/proto.c): for each message, pack then unpack gives the message
  * back (packing what was decoded gives the same bytes, and the decoder
  * reads them all), every truncation is refused, and a bad name is refused
  * at decode.  The hub's ALLOC and NODES answers' decoders have their own

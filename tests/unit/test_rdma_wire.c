@@ -1,5 +1,5 @@
 /* test_rdma_wire.c - unit tests of the RDMA transport's messages
- * (runtime/rdma_wire.c: the worker's offer, the connection request's
+ * (runtime/lib/transport/rdma/rdma_wire.c: the worker's offer, the connection request's
  * private data).  No device, no verbs call: pack then unpack gives the
  * message back, in the bytes the transport always sent (laid out here by
  * hand, field by field); every truncation is refused, so are trailing
