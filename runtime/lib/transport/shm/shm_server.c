@@ -78,7 +78,7 @@ struct shm_srv {
 	uint32_t max_msg;
 	size_t area_max;
 	int lfd;
-	ev_io lw;
+	struct spk_acceptor acceptor;
 	char name[SPK_SHM_NAME_MAX];
 	char why[256]; /* why shared memory is off here; "" when on */
 	struct {
@@ -545,50 +545,49 @@ static void setup_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	drop(w->data, SPK_LOG_WARN, "no connect message within %.0f s", SPK_SHM_SETUP_S);
 }
 
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* A connection on the abstract socket (evconn.h's acceptor: one per call,
+ * and a pause, not a spin, when descriptors run out). */
+static void on_accept(struct spk_acceptor *a, int fd, const char *peer_addr)
 {
-	struct shm_srv *s = w->data;
+	struct shm_srv *s = a->data;
 	struct sconn *c;
 	pid_t pid;
 	uid_t uid;
-	int fd;
 
-	(void)revents;
-	while ((fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		/* Another user learns nothing, not even why. */
-		if (spk_shm_peer(fd, &pid, &uid) < 0 || uid != getuid()) {
-			spk_warn("shared-memory connection of uid %u (pid %d) refused: not ours",
-				 (unsigned)uid, (int)pid);
-			close(fd);
-			continue;
-		}
-		if (s->setups >= SPK_SHM_SETUPS_MAX) {
-			spk_warn("shared-memory connection of pid %d refused: %u set-ups at once",
-				 (int)pid, s->setups);
-			send_refusal(fd, SPOKE_ETRANSPORT, "too many shared-memory connections "
-				     "being set up at once; try again");
-			close(fd);
-			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->srv = s;
-		c->sock = fd;
-		c->efd = -1;
-		snprintf(c->peer, sizeof(c->peer), "pid %d", (int)pid);
-		ev_io_init(&c->sock_w, sock_cb, fd, EV_READ);
-		c->sock_w.data = c;
-		ev_io_start(loop, &c->sock_w);
-		ev_timer_init(&c->setup_w, setup_timeout, SPK_SHM_SETUP_S, 0.);
-		c->setup_w.data = c;
-		ev_timer_start(loop, &c->setup_w);
-		s->setups++;
-		c->next = s->conns;
-		s->conns = c;
+	(void)peer_addr; /* an abstract socket's peer has no address: its credentials say who */
+	/* Another user learns nothing, not even why. */
+	if (spk_shm_peer(fd, &pid, &uid) < 0 || uid != getuid()) {
+		spk_warn("shared-memory connection of uid %u (pid %d) refused: not ours",
+			 (unsigned)uid, (int)pid);
+		close(fd);
+		return;
 	}
+	if (s->setups >= SPK_SHM_SETUPS_MAX) {
+		spk_warn("shared-memory connection of pid %d refused: %u set-ups at once", (int)pid,
+			 s->setups);
+		send_refusal(fd, SPOKE_ETRANSPORT, "too many shared-memory connections being set "
+			     "up at once; try again");
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->srv = s;
+	c->sock = fd;
+	c->efd = -1;
+	snprintf(c->peer, sizeof(c->peer), "pid %d", (int)pid);
+	ev_io_init(&c->sock_w, sock_cb, fd, EV_READ);
+	c->sock_w.data = c;
+	ev_io_start(s->env.loop, &c->sock_w);
+	ev_timer_init(&c->setup_w, setup_timeout, SPK_SHM_SETUP_S, 0.);
+	c->setup_w.data = c;
+	ev_timer_start(s->env.loop, &c->setup_w);
+	s->setups++;
+	c->next = s->conns;
+	s->conns = c;
 }
 
 static int shm_start(void **out, const struct spk_server_env *env)
@@ -637,9 +636,7 @@ static int shm_start(void **out, const struct spk_server_env *env)
 			 strerror(errno));
 		goto out_off;
 	}
-	ev_io_init(&s->lw, accept_cb, s->lfd, EV_READ);
-	s->lw.data = s;
-	ev_io_start(env->loop, &s->lw);
+	spk_acceptor_start(&s->acceptor, env->loop, s->lfd, on_accept, s);
 	spk_debug("shared memory on @%s", s->name);
 	return 0;
 out_off:
@@ -659,7 +656,7 @@ static void shm_stop(void *srv)
 	while (s->conns)
 		conn_free(s->conns);
 	if (s->lfd >= 0) {
-		ev_io_stop(s->env.loop, &s->lw);
+		spk_acceptor_stop(&s->acceptor);
 		close(s->lfd);
 	}
 	free(s);
