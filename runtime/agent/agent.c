@@ -23,10 +23,10 @@
 #include <spoke/errors.h>
 #include <spoke/version.h>
 
-#include "chan.h"
+#include "sync_conn.h"
 #include "clock.h"
 #include "errmsg.h"
-#include "evconn.h"
+#include "loop_conn.h"
 #include "gpus.h"
 #include "log.h"
 #include "proto.h"
@@ -45,7 +45,7 @@ struct worker {
 	uint64_t op;       /* the hub's START id, 0 once answered */
 	uint64_t start_id; /* the same, kept: it names this incarnation to the hub */
 	bool failed;       /* its start failed, and the hub was told */
-	struct spk_evconn link;
+	struct spk_loop_conn link;
 	bool link_open;
 	ev_timer timer;
 	uint32_t timeout_ms;
@@ -54,7 +54,7 @@ struct worker {
 
 struct agent {
 	struct ev_loop *loop;
-	struct spk_evconn hub;
+	struct spk_loop_conn hub;
 	ev_child child_w;
 	ev_signal sigint_w, sigterm_w;
 	ev_timer shutdown_w;
@@ -82,7 +82,7 @@ static void reply_hub_error(struct agent *ag, uint64_t op, int status, const cha
 	va_end(ap);
 	/* It may quote a worker's own text (its init's error). */
 	spk_warn("%s", spk_log_escape(esc, sizeof(esc), msg, strlen(msg)));
-	spk_evconn_reply_error(&ag->hub, op, status, "%s", msg);
+	spk_loop_reply_error(&ag->hub, op, status, "%s", msg);
 }
 
 static struct worker *find_worker_pid(struct agent *ag, pid_t pid)
@@ -93,7 +93,7 @@ static struct worker *find_worker_pid(struct agent *ag, pid_t pid)
 	return NULL;
 }
 
-static void link_closed(struct spk_evconn *c, int reason)
+static void link_closed(struct spk_loop_conn *c, int reason)
 {
 	struct worker *w = c->data;
 
@@ -101,7 +101,7 @@ static void link_closed(struct spk_evconn *c, int reason)
 	w->link_open = false;
 }
 
-static void worker_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
+static void worker_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *v)
 {
 	struct worker *w = c->data;
 	struct agent *ag = w->ag;
@@ -134,9 +134,9 @@ static void worker_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_vi
 		 r.port);
 	snprintf(ep.node, sizeof(ep.node), "%s", ag->node);
 	spk_info("actor %s ready: pid %d at %s", w->name, (int)w->pid, ep.addr);
-	spk_evconn_begin(&ag->hub, &b);
+	spk_loop_begin(&ag->hub, &b);
 	spk_endpoint_pack(&b, &ep);
-	spk_evconn_finish(&ag->hub, &b, SPK_REPLY, w->op, 0);
+	spk_loop_finish(&ag->hub, &b, SPK_REPLY, w->op, 0);
 	w->op = 0;
 }
 
@@ -178,7 +178,7 @@ static void free_worker(struct agent *ag, struct worker *w)
 		}
 	ev_timer_stop(ag->loop, &w->timer);
 	if (w->link_open)
-		spk_evconn_close(&w->link, 0);
+		spk_loop_close(&w->link, 0);
 	free(w);
 }
 
@@ -199,9 +199,9 @@ static void child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	else if (!ag->shutting_down && !w->failed) {
 		spk_info("actor %s (pid %d) %s", w->name, (int)w->pid, e.why);
 		memcpy(e.name, w->name, sizeof(e.name));
-		spk_evconn_begin(&ag->hub, &b);
+		spk_loop_begin(&ag->hub, &b);
 		spk_exited_pack(&b, &e);
-		spk_evconn_finish(&ag->hub, &b, SPK_EXITED, w->start_id, 0);
+		spk_loop_finish(&ag->hub, &b, SPK_EXITED, w->start_id, 0);
 	}
 	free_worker(ag, w);
 	if (ag->shutting_down && !ag->workers)
@@ -296,7 +296,7 @@ static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 				strerror((int)-w->pid));
 		goto out_close;
 	}
-	if (spk_evconn_start(&w->link, ag->loop, sv[0], NULL, NULL, w->name, worker_frame,
+	if (spk_loop_start(&w->link, ag->loop, sv[0], NULL, NULL, w->name, worker_frame,
 			     link_closed, w) < 0) {
 		kill(w->pid, SIGKILL);
 		reply_hub_error(ag, h->id, -ENOMEM, "agent on %s out of memory", ag->node);
@@ -308,13 +308,13 @@ static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 	ev_timer_init(&w->timer, worker_timer, w->timeout_ms / 1000.0, 0.);
 	w->timer.data = w;
 	ev_timer_start(ag->loop, &w->timer);
-	spk_evconn_begin(&w->link, &b);
+	spk_loop_begin(&w->link, &b);
 	memcpy(info.token, ag->token, sizeof(info.token));
 	memcpy(info.host, ag->host, sizeof(info.host));
 	snprintf(info.modules, sizeof(info.modules), "%s", modules);
 	info.incarnation = w->start_id; /* who it is in handshakes */
 	spk_spawn_info_pack(&b, &info);
-	spk_evconn_finish(&w->link, &b, SPK_SPAWN_INFO, 0, 0);
+	spk_loop_finish(&w->link, &b, SPK_SPAWN_INFO, 0, 0);
 	spk_debug("forked worker %d for actor %s (%s)", (int)w->pid, spec->name, spec->type);
 	return;
 out_close:
@@ -341,7 +341,7 @@ static void on_stop(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 		}
 }
 
-static void hub_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
+static void hub_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *v)
 {
 	struct agent *ag = c->data;
 
@@ -378,7 +378,7 @@ static void shut_down(struct agent *ag)
 	ev_timer_start(ag->loop, &ag->shutdown_w);
 }
 
-static void hub_closed(struct spk_evconn *c, int reason)
+static void hub_closed(struct spk_loop_conn *c, int reason)
 {
 	struct agent *ag = c->data;
 
@@ -521,12 +521,12 @@ static int connect_hub(struct agent *ag, const char *hub, int timeout_ms)
 {
 	int64_t deadline = spk_now_us() + (int64_t)timeout_ms * 1000;
 	const uint8_t *unused;
-	struct spk_chan ch;
+	struct spk_sync_conn ch;
 	struct spk_hdr h = { 0 };
 	spoke_buf b;
 	int rc, fd;
 
-	rc = spk_chan_open(&ch, hub, ag->token, SPK_IDENT_HUB, 0, deadline);
+	rc = spk_sync_open(&ch, hub, ag->token, SPK_IDENT_HUB, 0, deadline);
 	if (rc < 0) {
 		spk_err("cannot reach the hub: %s", spoke_errmsg());
 		return rc;
@@ -536,35 +536,35 @@ static int connect_hub(struct agent *ag, const char *hub, int timeout_ms)
 	snprintf(ag->reg.node, sizeof(ag->reg.node), "%s", ag->node);
 	snprintf(ag->reg.host, sizeof(ag->reg.host), "%s", ag->host);
 	ag->reg.pid = (uint32_t)getpid();
-	spk_chan_begin(&ch, &b);
+	spk_sync_begin(&ch, &b);
 	spk_register_pack(&b, &ag->reg);
-	rc = spk_chan_send_buf(&ch, &b, SPK_REGISTER, 1, 0, deadline);
+	rc = spk_sync_send_buf(&ch, &b, SPK_REGISTER, 1, 0, deadline);
 	if (rc == 0)
-		rc = spk_chan_recv_hdr(&ch, &h, deadline);
+		rc = spk_sync_recv_hdr(&ch, &h, deadline);
 	if (rc == 0 && (h.type != SPK_REPLY || h.id != 1))
 		rc = SPOKE_EPROTO;
 	if (rc == 0 && h.aux < 0) {
-		rc = spk_chan_recv_view(&ch, h.len, &unused, deadline);
+		rc = spk_sync_recv_view(&ch, h.len, &unused, deadline);
 		spk_err("%.*s", (int)h.len, rc == 0 ? (const char *)unused : "");
 		rc = h.aux;
 	} else if (rc == 0) {
-		rc = spk_chan_skip(&ch, h.len, deadline);
+		rc = spk_sync_skip(&ch, h.len, deadline);
 	}
 	if (rc < 0) {
 		if (!h.aux)
 			spk_err("registering with the hub failed: %s", spoke_strerror(rc));
-		spk_chan_close(&ch);
+		spk_sync_close(&ch);
 		return rc;
 	}
 	fd = ch.fd;
 	ch.fd = -1;
-	rc = spk_evconn_start(&ag->hub, ag->loop, fd, NULL, NULL, "hub", hub_frame, hub_closed,
+	rc = spk_loop_start(&ag->hub, ag->loop, fd, NULL, NULL, "hub", hub_frame, hub_closed,
 			      ag);
 	/* The hub may send a START right behind its answer: the channel may
 	 * have read it already. */
 	if (rc == 0)
-		rc = spk_evconn_preload(&ag->hub, ch.rbuf + ch.rpos, ch.rlen - ch.rpos);
-	spk_chan_close(&ch);
+		rc = spk_loop_preload(&ag->hub, ch.rbuf + ch.rpos, ch.rlen - ch.rpos);
+	spk_sync_close(&ch);
 	return rc;
 }
 
@@ -685,6 +685,6 @@ int main(int argc, char **argv)
 	while (ag.workers)
 		free_worker(&ag, ag.workers);
 	if (!ag.hub.closing && ag.hub.fd >= 0)
-		spk_evconn_close(&ag.hub, 0);
+		spk_loop_close(&ag.hub, 0);
 	return ag.exit_code;
 }

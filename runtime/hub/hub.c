@@ -27,7 +27,7 @@
 
 #include "auth.h"
 #include "errmsg.h"
-#include "evconn.h"
+#include "loop_conn.h"
 #include "file.h"
 #include "book.h"
 #include "log.h"
@@ -61,7 +61,7 @@ struct hub_death {
 };
 
 struct hub_peer {
-	struct spk_evconn conn;
+	struct spk_loop_conn conn;
 	struct hub *hub;
 	int node; /* node index for an agent, -1 for a client */
 	struct hub_peer *next;
@@ -140,13 +140,13 @@ static const struct hub_death *find_death(const struct hub *hub, const char *nam
 	return NULL;
 }
 
-static void reply_endpoint(struct spk_evconn *c, uint64_t id, const struct spk_endpoint *ep)
+static void reply_endpoint(struct spk_loop_conn *c, uint64_t id, const struct spk_endpoint *ep)
 {
 	spoke_buf b;
 
-	spk_evconn_begin(c, &b);
+	spk_loop_begin(c, &b);
 	spk_endpoint_pack(&b, ep);
-	spk_evconn_finish(c, &b, SPK_REPLY, id, 0);
+	spk_loop_finish(c, &b, SPK_REPLY, id, 0);
 }
 
 /* The actor is gone: frees its own reservation and its record (a is
@@ -180,9 +180,9 @@ static void stop_actor(struct hub *hub, struct hub_actor *a, const char *why)
 
 	if (agent) {
 		memcpy(r.name, a->name, sizeof(r.name));
-		spk_evconn_begin(&agent->conn, &b);
+		spk_loop_begin(&agent->conn, &b);
 		spk_actor_ref_pack(&b, &r);
-		spk_evconn_finish(&agent->conn, &b, SPK_STOP, a->start_id, 0);
+		spk_loop_finish(&agent->conn, &b, SPK_STOP, a->start_id, 0);
 	}
 	actor_dead(hub, a, why);
 }
@@ -199,7 +199,7 @@ fail_op(struct hub *hub, struct hub_op *op, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	spk_evconn_reply_error(&client->conn, op->req, status, "%s", msg);
+	spk_loop_reply_error(&client->conn, op->req, status, "%s", msg);
 }
 
 static void free_op(struct hub *hub, struct hub_op *op)
@@ -290,11 +290,11 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 	hub->ops = op;
 	spec->n_gpus = g->n_gpus;
 	memcpy(spec->gpus, g->gpus, sizeof(spec->gpus));
-	spk_evconn_begin(&agent->conn, &b);
+	spk_loop_begin(&agent->conn, &b);
 	spk_spawn_spec_pack(&b, spec);
 	/* Should it not go out, the agent's connection is closing: its
 	 * close fails the op, which answers the client. */
-	spk_evconn_finish(&agent->conn, &b, SPK_START, op->id, 0);
+	spk_loop_finish(&agent->conn, &b, SPK_START, op->id, 0);
 	return 0;
 out_free:
 	free(op);
@@ -372,9 +372,9 @@ static int on_alloc(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h
 		snprintf(s->node, sizeof(s->node), "%s", hub->book.nodes[g->node].name);
 		memcpy(s->gpus, g->gpus, sizeof(s->gpus));
 	}
-	spk_evconn_begin(&p->conn, &b);
+	spk_loop_begin(&p->conn, &b);
 	spk_alloc_answer_pack(&b, answer);
-	spk_evconn_finish(&p->conn, &b, SPK_REPLY, h->id, 0);
+	spk_loop_finish(&p->conn, &b, SPK_REPLY, h->id, 0);
 	free(answer);
 	return 0;
 }
@@ -432,7 +432,7 @@ static int on_release(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 	if (rc < 0)
 		return rc;
 	release_ticket(hub, t);
-	spk_evconn_send(&p->conn, SPK_REPLY, h->id, 0, NULL, 0);
+	spk_loop_send(&p->conn, SPK_REPLY, h->id, 0, NULL, 0);
 	return 0;
 }
 
@@ -474,7 +474,7 @@ static int on_kill(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
 	if (rc < 0)
 		return rc;
 	stop_actor(hub, a, "was killed by a client");
-	spk_evconn_send(&p->conn, SPK_REPLY, h->id, 0, NULL, 0);
+	spk_loop_send(&p->conn, SPK_REPLY, h->id, 0, NULL, 0);
 	return 0;
 }
 
@@ -495,9 +495,9 @@ static int on_nodes(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h
 		live[n].n_gpus = nd->n_gpus;
 		live[n++].free_gpus = nd->n_gpus - (uint32_t)__builtin_popcountll(nd->gpu_used);
 	}
-	spk_evconn_begin(&p->conn, &b);
+	spk_loop_begin(&p->conn, &b);
 	spk_nodes_answer_pack(&b, live, n);
-	spk_evconn_finish(&p->conn, &b, SPK_REPLY, h->id, 0);
+	spk_loop_finish(&p->conn, &b, SPK_REPLY, h->id, 0);
 	free(live);
 	return 0;
 }
@@ -548,7 +548,7 @@ static int on_register(struct hub *hub, struct hub_peer *p, const struct spk_hdr
 	spk_gpu_list_format(gpus, sizeof(gpus), r->gpus, r->n_gpus);
 	spk_info("node %s registered: agent pid %u at %s, %u GPUs [%s], %u CPUs", r->node, r->pid,
 		 r->host, r->n_gpus, gpus, r->cpus);
-	spk_evconn_send(&p->conn, SPK_REPLY, h->id, idx, NULL, 0);
+	spk_loop_send(&p->conn, SPK_REPLY, h->id, idx, NULL, 0);
 	return 0;
 }
 
@@ -685,7 +685,7 @@ static bool is_request(uint8_t type)
 	return false;
 }
 
-static void on_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
+static void on_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *v)
 {
 	struct hub_peer *p = c->data;
 	struct hub *hub = p->hub;
@@ -701,7 +701,7 @@ static void on_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *
 			rc = handle_request(hub, p, h, &m);
 		/* The one answer to a refused request. */
 		if (rc < 0)
-			spk_evconn_reply_error(c, h->id, rc, "%s", spoke_errmsg());
+			spk_loop_reply_error(c, h->id, rc, "%s", spoke_errmsg());
 		return;
 	}
 	if (agent && h->type == SPK_REPLY) {
@@ -713,7 +713,7 @@ static void on_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *
 		return;
 	}
 	spk_warn("closed connection from %s: unexpected %s", c->peer, spk_type_name(h->type));
-	spk_evconn_close(c, SPOKE_EPROTO);
+	spk_loop_close(c, SPOKE_EPROTO);
 }
 
 static void agent_gone(struct hub *hub, struct hub_peer *p)
@@ -758,7 +758,7 @@ static void client_gone(struct hub *hub, struct hub_peer *p)
 	}
 }
 
-static void on_close(struct spk_evconn *c, int reason)
+static void on_close(struct spk_loop_conn *c, int reason)
 {
 	struct hub_peer *p = c->data;
 	struct hub *hub = p->hub;
@@ -787,7 +787,7 @@ static void on_accept(struct spk_acceptor *acc, int fd, const char *peer)
 	}
 	p->hub = hub;
 	p->node = -1;
-	if (spk_evconn_start(&p->conn, hub->loop, fd, hub->token, SPK_IDENT_HUB, peer, on_frame,
+	if (spk_loop_start(&p->conn, hub->loop, fd, hub->token, SPK_IDENT_HUB, peer, on_frame,
 			     on_close, p) < 0) {
 		close(fd);
 		free(p);
@@ -1042,7 +1042,7 @@ int main(int argc, char **argv)
 	ev_run(hub.loop, 0);
 	rc = 0;
 	while (hub.peers)
-		spk_evconn_close(&hub.peers->conn, 0);
+		spk_loop_close(&hub.peers->conn, 0);
 	while (hub.actors) {
 		struct hub_actor *a = hub.actors;
 

@@ -94,7 +94,7 @@ int spoke_client_open(spoke_client **out, const spoke_client_opts *opts)
 	rc = spk_token_find(o.token, c->token, sizeof(c->token));
 	if (rc < 0)
 		goto out_free;
-	rc = spk_chan_open(&c->hub, hub, c->token, SPK_IDENT_HUB, 0, spk_client_deadline(c, 0));
+	rc = spk_sync_open(&c->hub, hub, c->token, SPK_IDENT_HUB, 0, spk_client_deadline(c, 0));
 	if (rc < 0) {
 		snprintf(c->hub.peer, sizeof(c->hub.peer), "%s", hub);
 		c->hub.broken = rc; /* a connection that never was counts as lost */
@@ -119,7 +119,7 @@ void spk_client_drop(spoke_client *c)
 {
 	if (atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
-	spk_chan_close(&c->hub);
+	spk_sync_close(&c->hub);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -131,7 +131,7 @@ void spoke_client_close(spoke_client *c)
 	/* The hub connection goes now (the hub releases the tickets still
 	 * held, and so do we); open actor handles keep the rest. */
 	pthread_mutex_lock(&c->lock);
-	spk_chan_break(&c->hub, SPOKE_ECLOSED);
+	spk_sync_break(&c->hub, SPOKE_ECLOSED);
 	shutdown(c->hub.fd, SHUT_RDWR);
 	for (size_t i = 0; i < c->n_tickets; i++)
 		free(c->tickets[i]);
@@ -159,7 +159,7 @@ static int hub_begin(spoke_client *c, spoke_buf *b, int64_t deadline)
 		pthread_mutex_unlock(&c->lock);
 		return spk_fail(SPOKE_ECLOSED, "the client was closed (spoke_client_close)");
 	}
-	spk_chan_begin(&c->hub, b);
+	spk_sync_begin(&c->hub, b);
 	return 0;
 }
 
@@ -181,22 +181,22 @@ static int hub_roundtrip(spoke_client *c, spoke_buf *b, uint8_t type, int64_t de
 				c->hub.peer, c->hub.broken == SPOKE_EDEAD
 						     ? "the hub closed it, or it was reset"
 						     : spoke_strerror(c->hub.broken));
-	rc = spk_chan_send_buf(&c->hub, b, type, id, 0, deadline);
+	rc = spk_sync_send_buf(&c->hub, b, type, id, 0, deadline);
 	for (;;) {
 		/* A header timeout consumes nothing: the channel stays usable,
 		 * and the late answer is skipped by the next request. */
 		if (rc == 0)
-			rc = spk_chan_recv_hdr(&c->hub, &h, deadline);
+			rc = spk_sync_recv_hdr(&c->hub, &h, deadline);
 		if (rc < 0)
 			return hub_failure(c, rc, "lost the connection to the hub at");
 		if (h.type != SPK_REPLY || h.id > id)
-			return spk_chan_break(&c->hub, spk_fail(SPOKE_EPROTO,
+			return spk_sync_break(&c->hub, spk_fail(SPOKE_EPROTO,
 								"the hub answered out of turn"));
 		if (h.id == id)
 			break;
-		rc = spk_chan_skip(&c->hub, h.len, deadline);
+		rc = spk_sync_skip(&c->hub, h.len, deadline);
 	}
-	rc = spk_chan_recv_view(&c->hub, h.len, &p, deadline);
+	rc = spk_sync_recv_view(&c->hub, h.len, &p, deadline);
 	if (rc < 0)
 		return hub_failure(c, rc, "lost the connection to the hub at");
 	spoke_view_init(v, p, h.len);
@@ -366,7 +366,7 @@ static int release_id(spoke_client *c, uint64_t id, int64_t deadline)
 	spoke_view v;
 	spoke_buf b;
 
-	spk_chan_begin(&c->hub, &b);
+	spk_sync_begin(&c->hub, &b);
 	spk_release_pack(&b, &r);
 	return hub_roundtrip(c, &b, SPK_RELEASE, deadline, &v);
 }

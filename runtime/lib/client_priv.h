@@ -9,7 +9,7 @@
 #include <spoke/client.h>
 
 #include "auth.h"
-#include "chan.h"
+#include "sync_conn.h"
 
 /* A client lives until spoke_client_close() and every actor handle opened
  * from it are closed: handles hold a reference (spk_client_hold/drop), so a
@@ -19,7 +19,7 @@ struct spoke_client {
 	atomic_int refs;
 	atomic_bool closed;   /* spoke_client_close() was called */
 	pthread_mutex_t lock; /* guards hub, next_id and the tickets */
-	struct spk_chan hub;
+	struct spk_sync_conn hub;
 	uint64_t next_id;
 	spoke_ticket **tickets; /* those handed out and not yet released */
 	size_t n_tickets, cap_tickets;

@@ -26,11 +26,11 @@
 #include <spoke/actor.h>
 #include <spoke/errors.h>
 
-#include "chan.h"
+#include "sync_conn.h"
 #include "clock.h"
 #include "env.h"
 #include "errmsg.h"
-#include "evconn.h"
+#include "loop_conn.h"
 #include "log.h"
 #include "proto.h"
 #include "transport/transport.h"
@@ -44,7 +44,7 @@
 #define SPK_STR(x) SPK_STR_(x)
 
 struct wconn {
-	struct spk_evconn conn;
+	struct spk_loop_conn conn;
 	struct wconn *next;
 };
 
@@ -145,7 +145,7 @@ int spoke_method_fail(spoke_buf *reply, int code, const char *fmt, ...)
 	return code;
 }
 
-static void on_call(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *req)
+static void on_call(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *req)
 {
 	spoke_buf reply;
 	char msg[SPK_REPLY_ERROR_MAX];
@@ -159,21 +159,21 @@ static void on_call(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *r
 		}
 	if (h->type != SPK_CALL) {
 		spk_warn("closed connection from %s: unexpected %s", c->peer, spk_type_name(h->type));
-		spk_evconn_close(c, SPOKE_EPROTO);
+		spk_loop_close(c, SPOKE_EPROTO);
 		return;
 	}
-	spk_evconn_begin(c, &reply);
+	spk_loop_begin(c, &reply);
 	rc = run_method((uint32_t)h->aux, req, &reply, &code, msg, sizeof(msg));
 	if (rc < 0) {
-		spk_evconn_begin(c, &reply); /* what the method packed is dropped */
+		spk_loop_begin(c, &reply); /* what the method packed is dropped */
 		spk_reply_error_pack(&reply, rc, code, msg);
-		spk_evconn_finish(c, &reply, SPK_REPLY, h->id, rc);
+		spk_loop_finish(c, &reply, SPK_REPLY, h->id, rc);
 		return;
 	}
-	spk_evconn_finish(c, &reply, SPK_REPLY, h->id, 0);
+	spk_loop_finish(c, &reply, SPK_REPLY, h->id, 0);
 }
 
-static void conn_closed(struct spk_evconn *c, int reason)
+static void conn_closed(struct spk_loop_conn *c, int reason)
 {
 	struct wconn *wc = c->data;
 
@@ -195,7 +195,7 @@ static void on_accept(struct spk_acceptor *acc, int fd, const char *peer)
 		close(fd);
 		return;
 	}
-	if (spk_evconn_start(&wc->conn, W.loop, fd, W.token, W.ident, peer, on_call, conn_closed,
+	if (spk_loop_start(&wc->conn, W.loop, fd, W.token, W.ident, peer, on_call, conn_closed,
 			     wc) < 0) {
 		close(fd);
 		free(wc);
@@ -228,11 +228,11 @@ static void agent_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-static int ready(struct spk_chan *ch, int status, const char *fmt, ...)
+static int ready(struct spk_sync_conn *ch, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Answers the agent that the actor could not start, and why. */
-static int ready(struct spk_chan *ch, int status, const char *fmt, ...)
+static int ready(struct spk_sync_conn *ch, int status, const char *fmt, ...)
 {
 	int64_t deadline = spk_now_us() + INFO_TIMEOUT_MS * 1000LL;
 	char msg[512];
@@ -243,13 +243,13 @@ static int ready(struct spk_chan *ch, int status, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	spk_err("%s", msg);
-	spk_chan_begin(ch, &b);
+	spk_sync_begin(ch, &b);
 	spk_error_text_pack(&b, msg);
-	spk_chan_send_buf(ch, &b, SPK_READY, 0, status, deadline);
+	spk_sync_send_buf(ch, &b, SPK_READY, 0, status, deadline);
 	return status;
 }
 
-static int load_modules(struct spk_chan *ch, const char *modules)
+static int load_modules(struct spk_sync_conn *ch, const char *modules)
 {
 	char list[SPK_PATH_MAX * 4], *save = NULL, *m;
 
@@ -263,7 +263,7 @@ static int load_modules(struct spk_chan *ch, const char *modules)
 /* The worker's settings from its environment (a spawn's own spin budget,
  * poll_us >= 0, wins over $SPOKE_POLL_US); a bad value fails the spawn with
  * a message naming the variable and the value. */
-static int read_settings(struct spk_chan *ch, int poll_us)
+static int read_settings(struct spk_sync_conn *ch, int poll_us)
 {
 	const char *v;
 
@@ -283,7 +283,7 @@ static int read_settings(struct spk_chan *ch, int poll_us)
 }
 
 /* Reads SPAWN_INFO, becomes the actor, answers READY. */
-static int become_actor(struct spk_chan *ch)
+static int become_actor(struct spk_sync_conn *ch)
 {
 	int64_t deadline = spk_now_us() + INFO_TIMEOUT_MS * 1000LL;
 	char bound[SPK_ADDR_MAX], host[SPK_ADDR_MAX], types[512];
@@ -296,11 +296,11 @@ static int become_actor(struct spk_chan *ch)
 	spoke_buf b;
 	int rc;
 
-	rc = spk_chan_recv_hdr(ch, &h, deadline);
+	rc = spk_sync_recv_hdr(ch, &h, deadline);
 	if (rc == 0 && h.type != SPK_SPAWN_INFO)
 		rc = SPOKE_EPROTO;
 	if (rc == 0)
-		rc = spk_chan_recv_view(ch, h.len, &p, deadline);
+		rc = spk_sync_recv_view(ch, h.len, &p, deadline);
 	if (rc < 0) {
 		spk_err("no spawn information from the agent: %s", spoke_strerror(rc));
 		return rc;
@@ -341,9 +341,9 @@ static int become_actor(struct spk_chan *ch)
 	spk_parse_hostport(bound, host, sizeof(host), &r.port);
 	spk_debug("actor %s (%s) listening on %s", W.name, W.type->name, bound);
 	/* Init returned and the socket listens: now the spawn may be acknowledged. */
-	spk_chan_begin(ch, &b);
+	spk_sync_begin(ch, &b);
 	spk_ready_pack(&b, &r);
-	return spk_chan_send_buf(ch, &b, SPK_READY, 0, 0, deadline);
+	return spk_sync_send_buf(ch, &b, SPK_READY, 0, 0, deadline);
 }
 
 /* Serves what the transports have ready without sleeping (arm: and asks
@@ -429,7 +429,7 @@ static void serve(void)
 static int run_worker(void)
 {
 	const char *fd_env;
-	struct spk_chan ch;
+	struct spk_sync_conn ch;
 	int rc;
 
 	spk_log_init("worker", SPK_LOG_WARN);
@@ -449,7 +449,7 @@ static int run_worker(void)
 	rc = spk_auth_init();
 	if (rc < 0)
 		return 1;
-	rc = spk_chan_attach(&ch, SPK_WORKER_FD_NUM, "agent", 0);
+	rc = spk_sync_attach(&ch, SPK_WORKER_FD_NUM, "agent", 0);
 	if (rc < 0)
 		return 1;
 	W.agent_fd = SPK_WORKER_FD_NUM;
@@ -458,7 +458,7 @@ static int run_worker(void)
 	fcntl(SPK_WORKER_FD_NUM, F_SETFD, FD_CLOEXEC);
 	rc = become_actor(&ch);
 	ch.fd = -1; /* fd 3 stays open: its closing tells us the agent died */
-	spk_chan_close(&ch);
+	spk_sync_close(&ch);
 	if (rc < 0)
 		goto out;
 	W.loop = EV_DEFAULT;
@@ -472,7 +472,7 @@ static int run_worker(void)
 	start_servers();
 	serve();
 	while (W.conns)
-		spk_evconn_close(&W.conns->conn, 0);
+		spk_loop_close(&W.conns->conn, 0);
 	stop_servers();
 	if (W.type->fini)
 		W.type->fini(W.state);

@@ -1,5 +1,5 @@
 /* fuzz_handshake_client.c - the client's side of the handshake
- * (runtime/lib/chan.c: spk_chan_open, as spoke_client_open and every actor
+ * (runtime/lib/sync_conn.c: spk_sync_open, as spoke_client_open and every actor
  * handle run it: HELLO in, AUTH out, AUTH_OK in), then the frames a peer
  * sends after it, received as the client receives replies.
  *
@@ -13,7 +13,7 @@
  * That AUTH_OK's proof is for IDENT, or with bit 1 for OTHER (a server of
  * the same job, but not the one meant: a relay to the hub); it names IDENT,
  * or with bit 2 OTHER, or with bit 3 nobody.  The peer then closes its
- * side.  Properties: spk_chan_open succeeds only when the peer proved the
+ * side.  Properties: spk_sync_open succeeds only when the peer proved the
  * token as IDENT and named no other server, and then always; every failure
  * comes back (no hang: the peer's end is seen); nothing leaks. */
 #include <poll.h>
@@ -28,7 +28,7 @@
 #include <spoke/errors.h>
 
 #include "auth.h"
-#include "chan.h"
+#include "sync_conn.h"
 #include "clock.h"
 #include "fuzz.h"
 #include "net.h"
@@ -145,7 +145,7 @@ static void *serve(void *arg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct spk_chan ch;
+	struct spk_sync_conn ch;
 	struct job j;
 	const uint8_t *p;
 	struct spk_hdr h;
@@ -160,14 +160,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(pthread_create(&t, NULL, serve, &j) == 0);
 	/* Every wait ends at the peer's end long before this. */
 	deadline = spk_now_us() + 10 * 1000000;
-	rc = spk_chan_open(&ch, hub_addr, TOKEN, IDENT, 0, deadline);
+	rc = spk_sync_open(&ch, hub_addr, TOKEN, IDENT, 0, deadline);
 	if (rc == 0) {
 		/* Frames after the handshake, as replies are received. */
-		while (spk_chan_recv_hdr(&ch, &h, deadline) == 0 &&
-		       spk_chan_recv_view(&ch, h.len, &p, deadline) == 0)
+		while (spk_sync_recv_hdr(&ch, &h, deadline) == 0 &&
+		       spk_sync_recv_view(&ch, h.len, &p, deadline) == 0)
 			;
 		FZ_CHECK(ch.broken != 0);
-		spk_chan_close(&ch);
+		spk_sync_close(&ch);
 	}
 	pthread_join(t, NULL);
 	/* It proved the token as the server we meant, and named no other. */

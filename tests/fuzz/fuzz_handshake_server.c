@@ -1,5 +1,5 @@
 /* fuzz_handshake_server.c - the server's side of a connection
- * (runtime/lib/evconn.c, as the hub, agents and workers run it): the handshake
+ * (runtime/lib/loop_conn.c, as the hub, agents and workers run it): the handshake
  * (HELLO out, AUTH in) and then the frames of an authenticated peer, over a
  * socketpair on a libev loop, in process.
  *
@@ -33,7 +33,7 @@
 #include <spoke/errors.h>
 
 #include "auth.h"
-#include "evconn.h"
+#include "loop_conn.h"
 #include "fuzz.h"
 #include "net.h"
 #include "proto.h"
@@ -58,7 +58,7 @@ struct peer {
 	size_t got_len;
 };
 
-static void on_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
+static void on_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *v)
 {
 	struct peer *p = c->data;
 	struct spk_spawn_spec spec;
@@ -82,15 +82,15 @@ static void on_frame(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *
 	default: rc = 0;
 	}
 	if (rc < 0) {
-		spk_evconn_reply_error(c, h->id, SPOKE_EPROTO, "malformed %s", spk_type_name(h->type));
+		spk_loop_reply_error(c, h->id, SPOKE_EPROTO, "malformed %s", spk_type_name(h->type));
 		return;
 	}
-	spk_evconn_begin(c, &b);
+	spk_loop_begin(c, &b);
 	spoke_buf_put_raw(&b, v->data, v->len); /* an echo: the output path too */
-	spk_evconn_finish(c, &b, SPK_REPLY, h->id, 0);
+	spk_loop_finish(c, &b, SPK_REPLY, h->id, 0);
 }
 
-static void on_close(struct spk_evconn *c, int reason)
+static void on_close(struct spk_loop_conn *c, int reason)
 {
 	struct peer *p = c->data;
 
@@ -189,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t hello[SPK_HDR_SIZE + SPK_NONCE_SIZE], auth[SPK_HDR_SIZE + SPK_AUTH_MAX];
 	struct spk_auth_msg sent;
-	struct spk_evconn c;
+	struct spk_loop_conn c;
 	struct peer p = { 0 };
 	int sv[2], turns;
 	unsigned mode;
@@ -201,7 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	FZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	FZ_CHECK(spk_evconn_start(&c, loop, sv[0], TOKEN, IDENT, "fuzz-peer", on_frame, on_close,
+	FZ_CHECK(spk_loop_start(&c, loop, sv[0], TOKEN, IDENT, "fuzz-peer", on_frame, on_close,
 				  &p) == 0);
 	if (mode & MODE_PROVE) {
 		FZ_CHECK(read_exact(sv[1], hello, sizeof(hello)) == 0);

@@ -25,7 +25,7 @@
 
 #include <ev.h>
 
-#include "evconn.h"
+#include "loop_conn.h"
 #include "../harness/fixture.h"
 #include "log.h"
 #include "net.h"

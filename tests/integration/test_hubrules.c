@@ -1,5 +1,5 @@
 /* test_hubrules.c - the hub's rules for clients and agents, tried as a
- * buggy or hostile token holder would, with raw frames (runtime/lib/chan.h)
+ * buggy or hostile token holder would, with raw frames (runtime/lib/sync_conn.h)
  * beside the public API on a real loopback cluster (fixture.c):
  *
  * - a refused spawn or launch (a bad name, a taken one) gets exactly one
@@ -29,7 +29,7 @@
 #include <spoke/spoke.h>
 
 #include "auth.h"
-#include "chan.h"
+#include "sync_conn.h"
 #include "clock.h"
 #include "../harness/fixture.h"
 #include "frame.h"
@@ -45,31 +45,31 @@ static int64_t in_ms(int ms)
 }
 
 /* An authenticated connection to the hub, as any token holder has. */
-static void raw_open(struct spk_chan *ch)
+static void raw_open(struct spk_sync_conn *ch)
 {
 	char token[SPK_TOKEN_MAX];
 	int rc;
 
 	ck_assert_int_eq(spk_token_read_file(cl.token_file, token, sizeof(token)), 0);
-	rc = spk_chan_open(ch, cl.hub_addr, token, "hub", 0, in_ms(5000));
+	rc = spk_sync_open(ch, cl.hub_addr, token, "hub", 0, in_ms(5000));
 	ck_assert_msg(rc == 0, "raw connection: %s", spoke_strerror(rc));
 }
 
-static void raw_send(struct spk_chan *ch, spoke_buf *b, uint8_t type, uint64_t id)
+static void raw_send(struct spk_sync_conn *ch, spoke_buf *b, uint8_t type, uint64_t id)
 {
 	ck_assert_int_eq(spoke_buf_error(b), 0);
-	ck_assert_int_eq(spk_chan_send_buf(ch, b, type, id, 0, in_ms(5000)), 0);
+	ck_assert_int_eq(spk_sync_send_buf(ch, b, type, id, 0, in_ms(5000)), 0);
 }
 
 /* The next frame: its header, its payload copied into p[cap] with a NUL
  * after it (cut to fit); returns the payload's length. */
-static size_t raw_recv(struct spk_chan *ch, struct spk_hdr *h, void *p, size_t cap)
+static size_t raw_recv(struct spk_sync_conn *ch, struct spk_hdr *h, void *p, size_t cap)
 {
 	const uint8_t *v = NULL;
 	size_t n;
 
-	ck_assert_int_eq(spk_chan_recv_hdr(ch, h, in_ms(10000)), 0);
-	ck_assert_int_eq(spk_chan_recv_view(ch, h->len, &v, in_ms(5000)), 0);
+	ck_assert_int_eq(spk_sync_recv_hdr(ch, h, in_ms(10000)), 0);
+	ck_assert_int_eq(spk_sync_recv_view(ch, h->len, &v, in_ms(5000)), 0);
 	n = h->len < cap - 1 ? h->len : cap - 1;
 	if (n)
 		memcpy(p, v, n);
@@ -78,11 +78,11 @@ static size_t raw_recv(struct spk_chan *ch, struct spk_hdr *h, void *p, size_t c
 }
 
 /* Whether nothing more arrives within ms. */
-static int raw_quiet(struct spk_chan *ch, int ms)
+static int raw_quiet(struct spk_sync_conn *ch, int ms)
 {
 	struct spk_hdr h;
 
-	return spk_chan_recv_hdr(ch, &h, in_ms(ms)) == SPOKE_ETIMEDOUT;
+	return spk_sync_recv_hdr(ch, &h, in_ms(ms)) == SPOKE_ETIMEDOUT;
 }
 
 /* A spawn spec whose name is name[0..n) (a NUL inside included). */
@@ -112,7 +112,7 @@ static void pack_alloc(spoke_buf *b, uint32_t per_node, uint32_t gpus)
 /* Sends the packed request (id 1), then NODES (id 2): the request must get
  * exactly one answer, before NODES' and with nothing after it.  Returns
  * its status, its text in msg. */
-static int one_reply(struct spk_chan *ch, spoke_buf *b, uint8_t type, char *msg, size_t cap)
+static int one_reply(struct spk_sync_conn *ch, spoke_buf *b, uint8_t type, char *msg, size_t cap)
 {
 	struct spk_hdr h;
 	spoke_buf nb;
@@ -120,7 +120,7 @@ static int one_reply(struct spk_chan *ch, spoke_buf *b, uint8_t type, char *msg,
 	int status;
 
 	raw_send(ch, b, type, 1);
-	spk_chan_begin(ch, &nb);
+	spk_sync_begin(ch, &nb);
 	raw_send(ch, &nb, SPK_NODES, 2);
 	raw_recv(ch, &h, msg, cap);
 	ck_assert_msg(h.type == SPK_REPLY && h.id == 1, "%s: first frame %s id %llu",
@@ -134,7 +134,7 @@ static int one_reply(struct spk_chan *ch, spoke_buf *b, uint8_t type, char *msg,
 }
 
 /* A ticket of one 1-GPU slot on connection ch: its id. */
-static uint64_t raw_alloc(struct spk_chan *ch, uint64_t req)
+static uint64_t raw_alloc(struct spk_sync_conn *ch, uint64_t req)
 {
 	char r[512];
 	struct spk_hdr h;
@@ -142,7 +142,7 @@ static uint64_t raw_alloc(struct spk_chan *ch, uint64_t req)
 	uint64_t id = 0;
 	spoke_buf b;
 
-	spk_chan_begin(ch, &b);
+	spk_sync_begin(ch, &b);
 	pack_alloc(&b, 1, 1);
 	raw_send(ch, &b, SPK_ALLOC, req);
 	raw_recv(ch, &h, r, sizeof(r));
@@ -154,13 +154,13 @@ static uint64_t raw_alloc(struct spk_chan *ch, uint64_t req)
 
 /* REGISTER of node[0..n) (at host, with GPUs first..first+gpus-1): the
  * hub's status (its node index, 0 or more, when accepted), its text in msg. */
-static int raw_register(struct spk_chan *ch, const char *node, size_t n, const char *host,
+static int raw_register(struct spk_sync_conn *ch, const char *node, size_t n, const char *host,
 			uint32_t gpus, int32_t first, char *msg, size_t cap)
 {
 	struct spk_hdr h;
 	spoke_buf b;
 
-	spk_chan_begin(ch, &b);
+	spk_sync_begin(ch, &b);
 	spoke_buf_put_strn(&b, node, n);
 	spoke_buf_put_str(&b, host);
 	spoke_buf_put_u32(&b, (uint32_t)getpid());
@@ -177,13 +177,13 @@ static int raw_register(struct spk_chan *ch, const char *node, size_t n, const c
 
 /* Sends NODES on ch and waits for its answer: what ch sent before has been
  * handled. */
-static void raw_barrier(struct spk_chan *ch)
+static void raw_barrier(struct spk_sync_conn *ch)
 {
 	struct spk_hdr h;
 	char r[1024];
 	spoke_buf b;
 
-	spk_chan_begin(ch, &b);
+	spk_sync_begin(ch, &b);
 	raw_send(ch, &b, SPK_NODES, 99);
 	raw_recv(ch, &h, r, sizeof(r));
 	ck_assert_msg(h.type == SPK_REPLY && h.id == 99, "barrier: %s id %llu",
@@ -260,7 +260,7 @@ START_TEST(refused_names_start_nothing)
 	spoke_spawn_opts o = SPOKE_SPAWN_OPTS_INIT;
 	spoke_resources one = { .gpus = 1 };
 	spoke_ticket *t;
-	struct spk_chan ch;
+	struct spk_sync_conn ch;
 	uint64_t raw_t;
 	char msg[512];
 	spoke_buf b;
@@ -281,14 +281,14 @@ START_TEST(refused_names_start_nothing)
 			ck_assert_msg(rc == SPOKE_EINVAL, "launch '%s': %s", name,
 				      spoke_strerror(rc));
 		}
-		spk_chan_begin(&ch, &b);
+		spk_sync_begin(&ch, &b);
 		pack_spec(&b, name, n, 1);
 		rc = one_reply(&ch, &b, SPK_SPAWN, msg, sizeof(msg));
 		ck_assert_msg(rc == SPOKE_EINVAL, "raw spawn #%zu: %s (%s)", i, spoke_strerror(rc),
 			      msg);
 		ck_assert_msg(strstr(msg, "actor name"), "raw spawn #%zu: %s", i, msg);
 		ck_assert_msg(!strchr(msg, '\n'), "a newline in: %s", msg);
-		spk_chan_begin(&ch, &b);
+		spk_sync_begin(&ch, &b);
 		spoke_buf_put_u64(&b, raw_t);
 		spoke_buf_put_u32(&b, 0);
 		pack_spec(&b, name, n, 1);
@@ -300,7 +300,7 @@ START_TEST(refused_names_start_nothing)
 	ck_assert_int_eq(workers(), 0);
 	ck_assert_uint_eq(free_gpus(), 6);
 	ck_assert_int_eq(spoke_gang_release(client, t, 0), 0);
-	spk_chan_close(&ch);
+	spk_sync_close(&ch);
 }
 END_TEST
 
@@ -313,7 +313,7 @@ START_TEST(taken_name_starts_nothing)
 	spoke_spawn_opts o = SPOKE_SPAWN_OPTS_INIT;
 	spoke_actor *a;
 	spoke_ticket *t;
-	struct spk_chan ch;
+	struct spk_sync_conn ch;
 	struct spk_hdr h;
 	uint64_t raw_t;
 	uint32_t pid;
@@ -331,10 +331,10 @@ START_TEST(taken_name_starts_nothing)
 	ck_assert_int_eq(spoke_spawn(client, "Probe", "taken", NULL, 0, &o), SPOKE_EEXIST);
 	ck_assert_int_eq(spoke_gang_launch(client, t, 0, "Probe", "taken", NULL, 0, NULL),
 			 SPOKE_EEXIST);
-	spk_chan_begin(&ch, &b);
+	spk_sync_begin(&ch, &b);
 	pack_spec(&b, "taken", 5, 1);
 	ck_assert_int_eq(one_reply(&ch, &b, SPK_SPAWN, msg, sizeof(msg)), SPOKE_EEXIST);
-	spk_chan_begin(&ch, &b);
+	spk_sync_begin(&ch, &b);
 	spoke_buf_put_u64(&b, raw_t);
 	spoke_buf_put_u32(&b, 0);
 	pack_spec(&b, "taken", 5, 1);
@@ -346,7 +346,7 @@ START_TEST(taken_name_starts_nothing)
 	ck_assert_uint_eq(actor_pid(a), pid);
 	/* The slots were left free: launches with new names go in. */
 	ck_assert_int_eq(spoke_gang_launch(client, t, 0, "Probe", "fresh", NULL, 0, NULL), 0);
-	spk_chan_begin(&ch, &b);
+	spk_sync_begin(&ch, &b);
 	spoke_buf_put_u64(&b, raw_t);
 	spoke_buf_put_u32(&b, 0);
 	pack_spec(&b, "fresh2", 6, 1);
@@ -364,7 +364,7 @@ START_TEST(taken_name_starts_nothing)
 	ck_assert_uint_eq(free_gpus(), 6);
 	spoke_actor_close(a);
 	ck_assert_int_eq(spoke_gang_release(client, t, 0), 0);
-	spk_chan_close(&ch);
+	spk_sync_close(&ch);
 	for (int i = 0; i < 300 && workers() > 0; i++)
 		usleep(10000);
 	ck_assert_int_eq(workers(), 0);
@@ -379,7 +379,7 @@ END_TEST
 START_TEST(forged_exited_refused)
 {
 	spoke_spawn_opts o = SPOKE_SPAWN_OPTS_INIT;
-	struct spk_chan fake;
+	struct spk_sync_conn fake;
 	char msg[512];
 	spoke_actor *a, *again;
 	spoke_buf b;
@@ -391,7 +391,7 @@ START_TEST(forged_exited_refused)
 	raw_open(&fake);
 	ck_assert_int_ge(raw_register(&fake, "fake", 4, "127.0.0.1", 0, 0, msg, sizeof(msg)), 0);
 	for (uint64_t id = 1; id <= 64; id++) {
-		spk_chan_begin(&fake, &b);
+		spk_sync_begin(&fake, &b);
 		spoke_buf_put_str(&b, "victim");
 		spoke_buf_put_str(&b, "was killed by signal 9 (forged)");
 		raw_send(&fake, &b, SPK_EXITED, id);
@@ -405,7 +405,7 @@ START_TEST(forged_exited_refused)
 	spoke_actor_close(again);
 	ck_assert_int_eq(spoke_spawn(client, "Probe", "victim", NULL, 0, &o), SPOKE_EEXIST);
 	spoke_actor_close(a);
-	spk_chan_close(&fake);
+	spk_sync_close(&fake);
 }
 END_TEST
 
@@ -413,7 +413,7 @@ END_TEST
  * an endpoint of its choice: refused; the client gets the real answer. */
 START_TEST(forged_start_answer_refused)
 {
-	struct spk_chan fake, ch;
+	struct spk_sync_conn fake, ch;
 	struct spk_endpoint ep = { .addr = "127.0.0.1:1", .node = "fake", .pid = 1 };
 	struct spk_hdr h;
 	char msg[512];
@@ -426,12 +426,12 @@ START_TEST(forged_start_answer_refused)
 	raw_open(&ch);
 	for (int i = 0; i < cl.n_agents; i++)
 		ck_assert_int_eq(kill(cl.agents[i], SIGSTOP), 0);
-	spk_chan_begin(&ch, &b);
+	spk_sync_begin(&ch, &b);
 	pack_spec(&b, "late", 4, 1);
 	raw_send(&ch, &b, SPK_SPAWN, 5);
 	raw_barrier(&ch); /* the START is out */
 	for (uint64_t id = 1; id <= 64; id++) {
-		spk_chan_begin(&fake, &b);
+		spk_sync_begin(&fake, &b);
 		spk_endpoint_pack(&b, &ep);
 		raw_send(&fake, &b, SPK_REPLY, id);
 	}
@@ -447,8 +447,8 @@ START_TEST(forged_start_answer_refused)
 	ck_assert_msg(log_has("refused an answer from node fake to start"), "no refusal logged");
 	ck_assert_int_eq(workers(), 1);
 	ck_assert_int_eq(spoke_kill(client, "late", 0), 0);
-	spk_chan_close(&ch);
-	spk_chan_close(&fake);
+	spk_sync_close(&ch);
+	spk_sync_close(&fake);
 }
 END_TEST
 
@@ -468,7 +468,7 @@ static void assert_no_forged_line(void)
 
 START_TEST(peer_text_cannot_forge_log_lines)
 {
-	struct spk_chan fake, ch;
+	struct spk_sync_conn fake, ch;
 	struct spk_endpoint ep = { .addr = "127.0.0.1:9", .node = "fake", .pid = 1 };
 	const char *bad_node = "evil\n" FORGED;
 	struct spk_hdr h;
@@ -495,26 +495,26 @@ START_TEST(peer_text_cannot_forge_log_lines)
 	rc = raw_register(&fake, "fake", 4, "127.0.0.1", 1, 99, msg, sizeof(msg));
 	ck_assert_msg(rc >= 0, "%s (%s)", spoke_strerror(rc), msg);
 	raw_open(&ch);
-	spk_chan_begin(&ch, &b);
+	spk_sync_begin(&ch, &b);
 	pack_spec(&b, "mine", 4, 1); /* best fit: the fake node, 1 GPU */
 	raw_send(&ch, &b, SPK_SPAWN, 6);
 	raw_recv(&fake, &h, msg, sizeof(msg));
 	ck_assert_int_eq(h.type, SPK_START);
 	start = h.id;
-	spk_chan_begin(&fake, &b);
+	spk_sync_begin(&fake, &b);
 	spk_endpoint_pack(&b, &ep);
 	raw_send(&fake, &b, SPK_REPLY, start);
 	raw_recv(&ch, &h, msg, sizeof(msg));
 	ck_assert_msg(h.id == 6 && h.aux == 0, "spawn: %d %s", h.aux, msg);
-	spk_chan_begin(&fake, &b);
+	spk_sync_begin(&fake, &b);
 	spoke_buf_put_str(&b, "mine");
 	spoke_buf_put_str(&b, "died\n" FORGED);
 	raw_send(&fake, &b, SPK_EXITED, start);
 	raw_barrier(&fake);
 	ck_assert_msg(log_has("actor mine on fake: died\\nspoke-hub"), "no escaped reason");
 	assert_no_forged_line();
-	spk_chan_close(&ch);
-	spk_chan_close(&fake);
+	spk_sync_close(&ch);
+	spk_sync_close(&fake);
 }
 END_TEST
 
@@ -523,7 +523,7 @@ END_TEST
 START_TEST(node_churn_never_fills_table)
 {
 	char name[32], msg[256];
-	struct spk_chan fake;
+	struct spk_sync_conn fake;
 
 	for (int i = 0; i < 300; i++) {
 		int rc;
@@ -535,7 +535,7 @@ START_TEST(node_churn_never_fills_table)
 		/* Its entry: n1's, n2's, or one of the few that the last
 		 * disconnections (handled as they come) may still hold. */
 		ck_assert_msg(rc < 8, "cycle %d: node entry %d", i, rc);
-		spk_chan_close(&fake);
+		spk_sync_close(&fake);
 	}
 	ck_assert_int_eq(cluster_add_agent(&cl, "n3", "8-11"), 0);
 	ck_assert_uint_eq(free_gpus(), 12);
@@ -595,7 +595,7 @@ static void own_teardown(void)
 START_TEST(only_allowed_nodes_register)
 {
 	const char *extra[] = { "--allow-nodes", "n1,n2", NULL };
-	struct spk_chan fake;
+	struct spk_sync_conn fake;
 	char msg[256];
 	int rc;
 
@@ -609,7 +609,7 @@ START_TEST(only_allowed_nodes_register)
 	rc = raw_register(&fake, "n2", 2, "127.0.0.1", 1, 0, msg, sizeof(msg));
 	ck_assert_msg(rc >= 0, "%s (%s)", spoke_strerror(rc), msg);
 	ck_assert_int_eq(cluster_add_agent(&cl, "n1", "0-3"), 0);
-	spk_chan_close(&fake);
+	spk_sync_close(&fake);
 }
 END_TEST
 
@@ -663,7 +663,7 @@ START_TEST(flood_is_bounded)
 	/* ASan's quarantine would keep the freed tickets' memory. */
 	const char *extra[] = { NULL };
 	struct flood f = { 0 };
-	struct spk_chan fake, ch;
+	struct spk_sync_conn fake, ch;
 	struct spk_hdr h;
 	static char msg[1 << 20];
 	uint8_t pay[64];
@@ -680,7 +680,7 @@ START_TEST(flood_is_bounded)
 	rss0 = cluster_proc_kib(cl.hub, "VmRSS");
 
 	for (uint64_t i = 0; i < FLOOD_ALLOCS; i++) {
-		spk_chan_begin(&ch, &b);
+		spk_sync_begin(&ch, &b);
 		pack_alloc(&b, 16384, 0);
 		raw_send(&ch, &b, SPK_ALLOC, 100 + i);
 	}
@@ -697,7 +697,7 @@ START_TEST(flood_is_bounded)
 	ck_assert_msg(rss - rss0 < 16384, "hub VmRSS grew from %ld to %ld KiB", rss0, rss);
 
 	/* The first ticket's id; the flood's follow one by one. */
-	spk_chan_begin(&ch, &b);
+	spk_sync_begin(&ch, &b);
 	pack_alloc(&b, 4096, 0);
 	raw_send(&ch, &b, SPK_ALLOC, 1);
 	raw_recv(&ch, &h, msg, sizeof(msg));
@@ -731,8 +731,8 @@ START_TEST(flood_is_bounded)
 		rss0, rss);
 	ck_assert_msg(rss - rss0 < 40 * 1024, "hub VmRSS grew from %ld to %ld KiB", rss0, rss);
 	free(f.req);
-	spk_chan_close(&ch);
-	spk_chan_close(&fake);
+	spk_sync_close(&ch);
+	spk_sync_close(&fake);
 }
 END_TEST
 

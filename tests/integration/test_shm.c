@@ -6,7 +6,7 @@
  * memory that no byte of a call is copied out of.
  *
  * The peers that break the rules are raw connections made here by hand:
- * the SPK_SHM hello over an authenticated spk_chan, then the worker's
+ * the SPK_SHM hello over an authenticated spk_sync_conn, then the worker's
  * abstract socket and a memfd, as shm.h describes; what the worker kept is
  * read from its /proc/PID/fd and /proc/PID/maps. */
 #include <check.h>
@@ -29,7 +29,7 @@
 #include "../harness/fixture.h"
 #include "../harness/probe.h"
 #include "auth.h"
-#include "chan.h"
+#include "sync_conn.h"
 #include "client_priv.h"
 #include "clock.h"
 #include "frame.h"
@@ -196,7 +196,7 @@ static uint64_t get_u64(const uint8_t *p)
 
 /* Asks actor `name`'s worker for shared memory over an authenticated
  * channel (left open in *ch): its offer. */
-static void raw_offer(const char *name, struct spk_chan *ch, struct spk_shm_offer *o)
+static void raw_offer(const char *name, struct spk_sync_conn *ch, struct spk_shm_offer *o)
 {
 	struct spk_endpoint ep = lookup(name);
 	char token[SPK_TOKEN_MAX], ident[SPK_IDENT_MAX];
@@ -207,11 +207,11 @@ static void raw_offer(const char *name, struct spk_chan *ch, struct spk_shm_offe
 
 	ck_assert_int_eq(spk_token_find(NULL, token, sizeof(token)), 0);
 	spk_ident_actor(ident, name, ep.incarnation);
-	ck_assert_int_eq(spk_chan_open(ch, ep.addr, token, ident, 0, deadline), 0);
-	ck_assert_int_eq(spk_chan_send(ch, SPK_SHM, 1, 0, NULL, 0, deadline), 0);
-	ck_assert_int_eq(spk_chan_recv_hdr(ch, &h, deadline), 0);
+	ck_assert_int_eq(spk_sync_open(ch, ep.addr, token, ident, 0, deadline), 0);
+	ck_assert_int_eq(spk_sync_send(ch, SPK_SHM, 1, 0, NULL, 0, deadline), 0);
+	ck_assert_int_eq(spk_sync_recv_hdr(ch, &h, deadline), 0);
 	ck_assert_int_eq(h.type, SPK_REPLY);
-	ck_assert_int_eq(spk_chan_recv_view(ch, h.len, &p, deadline), 0);
+	ck_assert_int_eq(spk_sync_recv_view(ch, h.len, &p, deadline), 0);
 	ck_assert_msg(h.aux == 0, "the offer: %d %.*s", h.aux, (int)h.len, (const char *)p);
 	spoke_view_init(&v, p, h.len);
 	ck_assert_int_eq(spk_shm_offer_unpack(&v, o), 0);
@@ -537,7 +537,7 @@ START_TEST(garbage_in_ring)
 
 	for (int g = 0; g < G_COUNT; g++) {
 		struct spk_shm_offer o;
-		struct spk_chan ch;
+		struct spk_sync_conn ch;
 		uint8_t *region;
 		int sock, efd;
 
@@ -549,7 +549,7 @@ START_TEST(garbage_in_ring)
 		close(sock);
 		close(efd);
 		munmap(region, SPK_SHM_REGION);
-		spk_chan_close(&ch);
+		spk_sync_close(&ch);
 		echo_ok(a);
 	}
 	wait_worker_log("g", "; closing it");
@@ -591,7 +591,7 @@ START_TEST(setup_refusals)
 	int fds = count_fds(pid), maps = count_maps(pid, "memfd:spoke-");
 	const int sealed = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 	struct spk_shm_offer o, wrong;
-	struct spk_chan ch;
+	struct spk_sync_conn ch;
 	uint8_t *region;
 	int fd, sock, efd;
 
@@ -612,18 +612,18 @@ START_TEST(setup_refusals)
 	fd = raw_memfd(SPK_SHM_REGION - 4096, sealed);
 	expect_refused(&o, SIZE_MAX, fd, SPOKE_EPROTO, "bytes, not", "small memfd");
 	close(fd);
-	spk_chan_close(&ch);
+	spk_sync_close(&ch);
 	raw_offer("h", &ch, &o); /* a refused region spends the cookie: a new one */
 	fd = raw_memfd(SPK_SHM_REGION, 0);
 	expect_refused(&o, SIZE_MAX, fd, SPOKE_EPROTO, "not a memfd sealed", "unsealed memfd");
 	close(fd);
-	spk_chan_close(&ch);
+	spk_sync_close(&ch);
 	raw_offer("h", &ch, &o);
 	fd = raw_memfd(SPK_SHM_REGION, F_SEAL_SHRINK);
 	expect_refused(&o, SIZE_MAX, fd, SPOKE_EPROTO, "not a memfd sealed", "growable memfd");
 	close(fd);
 	/* A good one, then the same cookie again. */
-	spk_chan_close(&ch);
+	spk_sync_close(&ch);
 	raw_offer("h", &ch, &o);
 	sock = raw_connect(&o, &region, &efd);
 	fd = raw_memfd(SPK_SHM_REGION, sealed);
@@ -632,7 +632,7 @@ START_TEST(setup_refusals)
 	close(sock);
 	close(efd);
 	munmap(region, SPK_SHM_REGION);
-	spk_chan_close(&ch);
+	spk_sync_close(&ch);
 	echo_ok(a);
 	wait_back_to(pid, fds, maps);
 	spoke_actor_close(a);
@@ -646,7 +646,7 @@ START_TEST(other_uid_refused)
 {
 	spoke_actor *a;
 	struct spk_shm_offer o;
-	struct spk_chan ch;
+	struct spk_sync_conn ch;
 	uint8_t *region, res = 0;
 	int p[2], status, sock, efd;
 	pid_t child;
@@ -700,7 +700,7 @@ START_TEST(other_uid_refused)
 	close(sock);
 	close(efd);
 	munmap(region, SPK_SHM_REGION);
-	spk_chan_close(&ch);
+	spk_sync_close(&ch);
 	echo_ok(a);
 	spoke_actor_close(a);
 }
@@ -887,7 +887,7 @@ START_TEST(stalled_setups)
 	int socks[64], extra, fd, fds, maps;
 	struct spk_shm_offer o;
 	struct spk_shm_answer ans;
-	struct spk_chan ch;
+	struct spk_sync_conn ch;
 	double t0, t;
 
 	ck_assert_int_eq(spoke_actor_use_transport(a, "tcp", 0), 0);
@@ -904,7 +904,7 @@ START_TEST(stalled_setups)
 		usleep(100000);
 	}
 	raw_offer("st", &ch, &o);
-	spk_chan_close(&ch);
+	spk_sync_close(&ch);
 	t0 = now_ms();
 	for (int i = 0; i < 64; i++)
 		socks[i] = raw_sock(o.name);

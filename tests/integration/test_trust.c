@@ -22,7 +22,7 @@
 #include "../harness/fixture.h"
 #include "../harness/probe.h"
 #include "auth.h"
-#include "chan.h"
+#include "sync_conn.h"
 #include "client_priv.h"
 #include "clock.h"
 #include "frame.h"
@@ -251,17 +251,17 @@ static void wait_log(const char *who, const char *what)
 	ck_assert_msg(log_has(who, what), "no \"%s\" in %s.log", what, who);
 }
 
-/* spk_chan_open to addr as the server ident, with the job's token. */
+/* spk_sync_open to addr as the server ident, with the job's token. */
 static int open_as(const char *addr, const char *ident)
 {
 	char token[SPK_TOKEN_MAX];
-	struct spk_chan ch;
+	struct spk_sync_conn ch;
 	int rc;
 
 	ck_assert_int_eq(spk_token_find(NULL, token, sizeof(token)), 0);
-	rc = spk_chan_open(&ch, addr, token, ident, 0, spk_now_us() + 5000000);
+	rc = spk_sync_open(&ch, addr, token, ident, 0, spk_now_us() + 5000000);
 	if (rc == 0)
-		spk_chan_close(&ch);
+		spk_sync_close(&ch);
 	return rc;
 }
 

@@ -22,7 +22,7 @@
 #include "../harness/probe.h"
 #include "../harness/rdmadev.h"
 #include "auth.h"
-#include "chan.h"
+#include "sync_conn.h"
 #include "client_priv.h"
 #include "clock.h"
 #include "frame.h"
@@ -190,17 +190,17 @@ static enum rdma_cm_event_type raw_connect(const char *name, const struct spk_en
 	enum rdma_cm_event_type t;
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	const uint8_t *p;
-	struct spk_chan ch;
+	struct spk_sync_conn ch;
 	struct spk_hdr h;
 	uint16_t port, tcp_port;
 	spoke_view v;
 
 	ck_assert_int_eq(spk_token_load(NULL, token, sizeof(token)), 0);
 	spk_ident_actor(ident, name, ep->incarnation);
-	ck_assert_int_eq(spk_chan_open(&ch, addr, token, ident, 0, deadline), 0);
-	ck_assert_int_eq(spk_chan_send(&ch, SPK_RDMA, 1, 0, NULL, 0, deadline), 0);
-	ck_assert_int_eq(spk_chan_recv_hdr(&ch, &h, deadline), 0);
-	ck_assert_int_eq(spk_chan_recv_view(&ch, h.len, &p, deadline), 0);
+	ck_assert_int_eq(spk_sync_open(&ch, addr, token, ident, 0, deadline), 0);
+	ck_assert_int_eq(spk_sync_send(&ch, SPK_RDMA, 1, 0, NULL, 0, deadline), 0);
+	ck_assert_int_eq(spk_sync_recv_hdr(&ch, &h, deadline), 0);
+	ck_assert_int_eq(spk_sync_recv_view(&ch, h.len, &p, deadline), 0);
 	ck_assert_int_eq(h.aux, 0);
 	spoke_view_init(&v, p, h.len);
 	spoke_view_get_u16(&v, &port);
@@ -208,7 +208,7 @@ static enum rdma_cm_event_type raw_connect(const char *name, const struct spk_en
 		spoke_view_get_u32(&v, &r->index);
 		memcpy(r->cookie, p + v.pos, SPK_RDMA_COOKIE);
 	}
-	spk_chan_close(&ch);
+	spk_sync_close(&ch);
 	memcpy(cookie, r->cookie, SPK_RDMA_COOKIE);
 	if (proof == PROOF_FORGED_COOKIE)
 		memset(cookie, 0x5a, sizeof(cookie));

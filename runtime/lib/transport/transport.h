@@ -46,7 +46,7 @@
 #include <spoke/serializer.h>
 
 struct ev_loop;
-struct spk_evconn;
+struct spk_loop_conn;
 struct spk_hdr;
 struct spk_transport;
 
@@ -105,7 +105,7 @@ struct spk_server_ops {
 	int (*start)(void **out, const struct spk_server_env *env);
 	void (*stop)(void *srv);
 	/* Answers a hello frame h (payload p) that came on connection c. */
-	void (*hello)(void *srv, struct spk_evconn *c, const struct spk_hdr *h, spoke_view *p);
+	void (*hello)(void *srv, struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *p);
 	/* Serves whatever is ready without sleeping; with arm, first asks to be
 	 * woken by the loop on the next message.  Returns how many connections
 	 * it looked at (0: none).  NULL when the loop's watchers serve it. */

@@ -81,7 +81,7 @@
 
 #include <spoke/client.h>
 
-#include "chan.h"
+#include "sync_conn.h"
 #include "transport/transport.h"
 
 #define SPK_RDMA_SLOT (8u << 10)  /* bytes per send or receive slot */

@@ -100,7 +100,7 @@ struct spk_rconn {
 	char ident[SPK_IDENT_MAX]; /* the worker's, in the handshake */
 	int (*check)(void *, int64_t); /* before a reconnect (rdma.h) */
 	void *check_arg;
-	struct spk_chan ch; /* authenticated; asks for RDMA */
+	struct spk_sync_conn ch; /* authenticated; asks for RDMA */
 	bool ch_open;
 	uint64_t hello_id;
 	struct rdma_event_channel *ec;
@@ -191,24 +191,24 @@ static int ask_worker(struct spk_rconn *conn, struct spk_rdma_offer *o, int64_t 
 	int rc;
 
 	if (conn->ch_open && conn->ch.broken) {
-		spk_chan_close(&conn->ch);
+		spk_sync_close(&conn->ch);
 		conn->ch_open = false;
 	}
 	if (!conn->ch_open) {
-		rc = spk_chan_open(&conn->ch, conn->addr, conn->token, conn->ident, 0, deadline);
+		rc = spk_sync_open(&conn->ch, conn->addr, conn->token, conn->ident, 0, deadline);
 		if (rc < 0)
 			return rc;
 		conn->ch_open = true;
 	}
-	rc = spk_chan_send(&conn->ch, SPK_RDMA, ++conn->hello_id, 0, NULL, 0, deadline);
+	rc = spk_sync_send(&conn->ch, SPK_RDMA, ++conn->hello_id, 0, NULL, 0, deadline);
 	if (rc == 0)
-		rc = spk_chan_recv_hdr(&conn->ch, &h, deadline);
+		rc = spk_sync_recv_hdr(&conn->ch, &h, deadline);
 	if (rc == 0 && (h.type != SPK_REPLY || h.id != conn->hello_id))
 		rc = SPOKE_EPROTO;
 	if (rc == 0)
-		rc = spk_chan_recv_view(&conn->ch, h.len, &p, deadline);
+		rc = spk_sync_recv_view(&conn->ch, h.len, &p, deadline);
 	if (rc < 0) /* an answer may still come: the next try starts afresh */
-		return spk_chan_break(&conn->ch, rc);
+		return spk_sync_break(&conn->ch, rc);
 	if (h.aux < 0)
 		return spk_fail(SPOKE_ERDMA, "the actor's side: %.*s", (int)h.len, (const char *)p);
 	spoke_view_init(&v, p, h.len);
@@ -431,7 +431,7 @@ static void rconn_close(struct spk_rconn *conn)
 		rdma_disconnect(conn->id);
 	teardown(conn);
 	if (conn->ch_open)
-		spk_chan_close(&conn->ch);
+		spk_sync_close(&conn->ch);
 	pthread_mutex_destroy(&conn->lock);
 	free(conn);
 }

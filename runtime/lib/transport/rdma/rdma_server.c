@@ -35,7 +35,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "errmsg.h"
-#include "evconn.h"
+#include "loop_conn.h"
 #include "frame.h"
 #include "log.h"
 #include "rdma_qp.h"
@@ -633,7 +633,7 @@ static unsigned local_index(const struct rdma_server *s, int fd)
 	return 0;
 }
 
-static void server_hello(struct rdma_server *s, struct spk_evconn *c, const struct spk_hdr *h)
+static void server_hello(struct rdma_server *s, struct spk_loop_conn *c, const struct spk_hdr *h)
 {
 	int64_t now = spk_now_us();
 	struct spk_rdma_offer o = { .port = s->port, .slot = SPK_RDMA_SLOT,
@@ -643,14 +643,14 @@ static void server_hello(struct rdma_server *s, struct spk_evconn *c, const stru
 	spoke_buf b;
 
 	if (s->why[0]) {
-		spk_evconn_reply_error(c, h->id, SPOKE_ERDMA, "%s", s->why);
+		spk_loop_reply_error(c, h->id, SPOKE_ERDMA, "%s", s->why);
 		return;
 	}
 	/* A free slot: never one whose cookie is still live. */
 	for (n = 0, i = s->next_cookie; n < COOKIES && s->cookies[i].expires > now; n++)
 		i = (i + 1) % COOKIES;
 	if (n == COOKIES) {
-		spk_evconn_reply_error(c, h->id, SPOKE_ERDMA,
+		spk_loop_reply_error(c, h->id, SPOKE_ERDMA,
 				       "%d RDMA connections being set up at once; try again",
 				       COOKIES);
 		return;
@@ -665,9 +665,9 @@ static void server_hello(struct rdma_server *s, struct spk_evconn *c, const stru
 	for (unsigned k = 0, j = 1; k < s->n_addrs; k++)
 		if (k != first)
 			snprintf(o.addrs[j++], sizeof(o.addrs[0]), "%s", s->addrs[k]);
-	spk_evconn_begin(c, &b);
+	spk_loop_begin(c, &b);
 	spk_rdma_offer_pack(&b, &o);
-	spk_evconn_finish(c, &b, SPK_REPLY, h->id, 0);
+	spk_loop_finish(c, &b, SPK_REPLY, h->id, 0);
 }
 
 /* ---- the server's entry (transport.h) ---- */
@@ -687,7 +687,7 @@ static void rdma_server_stop(void *srv)
 	server_stop(srv);
 }
 
-static void rdma_server_hello(void *srv, struct spk_evconn *c, const struct spk_hdr *h,
+static void rdma_server_hello(void *srv, struct spk_loop_conn *c, const struct spk_hdr *h,
 			      spoke_view *p)
 {
 	(void)p; /* the request carries nothing */

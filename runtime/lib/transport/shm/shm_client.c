@@ -27,10 +27,10 @@
 #include <spoke/errors.h>
 
 #include "auth.h"
-#include "chan.h"
+#include "sync_conn.h"
 #include "clock.h"
 #include "errmsg.h"
-#include "evconn.h"
+#include "loop_conn.h"
 #include "frame.h"
 #include "log.h"
 #include "net.h"
@@ -103,7 +103,7 @@ struct shm_conn {
 	uint32_t pid; /* the worker's, as the hub knows it */
 	int (*check)(void *, int64_t);
 	void *check_arg;
-	struct spk_chan ch; /* authenticated; asks for shared memory */
+	struct spk_sync_conn ch; /* authenticated; asks for shared memory */
 	bool ch_open;
 	uint64_t hello_id;
 	int sock, efd;
@@ -177,24 +177,24 @@ static int ask_worker(struct shm_conn *c, struct spk_shm_offer *o, int64_t deadl
 	int rc;
 
 	if (c->ch_open && c->ch.broken) {
-		spk_chan_close(&c->ch);
+		spk_sync_close(&c->ch);
 		c->ch_open = false;
 	}
 	if (!c->ch_open) {
-		rc = spk_chan_open(&c->ch, c->addr, c->token, c->ident, 0, deadline);
+		rc = spk_sync_open(&c->ch, c->addr, c->token, c->ident, 0, deadline);
 		if (rc < 0)
 			return rc;
 		c->ch_open = true;
 	}
-	rc = spk_chan_send(&c->ch, SPK_SHM, ++c->hello_id, 0, NULL, 0, deadline);
+	rc = spk_sync_send(&c->ch, SPK_SHM, ++c->hello_id, 0, NULL, 0, deadline);
 	if (rc == 0)
-		rc = spk_chan_recv_hdr(&c->ch, &h, deadline);
+		rc = spk_sync_recv_hdr(&c->ch, &h, deadline);
 	if (rc == 0 && (h.type != SPK_REPLY || h.id != c->hello_id))
 		rc = SPOKE_EPROTO;
 	if (rc == 0)
-		rc = spk_chan_recv_view(&c->ch, h.len, &p, deadline);
+		rc = spk_sync_recv_view(&c->ch, h.len, &p, deadline);
 	if (rc < 0)
-		return spk_chan_break(&c->ch, rc);
+		return spk_sync_break(&c->ch, rc);
 	if (h.aux < 0) /* the worker's refusal: its code (SPOKE_ETRANSPORT) and why */
 		return spk_fail(h.aux, "the actor's side: %.*s", (int)h.len, (const char *)p);
 	spoke_view_init(&v, p, h.len);
@@ -921,7 +921,7 @@ static void shm_close(struct spk_conn *base)
 				      "call in flight", c->addr));
 	teardown(c);
 	if (c->ch_open)
-		spk_chan_close(&c->ch);
+		spk_sync_close(&c->ch);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

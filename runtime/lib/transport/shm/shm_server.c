@@ -36,7 +36,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "errmsg.h"
-#include "evconn.h"
+#include "loop_conn.h"
 #include "frame.h"
 #include "log.h"
 #include "shm.h"
@@ -545,7 +545,7 @@ static void setup_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	drop(w->data, SPK_LOG_WARN, "no connect message within %.0f s", SPK_SHM_SETUP_S);
 }
 
-/* A connection on the abstract socket (evconn.h's acceptor: one per call,
+/* A connection on the abstract socket (loop_conn.h's acceptor: one per call,
  * and a pause, not a spin, when descriptors run out). */
 static void on_accept(struct spk_acceptor *a, int fd, const char *peer_addr)
 {
@@ -662,7 +662,7 @@ static void shm_stop(void *srv)
 	free(s);
 }
 
-static void shm_hello(void *srv, struct spk_evconn *c, const struct spk_hdr *h, spoke_view *p)
+static void shm_hello(void *srv, struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *p)
 {
 	struct shm_srv *s = srv;
 	int64_t now = spk_now_us();
@@ -673,7 +673,7 @@ static void shm_hello(void *srv, struct spk_evconn *c, const struct spk_hdr *h, 
 
 	(void)p;
 	if (s->why[0]) {
-		spk_evconn_reply_error(c, h->id, SPOKE_ETRANSPORT, "no shared memory here: %s",
+		spk_loop_reply_error(c, h->id, SPOKE_ETRANSPORT, "no shared memory here: %s",
 				       s->why);
 		return;
 	}
@@ -681,7 +681,7 @@ static void shm_hello(void *srv, struct spk_evconn *c, const struct spk_hdr *h, 
 	for (n = 0, i = s->next_cookie; n < COOKIES && s->cookies[i].expires > now; n++)
 		i = (i + 1) % COOKIES;
 	if (n == COOKIES) {
-		spk_evconn_reply_error(c, h->id, SPOKE_ETRANSPORT, "%d shared-memory connections "
+		spk_loop_reply_error(c, h->id, SPOKE_ETRANSPORT, "%d shared-memory connections "
 				       "being set up at once; try again", COOKIES);
 		return;
 	}
@@ -691,9 +691,9 @@ static void shm_hello(void *srv, struct spk_evconn *c, const struct spk_hdr *h, 
 	o.index = i;
 	memcpy(o.cookie, s->cookies[i].v, SPK_SHM_COOKIE);
 	snprintf(o.name, sizeof(o.name), "%s", s->name);
-	spk_evconn_begin(c, &b);
+	spk_loop_begin(c, &b);
 	spk_shm_offer_pack(&b, &o);
-	spk_evconn_finish(c, &b, SPK_REPLY, h->id, 0);
+	spk_loop_finish(c, &b, SPK_REPLY, h->id, 0);
 }
 
 static unsigned shm_poll(void *srv, bool arm)

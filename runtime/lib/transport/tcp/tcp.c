@@ -1,5 +1,5 @@
 /* tcp.c - the TCP transport: calls over an authenticated frame channel
- * (chan.c) to the worker's listening socket.  The worker's side is the
+ * (sync_conn.c) to the worker's listening socket.  The worker's side is the
  * worker's own TCP path (worker.c), which every transport starts from.
  *
  * A synchronous call sends its CALL and receives its REPLY on the caller's
@@ -7,7 +7,7 @@
  * answers in order, so the calls in flight wait in a FIFO (a ring the
  * connection owns, its capacity a power of two) and complete in turn.  A
  * sender that finds the socket full receives the replies that are due
- * meanwhile (chan.h's drain), so a worker that stops reading until its
+ * meanwhile (sync_conn.h's drain), so a worker that stops reading until its
  * replies are read never deadlocks a window.  A wait that times out gives
  * its future up: the ring keeps the call's place with no future, and its
  * reply is dropped when it comes.
@@ -23,7 +23,7 @@
 
 #include <spoke/errors.h>
 
-#include "chan.h"
+#include "sync_conn.h"
 #include "clock.h"
 #include "errmsg.h"
 #include "frame.h"
@@ -46,7 +46,7 @@ extern const struct spk_transport spk_tcp_transport;
 struct tcp_conn {
 	struct spk_conn base;
 	struct spk_conn_args args; /* its strings are the handle's */
-	struct spk_chan *ch;       /* NULL once it broke, until made again */
+	struct spk_sync_conn *ch;       /* NULL once it broke, until made again */
 	atomic_int poll_us;
 	uint64_t next_id;
 	pthread_mutex_t lock; /* asynchronous calls: guards everything below */
@@ -63,12 +63,12 @@ static struct tcp_conn *tcp_of(struct spk_conn *c)
 
 static int open_chan(struct tcp_conn *c, int64_t deadline)
 {
-	struct spk_chan *ch = malloc(sizeof(*ch));
+	struct spk_sync_conn *ch = malloc(sizeof(*ch));
 	int rc;
 
 	if (!ch)
 		return -ENOMEM;
-	rc = spk_chan_open(ch, c->args.addr, c->args.token, c->args.ident,
+	rc = spk_sync_open(ch, c->args.addr, c->args.token, c->args.ident,
 			   atomic_load(&c->poll_us), deadline);
 	if (rc < 0) {
 		free(ch);
@@ -84,7 +84,7 @@ static int open_chan(struct tcp_conn *c, int64_t deadline)
 static void drop_chan(struct tcp_conn *c)
 {
 	if (c->ch) {
-		spk_chan_close(c->ch);
+		spk_sync_close(c->ch);
 		free(c->ch);
 		c->ch = NULL;
 	}
@@ -149,7 +149,7 @@ static void tcp_set_poll(struct spk_conn *c, int poll_us)
 static int recv_reply(struct tcp_conn *c, uint64_t id, struct spk_hdr *h, int64_t deadline)
 {
 	const uint8_t *p;
-	int rc = spk_chan_recv_hdr(c->ch, h, deadline);
+	int rc = spk_sync_recv_hdr(c->ch, h, deadline);
 
 	if (rc < 0) {
 		if (rc == SPOKE_EDEAD)
@@ -158,13 +158,13 @@ static int recv_reply(struct tcp_conn *c, uint64_t id, struct spk_hdr *h, int64_
 		return rc;
 	}
 	if (h->type != SPK_REPLY || h->id != id)
-		return spk_chan_break(c->ch, spk_fail(SPOKE_EPROTO, "actor %s answered out of turn",
+		return spk_sync_break(c->ch, spk_fail(SPOKE_EPROTO, "actor %s answered out of turn",
 						      c->args.name));
 	if (h->aux >= 0) {
 		spk_errmsg_clear(); /* and spoke_method_status() */
 		return 0;
 	}
-	rc = spk_chan_recv_view(c->ch, h->len, &p, deadline);
+	rc = spk_sync_recv_view(c->ch, h->len, &p, deadline);
 	if (rc < 0)
 		return rc;
 	return spk_reply_error_unpack(h->aux, p, h->len);
@@ -181,22 +181,22 @@ static int tcp_call(struct spk_conn *conn, uint32_t method, const void *req, siz
 	if (rc < 0)
 		return rc;
 	id = ++c->next_id;
-	rc = spk_chan_send(c->ch, SPK_CALL, id, (int32_t)method, req, req_len, deadline);
+	rc = spk_sync_send(c->ch, SPK_CALL, id, (int32_t)method, req, req_len, deadline);
 	if (rc == 0)
 		rc = recv_reply(c, id, &h, deadline);
 	if (rc == 0) {
 		if (reply_len)
 			*reply_len = h.len;
 		if (h.len > cap) {
-			rc = spk_chan_skip(c->ch, h.len, deadline);
+			rc = spk_sync_skip(c->ch, h.len, deadline);
 			if (rc == 0)
 				rc = spk_no_room(h.len, cap);
 		} else {
-			rc = spk_chan_recv_copy(c->ch, reply, h.len, deadline);
+			rc = spk_sync_recv_copy(c->ch, reply, h.len, deadline);
 		}
 	}
 	if (rc == SPOKE_ETIMEDOUT)
-		spk_chan_break(c->ch, rc); /* its answer may still come: start afresh */
+		spk_sync_break(c->ch, rc); /* its answer may still come: start afresh */
 	return rc;
 }
 
@@ -215,17 +215,17 @@ static int tcp_call_obj(struct spk_conn *conn, uint32_t method, const spoke_seri
 	if (rc < 0)
 		return rc;
 	id = ++c->next_id;
-	spk_chan_begin(c->ch, &b);
+	spk_sync_begin(c->ch, &b);
 	rc = req_ser ? req_ser->pack(&b, req) : 0;
 	if (rc >= 0)
 		rc = b.err;
 	if (rc < 0) /* nothing sent: the channel is as it was */
 		return spk_ser_failed(rc, "packing the request", c->args.name);
-	rc = spk_chan_send_buf(c->ch, &b, SPK_CALL, id, (int32_t)method, deadline);
+	rc = spk_sync_send_buf(c->ch, &b, SPK_CALL, id, (int32_t)method, deadline);
 	if (rc == 0)
 		rc = recv_reply(c, id, &h, deadline);
 	if (rc == 0)
-		rc = spk_chan_recv_view(c->ch, h.len, &p, deadline);
+		rc = spk_sync_recv_view(c->ch, h.len, &p, deadline);
 	if (rc == 0 && rep_ser) {
 		spoke_view_init(&v, p, h.len);
 		rc = rep_ser->unpack(&v, rep);
@@ -235,7 +235,7 @@ static int tcp_call_obj(struct spk_conn *conn, uint32_t method, const spoke_seri
 			rc = spk_ser_failed(rc, "unpacking the reply", c->args.name);
 	}
 	if (rc == SPOKE_ETIMEDOUT)
-		spk_chan_break(c->ch, rc);
+		spk_sync_break(c->ch, rc);
 	return rc;
 }
 
@@ -295,14 +295,14 @@ static void fail_all(struct tcp_conn *c, int rc)
  * call in flight; a broken channel fails every call in flight. */
 static int complete_head(struct tcp_conn *c, int64_t deadline)
 {
-	struct spk_chan *ch = c->ch;
+	struct spk_sync_conn *ch = c->ch;
 	struct inflight e;
 	struct spk_hdr h;
 	int rc;
 
 	if (!c->ring_count) { /* bytes no call asked for: the end, or garbage */
-		rc = spk_chan_recv_hdr(ch, &h, deadline);
-		return rc < 0 ? rc : spk_chan_break(ch, spk_fail(SPOKE_EPROTO,
+		rc = spk_sync_recv_hdr(ch, &h, deadline);
+		return rc < 0 ? rc : spk_sync_break(ch, spk_fail(SPOKE_EPROTO,
 						    "actor %s answered no call", c->args.name));
 	}
 	e = *ring_at(c, 0);
@@ -313,11 +313,11 @@ static int complete_head(struct tcp_conn *c, int64_t deadline)
 	 * stopping mid-frame would break the channel and every call on it. */
 	deadline = spk_now_us() + c->args.timeout_ms * 1000LL;
 	if (rc == 0 && (!e.f || h.len > e.f->cap_)) {
-		rc = spk_chan_skip(ch, h.len, deadline);
+		rc = spk_sync_skip(ch, h.len, deadline);
 		if (rc == 0 && e.f)
 			rc = spk_no_room(h.len, e.f->cap_);
 	} else if (rc == 0) {
-		rc = spk_chan_recv_copy(ch, e.f->reply_, h.len, deadline);
+		rc = spk_sync_recv_copy(ch, e.f->reply_, h.len, deadline);
 	}
 	if (ch->broken) {
 		fail_all(c, ch->broken);
@@ -331,7 +331,7 @@ static int complete_head(struct tcp_conn *c, int64_t deadline)
 	return 0;
 }
 
-/* chan.h's drain: a send that waits for room receives a reply meanwhile. */
+/* sync_conn.h's drain: a send that waits for room receives a reply meanwhile. */
 static int drain(void *arg, int64_t deadline)
 {
 	return complete_head(arg, deadline);
@@ -344,20 +344,20 @@ static int drain(void *arg, int64_t deadline)
 static int async_send(struct tcp_conn *c, spoke_future *f, uint32_t method, const void *req,
 		      size_t req_len, int64_t deadline)
 {
-	struct spk_chan *ch = c->ch;
+	struct spk_sync_conn *ch = c->ch;
 	int rc;
 
 	if (req_len > ASYNC_SMALL) {
-		rc = spk_chan_flush(ch, &c->async_queued, deadline);
+		rc = spk_sync_flush(ch, &c->async_queued, deadline);
 		if (rc == 0)
-			rc = spk_chan_send(ch, SPK_CALL, f->id_, (int32_t)method, req, req_len,
+			rc = spk_sync_send(ch, SPK_CALL, f->id_, (int32_t)method, req, req_len,
 					   deadline);
 	} else {
-		rc = spk_chan_queue(ch, &c->async_queued, SPK_CALL, f->id_, (int32_t)method, req,
+		rc = spk_sync_queue(ch, &c->async_queued, SPK_CALL, f->id_, (int32_t)method, req,
 				    req_len);
 		if (rc < 0 || (c->ring_count && c->async_queued < ASYNC_FLUSH))
 			return rc;
-		rc = spk_chan_flush(ch, &c->async_queued, deadline);
+		rc = spk_sync_flush(ch, &c->async_queued, deadline);
 	}
 	return rc;
 }
@@ -423,12 +423,12 @@ static int tcp_future_wait(struct spk_conn *conn, spoke_future *f, int64_t deadl
 	while (!f->done_ && rc == 0) {
 		/* Never sleep on a reply with requests still queued: send them
 		 * before the receive buffer runs dry. */
-		struct spk_chan *ch = c->ch;
+		struct spk_sync_conn *ch = c->ch;
 
 		if (!ch)
 			break;
 		if (c->async_queued && ch->rlen - ch->rpos < SPK_HDR_SIZE) {
-			rc = spk_chan_flush(ch, &c->async_queued, deadline);
+			rc = spk_sync_flush(ch, &c->async_queued, deadline);
 			if (rc < 0)
 				fail_all(c, rc);
 			continue;

@@ -1,4 +1,4 @@
-/* evconn.c - framed, authenticated connections on a libev loop. */
+/* loop_conn.c - framed, authenticated connections on a libev loop. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include <spoke/errors.h>
 
 #include "errmsg.h"
-#include "evconn.h"
+#include "loop_conn.h"
 #include "log.h"
 
 #define IN_INITIAL (64u << 10)
@@ -22,11 +22,11 @@ static uint64_t next_serial = 1;
 
 /* The connections waiting for their handshake, oldest first. */
 static struct {
-	struct spk_evconn *head, *tail;
+	struct spk_loop_conn *head, *tail;
 	unsigned n;
 } waiting;
 
-static void wait_unlink(struct spk_evconn *c)
+static void wait_unlink(struct spk_loop_conn *c)
 {
 	if (!c->wait_prev && waiting.head != c)
 		return; /* not in the list */
@@ -53,23 +53,23 @@ static unsigned waiting_max(void)
 
 /* Makes room for c among the connections that wait for their handshake
  * (closing the oldest of its address, or the oldest of all), then adds it. */
-static void wait_admit(struct spk_evconn *c)
+static void wait_admit(struct spk_loop_conn *c)
 {
-	struct spk_evconn *oldest_same = NULL;
+	struct spk_loop_conn *oldest_same = NULL;
 	unsigned same = 0;
 
-	for (struct spk_evconn *w = waiting.head; w; w = w->wait_next)
+	for (struct spk_loop_conn *w = waiting.head; w; w = w->wait_next)
 		if (w->peer_host_len == c->peer_host_len &&
 		    !memcmp(w->peer, c->peer, c->peer_host_len) && !same++)
 			oldest_same = w;
 	if (same >= SPK_PREAUTH_PER_HOST) {
 		spk_warn("closed connection from %s: no handshake yet, and %u from its address "
 			 "wait for theirs", oldest_same->peer, same);
-		spk_evconn_close(oldest_same, -ECONNABORTED);
+		spk_loop_close(oldest_same, -ECONNABORTED);
 	} else if (waiting.n >= waiting_max()) {
 		spk_warn("closed connection from %s: no handshake yet, and %u connections wait "
 			 "for theirs", waiting.head->peer, waiting.n);
-		spk_evconn_close(waiting.head, -ECONNABORTED);
+		spk_loop_close(waiting.head, -ECONNABORTED);
 	}
 	c->wait_prev = waiting.tail;
 	if (waiting.tail)
@@ -82,7 +82,7 @@ static void wait_admit(struct spk_evconn *c)
 
 /* The handshake is done: full-size buffers (a failed grow leaves the small
  * ones, which grow as needed). */
-static void wait_done(struct spk_evconn *c)
+static void wait_done(struct spk_loop_conn *c)
 {
 	uint8_t *nb;
 
@@ -93,7 +93,7 @@ static void wait_done(struct spk_evconn *c)
 	}
 }
 
-static void finalize(struct spk_evconn *c)
+static void finalize(struct spk_loop_conn *c)
 {
 	int reason = c->closing == 1 ? 0 : c->closing;
 
@@ -117,7 +117,7 @@ static void finalize(struct spk_evconn *c)
 
 /* An error the owner did not ask for: close from the loop, never from under
  * the owner's feet in the middle of one of its calls. */
-static void defer_close(struct spk_evconn *c, int reason)
+static void defer_close(struct spk_loop_conn *c, int reason)
 {
 	if (c->closing)
 		return;
@@ -129,7 +129,7 @@ static void defer_close(struct spk_evconn *c, int reason)
 	ev_feed_event(c->loop, &c->rio, EV_READ);
 }
 
-void spk_evconn_close(struct spk_evconn *c, int reason)
+void spk_loop_close(struct spk_loop_conn *c, int reason)
 {
 	if (c->finalized)
 		return;
@@ -141,7 +141,7 @@ void spk_evconn_close(struct spk_evconn *c, int reason)
 
 static int grow_out(spoke_buf *b, size_t need)
 {
-	struct spk_evconn *c = b->owner;
+	struct spk_loop_conn *c = b->owner;
 	size_t want = c->out_len + SPK_HDR_SIZE + need, cap = c->out_cap;
 	uint8_t *nb;
 
@@ -159,7 +159,7 @@ static int grow_out(spoke_buf *b, size_t need)
 	return 0;
 }
 
-void spk_evconn_begin(struct spk_evconn *c, spoke_buf *b)
+void spk_loop_begin(struct spk_loop_conn *c, spoke_buf *b)
 {
 	if (!c->out) { /* closed */
 		spoke_buf_init(b, NULL, 0);
@@ -181,7 +181,7 @@ void spk_evconn_begin(struct spk_evconn *c, spoke_buf *b)
 	b->owner = c;
 }
 
-int spk_evconn_finish(struct spk_evconn *c, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux)
+int spk_loop_finish(struct spk_loop_conn *c, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux)
 {
 	if (!c->out)
 		return SPOKE_EDEAD;
@@ -189,28 +189,28 @@ int spk_evconn_finish(struct spk_evconn *c, spoke_buf *b, uint8_t type, uint64_t
 		return c->closing;
 	if (b->err) {
 		if (type == SPK_REPLY)
-			return spk_evconn_reply_error(c, id, b->err, "reply could not be packed: %s",
+			return spk_loop_reply_error(c, id, b->err, "reply could not be packed: %s",
 						      spoke_strerror(b->err));
 		return b->err;
 	}
 	spk_hdr_encode(c->out + c->out_len, type, id, aux, (uint32_t)b->len);
 	c->out_len += SPK_HDR_SIZE + b->len;
 	if (!c->dispatching)
-		spk_evconn_flush(c);
+		spk_loop_flush(c);
 	return 0;
 }
 
-int spk_evconn_send(struct spk_evconn *c, uint8_t type, uint64_t id, int32_t aux, const void *p,
+int spk_loop_send(struct spk_loop_conn *c, uint8_t type, uint64_t id, int32_t aux, const void *p,
 		    size_t n)
 {
 	spoke_buf b;
 
-	spk_evconn_begin(c, &b);
+	spk_loop_begin(c, &b);
 	spoke_buf_put_raw(&b, p, n);
-	return spk_evconn_finish(c, &b, type, id, aux);
+	return spk_loop_finish(c, &b, type, id, aux);
 }
 
-int spk_evconn_reply_error(struct spk_evconn *c, uint64_t id, int status, const char *fmt, ...)
+int spk_loop_reply_error(struct spk_loop_conn *c, uint64_t id, int status, const char *fmt, ...)
 {
 	char msg[SPK_REPLY_ERROR_MAX];
 	spoke_buf b;
@@ -219,14 +219,14 @@ int spk_evconn_reply_error(struct spk_evconn *c, uint64_t id, int status, const 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	spk_evconn_begin(c, &b);
+	spk_loop_begin(c, &b);
 	spk_reply_error_pack(&b, status, 0, msg);
-	return spk_evconn_finish(c, &b, SPK_REPLY, id, status);
+	return spk_loop_finish(c, &b, SPK_REPLY, id, status);
 }
 
-static bool frame_waiting(const struct spk_evconn *c);
+static bool frame_waiting(const struct spk_loop_conn *c);
 
-void spk_evconn_flush(struct spk_evconn *c)
+void spk_loop_flush(struct spk_loop_conn *c)
 {
 	ssize_t n;
 
@@ -264,21 +264,21 @@ void spk_evconn_flush(struct spk_evconn *c)
 
 /* Answers AUTH with a refusal (naming this server only to a peer that
  * proved the token) and closes. */
-static void refuse_auth(struct spk_evconn *c, const char *ident)
+static void refuse_auth(struct spk_loop_conn *c, const char *ident)
 {
 	struct spk_auth_msg m = { .ident = "" };
 	spoke_buf b;
 
 	if (ident)
 		snprintf(m.ident, sizeof(m.ident), "%s", ident);
-	spk_evconn_begin(c, &b);
+	spk_loop_begin(c, &b);
 	spk_auth_ok_pack(&b, &m);
-	spk_evconn_finish(c, &b, SPK_AUTH_OK, 0, SPOKE_EAUTH);
-	spk_evconn_flush(c);
-	spk_evconn_close(c, SPOKE_EAUTH);
+	spk_loop_finish(c, &b, SPK_AUTH_OK, 0, SPOKE_EAUTH);
+	spk_loop_flush(c);
+	spk_loop_close(c, SPOKE_EAUTH);
 }
 
-static void handle_auth(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *v)
+static void handle_auth(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *v)
 {
 	struct spk_auth_msg m;
 	spoke_buf b;
@@ -286,7 +286,7 @@ static void handle_auth(struct spk_evconn *c, const struct spk_hdr *h, spoke_vie
 	if (h->type != SPK_AUTH || spk_auth_unpack(v, &m) < 0) {
 		spk_warn("refused connection from %s: %s %s before the handshake", c->peer,
 			 h->type == SPK_AUTH ? "malformed" : "a", spk_type_name(h->type));
-		spk_evconn_close(c, SPOKE_EPROTO);
+		spk_loop_close(c, SPOKE_EPROTO);
 		return;
 	}
 	if (!spk_auth_proof_ok(m.mac, c->token, SPK_ROLE_CLIENT, m.ident, c->nonce, m.nonce)) {
@@ -304,21 +304,21 @@ static void handle_auth(struct spk_evconn *c, const struct spk_hdr *h, spoke_vie
 	}
 	snprintf(m.ident, sizeof(m.ident), "%s", c->ident);
 	spk_auth_proof(m.mac, c->token, SPK_ROLE_SERVER, c->ident, c->nonce, m.nonce);
-	spk_evconn_begin(c, &b);
+	spk_loop_begin(c, &b);
 	spk_auth_ok_pack(&b, &m);
-	spk_evconn_finish(c, &b, SPK_AUTH_OK, 0, 0);
+	spk_loop_finish(c, &b, SPK_AUTH_OK, 0, 0);
 	c->authed = true;
 	ev_timer_stop(c->loop, &c->auth_w);
 }
 
 /* The largest frame a peer may send: only the AUTH frame before the handshake. */
-static uint32_t frame_max(const struct spk_evconn *c)
+static uint32_t frame_max(const struct spk_loop_conn *c)
 {
 	return c->authed ? c->max_payload : SPK_AUTH_MAX;
 }
 
 /* Whether a whole frame (or a bad one) waits in the input buffer. */
-static bool frame_waiting(const struct spk_evconn *c)
+static bool frame_waiting(const struct spk_loop_conn *c)
 {
 	struct spk_hdr h;
 
@@ -327,31 +327,31 @@ static bool frame_waiting(const struct spk_evconn *c)
 
 static void auth_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct spk_evconn *c = t->data;
+	struct spk_loop_conn *c = t->data;
 
 	(void)loop;
 	(void)revents;
 	spk_warn("closed connection from %s: no handshake within %.0f s", c->peer,
 		 SPK_AUTH_TIMEOUT_S);
-	spk_evconn_close(c, SPOKE_ETIMEDOUT);
+	spk_loop_close(c, SPOKE_ETIMEDOUT);
 }
 
 /* Answers a frame whose payload is over the maximum (its header is valid),
  * and drops the payload as it comes; 0, or -1 if it cannot be answered. */
-static int refuse_oversize(struct spk_evconn *c, const struct spk_hdr *h)
+static int refuse_oversize(struct spk_loop_conn *c, const struct spk_hdr *h)
 {
 	if (!c->authed || h->type == SPK_REPLY)
 		return -1;
 	spk_info("refused a %s of %u bytes from %s: over the maximum of %u", spk_type_name(h->type),
 		 h->len, c->peer, c->max_payload);
-	spk_evconn_reply_error(c, h->id, SPOKE_ETOOBIG, SPK_OVERSIZE_FMT, h->len,
+	spk_loop_reply_error(c, h->id, SPOKE_ETOOBIG, SPK_OVERSIZE_FMT, h->len,
 			       c->role ? c->role : "process", c->max_payload);
 	c->skip = h->len;
 	return 0;
 }
 
 /* Handles every complete frame in the input buffer; returns the bytes used. */
-static size_t dispatch(struct spk_evconn *c)
+static size_t dispatch(struct spk_loop_conn *c)
 {
 	size_t pos = 0, k;
 	struct spk_hdr h;
@@ -380,7 +380,7 @@ static size_t dispatch(struct spk_evconn *c)
 			else
 				spk_warn("closed connection from %s: %s", c->peer,
 					 spoke_strerror((int)r));
-			spk_evconn_close(c, (int)r);
+			spk_loop_close(c, (int)r);
 			break;
 		}
 		spoke_view_init(&v, c->in + pos + SPK_HDR_SIZE, h.len);
@@ -400,7 +400,7 @@ static size_t dispatch(struct spk_evconn *c)
 }
 
 /* Room for the frame that starts the input buffer (its header says how big). */
-static int make_room(struct spk_evconn *c)
+static int make_room(struct spk_loop_conn *c)
 {
 	size_t want = c->in_cap;
 	struct spk_hdr h;
@@ -424,7 +424,7 @@ static int make_room(struct spk_evconn *c)
 
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct spk_evconn *c = w->data;
+	struct spk_loop_conn *c = w->data;
 	size_t used;
 	ssize_t n;
 
@@ -436,23 +436,23 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (make_room(c) < 0) {
 		spk_err("connection %s: out of memory", c->peer);
-		spk_evconn_close(c, -ENOMEM);
+		spk_loop_close(c, -ENOMEM);
 		return;
 	}
 	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
 	if (n == 0) {
-		spk_evconn_close(c, SPOKE_EDEAD);
+		spk_loop_close(c, SPOKE_EDEAD);
 		return;
 	}
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			spk_debug("connection %s: recv: %s", c->peer, strerror(errno));
-			spk_evconn_close(c, SPOKE_EDEAD);
+			spk_loop_close(c, SPOKE_EDEAD);
 			return;
 		}
 		if (c->in_len == 0)
 			return;
-		n = 0; /* preloaded bytes (spk_evconn_preload) may hold frames */
+		n = 0; /* preloaded bytes (spk_loop_preload) may hold frames */
 	}
 	c->in_len += (size_t)n;
 	c->dispatching = true;
@@ -466,10 +466,10 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		memmove(c->in, c->in + used, c->in_len - used);
 		c->in_len -= used;
 	}
-	spk_evconn_flush(c);
+	spk_loop_flush(c);
 }
 
-int spk_evconn_preload(struct spk_evconn *c, const void *p, size_t n)
+int spk_loop_preload(struct spk_loop_conn *c, const void *p, size_t n)
 {
 	uint8_t *nb;
 
@@ -490,11 +490,11 @@ int spk_evconn_preload(struct spk_evconn *c, const void *p, size_t n)
 
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct spk_evconn *c = w->data;
+	struct spk_loop_conn *c = w->data;
 
 	(void)loop;
 	(void)revents;
-	spk_evconn_flush(c);
+	spk_loop_flush(c);
 	if (c->closing)
 		finalize(c);
 }
@@ -549,7 +549,7 @@ void spk_acceptor_stop(struct spk_acceptor *a)
 	ev_timer_stop(a->loop, &a->pause);
 }
 
-int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const char *token,
+int spk_loop_start(struct spk_loop_conn *c, struct ev_loop *loop, int fd, const char *token,
 		     const char *ident, const char *peer, spk_frame_cb on_frame,
 		     spk_close_cb on_close, void *data)
 {
@@ -587,7 +587,7 @@ int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const c
 		wait_admit(c);
 		ev_timer_start(loop, &c->auth_w);
 		spk_random(c->nonce, sizeof(c->nonce));
-		spk_evconn_send(c, SPK_HELLO, 0, 0, c->nonce, sizeof(c->nonce));
+		spk_loop_send(c, SPK_HELLO, 0, 0, c->nonce, sizeof(c->nonce));
 	}
 	return 0;
 }

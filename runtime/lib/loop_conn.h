@@ -1,10 +1,10 @@
-/* evconn.h - a framed connection driven by a libev loop: the server side of
+/* loop_conn.h - a framed connection driven by a libev loop: the server side of
  * the hub, the agent and the worker, and the agent's link to the hub.
  *
  * Reads go into a growing input buffer (never past one frame of the
  * maximum size); every complete frame is handed to on_frame as a view that
  * is valid during the callback.  Replies are packed straight into the output
- * buffer (spk_evconn_begin / spk_evconn_finish) and flushed with one send()
+ * buffer (spk_loop_begin / spk_loop_finish) and flushed with one send()
  * after all frames of one read were handled.  A connection that misbehaves
  * (bad magic, wrong version, oversize frame, wrong token) is closed with a
  * logged reason; nothing else is affected.  Before the handshake a peer
@@ -24,8 +24,8 @@
  * and dropped as it comes, never buffered, and the connection goes on (an
  * oversize REPLY, which cannot be answered, closes it).
  * Once closed, sends fail with SPOKE_EDEAD. */
-#ifndef SPOKE_EVCONN_H
-#define SPOKE_EVCONN_H
+#ifndef SPOKE_LOOP_CONN_H
+#define SPOKE_LOOP_CONN_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,14 +50,14 @@
  * its length, this process's role ("actor"), the maximum. */
 #define SPK_OVERSIZE_FMT "request of %u bytes is over this %s's maximum of %u (SPOKE_MAX_MSG)"
 
-struct spk_evconn;
+struct spk_loop_conn;
 
-typedef void (*spk_frame_cb)(struct spk_evconn *c, const struct spk_hdr *h, spoke_view *payload);
+typedef void (*spk_frame_cb)(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *payload);
 /* Called once when the connection is closed (reason: 0 for a local close,
  * else the error); the callee may free the struct. */
-typedef void (*spk_close_cb)(struct spk_evconn *c, int reason);
+typedef void (*spk_close_cb)(struct spk_loop_conn *c, int reason);
 
-struct spk_evconn {
+struct spk_loop_conn {
 	struct ev_loop *loop;
 	ev_io rio, wio;
 	ev_timer auth_w; /* a peer has this long to prove the token */
@@ -78,7 +78,7 @@ struct spk_evconn {
 	uint8_t nonce[SPK_NONCE_SIZE];
 	char peer[SPK_ADDR_MAX];
 	size_t peer_host_len; /* peer[0..peer_host_len): its address without the port */
-	struct spk_evconn *wait_prev, *wait_next; /* in the list of those waiting to authenticate */
+	struct spk_loop_conn *wait_prev, *wait_next; /* in the list of those waiting to authenticate */
 	spk_frame_cb on_frame;
 	spk_close_cb on_close;
 	void *data;
@@ -110,27 +110,27 @@ void spk_acceptor_stop(struct spk_acceptor *a);
  * reaches on_frame; without, it trusts the peer.  A connection with a token
  * may close the oldest unauthenticated one (its on_close runs from here) to
  * stay within the caps above.  The caps and their list are per process:
- * evconns live on one thread's loop. */
-int spk_evconn_start(struct spk_evconn *c, struct ev_loop *loop, int fd, const char *token,
+ * loop_conns live on one thread's loop. */
+int spk_loop_start(struct spk_loop_conn *c, struct ev_loop *loop, int fd, const char *token,
 		     const char *ident, const char *peer, spk_frame_cb on_frame,
 		     spk_close_cb on_close, void *data);
 /* Starts a reply or message: a buffer over the output area after room for
  * the header. */
-void spk_evconn_begin(struct spk_evconn *c, spoke_buf *b);
+void spk_loop_begin(struct spk_loop_conn *c, spoke_buf *b);
 /* Frames what was packed into b; a pack error sends a REPLY with that error
  * instead when type is SPK_REPLY. */
-int spk_evconn_finish(struct spk_evconn *c, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux);
-int spk_evconn_send(struct spk_evconn *c, uint8_t type, uint64_t id, int32_t aux, const void *p,
+int spk_loop_finish(struct spk_loop_conn *c, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux);
+int spk_loop_send(struct spk_loop_conn *c, uint8_t type, uint64_t id, int32_t aux, const void *p,
 		    size_t n);
 /* Sends a REPLY with a negative status and a message as its payload. */
-int spk_evconn_reply_error(struct spk_evconn *c, uint64_t id, int status, const char *fmt, ...)
+int spk_loop_reply_error(struct spk_loop_conn *c, uint64_t id, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* Bytes a previous owner of the socket (a blocking spk_chan, say) read
+/* Bytes a previous owner of the socket (a blocking spk_sync_conn, say) read
  * past its last frame: handled from the loop before anything read later. */
-int spk_evconn_preload(struct spk_evconn *c, const void *p, size_t n);
+int spk_loop_preload(struct spk_loop_conn *c, const void *p, size_t n);
 /* Writes out what is queued (called after each batch of frames). */
-void spk_evconn_flush(struct spk_evconn *c);
+void spk_loop_flush(struct spk_loop_conn *c);
 /* Closes (deferred while dispatching); on_close runs once. */
-void spk_evconn_close(struct spk_evconn *c, int reason);
+void spk_loop_close(struct spk_loop_conn *c, int reason);
 
 #endif

@@ -1,4 +1,4 @@
-/* chan.c - blocking authenticated frame channel (client side). */
+/* sync_conn.c - blocking authenticated frame channel (client side). */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -11,21 +11,21 @@
 #include <spoke/errors.h>
 
 #include "auth.h"
-#include "chan.h"
+#include "sync_conn.h"
 #include "clock.h"
 #include "errmsg.h"
 
 #define RBUF_INITIAL (64u << 10)
 #define WBUF_INITIAL (64u << 10)
 
-static int broken(struct spk_chan *ch, int rc)
+static int broken(struct spk_sync_conn *ch, int rc)
 {
 	if (!ch->broken)
 		ch->broken = rc;
 	return rc;
 }
 
-static int wait_fd(struct spk_chan *ch, short events, int64_t deadline)
+static int wait_fd(struct spk_sync_conn *ch, short events, int64_t deadline)
 {
 	struct pollfd pfd = { .fd = ch->fd, .events = events };
 	int rc;
@@ -34,7 +34,7 @@ static int wait_fd(struct spk_chan *ch, short events, int64_t deadline)
 		rc = poll(&pfd, 1, spk_ms_left(deadline));
 		if (rc > 0)
 			return 0;
-		if (rc == 0) /* not fatal by itself: see spk_chan_recv_hdr */
+		if (rc == 0) /* not fatal by itself: see spk_sync_recv_hdr */
 			return spk_fail(SPOKE_ETIMEDOUT, "no answer from %s in time", ch->peer);
 		if (errno != EINTR)
 			return broken(ch, -errno);
@@ -45,7 +45,7 @@ static int wait_fd(struct spk_chan *ch, short events, int64_t deadline)
  * many did, also on error): spins on the socket for poll_us, then sleeps in
  * poll() until deadline.  A timeout breaks nothing; a closed or failed
  * connection breaks the channel. */
-static int recv_into(struct spk_chan *ch, uint8_t *buf, size_t cap, size_t need,
+static int recv_into(struct spk_sync_conn *ch, uint8_t *buf, size_t cap, size_t need,
 		     int64_t deadline, size_t *got)
 {
 	int64_t spin_end = ch->poll_us > 0 ? spk_now_us() + ch->poll_us : 0;
@@ -76,7 +76,7 @@ static int recv_into(struct spk_chan *ch, uint8_t *buf, size_t cap, size_t need,
 }
 
 /* Makes sure n unconsumed bytes are in rbuf. */
-static int fill(struct spk_chan *ch, size_t n, int64_t deadline)
+static int fill(struct spk_sync_conn *ch, size_t n, int64_t deadline)
 {
 	size_t got;
 	int rc;
@@ -106,8 +106,8 @@ static int fill(struct spk_chan *ch, size_t n, int64_t deadline)
 }
 
 /* Waits until ch can send again; meanwhile, with a drain hook, receives the
- * replies that come in (see chan.h). */
-static int wait_send(struct spk_chan *ch, int64_t deadline)
+ * replies that come in (see sync_conn.h). */
+static int wait_send(struct spk_sync_conn *ch, int64_t deadline)
 {
 	struct pollfd pfd = { .fd = ch->fd, .events = POLLOUT | POLLIN };
 	int rc;
@@ -137,7 +137,7 @@ static int wait_send(struct spk_chan *ch, int64_t deadline)
 	}
 }
 
-static int send_iov(struct spk_chan *ch, struct iovec *iov, int cnt, int64_t deadline)
+static int send_iov(struct spk_sync_conn *ch, struct iovec *iov, int cnt, int64_t deadline)
 {
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
 	ssize_t n;
@@ -173,7 +173,7 @@ static int send_iov(struct spk_chan *ch, struct iovec *iov, int cnt, int64_t dea
 
 static int grow_wbuf(spoke_buf *b, size_t need)
 {
-	struct spk_chan *ch = b->owner;
+	struct spk_sync_conn *ch = b->owner;
 	size_t cap = ch->wcap;
 	uint8_t *nb;
 
@@ -191,14 +191,14 @@ static int grow_wbuf(spoke_buf *b, size_t need)
 	return 0;
 }
 
-void spk_chan_begin(struct spk_chan *ch, spoke_buf *b)
+void spk_sync_begin(struct spk_sync_conn *ch, spoke_buf *b)
 {
 	spoke_buf_init(b, ch->wbuf + SPK_HDR_SIZE, ch->wcap - SPK_HDR_SIZE);
 	b->grow = grow_wbuf;
 	b->owner = ch;
 }
 
-int spk_chan_send_buf(struct spk_chan *ch, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux,
+int spk_sync_send_buf(struct spk_sync_conn *ch, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux,
 		      int64_t deadline)
 {
 	struct iovec iov;
@@ -213,7 +213,7 @@ int spk_chan_send_buf(struct spk_chan *ch, spoke_buf *b, uint8_t type, uint64_t 
 	return send_iov(ch, &iov, 1, deadline);
 }
 
-int spk_chan_send(struct spk_chan *ch, uint8_t type, uint64_t id, int32_t aux, const void *p,
+int spk_sync_send(struct spk_sync_conn *ch, uint8_t type, uint64_t id, int32_t aux, const void *p,
 		  size_t n, int64_t deadline)
 {
 	uint8_t hdr[SPK_HDR_SIZE];
@@ -226,7 +226,7 @@ int spk_chan_send(struct spk_chan *ch, uint8_t type, uint64_t id, int32_t aux, c
 	return send_iov(ch, iov, n ? 2 : 1, deadline);
 }
 
-int spk_chan_queue(struct spk_chan *ch, size_t *queued, uint8_t type, uint64_t id, int32_t aux,
+int spk_sync_queue(struct spk_sync_conn *ch, size_t *queued, uint8_t type, uint64_t id, int32_t aux,
 		   const void *p, size_t n)
 {
 	size_t need = *queued + SPK_HDR_SIZE + n;
@@ -252,7 +252,7 @@ int spk_chan_queue(struct spk_chan *ch, size_t *queued, uint8_t type, uint64_t i
 	return 0;
 }
 
-int spk_chan_flush(struct spk_chan *ch, size_t *queued, int64_t deadline)
+int spk_sync_flush(struct spk_sync_conn *ch, size_t *queued, int64_t deadline)
 {
 	struct iovec iov = { ch->wbuf, *queued };
 	int rc;
@@ -264,7 +264,7 @@ int spk_chan_flush(struct spk_chan *ch, size_t *queued, int64_t deadline)
 	return rc < 0 ? broken(ch, rc) : 0;
 }
 
-int spk_chan_recv_hdr(struct spk_chan *ch, struct spk_hdr *h, int64_t deadline)
+int spk_sync_recv_hdr(struct spk_sync_conn *ch, struct spk_hdr *h, int64_t deadline)
 {
 	int rc = fill(ch, SPK_HDR_SIZE, deadline);
 
@@ -277,7 +277,7 @@ int spk_chan_recv_hdr(struct spk_chan *ch, struct spk_hdr *h, int64_t deadline)
 	return 0;
 }
 
-int spk_chan_recv_view(struct spk_chan *ch, size_t n, const uint8_t **p, int64_t deadline)
+int spk_sync_recv_view(struct spk_sync_conn *ch, size_t n, const uint8_t **p, int64_t deadline)
 {
 	int rc = fill(ch, n, deadline);
 
@@ -288,7 +288,7 @@ int spk_chan_recv_view(struct spk_chan *ch, size_t n, const uint8_t **p, int64_t
 	return 0;
 }
 
-int spk_chan_recv_copy(struct spk_chan *ch, void *dst, size_t n, int64_t deadline)
+int spk_sync_recv_copy(struct spk_sync_conn *ch, void *dst, size_t n, int64_t deadline)
 {
 	size_t have = ch->rlen - ch->rpos, got;
 	int rc;
@@ -298,7 +298,7 @@ int spk_chan_recv_copy(struct spk_chan *ch, void *dst, size_t n, int64_t deadlin
 	if (have >= n || n <= RBUF_INITIAL) {
 		const uint8_t *p;
 
-		rc = spk_chan_recv_view(ch, n, &p, deadline);
+		rc = spk_sync_recv_view(ch, n, &p, deadline);
 		if (rc == 0 && n)
 			memcpy(dst, p, n);
 		return rc;
@@ -310,12 +310,12 @@ int spk_chan_recv_copy(struct spk_chan *ch, void *dst, size_t n, int64_t deadlin
 	return rc < 0 ? broken(ch, rc) : 0;
 }
 
-int spk_chan_skip(struct spk_chan *ch, size_t n, int64_t deadline)
+int spk_sync_skip(struct spk_sync_conn *ch, size_t n, int64_t deadline)
 {
 	while (n > 0) {
 		size_t step = n < RBUF_INITIAL ? n : RBUF_INITIAL;
 		const uint8_t *p;
-		int rc = spk_chan_recv_view(ch, step, &p, deadline);
+		int rc = spk_sync_recv_view(ch, step, &p, deadline);
 
 		if (rc < 0)
 			return rc;
@@ -325,7 +325,7 @@ int spk_chan_skip(struct spk_chan *ch, size_t n, int64_t deadline)
 }
 
 /* The server's AUTH_OK: its status, and its proof over what we sent. */
-static int check_auth_ok(struct spk_chan *ch, const char *token, const char *ident,
+static int check_auth_ok(struct spk_sync_conn *ch, const char *token, const char *ident,
 			 const uint8_t nonce_s[SPK_NONCE_SIZE], const uint8_t nonce_c[SPK_NONCE_SIZE],
 			 int64_t deadline)
 {
@@ -335,7 +335,7 @@ static int check_auth_ok(struct spk_chan *ch, const char *token, const char *ide
 	spoke_view v;
 	int rc;
 
-	rc = spk_chan_recv_hdr(ch, &h, deadline);
+	rc = spk_sync_recv_hdr(ch, &h, deadline);
 	if (rc < 0)
 		return rc;
 	if (h.type != SPK_AUTH_OK)
@@ -343,7 +343,7 @@ static int check_auth_ok(struct spk_chan *ch, const char *token, const char *ide
 					spk_type_name(h.type)));
 	if (h.len > SPK_AUTH_OK_MAX)
 		return broken(ch, spk_fail(SPOKE_EPROTO, "%s sent a malformed AUTH_OK", ch->peer));
-	rc = spk_chan_recv_view(ch, h.len, &p, deadline);
+	rc = spk_sync_recv_view(ch, h.len, &p, deadline);
 	if (rc < 0)
 		return rc;
 	spoke_view_init(&v, p, h.len);
@@ -360,7 +360,7 @@ static int check_auth_ok(struct spk_chan *ch, const char *token, const char *ide
 	return 0;
 }
 
-static int handshake(struct spk_chan *ch, const char *token, const char *ident,
+static int handshake(struct spk_sync_conn *ch, const char *token, const char *ident,
 		     int64_t deadline)
 {
 	uint8_t nonce_s[SPK_NONCE_SIZE];
@@ -372,32 +372,32 @@ static int handshake(struct spk_chan *ch, const char *token, const char *ident,
 
 	if (strlen(ident) >= SPK_IDENT_MAX)
 		return spk_fail(SPOKE_EINVAL, "server identity %.40s... is too long", ident);
-	rc = spk_chan_recv_hdr(ch, &h, deadline);
+	rc = spk_sync_recv_hdr(ch, &h, deadline);
 	if (rc < 0)
 		return rc;
 	if (h.type != SPK_HELLO || h.len != SPK_NONCE_SIZE)
 		return broken(ch, spk_fail(SPOKE_EPROTO, "%s did not greet with HELLO", ch->peer));
-	rc = spk_chan_recv_view(ch, SPK_NONCE_SIZE, &p, deadline);
+	rc = spk_sync_recv_view(ch, SPK_NONCE_SIZE, &p, deadline);
 	if (rc < 0)
 		return rc;
 	memcpy(nonce_s, p, sizeof(nonce_s));
 	spk_random(m.nonce, sizeof(m.nonce));
 	snprintf(m.ident, sizeof(m.ident), "%s", ident);
 	spk_auth_proof(m.mac, token, SPK_ROLE_CLIENT, ident, nonce_s, m.nonce);
-	spk_chan_begin(ch, &b);
+	spk_sync_begin(ch, &b);
 	spk_auth_pack(&b, &m);
-	rc = spk_chan_send_buf(ch, &b, SPK_AUTH, 0, 0, deadline);
+	rc = spk_sync_send_buf(ch, &b, SPK_AUTH, 0, 0, deadline);
 	if (rc < 0)
 		return rc;
 	return check_auth_ok(ch, token, ident, nonce_s, m.nonce, deadline);
 }
 
-int spk_chan_break(struct spk_chan *ch, int rc)
+int spk_sync_break(struct spk_sync_conn *ch, int rc)
 {
 	return broken(ch, rc);
 }
 
-int spk_chan_attach(struct spk_chan *ch, int fd, const char *peer, int poll_us)
+int spk_sync_attach(struct spk_sync_conn *ch, int fd, const char *peer, int poll_us)
 {
 	memset(ch, 0, sizeof(*ch));
 	ch->fd = fd;
@@ -417,14 +417,14 @@ int spk_chan_attach(struct spk_chan *ch, int fd, const char *peer, int poll_us)
 	return 0;
 }
 
-int spk_chan_open(struct spk_chan *ch, const char *hostport, const char *token,
+int spk_sync_open(struct spk_sync_conn *ch, const char *hostport, const char *token,
 		  const char *ident, int poll_us, int64_t deadline)
 {
 	int rc;
 
 	rc = spk_auth_init();
 	if (rc == 0)
-		rc = spk_chan_attach(ch, -1, hostport, poll_us);
+		rc = spk_sync_attach(ch, -1, hostport, poll_us);
 	if (rc < 0)
 		return rc;
 	rc = spk_connect(hostport, spk_ms_left(deadline)); /* which says why it failed */
@@ -445,7 +445,7 @@ out_free:
 	return rc;
 }
 
-void spk_chan_close(struct spk_chan *ch)
+void spk_sync_close(struct spk_sync_conn *ch)
 {
 	if (ch->fd >= 0)
 		close(ch->fd);
