@@ -1,5 +1,6 @@
 /* transport.c - the table of this build's transports, and the helpers
  * every transport shares (transport.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,17 @@ int spk_ser_failed(int rc, const char *what, const char *who)
 int spk_no_room(size_t len, size_t cap)
 {
 	return spk_fail(SPOKE_ENOSPC, "reply of %zu bytes, buffer of %zu", len, cap);
+}
+
+int spk_transport_lock(pthread_mutex_t *lock, int64_t deadline, const char *what)
+{
+	struct timespec ts = { .tv_sec = deadline / 1000000, .tv_nsec = deadline % 1000000 * 1000 };
+	int rc = pthread_mutex_clocklock(lock, CLOCK_MONOTONIC, &ts);
+
+	if (rc != 0)
+		return spk_fail(rc == ETIMEDOUT ? SPOKE_ETIMEDOUT : -rc,
+				"timed out behind another thread's call on this %s handle", what);
+	return 0;
 }
 
 void spk_future_complete(spoke_future *f, int status)

@@ -38,6 +38,7 @@
 #ifndef SPOKE_TRANSPORT_H
 #define SPOKE_TRANSPORT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -199,6 +200,10 @@ bool spk_transport_allowed(const struct spk_transport_choice *c, const struct sp
 int spk_ser_failed(int rc, const char *what, const char *who);
 /* SPOKE_ENOSPC, saying so: a reply of len bytes for a buffer of cap. */
 int spk_no_room(size_t len, size_t cap);
+/* Takes a connection's lock, waiting no later than deadline: 0, or
+ * SPOKE_ETIMEDOUT saying that another thread's call on this `what` handle
+ * ("RDMA", "shared-memory") held it. */
+int spk_transport_lock(pthread_mutex_t *lock, int64_t deadline, const char *what);
 /* Completes f with status: a failure's message (this thread's
  * spoke_errmsg() now) goes with it, into its reply buffer (client.h), but
  * for SPOKE_ENOSPC, whose reply_len is the size of the reply that did not

@@ -775,13 +775,7 @@ static int start_call(struct spk_rconn *conn, struct pend *p, uint32_t method,
 /* Takes the connection's lock, waiting no later than deadline. */
 static int lock(struct spk_rconn *conn, int64_t deadline)
 {
-	struct timespec ts = { .tv_sec = deadline / 1000000, .tv_nsec = deadline % 1000000 * 1000 };
-	int rc = pthread_mutex_clocklock(&conn->lock, CLOCK_MONOTONIC, &ts);
-
-	if (rc != 0)
-		return spk_fail(rc == ETIMEDOUT ? SPOKE_ETIMEDOUT : -rc,
-				"timed out behind another thread's call on this RDMA handle");
-	return 0;
+	return spk_transport_lock(&conn->lock, deadline, "RDMA");
 }
 
 /* Runs one call to its end (the calls in flight before it complete first). */

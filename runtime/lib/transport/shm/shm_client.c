@@ -681,13 +681,7 @@ published:
 /* Takes the connection's lock, waiting no later than deadline. */
 static int lock(struct shm_conn *c, int64_t deadline)
 {
-	struct timespec ts = { .tv_sec = deadline / 1000000, .tv_nsec = deadline % 1000000 * 1000 };
-	int rc = pthread_mutex_clocklock(&c->lock, CLOCK_MONOTONIC, &ts);
-
-	if (rc != 0)
-		return spk_fail(rc == ETIMEDOUT ? SPOKE_ETIMEDOUT : -rc,
-				"timed out behind another thread's call on this shared-memory handle");
-	return 0;
+	return spk_transport_lock(&c->lock, deadline, "shared-memory");
 }
 
 /* Runs one call to its end (the calls in flight before it complete first). */
