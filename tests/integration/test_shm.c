@@ -380,6 +380,36 @@ START_TEST(worker_killed_mid_call)
 }
 END_TEST
 
+/* A worker killed between calls: the next call, one too large for the
+ * request ring (its bulk area goes over the worker's closed socket first:
+ * EPIPE), fails SPOKE_EDEAD, never a raw errno (CI saw -EPIPE from
+ * test_faults), and so does the one after it. */
+START_TEST(worker_dead_before_bulk_call)
+{
+	spoke_actor *a = spawn_open("gone", NULL);
+	uint8_t *big = calloc(1, 2 * MiB), r[16];
+	pid_t pid;
+	size_t n;
+	int rc;
+
+	ck_assert_ptr_nonnull(big);
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "x", 1, r, sizeof(r), &n, 5000), 0);
+	ck_assert_str_eq(spoke_actor_transport(a), "shm");
+	pid = (pid_t)actor_pid(a);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	for (int i = 0; i < 500 && kill(pid, 0) == 0; i++) /* until its agent reaped it */
+		usleep(10000);
+	ck_assert_msg(kill(pid, 0) < 0, "worker %d still there after 5 s", (int)pid);
+	for (int i = 0; i < 2; i++) {
+		rc = spoke_call(a, PROBE_ECHO, big, 2 * MiB, r, sizeof(r), &n, 5000);
+		ck_assert_msg(rc == SPOKE_EDEAD, "call %d: %s (%s)", i, spoke_strerror(rc),
+			      spoke_errmsg());
+	}
+	spoke_actor_close(a);
+	free(big);
+}
+END_TEST
+
 /* ---- a client that dies mid-call ---- */
 
 /* The child: its own client and handle, a 4 MiB call (bulk areas both
@@ -1035,6 +1065,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, worker_killed_mid_call, 0, 2);
+	tcase_add_test(tc, worker_dead_before_bulk_call);
 	tcase_add_test(tc, client_killed_mid_call);
 	tcase_add_test(tc, garbage_in_ring);
 	tcase_add_test(tc, setup_refusals);

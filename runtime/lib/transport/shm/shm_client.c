@@ -518,6 +518,9 @@ static int grow_tx(spoke_buf *b, size_t need)
 	}
 	if (need > a->size) {
 		rc = spk_shm_area_grow(a, c->sock, need, b->data == a->p ? b->len : 0, c->area_max);
+		if (rc == SPOKE_EDEAD)
+			return break_all(c, spk_fail(SPOKE_EDEAD, "actor at %s died: %s", c->addr,
+						     spoke_errmsg()));
 		if (rc < 0)
 			return rc;
 	}

@@ -176,6 +176,9 @@ int spk_shm_area_grow(struct spk_shm_area *a, int sock, size_t need, size_t keep
 	close(fd); /* the mapping keeps the memory; the peer has its own descriptor */
 	if (rc < 0) {
 		munmap(p, size);
+		if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN)
+			return spk_fail(SPOKE_EDEAD, "the peer closed the connection (sending a bulk "
+					"area: %s)", strerror(-rc));
 		return spk_fail(rc, "sending a bulk area: %s", strerror(-rc));
 	}
 	if (keep)
