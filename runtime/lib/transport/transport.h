@@ -78,12 +78,46 @@ struct spk_mr_base {
 	const struct spk_transport *t;
 };
 
+/* A kept call's answer (struct spk_call_origin's answer). */
+struct spk_answer {
+	uint64_t id;      /* the call's */
+	int status;       /* 0, or a negative status as spk_method_fn gives it */
+	int code;         /* SPOKE_EMETHOD: the method's own code */
+	const char *msg;  /* status < 0: the message, for spk_reply_error_pack */
+	const void *data; /* status 0: the reply's bytes */
+	size_t len;
+};
+
+/* Where a call came from: what the worker needs to answer it later, when
+ * its method kept it (spoke_call_defer; an actor with max_concurrency
+ * above 1 keeps every call and runs it on a thread of its own).  The
+ * transport fills it for every call it hands to spk_method_fn. */
+struct spk_call_origin {
+	void *conn;  /* the transport's connection, as `answer` and env.gone take it */
+	uint64_t id; /* the call's id */
+	/* Sends a kept call's REPLY, on the loop's thread and never from inside
+	 * a method: 0 once sent (or dropped: the connection is gone), or
+	 * SPOKE_EAGAIN when there is no room for it now (the worker tries again
+	 * a millisecond later).  Once it is sent the connection's next calls are
+	 * served again.  NULL: this connection cannot keep calls (the method
+	 * answers at once; spoke_call_defer() returns NULL). */
+	int (*answer)(void *conn, const struct spk_answer *a);
+};
+
+/* What spk_method_fn returns when the method kept its call: no REPLY now.
+ * The transport then serves no further call of that connection until the
+ * call is answered (replies on one connection go in the order of their
+ * calls); the request's bytes need not outlive the method (the worker
+ * copied what it keeps). */
+#define SPK_KEPT 1
+
 /* Runs one method of the worker's actor: reads req, packs into reply;
- * returns 0 or a negative status with its message in msg (and, for
- * SPOKE_EMETHOD, the method's own code in *code), for
+ * returns 0, SPK_KEPT, or a negative status with its message in msg (and,
+ * for SPOKE_EMETHOD, the method's own code in *code), for
  * spk_reply_error_pack. */
-typedef int (*spk_method_fn)(uint32_t method, spoke_view *req, spoke_buf *reply, int *code,
-			     char *msg, size_t msg_cap);
+typedef int (*spk_method_fn)(const struct spk_call_origin *from, uint32_t method,
+			     spoke_view *req, spoke_buf *reply, int *code, char *msg,
+			     size_t msg_cap);
 
 /* What the worker gives each transport's server. */
 struct spk_server_env {
@@ -93,6 +127,9 @@ struct spk_server_env {
 	const char *ident; /* the worker's identity (spk_ident_actor) */
 	bool spin;         /* the worker spins: poll, and arm only before sleeping */
 	spk_method_fn run;
+	/* A connection that had a kept call in it (SPK_KEPT) is closing: its
+	 * kept calls are cancelled and never answered. */
+	void (*gone)(void *conn);
 	uint64_t *frames; /* counts every frame served (the spin loop watches it) */
 };
 

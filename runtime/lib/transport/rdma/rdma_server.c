@@ -219,7 +219,8 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 		spk_info("RDMA connection from %s: %s", c->peer, msg);
 	} else {
 		msg[0] = '\0';
-		status = c->srv->fn((uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
+		status = c->srv->fn(&(struct spk_call_origin){ .conn = c, .id = h.id },
+				    (uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
 	}
 	(*c->srv->frames)++;
 	rc = spk_rqp_post_recv(&c->q, i); /* the request is dead: its slot is free */

@@ -365,7 +365,8 @@ static int serve_batch(struct sconn *c, unsigned *replies)
 		b.grow = grow_reply;
 		b.owner = c;
 		msg[0] = '\0';
-		status = s->env.run((uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
+		status = s->env.run(&(struct spk_call_origin){ .conn = c, .id = h.id }, (uint32_t)h.aux,
+				    &req, &b, &code, msg, sizeof(msg));
 		(*s->env.frames)++;
 		spk_shm_ring_release(&c->req); /* the request is dead */
 		if (status < 0) { /* what the method packed is dropped */
