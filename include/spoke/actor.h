@@ -160,6 +160,26 @@ SPOKE_API int spoke_call_cancelled(const spoke_call_ctx *ctx);
 SPOKE_API void spoke_call_on_cancel(spoke_call_ctx *ctx, void (*fn)(spoke_call_ctx *ctx, void *arg),
 				    void *arg);
 
+/* Streams (client.h: spoke_call_stream): a kept call whose caller reads a
+ * stream sends chunks before its finish, from any thread:
+ *
+ *     spoke_stream_emit(ctx, token, n, 1000);  // any number of times
+ *     spoke_call_finish(ctx, 0, NULL, 0);      // then the end (SPOKE_EOF)
+ *
+ * Returns 0 once the chunk (len bytes, copied) is queued to go out in
+ * order; SPOKE_EAGAIN when the reader is behind and no room came within
+ * timeout_ms (0: no wait; on the worker's loop thread it never waits: keep
+ * the chunk for a later step); SPOKE_ECANCELED when the caller went away;
+ * SPOKE_EINVAL when ctx is NULL, finished, or its caller did not ask for a
+ * stream (a plain spoke_call: answer it with spoke_call_finish alone);
+ * SPOKE_ETOOBIG over $SPOKE_MAX_MSG; SPOKE_ETRANSPORT where the call came
+ * over a transport without streams.  At most SPOKE_STREAM_QUEUE bytes of
+ * chunks wait in the worker per stream. */
+#define SPOKE_STREAM_QUEUE (256u << 10)
+/* Non-zero when the kept call's caller reads a stream (spoke_call_stream). */
+SPOKE_API int spoke_call_is_stream(const spoke_call_ctx *ctx);
+SPOKE_API int spoke_stream_emit(spoke_call_ctx *ctx, const void *data, size_t len, int timeout_ms);
+
 /* ---- an engine's own loop work: timers and descriptors ----
  *
  * A step-driven engine runs on the worker's loop beside the calls it

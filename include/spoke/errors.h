@@ -45,6 +45,7 @@ enum spoke_error {
 	SPOKE_ETRANSPORT = -1023, /* the transport asked for cannot reach the actor */
 	SPOKE_ECANCELED = -1024,  /* the call was cancelled */
 	SPOKE_EAGAIN = -1025,     /* no room now: try again later */
+	SPOKE_EOF = -1026,        /* the stream ended: every chunk was read */
 };
 
 /* A static, human-readable description of code (negative), never NULL. */

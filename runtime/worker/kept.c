@@ -18,7 +18,14 @@
  * Finished calls wait in a queue that an ev_async drains; an answer without
  * room now (SPOKE_EAGAIN) is tried again each millisecond.  A connection
  * that goes (env.gone) cancels its calls: the flag, then the callback on
- * the loop's thread; their answers are dropped. */
+ * the loop's thread; their answers are dropped.
+ *
+ * A stream's chunks (spoke_stream_emit) wait in their context's queue, at
+ * most SPOKE_STREAM_QUEUE bytes of them, until the loop hands them to the
+ * transport (its chunk op), which takes them while its connection has
+ * room: a reader that falls behind fills its connection, then the queue,
+ * and then emit waits (off the loop's thread) or says SPOKE_EAGAIN.  A
+ * finished stream's REPLY goes once its queue is empty. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -51,6 +58,10 @@ struct spoke_call_ctx {
 	bool cancel_ran; /* the loop's thread only */
 	uint8_t *req, *rep;
 	size_t req_len, req_cap, rep_cap;
+	uint8_t *q; /* a stream's chunks to send: u32 length, then the bytes */
+	size_t q_head, q_len, q_cap;
+	bool streaming; /* in K.streams */
+	spoke_call_ctx *snext;
 	struct spk_answer ans;
 	char msg[SPK_REPLY_ERROR_MAX];
 	spoke_call_ctx *next; /* in the free list, the done queue or the threads' queue */
@@ -60,6 +71,7 @@ struct spoke_call_ctx {
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* the threads' queue has a call, or they stop */
+	pthread_cond_t room; /* a stream's queue was emptied, or its call cancelled */
 	struct ev_loop *loop;
 	ev_async wake;
 	ev_timer retry;
@@ -68,11 +80,13 @@ static struct {
 	spoke_call_ctx *done_head, *done_tail;
 	spoke_call_ctx *work_head, *work_tail;
 	spoke_call_ctx *again; /* answers without room: the loop's thread only */
+	spoke_call_ctx *streams; /* contexts with chunks queued */
 	pthread_t *threads;
 	unsigned n_threads, running;
 	bool stopping;
 	bool started;
-} K = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER };
+} K = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
+	.room = PTHREAD_COND_INITIALIZER };
 
 static void push(spoke_call_ctx **head, spoke_call_ctx **tail, spoke_call_ctx *c)
 {
@@ -146,6 +160,7 @@ static spoke_call_ctx *take(const spoke_method *m, const struct spk_call_origin 
 	c->on_cancel = NULL;
 	c->cancel_arg = NULL;
 	c->cancel_ran = false;
+	c->q_head = c->q_len = 0;
 	return c;
 }
 
@@ -168,6 +183,46 @@ static void done(spoke_call_ctx *c)
 	ev_async_send(K.loop, &K.wake);
 }
 
+/* Hands c's queued chunks to its transport (K.lock held): 0 once none
+ * waits (those of a cancelled call are dropped), 1 if the rest must wait
+ * for room. */
+static int send_chunks(spoke_call_ctx *c)
+{
+	while (c->q_head < c->q_len && !atomic_load(&c->cancelled)) {
+		uint32_t n;
+
+		memcpy(&n, c->q + c->q_head, 4);
+		if (c->from.chunk(c->from.conn, c->from.id, c->q + c->q_head + 4, n) ==
+		    SPOKE_EAGAIN)
+			return 1;
+		c->q_head += 4 + (size_t)n;
+		spk_worker_served();
+	}
+	c->q_head = c->q_len = 0;
+	pthread_cond_broadcast(&K.room);
+	return 0;
+}
+
+/* The streams with chunks queued: theirs go out, as far as there is room. */
+static void send_all_chunks(void)
+{
+	spoke_call_ctx *list, *c;
+
+	pthread_mutex_lock(&K.lock);
+	list = K.streams;
+	K.streams = NULL;
+	while ((c = list)) {
+		list = c->snext;
+		c->streaming = false;
+		if (send_chunks(c)) {
+			c->streaming = true;
+			c->snext = K.streams;
+			K.streams = c;
+		}
+	}
+	pthread_mutex_unlock(&K.lock);
+}
+
 /* Answers c, or queues it to try again; 1 if it waits for room. */
 static int answer(spoke_call_ctx *c)
 {
@@ -177,6 +232,11 @@ static int answer(spoke_call_ctx *c)
 		give_back(c);
 		return 0;
 	}
+	pthread_mutex_lock(&K.lock);
+	rc = send_chunks(c); /* the REPLY goes after every chunk */
+	pthread_mutex_unlock(&K.lock);
+	if (rc)
+		return 1;
 	rc = c->from.answer(c->from.conn, &c->ans);
 	if (rc == SPOKE_EAGAIN)
 		return 1;
@@ -189,7 +249,9 @@ static int answer(spoke_call_ctx *c)
 static void answer_all(void)
 {
 	spoke_call_ctx *list, *c, **tail;
+	bool waiting;
 
+	send_all_chunks();
 	/* Those that had no room go first: a connection's answers keep their order. */
 	list = K.again;
 	K.again = NULL;
@@ -208,9 +270,12 @@ static void answer_all(void)
 			tail = &c->next;
 		}
 	}
-	if (K.again && !ev_is_active(&K.retry))
+	pthread_mutex_lock(&K.lock);
+	waiting = K.again || K.streams;
+	pthread_mutex_unlock(&K.lock);
+	if (waiting && !ev_is_active(&K.retry))
 		ev_timer_start(K.loop, &K.retry);
-	else if (!K.again && ev_is_active(&K.retry))
+	else if (!waiting && ev_is_active(&K.retry))
 		ev_timer_stop(K.loop, &K.retry);
 }
 
@@ -292,6 +357,11 @@ uint32_t spoke_call_method(const spoke_call_ctx *ctx)
 	return ctx ? ctx->m->id : 0;
 }
 
+int spoke_call_is_stream(const spoke_call_ctx *ctx)
+{
+	return ctx ? ctx->from.stream : 0;
+}
+
 int spoke_call_cancelled(const spoke_call_ctx *ctx)
 {
 	return ctx ? atomic_load(&((spoke_call_ctx *)ctx)->cancelled) : 0;
@@ -320,6 +390,10 @@ int spoke_call_finish(spoke_call_ctx *ctx, int status, const void *data, size_t 
 	int expect = K_KEPT, rc = 0;
 	char msg[SPK_REPLY_ERROR_MAX], own[SPK_FAIL_MSG_MAX];
 
+	/* Before the thread's message is cleared: it may be what data says. */
+	snprintf(own, sizeof(own), "%.*s",
+		 status < 0 && data ? (int)(len < sizeof(own) ? len : sizeof(own) - 1) : 0,
+		 status < 0 && data ? (const char *)data : "");
 	spk_errmsg_clear();
 	if (!ctx)
 		return spk_fail(SPOKE_EINVAL, "spoke_call_finish: NULL context");
@@ -331,8 +405,6 @@ int spoke_call_finish(spoke_call_ctx *ctx, int status, const void *data, size_t 
 			      "cancelled: its client went away", ctx->m->name, spk_worker_name());
 		set_answer(ctx, SPOKE_ECANCELED, 0, "cancelled", 0);
 	} else if (status < 0) {
-		snprintf(own, sizeof(own), "%.*s", data ? (int)(len < sizeof(own) ? len : sizeof(own) - 1) : 0,
-			 data ? (const char *)data : "");
 		spk_worker_fail_msg(ctx->m, status, own, msg, sizeof(msg));
 		set_answer(ctx, SPOKE_EMETHOD, status, msg, 0);
 	} else if (len > spk_worker_max_msg()) {
@@ -352,6 +424,92 @@ int spoke_call_finish(spoke_call_ctx *ctx, int status, const void *data, size_t 
 		set_answer(ctx, 0, 0, NULL, len);
 	}
 	done(ctx);
+	return rc;
+}
+
+/* Whether the queue of c has no room for len more bytes (K.lock held). */
+static bool queue_full(const spoke_call_ctx *c, size_t len)
+{
+	size_t pending = c->q_len - c->q_head;
+
+	return pending && pending + 4 + len > SPOKE_STREAM_QUEUE;
+}
+
+/* Why emit cannot queue on c now (K.lock held), or 0. */
+static int emit_refused(spoke_call_ctx *c)
+{
+	if (atomic_load(&c->cancelled))
+		return spk_fail(SPOKE_ECANCELED, "spoke_stream_emit: call %s of actor %s was "
+				"cancelled: its reader went away", c->m->name, spk_worker_name());
+	if (atomic_load(&c->state) != K_KEPT)
+		return spk_fail(SPOKE_EINVAL, "spoke_stream_emit: the call is not kept (finished "
+				"already?)");
+	if (!c->from.stream)
+		return spk_fail(SPOKE_EINVAL, "spoke_stream_emit: call %s of actor %s is not a "
+				"stream (its caller used spoke_call, not spoke_call_stream): answer "
+				"it with spoke_call_finish", c->m->name, spk_worker_name());
+	if (!c->from.chunk)
+		return spk_fail(SPOKE_ETRANSPORT, "spoke_stream_emit: the transport of call %s "
+				"has no streams", c->m->name);
+	return 0;
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int spoke_stream_emit(spoke_call_ctx *ctx, const void *data, size_t len, int timeout_ms)
+{
+	bool wait = timeout_ms > 0 && !spk_worker_on_loop();
+	struct timespec until;
+	int rc;
+
+	spk_errmsg_clear();
+	if (!ctx)
+		return spk_fail(SPOKE_EINVAL, "spoke_stream_emit: NULL context");
+	if (!data && len)
+		return spk_fail(SPOKE_EINVAL, "spoke_stream_emit: NULL data of %zu bytes", len);
+	if (len > spk_worker_max_msg())
+		return spk_fail(SPOKE_ETOOBIG, "spoke_stream_emit: a chunk of %zu bytes, over this "
+				"actor's maximum of %u (SPOKE_MAX_MSG)", len, spk_worker_max_msg());
+	if (wait)
+		deadline_in(&until, timeout_ms);
+	pthread_mutex_lock(&K.lock);
+	while ((rc = emit_refused(ctx)) == 0 && queue_full(ctx, len)) {
+		if (wait && pthread_cond_timedwait(&K.room, &K.lock, &until) == 0)
+			continue;
+		rc = emit_refused(ctx);
+		if (rc == 0 && queue_full(ctx, len))
+			rc = spk_fail(SPOKE_EAGAIN, "spoke_stream_emit: the reader of call %s is "
+				      "behind (%zu bytes wait)", ctx->m->name, ctx->q_len - ctx->q_head);
+		break;
+	}
+	if (rc == 0 && reserve(&ctx->q, &ctx->q_cap, ctx->q_len + 4 + len) < 0)
+		rc = spk_fail(-ENOMEM, "spoke_stream_emit: out of memory for a chunk of %zu bytes",
+			      len);
+	if (rc == 0) {
+		uint32_t n = (uint32_t)len;
+
+		memcpy(ctx->q + ctx->q_len, &n, 4);
+		if (len)
+			memcpy(ctx->q + ctx->q_len + 4, data, len);
+		ctx->q_len += 4 + len;
+		if (!ctx->streaming) {
+			ctx->streaming = true;
+			ctx->snext = K.streams;
+			K.streams = ctx;
+		}
+	}
+	pthread_mutex_unlock(&K.lock);
+	if (rc == 0)
+		ev_async_send(K.loop, &K.wake);
 	return rc;
 }
 
@@ -457,6 +615,7 @@ void spk_kept_gone(void *conn)
 				fire[n++] = c;
 			}
 		}
+		pthread_cond_broadcast(&K.room); /* emitters waiting for room */
 		pthread_mutex_unlock(&K.lock);
 		for (unsigned i = 0; i < n; i++)
 			fire[i]->on_cancel(fire[i], fire[i]->cancel_arg);
@@ -500,13 +659,7 @@ void spk_kept_stop(int wait_ms)
 	K.stopping = true;
 	pthread_cond_broadcast(&K.work);
 	pthread_mutex_unlock(&K.lock);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += wait_ms / 1000;
-	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&ts, wait_ms);
 	for (unsigned i = 0; i < K.n_threads; i++)
 		if (pthread_timedjoin_np(K.threads[i], NULL, &ts) != 0)
 			spk_warn("actor %s: a method still runs on thread %u; exiting without it",

@@ -42,6 +42,9 @@
 #define POLLS_PER_LOOP 64u /* transport polls per look at the sockets */
 #define SERVERS_MAX 4
 #define POLL_US_MAX 1000000     /* $SPOKE_POLL_US: a second of spinning at most */
+/* A stream's chunks wait for their reader in the connection's output
+ * buffer up to this much (then spoke_stream_emit is throttled). */
+#define STREAM_ROOM (256u << 10)
 #define SPK_STR_(x) #x
 #define SPK_STR(x) SPK_STR_(x)
 
@@ -216,6 +219,20 @@ static int tcp_answer(void *conn, const struct spk_answer *a)
 	return 0;
 }
 
+/* The TCP path's CHUNK of a kept stream call (struct spk_call_origin). */
+static int tcp_chunk(void *conn, uint64_t id, const void *data, size_t len)
+{
+	struct spk_loop_conn *c = conn;
+
+	if (c->out_len - c->out_sent > STREAM_ROOM) {
+		spk_loop_flush(c);
+		if (c->out_len - c->out_sent > STREAM_ROOM)
+			return SPOKE_EAGAIN;
+	}
+	spk_loop_send(c, SPK_CHUNK, id, 0, data, len); /* a connection gone drops it */
+	return 0;
+}
+
 static void on_call(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *req)
 {
 	spoke_buf reply;
@@ -234,7 +251,9 @@ static void on_call(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view
 		return;
 	}
 	spk_loop_begin(c, &reply);
-	rc = run_method(&(struct spk_call_origin){ .conn = c, .id = h->id, .answer = tcp_answer },
+	rc = run_method(&(struct spk_call_origin){ .conn = c, .id = h->id,
+						   .stream = (h->flags & SPK_CF_STREAM) != 0,
+						   .answer = tcp_answer, .chunk = tcp_chunk },
 			(uint32_t)h->aux, req, &reply, &code, msg, sizeof(msg));
 	if (rc == SPK_KEPT) { /* what the method packed is not sent; the next calls wait */
 		spk_loop_hold(c);

@@ -384,6 +384,255 @@ START_TEST(max_concurrency_runs_four_at_once)
 }
 END_TEST
 
+/* ---- streams ---- */
+
+static uint32_t stats(spoke_actor *a, int i)
+{
+	uint8_t r[12];
+	size_t n = 0;
+
+	ck_assert_int_eq(spoke_call(a, KEEP_STREAM_STATS, NULL, 0, r, sizeof(r), &n, 5000), 0);
+	ck_assert_uint_eq(n, 12);
+	return u32_at(r + 4 * i);
+}
+
+static spoke_stream *start_stream(spoke_actor *a, uint32_t n, uint32_t size, uint32_t wait_ms)
+{
+	uint32_t req[3] = { n, size, wait_ms };
+	spoke_stream *s = NULL;
+	int rc = spoke_call_stream(a, KEEP_STREAM, req, sizeof(req), &s, 5000);
+
+	ck_assert_msg(rc == 0, "%s (%s)", spoke_strerror(rc), spoke_errmsg());
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+/* Reads chunks first..n-1 of a KEEP_STREAM of size-byte chunks, checking
+ * each; sleeps nap_us after each. */
+static void read_chunks(spoke_stream *s, uint32_t first, uint32_t n, uint32_t size, int nap_us)
+{
+	uint8_t buf[8192];
+
+	for (uint32_t i = first; i < n; i++) {
+		size_t len = 0;
+		int rc = spoke_stream_next(s, buf, sizeof(buf), &len, (int)bound(5000));
+
+		ck_assert_msg(rc == 0, "chunk %u: %s (%s)", i, spoke_strerror(rc), spoke_errmsg());
+		ck_assert_uint_eq(len, size);
+		ck_assert_msg(u32_at(buf) == i, "chunk %u came as chunk %u", u32_at(buf), i);
+		for (size_t k = 4; k < size; k++)
+			if (buf[k] != (uint8_t)(i & 0xff))
+				ck_abort_msg("byte %zu of chunk %u", k, i);
+		if (nap_us)
+			usleep((useconds_t)nap_us);
+	}
+}
+
+static void expect_end(spoke_stream *s, int want)
+{
+	uint8_t buf[16];
+	size_t len = 1;
+
+	for (int k = 0; k < 2; k++) { /* and the same again */
+		int rc = spoke_stream_next(s, buf, sizeof(buf), &len, (int)bound(5000));
+
+		ck_assert_msg(rc == want, "%s (%s), not %s", spoke_strerror(rc), spoke_errmsg(),
+			      spoke_strerror(want));
+		ck_assert_uint_eq(len, 0);
+	}
+}
+
+/* 1000 chunks of 16 B in order, then SPOKE_EOF (twice); the handle's
+ * connection serves a call afterwards. */
+START_TEST(stream_in_order)
+{
+	spoke_actor *a = spawn_type("Keeper", "k");
+	spoke_stream *s = start_stream(a, 1000, 16, 5000);
+	uint8_t r[12];
+	size_t n;
+
+	read_chunks(s, 0, 1000, 16, 0);
+	expect_end(s, SPOKE_EOF);
+	spoke_stream_close(s);
+	ck_assert_int_eq(spoke_call(a, KEEP_STREAM_STATS, NULL, 0, r, sizeof(r), &n, 5000), 0);
+	spoke_actor_close(a);
+}
+END_TEST
+
+/* A chunk larger than the reader's buffer: SPOKE_ENOSPC with its size, kept
+ * for the next read; a plain method read as a stream is one chunk (its
+ * reply) and the end; a method's failure ends the stream with it. */
+START_TEST(stream_edges)
+{
+	spoke_actor *a = spawn_type("Keeper", "k");
+	spoke_stream *s = start_stream(a, 2, 100, 5000);
+	uint8_t buf[128], req[8];
+	size_t len = 0;
+	int rc;
+
+	rc = spoke_stream_next(s, buf, 10, &len, 5000);
+	ck_assert_msg(rc == SPOKE_ENOSPC, "%s", spoke_strerror(rc));
+	ck_assert_uint_eq(len, 100);
+	read_chunks(s, 0, 2, 100, 0);
+	expect_end(s, SPOKE_EOF);
+	spoke_stream_close(s);
+
+	ck_assert_int_eq(spoke_call_stream(a, KEEP_PID, NULL, 0, &s, 5000), 0);
+	ck_assert_int_eq(spoke_stream_next(s, buf, sizeof(buf), &len, 5000), 0);
+	ck_assert_uint_eq(len, 4);
+	expect_end(s, SPOKE_EOF);
+	spoke_stream_close(s);
+
+	ck_assert_int_eq(spoke_call_stream(a, KEEP_FAIL_LATER, req, later_req(req, 10, ""), &s,
+					   5000), 0);
+	rc = spoke_stream_next(s, buf, sizeof(buf), &len, 5000);
+	ck_assert_msg(rc == SPOKE_EMETHOD, "%s", spoke_strerror(rc));
+	ck_assert_int_eq(spoke_method_status(), -EIO);
+	ck_assert_msg(strstr(spoke_errmsg(), "disk on fire"), "%s", spoke_errmsg());
+	expect_end(s, SPOKE_EMETHOD);
+	ck_assert_msg(strstr(spoke_errmsg(), "disk on fire"), "kept: %s", spoke_errmsg());
+	spoke_stream_close(s);
+
+	/* A stream method called plainly: its emit is refused, saying why. */
+	{
+		uint32_t sreq[3] = { 3, 8, 100 };
+		char rep[64];
+
+		rc = spoke_call(a, KEEP_STREAM, sreq, sizeof(sreq), rep, sizeof(rep), &len, 5000);
+		ck_assert_msg(rc == SPOKE_EMETHOD, "%s", spoke_strerror(rc));
+		ck_assert_msg(strstr(spoke_errmsg(), "is not a stream"), "%s", spoke_errmsg());
+	}
+	ck_assert_int_eq(spoke_call_stream(NULL, 1, NULL, 0, &s, 0), SPOKE_EINVAL);
+	ck_assert_int_eq(spoke_stream_next(NULL, buf, 1, &len, 0), SPOKE_EINVAL);
+	spoke_actor_close(a);
+}
+END_TEST
+
+/* A reader that stops for a second: 16 MiB of chunks cannot all wait in
+ * the worker: the producer's emits are refused (SPOKE_EAGAIN: throttled)
+ * while nothing is read, and every chunk still comes, in order. */
+START_TEST(stream_slow_reader_throttles_the_producer)
+{
+	spoke_actor *a = spawn_type("Keeper", "k");
+	spoke_stream *s = start_stream(a, 4096, 4096, 0);
+
+	usleep(1000 * 1000);
+	ck_assert_msg(stats(a, 0) > 0, "no emit was refused while nobody read");
+	read_chunks(s, 0, 4096, 4096, 0);
+	expect_end(s, SPOKE_EOF);
+	spoke_stream_close(s);
+	spoke_actor_close(a);
+}
+END_TEST
+
+/* Cancelled after 10 chunks: the reader gets SPOKE_ECANCELED at once, the
+ * producer's next emit SPOKE_ECANCELED within a second; a stream cut by
+ * the actor's death ends SPOKE_EDEAD. */
+START_TEST(stream_cancel_and_death)
+{
+	spoke_actor *a = spawn_type("Keeper", "k");
+	spoke_stream *s = start_stream(a, 1000000, 16, 5000);
+	uint8_t buf[16];
+	uint32_t pid = 0;
+	size_t len;
+	double t0;
+	int rc;
+
+	read_chunks(s, 0, 10, 16, 0);
+	t0 = now_ms();
+	ck_assert_int_eq(spoke_stream_cancel(s), 0);
+	ck_assert_msg(now_ms() - t0 < 50, "cancel took %.1f ms", now_ms() - t0);
+	expect_end(s, SPOKE_ECANCELED);
+	spoke_stream_close(s);
+	while (stats(a, 1) == 0 && now_ms() - t0 < bound(3000))
+		usleep(1000);
+	ck_assert_msg(stats(a, 1) == 1, "the producer never saw its cancel");
+	ck_assert_msg(now_ms() - t0 < bound(1000), "the producer saw its cancel after %.0f ms",
+		      now_ms() - t0);
+
+	ck_assert_int_eq(spoke_call(a, KEEP_PID, NULL, 0, &pid, 4, &len, 5000), 0);
+	s = start_stream(a, 1000000, 16, 5000);
+	read_chunks(s, 0, 5, 16, 0);
+	kill((pid_t)pid, SIGKILL);
+	t0 = now_ms();
+	do
+		rc = spoke_stream_next(s, buf, sizeof(buf), &len, (int)bound(5000));
+	while (rc == 0);
+	ck_assert_msg(rc == SPOKE_EDEAD, "%s (%s)", spoke_strerror(rc), spoke_errmsg());
+	ck_assert_msg(now_ms() - t0 < bound(2000), "the end came %.0f ms after the kill",
+		      now_ms() - t0);
+	spoke_stream_close(s);
+	spoke_actor_close(a);
+}
+END_TEST
+
+/* Closing a handle under an open stream ends it SPOKE_ECLOSED; the stream
+ * object stays usable until its own close. */
+START_TEST(stream_outlives_its_handle)
+{
+	spoke_actor *a = spawn_type("Keeper", "k");
+	spoke_stream *s = start_stream(a, 1000000, 16, 5000);
+	uint8_t buf[16];
+	size_t len;
+
+	read_chunks(s, 0, 3, 16, 0);
+	spoke_actor_close(a);
+	ck_assert_int_eq(spoke_stream_next(s, buf, sizeof(buf), &len, 1000), SPOKE_ECLOSED);
+	ck_assert_int_eq(spoke_stream_cancel(s), 0);
+	spoke_stream_close(s);
+}
+END_TEST
+
+/* 16 streams from the engine's steps on the worker's loop, one token per
+ * step each; 4 of them cancelled midway: the 12 others get every token in
+ * order, then the end. */
+START_TEST(engine_streams_with_cancels)
+{
+	spoke_actor *a = spawn_type("Keeper", "k");
+	spoke_stream *s[16];
+	uint8_t buf[16];
+	size_t len;
+
+	for (uint32_t i = 0; i < 16; i++) {
+		uint32_t want = 100 + i;
+
+		ck_assert_int_eq(spoke_call_stream(a, KEEP_GENERATE, &want, 4, &s[i], 5000), 0);
+	}
+	for (uint32_t tok = 0; tok < 116; tok++)
+		for (uint32_t i = 0; i < 16; i++) {
+			int rc;
+
+			if (tok >= 100 + i || (i % 4 == 3 && tok > 50))
+				continue;
+			if (i % 4 == 3 && tok == 50) {
+				ck_assert_int_eq(spoke_stream_cancel(s[i]), 0);
+				continue;
+			}
+			rc = spoke_stream_next(s[i], buf, sizeof(buf), &len, (int)bound(5000));
+			ck_assert_msg(rc == 0, "stream %u token %u: %s (%s)", i, tok,
+				      spoke_strerror(rc), spoke_errmsg());
+			ck_assert_uint_eq(len, 4);
+			ck_assert_uint_eq(u32_at(buf), tok);
+		}
+	for (uint32_t i = 0; i < 16; i++) {
+		int rc = spoke_stream_next(s[i], buf, sizeof(buf), &len, (int)bound(5000));
+
+		/* the REPLY's body: u32 steps, u32 peak, as a last chunk */
+		if (i % 4 == 3) {
+			ck_assert_int_eq(rc, SPOKE_ECANCELED);
+		} else {
+			ck_assert_msg(rc == 0, "stream %u: %s (%s)", i, spoke_strerror(rc),
+				      spoke_errmsg());
+			ck_assert_uint_eq(len, 8);
+			ck_assert_uint_eq(u32_at(buf), 100 + i);
+			expect_end(s[i], SPOKE_EOF);
+		}
+		spoke_stream_close(s[i]);
+	}
+	spoke_actor_close(a);
+}
+END_TEST
+
 static Suite *kept_suite(void)
 {
 	Suite *s = suite_create("kept");
@@ -402,6 +651,12 @@ static Suite *kept_suite(void)
 	tcase_add_test(tc, client_death_cancels_kept_calls);
 	tcase_add_test(tc, engine_batches_its_callers);
 	tcase_add_test(tc, max_concurrency_runs_four_at_once);
+	tcase_add_test(tc, stream_in_order);
+	tcase_add_test(tc, stream_edges);
+	tcase_add_test(tc, stream_slow_reader_throttles_the_producer);
+	tcase_add_test(tc, stream_cancel_and_death);
+	tcase_add_test(tc, stream_outlives_its_handle);
+	tcase_add_test(tc, engine_streams_with_cancels);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,6 +3,7 @@
  * threads, twice, failed, cancelled, and a step engine on the worker's
  * timer that batches its callers) and "Conc4" (max_concurrency 4). */
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 /* ---- Keeper ---- */
 
 static atomic_int last_second_finish = 1; /* 1: none yet */
+static atomic_int stream_eagains, stream_cancels, stream_refused = 1;
 static atomic_int cancels;
 static atomic_int cancel_finish_rc = 1;
 
@@ -139,6 +141,80 @@ static int defer_wrong(void *state, spoke_view *req, spoke_buf *reply)
 	return spoke_buf_put_str(reply, spoke_errmsg());
 }
 
+struct producer {
+	spoke_call_ctx *ctx;
+	uint32_t n, size, wait_ms;
+};
+
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+	uint8_t *chunk = calloc(1, p->size < 4 ? 4 : p->size);
+	int rc = chunk ? 0 : -ENOMEM;
+
+	for (uint32_t i = 0; i < p->n && rc == 0; i++) {
+		memcpy(chunk, &i, 4);
+		memset(chunk + 4, (int)(i & 0xff), p->size > 4 ? p->size - 4 : 0);
+		while ((rc = spoke_stream_emit(p->ctx, chunk, p->size, (int)p->wait_ms)) ==
+		       SPOKE_EAGAIN && p->wait_ms == 0) {
+			atomic_fetch_add(&stream_eagains, 1);
+			usleep(1000);
+		}
+	}
+	if (rc == SPOKE_ECANCELED)
+		atomic_fetch_add(&stream_cancels, 1);
+	if (rc < 0) {
+		atomic_store(&stream_refused, rc);
+		spoke_call_finish(p->ctx, rc, spoke_errmsg(), strlen(spoke_errmsg()));
+	} else {
+		spoke_call_finish(p->ctx, 0, NULL, 0);
+	}
+	free(chunk);
+	free(p);
+	return NULL;
+}
+
+static int stream(void *state, spoke_view *req, spoke_buf *reply)
+{
+	struct producer *p = calloc(1, sizeof(*p));
+	pthread_t t;
+
+	(void)state;
+	if (!p || spoke_view_get_u32(req, &p->n) < 0 || spoke_view_get_u32(req, &p->size) < 0 ||
+	    spoke_view_get_u32(req, &p->wait_ms) < 0 || p->size < 4) {
+		free(p);
+		return -EINVAL;
+	}
+	p->ctx = spoke_call_defer(reply);
+	if (!p->ctx) {
+		free(p);
+		return -EIO;
+	}
+	if (pthread_create(&t, NULL, produce, p) != 0) {
+		spoke_call_finish(p->ctx, -EAGAIN, NULL, 0);
+		free(p);
+		return 0;
+	}
+	pthread_detach(t);
+	return 0;
+}
+
+static int stream_stats(void *state, spoke_view *req, spoke_buf *reply)
+{
+	(void)state;
+	(void)req;
+	spoke_buf_put_u32(reply, (uint32_t)atomic_load(&stream_eagains));
+	spoke_buf_put_u32(reply, (uint32_t)atomic_load(&stream_cancels));
+	return spoke_buf_put_i32(reply, atomic_load(&stream_refused));
+}
+
+static int pid(void *state, spoke_view *req, spoke_buf *reply)
+{
+	(void)state;
+	(void)req;
+	return spoke_buf_put_u32(reply, (uint32_t)getpid());
+}
+
 /* The step engine: every millisecond, each admitted call gets one token;
  * one that has all it asked for is answered with u32 steps, u32 the
  * largest batch it was part of. */
@@ -148,6 +224,7 @@ static struct engine {
 	struct slot {
 		spoke_call_ctx *ctx;
 		uint32_t want, got, peak;
+		bool stream;
 	} s[ENGINE_MAX];
 	unsigned n, steps;
 } E;
@@ -168,6 +245,12 @@ static void step(void *arg)
 			continue;
 		if (live > s->peak)
 			s->peak = live;
+		if (s->stream && !spoke_call_cancelled(s->ctx)) {
+			int rc = spoke_stream_emit(s->ctx, &s->got, 4, 0);
+
+			if (rc == SPOKE_EAGAIN) /* the reader is behind: this token again next step */
+				continue;
+		}
 		if (++s->got < s->want && !spoke_call_cancelled(s->ctx))
 			continue;
 		memcpy(out, &s->got, 4);
@@ -195,7 +278,10 @@ static int generate(void *state, spoke_view *req, spoke_buf *reply)
 	for (unsigned i = 0; i < ENGINE_MAX; i++)
 		if (!E.s[i].ctx) {
 			E.s[i] = (struct slot){ .ctx = spoke_call_defer(reply), .want = want };
-			return E.s[i].ctx ? 0 : -EIO;
+			if (!E.s[i].ctx)
+				return -EIO;
+			E.s[i].stream = spoke_call_is_stream(E.s[i].ctx);
+			return 0;
 		}
 	return spoke_method_fail(reply, -EBUSY, "%s", "engine full");
 }
@@ -234,6 +320,9 @@ static const spoke_method keeper_methods[] = {
 	{ KEEP_DEFER_WRONG, "defer_wrong", defer_wrong },
 	{ KEEP_GENERATE, "generate", generate },
 	{ KEEP_HOOKS_REFUSED, "hooks_refused", hooks_refused },
+	{ KEEP_STREAM, "stream", stream },
+	{ KEEP_STREAM_STATS, "stream_stats", stream_stats },
+	{ KEEP_PID, "pid", pid },
 };
 
 static const spoke_actor_type keeper_type = {
