@@ -252,6 +252,14 @@ SPOKE_API int spoke_call_async(spoke_actor *a, uint32_t method, const void *req,
  * timeout). */
 SPOKE_API int spoke_future_wait(spoke_future *f, int timeout_ms);
 
+/* Cancels an asynchronous call: f completes at once with SPOKE_ECANCELED
+ * (a later spoke_future_wait returns it; f may then be reused or
+ * dropped), its reply is dropped when it comes, and the actor is told:
+ * spoke_call_cancelled() of its kept call turns non-zero and its cancel
+ * callback runs (actor.h).  A complete future stays as it is.  Returns 0,
+ * or SPOKE_EINVAL for NULL or a future never started. */
+SPOKE_API int spoke_future_cancel(spoke_future *f);
+
 /* ---- Streams: a reply in chunks ----
  *
  * A method that produces its reply bit by bit (tokens, as an engine

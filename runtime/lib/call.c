@@ -783,6 +783,31 @@ static bool close_streams(spoke_actor *a)
 	return left;
 }
 
+int spoke_future_cancel(spoke_future *f)
+{
+	struct spk_conn *c;
+	spoke_actor *a;
+	int64_t deadline;
+	int rc;
+
+	spk_api_enter();
+	if (!f)
+		return spk_api_ret(spk_api_null(__func__, "f"));
+	if (__atomic_load_n(&f->done_, __ATOMIC_ACQUIRE))
+		return spk_api_ret(0); /* complete: it stays as it is */
+	a = f->actor_;
+	c = a ? __atomic_load_n(&a->async, __ATOMIC_ACQUIRE) : NULL;
+	if (!c)
+		return spk_api_ret(spk_fail(SPOKE_EINVAL, "the future was never started"));
+	deadline = spk_client_deadline(a->client, 0);
+	if (a->t->future_cancel)
+		return spk_api_ret(a->t->future_cancel(c, f, deadline));
+	rc = a->t->future_wait(c, f, spk_now_us()); /* gives it up at once */
+	if (rc == SPOKE_ETIMEDOUT && f->status == SPOKE_ETIMEDOUT)
+		f->status = SPOKE_ECANCELED;
+	return spk_api_ret(0);
+}
+
 void spoke_actor_close(spoke_actor *a)
 {
 	if (!a)

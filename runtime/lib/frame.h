@@ -51,7 +51,8 @@ enum spk_type {
 	SPK_TRANSPORT_FIRST_ = 19,
 	SPK_CHUNK = 25,  /* worker -> client: one chunk of a stream's reply (its
 			    CALL had SPK_CF_STREAM), before its REPLY */
-	SPK_TYPE_MAX_ = 25,
+	SPK_CANCEL = 26, /* client -> worker: the caller gave call `id` up */
+	SPK_TYPE_MAX_ = 26,
 };
 
 /* A CALL's own flags, on every transport. */

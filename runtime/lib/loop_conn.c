@@ -417,6 +417,33 @@ static size_t dispatch(struct spk_loop_conn *c)
 	return pos;
 }
 
+/* A held connection's frames of type c->urgent (a worker's CANCEL: the
+ * call it names is the one held, or waits behind it) go to on_frame out
+ * of line and leave the buffer; the others stay in order. */
+static void take_urgent(struct spk_loop_conn *c)
+{
+	size_t pos = 0;
+	struct spk_hdr h;
+	spoke_view v;
+	long r;
+
+	if (!c->urgent || c->skip || !c->authed)
+		return;
+	while (!c->closing && pos < c->in_len) {
+		r = spk_frame_parse(c->in + pos, c->in_len - pos, frame_max(c), &h);
+		if (r <= 0)
+			return; /* incomplete, or bad: for dispatch to say */
+		if (h.type != c->urgent) {
+			pos += (size_t)r;
+			continue;
+		}
+		spoke_view_init(&v, c->in + pos + SPK_HDR_SIZE, h.len);
+		c->on_frame(c, &h, &v);
+		memmove(c->in + pos, c->in + pos + (size_t)r, c->in_len - pos - (size_t)r);
+		c->in_len -= (size_t)r;
+	}
+}
+
 /* Room for the frame that starts the input buffer (its header says how big). */
 static int make_room(struct spk_loop_conn *c)
 {
@@ -480,14 +507,16 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	c->in_len += (size_t)n;
 	c->dispatching = true;
 	used = dispatch(c);
+	if (used) {
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
+	}
+	if (c->held) /* held now, or before: what waits behind */
+		take_urgent(c);
 	c->dispatching = false;
 	if (c->closing) {
 		finalize(c);
 		return;
-	}
-	if (used) {
-		memmove(c->in, c->in + used, c->in_len - used);
-		c->in_len -= used;
 	}
 	spk_loop_flush(c);
 }

@@ -72,7 +72,8 @@ struct spk_loop_conn {
 	const char *token; /* NULL: no handshake (already trusted) */
 	const char *ident; /* who this server is: SPK_IDENT_HUB, "actor:NAME:N" */
 	bool authed;
-	bool held; /* spk_loop_hold: no frame goes to on_frame until released */
+	bool held; /* spk_loop_hold: no frame goes to on_frame until released... */
+	uint8_t urgent; /* ...but those of this type (0: none), taken out of line */
 	bool dispatching;
 	bool finalized;
 	int closing; /* reason, or 1 for a pending local close */
@@ -130,7 +131,8 @@ int spk_loop_reply_error(struct spk_loop_conn *c, uint64_t id, int status, const
  * past its last frame: handled from the loop before anything read later. */
 int spk_loop_preload(struct spk_loop_conn *c, const void *p, size_t n);
 /* From on_frame: the frames after this one wait (read, as far as the
- * input buffer goes, so that a peer's end is seen) until spk_loop_release();
+ * input buffer goes, so that a peer's end is seen) until spk_loop_release(),
+ * but for those of type c->urgent, which go to on_frame as they come;
  * a worker holds a connection whose call it keeps, so that its replies go
  * in the order of its calls. */
 void spk_loop_hold(struct spk_loop_conn *c);

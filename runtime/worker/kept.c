@@ -18,7 +18,9 @@
  * Finished calls wait in a queue that an ev_async drains; an answer without
  * room now (SPOKE_EAGAIN) is tried again each millisecond.  A connection
  * that goes (env.gone) cancels its calls: the flag, then the callback on
- * the loop's thread; their answers are dropped.
+ * the loop's thread; their answers are dropped.  A CANCEL (the caller gave
+ * one call up) does the same, but its answer still goes, with what it has
+ * (the caller drops it): the connection's calls stay in order.
  *
  * A stream's chunks (spoke_stream_emit) wait in their context's queue, at
  * most SPOKE_STREAM_QUEUE bytes of them, until the loop hands them to the
@@ -53,6 +55,7 @@ struct spoke_call_ctx {
 	const spoke_method *m;
 	_Atomic int state;
 	atomic_int cancelled;
+	bool gone; /* its connection went (K.lock): nothing is sent to it */
 	void (*on_cancel)(spoke_call_ctx *ctx, void *arg);
 	void *cancel_arg;
 	bool cancel_ran; /* the loop's thread only */
@@ -157,6 +160,7 @@ static spoke_call_ctx *take(const spoke_method *m, const struct spk_call_origin 
 	c->from = *from;
 	c->m = m;
 	atomic_store(&c->cancelled, 0);
+	c->gone = false;
 	c->on_cancel = NULL;
 	c->cancel_arg = NULL;
 	c->cancel_ran = false;
@@ -226,15 +230,17 @@ static void send_all_chunks(void)
 /* Answers c, or queues it to try again; 1 if it waits for room. */
 static int answer(spoke_call_ctx *c)
 {
+	bool gone;
 	int rc;
 
-	if (atomic_load(&c->cancelled)) {
+	pthread_mutex_lock(&K.lock);
+	gone = c->gone;
+	rc = gone ? 0 : send_chunks(c); /* the REPLY goes after every chunk */
+	pthread_mutex_unlock(&K.lock);
+	if (gone) {
 		give_back(c);
 		return 0;
 	}
-	pthread_mutex_lock(&K.lock);
-	rc = send_chunks(c); /* the REPLY goes after every chunk */
-	pthread_mutex_unlock(&K.lock);
 	if (rc)
 		return 1;
 	rc = c->from.answer(c->from.conn, &c->ans);
@@ -595,7 +601,9 @@ int spk_kept_submit(const struct spk_call_origin *from, const spoke_method *m, s
 
 /* ---- the loop's side ---- */
 
-void spk_kept_gone(void *conn)
+/* Cancels the calls kept on conn (all, or the one of id): the flag, then
+ * each callback, on the loop's thread. */
+static void cancel_where(void *conn, bool all, uint64_t id)
 {
 	spoke_call_ctx *fire[64];
 	unsigned n;
@@ -606,9 +614,10 @@ void spk_kept_gone(void *conn)
 		for (spoke_call_ctx *c = K.all; c; c = c->all) {
 			int st = atomic_load(&c->state);
 
-			if (st == K_FREE || c->from.conn != conn)
+			if (st == K_FREE || c->from.conn != conn || (!all && c->from.id != id))
 				continue;
 			atomic_store(&c->cancelled, 1);
+			c->gone = c->gone || all;
 			if (c->on_cancel && !c->cancel_ran && (st == K_KEPT || st == K_RUNNING) &&
 			    n < 64) {
 				c->cancel_ran = true;
@@ -620,8 +629,18 @@ void spk_kept_gone(void *conn)
 		for (unsigned i = 0; i < n; i++)
 			fire[i]->on_cancel(fire[i], fire[i]->cancel_arg);
 	} while (n == 64);
+}
+
+void spk_kept_gone(void *conn)
+{
 	/* No answer reaches the connection now, finished already or not:
 	 * answer() drops cancelled calls. */
+	cancel_where(conn, true, 0);
+}
+
+void spk_kept_cancel(void *conn, uint64_t id)
+{
+	cancel_where(conn, false, id);
 }
 
 int spk_kept_start(struct ev_loop *loop, unsigned threads)

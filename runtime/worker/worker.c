@@ -245,6 +245,10 @@ static void on_call(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view
 			W.servers[i].ops->hello(W.servers[i].srv, c, h, req);
 			return;
 		}
+	if (h->type == SPK_CANCEL) { /* out of line while c is held (loop_conn.h) */
+		spk_kept_cancel(c, h->id);
+		return;
+	}
 	if (h->type != SPK_CALL) {
 		spk_warn("closed connection from %s: unexpected %s", c->peer, spk_type_name(h->type));
 		spk_loop_close(c, SPOKE_EPROTO);
@@ -298,6 +302,7 @@ static void on_accept(struct spk_acceptor *acc, int fd, const char *peer)
 		return;
 	}
 	wc->conn.role = "actor";
+	wc->conn.urgent = SPK_CANCEL;
 	wc->next = W.conns;
 	W.conns = wc;
 }

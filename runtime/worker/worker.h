@@ -55,5 +55,7 @@ int spk_kept_submit(const struct spk_call_origin *from, const spoke_method *m, s
 		    char *msg, size_t cap);
 /* env.gone: the calls kept on conn are cancelled. */
 void spk_kept_gone(void *conn);
+/* A CANCEL came on conn: its call id, if kept, is cancelled. */
+void spk_kept_cancel(void *conn, uint64_t id);
 
 #endif

@@ -257,6 +257,51 @@ START_TEST(client_death_cancels_kept_calls)
 }
 END_TEST
 
+/* A kept call given up by its caller (spoke_future_cancel): the future
+ * completes SPOKE_ECANCELED at once, the actor's cancel callback runs
+ * within a second, and the handle's pipelined connection serves the next
+ * call (the future reused). */
+START_TEST(future_cancel_reaches_the_actor)
+{
+	spoke_actor *a = spawn_type("Keeper", "k");
+	uint8_t rep[16], req[16];
+	char out[16];
+	spoke_future f;
+	size_t n = 0, len;
+	double t0;
+	int rc;
+
+	ck_assert_int_eq(spoke_call_async(a, KEEP_FOREVER, NULL, 0, out, sizeof(out), &f), 0);
+	usleep(200 * 1000); /* its call is in, and kept */
+	t0 = now_ms();
+	ck_assert_int_eq(spoke_future_cancel(&f), 0);
+	ck_assert_msg(now_ms() - t0 < 50, "cancel took %.1f ms", now_ms() - t0);
+	rc = spoke_future_wait(&f, 0);
+	ck_assert_msg(rc == SPOKE_ECANCELED, "%s (%s)", spoke_strerror(rc), spoke_errmsg());
+	do {
+		ck_assert_int_eq(spoke_call(a, KEEP_CANCELLED, NULL, 0, rep, sizeof(rep), &n, 5000),
+				 0);
+		if (u32_at(rep))
+			break;
+		usleep(1000);
+	} while (now_ms() - t0 < bound(3000));
+	ck_assert_msg(u32_at(rep) == 1, "the actor never saw the cancel");
+	ck_assert_msg(now_ms() - t0 < bound(1000), "the actor saw the cancel after %.0f ms",
+		      now_ms() - t0);
+	ck_assert_int_eq((int32_t)u32_at(rep + 4), SPOKE_ECANCELED);
+	len = later_req(req, 0, "again");
+	ck_assert_int_eq(spoke_call_async(a, KEEP_ECHO_LATER, req, len, out, sizeof(out), &f), 0);
+	rc = spoke_future_wait(&f, (int)bound(5000));
+	ck_assert_msg(rc == 0, "%s (%s)", spoke_strerror(rc), spoke_errmsg());
+	ck_assert_uint_eq(f.reply_len, 5);
+	/* Cancelling a complete future changes nothing. */
+	ck_assert_int_eq(spoke_future_cancel(&f), 0);
+	ck_assert_int_eq(spoke_future_wait(&f, 0), 0);
+	ck_assert_int_eq(spoke_future_cancel(NULL), SPOKE_EINVAL);
+	spoke_actor_close(a);
+}
+END_TEST
+
 /* ---- an engine on the worker's loop ---- */
 
 #define CALLERS 16
@@ -649,6 +694,7 @@ static Suite *kept_suite(void)
 	tcase_add_test(tc, kept_calls_keep_their_order);
 	tcase_add_test(tc, defer_refused_where_it_cannot_be);
 	tcase_add_test(tc, client_death_cancels_kept_calls);
+	tcase_add_test(tc, future_cancel_reaches_the_actor);
 	tcase_add_test(tc, engine_batches_its_callers);
 	tcase_add_test(tc, max_concurrency_runs_four_at_once);
 	tcase_add_test(tc, stream_in_order);

@@ -204,6 +204,12 @@ struct spk_transport {
 	 * is dropped (the worker sees its caller go) and made anew on its next
 	 * use, without asking the hub (nothing broke). */
 	void (*abandon)(struct spk_conn *c);
+	/* Gives f up now, if it is in flight on c: it completes with
+	 * SPOKE_ECANCELED, its reply is dropped when it comes, and the worker
+	 * is told (a CANCEL: the actor sees its call cancelled).  Returns 0.
+	 * NULL: the transport cannot tell the worker (f is given up all the
+	 * same, by future_wait with a deadline already past). */
+	int (*future_cancel)(struct spk_conn *c, spoke_future *f, int64_t deadline);
 	/* Waits for f; a wait that times out gives f up (completes it with
 	 * SPOKE_ETIMEDOUT; the call keeps its place and its reply is dropped). */
 	int (*future_wait)(struct spk_conn *c, spoke_future *f, int64_t deadline);

@@ -544,6 +544,33 @@ static int tcp_future_wait(struct spk_conn *conn, spoke_future *f, int64_t deadl
 	return f->done_ ? f->status : rc;
 }
 
+/* Gives f up at once (SPOKE_ECANCELED; its call keeps its place in the
+ * ring, and its reply is dropped) and tells the worker with a CANCEL,
+ * which goes behind the CALL even if that is still queued here. */
+static int tcp_future_cancel(struct spk_conn *conn, spoke_future *f, int64_t deadline)
+{
+	struct tcp_conn *c = tcp_of(conn);
+	struct inflight *e;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	e = f->done_ ? NULL : ring_find(c, f);
+	if (e) {
+		e->f = NULL;
+		spk_future_complete(f, spk_fail(SPOKE_ECANCELED, "actor %s: the call was cancelled",
+						c->args.name));
+		if (c->ch && !c->ch->broken) {
+			rc = spk_sync_queue(c->ch, &c->async_queued, SPK_CANCEL, f->id_, 0, NULL, 0);
+			if (rc == 0)
+				rc = spk_sync_flush(c->ch, &c->async_queued, deadline);
+			if (rc < 0) /* the worker will see the channel go instead */
+				fail_all(c, rc);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 static void tcp_close(struct spk_conn *conn)
 {
 	struct tcp_conn *c = tcp_of(conn);
@@ -573,6 +600,7 @@ const struct spk_transport spk_tcp_transport = {
 	.call_async = tcp_call_async,
 	.future_wait = tcp_future_wait,
 	.in_flight = tcp_in_flight,
+	.future_cancel = tcp_future_cancel,
 	.stream_start = tcp_stream_start,
 	.stream_next = tcp_stream_next,
 	.abandon = tcp_abandon,
