@@ -2,8 +2,9 @@
 # examples.sh - runs every example job (examples/*.yaml) that fits this
 # machine with spoke-launch --local and checks what it printed: every Hello
 # actor of the 1x8 gang answers with its own GPU, the ComplexTask round
-# trip, the API gang example; under SPOKE_TRANSPORT=rdma (make check-rxe),
-# that the calls went over RDMA.  A job whose gang needs more than one node
+# trip, the API gang example, 64 token streams from one batching engine
+# (8 of them cancelled midway); under SPOKE_TRANSPORT=rdma (make
+# check-rxe), that the calls went over RDMA.  A job whose gang needs more than one node
 # (two-nodes.yaml) is only checked here: it runs, with the sbatch scripts
 # of examples/sbatch/, on the Slurm mini-cluster (tests/slurm/test_launch.sh).
 # Every sbatch script must name a job file that exists and checks.  After
@@ -56,6 +57,11 @@ check_job() {
 check_gang() {
 	grep -q "gang: every actor sees its own GPUs" <<<"$1" || fail "gang example"
 }
+check_tokens() {
+	grep -q "tokens: 56 streams complete and in order, 8 cancelled midway" <<<"$1" ||
+		fail "tokens example: streams"
+	grep -q "it finished 56 and saw 8 cancels" <<<"$1" || fail "tokens example: the engine"
+}
 
 ran=0
 for yaml in "$src"/examples/*.yaml; do
@@ -74,6 +80,7 @@ for yaml in "$src"/examples/*.yaml; do
 	case $name in
 	job) check_job "$out" ;;
 	gang) check_gang "$out" ;;
+	tokens) check_tokens "$out" ;;
 	*) fail "examples/$name.yaml: add what it must print to tests/examples.sh" ;;
 	esac
 	left=$(find "$logs/$name" -mindepth 1 ! -name '*.log' -printf '%f ')
