@@ -23,6 +23,12 @@
  * cancel, i32 the last refused emit's code */
 #define KEEP_STREAM_STATS 53
 #define KEEP_PID 54 /* -> u32 the worker's pid */
+/* u32 n, u32 size -> a stream of n chunks of size bytes (u32 index, then
+ * filler), all emitted by the method itself before it finishes (at most
+ * SPOKE_STREAM_QUEUE bytes of them: the loop's thread never waits) */
+#define KEEP_BURST 55
+/* -> u64 CLOCK_MONOTONIC ns at which the last cancel callback ran */
+#define KEEP_CANCEL_AT 56
 #define CONC_NAP 50           /* u32 ms -> u32 calls running at its start */
 #define CONC_PEAK 51          /* -> u32 most calls running at once */
 

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <spoke/spoke.h>
@@ -19,6 +20,7 @@
 static atomic_int last_second_finish = 1; /* 1: none yet */
 static atomic_int stream_eagains, stream_cancels, stream_refused = 1;
 static atomic_int cancels;
+static _Atomic uint64_t cancel_at_ns;
 static atomic_int cancel_finish_rc = 1;
 
 struct later {
@@ -101,7 +103,11 @@ static int last(void *state, spoke_view *req, spoke_buf *reply)
 
 static void on_cancel(spoke_call_ctx *ctx, void *arg)
 {
+	struct timespec ts;
+
 	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	atomic_store(&cancel_at_ns, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
 	atomic_fetch_add(&cancels, 1);
 	atomic_store(&cancel_finish_rc, spoke_call_finish(ctx, 0, "late", 4));
 }
@@ -206,6 +212,40 @@ static int stream_stats(void *state, spoke_view *req, spoke_buf *reply)
 	spoke_buf_put_u32(reply, (uint32_t)atomic_load(&stream_eagains));
 	spoke_buf_put_u32(reply, (uint32_t)atomic_load(&stream_cancels));
 	return spoke_buf_put_i32(reply, atomic_load(&stream_refused));
+}
+
+static int burst(void *state, spoke_view *req, spoke_buf *reply)
+{
+	uint32_t n = 0, size = 0;
+	uint8_t chunk[256] = { 0 };
+	spoke_call_ctx *ctx;
+
+	(void)state;
+	if (spoke_view_get_u32(req, &n) < 0 || spoke_view_get_u32(req, &size) < 0 || size < 4 ||
+	    size > sizeof(chunk))
+		return -EINVAL;
+	ctx = spoke_call_defer(reply);
+	if (!ctx)
+		return -EIO;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc;
+
+		memcpy(chunk, &i, 4);
+		rc = spoke_stream_emit(ctx, chunk, size, 0);
+		if (rc < 0) {
+			spoke_call_finish(ctx, rc, spoke_errmsg(), strlen(spoke_errmsg()));
+			return 0;
+		}
+	}
+	spoke_call_finish(ctx, 0, NULL, 0);
+	return 0;
+}
+
+static int cancel_at(void *state, spoke_view *req, spoke_buf *reply)
+{
+	(void)state;
+	(void)req;
+	return spoke_buf_put_u64(reply, atomic_load(&cancel_at_ns));
 }
 
 static int pid(void *state, spoke_view *req, spoke_buf *reply)
@@ -323,6 +363,8 @@ static const spoke_method keeper_methods[] = {
 	{ KEEP_STREAM, "stream", stream },
 	{ KEEP_STREAM_STATS, "stream_stats", stream_stats },
 	{ KEEP_PID, "pid", pid },
+	{ KEEP_BURST, "burst", burst },
+	{ KEEP_CANCEL_AT, "cancel_at", cancel_at },
 };
 
 static const spoke_actor_type keeper_type = {
