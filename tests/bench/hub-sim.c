@@ -653,7 +653,7 @@ static int run_one(uint32_t n, const struct opts *o)
 	spoke_spawn_opts so = SPOKE_SPAWN_OPTS_INIT;
 	spoke_node_info *info = NULL;
 	struct spk_endpoint ep;
-	uint32_t *pending = NULL, n_pending = 0, n_dead_nodes = 0, n_spawned = 0;
+	uint32_t *pending = NULL, n_pending = 0, n_dead_nodes = 0, n_spawned = 0, n_killed = 0;
 	uint16_t port;
 	char host[SPK_ADDR_MAX], name[64];
 	int64_t t0, took;
@@ -752,6 +752,31 @@ static int run_one(uint32_t n, const struct opts *o)
 	}
 	fflush(stdout);
 
+	/* The hub's rules, through its indexes: a slot runs one actor, a name
+	 * one actor; a killed actor is stopped on its agent and is dead. */
+	if (n_spawned >= 2) {
+		unsigned stops = atomic_load(&s.stops);
+
+		rc = spoke_gang_launch(c, big, 0, "Sim", "another", NULL, 0, &so);
+		CHECK(rc == SPOKE_EEXIST, "a second launch into slot 0: %s, want SPOKE_EEXIST",
+		      spoke_strerror(rc));
+		if (n_spawned < big->n_slots) {
+			rc = spoke_gang_launch(c, big, n_spawned, "Sim", "a0", NULL, 0, &so);
+			CHECK(rc == SPOKE_EEXIST, "a launch named a0 again: %s, want SPOKE_EEXIST",
+			      spoke_strerror(rc));
+		}
+		rc = spoke_kill(c, "a1", 30000);
+		CHECK(rc == 0, "kill a1: %s", spoke_errmsg());
+		rc = spk_client_lookup(c, "a1", &ep, 30000);
+		CHECK(rc == SPOKE_EDEAD, "lookup of killed a1: %s, want SPOKE_EDEAD",
+		      spoke_strerror(rc));
+		for (int i = 0; i < 5000 && atomic_load(&s.stops) == stops; i++)
+			usleep(1000);
+		CHECK(atomic_load(&s.stops) == stops + 1, "a1's agent got %u STOPs, want 1",
+		      atomic_load(&s.stops) - stops);
+		n_killed = 1;
+	}
+
 	/* 4. 10 % of the agents vanish. */
 	for (uint32_t r = 0; r < n_spawned; r++)
 		if (on_killed_node(&big->slots[r]))
@@ -799,11 +824,21 @@ static int run_one(uint32_t n, const struct opts *o)
 		CHECK(rc == 0, "lookup of live actor %s: %s", name, spoke_errmsg());
 	}
 
-	/* 5. The GPUs: once the big ticket is released, exactly the live
-	 * nodes' are free. */
-	rc = spoke_gang_release(c, big, 30000);
-	big = NULL;
-	CHECK(rc == 0, "release of the %ux8 ticket: %s", n, spoke_errmsg());
+	/* 5. The GPUs: once the big ticket is released (which stops its
+	 * actors on the live nodes), exactly the live nodes' are free. */
+	{
+		unsigned stops = atomic_load(&s.stops);
+		unsigned want = n_spawned - n_pending - (n_killed && !on_killed_node(&big->slots[1]));
+
+		rc = spoke_gang_release(c, big, 30000);
+		big = NULL;
+		CHECK(rc == 0, "release of the %ux8 ticket: %s", n, spoke_errmsg());
+		for (int i = 0; i < 10000 && atomic_load(&s.stops) - stops < want; i++)
+			usleep(1000);
+		CHECK(atomic_load(&s.stops) - stops == want,
+		      "the release stopped %u actors on live nodes, want %u",
+		      atomic_load(&s.stops) - stops, want);
+	}
 	rc = spoke_gang_allocate(c, n - n_dead_nodes + 1, SIM_GPUS, &res, 1, &rest, 30000);
 	CHECK(rc == SPOKE_ENORES, "a %ux8 gang over %u live nodes: %s, want SPOKE_ENORES",
 	      n - n_dead_nodes + 1, n - n_dead_nodes, spoke_strerror(rc));
