@@ -574,7 +574,7 @@ static int64_t wait_until(bool (*done)(struct sim *), struct sim *s, int ms)
 	while (!done(s)) {
 		if (spk_now_us() > deadline)
 			return -1;
-		usleep(200);
+		usleep(500);
 	}
 	return spk_now_us() - t0;
 }
@@ -954,6 +954,8 @@ int main(int argc, char **argv)
 			o.spawns = 2048;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Thousands of connections with small frames, as in the hub. */
+	spk_loop_set_buf_initial(4096);
 	if (spk_auth_init() < 0) {
 		fprintf(stderr, "hub-sim: libsodium did not initialise\n");
 		return 1;
