@@ -648,6 +648,12 @@ static int on_register(struct hub *hub, struct hub_peer *p, const struct spk_hdr
 				r->node);
 	}
 	idx = spk_book_add_node(&hub->book, r->node, r->gpus, r->n_gpus, r->cpus);
+	if (idx == SPOKE_ENOSPC) {
+		spk_warn("refused node %s: the node table is full (--max-nodes %u)", r->node,
+			 hub->book.max_nodes);
+		return spk_fail(idx, "hub refused node %s: its node table is full (--max-nodes %u)",
+				r->node, hub->book.max_nodes);
+	}
 	if (idx < 0) {
 		spk_warn("refused node %s: %s", r->node, spoke_strerror(idx));
 		return spk_fail(idx, "hub refused node %s: %s", r->node,
@@ -964,6 +970,8 @@ static void usage(FILE *f)
 		"                           register (spoke-launch passes a Slurm job's nodes);\n"
 		"                           default: any node that holds the token\n"
 		"      --max-tickets N      gang tickets one client may hold (default 256)\n"
+		"      --max-nodes N        nodes the hub's table may hold, live and dead ones\n"
+		"                           still held by a ticket (default 65536)\n"
 		"      --max-slots N        gang slots one client may hold in all, 0-GPU slots\n"
 		"                           included (default 4096)\n"
 		"  -h, --help               this help\n"
@@ -1063,6 +1071,7 @@ int main(int argc, char **argv)
 		{ "allow-nodes", required_argument, NULL, 'N' },
 		{ "max-tickets", required_argument, NULL, 'K' },
 		{ "max-slots", required_argument, NULL, 'S' },
+		{ "max-nodes", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1072,6 +1081,7 @@ int main(int argc, char **argv)
 	char host[SPK_ADDR_MAX], bound[SPK_ADDR_MAX], myname[SPK_ADDR_MAX];
 	static struct hub hub;
 	long max_tickets = SPK_BOOK_OWNER_TICKETS, max_slots = SPK_BOOK_OWNER_SLOTS;
+	long max_nodes = SPK_BOOK_MAX_NODES;
 	uint16_t port;
 	int opt, rc = 1;
 
@@ -1100,6 +1110,10 @@ int main(int argc, char **argv)
 		case 'S':
 			if (spk_parse_num(optarg, 1, 1 << 24, &max_slots) < 0)
 				return spk_usage_error("--max-slots", optarg);
+			break;
+		case 'M':
+			if (spk_parse_num(optarg, 1, 1 << 24, &max_nodes) < 0)
+				return spk_usage_error("--max-nodes", optarg);
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("spoke-hub %s\n", SPOKE_VERSION_STRING); return 0;
@@ -1130,6 +1144,7 @@ int main(int argc, char **argv)
 	spk_book_init(&hub.book);
 	hub.book.max_tickets = (uint32_t)max_tickets;
 	hub.book.max_slots = (uint32_t)max_slots;
+	hub.book.max_nodes = (uint32_t)max_nodes;
 	hub.listen_fd = spk_listen(host, port, bound, sizeof(bound));
 	if (hub.listen_fd < 0) {
 		spk_err("cannot listen on %s: %s", listen_addr, spoke_strerror(hub.listen_fd));

@@ -24,8 +24,11 @@
  * miss is a figure, not a failure).
  *
  * --check (make check, tests/integration/test_scale.sh): 1,024 agents,
- * fewer repetitions and spawns, and every count asserted; exit 0, 1 with
- * the reason, or 77 when this machine cannot hold the descriptors.
+ * fewer repetitions and spawns, and every count asserted (a slot and a
+ * name run one actor, a kill and a released gang stop their actors on
+ * their agents); then 20 agents against a hub of --max-nodes 16, 4 of
+ * them refused.  Exit 0, 1 with the reason, or 77 when this machine
+ * cannot hold the descriptors.
  * Every wait is bounded. */
 #include <errno.h>
 #include <fcntl.h>
@@ -104,6 +107,7 @@ struct sim {
 	uint32_t n;
 	struct sim_agent *agents;
 	atomic_uint registered, failed, starts, stops, killed;
+	atomic_uint refused_nospc; /* REGISTERs refused with SPOKE_ENOSPC */
 	atomic_int cmd; /* CMD_* for the loop */
 	char first_error[256];
 };
@@ -158,6 +162,8 @@ static void agent_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_
 			char msg[200];
 
 			spk_error_text_unpack(v, msg, sizeof(msg));
+			if (h->aux == SPOKE_ENOSPC)
+				atomic_fetch_add(&s->refused_nospc, 1);
 			sim_fail(a, "node %s: the hub refused its REGISTER (%d): %s", a->node, h->aux,
 				 msg);
 			return;
@@ -435,10 +441,11 @@ static int wait_file(const char *path, int ms)
 	return 0;
 }
 
-static int hub_start(struct hub_proc *hp, uint32_t n)
+/* max_nodes: the hub's --max-nodes, 0 for its default. */
+static int hub_start(struct hub_proc *hp, uint32_t n, uint32_t max_nodes)
 {
 	const char *bd = getenv("SPOKE_BUILDDIR");
-	char prog[512], addr_file[160], slots[32];
+	char prog[512], addr_file[160], slots[32], nodes[32];
 	FILE *f;
 
 	snprintf(hp->dir, sizeof(hp->dir), "/tmp/spoke-hubsim-XXXXXX");
@@ -456,12 +463,14 @@ static int hub_start(struct hub_proc *hp, uint32_t n)
 	snprintf(addr_file, sizeof(addr_file), "%s/hub.addr", hp->dir);
 	snprintf(hp->log, sizeof(hp->log), "%s/hub.log", hp->dir);
 	snprintf(slots, sizeof(slots), "%u", n * SIM_GPUS * 2);
+	snprintf(nodes, sizeof(nodes), "%u", max_nodes);
 	hp->pid = fork();
 	if (hp->pid < 0)
 		return -1;
 	if (hp->pid == 0) {
 		char *argv[] = { prog, "--listen", "127.0.0.1:0", "--address-file", addr_file,
-				 "--token-file", hp->token_file, "--max-slots", slots, NULL };
+				 "--token-file", hp->token_file, "--max-slots", slots,
+				 max_nodes ? "--max-nodes" : NULL, nodes, NULL };
 		int fd = open(hp->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 		if (fd >= 0) {
@@ -643,7 +652,9 @@ static bool on_killed_node(const spoke_slot *sl)
 	return sscanf(sl->node, "sim%u", &idx) == 1 && idx % SIM_KILL_EVERY == 0;
 }
 
-static int run_one(uint32_t n, const struct opts *o)
+/* n agents against a hub (whose table holds max_nodes, 0: its default):
+ * the figures, or with max_nodes only that the nodes past it are refused. */
+static int run_one(uint32_t n, const struct opts *o, uint32_t max_nodes)
 {
 	struct sim s = { .n = n };
 	struct hub_proc hp = { 0 };
@@ -666,7 +677,7 @@ static int run_one(uint32_t n, const struct opts *o)
 	printf("N = %u nodes x %u GPUs%s\n", n, SIM_GPUS,
 	       SIM_SANITIZED ? " (sanitizer build: slower, RSS inflated)" : "");
 	fflush(stdout);
-	CHECK(hub_start(&hp, n) == 0, "the hub did not start");
+	CHECK(hub_start(&hp, n, max_nodes) == 0, "the hub did not start");
 	CHECK(spk_token_read_file(hp.token_file, s.token, sizeof(s.token)) == 0,
 	      "cannot read the token file %s", hp.token_file);
 	CHECK(spk_parse_hostport(hp.addr, host, sizeof(host), &port) == 0 &&
@@ -696,6 +707,18 @@ static int run_one(uint32_t n, const struct opts *o)
 	CHECK(took >= 0, "%u of %u agents registered within 60 s (%u failed: %s); see %s",
 	      atomic_load(&s.registered), n, atomic_load(&s.failed), s.first_error, hp.log);
 	took = spk_now_us() - t0;
+	if (max_nodes && max_nodes < n) {
+		CHECK(atomic_load(&s.registered) == max_nodes &&
+			      atomic_load(&s.refused_nospc) == n - max_nodes &&
+			      atomic_load(&s.failed) == n - max_nodes &&
+			      strstr(s.first_error, "node table is full (--max-nodes"),
+		      "--max-nodes %u, %u agents: %u registered, %u refused with SPOKE_ENOSPC, %u "
+		      "failed (first: %s)", max_nodes, n, atomic_load(&s.registered),
+		      atomic_load(&s.refused_nospc), atomic_load(&s.failed), s.first_error);
+		printf("  --max-nodes %u: %u registered, %u refused (%s)\n", max_nodes, max_nodes,
+		       n - max_nodes, s.first_error);
+		goto out;
+	}
 	CHECK(atomic_load(&s.failed) == 0, "%u of %u agents failed to register; first: %s; see %s",
 	      atomic_load(&s.failed), n, s.first_error, hp.log);
 	if (n == 4096)
@@ -970,7 +993,9 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	for (unsigned i = 0; i < o.n_nodes; i++)
-		run_one(o.nodes[i], &o);
+		run_one(o.nodes[i], &o, 0);
+	if (o.check) /* the node table's limit, --max-nodes */
+		run_one(20, &o, 16);
 	if (failures)
 		fprintf(stderr, "hub-sim: %d failure%s\n", failures, failures == 1 ? "" : "s");
 	return failures ? 1 : 0;
