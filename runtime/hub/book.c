@@ -61,21 +61,57 @@ static uint32_t nodes_with_room(const struct spk_book *g, const spoke_resources 
 	return n;
 }
 
-/* Insertion sort of cand by key[node], ascending or descending; stable, so
- * ties stay in index order. */
-static void sort_nodes(uint32_t *cand, uint32_t n, const uint32_t *key, bool descending)
+/* Whether node a goes before node b: by key, ties in index order. */
+static bool goes_before(uint32_t a, uint32_t b, const uint32_t *key, bool descending)
 {
-	for (uint32_t i = 1; i < n; i++) {
-		uint32_t c = cand[i], j;
+	if (key[a] != key[b])
+		return descending ? key[a] > key[b] : key[a] < key[b];
+	return a < b;
+}
 
-		for (j = i; j > 0; j--) {
-			uint32_t prev = key[cand[j - 1]];
+/* Sorts cand (node indexes, ascending) by key[node], ascending or
+ * descending, ties in index order (stable).  Keys up to
+ * SPK_MAX_NODE_GPUS (free GPUs) are counted, O(n); others merge sorted,
+ * O(n log n).  tmp: room for n. */
+static void sort_nodes(uint32_t *cand, uint32_t n, const uint32_t *key, bool descending,
+		       uint32_t *tmp)
+{
+	uint32_t count[SPK_MAX_NODE_GPUS + 2] = { 0 }, i, w;
+	bool small = true;
 
-			if (descending ? prev >= key[c] : prev <= key[c])
-				break;
-			cand[j] = cand[j - 1];
+	for (i = 0; i < n && small; i++)
+		small = key[cand[i]] <= SPK_MAX_NODE_GPUS;
+	if (small) {
+		for (i = 0; i < n; i++) {
+			uint32_t k = key[cand[i]];
+
+			count[(descending ? SPK_MAX_NODE_GPUS - k : k) + 1]++;
 		}
-		cand[j] = c;
+		for (i = 1; i < SPK_MAX_NODE_GPUS + 2; i++)
+			count[i] += count[i - 1];
+		for (i = 0; i < n; i++) {
+			uint32_t k = key[cand[i]];
+
+			tmp[count[descending ? SPK_MAX_NODE_GPUS - k : k]++] = cand[i];
+		}
+		memcpy(cand, tmp, n * sizeof(cand[0]));
+		return;
+	}
+	/* Bottom-up merge sort, runs of width w from cand into tmp and back. */
+	for (w = 1; w < n; w *= 2) {
+		for (i = 0; i < n; i += 2 * w) {
+			uint32_t l = i, mid = i + w < n ? i + w : n, r = mid;
+			uint32_t end = i + 2 * w < n ? i + 2 * w : n, o = i;
+
+			while (l < mid && r < end)
+				tmp[o++] = goes_before(cand[r], cand[l], key, descending) ? cand[r++]
+											  : cand[l++];
+			while (l < mid)
+				tmp[o++] = cand[l++];
+			while (r < end)
+				tmp[o++] = cand[r++];
+		}
+		memcpy(cand, tmp, n * sizeof(cand[0]));
 	}
 }
 
@@ -83,7 +119,8 @@ static void sort_nodes(uint32_t *cand, uint32_t n, const uint32_t *key, bool des
  * best fit: the fewest free GPUs first, then the lowest index.  cand and
  * key: room for g->n_nodes each. */
 static bool plan_strict(const struct spk_book *g, uint32_t nodes, uint32_t per_node,
-			const spoke_resources *res, uint32_t *home, uint32_t *cand, uint32_t *key)
+			const spoke_resources *res, uint32_t *home, uint32_t *cand, uint32_t *key,
+			uint32_t *tmp)
 {
 	uint32_t n_cand, i;
 
@@ -94,7 +131,7 @@ static bool plan_strict(const struct spk_book *g, uint32_t nodes, uint32_t per_n
 		return false;
 	for (i = 0; i < g->n_nodes; i++)
 		key[i] = free_gpus(&g->nodes[i]);
-	sort_nodes(cand, n_cand, key, false);
+	sort_nodes(cand, n_cand, key, false, tmp);
 	memcpy(home, cand, nodes * sizeof(home[0]));
 	return true;
 }
@@ -125,14 +162,14 @@ static void place_strict(struct spk_ticket *t, uint32_t nodes, uint32_t per_node
  * rank order, onto the nodes that still have room, in the same order.
  * cand and room: room for g->n_nodes each. */
 static void place_spread(const struct spk_book *g, struct spk_ticket *t, uint32_t per_node,
-			 const spoke_resources *res, uint32_t *cand, uint32_t *room)
+			 const spoke_resources *res, uint32_t *cand, uint32_t *room, uint32_t *tmp)
 {
 	uint32_t n_cand, next = 0;
 
 	for (uint32_t i = 0; i < g->n_nodes; i++)
 		room[i] = node_room(&g->nodes[i], res);
 	n_cand = nodes_with_room(g, res, 1, cand);
-	sort_nodes(cand, n_cand, room, true);
+	sort_nodes(cand, n_cand, room, true, tmp);
 	for (uint32_t r = 0; r < t->n; r++) {
 		uint32_t home = cand[(r / per_node) % n_cand];
 
@@ -187,7 +224,8 @@ static void free_grants(struct spk_book *g, const struct spk_ticket *t)
 		if (gr->node >= g->n_nodes)
 			continue;
 		nd = &g->nodes[gr->node];
-		nd->held--;
+		if (--nd->held == 0 && !nd->alive)
+			g->n_reusable++;
 		for (j = 0; j < gr->n_gpus; j++) {
 			for (i = 0; i < nd->n_gpus; i++) {
 				if (nd->gpus[i] == gr->gpus[j]) {
@@ -283,7 +321,76 @@ void spk_book_fini(struct spk_book *g)
 	g->tickets = NULL;
 	free(g->nodes);
 	g->nodes = NULL;
-	g->n_nodes = g->cap_nodes = 0;
+	g->n_nodes = g->cap_nodes = g->n_reusable = 0;
+	free(g->names);
+	g->names = NULL;
+	g->n_names = 0;
+}
+
+/* ---- the index of live node names: chained through spk_node.name_next ---- */
+
+static uint32_t name_hash(const char *name)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return h;
+}
+
+static uint32_t *name_bucket(const struct spk_book *g, const char *name)
+{
+	return &g->names[name_hash(name) & (g->n_names - 1)];
+}
+
+static int name_find(const struct spk_book *g, const char *name)
+{
+	if (!g->n_names)
+		return -1;
+	for (uint32_t i = *name_bucket(g, name); i; i = g->nodes[i - 1].name_next)
+		if (!strcmp(g->nodes[i - 1].name, name))
+			return (int)(i - 1);
+	return -1;
+}
+
+static void name_insert(struct spk_book *g, uint32_t node)
+{
+	uint32_t *b = name_bucket(g, g->nodes[node].name);
+
+	g->nodes[node].name_next = *b;
+	*b = node + 1;
+}
+
+static void name_remove(struct spk_book *g, uint32_t node)
+{
+	uint32_t *pp = name_bucket(g, g->nodes[node].name);
+
+	while (*pp && *pp != node + 1)
+		pp = &g->nodes[*pp - 1].name_next;
+	if (*pp)
+		*pp = g->nodes[node].name_next;
+}
+
+/* At least as many buckets as table entries (rehashing the live nodes);
+ * 0 or -ENOMEM (the index as it was). */
+static int names_fit(struct spk_book *g, uint32_t entries)
+{
+	uint32_t n = g->n_names ? g->n_names : 16, *names;
+
+	while (n < entries)
+		n *= 2;
+	if (n == g->n_names)
+		return 0;
+	names = calloc(n, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	free(g->names);
+	g->names = names;
+	g->n_names = n;
+	for (uint32_t i = 0; i < g->n_nodes; i++)
+		if (g->nodes[i].alive)
+			name_insert(g, i);
+	return 0;
 }
 
 /* The entry for a new node: a dead one that no ticket holds, else a new
@@ -293,9 +400,11 @@ static struct spk_node *free_entry(struct spk_book *g, int *err)
 	struct spk_node *nodes;
 	uint32_t i, cap;
 
-	for (i = 0; i < g->n_nodes; i++)
-		if (!g->nodes[i].alive && !g->nodes[i].held)
+	for (i = 0; g->n_reusable && i < g->n_nodes; i++)
+		if (!g->nodes[i].alive && !g->nodes[i].held) {
+			g->n_reusable--;
 			return &g->nodes[i];
+		}
 	*err = SPOKE_ENOSPC;
 	if (g->n_nodes >= g->max_nodes)
 		return NULL;
@@ -330,10 +439,10 @@ int spk_book_add_node(struct spk_book *g, const char *name, const int32_t *gpus,
 				return SPOKE_EINVAL;
 		}
 	}
-	for (i = 0; i < g->n_nodes; i++) {
-		if (g->nodes[i].alive && !strcmp(g->nodes[i].name, name))
-			return SPOKE_EEXIST;
-	}
+	if (name_find(g, name) >= 0)
+		return SPOKE_EEXIST;
+	if (names_fit(g, g->n_nodes + 1) < 0)
+		return -ENOMEM;
 	nd = free_entry(g, &err);
 	if (!nd)
 		return err;
@@ -344,13 +453,18 @@ int spk_book_add_node(struct spk_book *g, const char *name, const int32_t *gpus,
 	if (n_gpus)
 		memcpy(nd->gpus, gpus, n_gpus * sizeof(gpus[0]));
 	nd->cpus = cpus;
+	name_insert(g, (uint32_t)(nd - g->nodes));
 	return (int)(nd - g->nodes);
 }
 
 void spk_book_node_down(struct spk_book *g, uint32_t node)
 {
-	if (node < g->n_nodes)
-		g->nodes[node].alive = false;
+	if (node >= g->n_nodes || !g->nodes[node].alive)
+		return;
+	name_remove(g, node);
+	g->nodes[node].alive = false;
+	if (!g->nodes[node].held)
+		g->n_reusable++;
 }
 
 /* Whether a ticket of n more slots keeps owner within its quota; if not,
@@ -381,7 +495,7 @@ int spk_book_allocate(struct spk_book *g, uint64_t owner, uint32_t nodes, uint32
 		      const spoke_resources *res, bool strict_pack, struct spk_ticket **out,
 		      char *why, size_t why_cap)
 {
-	uint32_t *home = NULL, *cand, *key;
+	uint32_t *home = NULL, *cand, *key, *tmp;
 	struct spk_ticket *t;
 	bool strict;
 	const char *bad = NULL;
@@ -411,15 +525,16 @@ int spk_book_allocate(struct spk_book *g, uint64_t owner, uint32_t nodes, uint32
 	if (!within_quota(g, owner, n, why, why_cap, &len))
 		return SPOKE_ENORES;
 
-	/* Scratch for the placement: home, cand and key, a node each. */
-	home = malloc(3 * ((size_t)g->n_nodes + 1) * sizeof(*home));
+	/* Scratch for the placement: home, cand, key and tmp, a node each. */
+	home = malloc(4 * ((size_t)g->n_nodes + 1) * sizeof(*home));
 	if (!home) {
 		ret = -ENOMEM;
 		goto out_why;
 	}
 	cand = home + g->n_nodes + 1;
 	key = cand + g->n_nodes + 1;
-	strict = plan_strict(g, nodes, per_node, res, home, cand, key);
+	tmp = key + g->n_nodes + 1;
+	strict = plan_strict(g, nodes, per_node, res, home, cand, key, tmp);
 	if (!strict && (strict_pack || !room_for(g, res, n))) {
 		ret = SPOKE_ENORES;
 		goto out_why;
@@ -436,9 +551,12 @@ int spk_book_allocate(struct spk_book *g, uint64_t owner, uint32_t nodes, uint32
 	if (strict)
 		place_strict(t, nodes, per_node, home);
 	else
-		place_spread(g, t, per_node, res, cand, key);
+		place_spread(g, t, per_node, res, cand, key, tmp);
 	commit_grants(g, t, per_node, res);
 	t->next = g->tickets;
+	if (t->next)
+		t->next->pprev = &t->next;
+	t->pprev = &g->tickets;
 	g->tickets = t;
 	*out = t;
 	free(home);
@@ -464,38 +582,33 @@ struct spk_ticket *spk_book_find(struct spk_book *g, uint64_t id)
 	return NULL;
 }
 
+/* Takes t out of the list (O(1)), frees its resources and it. */
+static void ticket_free(struct spk_book *g, struct spk_ticket *t)
+{
+	*t->pprev = t->next;
+	if (t->next)
+		t->next->pprev = t->pprev;
+	free_grants(g, t);
+	free(t);
+}
+
 void spk_book_release(struct spk_book *g, struct spk_ticket *t)
 {
-	struct spk_ticket **pp;
-
-	if (!t)
-		return;
-	for (pp = &g->tickets; *pp; pp = &(*pp)->next) {
-		if (*pp == t) {
-			*pp = t->next;
-			free_grants(g, t);
-			free(t);
-			return;
-		}
-	}
+	if (t)
+		ticket_free(g, t);
 }
 
 int spk_book_release_owner(struct spk_book *g, uint64_t owner)
 {
-	struct spk_ticket **pp = &g->tickets;
+	struct spk_ticket *t, *next;
 	int n = 0;
 
-	while (*pp) {
-		struct spk_ticket *t = *pp;
-
-		if (t->owner != owner) {
-			pp = &t->next;
-			continue;
+	for (t = g->tickets; t; t = next) {
+		next = t->next;
+		if (t->owner == owner) {
+			ticket_free(g, t);
+			n++;
 		}
-		*pp = t->next;
-		free_grants(g, t);
-		free(t);
-		n++;
 	}
 	return n;
 }

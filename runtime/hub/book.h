@@ -8,7 +8,11 @@
  *
  * The node table grows as nodes register (up to max_nodes); the slot of a
  * dead node is given to the next node that registers once no ticket holds
- * a slot on it, so nodes that come and go never fill it.  Each owner (a
+ * a slot on it, so nodes that come and go never fill it.  Nothing is
+ * sized for a number of nodes at init, and no step is quadratic in them:
+ * live names are found through a hash index, a registration scans for a
+ * reusable entry only when there is one, and a placement sorts its
+ * candidates by counting (free GPUs, 0 to 64) or by merge sort.  Each owner (a
  * client connection; 0 is the hub's own spawns, which have no quota) holds
  * at most max_tickets tickets and max_slots slots in all: a slot counts
  * whatever it holds, 0 GPUs included. */
@@ -29,6 +33,7 @@
 
 struct spk_node {
 	bool alive;
+	uint32_t name_next; /* the next live node in its name bucket + 1, 0: none */
 	uint32_t held; /* slots of tickets placed here: the entry stays while any */
 	void *data;    /* the hub's (its agent's connection) */
 	char name[SPOKE_NODE_NAME_MAX];
@@ -48,19 +53,23 @@ struct spk_grant {
 	uint32_t n_gpus;
 	int32_t gpus[SPOKE_MAX_SLOT_GPUS]; /* GPU ids (not indexes) */
 	uint32_t cpus;
+	void *data; /* the hub's (the actor launched into the slot), NULL */
 };
 
 struct spk_ticket {
 	uint64_t id;
 	uint64_t owner; /* the client connection that holds it */
 	uint32_t n;
-	struct spk_ticket *next;
+	struct spk_ticket *next, **pprev; /* in spk_book.tickets */
 	struct spk_grant grants[]; /* n of them */
 };
 
 struct spk_book {
 	struct spk_node *nodes; /* n_nodes entries, live and dead, of cap_nodes */
 	uint32_t n_nodes, cap_nodes;
+	uint32_t n_reusable; /* dead entries that no ticket holds */
+	uint32_t *names;     /* hash buckets of live node names: index + 1, 0: none */
+	uint32_t n_names;    /* buckets, a power of two (0 before the first node) */
 	struct spk_ticket *tickets;
 	uint64_t next_id; /* ids start at 1 */
 	uint32_t max_nodes;   /* table entries, SPK_BOOK_MAX_NODES after init */
@@ -105,7 +114,8 @@ int spk_book_allocate(struct spk_book *g, uint64_t owner, uint32_t nodes, uint32
 		      const spoke_resources *res, bool strict_pack, struct spk_ticket **out,
 		      char *why, size_t why_cap);
 struct spk_ticket *spk_book_find(struct spk_book *g, uint64_t id);
-/* Frees the ticket's resources and the ticket. */
+/* Frees the ticket's resources and the ticket (one of g's, not released
+ * already; NULL: nothing), in O(its slots). */
 void spk_book_release(struct spk_book *g, struct spk_ticket *t);
 /* Releases every ticket held by owner (a client that went away); returns
  * how many. */

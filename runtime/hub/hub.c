@@ -9,7 +9,14 @@
  * The hub keeps a record only of live actors (starting or running): a dead
  * actor's record is freed at once and its name is free again.  The last
  * HUB_DEATHS deaths are remembered (name, node, why) so that a lookup of a
- * dead actor still says what became of it. */
+ * dead actor still says what became of it.
+ *
+ * At thousands of nodes and tens of thousands of actors no request walks
+ * them all: actors are found by name and by start id through hash indexes,
+ * each agent keeps the list of its node's actors (an agent that goes away
+ * kills just those), a gang slot points at the actor launched into it, and
+ * a START in flight points at the client that asked (cleared when that
+ * client goes).  tests/bench/hub-sim.c measures it. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -35,10 +42,15 @@
 #include "proto.h"
 
 #define HUB_DEATHS 64
+#define HUB_BACKLOG 65535 /* the kernel caps it at net.core.somaxconn */
+#define HUB_PREAUTH_MAX 16384 /* connections waiting for their handshake */
+#define HUB_BUF_INITIAL 1024   /* bytes of each buffer of a connection, at first */
 #define START_GRACE_MS 500    /* past the spawn's timeout, for the agent's own answer */
 #define START_DEFAULT_MS 30000 /* a spawn that names no timeout */
 
 enum actor_state { ACTOR_STARTING, ACTOR_RUNNING };
+
+struct hub_peer;
 
 struct hub_actor {
 	char name[SPOKE_ACTOR_NAME_MAX];
@@ -46,11 +58,14 @@ struct hub_actor {
 	enum actor_state state;
 	uint32_t node;
 	struct spk_endpoint ep;
-	uint64_t ticket;          /* gang ticket it was launched in, 0 if none */
+	struct spk_ticket *gang;  /* gang ticket it was launched in, or NULL */
 	uint64_t start_id;        /* the START that made this incarnation */
-	uint32_t rank;            /* its slot in the ticket */
+	uint32_t rank;            /* its slot in the gang ticket */
 	struct spk_ticket *own;   /* its own reservation (spoke_spawn), or NULL */
-	struct hub_actor *next;
+	struct hub_peer *agent;   /* its node's agent */
+	struct hub_actor *prev, *next;           /* all live actors */
+	struct hub_actor *node_prev, *node_next; /* its agent's */
+	struct hub_actor *name_next, *id_next;   /* hash chains */
 };
 
 /* A recent death, for error messages. */
@@ -64,13 +79,14 @@ struct hub_peer {
 	struct spk_loop_conn conn;
 	struct hub *hub;
 	int node; /* node index for an agent, -1 for a client */
-	struct hub_peer *next;
+	struct hub_actor *actors; /* an agent's: its node's actors */
+	struct hub_peer *next, **pprev;
 };
 
 /* A START waiting for its agent's answer; its id is the actor's start_id. */
 struct hub_op {
 	uint64_t id;
-	uint64_t client;  /* serial of the client connection that asked */
+	struct hub_peer *client; /* the client that asked; NULL once it went */
 	uint64_t req;     /* the client's request id */
 	uint32_t node;    /* where it was sent */
 	uint32_t timeout_ms;
@@ -91,28 +107,41 @@ struct hub {
 	char **allowed; /* --allow-nodes: the only nodes that may register; NULL: any */
 	uint32_t n_allowed;
 	struct hub_actor *actors; /* live ones only */
+	struct hub_actor **by_name, **by_id; /* n_buckets each, a power of two */
+	size_t n_buckets, n_actors;
 	struct hub_death deaths[HUB_DEATHS]; /* a ring: the newest at (n_deaths - 1) % HUB_DEATHS */
 	uint64_t n_deaths;
 	struct hub_op *ops;
 	uint64_t next_op;
 };
 
-static struct hub_peer *find_peer(struct hub *hub, uint64_t serial)
-{
-	for (struct hub_peer *p = hub->peers; p; p = p->next)
-		if (p->conn.serial == serial)
-			return p;
-	return NULL;
-}
-
 static struct hub_peer *agent_of(struct hub *hub, uint32_t node)
 {
 	return hub->book.nodes[node].data;
 }
 
+/* ---- the actors' indexes ---- */
+
+static size_t name_hash(const char *name)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 1099511628211ull;
+	return (size_t)h;
+}
+
+static size_t id_hash(uint64_t id)
+{
+	return (size_t)(id * 0x9e3779b97f4a7c15ull >> 16);
+}
+
 static struct hub_actor *find_actor(struct hub *hub, const char *name)
 {
-	for (struct hub_actor *a = hub->actors; a; a = a->next)
+	if (!hub->n_buckets)
+		return NULL;
+	for (struct hub_actor *a = hub->by_name[name_hash(name) & (hub->n_buckets - 1)]; a;
+	     a = a->name_next)
 		if (!strcmp(a->name, name))
 			return a;
 	return NULL;
@@ -120,10 +149,100 @@ static struct hub_actor *find_actor(struct hub *hub, const char *name)
 
 static struct hub_actor *find_started(struct hub *hub, uint64_t start_id)
 {
-	for (struct hub_actor *a = hub->actors; a; a = a->next)
+	if (!hub->n_buckets)
+		return NULL;
+	for (struct hub_actor *a = hub->by_id[id_hash(start_id) & (hub->n_buckets - 1)]; a;
+	     a = a->id_next)
 		if (a->start_id == start_id)
 			return a;
 	return NULL;
+}
+
+static void index_insert(struct hub *hub, struct hub_actor *a)
+{
+	struct hub_actor **bn = &hub->by_name[name_hash(a->name) & (hub->n_buckets - 1)];
+	struct hub_actor **bi = &hub->by_id[id_hash(a->start_id) & (hub->n_buckets - 1)];
+
+	a->name_next = *bn;
+	*bn = a;
+	a->id_next = *bi;
+	*bi = a;
+}
+
+/* Buckets for one more actor (as many buckets as actors, doubled as they
+ * grow); 0 or -ENOMEM (the indexes as they were). */
+static int index_fit(struct hub *hub)
+{
+	size_t n = hub->n_buckets ? hub->n_buckets : 256;
+	struct hub_actor **by_name, **by_id;
+
+	while (n < hub->n_actors + 1)
+		n *= 2;
+	if (n == hub->n_buckets)
+		return 0;
+	by_name = calloc(n, sizeof(*by_name));
+	by_id = calloc(n, sizeof(*by_id));
+	if (!by_name || !by_id) {
+		free(by_name);
+		free(by_id);
+		return -ENOMEM;
+	}
+	free(hub->by_name);
+	free(hub->by_id);
+	hub->by_name = by_name;
+	hub->by_id = by_id;
+	hub->n_buckets = n;
+	for (struct hub_actor *a = hub->actors; a; a = a->next)
+		index_insert(hub, a);
+	return 0;
+}
+
+/* A new actor into every list and index (index_fit made room). */
+static void actor_link(struct hub *hub, struct hub_actor *a)
+{
+	a->prev = NULL;
+	a->next = hub->actors;
+	if (a->next)
+		a->next->prev = a;
+	hub->actors = a;
+	a->node_prev = NULL;
+	a->node_next = a->agent->actors;
+	if (a->node_next)
+		a->node_next->node_prev = a;
+	a->agent->actors = a;
+	index_insert(hub, a);
+	hub->n_actors++;
+	if (a->gang)
+		a->gang->grants[a->rank].data = a;
+}
+
+static void actor_unlink(struct hub *hub, struct hub_actor *a)
+{
+	struct hub_actor **pp;
+
+	if (a->prev)
+		a->prev->next = a->next;
+	else
+		hub->actors = a->next;
+	if (a->next)
+		a->next->prev = a->prev;
+	if (a->node_prev)
+		a->node_prev->node_next = a->node_next;
+	else
+		a->agent->actors = a->node_next;
+	if (a->node_next)
+		a->node_next->node_prev = a->node_prev;
+	for (pp = &hub->by_name[name_hash(a->name) & (hub->n_buckets - 1)]; *pp != a;
+	     pp = &(*pp)->name_next)
+		;
+	*pp = a->name_next;
+	for (pp = &hub->by_id[id_hash(a->start_id) & (hub->n_buckets - 1)]; *pp != a;
+	     pp = &(*pp)->id_next)
+		;
+	*pp = a->id_next;
+	hub->n_actors--;
+	if (a->gang)
+		a->gang->grants[a->rank].data = NULL;
 }
 
 /* The newest remembered death of an actor of that name, or NULL. */
@@ -162,13 +281,9 @@ static void actor_dead(struct hub *hub, struct hub_actor *a, const char *why)
 	memcpy(d->name, a->name, sizeof(d->name));
 	memcpy(d->node, node, sizeof(d->node)); /* both SPOKE_NODE_NAME_MAX */
 	snprintf(d->why, sizeof(d->why), "%s", why);
+	actor_unlink(hub, a);
 	if (a->own)
 		spk_book_release(&hub->book, a->own);
-	for (struct hub_actor **pp = &hub->actors; *pp; pp = &(*pp)->next)
-		if (*pp == a) {
-			*pp = a->next;
-			break;
-		}
 	free(a);
 }
 
@@ -190,7 +305,7 @@ static void stop_actor(struct hub *hub, struct hub_actor *a, const char *why)
 static void __attribute__((format(printf, 4, 5)))
 fail_op(struct hub *hub, struct hub_op *op, int status, const char *fmt, ...)
 {
-	struct hub_peer *client = find_peer(hub, op->client);
+	struct hub_peer *client = op->client;
 	char msg[512];
 	va_list ap;
 
@@ -249,7 +364,7 @@ static void op_timeout(struct ev_loop *loop, ev_timer *w, int revents)
  * refusal (own is released). */
 static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 		       struct spk_spawn_spec *spec, uint32_t node, const struct spk_grant *g,
-		       uint64_t ticket, struct spk_ticket *own)
+		       struct spk_ticket *gang, struct spk_ticket *own)
 {
 	struct hub_peer *agent = agent_of(hub, node);
 	struct hub_actor *a = NULL;
@@ -263,7 +378,7 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 	}
 	op = calloc(1, sizeof(*op));
 	a = calloc(1, sizeof(*a));
-	if (!op || !a) {
+	if (!op || !a || index_fit(hub) < 0) {
 		rc = spk_fail(-ENOMEM, "hub out of memory");
 		goto out_free;
 	}
@@ -271,14 +386,14 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 	snprintf(a->type, sizeof(a->type), "%s", spec->type);
 	a->state = ACTOR_STARTING;
 	a->node = node;
-	a->ticket = ticket;
+	a->gang = gang;
 	a->rank = g->rank;
 	a->own = own;
-	a->next = hub->actors;
-	hub->actors = a;
+	a->agent = agent;
 	op->id = a->start_id = ++hub->next_op;
+	actor_link(hub, a);
 	op->node = node;
-	op->client = client->conn.serial;
+	op->client = client;
 	op->req = req;
 	op->timeout_ms = spec->timeout_ms ? spec->timeout_ms : START_DEFAULT_MS;
 	snprintf(op->name, sizeof(op->name), "%s", spec->name);
@@ -338,7 +453,7 @@ static int on_spawn(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h
 	rc = spk_book_allocate(&hub->book, 0, 1, 1, &spec->res, false, &own, why, sizeof(why));
 	if (rc < 0)
 		return spk_fail(rc, "cannot place actor '%s': %s", spec->name, why);
-	return start_actor(hub, p, h->id, spec, own->grants[0].node, &own->grants[0], 0, own);
+	return start_actor(hub, p, h->id, spec, own->grants[0].node, &own->grants[0], NULL, own);
 }
 
 static int on_alloc(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
@@ -393,6 +508,7 @@ static int on_launch(struct hub *hub, struct hub_peer *p, const struct spk_hdr *
 		     struct spk_launch *l)
 {
 	struct spk_ticket *t;
+	struct hub_actor *o;
 	int rc = owned_ticket(hub, p, l->ticket, &t);
 
 	if (rc < 0)
@@ -400,26 +516,22 @@ static int on_launch(struct hub *hub, struct hub_peer *p, const struct spk_hdr *
 	if (l->rank >= t->n)
 		return spk_fail(SPOKE_EINVAL, "rank %u is outside ticket %llu (%u slots)", l->rank,
 				(unsigned long long)l->ticket, t->n);
-	for (struct hub_actor *o = hub->actors; o; o = o->next)
-		if (o->ticket == t->id && o->rank == l->rank)
-			return spk_fail(SPOKE_EEXIST, "slot %u of ticket %llu already runs actor '%s'",
-					l->rank, (unsigned long long)l->ticket, o->name);
+	o = t->grants[l->rank].data;
+	if (o)
+		return spk_fail(SPOKE_EEXIST, "slot %u of ticket %llu already runs actor '%s'",
+				l->rank, (unsigned long long)l->ticket, o->name);
 	rc = check_new_name(hub, &l->spec);
 	if (rc < 0)
 		return rc;
 	return start_actor(hub, p, h->id, &l->spec, t->grants[l->rank].node, &t->grants[l->rank],
-			   t->id, NULL);
+			   t, NULL);
 }
 
 static void release_ticket(struct hub *hub, struct spk_ticket *t)
 {
-	struct hub_actor *a, *next;
-
-	for (a = hub->actors; a; a = next) {
-		next = a->next;
-		if (a->ticket == t->id)
-			stop_actor(hub, a, "stopped: its gang ticket was released");
-	}
+	for (uint32_t r = 0; r < t->n; r++)
+		if (t->grants[r].data)
+			stop_actor(hub, t->grants[r].data, "stopped: its gang ticket was released");
 	spk_book_release(&hub->book, t);
 }
 
@@ -536,6 +648,12 @@ static int on_register(struct hub *hub, struct hub_peer *p, const struct spk_hdr
 				r->node);
 	}
 	idx = spk_book_add_node(&hub->book, r->node, r->gpus, r->n_gpus, r->cpus);
+	if (idx == SPOKE_ENOSPC) {
+		spk_warn("refused node %s: the node table is full (--max-nodes %u)", r->node,
+			 hub->book.max_nodes);
+		return spk_fail(idx, "hub refused node %s: its node table is full (--max-nodes %u)",
+				r->node, hub->book.max_nodes);
+	}
 	if (idx < 0) {
 		spk_warn("refused node %s: %s", r->node, spoke_strerror(idx));
 		return spk_fail(idx, "hub refused node %s: %s", r->node,
@@ -576,7 +694,7 @@ static void on_agent_reply(struct hub *hub, struct hub_peer *p, const struct spk
 	}
 	take_op(hub, op->id);
 	a = find_started(hub, op->id);
-	client = find_peer(hub, op->client);
+	client = op->client;
 	if (!a) {
 		/* Stopped while it started (its gang released, say). */
 		fail_op(hub, op, SPOKE_EDEAD, "actor '%s' was stopped before it was ready",
@@ -726,10 +844,9 @@ static void agent_gone(struct hub *hub, struct hub_peer *p)
 	spk_warn("node %s: agent went away; its actors are dead", hub->book.nodes[node].name);
 	hub->book.nodes[node].data = NULL;
 	spk_book_node_down(&hub->book, node);
-	for (a = hub->actors; a; a = next) {
-		next = a->next;
-		if (a->node == node)
-			actor_dead(hub, a, why);
+	for (a = p->actors; a; a = next) {
+		next = a->node_next;
+		actor_dead(hub, a, why);
 	}
 	for (struct hub_op **pp = &hub->ops; *pp;) {
 		struct hub_op *op = *pp;
@@ -768,11 +885,13 @@ static void on_close(struct spk_loop_conn *c, int reason)
 		agent_gone(hub, p);
 	else
 		client_gone(hub, p);
-	for (struct hub_peer **pp = &hub->peers; *pp; pp = &(*pp)->next)
-		if (*pp == p) {
-			*pp = p->next;
-			break;
-		}
+	/* Its STARTs in flight complete with nobody to answer. */
+	for (struct hub_op *op = hub->ops; op; op = op->next)
+		if (op->client == p)
+			op->client = NULL;
+	*p->pprev = p->next;
+	if (p->next)
+		p->next->pprev = p->pprev;
 	free(p);
 }
 
@@ -794,6 +913,9 @@ static void on_accept(struct spk_acceptor *acc, int fd, const char *peer)
 		return;
 	}
 	p->next = hub->peers;
+	if (p->next)
+		p->next->pprev = &p->next;
+	p->pprev = &hub->peers;
 	hub->peers = p;
 }
 
@@ -848,6 +970,8 @@ static void usage(FILE *f)
 		"                           register (spoke-launch passes a Slurm job's nodes);\n"
 		"                           default: any node that holds the token\n"
 		"      --max-tickets N      gang tickets one client may hold (default 256)\n"
+		"      --max-nodes N        nodes the hub's table may hold, live and dead ones\n"
+		"                           still held by a ticket (default 65536)\n"
 		"      --max-slots N        gang slots one client may hold in all, 0-GPU slots\n"
 		"                           included (default 4096)\n"
 		"  -h, --help               this help\n"
@@ -947,6 +1071,7 @@ int main(int argc, char **argv)
 		{ "allow-nodes", required_argument, NULL, 'N' },
 		{ "max-tickets", required_argument, NULL, 'K' },
 		{ "max-slots", required_argument, NULL, 'S' },
+		{ "max-nodes", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -956,6 +1081,7 @@ int main(int argc, char **argv)
 	char host[SPK_ADDR_MAX], bound[SPK_ADDR_MAX], myname[SPK_ADDR_MAX];
 	static struct hub hub;
 	long max_tickets = SPK_BOOK_OWNER_TICKETS, max_slots = SPK_BOOK_OWNER_SLOTS;
+	long max_nodes = SPK_BOOK_MAX_NODES;
 	uint16_t port;
 	int opt, rc = 1;
 
@@ -984,6 +1110,10 @@ int main(int argc, char **argv)
 		case 'S':
 			if (spk_parse_num(optarg, 1, 1 << 24, &max_slots) < 0)
 				return spk_usage_error("--max-slots", optarg);
+			break;
+		case 'M':
+			if (spk_parse_num(optarg, 1, 1 << 24, &max_nodes) < 0)
+				return spk_usage_error("--max-nodes", optarg);
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("spoke-hub %s\n", SPOKE_VERSION_STRING); return 0;
@@ -1014,11 +1144,24 @@ int main(int argc, char **argv)
 	spk_book_init(&hub.book);
 	hub.book.max_tickets = (uint32_t)max_tickets;
 	hub.book.max_slots = (uint32_t)max_slots;
+	hub.book.max_nodes = (uint32_t)max_nodes;
 	hub.listen_fd = spk_listen(host, port, bound, sizeof(bound));
 	if (hub.listen_fd < 0) {
 		spk_err("cannot listen on %s: %s", listen_addr, spoke_strerror(hub.listen_fd));
 		goto out_gang;
 	}
+	/* Every node's agent connects at once when a job starts: a queue of
+	 * pending connections as long as the kernel allows (somaxconn),
+	 * not spk_listen's, so that none of thousands waits for a SYN
+	 * to be sent again (a second or more). */
+	if (listen(hub.listen_fd, HUB_BACKLOG) < 0)
+		spk_warn("cannot raise the listen backlog to %d: %s", HUB_BACKLOG, strerror(errno));
+	/* And as many of them may wait for their handshake (a quarter of
+	 * the descriptors at most: loop_conn.h). */
+	spk_loop_set_preauth_max(HUB_PREAUTH_MAX);
+	/* An agent's or client's frames are small, but for gang answers,
+	 * which grow their buffers as they need. */
+	spk_loop_set_buf_initial(HUB_BUF_INITIAL);
 	if (!advertise) {
 		advertise = host;
 		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
@@ -1049,6 +1192,8 @@ int main(int argc, char **argv)
 		hub.actors = a->next;
 		free(a);
 	}
+	free(hub.by_name);
+	free(hub.by_id);
 	while (hub.ops) {
 		struct hub_op *op = hub.ops;
 

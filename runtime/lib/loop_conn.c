@@ -13,8 +13,7 @@
 #include "loop_conn.h"
 #include "log.h"
 
-#define IN_INITIAL (64u << 10)
-#define OUT_INITIAL (64u << 10)
+#define BUF_INITIAL (64u << 10) /* each buffer of a trusted connection, at first */
 #define PREAUTH_BUF 256u /* each buffer of a connection before its handshake */
 #define OUT_HIGH_WATER (8u << 20) /* stop reading while this much waits to be sent */
 
@@ -42,13 +41,26 @@ static void wait_unlink(struct spk_loop_conn *c)
 	waiting.n--;
 }
 
+static unsigned preauth_max = SPK_PREAUTH_MAX;
+static size_t buf_initial = BUF_INITIAL;
+
+void spk_loop_set_buf_initial(size_t bytes)
+{
+	buf_initial = bytes > PREAUTH_BUF ? bytes : PREAUTH_BUF;
+}
+
+void spk_loop_set_preauth_max(unsigned max)
+{
+	preauth_max = max ? max : 1;
+}
+
 static unsigned waiting_max(void)
 {
 	long lim = spk_fd_limit();
 
-	if (lim > 0 && lim / 4 < SPK_PREAUTH_MAX)
+	if (lim > 0 && lim / 4 < preauth_max)
 		return lim / 4 > 0 ? (unsigned)(lim / 4) : 1;
-	return SPK_PREAUTH_MAX;
+	return preauth_max;
 }
 
 /* Makes room for c among the connections that wait for their handshake
@@ -87,9 +99,9 @@ static void wait_done(struct spk_loop_conn *c)
 	uint8_t *nb;
 
 	wait_unlink(c);
-	if (c->out_cap < OUT_INITIAL && (nb = realloc(c->out, OUT_INITIAL))) {
+	if (c->out_cap < buf_initial && (nb = realloc(c->out, buf_initial))) {
 		c->out = nb;
-		c->out_cap = OUT_INITIAL;
+		c->out_cap = buf_initial;
 	}
 }
 
@@ -453,8 +465,8 @@ static int make_room(struct spk_loop_conn *c)
 
 	if (c->in_len >= SPK_HDR_SIZE && spk_hdr_decode(c->in, frame_max(c), &h) == 0)
 		want = SPK_HDR_SIZE + (size_t)h.len;
-	if (c->authed && want < IN_INITIAL)
-		want = IN_INITIAL; /* the buffer of the handshake was a small one */
+	if (c->authed && want < buf_initial)
+		want = buf_initial; /* the buffer of the handshake was a small one */
 	if (want <= c->in_cap && c->in_len < c->in_cap)
 		return 0;
 	if (want <= c->in_cap)
@@ -619,8 +631,8 @@ int spk_loop_start(struct spk_loop_conn *c, struct ev_loop *loop, int fd, const 
 	snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "?");
 	c->peer_host_len = strrchr(c->peer, ':') ? (size_t)(strrchr(c->peer, ':') - c->peer)
 						  : strlen(c->peer);
-	c->in_cap = token ? PREAUTH_BUF : IN_INITIAL;
-	c->out_cap = token ? PREAUTH_BUF : OUT_INITIAL;
+	c->in_cap = token ? PREAUTH_BUF : buf_initial;
+	c->out_cap = token ? PREAUTH_BUF : buf_initial;
 	c->in = malloc(c->in_cap);
 	c->out = malloc(c->out_cap);
 	if (!c->in || !c->out) {

@@ -45,6 +45,13 @@
 #define SPK_PREAUTH_MAX 256
 /* ...and at most this many from one peer address. */
 #define SPK_PREAUTH_PER_HOST 64
+/* Sets the first cap (SPK_PREAUTH_MAX until then) for this process: the
+ * hub, which every node's agent reaches at once, takes more. */
+void spk_loop_set_preauth_max(unsigned max);
+/* The size of each buffer of a connection once trusted, at first (64 KiB
+ * until set; they grow to what a frame needs): per process, for the
+ * hub's thousands of agents, whose frames are small. */
+void spk_loop_set_buf_initial(size_t bytes);
 #define SPK_REPLY_ERROR_MAX 512 /* bytes of an error reply's text */
 /* The refusal of a request over the maximum, on TCP and RDMA alike:
  * its length, this process's role ("actor"), the maximum. */

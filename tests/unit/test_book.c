@@ -787,6 +787,153 @@ START_TEST(test_fini)
 }
 END_TEST
 
+/* ---- at thousands of nodes --------------------------------------------- */
+
+#define MANY 5000
+
+/* A reference for the placement order: node indexes by key, ascending or
+ * descending, ties by index (what book.c's sorts must give). */
+static const uint32_t *ref_key;
+static bool ref_desc;
+
+static int ref_cmp(const void *pa, const void *pb)
+{
+	uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+
+	if (ref_key[a] != ref_key[b])
+		return (ref_key[a] < ref_key[b]) == !ref_desc ? -1 : 1;
+	return a < b ? -1 : 1;
+}
+
+/* Thousands of nodes: live names stay unique through the index as it
+ * grows, dead entries are reused lowest first, a node marked down twice
+ * frees its entry once. */
+START_TEST(test_many_nodes_names)
+{
+	char name[32];
+	uint32_t i;
+
+	for (i = 0; i < MANY; i++) {
+		snprintf(name, sizeof(name), "m%u", i);
+		ck_assert_int_eq(add(name, 0, 8, 0), (int)i);
+	}
+	ck_assert_int_eq(add("m0", 0, 8, 0), SPOKE_EEXIST);
+	ck_assert_int_eq(add("m2500", 0, 8, 0), SPOKE_EEXIST);
+	ck_assert_int_eq(add("m4999", 0, 8, 0), SPOKE_EEXIST);
+	for (i = 0; i < MANY; i += 10)
+		spk_book_node_down(&g, i);
+	spk_book_node_down(&g, 10); /* twice: still one free entry */
+	/* The dead names may come back, into the dead entries, lowest first. */
+	for (i = 0; i < MANY; i += 10) {
+		snprintf(name, sizeof(name), "m%u", i);
+		ck_assert_int_eq(add(name, 0, 8, 0), (int)i);
+		ck_assert_int_eq(add(name, 0, 8, 0), SPOKE_EEXIST);
+	}
+	ck_assert_uint_eq(g.n_nodes, MANY);
+	ck_assert_uint_eq(g.n_reusable, 0);
+	ck_assert_int_eq(add("new", 0, 8, 0), MANY);
+	ck_assert_int_eq(add("m4990", 0, 8, 0), SPOKE_EEXIST);
+}
+END_TEST
+
+/* Best fit at thousands of nodes with every count of free GPUs (the
+ * counting sort): the gang's nodes are the tightest that fit, ties by
+ * index, as a plain sort orders them. */
+START_TEST(test_many_nodes_best_fit)
+{
+	uint32_t *key = calloc(MANY, sizeof(*key)), *order = calloc(MANY, sizeof(*order));
+	struct spk_ticket *t = NULL;
+	uint32_t i, n = 0, want = 1000;
+	char name[32], why[256];
+
+	ck_assert(key && order);
+	for (i = 0; i < MANY; i++) {
+		snprintf(name, sizeof(name), "b%u", i);
+		ck_assert_int_eq(add(name, 0, 64, 0), (int)i);
+	}
+	/* Node i keeps (i * 37) % 65 of its 64 GPUs free (0 to 64). */
+	for (i = 0; i < MANY; i++) {
+		uint32_t used = 64 - (i * 37) % 65;
+
+		g.nodes[i].gpu_used = used == 64 ? ~0ULL : (1ULL << used) - 1;
+	}
+	for (i = 0; i < MANY; i++) {
+		key[i] = 64 - (uint32_t)__builtin_popcountll(g.nodes[i].gpu_used);
+		if (key[i] >= 4)
+			order[n++] = i;
+	}
+	ref_key = key;
+	ref_desc = false;
+	qsort(order, n, sizeof(order[0]), ref_cmp);
+	ck_assert_uint_ge(n, want);
+	ck_assert_int_eq(alloc(1, want, 4, 1, 0, true, &t, why, sizeof(why)), 0);
+	for (i = 0; i < want; i++)
+		ck_assert_msg(t->grants[i * 4].node == order[i], "gang node %u on node %u, want %u",
+			      i, t->grants[i * 4].node, order[i]);
+	assert_grants_consistent(t);
+	free(key);
+	free(order);
+}
+END_TEST
+
+/* Spread placement with more room than GPUs can say (0-GPU slots counted
+ * by CPUs, rooms over 64: the merge sort): the home is the node with the
+ * most room, the rest spills onto the next ones in that order. */
+START_TEST(test_many_nodes_spread_order)
+{
+	uint32_t *room = calloc(MANY, sizeof(*room)), *order = calloc(MANY, sizeof(*order));
+	struct spk_ticket *t = NULL;
+	uint32_t i, per_node, r = 0;
+	char name[32], why[256];
+
+	ck_assert(room && order);
+	for (i = 0; i < MANY; i++) {
+		snprintf(name, sizeof(name), "c%u", i);
+		room[i] = 65 + (i * 7919) % 200;
+		ck_assert_int_eq(spk_book_add_node(&g, name, NULL, 0, room[i]), (int)i);
+		order[i] = i;
+	}
+	ref_key = room;
+	ref_desc = true;
+	qsort(order, MANY, sizeof(order[0]), ref_cmp);
+	/* More than any one node holds: strict fails, the slots spread. */
+	per_node = room[order[0]] + room[order[1]] + room[order[2]] / 2;
+	ck_assert_int_eq(alloc(1, 1, per_node, 0, 1, false, &t, why, sizeof(why)), 0);
+	for (uint32_t k = 0; k < 3; k++)
+		for (uint32_t j = 0; j < room[order[k]] && r < per_node; j++, r++)
+			ck_assert_msg(t->grants[r].node == order[k], "slot %u on node %u, want %u",
+				      r, t->grants[r].node, order[k]);
+	ck_assert_uint_eq(r, per_node);
+	free(room);
+	free(order);
+}
+END_TEST
+
+/* Tickets leave the list in O(1) from anywhere in it: head, middle, tail. */
+START_TEST(test_release_anywhere)
+{
+	struct spk_ticket *t[5];
+	char why[256];
+
+	ck_assert_int_eq(add("n0", 0, 8, 0), 0);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(alloc(1, 1, 1, 1, 0, false, &t[i], why, sizeof(why)), 0);
+	spk_book_release(&g, t[2]);
+	ck_assert_uint_eq(n_tickets(), 4);
+	spk_book_release(&g, t[4]); /* the head: the newest */
+	ck_assert_uint_eq(n_tickets(), 3);
+	spk_book_release(&g, t[0]); /* the tail */
+	ck_assert_uint_eq(n_tickets(), 2);
+	ck_assert_ptr_eq(g.tickets, t[3]);
+	ck_assert_ptr_eq(g.tickets->next, t[1]);
+	ck_assert_ptr_null(t[1]->next);
+	ck_assert_uint_eq(used_count(0), 2);
+	ck_assert_int_eq(spk_book_release_owner(&g, 1), 2);
+	ck_assert_ptr_null(g.tickets);
+	ck_assert_uint_eq(used_count(0), 0);
+}
+END_TEST
+
 static Suite *gang_suite(void)
 {
 	Suite *s = suite_create("gang");
@@ -817,6 +964,10 @@ static Suite *gang_suite(void)
 	tcase_add_test(tc, test_find);
 	tcase_add_test(tc, test_why_truncated);
 	tcase_add_test(tc, test_fini);
+	tcase_add_test(tc, test_many_nodes_names);
+	tcase_add_test(tc, test_many_nodes_best_fit);
+	tcase_add_test(tc, test_many_nodes_spread_order);
+	tcase_add_test(tc, test_release_anywhere);
 	suite_add_tcase(s, tc);
 	return s;
 }
