@@ -43,7 +43,7 @@ ${preload:+export LD_PRELOAD='$preload' ASAN_OPTIONS=detect_leaks=0\${ASAN_OPTIO
 rc=0
 for t in $(printf "'%s' " "${tests[@]}"); do
 	echo "# \$t"
-	timeout 300 '$python' -u "\$t" -v || rc=1
+	timeout 300 '$python' -u "\$t" || rc=1
 done
 exit \$rc
 EOF
@@ -67,4 +67,4 @@ if [ $rc -ne 0 ]; then
 	exit 1
 fi
 n=$(grep -Ec '\.\.\. ok$' "$tmp/out")
-echo "PASS: Python binding: $n tests"
+echo "PASS: Python driver (${tests[*]##*/}): $n unittest cases ok"

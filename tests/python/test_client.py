@@ -29,8 +29,9 @@ def probe_byte(seed, i):
     return (seed + i * 131 + (i >> 12)) & 0xFF
 
 
-def fill_expected(n, seed):
-    return bytes(probe_byte(seed, i) for i in range(n))
+def fill_expected(n, seed, start=0):
+    """Bytes start..n-1 of the Probe's fill method's reply."""
+    return bytes(probe_byte(seed, i) for i in range(start, n))
 
 
 def probe_sum(data):
@@ -98,14 +99,16 @@ class TestCalls(Job):
             self.assertEqual((b.ptr, b.len), (base + 7, len(data) - 7))
         self.assertIs(_buffers.borrow(data, "data").ptr, data)
 
-    def test_large_reply_grows_the_buffer(self):
+    def test_replies_of_any_size(self):
         a = self.actor()
+        big = a.call_async(FILL, struct.pack("<IB", 5 << 20, 9))  # no reply_cap needed
+        self.assertEqual(big.result(timeout=20)[-100:], fill_expected(5 << 20, 9, (5 << 20) - 100))
         for n in (0, 1, 65536, 65537, 3 << 20, 100):
             req = struct.pack("<IB", n, 7)
             reply = a.call(FILL, req)
             self.assertEqual(len(reply), n)
             self.assertEqual(reply[:300], fill_expected(min(n, 300), 7))
-            self.assertEqual(reply[-3:], fill_expected(n, 7)[-3:] if n else b"")
+            self.assertEqual(reply[-3:], fill_expected(n, 7, max(n - 3, 0)))
 
     def test_call_into(self):
         a = self.actor()

@@ -16,12 +16,12 @@ one, else a build tree's (see spoke._lib).
 from ._lib import lib as _clib, path as library_path
 from .errors import *  # noqa: F401,F403 (the error classes)
 from .errors import __all__ as _errors_all
-from .actor import Actor, Future, DEFAULT_REPLY_CAP
+from .actor import Actor, Future
 from .client import Client, Ticket, Slot, Node
 
 __version__ = _clib.spoke_version().decode()
 
-__all__ = ["Client", "Actor", "Future", "Ticket", "Slot", "Node", "DEFAULT_REPLY_CAP",
+__all__ = ["Client", "Actor", "Future", "Ticket", "Slot", "Node",
            "library_path", "version"] + _errors_all
 
 

@@ -10,8 +10,10 @@ refused.
 """
 
 import ctypes
+import mmap
+import os
 
-__all__ = ["Borrowed", "borrow"]
+__all__ = ["Borrowed", "borrow", "ReplyBuf"]
 
 _PyBUF_SIMPLE = 0
 _PyBUF_WRITABLE = 0x0001
@@ -124,3 +126,48 @@ def _copied(obj, what):
         raise TypeError("spoke: %s (%s) does not support the buffer protocol"
                         % (what, type(obj).__name__)) from None
     return Borrowed(data, len(data)) if data else _EMPTY
+
+
+# --- reply buffers -------------------------------------------------------------
+
+_TRIM = 1 << 20  # after a reply larger than this, its pages go back to the kernel
+
+
+def _max_msg():
+    """$SPOKE_MAX_MSG (bytes, optional K/M/G suffix) as the library reads
+    it, else its default of 64 MiB; a bad value is the C client's to
+    report (spoke_client_open fails naming it)."""
+    text = os.environ.get("SPOKE_MAX_MSG", "").strip()
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    try:
+        if text and text[-1].lower() in mult:
+            n = int(text[:-1]) * mult[text[-1].lower()]
+        else:
+            n = int(text) if text else 64 << 20
+    except ValueError:
+        n = 64 << 20
+    return min(max(n, 4 << 10), 1 << 30)
+
+
+class ReplyBuf:
+    """Room for the largest reply the protocol allows ($SPOKE_MAX_MSG, 64
+    MiB by default), as anonymous memory that the kernel maps only where a
+    reply is written: a small reply costs a page, so a reply never fails
+    for want of room (SPOKE_ENOSPC) and a method never runs twice to make
+    room for one.  Pages of a large reply are given back once it is copied
+    out."""
+
+    __slots__ = ("cap", "addr", "_mm", "_arr")
+
+    def __init__(self, cap=None):
+        self.cap = _max_msg() if cap is None else cap
+        self._mm = mmap.mmap(-1, self.cap)
+        self._arr = (ctypes.c_char * self.cap).from_buffer(self._mm)
+        self.addr = ctypes.addressof(self._arr)
+
+    def take(self, n):
+        """The first n bytes, as bytes."""
+        data = ctypes.string_at(self.addr, n)
+        if n > _TRIM:
+            self._mm.madvise(mmap.MADV_DONTNEED, 0, (n + mmap.PAGESIZE - 1) & -mmap.PAGESIZE)
+        return data

@@ -4,13 +4,13 @@ The library is looked for, in this order:
 
 1. ``$SPOKE_LIBRARY``: the path of a libspoke shared object (the build's
    tests set it; a bad path is an ImportError naming it);
-2. the installed one: ``make install`` writes ``_paths.py`` beside this file
+2. a build tree's ``.libs/libspoke.so``: in the directory that holds the
+   package (the link ``spoke`` that ``make`` leaves at the top of the build
+   tree) or three levels up (``runtime/python/spoke`` in a source tree built
+   in place);
+3. the installed one: ``make install`` puts ``_paths.py`` beside this file
    with the library directory, relative to the package (so that a copy
-   installed under a DESTDIR works too) and absolute;
-3. a build tree: ``.libs/libspoke.so`` in the directory that holds the
-   package (the ``spoke`` link ``make`` leaves at the top of the build tree)
-   or three levels up (``runtime/python/spoke`` in a source tree built in
-   place);
+   installed under a DESTDIR finds its own) and absolute;
 4. ``ctypes.util.find_library("spoke")`` (the linker's search path).
 
 ctypes.CDLL releases the GIL around every foreign call, so a call that waits
@@ -173,16 +173,15 @@ def _paths_candidates():
 
 def _candidates():
     here = os.path.dirname(os.path.abspath(__file__))
-    found = _paths_candidates()
-    for up in (os.path.dirname(here), os.path.join(here, "..", "..", "..")):
-        found.append(os.path.normpath(os.path.join(up, ".libs", "libspoke.so")))
-    return found
+    found = [os.path.normpath(os.path.join(up, ".libs", "libspoke.so"))
+             for up in (os.path.dirname(here), os.path.join(here, "..", "..", ".."))]
+    return found + _paths_candidates()
 
 
 def _load():
     tried = []
     env = os.environ.get("SPOKE_LIBRARY")
-    if env is not None:
+    if env:
         if not os.path.isfile(env):
             raise ImportError("spoke: SPOKE_LIBRARY=%s: no such file (the path of "
                               "libspoke.so)" % env)
@@ -198,16 +197,32 @@ def _load():
                       "libspoke.so (tried %s and the linker's path)" % ", ".join(tried))
 
 
+_ASAN_HINT = ("a build with --enable-sanitizers: preload the sanitizer runtime, "
+              "LD_PRELOAD=$(cc -print-file-name=libasan.so), and set "
+              "ASAN_OPTIONS=detect_leaks=0 for Python's own allocations")
+
+
+def _needs_asan(where):
+    """True if the library links AddressSanitizer's runtime and this process
+    has not loaded it: loading it would abort the process."""
+    try:
+        with open(where, "rb") as f:
+            head = f.read(1 << 18)  # .dynstr lies near the start
+        if b"libasan.so" not in head:
+            return False
+        with open("/proc/self/maps") as m:
+            return "libasan" not in m.read()
+    except OSError:
+        return False
+
+
 def _open(where):
+    if _needs_asan(where):
+        raise ImportError("spoke: cannot load %s: %s" % (where, _ASAN_HINT))
     try:
         return ctypes.CDLL(where)
     except OSError as e:
-        hint = ""
-        if "ASan runtime" in str(e) or "libasan" in str(e):
-            hint = (" (a build with --enable-sanitizers: preload the sanitizer runtime, "
-                    "LD_PRELOAD=$(cc -print-file-name=libasan.so), and set "
-                    "ASAN_OPTIONS=detect_leaks=0 for Python's own allocations)")
-        raise ImportError("spoke: cannot load %s: %s%s" % (where, e, hint)) from e
+        raise ImportError("spoke: cannot load %s: %s" % (where, e)) from e
 
 
 lib, path = _load()

@@ -11,7 +11,7 @@ import ctypes
 import threading
 
 from . import _lib
-from ._buffers import borrow
+from ._buffers import ReplyBuf, borrow
 from .errors import Closed, Error, InvalidArgument, NoSpace, Timeout, raise_last
 from ._util import timeout_ms
 
@@ -25,12 +25,10 @@ _byref = ctypes.byref
 ENOSPC = -1014
 ECLOSED = -1020
 
-#: The reply buffer of a call_async() when reply_cap is not given.
-DEFAULT_REPLY_CAP = 64 * 1024
-#: The first reply buffer of each thread's call() (it grows to fit).
-FIRST_REPLY_CAP = 64 * 1024
+#: Reply buffers of call_async() kept for reuse, per handle.
+POOL_MAX = 64
 
-__all__ = ["Actor", "Future", "DEFAULT_REPLY_CAP"]
+__all__ = ["Actor", "Future"]
 
 
 class _Guard:
@@ -69,9 +67,10 @@ class _Guard:
 
 
 class _ThreadBuf(threading.local):
+    """Each thread's reply buffer for call(): room for any reply."""
+
     def __init__(self):
-        self.cap = FIRST_REPLY_CAP
-        self.buf = ctypes.create_string_buffer(self.cap)
+        self.reply = ReplyBuf()
         self.n = ctypes.c_size_t(0)
 
 
@@ -105,7 +104,7 @@ class Actor:
         self._guard = _Guard()
         self._local = _ThreadBuf()
         self._inflight = set()  # futures whose memory the C handle may still write
-        self._pool = []         # reply buffers of DEFAULT_REPLY_CAP, reused
+        self._pool = []         # ReplyBufs of finished call_async()s, reused
 
     # -- life ---------------------------------------------------------------
     def close(self):
@@ -175,12 +174,11 @@ class Actor:
         a NumPy array..., passed without a copy) and returns the reply as
         bytes.  timeout in seconds (None: the client's default).
 
-        The reply is received into a buffer of the calling thread (64 KiB at
-        first).  A larger reply fails the call with SPOKE_ENOSPC after the
-        method ran; the C API then says its size, and the call is made once
-        more into a buffer that large, which is kept for the thread's later
-        calls: a method whose replies may exceed 64 KiB runs twice the first
-        time.  Use call_into() with a buffer of your own to avoid that."""
+        The reply is received into a buffer of the calling thread with room
+        for the largest message the protocol allows ($SPOKE_MAX_MSG), in
+        memory the kernel maps only where the reply lands: no reply is too
+        large, and no method runs twice to make room.  One copy makes the
+        bytes; call_into() writes into a buffer of yours instead."""
         ms = 0 if timeout is None else timeout_ms(timeout, "timeout")
         if type(data) is bytes:
             ptr, n, req = data, len(data), None
@@ -191,15 +189,11 @@ class Actor:
         guard.enter("call")
         try:
             tb = self._local
-            rc = _spoke_call(self._h, method, ptr, n, tb.buf, tb.cap, _byref(tb.n), ms)
-            if rc == ENOSPC:
-                need = tb.n.value
-                tb.cap = need
-                tb.buf = ctypes.create_string_buffer(need)
-                rc = _spoke_call(self._h, method, ptr, n, tb.buf, tb.cap, _byref(tb.n), ms)
+            rb = tb.reply
+            rc = _spoke_call(self._h, method, ptr, n, rb.addr, rb.cap, _byref(tb.n), ms)
             if rc < 0:
-                raise_last(rc, "call of method %s" % method)
-            return _string_at(tb.buf, tb.n.value)
+                _raise_call(rc, method, tb.n.value, rb.cap)
+            return rb.take(tb.n.value)
         finally:
             guard.leave()
             if req is not None:
@@ -232,19 +226,22 @@ class Actor:
 
     def call_async(self, method, data=b"", reply_cap=None):
         """Sends a call on the handle's pipelined connection and returns a
-        spoke.Future at once; many may be in flight.  The reply must fit
-        reply_cap bytes (default 64 KiB), else the future fails with
-        spoke.NoSpace.  The request is not needed once this returns."""
+        spoke.Future at once; many may be in flight.  The request is not
+        needed once this returns.  The reply goes into a buffer with room
+        for any reply (as call()'s), kept for reuse; reply_cap (bytes)
+        gives a plain buffer of that size instead, and a larger reply fails
+        the future with spoke.NoSpace."""
         if reply_cap is None:
-            cap = DEFAULT_REPLY_CAP
             pool = self._pool
-            buf = pool.pop() if pool else ctypes.create_string_buffer(cap)
+            buf = pool.pop() if pool else ReplyBuf()
+            addr, cap = buf.addr, buf.cap
         else:
-            if not isinstance(reply_cap, int) or reply_cap < 0:
+            if isinstance(reply_cap, bool) or not isinstance(reply_cap, int) or reply_cap < 0:
                 raise InvalidArgument(-1016, "call_async: reply_cap=%r: expected an int >= 0"
                                       % (reply_cap,))
             cap = reply_cap
             buf = ctypes.create_string_buffer(cap) if cap else None
+            addr = buf
         fut = Future(self, method, buf, cap)
         req = borrow(data, "data")
         guard = self._guard
@@ -253,7 +250,7 @@ class Actor:
             # In flight from here: its memory stays referenced by the handle
             # until a wait completes it or the handle closes.
             self._inflight.add(fut)
-            rc = _spoke_call_async(self._h, method, req.ptr, req.len, buf, cap, _byref(fut._f))
+            rc = _spoke_call_async(self._h, method, req.ptr, req.len, addr, cap, _byref(fut._f))
             if rc < 0:
                 self._inflight.discard(fut)
                 fut._fail_now(rc)
@@ -263,9 +260,9 @@ class Actor:
         return fut
 
     # called by a Future once it is complete
-    def _done(self, fut, buf, cap):
+    def _done(self, fut, buf):
         self._inflight.discard(fut)
-        if cap == DEFAULT_REPLY_CAP and buf is not None and not self._guard.closed:
+        if type(buf) is ReplyBuf and len(self._pool) < POOL_MAX and not self._guard.closed:
             self._pool.append(buf)
 
 
@@ -309,7 +306,7 @@ class Future:
         except Error as e:
             self._exc = e
         self._done = True
-        self._actor._done(self, self._buf, self._cap)
+        self._actor._done(self, self._buf)
         self._buf = None
 
     def done(self):
@@ -354,9 +351,11 @@ class Future:
                     except Error as e:
                         self._exc = e
             else:
-                self._value = _string_at(self._buf, self._f.reply_len)
+                buf = self._buf
+                n = self._f.reply_len
+                self._value = buf.take(n) if type(buf) is ReplyBuf else _string_at(buf, n)
             self._done = True
-            self._actor._done(self, self._buf, self._cap)
+            self._actor._done(self, self._buf)
             self._buf = None
         finally:
             self._lock.release()
