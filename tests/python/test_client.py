@@ -504,5 +504,26 @@ class TestClient(Job):
         self.assertEqual(results, ["closed"] * 4)
 
 
+    def test_close_waits_for_a_future_being_waited(self):
+        a = self.client.actor(self.probe())
+        f = a.call_async(NAP, struct.pack("<I", 300))
+        got = []
+
+        def waiter():
+            try:
+                got.append(f.result(timeout=5))
+            except Exception as e:
+                got.append(e)
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(0.05)
+        a.close()  # after the wait in the other thread received its reply
+        t.join(10)
+        self.assertEqual(got, [struct.pack("<I", 300)])
+        self.assertEqual(f.result(), struct.pack("<I", 300))
+        with self.assertRaises(spoke.Closed):
+            a.call_async(ECHO, b"x")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

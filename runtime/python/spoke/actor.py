@@ -36,12 +36,22 @@ class _Guard:
     the C handle must not be closed under a call.  Each call is bounded by
     its own timeout, so the wait in close() is too."""
 
-    __slots__ = ("cond", "users", "closed")
+    __slots__ = ("cond", "users", "closed", "finished")
 
     def __init__(self):
         self.cond = threading.Condition(threading.Lock())
         self.users = 0
         self.closed = False
+        self.finished = threading.Event()  # set once the C handle is closed
+
+    def try_enter(self):
+        """Enters unless closed: then waits until the close is over."""
+        with self.cond:
+            if not self.closed:
+                self.users += 1
+                return True
+        self.finished.wait()
+        return False
 
     def enter(self, what):
         with self.cond:
@@ -114,6 +124,7 @@ class Actor:
             return
         lib.spoke_actor_close(self._h)
         self._h = None
+        guard.finished.set()
         self._inflight.clear()  # each completed with SPOKE_ECLOSED
         self._pool = []
         self._client._forget(self)
@@ -334,9 +345,15 @@ class Future:
         if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
             raise Timeout(-1010, "result: another thread's wait for method %s's reply did "
                           "not end within timeout=%r s" % (self.method, timeout))
+        guard = self._actor._guard
+        entered = False
         try:
             if self._done:
                 return
+            # A wait counts as a call on the handle, which close() waits
+            # for; after the close the future is complete (SPOKE_ECLOSED)
+            # and the wait reads only the future.
+            entered = guard.try_enter()
             rc = _spoke_future_wait(_byref(self._f), ms)
             if rc < 0:
                 if rc == ENOSPC:
@@ -355,9 +372,14 @@ class Future:
                 n = self._f.reply_len
                 self._value = buf.take(n) if type(buf) is ReplyBuf else _string_at(buf, n)
             self._done = True
+            if entered:
+                guard.leave()
+                entered = False
             self._actor._done(self, self._buf)
             self._buf = None
         finally:
+            if entered:
+                guard.leave()
             self._lock.release()
 
     def __await__(self):
