@@ -371,6 +371,11 @@ class TestErrors(Job):
         self.assertIn("data", str(cm.exception))
         with self.assertRaises(TypeError):
             a.call(ECHO, 12345)
+        for bad in (-1, 2**32, "1", 1.0):
+            for call in (a.call, a.call_async):
+                with self.assertRaises(spoke.InvalidArgument) as cm:
+                    call(bad)
+                self.assertIn("method=", str(cm.exception))
 
 
 class TestClient(Job):

@@ -190,6 +190,8 @@ class Actor:
         memory the kernel maps only where the reply lands: no reply is too
         large, and no method runs twice to make room.  One copy makes the
         bytes; call_into() writes into a buffer of yours instead."""
+        if type(method) is not int or not 0 <= method <= 0xFFFFFFFF:
+            raise _bad_method(method)
         ms = 0 if timeout is None else timeout_ms(timeout, "timeout")
         if type(data) is bytes:
             ptr, n, req = data, len(data), None
@@ -215,6 +217,8 @@ class Actor:
         contiguous buffer: bytearray, memoryview, a NumPy array...); returns
         the reply's length.  A reply larger than the buffer is spoke.NoSpace
         (its .reply_len says how large)."""
+        if type(method) is not int or not 0 <= method <= 0xFFFFFFFF:
+            raise _bad_method(method)
         ms = 0 if timeout is None else timeout_ms(timeout, "timeout")
         req = borrow(data, "data")
         try:
@@ -242,6 +246,8 @@ class Actor:
         for any reply (as call()'s), kept for reuse; reply_cap (bytes)
         gives a plain buffer of that size instead, and a larger reply fails
         the future with spoke.NoSpace."""
+        if type(method) is not int or not 0 <= method <= 0xFFFFFFFF:
+            raise _bad_method(method)
         if reply_cap is None:
             pool = self._pool
             buf = pool.pop() if pool else ReplyBuf()
@@ -275,6 +281,10 @@ class Actor:
         self._inflight.discard(fut)
         if type(buf) is ReplyBuf and len(self._pool) < POOL_MAX and not self._guard.closed:
             self._pool.append(buf)
+
+
+def _bad_method(method):
+    return InvalidArgument(-1016, "method=%r: expected an int from 0 to 2**32-1" % (method,))
 
 
 def _raise_call(rc, method, reply_len, cap):
