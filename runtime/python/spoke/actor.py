@@ -77,11 +77,15 @@ class _Guard:
 
 
 class _ThreadBuf(threading.local):
-    """Each thread's reply buffer for call(): room for any reply."""
+    """Each thread's reply buffer for call(), whatever the handle: room for
+    any reply (a thread makes one synchronous call at a time)."""
 
     def __init__(self):
         self.reply = ReplyBuf()
         self.n = ctypes.c_size_t(0)
+
+
+_thread_buf = _ThreadBuf()
 
 
 _executor = None
@@ -112,7 +116,6 @@ class Actor:
         self._h = handle
         self.name = name
         self._guard = _Guard()
-        self._local = _ThreadBuf()
         self._inflight = set()  # futures whose memory the C handle may still write
         self._pool = []         # ReplyBufs of finished call_async()s, reused
 
@@ -201,7 +204,7 @@ class Actor:
         guard = self._guard
         guard.enter("call")
         try:
-            tb = self._local
+            tb = _thread_buf
             rb = tb.reply
             rc = _spoke_call(self._h, method, ptr, n, rb.addr, rb.cap, _byref(tb.n), ms)
             if rc < 0:
