@@ -268,6 +268,16 @@ class TestErrors(Job):
         m = pickle.loads(pickle.dumps(spoke.MethodError(-1017, "m", -5)))
         self.assertEqual((type(m), m.status, m.message), (spoke.MethodError, -5, "m"))
 
+    def test_library_not_found(self):
+        import subprocess
+        import sys
+        env = dict(os.environ, SPOKE_LIBRARY="/nonexistent/libspoke.so")
+        out = subprocess.run([sys.executable, "-c", "import spoke"], env=env,
+                             capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("SPOKE_LIBRARY=/nonexistent/libspoke.so: no such file", out.stderr)
+        self.assertTrue(spoke.library_path)
+
     def test_dead_actor(self):
         a = self.actor()
         with self.assertRaises(spoke.DeadActor) as cm:
