@@ -4,7 +4,8 @@
 # find_package(Spoke), and run it (it calls spoke_version() and the
 # serializer); then, where the build has a C++17 compiler, the same for a
 # C++ program over spoke/spoke.hpp (the CMake one through the original
-# Spoke's target names, Spoke::core Spoke::agent).  Skips (77) without cmake.
+# Spoke's target names, Spoke::core Spoke::agent); and the installed Python
+# package calls an actor.  Skips (77) without cmake.
 set -u
 command -v cmake >/dev/null || { echo "SKIP: cmake is not installed"; exit 77; }
 root=$(mktemp -d /tmp/spoke-install.XXXXXX)
@@ -56,6 +57,46 @@ CM
 (cd "$root/cm" && cmake -S . -B build -DCMAKE_PREFIX_PATH="$pfx" -DCMAKE_C_FLAGS="$san" >cmake.log 2>&1 &&
 	cmake --build build >>cmake.log 2>&1) || { cat "$root/cm/cmake.log"; echo "FAIL: CMake build"; exit 1; }
 LD_LIBRARY_PATH=$pfx/lib "$root/cm/build/app" || { echo "FAIL: run (CMake)"; exit 1; }
+
+# Python: the installed package (make install's site-packages) imports,
+# finds the installed libspoke by itself, and calls an actor of a job run
+# by the installed spoke-launch --local (the build's test actor module).
+python=$(sed -n 's/^PYTHON = //p' "$SPOKE_BUILDDIR/Makefile")
+pypkg=$(ls -d "$pfx"/lib/python3*/*-packages/spoke 2>/dev/null | head -n1)
+if [ -z "$python" ] || [ "$python" = ":" ]; then
+	echo "# SKIP Python: configure found no python3"
+else
+	[ -n "$pypkg" ] && [ -e "$pypkg/_paths.py" ] ||
+		{ echo "FAIL: the Python package is not installed under $pfx/lib/python3*"; exit 1; }
+	pyenv=(env -u SPOKE_LIBRARY PYTHONPATH="$(dirname "$pypkg")" PYTHONDONTWRITEBYTECODE=1)
+	if [ -n "$san" ]; then # the sanitizer runtime first, Python's own leaks unreported
+		cc=$(sed -n 's/^CC = //p' "$SPOKE_BUILDDIR/Makefile")
+		pre=$(${cc:-cc} -print-file-name=libasan.so):$(${cc:-cc} -print-file-name=libubsan.so)
+		pyenv+=(LD_PRELOAD="$pre" ASAN_OPTIONS=detect_leaks=0)
+	fi
+	cat >"$root/drive.py" <<PY
+import spoke
+assert spoke.library_path.startswith("$pfx/lib/"), spoke.library_path
+with spoke.Client() as c:
+    c.spawn("Probe", "py-installed")
+    with c.actor("py-installed") as a:
+        r = a.call(1, b"hello from the installed package")
+assert r == b"hello from the installed package", r
+print("spoke %s from Python (%s): called an actor" % (spoke.__version__, spoke.library_path))
+PY
+	"${pyenv[@]}" "$python" -c "import spoke" || { echo "FAIL: import spoke (installed)"; exit 1; }
+	if [ -x "$pfx/bin/spoke-launch" ]; then
+		printf '#!/bin/sh\nexec %s %s "%s"\n' "$(printf "'%s' " "${pyenv[@]}")" "'$python'" \
+			"$root/drive.py" >"$root/drive.sh"
+		chmod +x "$root/drive.sh"
+		printf 'name: py-install\ngang: 1x1\nmodules: [%s]\ndriver: %s\n' \
+			"$SPOKE_BUILDDIR/tests/harness/.libs/testactor.so" "$root/drive.sh" >"$root/py.yaml"
+		"$pfx/bin/spoke-launch" --local --log-dir "$root/pylogs" "$root/py.yaml" ||
+			{ echo "FAIL: the installed Python package calling an actor"; exit 1; }
+	else
+		echo "# Python: imported; no installed spoke-launch (libyaml) to run a job with"
+	fi
+fi
 
 # C++ (include/spoke/spoke.hpp), with the build's C++ compiler.
 cxx=$(sed -n 's/^CXX = //p' "$SPOKE_BUILDDIR/Makefile")
