@@ -212,6 +212,22 @@ int spk_loop_finish(struct spk_loop_conn *c, spoke_buf *b, uint8_t type, uint64_
 	return 0;
 }
 
+int spk_loop_queue(struct spk_loop_conn *c, uint8_t type, uint64_t id, int32_t aux,
+		   const void *p, size_t n)
+{
+	spoke_buf b;
+
+	spk_loop_begin(c, &b);
+	spoke_buf_put_raw(&b, p, n);
+	if (!c->out)
+		return SPOKE_EDEAD;
+	if (b.err)
+		return b.err;
+	spk_hdr_encode(c->out + c->out_len, type, id, aux, (uint32_t)b.len);
+	c->out_len += SPK_HDR_SIZE + b.len;
+	return 0;
+}
+
 int spk_loop_send(struct spk_loop_conn *c, uint8_t type, uint64_t id, int32_t aux, const void *p,
 		    size_t n)
 {

@@ -131,6 +131,10 @@ void spk_loop_begin(struct spk_loop_conn *c, spoke_buf *b);
 int spk_loop_finish(struct spk_loop_conn *c, spoke_buf *b, uint8_t type, uint64_t id, int32_t aux);
 int spk_loop_send(struct spk_loop_conn *c, uint8_t type, uint64_t id, int32_t aux, const void *p,
 		    size_t n);
+/* Queues a frame behind the output without sending it: spk_loop_flush()
+ * sends what was queued (many frames, one send). */
+int spk_loop_queue(struct spk_loop_conn *c, uint8_t type, uint64_t id, int32_t aux,
+		   const void *p, size_t n);
 /* Sends a REPLY with a negative status and a message as its payload. */
 int spk_loop_reply_error(struct spk_loop_conn *c, uint64_t id, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -114,18 +114,22 @@ static spoke_call_ctx *pop(spoke_call_ctx **head, spoke_call_ctx **tail)
 	return c;
 }
 
-/* Room for n bytes at *p (capacity *cap). */
+/* Room for n bytes at *p (capacity *cap, grown by doubling: a stream's
+ * queue takes many small chunks). */
 static int reserve(uint8_t **p, size_t *cap, size_t n)
 {
+	size_t want = *cap ? *cap : 64;
 	uint8_t *np;
 
 	if (n <= *cap)
 		return 0;
-	np = realloc(*p, n);
+	while (want < n)
+		want *= 2;
+	np = realloc(*p, want);
 	if (!np)
 		return -ENOMEM;
 	*p = np;
-	*cap = n;
+	*cap = want;
 	return 0;
 }
 
@@ -177,6 +181,16 @@ static void give_back(spoke_call_ctx *c)
 	pthread_mutex_unlock(&K.lock);
 }
 
+/* Has the loop look at the queues: from another thread, through its
+ * eventfd; from its own thread, by feeding the event (no system call). */
+static void wake_loop(void)
+{
+	if (spk_worker_on_loop())
+		ev_feed_event(K.loop, &K.wake, EV_ASYNC);
+	else
+		ev_async_send(K.loop, &K.wake);
+}
+
 /* c's answer is set: on to the loop's thread. */
 static void done(spoke_call_ctx *c)
 {
@@ -184,7 +198,7 @@ static void done(spoke_call_ctx *c)
 	atomic_store(&c->state, K_DONE);
 	push(&K.done_head, &K.done_tail, c);
 	pthread_mutex_unlock(&K.lock);
-	ev_async_send(K.loop, &K.wake);
+	wake_loop();
 }
 
 /* Hands c's queued chunks to its transport (K.lock held): 0 once none
@@ -192,16 +206,23 @@ static void done(spoke_call_ctx *c)
  * for room. */
 static int send_chunks(spoke_call_ctx *c)
 {
+	bool sent = false;
+
 	while (c->q_head < c->q_len && !atomic_load(&c->cancelled)) {
 		uint32_t n;
 
 		memcpy(&n, c->q + c->q_head, 4);
 		if (c->from.chunk(c->from.conn, c->from.id, c->q + c->q_head + 4, n) ==
 		    SPOKE_EAGAIN)
-			return 1;
+			break;
 		c->q_head += 4 + (size_t)n;
+		sent = true;
 		spk_worker_served();
 	}
+	if (sent && c->from.flush)
+		c->from.flush(c->from.conn);
+	if (c->q_head < c->q_len && !atomic_load(&c->cancelled))
+		return 1;
 	c->q_head = c->q_len = 0;
 	pthread_cond_broadcast(&K.room);
 	return 0;
@@ -283,6 +304,12 @@ static void answer_all(void)
 		ev_timer_start(K.loop, &K.retry);
 	else if (!waiting && ev_is_active(&K.retry))
 		ev_timer_stop(K.loop, &K.retry);
+}
+
+void spk_kept_answer_now(void)
+{
+	if (K.started)
+		answer_all();
 }
 
 static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
@@ -515,7 +542,7 @@ int spoke_stream_emit(spoke_call_ctx *ctx, const void *data, size_t len, int tim
 	}
 	pthread_mutex_unlock(&K.lock);
 	if (rc == 0)
-		ev_async_send(K.loop, &K.wake);
+		wake_loop();
 	return rc;
 }
 

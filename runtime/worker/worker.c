@@ -229,8 +229,13 @@ static int tcp_chunk(void *conn, uint64_t id, const void *data, size_t len)
 		if (c->out_len - c->out_sent > STREAM_ROOM)
 			return SPOKE_EAGAIN;
 	}
-	spk_loop_send(c, SPK_CHUNK, id, 0, data, len); /* a connection gone drops it */
+	spk_loop_queue(c, SPK_CHUNK, id, 0, data, len); /* a connection gone drops it */
 	return 0;
+}
+
+static void tcp_flush(void *conn)
+{
+	spk_loop_flush(conn);
 }
 
 static void on_call(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *req)
@@ -257,10 +262,12 @@ static void on_call(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view
 	spk_loop_begin(c, &reply);
 	rc = run_method(&(struct spk_call_origin){ .conn = c, .id = h->id,
 						   .stream = (h->flags & SPK_CF_STREAM) != 0,
-						   .answer = tcp_answer, .chunk = tcp_chunk },
+						   .answer = tcp_answer, .chunk = tcp_chunk,
+						   .flush = tcp_flush },
 			(uint32_t)h->aux, req, &reply, &code, msg, sizeof(msg));
 	if (rc == SPK_KEPT) { /* what the method packed is not sent; the next calls wait */
 		spk_loop_hold(c);
+		spk_kept_answer_now();
 		return;
 	}
 	if (rc < 0) {

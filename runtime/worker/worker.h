@@ -53,6 +53,11 @@ void spk_kept_stop(int wait_ms);
  * message in msg. */
 int spk_kept_submit(const struct spk_call_origin *from, const spoke_method *m, spoke_view *req,
 		    char *msg, size_t cap);
+/* Sends what finished calls and streams have ready now, instead of at the
+ * loop's next turn: on the loop's thread, outside any method and any
+ * transport's serving (the TCP path, right after a method kept its call:
+ * a stream's first chunk goes out at once). */
+void spk_kept_answer_now(void);
 /* env.gone: the calls kept on conn are cancelled. */
 void spk_kept_gone(void *conn);
 /* A CANCEL came on conn: its call id, if kept, is cancelled. */

@@ -111,6 +111,9 @@ struct spk_call_origin {
 	 * connection may fill small: a few hundred KiB).  NULL: no streams
 	 * here (spoke_stream_emit says so). */
 	int (*chunk)(void *conn, uint64_t id, const void *data, size_t len);
+	/* After a batch of chunks: sends what chunk queued, wakes the client
+	 * (NULL: chunk did). */
+	void (*flush)(void *conn);
 };
 
 /* What spk_method_fn returns when the method kept its call: no REPLY now.
