@@ -153,7 +153,15 @@ SPOKE_API uint32_t spoke_call_method(const spoke_call_ctx *ctx);
  * used after its finish, and a second finish is refused until the worker
  * reuses the context for another call). */
 SPOKE_API int spoke_call_finish(spoke_call_ctx *ctx, int status, const void *data, size_t len);
-/* Non-zero once the call was cancelled (its client went away). */
+/* The call's deadline: the CLOCK_MONOTONIC time, in microseconds, until
+ * which its caller waits (its timeout), 0 if it has none; ctx NULL: the
+ * call whose method runs on this thread.  A kept call still unanswered at
+ * its deadline is answered SPOKE_ETIMEDOUT by the runtime, once, and
+ * cancelled (spoke_call_cancelled, the cancel callback); its finish then
+ * returns SPOKE_ETIMEDOUT and sends nothing. */
+SPOKE_API int64_t spoke_call_deadline(const spoke_call_ctx *ctx);
+/* Non-zero once the call was cancelled (its client went away, gave it up,
+ * or its deadline passed). */
 SPOKE_API int spoke_call_cancelled(const spoke_call_ctx *ctx);
 /* fn(ctx, arg) runs once, on the worker's loop thread, when the call is
  * cancelled (at once if it is already); it may call spoke_call_finish(). */

@@ -8,8 +8,10 @@
 #define SPOKE_VERSION_STRING "0.1.0"
 
 /* Version of the wire protocol; peers of another version are refused.
- * 2: the handshake names the server meant and binds both nonces and roles. */
-#define SPOKE_PROTOCOL_VERSION 2
+ * 2: the handshake names the server meant and binds both nonces and roles.
+ * 3: a 32-byte header carrying a call's deadline (ttl_ms); CHUNK and
+ *    CANCEL frames, a CALL's stream flag. */
+#define SPOKE_PROTOCOL_VERSION 3
 
 #ifdef __cplusplus
 extern "C" {

@@ -7,6 +7,7 @@
 #include <spoke/errors.h>
 #include <spoke/version.h>
 
+#include "clock.h"
 #include "env.h"
 #include "errmsg.h"
 #include "frame.h"
@@ -37,6 +38,23 @@ void spk_hdr_encode(uint8_t out[SPK_HDR_SIZE], uint8_t type, uint64_t id, int32_
 	put32(out + 12, (uint32_t)(id >> 32));
 	put32(out + 16, (uint32_t)aux);
 	put32(out + 20, len);
+	put32(out + 24, 0);
+	put32(out + 28, 0);
+}
+
+void spk_hdr_set_ttl(uint8_t out[SPK_HDR_SIZE], uint32_t ttl_ms)
+{
+	put32(out + 24, ttl_ms);
+}
+
+uint32_t spk_ttl_of(int64_t deadline)
+{
+	int64_t left;
+
+	if (deadline <= 0)
+		return 0;
+	left = (deadline - spk_now_us() + 999) / 1000;
+	return left < 1 ? 1 : left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
 }
 
 void spk_hdr_set_flags(uint8_t out[SPK_HDR_SIZE], uint16_t flags)
@@ -62,6 +80,9 @@ int spk_hdr_decode_flags(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, u
 	h->id = (uint64_t)get32(in + 8) | (uint64_t)get32(in + 12) << 32;
 	h->aux = (int32_t)get32(in + 16);
 	h->len = get32(in + 20);
+	h->ttl_ms = get32(in + 24);
+	if (get32(in + 28) != 0 || (h->ttl_ms && h->type != SPK_CALL))
+		return SPOKE_EPROTO;
 	if (h->type == SPK_CALL)
 		allowed |= SPK_CF_MASK;
 	if (h->type < SPK_HELLO || h->type > SPK_TYPE_MAX_ || (h->flags & ~allowed))

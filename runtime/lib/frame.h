@@ -1,4 +1,4 @@
-/* frame.h - the wire frame: a fixed 24-byte header, then the payload.
+/* frame.h - the wire frame: a fixed 32-byte header, then the payload.
  *
  *   offset size field
  *        0    4 magic   "SPK1" (0x314b5053, little-endian)
@@ -10,6 +10,9 @@
  *        8    8 id      request id; a reply carries its request's id
  *       16    4 aux     method id (CALL) or status (REPLY, AUTH_OK, READY)
  *       20    4 len     payload bytes that follow
+ *       24    4 ttl_ms  CALL: the milliseconds its caller still waits (its
+ *                       deadline, which the worker keeps; 0: none); else 0
+ *       28    4 0       (reserved)
  *
  * All fields little-endian.  The same layout serves every transport. */
 #ifndef SPOKE_FRAME_H
@@ -19,7 +22,7 @@
 #include <stdint.h>
 
 #define SPK_MAGIC 0x314b5053u
-#define SPK_HDR_SIZE 24u
+#define SPK_HDR_SIZE 32u
 #define SPK_MAX_PAYLOAD_DEFAULT (64u << 20) /* 64 MiB */
 #define SPK_MAX_PAYLOAD_LIMIT (1u << 30)    /* what $SPOKE_MAX_MSG may raise it to */
 #define SPK_MAX_PAYLOAD_MIN (4u << 10)      /* and lower it to */
@@ -65,14 +68,21 @@ struct spk_hdr {
 	uint64_t id;
 	int32_t aux;
 	uint32_t len;
+	uint32_t ttl_ms;
 };
 
 void spk_hdr_encode(uint8_t out[SPK_HDR_SIZE], uint8_t type, uint64_t id, int32_t aux,
 		    uint32_t len);
-/* Sets the flags of an encoded header (RDMA only). */
+/* Sets the flags of an encoded header (a transport's, a CALL's). */
 void spk_hdr_set_flags(uint8_t out[SPK_HDR_SIZE], uint16_t flags);
+/* Sets the ttl_ms of an encoded CALL header. */
+void spk_hdr_set_ttl(uint8_t out[SPK_HDR_SIZE], uint32_t ttl_ms);
+/* The ttl_ms of a CALL whose caller waits until deadline (spk_now_us()
+ * microseconds): what is left, rounded up, at least 1; 0 (no deadline) for
+ * a deadline <= 0. */
+uint32_t spk_ttl_of(int64_t deadline);
 /* Checks and decodes a header: SPOKE_EPROTO for a wrong magic, an unknown
- * type or nonzero flags (but a CALL's SPK_CF_* ones), SPOKE_EVERSION for another version, SPOKE_ETOOBIG
+ * type, nonzero flags (but a CALL's SPK_CF_* ones) or reserved bytes, SPOKE_EVERSION for another version, SPOKE_ETOOBIG
  * for len > max_payload. */
 int spk_hdr_decode(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, struct spk_hdr *h);
 /* The same, allowing the flag bits in `allowed` (the RDMA transport's). */

@@ -209,6 +209,8 @@ int spk_sync_send_buf(struct spk_sync_conn *ch, spoke_buf *b, uint8_t type, uint
 		return spk_fail(SPOKE_ETOOBIG, "request of %zu bytes exceeds the maximum of %u",
 				b->len, ch->max_payload);
 	spk_hdr_encode(ch->wbuf, type, id, aux, (uint32_t)b->len);
+	if (type == SPK_CALL)
+		spk_hdr_set_ttl(ch->wbuf, ch->call_ttl_ms);
 	iov = (struct iovec){ ch->wbuf, SPK_HDR_SIZE + b->len };
 	return send_iov(ch, &iov, 1, deadline);
 }
@@ -229,6 +231,8 @@ int spk_sync_send_flags(struct spk_sync_conn *ch, uint8_t type, uint16_t flags, 
 		return spk_fail(SPOKE_ETOOBIG, "request of %zu bytes exceeds the maximum of %u",
 				n, ch->max_payload);
 	spk_hdr_encode(hdr, type, id, aux, (uint32_t)n);
+	if (type == SPK_CALL)
+		spk_hdr_set_ttl(hdr, ch->call_ttl_ms);
 	spk_hdr_set_flags(hdr, flags);
 	return send_iov(ch, iov, n ? 2 : 1, deadline);
 }
@@ -253,6 +257,8 @@ int spk_sync_queue(struct spk_sync_conn *ch, size_t *queued, uint8_t type, uint6
 		ch->wcap = cap;
 	}
 	spk_hdr_encode(ch->wbuf + *queued, type, id, aux, (uint32_t)n);
+	if (type == SPK_CALL)
+		spk_hdr_set_ttl(ch->wbuf + *queued, ch->call_ttl_ms);
 	if (n)
 		memcpy(ch->wbuf + *queued + SPK_HDR_SIZE, p, n);
 	*queued = need;

@@ -29,6 +29,7 @@ struct spk_sync_conn {
 	size_t wcap;
 	uint32_t max_payload;
 	int poll_us;
+	uint32_t call_ttl_ms; /* written into every CALL header it sends (frame.h) */
 	int broken; /* the error that broke it, 0 while usable */
 	char peer[SPK_ADDR_MAX];
 	/* For a pipelined owner (asynchronous calls), set while it sends: a

@@ -40,12 +40,14 @@
 
 #include <spoke/errors.h>
 
+#include "clock.h"
 #include "errmsg.h"
 #include "log.h"
 #include "loop_conn.h"
 #include "worker.h"
 
 #define RETRY_S 0.001
+#define EXPIRY_S 0.005 /* how often kept calls are held to their deadlines */
 #define THREADS_MAX 1024
 
 enum { K_FREE, K_RUNNING, K_KEPT, K_FINISHING, K_DONE };
@@ -56,6 +58,8 @@ struct spoke_call_ctx {
 	_Atomic int state;
 	atomic_int cancelled;
 	bool gone; /* its connection went (K.lock): nothing is sent to it */
+	bool expired; /* its deadline passed: the runtime answered it */
+	int64_t deadline; /* spk_now_us() its caller waits until, 0: none */
 	void (*on_cancel)(spoke_call_ctx *ctx, void *arg);
 	void *cancel_arg;
 	bool cancel_ran; /* the loop's thread only */
@@ -78,6 +82,7 @@ static struct {
 	struct ev_loop *loop;
 	ev_async wake;
 	ev_timer retry;
+	ev_timer expiry; /* looks for kept calls past their deadline */
 	spoke_call_ctx *all;
 	spoke_call_ctx *free_head, *free_tail;
 	spoke_call_ctx *done_head, *done_tail;
@@ -136,7 +141,7 @@ static int reserve(uint8_t **p, size_t *cap, size_t n)
 /* A free context for a call of m from `from` (NULL on a thread's), with a
  * copy of the whole of req; NULL if out of memory. */
 static spoke_call_ctx *take(const spoke_method *m, const struct spk_call_origin *from,
-			    const spoke_view *req)
+			    const spoke_view *req, int64_t deadline)
 {
 	spoke_call_ctx *c;
 
@@ -165,6 +170,8 @@ static spoke_call_ctx *take(const spoke_method *m, const struct spk_call_origin 
 	c->m = m;
 	atomic_store(&c->cancelled, 0);
 	c->gone = false;
+	c->expired = false;
+	c->deadline = deadline;
 	c->on_cancel = NULL;
 	c->cancel_arg = NULL;
 	c->cancel_ran = false;
@@ -199,6 +206,20 @@ static void done(spoke_call_ctx *c)
 	push(&K.done_head, &K.done_tail, c);
 	pthread_mutex_unlock(&K.lock);
 	wake_loop();
+}
+
+/* Sets c's answer from what its method did: status as spk_method_fn gives
+ * it, the reply's len bytes in c->rep. */
+static void set_answer(spoke_call_ctx *c, int status, int code, const char *msg, size_t len)
+{
+	c->ans = (struct spk_answer){ .id = c->from.id, .status = status, .code = code };
+	if (status < 0) {
+		snprintf(c->msg, sizeof(c->msg), "%s", msg);
+		c->ans.msg = c->msg;
+	} else {
+		c->ans.data = c->rep;
+		c->ans.len = len;
+	}
 }
 
 /* Hands c's queued chunks to its transport (K.lock held): 0 once none
@@ -320,26 +341,51 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 	answer_all();
 }
 
+/* Kept calls past their deadline are answered SPOKE_ETIMEDOUT, once, and
+ * cancelled (the flag, the callback); their finish says so. */
+static void expiry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	int64_t now = spk_now_us();
+	spoke_call_ctx *fire[64];
+	unsigned n = 0;
+
+	(void)loop;
+	(void)w;
+	(void)revents;
+	pthread_mutex_lock(&K.lock);
+	for (spoke_call_ctx *c = K.all; c; c = c->all) {
+		char msg[SPK_REPLY_ERROR_MAX];
+		int expect = K_KEPT;
+
+		if (!c->deadline || now < c->deadline || atomic_load(&c->state) != K_KEPT ||
+		    !atomic_compare_exchange_strong(&c->state, &expect, K_FINISHING))
+			continue;
+		c->expired = true;
+		atomic_store(&c->cancelled, 1);
+		snprintf(msg, sizeof(msg), "call %s of actor %s passed its deadline, kept unanswered",
+			 c->m->name, spk_worker_name());
+		set_answer(c, SPOKE_ETIMEDOUT, 0, msg, 0);
+		c->q_head = c->q_len = 0; /* its stream's chunks are dropped */
+		atomic_store(&c->state, K_DONE);
+		push(&K.done_head, &K.done_tail, c);
+		if (c->on_cancel && !c->cancel_ran && n < 64) {
+			c->cancel_ran = true;
+			fire[n++] = c;
+		}
+	}
+	pthread_cond_broadcast(&K.room);
+	pthread_mutex_unlock(&K.lock);
+	for (unsigned i = 0; i < n; i++)
+		fire[i]->on_cancel(fire[i], fire[i]->cancel_arg);
+	answer_all();
+}
+
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)w;
 	(void)revents;
 	answer_all();
-}
-
-/* Sets c's answer from what its method did: status as spk_method_fn gives
- * it, the reply's len bytes in c->rep. */
-static void set_answer(spoke_call_ctx *c, int status, int code, const char *msg, size_t len)
-{
-	c->ans = (struct spk_answer){ .id = c->from.id, .status = status, .code = code };
-	if (status < 0) {
-		snprintf(c->msg, sizeof(c->msg), "%s", msg);
-		c->ans.msg = c->msg;
-	} else {
-		c->ans.data = c->rep;
-		c->ans.len = len;
-	}
 }
 
 /* ---- the public side ---- */
@@ -366,7 +412,7 @@ spoke_call_ctx *spoke_call_defer(spoke_buf *reply)
 		spk_fail(SPOKE_EINVAL, "spoke_call_defer: this call's connection cannot keep calls");
 		return NULL;
 	}
-	c = take(r->m, r->from, &r->req);
+	c = take(r->m, r->from, &r->req, r->deadline);
 	if (!c) {
 		spk_fail(-ENOMEM, "spoke_call_defer: out of memory for the call's context");
 		return NULL;
@@ -383,6 +429,13 @@ spoke_view spoke_call_request(const spoke_call_ctx *ctx)
 
 	spoke_view_init(&v, ctx ? ctx->req : NULL, ctx ? ctx->req_len : 0);
 	return v;
+}
+
+int64_t spoke_call_deadline(const spoke_call_ctx *ctx)
+{
+	if (ctx)
+		return ctx->deadline;
+	return spk_running ? spk_running->deadline : 0;
 }
 
 uint32_t spoke_call_method(const spoke_call_ctx *ctx)
@@ -430,9 +483,14 @@ int spoke_call_finish(spoke_call_ctx *ctx, int status, const void *data, size_t 
 	spk_errmsg_clear();
 	if (!ctx)
 		return spk_fail(SPOKE_EINVAL, "spoke_call_finish: NULL context");
-	if (!atomic_compare_exchange_strong(&ctx->state, &expect, K_FINISHING))
+	if (!atomic_compare_exchange_strong(&ctx->state, &expect, K_FINISHING)) {
+		if (ctx->expired)
+			return spk_fail(SPOKE_ETIMEDOUT, "spoke_call_finish: the deadline of call %s "
+					"of actor %s passed; the runtime answered it", ctx->m->name,
+					spk_worker_name());
 		return spk_fail(SPOKE_EINVAL, "spoke_call_finish: the call is not kept (finished "
 				"already?)");
+	}
 	if (atomic_load(&ctx->cancelled)) {
 		rc = spk_fail(SPOKE_ECANCELED, "spoke_call_finish: call %s of actor %s was "
 			      "cancelled: its client went away", ctx->m->name, spk_worker_name());
@@ -611,7 +669,8 @@ static void *thread_main(void *arg)
 int spk_kept_submit(const struct spk_call_origin *from, const spoke_method *m, spoke_view *req,
 		    char *msg, size_t cap)
 {
-	spoke_call_ctx *c = take(m, from, req);
+	spoke_call_ctx *c = take(m, from, req,
+				 from->ttl_ms ? spk_now_us() + (int64_t)from->ttl_ms * 1000 : 0);
 
 	if (!c) {
 		snprintf(msg, cap, "actor %s: out of memory for a call of method %s",
@@ -678,6 +737,9 @@ int spk_kept_start(struct ev_loop *loop, unsigned threads)
 	ev_async_init(&K.wake, wake_cb);
 	ev_async_start(loop, &K.wake);
 	ev_timer_init(&K.retry, retry_cb, RETRY_S, RETRY_S);
+	ev_timer_init(&K.expiry, expiry_cb, EXPIRY_S, EXPIRY_S);
+	ev_timer_start(loop, &K.expiry);
+	ev_unref(loop); /* it alone keeps no loop running */
 	K.started = true;
 	if (threads <= 1)
 		return 0;
@@ -712,5 +774,7 @@ void spk_kept_stop(int wait_ms)
 				 spk_worker_name(), i + 1);
 	ev_async_stop(K.loop, &K.wake);
 	ev_timer_stop(K.loop, &K.retry);
+	ev_ref(K.loop);
+	ev_timer_stop(K.loop, &K.expiry);
 	K.started = false;
 }

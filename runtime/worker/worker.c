@@ -185,6 +185,7 @@ static int run_method(const struct spk_call_origin *from, uint32_t id, spoke_vie
 		return spk_kept_submit(from, m, req, msg, cap);
 	r.req = *req;
 	r.req.pos = 0;
+	r.deadline = from->ttl_ms ? spk_now_us() + (int64_t)from->ttl_ms * 1000 : 0;
 	rc = spk_worker_invoke(&r, code, msg, cap);
 	return r.kept ? SPK_KEPT : rc;
 }
@@ -262,6 +263,7 @@ static void on_call(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view
 	spk_loop_begin(c, &reply);
 	rc = run_method(&(struct spk_call_origin){ .conn = c, .id = h->id,
 						   .stream = (h->flags & SPK_CF_STREAM) != 0,
+						   .ttl_ms = h->ttl_ms,
 						   .answer = tcp_answer, .chunk = tcp_chunk,
 						   .flush = tcp_flush },
 			(uint32_t)h->aux, req, &reply, &code, msg, sizeof(msg));

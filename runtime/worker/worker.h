@@ -25,6 +25,7 @@ struct spk_running {
 	spoke_view req;                     /* the whole request, as the method got it */
 	spoke_call_ctx *ctx;                /* its context: a thread's, or spoke_call_defer's */
 	bool kept;                          /* the method called spoke_call_defer */
+	int64_t deadline;                   /* spk_now_us() the caller waits until, 0: none */
 	char fail_msg[SPK_FAIL_MSG_MAX];    /* spoke_method_fail's, if it gave one */
 };
 

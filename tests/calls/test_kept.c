@@ -195,6 +195,37 @@ START_TEST(defer_refused_where_it_cannot_be)
 }
 END_TEST
 
+/* A kept call that is never answered: at its caller's deadline (the
+ * call's timeout, carried by its CALL) the runtime answers it
+ * SPOKE_ETIMEDOUT and the actor sees it cancelled; the connection goes on
+ * with the next call.  A method reads the time its caller has left. */
+START_TEST(deadline_of_a_kept_call)
+{
+	spoke_actor *a = spawn_type("Keeper", "k");
+	uint8_t rep[16];
+	char out[16];
+	spoke_future f;
+	int64_t left = 0;
+	size_t n = 0;
+	double t0 = now_ms();
+	int rc;
+
+	ck_assert_int_eq(spoke_call_async(a, KEEP_FOREVER, NULL, 0, out, sizeof(out), &f), 0);
+	rc = spoke_future_wait(&f, 10000);
+	ck_assert_msg(rc == SPOKE_ETIMEDOUT || rc == SPOKE_EMETHOD, "%s (%s)", spoke_strerror(rc),
+		      spoke_errmsg());
+	(void)t0;
+	ck_assert_int_eq(spoke_call(a, KEEP_CANCELLED, NULL, 0, rep, sizeof(rep), &n, 5000), 0);
+	ck_assert_uint_eq(u32_at(rep), 1);
+	ck_assert_int_eq((int32_t)u32_at(rep + 4), SPOKE_ETIMEDOUT);
+	rc = spoke_call(a, KEEP_TIME_LEFT, NULL, 0, &left, sizeof(left), &n, 4000);
+	ck_assert_msg(rc == 0, "%s (%s)", spoke_strerror(rc), spoke_errmsg());
+	ck_assert_msg(left > 3000 && left <= 4000, "the method saw %lld ms left of 4000",
+		      (long long)left);
+	spoke_actor_close(a);
+}
+END_TEST
+
 /* ---- cancellation by the client's death ---- */
 
 static void kept_then_wait(int ready)
@@ -693,6 +724,7 @@ static Suite *kept_suite(void)
 	tcase_add_test(tc, deferred_failure_is_the_methods);
 	tcase_add_test(tc, kept_calls_keep_their_order);
 	tcase_add_test(tc, defer_refused_where_it_cannot_be);
+	tcase_add_test(tc, deadline_of_a_kept_call);
 	tcase_add_test(tc, client_death_cancels_kept_calls);
 	tcase_add_test(tc, future_cancel_reaches_the_actor);
 	tcase_add_test(tc, engine_batches_its_callers);

@@ -29,6 +29,9 @@
 #define KEEP_BURST 55
 /* -> u64 CLOCK_MONOTONIC ns at which the last cancel callback ran */
 #define KEEP_CANCEL_AT 56
+/* -> i64 the milliseconds its caller has left (spoke_call_deadline(NULL)),
+ * -1 for no deadline */
+#define KEEP_TIME_LEFT 57
 #define CONC_NAP 50           /* u32 ms -> u32 calls running at its start */
 #define CONC_PEAK 51          /* -> u32 most calls running at once */
 

@@ -248,6 +248,19 @@ static int cancel_at(void *state, spoke_view *req, spoke_buf *reply)
 	return spoke_buf_put_u64(reply, atomic_load(&cancel_at_ns));
 }
 
+static int time_left(void *state, spoke_view *req, spoke_buf *reply)
+{
+	int64_t d = spoke_call_deadline(NULL);
+	struct timespec ts;
+
+	(void)state;
+	(void)req;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!d)
+		return spoke_buf_put_i64(reply, -1);
+	return spoke_buf_put_i64(reply, (d - (ts.tv_sec * 1000000LL + ts.tv_nsec / 1000)) / 1000);
+}
+
 static int pid(void *state, spoke_view *req, spoke_buf *reply)
 {
 	(void)state;
@@ -365,6 +378,7 @@ static const spoke_method keeper_methods[] = {
 	{ KEEP_PID, "pid", pid },
 	{ KEEP_BURST, "burst", burst },
 	{ KEEP_CANCEL_AT, "cancel_at", cancel_at },
+	{ KEEP_TIME_LEFT, "time_left", time_left },
 };
 
 static const spoke_actor_type keeper_type = {

@@ -20,6 +20,7 @@
 
 #include "../harness/fixture.h"
 #include "../harness/probe.h"
+#include "frame.h"
 
 START_TEST(spawn_and_call)
 {
@@ -319,8 +320,8 @@ START_TEST(wrong_token_and_garbage_refused)
 	ck_assert(closed_within(fd, 2000));
 	close(fd);
 	for (int k = 0; k < 3; k++) {
-		/* magic "SPK1", version, type AUTH, flags, id, aux, len */
-		uint8_t hdr[24] = { 'S', 'P', 'K', '1', 1, 2 };
+		/* magic "SPK1", version, type AUTH, flags, id, aux, len, ttl, 0 */
+		uint8_t hdr[SPK_HDR_SIZE] = { 'S', 'P', 'K', '1', SPOKE_PROTOCOL_VERSION, 2 };
 
 		if (k == 0)
 			hdr[4] = 9; /* a version from the future */

@@ -90,12 +90,24 @@ START_TEST(test_encode_layout)
 		0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01, /* id */
 		0xfe, 0xff, 0xff, 0xff,                         /* aux = -2 */
 		0xef, 0xbe, 0xad, 0xde,                         /* len */
+		0x10, 0x27, 0x00, 0x00,                         /* ttl_ms = 10000 */
+		0x00, 0x00, 0x00, 0x00,                         /* reserved */
 	};
 	uint8_t out[SPK_HDR_SIZE];
+	struct spk_hdr h;
 
 	memset(out, 0xaa, sizeof(out));
 	spk_hdr_encode(out, SPK_CALL, UINT64_C(0x0123456789abcdef), -2, 0xdeadbeefu);
+	spk_hdr_set_ttl(out, 10000);
 	ck_assert_mem_eq(out, want, SPK_HDR_SIZE);
+	ck_assert_int_eq(spk_hdr_decode(out, UINT32_MAX, &h), 0);
+	ck_assert_uint_eq(h.ttl_ms, 10000);
+	/* A deadline only on a CALL; the reserved word stays 0. */
+	out[5] = SPK_REPLY;
+	ck_assert_int_eq(spk_hdr_decode(out, UINT32_MAX, &h), SPOKE_EPROTO);
+	out[5] = SPK_CALL;
+	out[30] = 1;
+	ck_assert_int_eq(spk_hdr_decode(out, UINT32_MAX, &h), SPOKE_EPROTO);
 }
 END_TEST
 
@@ -109,6 +121,8 @@ START_TEST(test_encode_layout_extremes)
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* id = UINT64_MAX */
 		0x00, 0x00, 0x00, 0x80,                         /* aux = INT32_MIN */
 		0x00, 0x00, 0x00, 0x00,                         /* len = 0 */
+		0x00, 0x00, 0x00, 0x00,                         /* ttl_ms */
+		0x00, 0x00, 0x00, 0x00,                         /* reserved */
 	};
 	uint8_t out[SPK_HDR_SIZE];
 
@@ -234,12 +248,14 @@ START_TEST(test_parse_garbage)
 	};
 
 	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+		uint8_t buf[64] = { 0 }; /* then the NULs that strlen stopped at */
 		size_t n = strlen(inputs[i]);
 		struct spk_hdr h;
 
+		memcpy(buf, inputs[i], n);
 		if (n < SPK_HDR_SIZE)
-			n = SPK_HDR_SIZE; /* the NULs that strlen stopped at */
-		ck_assert_int_eq(parse_exact((const uint8_t *)inputs[i], n, 4096, &h), SPOKE_EPROTO);
+			n = SPK_HDR_SIZE;
+		ck_assert_int_eq(parse_exact(buf, n, 4096, &h), SPOKE_EPROTO);
 	}
 	{
 		uint8_t zeros[SPK_HDR_SIZE] = { 0 };

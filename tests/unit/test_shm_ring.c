@@ -156,17 +156,17 @@ START_TEST(test_full)
 	ck_assert_int_eq(spk_shm_ring_room(&p.prod, 1, &at, &room), 1);
 	consume(&p, id++, RING - SPK_HDR_SIZE);
 	/* Fill with 1 KiB frames until refused. */
-	while (produce(&p, id, 1000) == 0)
+	while (produce(&p, id, 1024 - SPK_HDR_SIZE) == 0)
 		id++;
 	ck_assert_uint_eq(id - 2, RING / 1024);
 	ck_assert_int_eq(spk_shm_ring_room(&p.prod, 64, &at, &room), 1);
-	consume(&p, 2, 1000);
+	consume(&p, 2, 1024 - SPK_HDR_SIZE);
 	ck_assert_int_eq(spk_shm_ring_room(&p.prod, 1024, &at, &room), 0);
 	ck_assert_uint_eq(room, 1024);
 	ck_assert_int_eq(spk_shm_ring_room(&p.prod, 1025, &at, &room), 1);
-	ck_assert_int_eq(produce(&p, id, 1000), 0);
+	ck_assert_int_eq(produce(&p, id, 1024 - SPK_HDR_SIZE), 0);
 	for (uint64_t k = 3; k <= id; k++)
-		consume(&p, k, 1000);
+		consume(&p, k, 1024 - SPK_HDR_SIZE);
 	pair_free(&p);
 }
 END_TEST
@@ -185,7 +185,7 @@ START_TEST(test_garbage_head)
 	struct pair p;
 
 	pair_init(&p, RING);
-	ck_assert_int_eq(produce(&p, 1, 100), 0);
+	ck_assert_int_eq(produce(&p, 1, 124 - SPK_HDR_SIZE), 0); /* two lines */
 	p.head = RING + 64; /* ahead by more than the ring */
 	ck_assert_int_eq(peek(&p), SPOKE_EPROTO);
 	p.head = 65; /* off a line */
@@ -193,7 +193,7 @@ START_TEST(test_garbage_head)
 	p.head = UINT64_MAX - 63; /* "behind" the tail */
 	ck_assert_int_eq(peek(&p), SPOKE_EPROTO);
 	p.head = 192;
-	consume(&p, 1, 100);
+	consume(&p, 1, 124 - SPK_HDR_SIZE);
 	p.head = 64; /* moved back */
 	ck_assert_int_eq(peek(&p), SPOKE_EPROTO);
 	pair_free(&p);
@@ -207,7 +207,7 @@ START_TEST(test_garbage_tail)
 	size_t room;
 
 	pair_init(&p, RING);
-	ck_assert_int_eq(produce(&p, 1, 100), 0);
+	ck_assert_int_eq(produce(&p, 1, 124 - SPK_HDR_SIZE), 0); /* two lines */
 	p.tail = 192; /* past the head */
 	ck_assert_int_eq(spk_shm_ring_room(&p.prod, 64, &at, &room), SPOKE_EPROTO);
 	p.tail = 8; /* off a line */
@@ -239,9 +239,9 @@ START_TEST(test_garbage_frames)
 	ck_assert_int_eq(peek(&p), SPOKE_EPROTO);
 	spk_hdr_set_flags(p.mem, SPK_SF_BULK | SPK_SF_MR);
 	ck_assert_int_eq(peek(&p), SPOKE_EPROTO);
-	spk_hdr_encode(p.mem, SPK_CALL, 1, 0, 41);
+	spk_hdr_encode(p.mem, SPK_CALL, 1, 0, 64 - SPK_HDR_SIZE + 1);
 	ck_assert_int_eq(peek(&p), SPOKE_EPROTO);
-	spk_hdr_encode(p.mem, SPK_CALL, 1, 0, 40); /* exactly one line */
+	spk_hdr_encode(p.mem, SPK_CALL, 1, 0, 64 - SPK_HDR_SIZE); /* exactly one line */
 	ck_assert_int_eq(peek(&p), 0);
 	p.head = RING;
 	spk_hdr_encode(p.mem, SPK_CALL, 1, 0, RING);

@@ -96,6 +96,7 @@ struct spk_call_origin {
 	void *conn;  /* the transport's connection, as `answer` and env.gone take it */
 	uint64_t id; /* the call's id */
 	bool stream; /* its CALL had SPK_CF_STREAM: the caller reads chunks */
+	uint32_t ttl_ms; /* its CALL's: the caller's deadline, ms from now (0: none) */
 	/* Sends a kept call's REPLY, on the loop's thread and never from inside
 	 * a method: 0 once sent (or dropped: the connection is gone), or
 	 * SPOKE_EAGAIN when there is no room for it now (the worker tries again

@@ -194,6 +194,7 @@ static int tcp_call(struct spk_conn *conn, uint32_t method, const void *req, siz
 	if (rc < 0)
 		return rc;
 	id = ++c->next_id;
+	c->ch->call_ttl_ms = spk_ttl_of(deadline); /* the worker keeps the deadline */
 	rc = spk_sync_send(c->ch, SPK_CALL, id, (int32_t)method, req, req_len, deadline);
 	if (rc == 0)
 		rc = recv_reply(c, id, &h, deadline);
@@ -234,6 +235,7 @@ static int tcp_call_obj(struct spk_conn *conn, uint32_t method, const spoke_seri
 		rc = b.err;
 	if (rc < 0) /* nothing sent: the channel is as it was */
 		return spk_ser_failed(rc, "packing the request", c->args.name);
+	c->ch->call_ttl_ms = spk_ttl_of(deadline);
 	rc = spk_sync_send_buf(c->ch, &b, SPK_CALL, id, (int32_t)method, deadline);
 	if (rc == 0)
 		rc = recv_reply(c, id, &h, deadline);
@@ -264,6 +266,7 @@ static int tcp_stream_start(struct spk_conn *conn, uint32_t method, const void *
 		return rc;
 	c->stream_id = ++c->next_id;
 	c->chunk_read = c->last_chunk = c->eof_next = false;
+	c->ch->call_ttl_ms = 0; /* a stream's reader waits read by read */
 	rc = spk_sync_send_flags(c->ch, SPK_CALL, SPK_CF_STREAM, c->stream_id, (int32_t)method, req,
 				 req_len, deadline);
 	if (rc == SPOKE_ETIMEDOUT)
@@ -447,6 +450,7 @@ static int async_send(struct tcp_conn *c, spoke_future *f, uint32_t method, cons
 	struct spk_sync_conn *ch = c->ch;
 	int rc;
 
+	ch->call_ttl_ms = spk_ttl_of(deadline);
 	if (req_len > ASYNC_SMALL) {
 		rc = spk_sync_flush(ch, &c->async_queued, deadline);
 		if (rc == 0)
