@@ -252,6 +252,52 @@ SPOKE_API int spoke_call_async(spoke_actor *a, uint32_t method, const void *req,
  * timeout). */
 SPOKE_API int spoke_future_wait(spoke_future *f, int timeout_ms);
 
+/* ---- Streams: a reply in chunks ----
+ *
+ * A method that produces its reply bit by bit (tokens, as an engine
+ * generates them) streams it: the caller reads each chunk as it comes.
+ *
+ *     spoke_stream *s;
+ *     char tok[256];
+ *     size_t n;
+ *     int rc = spoke_call_stream(a, GENERATE, prompt, len, &s, 0);
+ *
+ *     while (rc == 0 && (rc = spoke_stream_next(s, tok, sizeof(tok), &n, 0)) == 0)
+ *             consume(tok, n);
+ *     spoke_stream_close(s);  // rc is SPOKE_EOF when all came, else why not
+ *
+ * The actor's side is spoke_stream_emit (actor.h).  A stream holds one
+ * connection of its handle until it ends, so streams and calls from other
+ * threads go on beside it.  Flow control is the transport's: a reader
+ * that falls behind leaves the chunks in its connection (a few hundred
+ * KiB), and then the actor's emit waits or says SPOKE_EAGAIN; a slow reader
+ * never grows the worker's memory. */
+typedef struct spoke_stream spoke_stream;
+
+/* Starts a stream call of method with req: *out (allocated; free it with
+ * spoke_stream_close) once the request went out.  timeout_ms bounds the
+ * start (0: the client's default). */
+SPOKE_API int spoke_call_stream(spoke_actor *a, uint32_t method, const void *req,
+				size_t req_len, spoke_stream **out, int timeout_ms);
+/* The next chunk, in order, into buf: 0 and *len its size; SPOKE_EOF once
+ * every chunk was read (the method finished with success); the method's
+ * failure (SPOKE_EMETHOD...) or the runtime's as spoke_call would return
+ * them; SPOKE_ENOSPC when the chunk is larger than cap (*len says how
+ * large: call again with room for it, it is kept); SPOKE_ETIMEDOUT when no
+ * chunk came within timeout_ms (the stream goes on: call again);
+ * SPOKE_ECANCELED after spoke_stream_cancel.  After SPOKE_EOF or a
+ * failure it returns the same again. */
+SPOKE_API int spoke_stream_next(spoke_stream *s, void *buf, size_t cap, size_t *len,
+				int timeout_ms);
+/* Gives the stream up at once: its connection closes, the actor sees its
+ * call cancelled (spoke_call_cancelled, the callback of
+ * spoke_call_on_cancel, spoke_stream_emit's SPOKE_ECANCELED), and
+ * spoke_stream_next returns SPOKE_ECANCELED.  0, or SPOKE_EINVAL for NULL;
+ * a stream that ended already stays ended. */
+SPOKE_API int spoke_stream_cancel(spoke_stream *s);
+/* Cancels the stream if it has not ended, and frees it (NULL: nothing). */
+SPOKE_API void spoke_stream_close(spoke_stream *s);
+
 /* ---- Transport: shared memory, RDMA or TCP ----
  *
  * spoke_actor_open() picks the handle's transport from $SPOKE_TRANSPORT:

@@ -43,6 +43,9 @@ enum spoke_error {
 	SPOKE_EHUB = -1021,      /* the hub cannot be reached, or the connection to it was lost */
 	SPOKE_ESELF = -1022,     /* an actor called itself: it would wait for itself */
 	SPOKE_ETRANSPORT = -1023, /* the transport asked for cannot reach the actor */
+	SPOKE_ECANCELED = -1024,  /* the call was cancelled */
+	SPOKE_EAGAIN = -1025,     /* no room now: try again later */
+	SPOKE_EOF = -1026,        /* the stream ended: every chunk was read */
 };
 
 /* A static, human-readable description of code (negative), never NULL. */

@@ -40,7 +40,7 @@
 #define AUTO_TRY_MS 3000
 
 struct pool_slot {
-	atomic_int busy;
+	atomic_int busy; /* 0 free, 1 a call runs, 2 a stream holds it between reads */
 	struct spk_conn *conn; /* set once, by the thread that claimed the slot */
 };
 
@@ -56,6 +56,8 @@ struct spoke_actor {
 	struct pool_slot pool[POOL_MAX];
 	pthread_mutex_t async_lock; /* guards async's making */
 	struct spk_conn *async;     /* asynchronous calls pipeline here */
+	pthread_mutex_t stream_lock; /* guards streams and their slots' busy 1 <-> 2 */
+	struct spoke_stream *streams; /* those that hold a connection */
 };
 
 static __thread unsigned slot_hint;
@@ -277,6 +279,7 @@ int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int t
 	if (rc < 0)
 		goto out_free;
 	pthread_mutex_init(&a->async_lock, NULL);
+	pthread_mutex_init(&a->stream_lock, NULL);
 	*out = a;
 	return spk_api_ret(0);
 out_free:
@@ -612,11 +615,182 @@ int spoke_future_wait(spoke_future *f, int timeout_ms)
 	return spk_api_ret(a->t->future_wait(c, f, deadline));
 }
 
+/* ---- streams ----
+ *
+ * A stream holds a connection of its handle's pool from its start to its
+ * end: its slot is busy 1 while a read runs, 2 between reads.  Closing the
+ * handle waits for running reads (each within its timeout), then ends the
+ * streams left with SPOKE_ECLOSED; a stream object stays valid (for its
+ * own spoke_stream_close) and never looks at its handle again. */
+
+struct spoke_stream {
+	spoke_actor *a;         /* NULL once the handle was closed */
+	struct pool_slot *slot; /* the connection it holds; NULL once it ended */
+	struct spoke_stream *next;
+	int end;                /* once ended: what spoke_stream_next returns */
+	int method_status;      /* the end's spoke_method_status() */
+	char msg[256];          /* and its message */
+	size_t msg_len;
+};
+
+/* s ended with rc (a->stream_lock held): its connection goes back to the
+ * handle (abandoned if the stream did not run to its end), and rc and its
+ * message are kept for later reads. */
+static int stream_end(spoke_stream *s, int rc, bool abandon)
+{
+	spoke_actor *a = s->a;
+
+	for (spoke_stream **pp = &a->streams; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	if (abandon)
+		a->t->abandon(s->slot->conn);
+	release(s->slot);
+	s->slot = NULL;
+	s->end = rc;
+	s->msg_len = spk_errmsg_keep(&s->method_status, s->msg, sizeof(s->msg));
+	return rc;
+}
+
+int spoke_call_stream(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
+		      spoke_stream **out, int timeout_ms)
+{
+	spoke_stream *s;
+	int64_t deadline;
+	int rc;
+
+	spk_api_enter();
+	if (!out)
+		return spk_api_ret(spk_api_null(__func__, "out"));
+	*out = NULL;
+	rc = check_call(__func__, a, req, req_len, NULL, 0);
+	if (rc < 0)
+		return spk_api_ret(rc);
+	if (!a->t->stream_start)
+		return spk_api_ret(spk_fail(SPOKE_ETRANSPORT, "actor %s: the %s transport has no "
+					    "streams yet", a->name, a->t->name));
+	s = calloc(1, sizeof(*s)); /* once per stream */
+	if (!s)
+		return spk_api_ret(spk_fail(-ENOMEM, "%s: out of memory", __func__));
+	s->a = a;
+	deadline = spk_client_deadline(a->client, timeout_ms);
+	rc = acquire(a, &s->slot, deadline);
+	if (rc == 0) {
+		rc = a->t->stream_start(s->slot->conn, method, req, req_len, deadline);
+		if (rc < 0)
+			release(s->slot);
+	}
+	if (rc < 0) {
+		free(s);
+		return spk_api_ret(rc);
+	}
+	pthread_mutex_lock(&a->stream_lock);
+	atomic_store(&s->slot->busy, 2);
+	s->next = a->streams;
+	a->streams = s;
+	pthread_mutex_unlock(&a->stream_lock);
+	*out = s;
+	return spk_api_ret(0);
+}
+
+int spoke_stream_next(spoke_stream *s, void *buf, size_t cap, size_t *len, int timeout_ms)
+{
+	spoke_actor *a;
+	size_t n = 0;
+	int rc;
+
+	spk_api_enter();
+	if (!s)
+		return spk_api_ret(spk_api_null(__func__, "s"));
+	if (!len)
+		return spk_api_ret(spk_api_null(__func__, "len"));
+	if (!buf && cap)
+		return spk_api_ret(spk_api_null(__func__, "buf"));
+	*len = 0;
+	a = s->a;
+	if (a)
+		pthread_mutex_lock(&a->stream_lock);
+	if (!s->slot) {
+		if (a)
+			pthread_mutex_unlock(&a->stream_lock);
+		return spk_api_ret(spk_errmsg_restore(s->end, s->method_status, s->msg,
+						      s->msg_len));
+	}
+	atomic_store(&s->slot->busy, 1); /* a close of the handle waits for this read */
+	pthread_mutex_unlock(&a->stream_lock);
+	rc = a->t->stream_next(s->slot->conn, buf, cap, &n,
+			       spk_client_deadline(a->client, timeout_ms));
+	*len = n;
+	pthread_mutex_lock(&a->stream_lock);
+	if (rc == 0 || rc == SPOKE_ENOSPC || rc == SPOKE_ETIMEDOUT) {
+		atomic_store(&s->slot->busy, 2); /* the stream goes on */
+	} else {
+		/* SPOKE_EOF or the method's failure: the connection is ready
+		 * for calls again (a broken one is made again by its next). */
+		if (rc == SPOKE_EOF)
+			spk_fail(SPOKE_EOF, "actor %s: end of stream", a->name);
+		stream_end(s, rc, false);
+	}
+	pthread_mutex_unlock(&a->stream_lock);
+	return spk_api_ret(rc);
+}
+
+int spoke_stream_cancel(spoke_stream *s)
+{
+	spk_api_enter();
+	if (!s)
+		return spk_api_ret(spk_api_null(__func__, "s"));
+	if (!s->a)
+		return spk_api_ret(0);
+	pthread_mutex_lock(&s->a->stream_lock);
+	if (s->slot) {
+		spk_fail(SPOKE_ECANCELED, "actor %s: the stream was cancelled", s->a->name);
+		stream_end(s, SPOKE_ECANCELED, true);
+	}
+	pthread_mutex_unlock(&s->a->stream_lock);
+	return spk_api_ret(0);
+}
+
+void spoke_stream_close(spoke_stream *s)
+{
+	if (!s)
+		return;
+	spoke_stream_cancel(s);
+	free(s);
+}
+
+/* Ends the handle's streams that no read runs on (SPOKE_ECLOSED); whether
+ * any is left (a read runs on it: wait). */
+static bool close_streams(spoke_actor *a)
+{
+	spoke_stream *s, *next;
+	bool left = false;
+
+	pthread_mutex_lock(&a->stream_lock);
+	for (s = a->streams; s; s = next) {
+		next = s->next;
+		if (atomic_load(&s->slot->busy) == 1) {
+			left = true;
+			continue;
+		}
+		spk_fail(SPOKE_ECLOSED, "actor %s: the handle was closed under the stream", a->name);
+		stream_end(s, SPOKE_ECLOSED, true);
+		s->a = NULL;
+	}
+	pthread_mutex_unlock(&a->stream_lock);
+	return left;
+}
+
 void spoke_actor_close(spoke_actor *a)
 {
 	if (!a)
 		return;
-	/* Calls running on other threads end first, each within its timeout. */
+	/* Calls and stream reads running on other threads end first, each
+	 * within its timeout; streams left open end with SPOKE_ECLOSED. */
+	while (close_streams(a))
+		usleep(1000);
 	for (int i = 0; i < POOL_MAX; i++)
 		while (atomic_load(&a->pool[i].busy))
 			usleep(1000);
@@ -624,6 +798,7 @@ void spoke_actor_close(spoke_actor *a)
 	close_conns(a); /* futures in flight complete with SPOKE_ECLOSED */
 	pthread_mutex_unlock(&a->async_lock);
 	pthread_mutex_destroy(&a->async_lock);
+	pthread_mutex_destroy(&a->stream_lock);
 	spk_client_drop(a->client);
 	free(a);
 }

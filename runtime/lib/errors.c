@@ -30,6 +30,9 @@ const char *spoke_strerror(int code)
 	case SPOKE_EHUB: return "the hub cannot be reached or the connection to it was lost";
 	case SPOKE_ESELF: return "an actor cannot call itself synchronously";
 	case SPOKE_ETRANSPORT: return "the transport asked for cannot reach the actor";
+	case SPOKE_ECANCELED: return "the call was cancelled";
+	case SPOKE_EAGAIN: return "no room now; try again";
+	case SPOKE_EOF: return "end of stream";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);

@@ -62,6 +62,8 @@ int spk_hdr_decode_flags(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, u
 	h->id = (uint64_t)get32(in + 8) | (uint64_t)get32(in + 12) << 32;
 	h->aux = (int32_t)get32(in + 16);
 	h->len = get32(in + 20);
+	if (h->type == SPK_CALL)
+		allowed |= SPK_CF_MASK;
 	if (h->type < SPK_HELLO || h->type > SPK_TYPE_MAX_ || (h->flags & ~allowed))
 		return SPOKE_EPROTO;
 	if (h->len > max_payload)
@@ -129,7 +131,7 @@ const char *spk_type_name(uint8_t type)
 		"EXITED", "SPAWN_INFO", "READY", "NODES",
 		/* the transports' own messages (frame.h) */
 		"TRANSPORT_19", "TRANSPORT_20", "TRANSPORT_21", "TRANSPORT_22", "TRANSPORT_23",
-		"TRANSPORT_24",
+		"TRANSPORT_24", "CHUNK",
 	};
 
 	return type <= SPK_TYPE_MAX_ ? names[type] : "?";

@@ -5,7 +5,8 @@
  *        4    1 version SPOKE_PROTOCOL_VERSION
  *        5    1 type    enum spk_type
  *        6    2 flags   0, but for a transport's own bits on its own path
- *                       (rdma.h's SPK_RF_*)
+ *                       (rdma.h's SPK_RF_*) and, in a CALL, the call's own
+ *                       (SPK_CF_*)
  *        8    8 id      request id; a reply carries its request's id
  *       16    4 aux     method id (CALL) or status (REPLY, AUTH_OK, READY)
  *       20    4 len     payload bytes that follow
@@ -48,8 +49,14 @@ enum spk_type {
 	 * sends on its own path): rdma.h's SPK_RDMA 19 and SPK_DONE 20, shm.h's
 	 * SPK_SHM 21. */
 	SPK_TRANSPORT_FIRST_ = 19,
-	SPK_TYPE_MAX_ = 24,
+	SPK_CHUNK = 25,  /* worker -> client: one chunk of a stream's reply (its
+			    CALL had SPK_CF_STREAM), before its REPLY */
+	SPK_TYPE_MAX_ = 25,
 };
+
+/* A CALL's own flags, on every transport. */
+#define SPK_CF_STREAM 0x4000u /* the caller reads a stream: CHUNKs, then the REPLY */
+#define SPK_CF_MASK 0x4000u
 
 struct spk_hdr {
 	uint8_t type;
@@ -64,7 +71,7 @@ void spk_hdr_encode(uint8_t out[SPK_HDR_SIZE], uint8_t type, uint64_t id, int32_
 /* Sets the flags of an encoded header (RDMA only). */
 void spk_hdr_set_flags(uint8_t out[SPK_HDR_SIZE], uint16_t flags);
 /* Checks and decodes a header: SPOKE_EPROTO for a wrong magic, an unknown
- * type or nonzero flags, SPOKE_EVERSION for another version, SPOKE_ETOOBIG
+ * type or nonzero flags (but a CALL's SPK_CF_* ones), SPOKE_EVERSION for another version, SPOKE_ETOOBIG
  * for len > max_payload. */
 int spk_hdr_decode(const uint8_t in[SPK_HDR_SIZE], uint32_t max_payload, struct spk_hdr *h);
 /* The same, allowing the flag bits in `allowed` (the RDMA transport's). */

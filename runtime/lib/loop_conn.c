@@ -258,7 +258,25 @@ void spk_loop_flush(struct spk_loop_conn *c)
 		}
 	}
 	/* Requests read but left waiting (dispatch): on with them. */
-	if (ev_is_active(&c->rio) && frame_waiting(c))
+	if (ev_is_active(&c->rio) && !c->held && frame_waiting(c))
+		ev_feed_event(c->loop, &c->rio, EV_READ);
+}
+
+void spk_loop_hold(struct spk_loop_conn *c)
+{
+	c->held = true;
+}
+
+void spk_loop_release(struct spk_loop_conn *c)
+{
+	if (!c->held)
+		return;
+	c->held = false;
+	if (c->closing || c->finalized)
+		return;
+	if (!ev_is_active(&c->rio))
+		ev_io_start(c->loop, &c->rio);
+	if (frame_waiting(c))
 		ev_feed_event(c->loop, &c->rio, EV_READ);
 }
 
@@ -358,7 +376,7 @@ static size_t dispatch(struct spk_loop_conn *c)
 	spoke_view v;
 	long r;
 
-	while (!c->closing) {
+	while (!c->closing && !c->held) {
 		if (c->skip) {
 			k = c->in_len - pos < c->skip ? c->in_len - pos : c->skip;
 			pos += k;
@@ -434,7 +452,12 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		finalize(c);
 		return;
 	}
-	if (make_room(c) < 0) {
+	if (c->held && c->in_len == c->in_cap) {
+		/* Held (spk_loop_hold): no more reading until released. */
+		ev_io_stop(c->loop, &c->rio);
+		return;
+	}
+	if (!c->held && make_room(c) < 0) {
 		spk_err("connection %s: out of memory", c->peer);
 		spk_loop_close(c, -ENOMEM);
 		return;

@@ -72,6 +72,7 @@ struct spk_loop_conn {
 	const char *token; /* NULL: no handshake (already trusted) */
 	const char *ident; /* who this server is: SPK_IDENT_HUB, "actor:NAME:N" */
 	bool authed;
+	bool held; /* spk_loop_hold: no frame goes to on_frame until released */
 	bool dispatching;
 	bool finalized;
 	int closing; /* reason, or 1 for a pending local close */
@@ -128,6 +129,12 @@ int spk_loop_reply_error(struct spk_loop_conn *c, uint64_t id, int status, const
 /* Bytes a previous owner of the socket (a blocking spk_sync_conn, say) read
  * past its last frame: handled from the loop before anything read later. */
 int spk_loop_preload(struct spk_loop_conn *c, const void *p, size_t n);
+/* From on_frame: the frames after this one wait (read, as far as the
+ * input buffer goes, so that a peer's end is seen) until spk_loop_release();
+ * a worker holds a connection whose call it keeps, so that its replies go
+ * in the order of its calls. */
+void spk_loop_hold(struct spk_loop_conn *c);
+void spk_loop_release(struct spk_loop_conn *c);
 /* Writes out what is queued (called after each batch of frames). */
 void spk_loop_flush(struct spk_loop_conn *c);
 /* Closes (deferred while dispatching); on_close runs once. */

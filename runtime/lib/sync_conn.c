@@ -216,6 +216,12 @@ int spk_sync_send_buf(struct spk_sync_conn *ch, spoke_buf *b, uint8_t type, uint
 int spk_sync_send(struct spk_sync_conn *ch, uint8_t type, uint64_t id, int32_t aux, const void *p,
 		  size_t n, int64_t deadline)
 {
+	return spk_sync_send_flags(ch, type, 0, id, aux, p, n, deadline);
+}
+
+int spk_sync_send_flags(struct spk_sync_conn *ch, uint8_t type, uint16_t flags, uint64_t id,
+			int32_t aux, const void *p, size_t n, int64_t deadline)
+{
 	uint8_t hdr[SPK_HDR_SIZE];
 	struct iovec iov[2] = { { hdr, SPK_HDR_SIZE }, { (void *)p, n } };
 
@@ -223,6 +229,7 @@ int spk_sync_send(struct spk_sync_conn *ch, uint8_t type, uint64_t id, int32_t a
 		return spk_fail(SPOKE_ETOOBIG, "request of %zu bytes exceeds the maximum of %u",
 				n, ch->max_payload);
 	spk_hdr_encode(hdr, type, id, aux, (uint32_t)n);
+	spk_hdr_set_flags(hdr, flags);
 	return send_iov(ch, iov, n ? 2 : 1, deadline);
 }
 

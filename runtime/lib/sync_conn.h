@@ -70,6 +70,9 @@ int spk_sync_flush(struct spk_sync_conn *ch, size_t *queued, int64_t deadline_us
 /* Sends payload p (caller's memory, not copied) as one frame. */
 int spk_sync_send(struct spk_sync_conn *ch, uint8_t type, uint64_t id, int32_t aux, const void *p,
 		  size_t n, int64_t deadline_us);
+/* The same, with header flags (a CALL's SPK_CF_*). */
+int spk_sync_send_flags(struct spk_sync_conn *ch, uint8_t type, uint16_t flags, uint64_t id,
+			int32_t aux, const void *p, size_t n, int64_t deadline_us);
 int spk_sync_recv_hdr(struct spk_sync_conn *ch, struct spk_hdr *h, int64_t deadline_us);
 /* The next n payload bytes, in place; valid until the next receive. */
 int spk_sync_recv_view(struct spk_sync_conn *ch, size_t n, const uint8_t **p, int64_t deadline_us);

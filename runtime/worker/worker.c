@@ -12,6 +12,7 @@
  * serves its own connections with the same methods (run_method). */
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,11 +36,15 @@
 #include "proto.h"
 #include "transport/transport.h"
 #include "spawn.h"
+#include "worker.h"
 
 #define INFO_TIMEOUT_MS 10000
 #define POLLS_PER_LOOP 64u /* transport polls per look at the sockets */
 #define SERVERS_MAX 4
 #define POLL_US_MAX 1000000     /* $SPOKE_POLL_US: a second of spinning at most */
+/* A stream's chunks wait for their reader in the connection's output
+ * buffer up to this much (then spoke_stream_emit is throttled). */
+#define STREAM_ROOM (256u << 10)
 #define SPK_STR_(x) #x
 #define SPK_STR(x) SPK_STR_(x)
 
@@ -71,10 +76,36 @@ static struct worker_state {
 	unsigned n_servers;
 	uint64_t frames;
 	uint32_t max_msg;
-	spoke_buf *reply;   /* the running method's, for spoke_method_fail */
-	char fail_msg[384]; /* its message, if it gave one */
+	pthread_t loop_thread;
 	bool running;
 } W = { .listen_fd = -1, .agent_fd = -1 };
+
+__thread struct spk_running *spk_running;
+
+struct ev_loop *spk_worker_loop(void)
+{
+	return W.loop;
+}
+
+bool spk_worker_on_loop(void)
+{
+	return W.loop && pthread_equal(pthread_self(), W.loop_thread);
+}
+
+const char *spk_worker_name(void)
+{
+	return W.name;
+}
+
+uint32_t spk_worker_max_msg(void)
+{
+	return W.max_msg;
+}
+
+void spk_worker_served(void)
+{
+	W.frames++;
+}
 
 const char *spoke_self_name(void)
 {
@@ -94,25 +125,25 @@ static const spoke_method *find_method(uint32_t id)
 	return NULL;
 }
 
-/* Runs method id on req into reply, for every transport.  Returns 0, or
- * the REPLY's negative status with its message in msg: SPOKE_EMETHOD with
- * the method's own code in *code when the method failed, the runtime's own
- * code (no such method, a reply that could not be packed) otherwise. */
-static int run_method(uint32_t id, spoke_view *req, spoke_buf *reply, int *code, char *msg,
-		      size_t cap)
+void spk_worker_fail_msg(const spoke_method *m, int code, const char *own, char *msg, size_t cap)
 {
-	const spoke_method *m = find_method(id);
+	snprintf(msg, cap, "method %s of actor %s failed: %s", m->name, W.name,
+		 own && own[0] ? own : spoke_strerror(code));
+}
+
+int spk_worker_invoke(struct spk_running *r, int *code, char *msg, size_t cap)
+{
+	const spoke_method *m = r->m;
+	spoke_buf *reply = r->reply;
 	int rc;
 
 	*code = 0;
-	if (!m) {
-		snprintf(msg, cap, "actor %s (%s) has no method %u", W.name, W.type->name, id);
-		return SPOKE_ENOMETHOD;
-	}
-	W.reply = reply;
-	W.fail_msg[0] = '\0';
-	rc = m->fn(W.state, req, reply);
-	W.reply = NULL;
+	r->fail_msg[0] = '\0';
+	spk_running = r;
+	rc = m->fn(W.state, &(spoke_view){ .data = r->req.data, .len = r->req.len }, reply);
+	spk_running = NULL;
+	if (r->kept)
+		return 0;
 	if (!reply->err && reply->len > W.max_msg) /* packed into room grown before */
 		reply->err = SPOKE_ETOOBIG;
 	if (reply->err == SPOKE_ETOOBIG) {
@@ -128,21 +159,78 @@ static int run_method(uint32_t id, spoke_view *req, spoke_buf *reply, int *code,
 	if (rc >= 0)
 		return 0;
 	*code = rc;
-	snprintf(msg, cap, "method %s of actor %s failed: %s", m->name, W.name,
-		 W.fail_msg[0] ? W.fail_msg : spoke_strerror(rc));
+	spk_worker_fail_msg(m, rc, r->fail_msg, msg, cap);
 	return SPOKE_EMETHOD;
+}
+
+/* Runs method id on req into reply, for every transport (spk_method_fn).
+ * Returns 0, SPK_KEPT (the method kept the call, or a thread of an actor
+ * with max_concurrency runs it), or the REPLY's negative status with its
+ * message in msg: SPOKE_EMETHOD with the method's own code in *code when
+ * the method failed, the runtime's own code (no such method, a reply that
+ * could not be packed) otherwise. */
+static int run_method(const struct spk_call_origin *from, uint32_t id, spoke_view *req,
+		      spoke_buf *reply, int *code, char *msg, size_t cap)
+{
+	const spoke_method *m = find_method(id);
+	struct spk_running r = { .m = m, .reply = reply, .from = from };
+	int rc;
+
+	*code = 0;
+	if (!m) {
+		snprintf(msg, cap, "actor %s (%s) has no method %u", W.name, W.type->name, id);
+		return SPOKE_ENOMETHOD;
+	}
+	if (W.type->max_concurrency > 1 && from->answer)
+		return spk_kept_submit(from, m, req, msg, cap);
+	r.req = *req;
+	r.req.pos = 0;
+	rc = spk_worker_invoke(&r, code, msg, cap);
+	return r.kept ? SPK_KEPT : rc;
 }
 
 int spoke_method_fail(spoke_buf *reply, int code, const char *fmt, ...)
 {
+	struct spk_running *r = spk_running;
 	va_list ap;
 
-	if (code >= 0 || !reply || reply != W.reply || !fmt)
+	if (code >= 0 || !reply || !r || reply != r->reply || !fmt)
 		return code;
 	va_start(ap, fmt);
-	vsnprintf(W.fail_msg, sizeof(W.fail_msg), fmt, ap);
+	vsnprintf(r->fail_msg, sizeof(r->fail_msg), fmt, ap);
 	va_end(ap);
 	return code;
+}
+
+/* The TCP path's answer to a kept call (struct spk_call_origin). */
+static int tcp_answer(void *conn, const struct spk_answer *a)
+{
+	struct spk_loop_conn *c = conn;
+	spoke_buf reply;
+
+	spk_loop_begin(c, &reply);
+	if (a->status < 0)
+		spk_reply_error_pack(&reply, a->status, a->code, a->msg);
+	else
+		spoke_buf_put_raw(&reply, a->data, a->len);
+	spk_loop_finish(c, &reply, SPK_REPLY, a->id, a->status < 0 ? a->status : 0);
+	spk_loop_flush(c);
+	spk_loop_release(c);
+	return 0;
+}
+
+/* The TCP path's CHUNK of a kept stream call (struct spk_call_origin). */
+static int tcp_chunk(void *conn, uint64_t id, const void *data, size_t len)
+{
+	struct spk_loop_conn *c = conn;
+
+	if (c->out_len - c->out_sent > STREAM_ROOM) {
+		spk_loop_flush(c);
+		if (c->out_len - c->out_sent > STREAM_ROOM)
+			return SPOKE_EAGAIN;
+	}
+	spk_loop_send(c, SPK_CHUNK, id, 0, data, len); /* a connection gone drops it */
+	return 0;
 }
 
 static void on_call(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *req)
@@ -163,7 +251,14 @@ static void on_call(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view
 		return;
 	}
 	spk_loop_begin(c, &reply);
-	rc = run_method((uint32_t)h->aux, req, &reply, &code, msg, sizeof(msg));
+	rc = run_method(&(struct spk_call_origin){ .conn = c, .id = h->id,
+						   .stream = (h->flags & SPK_CF_STREAM) != 0,
+						   .answer = tcp_answer, .chunk = tcp_chunk },
+			(uint32_t)h->aux, req, &reply, &code, msg, sizeof(msg));
+	if (rc == SPK_KEPT) { /* what the method packed is not sent; the next calls wait */
+		spk_loop_hold(c);
+		return;
+	}
 	if (rc < 0) {
 		spk_loop_begin(c, &reply); /* what the method packed is dropped */
 		spk_reply_error_pack(&reply, rc, code, msg);
@@ -178,6 +273,7 @@ static void conn_closed(struct spk_loop_conn *c, int reason)
 	struct wconn *wc = c->data;
 
 	(void)reason;
+	spk_kept_gone(c);
 	for (struct wconn **pp = &W.conns; *pp; pp = &(*pp)->next)
 		if (*pp == wc) {
 			*pp = wc->next;
@@ -331,6 +427,9 @@ static int become_actor(struct spk_sync_conn *ch)
 	if (W.listen_fd < 0)
 		return ready(ch, W.listen_fd, "cannot listen on %s: %s", W.host,
 			     spoke_strerror(W.listen_fd));
+	/* The loop comes first: init may ask it for timers (spoke_worker_timer). */
+	W.loop = EV_DEFAULT;
+	W.loop_thread = pthread_self();
 	if (W.type->init) {
 		spoke_view_init(&args, spec->args, spec->args_len);
 		rc = W.type->init(W.state, &args);
@@ -338,6 +437,9 @@ static int become_actor(struct spk_sync_conn *ch)
 			return ready(ch, rc, "init of %s (%s) failed: %s", W.name, W.type->name,
 				     spoke_strerror(rc));
 	}
+	rc = spk_kept_start(W.loop, W.type->max_concurrency);
+	if (rc < 0)
+		return ready(ch, rc, "actor %s (%s): %s", W.name, W.type->name, spoke_errmsg());
 	spk_parse_hostport(bound, host, sizeof(host), &r.port);
 	spk_debug("actor %s (%s) listening on %s", W.name, W.type->name, bound);
 	/* Init returned and the socket listens: now the spawn may be acknowledged. */
@@ -370,6 +472,7 @@ static void start_servers(void)
 		.ident = W.ident,
 		.spin = W.poll_us > 0,
 		.run = run_method,
+		.gone = spk_kept_gone,
 		.frames = &W.frames,
 	};
 
@@ -461,7 +564,6 @@ static int run_worker(void)
 	spk_sync_close(&ch);
 	if (rc < 0)
 		goto out;
-	W.loop = EV_DEFAULT;
 	ev_io_init(&W.agent_w, agent_cb, W.agent_fd, EV_READ);
 	ev_signal_init(&W.sigterm_w, stop_cb, SIGTERM);
 	ev_signal_init(&W.sigint_w, stop_cb, SIGINT);
@@ -474,6 +576,7 @@ static int run_worker(void)
 	while (W.conns)
 		spk_loop_close(&W.conns->conn, 0);
 	stop_servers();
+	spk_kept_stop(2000);
 	if (W.type->fini)
 		W.type->fini(W.state);
 out:

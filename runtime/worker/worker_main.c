@@ -5,11 +5,12 @@
 /* Actor modules resolve spoke_* from this program (-export-dynamic), and
  * the linker keeps only the parts of libspoke a program uses: these keep
  * the parts an actor may call and the worker itself does not (handles and
- * calls to other actors, the hub client). */
+ * calls to other actors, the hub client, an engine's loop hooks). */
 void *const spk_worker_exports[] = {
 	(void *)spoke_actor_open,
 	(void *)spoke_client_open,
 	(void *)spoke_version,
+	(void *)spoke_worker_timer, /* hooks.c: an engine's timers and descriptors */
 };
 
 int main(int argc, char **argv)

@@ -321,6 +321,13 @@ START_TEST(test_decode_allowed_flags)
 	spk_hdr_set_flags(buf, 0x8000);
 	ck_assert_int_eq(spk_hdr_decode_flags(buf, 4096, 0x000f, &h), SPOKE_EPROTO);
 	ck_assert_int_eq(spk_hdr_decode_flags(buf, 99, 0x8000, &h), SPOKE_ETOOBIG);
+	/* A CALL's own flags pass everywhere; on anything else they refuse. */
+	spk_hdr_set_flags(buf, SPK_CF_STREAM);
+	ck_assert_int_eq(spk_hdr_decode(buf, 4096, &h), 0);
+	ck_assert_uint_eq(h.flags, SPK_CF_STREAM);
+	spk_hdr_encode(buf, SPK_REPLY, 7, 0, 100);
+	spk_hdr_set_flags(buf, SPK_CF_STREAM);
+	ck_assert_int_eq(spk_hdr_decode(buf, 4096, &h), SPOKE_EPROTO);
 }
 END_TEST
 

@@ -95,6 +95,7 @@ struct spk_answer {
 struct spk_call_origin {
 	void *conn;  /* the transport's connection, as `answer` and env.gone take it */
 	uint64_t id; /* the call's id */
+	bool stream; /* its CALL had SPK_CF_STREAM: the caller reads chunks */
 	/* Sends a kept call's REPLY, on the loop's thread and never from inside
 	 * a method: 0 once sent (or dropped: the connection is gone), or
 	 * SPOKE_EAGAIN when there is no room for it now (the worker tries again
@@ -102,6 +103,14 @@ struct spk_call_origin {
 	 * served again.  NULL: this connection cannot keep calls (the method
 	 * answers at once; spoke_call_defer() returns NULL). */
 	int (*answer)(void *conn, const struct spk_answer *a);
+	/* Sends one CHUNK of a kept stream call (spoke_stream_emit), on the
+	 * loop's thread like answer, always before its REPLY: 0 once sent,
+	 * SPOKE_EAGAIN when the client has not taken enough of the earlier
+	 * ones (the worker tries again a millisecond later: this is what
+	 * throttles a producer whose consumer is slow, so keep the room a
+	 * connection may fill small: a few hundred KiB).  NULL: no streams
+	 * here (spoke_stream_emit says so). */
+	int (*chunk)(void *conn, uint64_t id, const void *data, size_t len);
 };
 
 /* What spk_method_fn returns when the method kept its call: no REPLY now.
@@ -177,6 +186,24 @@ struct spk_transport {
 		       size_t *reply_len, int64_t deadline);
 	int (*call_async)(struct spk_conn *c, uint32_t method, const void *req, size_t req_len,
 			  void *reply, size_t cap, spoke_future *f, int64_t deadline);
+	/* A stream call (SPK_CF_STREAM): stream_start sends it; stream_next
+	 * receives its next CHUNK into buf (0, *len its size; SPOKE_ENOSPC with
+	 * *len the size, the chunk kept for a next call with more room), or its
+	 * REPLY (SPOKE_EOF for success, whose body, if any, comes first as a
+	 * last chunk; else its failure).  A wait that times out leaves the
+	 * stream as it was.  The connection belongs to the stream until
+	 * stream_next returned SPOKE_EOF or a failure (then it is ready for
+	 * calls again); a stream given up before is abandoned (the worker
+	 * sees its caller go: the call is cancelled).  NULL: this
+	 * transport has no streams (SPOKE_ETRANSPORT). */
+	int (*stream_start)(struct spk_conn *c, uint32_t method, const void *req, size_t req_len,
+			    int64_t deadline);
+	int (*stream_next)(struct spk_conn *c, void *buf, size_t cap, size_t *len,
+			   int64_t deadline);
+	/* Gives up what runs on c (a stream) at once: its link to the worker
+	 * is dropped (the worker sees its caller go) and made anew on its next
+	 * use, without asking the hub (nothing broke). */
+	void (*abandon)(struct spk_conn *c);
 	/* Waits for f; a wait that times out gives f up (completes it with
 	 * SPOKE_ETIMEDOUT; the call keeps its place and its reply is dropped). */
 	int (*future_wait)(struct spk_conn *c, spoke_future *f, int64_t deadline);

@@ -12,6 +12,11 @@
  * its future up: the ring keeps the call's place with no future, and its
  * reply is dropped when it comes.
  *
+ * A stream call holds its connection: its CHUNKs and then its REPLY come
+ * in order on the channel, each read by one stream_next.  Giving a stream
+ * up drops the channel (the worker sees its caller go), and the next call
+ * makes a new one.
+ *
  * A channel that broke is made again on the next call, after args.check
  * (transport.h) said that the worker still runs. */
 #include <errno.h>
@@ -54,6 +59,13 @@ struct tcp_conn {
 	size_t ring_cap, ring_head, ring_count;
 	uint64_t async_id; /* the last call's: ids in the ring are consecutive */
 	size_t async_queued; /* bytes of small requests not sent yet */
+	/* The stream being read (its caller's thread only). */
+	uint64_t stream_id;
+	uint32_t chunk_len; /* of the frame whose header was read, if chunk_read */
+	bool chunk_read;    /* a frame's header is read, its payload not */
+	bool last_chunk;    /* that frame is the final REPLY's body */
+	bool eof_next;      /* the REPLY's body was read: SPOKE_EOF next */
+	bool abandoned;     /* dropped on purpose: the next channel needs no check */
 };
 
 static struct tcp_conn *tcp_of(struct spk_conn *c)
@@ -100,7 +112,8 @@ static int usable_chan(struct tcp_conn *c, int64_t deadline)
 		return 0;
 	}
 	drop_chan(c);
-	rc = c->args.check(c->args.check_arg, deadline);
+	rc = c->abandoned ? 0 : c->args.check(c->args.check_arg, deadline);
+	c->abandoned = false;
 	return rc < 0 ? rc : open_chan(c, deadline);
 }
 
@@ -237,6 +250,93 @@ static int tcp_call_obj(struct spk_conn *conn, uint32_t method, const spoke_seri
 	if (rc == SPOKE_ETIMEDOUT)
 		spk_sync_break(c->ch, rc);
 	return rc;
+}
+
+/* ---- streams ---- */
+
+static int tcp_stream_start(struct spk_conn *conn, uint32_t method, const void *req,
+			    size_t req_len, int64_t deadline)
+{
+	struct tcp_conn *c = tcp_of(conn);
+	int rc = usable_chan(c, deadline);
+
+	if (rc < 0)
+		return rc;
+	c->stream_id = ++c->next_id;
+	c->chunk_read = c->last_chunk = c->eof_next = false;
+	rc = spk_sync_send_flags(c->ch, SPK_CALL, SPK_CF_STREAM, c->stream_id, (int32_t)method, req,
+				 req_len, deadline);
+	if (rc == SPOKE_ETIMEDOUT)
+		spk_sync_break(c->ch, rc);
+	return rc;
+}
+
+/* Reads the header of the stream's next frame (a timeout with nothing read
+ * leaves the stream as it was): 0 for a chunk to read (chunk_len), or the
+ * stream's end (SPOKE_EOF, or its failure). */
+static int stream_header(struct tcp_conn *c, int64_t deadline)
+{
+	struct spk_hdr h;
+	const uint8_t *p;
+	int rc;
+
+	if (!c->ch || c->ch->broken)
+		return spk_fail(SPOKE_EDEAD, "actor %s at %s: the stream's connection broke",
+				c->args.name, c->args.addr);
+	rc = spk_sync_recv_hdr(c->ch, &h, deadline);
+	if (rc == SPOKE_EDEAD)
+		return spk_fail(rc, "actor %s at %s: connection lost mid-stream (did the actor "
+				"die?)", c->args.name, c->args.addr);
+	if (rc < 0)
+		return rc;
+	if ((h.type != SPK_CHUNK && h.type != SPK_REPLY) || h.id != c->stream_id)
+		return spk_sync_break(c->ch, spk_fail(SPOKE_EPROTO, "actor %s answered a stream "
+						      "out of turn (%s)", c->args.name,
+						      spk_type_name(h.type)));
+	if (h.type == SPK_REPLY && h.aux < 0) {
+		rc = spk_sync_recv_view(c->ch, h.len, &p, deadline);
+		return rc < 0 ? rc : spk_reply_error_unpack(h.aux, p, h.len);
+	}
+	if (h.type == SPK_REPLY && h.len == 0)
+		return SPOKE_EOF;
+	c->chunk_read = true;
+	c->chunk_len = h.len;
+	c->last_chunk = h.type == SPK_REPLY;
+	return 0;
+}
+
+static int tcp_stream_next(struct spk_conn *conn, void *buf, size_t cap, size_t *len,
+			   int64_t deadline)
+{
+	struct tcp_conn *c = tcp_of(conn);
+	int rc;
+
+	if (c->eof_next) {
+		c->eof_next = false;
+		return SPOKE_EOF;
+	}
+	if (!c->chunk_read) {
+		rc = stream_header(c, deadline);
+		if (rc < 0)
+			return rc;
+	}
+	*len = c->chunk_len;
+	if (c->chunk_len > cap)
+		return spk_no_room(c->chunk_len, cap); /* kept for a call with room */
+	rc = spk_sync_recv_copy(c->ch, buf, c->chunk_len, deadline);
+	if (rc < 0)
+		return rc;
+	c->chunk_read = false;
+	c->eof_next = c->last_chunk;
+	return 0;
+}
+
+static void tcp_abandon(struct spk_conn *conn)
+{
+	struct tcp_conn *c = tcp_of(conn);
+
+	drop_chan(c);
+	c->abandoned = true;
 }
 
 /* ---- asynchronous calls ---- */
@@ -473,4 +573,7 @@ const struct spk_transport spk_tcp_transport = {
 	.call_async = tcp_call_async,
 	.future_wait = tcp_future_wait,
 	.in_flight = tcp_in_flight,
+	.stream_start = tcp_stream_start,
+	.stream_next = tcp_stream_next,
+	.abandon = tcp_abandon,
 };
