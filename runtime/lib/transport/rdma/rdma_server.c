@@ -16,7 +16,14 @@
  * protection domain, and neither area is open to the peer: the one remote
  * access a worker ever grants is a PULL reply's bytes, registered for
  * remote read alone while that reply waits and deregistered when the
- * client's DONE comes (or the connection ends). */
+ * client's DONE comes (or the connection ends).
+ *
+ * Kept calls.  A method may keep its call (SPK_KEPT, transport.h): its
+ * send slot goes back, where its reply would have gone is remembered (the
+ * client's region), and the calls behind it wait as they wait behind a
+ * PULL, until the worker answers (rdma_answer, on the loop's thread, which
+ * sends the reply as serve() does: send_reply).  A connection that ends
+ * with its call still kept tells the worker at once (env.gone). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +53,14 @@
 #define SERVE_TIMEOUT_US (10 * 1000000LL) /* a READ or a slot, at the most */
 #define N_RECV (2 * SPK_RDMA_CREDITS)
 
+/* Where a large reply goes: RDMA WRITE into the client's region (a CALL
+ * with SPK_RF_REGION), else the client PULLs it. */
+struct reply_to {
+	bool region;
+	uint64_t raddr;
+	uint32_t rkey, rcap;
+};
+
 struct rsconn {
 	struct rdma_server *srv;
 	struct spk_rqp q;
@@ -54,8 +69,13 @@ struct rsconn {
 	bool held; /* a PULL reply waits for the client's DONE */
 	uint64_t held_id;
 	struct ibv_mr *exposed; /* that reply's bytes, remotely readable until DONE */
-	struct { unsigned slot, len; } deferred[N_RECV]; /* calls behind a PULL */
+	struct { unsigned slot, len; } deferred[N_RECV]; /* calls behind a PULL or a kept call */
 	unsigned n_def;
+	/* A call its method kept (SPK_KEPT): the calls behind it wait until
+	 * rdma_answer sends its reply (to kept_to, as serve() would have). */
+	bool kept;
+	uint64_t kept_id;
+	struct reply_to kept_to;
 	bool dead;
 	char peer[INET6_ADDRSTRLEN + 8];
 	struct rsconn *next;
@@ -64,6 +84,7 @@ struct rsconn {
 struct rdma_server {
 	struct ev_loop *loop;
 	spk_method_fn fn;
+	void (*gone)(void *conn); /* env.gone */
 	uint64_t *frames;
 	char token[SPK_TOKEN_MAX];
 	bool spin; /* the worker polls: completions wake it only when it sleeps */
@@ -86,6 +107,18 @@ struct rdma_server {
 
 static int end_conn(struct rsconn *c, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+static int rdma_answer(void *conn, const struct spk_answer *a);
+
+/* c ends with its call kept: the worker cancels it and never answers it
+ * (once; c stays allocated until conn_free). */
+static void tell_gone(struct rsconn *c)
+{
+	if (!c->kept)
+		return;
+	c->kept = false;
+	if (c->srv->gone)
+		c->srv->gone(c);
+}
 
 /* Ends connection c, saying why at level: its rdma_cm DISCONNECTED event
  * frees it (conn_free), so nothing here frees what a caller still uses.
@@ -106,6 +139,7 @@ static int end_conn(struct rsconn *c, int level, const char *fmt, ...)
 	c->dead = true;
 	ev_io_stop(c->srv->loop, &c->w);
 	rdma_disconnect(c->q.id);
+	tell_gone(c);
 	return -1;
 }
 
@@ -121,6 +155,7 @@ static void conn_free(struct rsconn *c)
 {
 	struct rdma_cm_id *id = c->q.id;
 
+	tell_gone(c);
 	for (struct rsconn **pp = &c->srv->conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
@@ -182,15 +217,47 @@ static int request_view(struct rsconn *c, const uint8_t *s, unsigned byte_len,
 	return 0;
 }
 
-/* Runs the CALL in receive slot i and sends its reply; -1 if that ended
- * the connection. */
+/* Sends the REPLY to call id with status from send slot k (at out): its
+ * body b is packed in the slot (an error's text always is) or in the tx
+ * area, from which it is written into the client's region `to` or, where
+ * it has none or one too small, pulled by the client.  0, or a failure
+ * that should end the connection. */
+static int send_reply(struct rsconn *c, unsigned k, uint8_t *out, uint64_t id, int status,
+		      const spoke_buf *b, const struct reply_to *to, int64_t deadline)
+{
+	uint16_t flags;
+	int rc;
+
+	spk_hdr_encode(out, SPK_REPLY, id, status, (uint32_t)b->len);
+	if (b->data == out + SPK_RDMA_REPLY_DATA)
+		return spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA + b->len, deadline);
+	if (to->region && b->len <= to->rcap) {
+		flags = SPK_RF_WRITTEN;
+		rc = spk_rqp_post_rdma(&c->q, IBV_WR_RDMA_WRITE, c->tx.p, c->tx.mr->lkey, b->len,
+				       to->raddr, to->rkey, NULL, deadline);
+	} else { /* the client reads exactly these bytes, until its DONE */
+		flags = SPK_RF_PULL;
+		rc = spk_rdma_reg(c->q.pd, c->tx.p, b->len, IBV_ACCESS_REMOTE_READ, &c->exposed);
+		if (rc == 0) {
+			spk_rdma_put_ext(out + SPK_HDR_SIZE, (uintptr_t)c->tx.p, c->exposed->rkey,
+					 (uint32_t)b->len);
+			c->held = true;
+			c->held_id = id;
+		}
+	}
+	spk_hdr_set_flags(out, flags);
+	if (rc == 0) /* ordered after the WRITE on the same queue pair */
+		rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA, deadline);
+	return rc;
+}
+
+/* Runs the CALL in receive slot i and sends its reply (none yet if its
+ * method kept it); -1 if that ended the connection. */
 static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 {
 	int64_t deadline = spk_now_us() + SERVE_TIMEOUT_US;
 	uint8_t *s = spk_rqp_recv_slot(&c->q, i), *out;
-	uint64_t raddr = 0;
-	uint32_t rkey = 0, rcap = 0;
-	uint16_t flags = 0;
+	struct reply_to to = { 0 };
 	char msg[SPK_REPLY_ERROR_MAX]; /* written only for a failure: not zeroed per call */
 	bool oversize;
 	struct spk_hdr h;
@@ -200,8 +267,9 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 	int rc, status, code = 0;
 
 	spk_hdr_decode_flags(s, UINT32_MAX, SPK_RF_REGION | SPK_RF_RDV, &h); /* checked before */
-	if (h.flags & SPK_RF_REGION)
-		spk_rdma_get_ext(s + SPK_HDR_SIZE, &raddr, &rkey, &rcap);
+	to.region = h.flags & SPK_RF_REGION;
+	if (to.region)
+		spk_rdma_get_ext(s + SPK_HDR_SIZE, &to.raddr, &to.rkey, &to.rcap);
 	/* A request over the maximum is refused unread (no RDMA READ). */
 	oversize = h.len > c->srv->max_msg;
 	rc = oversize ? 0 : request_view(c, s, byte_len, &h, &req, deadline);
@@ -219,43 +287,105 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 		spk_info("RDMA connection from %s: %s", c->peer, msg);
 	} else {
 		msg[0] = '\0';
-		status = c->srv->fn(&(struct spk_call_origin){ .conn = c, .id = h.id },
+		status = c->srv->fn(&(struct spk_call_origin){ .conn = c, .id = h.id,
+							      .answer = rdma_answer },
 				    (uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
 	}
 	(*c->srv->frames)++;
+	if (status == SPK_KEPT) { /* no reply now: the slot goes back, the region is kept */
+		spk_rqp_unget_slot(&c->q, k);
+		c->kept = true;
+		c->kept_id = h.id;
+		c->kept_to = to;
+	}
 	rc = spk_rqp_post_recv(&c->q, i); /* the request is dead: its slot is free */
 	if (rc < 0)
 		return end_conn(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+	if (status == SPK_KEPT)
+		return 0;
 	if (status < 0) { /* what the method packed is dropped */
 		spoke_buf_init(&b, out + SPK_RDMA_REPLY_DATA, SPK_RDMA_REPLY_INLINE);
 		spk_reply_error_pack(&b, status, code, msg);
-		spk_hdr_encode(out, SPK_REPLY, h.id, status, (uint32_t)b.len);
-		rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA + b.len, deadline);
-	} else if (b.data == out + SPK_RDMA_REPLY_DATA) {
-		spk_hdr_encode(out, SPK_REPLY, h.id, 0, (uint32_t)b.len);
-		rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA + b.len, deadline);
-	} else {
-		if ((h.flags & SPK_RF_REGION) && b.len <= rcap) {
-			flags = SPK_RF_WRITTEN;
-			rc = spk_rqp_post_rdma(&c->q, IBV_WR_RDMA_WRITE, c->tx.p, c->tx.mr->lkey, b.len,
-					       raddr, rkey, NULL, deadline);
-		} else { /* the client reads exactly these bytes, until its DONE */
-			flags = SPK_RF_PULL;
-			rc = spk_rdma_reg(c->q.pd, c->tx.p, b.len, IBV_ACCESS_REMOTE_READ, &c->exposed);
-			if (rc == 0) {
-				spk_rdma_put_ext(out + SPK_HDR_SIZE, (uintptr_t)c->tx.p,
-						 c->exposed->rkey, (uint32_t)b.len);
-				c->held = true;
-				c->held_id = h.id;
-			}
-		}
-		spk_hdr_encode(out, SPK_REPLY, h.id, 0, (uint32_t)b.len);
-		spk_hdr_set_flags(out, flags);
-		if (rc == 0) /* ordered after the WRITE on the same queue pair */
-			rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA, deadline);
 	}
+	rc = send_reply(c, k, out, h.id, status, &b, &to, deadline);
 	if (rc < 0)
 		return end_conn(c, SPK_LOG_WARN, "cannot reply: %s", spoke_errmsg());
+	return 0;
+}
+
+/* Serves the calls that waited behind a PULL or a kept call, in order, as
+ * long as nothing holds them again. */
+static void serve_deferred(struct rsconn *c)
+{
+	while (c->n_def && !c->held && !c->kept && !c->dead) {
+		unsigned slot = c->deferred[0].slot, len = c->deferred[0].len;
+
+		memmove(c->deferred, c->deferred + 1, --c->n_def * sizeof(c->deferred[0]));
+		serve(c, slot, len);
+	}
+}
+
+/* transport.h's answer: the REPLY of c's kept call, on the loop's thread,
+ * never waiting: no send slot free yet, or a tx area that an earlier
+ * reply's WRITE may still read, is SPOKE_EAGAIN (the worker tries again).
+ * The calls that waited behind it are served from the loop (c->w), not
+ * from inside this function, whose caller is in the middle of its answer. */
+static int rdma_answer(void *conn, const struct spk_answer *a)
+{
+	struct rsconn *c = conn;
+	int64_t deadline = spk_now_us() + SERVE_TIMEOUT_US;
+	char msg[SPK_REPLY_ERROR_MAX];
+	int status = a->status, rc;
+	uint8_t *out;
+	spoke_buf b;
+	unsigned k;
+
+	if (c->dead || !c->kept || a->id != c->kept_id) {
+		if (!c->dead)
+			spk_warn("RDMA connection from %s: an answer to call %llu, not the one kept "
+				 "(%s %llu); dropped", c->peer, (unsigned long long)a->id,
+				 c->kept ? "call" : "none, last", (unsigned long long)c->kept_id);
+		return 0;
+	}
+	rc = 0;
+	if (status == 0 && a->len > SPK_RDMA_REPLY_INLINE) { /* the tx area: free now? */
+		if (c->held) /* a PULL's bytes there, until the client's DONE */
+			return SPOKE_EAGAIN;
+		rc = spk_rqp_wait_sq(&c->q, 0, 0);
+	}
+	if (rc == 0)
+		rc = spk_rqp_send_slot(&c->q, &k, &out, 0);
+	if (rc == SPOKE_ETIMEDOUT)
+		return SPOKE_EAGAIN;
+	c->kept = false; /* answered from here on, or dropped with c */
+	if (rc < 0) {
+		end_conn(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+		return 0; /* dropped: the connection is gone */
+	}
+	spoke_buf_init(&b, out + SPK_RDMA_REPLY_DATA, SPK_RDMA_REPLY_INLINE);
+	b.grow = grow_reply;
+	b.owner = c;
+	if (status == 0) {
+		spoke_buf_put_raw(&b, a->data, a->len);
+		if (b.err) { /* too big, or no memory for the area: the call fails so */
+			status = b.err;
+			snprintf(msg, sizeof(msg), "the kept reply of %zu bytes could not be sent: %s",
+				 a->len, spoke_strerror(b.err));
+		}
+	} else {
+		snprintf(msg, sizeof(msg), "%s", a->msg ? a->msg : "");
+	}
+	if (status < 0) {
+		spoke_buf_init(&b, out + SPK_RDMA_REPLY_DATA, SPK_RDMA_REPLY_INLINE);
+		spk_reply_error_pack(&b, status, a->code, msg);
+	}
+	rc = send_reply(c, k, out, a->id, status, &b, &c->kept_to, deadline);
+	if (rc < 0) {
+		end_conn(c, SPK_LOG_WARN, "cannot reply: %s", spoke_errmsg());
+		return 0;
+	}
+	if (c->n_def) /* the calls behind it: cq_cb serves them (drain) */
+		ev_feed_event(c->srv->loop, &c->w, EV_READ);
 	return 0;
 }
 
@@ -281,19 +411,15 @@ static int on_recv(struct rsconn *c, const struct ibv_wc *wc)
 		unexpose(c); /* the client read it (or gave up): no more reads */
 		if (spk_rqp_post_recv(&c->q, i) < 0)
 			return end_conn(c, SPK_LOG_WARN, "%s", spoke_errmsg());
-		while (c->n_def && !c->held && !c->dead) {
-			unsigned slot = c->deferred[0].slot, len = c->deferred[0].len;
-
-			memmove(c->deferred, c->deferred + 1, --c->n_def * sizeof(c->deferred[0]));
-			serve(c, slot, len);
-		}
+		serve_deferred(c);
 		return 0;
 	}
 	if (h.type != SPK_CALL)
 		return end_conn(c, SPK_LOG_WARN, "unexpected %s", spk_type_name(h.type));
-	if (c->held || c->n_def) {
+	if (c->held || c->kept || c->n_def) {
 		if (c->n_def == N_RECV)
-			return end_conn(c, SPK_LOG_WARN, "too many calls behind a PULL (credits ignored)");
+			return end_conn(c, SPK_LOG_WARN, "too many calls behind a %s (credits ignored)",
+					c->kept ? "kept call" : "PULL");
 		c->deferred[c->n_def].slot = i;
 		c->deferred[c->n_def++].len = wc->byte_len;
 		return 0;
@@ -306,6 +432,7 @@ static void drain(struct rsconn *c)
 	struct ibv_wc wc[16];
 	int n;
 
+	serve_deferred(c); /* first: what comes now goes behind them */
 	while (!c->dead && (n = ibv_poll_cq(c->q.rcq, 16, wc)) > 0)
 		for (int j = 0; j < n && !c->dead; j++)
 			on_recv(c, &wc[j]);
@@ -529,7 +656,8 @@ static void find_addrs(struct rdma_server *s, const char *host, const char *want
 }
 
 static int server_start(struct rdma_server **out, struct ev_loop *loop, const char *host,
-		   const char *token, bool spin, spk_method_fn fn, uint64_t *frames)
+		   const char *token, bool spin, spk_method_fn fn, void (*gone)(void *conn),
+		   uint64_t *frames)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
 	struct sockaddr_in any = { .sin_family = AF_INET };
@@ -545,6 +673,7 @@ static int server_start(struct rdma_server **out, struct ev_loop *loop, const ch
 	snprintf(s->token, sizeof(s->token), "%s", token);
 	s->spin = spin;
 	s->fn = fn;
+	s->gone = gone;
 	s->frames = frames;
 	s->max_msg = spk_max_payload();
 	*out = s;
@@ -677,7 +806,7 @@ static int rdma_server_start(void **out, const struct spk_server_env *env)
 {
 	struct rdma_server *s = NULL;
 	int rc = server_start(&s, env->loop, env->host, env->token, env->spin, env->run,
-			      env->frames);
+			      env->gone, env->frames);
 
 	*out = s;
 	return rc;

@@ -12,6 +12,12 @@
  * bulk area when it outgrows it (grow_reply).  The client's eventfd writes
  * wake the loop; a spinning worker polls the rings instead.
  *
+ * A method may keep its call (SPK_KEPT, transport.h): no reply goes out
+ * then, the request is released as usual, and the connection's next calls
+ * wait in its ring until the worker answers (shm_answer, on the loop's
+ * thread: the reply goes out as a method's would, through publish()); a
+ * connection that ends with its call still kept tells the worker (env.gone).
+ *
  * A connection whose peer breaks the rules (a ring that lies, an area it
  * never sent) is dropped alone, with a rate-limited line naming its pid;
  * its socket's end tells the client.  A client that dies closes its socket:
@@ -54,7 +60,11 @@ struct sconn {
 	ev_io sock_w, efd_w;
 	ev_timer setup_w; /* until the connect message: SPK_SHM_SETUP_S */
 	bool up; /* past the connect message */
-	bool dead;
+	/* A call kept by its method (SPK_KEPT): none of this connection's
+	 * calls is served until shm_answer sends its reply. */
+	bool kept;
+	uint64_t kept_id;
+	struct spk_shm_mr_desc kept_mr; /* its spoke_mr descriptor (rep_id 0: none) */
 	uint8_t *region;
 	struct spk_shm_ctl *ctl;
 	struct spk_shm_ring req, rep;
@@ -94,6 +104,11 @@ static void conn_free(struct sconn *c)
 {
 	struct shm_srv *s = c->srv;
 
+	if (c->kept) { /* the worker cancels it, and never answers it */
+		c->kept = false;
+		if (s->env.gone)
+			s->env.gone(c);
+	}
 	for (struct sconn **pp = &s->conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
@@ -121,6 +136,7 @@ static void conn_free(struct sconn *c)
 
 static int drop(struct sconn *c, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+static int shm_answer(void *conn, const struct spk_answer *a);
 
 /* Ends connection c, saying why at level; returns -1 for `return drop()`. */
 static int drop(struct sconn *c, int level, const char *fmt, ...)
@@ -306,14 +322,38 @@ static int can_reply(struct sconn *c, uint8_t **at, size_t *room)
 	return rc == 0;
 }
 
+/* Publishes the REPLY to call id with status, its header at `at` (room
+ * from can_reply): the body is b's, packed after the header, in the
+ * bulk area (tx, then held until the client is past this frame) or in the
+ * caller's spoke_mr memory mrep. */
+static void publish(struct sconn *c, uint8_t *at, uint64_t id, int status, const spoke_buf *b,
+		    const uint8_t *mrep)
+{
+	spk_hdr_encode(at, SPK_REPLY, id, status, (uint32_t)b->len);
+	if (b->data == at + SPK_HDR_SIZE) {
+		spk_shm_ring_publish(&c->rep, at, SPK_HDR_SIZE + b->len);
+	} else if (mrep && b->data == mrep) {
+		static const struct spk_shm_mr_desc none;
+
+		spk_hdr_set_flags(at, SPK_SF_MR);
+		spk_shm_mr_desc_put(at, &none);
+		spk_shm_ring_publish(&c->rep, at, SPK_HDR_SIZE + SPK_SHM_MR_DESC);
+	} else {
+		spk_hdr_set_flags(at, SPK_SF_BULK);
+		spk_shm_bulk_put(at, c->tx.gen);
+		spk_shm_ring_publish(&c->rep, at, SPK_HDR_SIZE + SPK_SHM_BULK_DESC);
+		c->tx_hold = c->rep.pos;
+	}
+}
+
 /* Serves the calls waiting in c's request ring, as long as replies have
- * room, counting the replies published in *replies; -1 if c was dropped
- * (freed). */
+ * room and no call is kept, counting the replies published in *replies;
+ * -1 if c was dropped (freed). */
 static int serve_batch(struct sconn *c, unsigned *replies)
 {
 	struct shm_srv *s = c->srv;
 
-	while (!c->dead) {
+	while (!c->kept) {
 		char msg[SPK_REPLY_ERROR_MAX]; /* written only for a failure: not zeroed per call */
 		const uint8_t *f;
 		struct spk_hdr h;
@@ -365,31 +405,25 @@ static int serve_batch(struct sconn *c, unsigned *replies)
 		b.grow = grow_reply;
 		b.owner = c;
 		msg[0] = '\0';
-		status = s->env.run(&(struct spk_call_origin){ .conn = c, .id = h.id }, (uint32_t)h.aux,
-				    &req, &b, &code, msg, sizeof(msg));
+		status = s->env.run(&(struct spk_call_origin){ .conn = c, .id = h.id,
+							       .answer = shm_answer },
+				    (uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
 		(*s->env.frames)++;
+		if (status == SPK_KEPT) { /* no reply now; the calls behind it wait */
+			c->kept = true;
+			c->kept_id = h.id;
+			c->kept_mr = (struct spk_shm_mr_desc){ 0 };
+			if (h.flags & SPK_SF_MR) /* checked again when answered */
+				spk_shm_mr_desc_get(f, &c->kept_mr);
+		}
 		spk_shm_ring_release(&c->req); /* the request is dead */
+		if (c->kept)
+			break;
 		if (status < 0) { /* what the method packed is dropped */
 			spoke_buf_init(&b, at + SPK_HDR_SIZE, room - SPK_HDR_SIZE);
 			spk_reply_error_pack(&b, status, code, msg);
 		}
-		if (b.data == at + SPK_HDR_SIZE) {
-			spk_hdr_encode(at, SPK_REPLY, h.id, status, (uint32_t)b.len);
-			spk_shm_ring_publish(&c->rep, at, SPK_HDR_SIZE + b.len);
-		} else if (mrep && b.data == mrep) {
-			static const struct spk_shm_mr_desc none;
-
-			spk_hdr_encode(at, SPK_REPLY, h.id, status, (uint32_t)b.len);
-			spk_hdr_set_flags(at, SPK_SF_MR);
-			spk_shm_mr_desc_put(at, &none);
-			spk_shm_ring_publish(&c->rep, at, SPK_HDR_SIZE + SPK_SHM_MR_DESC);
-		} else {
-			spk_hdr_encode(at, SPK_REPLY, h.id, status, (uint32_t)b.len);
-			spk_hdr_set_flags(at, SPK_SF_BULK);
-			spk_shm_bulk_put(at, c->tx.gen);
-			spk_shm_ring_publish(&c->rep, at, SPK_HDR_SIZE + SPK_SHM_BULK_DESC);
-			c->tx_hold = c->rep.pos;
-		}
+		publish(c, at, h.id, status, &b, mrep);
 		(*replies)++;
 	}
 	return 0;
@@ -422,7 +456,7 @@ static void serve_and_arm(struct sconn *c, bool arm)
 			return;
 		__atomic_store_n(&c->ctl->worker_sleeping, 1, __ATOMIC_RELAXED);
 		spk_shm_fence();
-	} while (spk_shm_ring_pending(&c->req) && !c->ctl->worker_space);
+	} while (spk_shm_ring_pending(&c->req) && !c->ctl->worker_space && !c->kept);
 }
 
 static void efd_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -436,6 +470,76 @@ static void efd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	n = read(c->efd, &v, sizeof(v));
 	(void)n;
 	serve_and_arm(c, !c->srv->env.spin);
+}
+
+/* The client's spoke_mr memory that kept call's reply may go to (its
+ * descriptor checked again: the client may have freed it since), or NULL. */
+static uint8_t *kept_mr_reply(struct sconn *c, size_t len)
+{
+	const struct spk_shm_mr_desc *d = &c->kept_mr;
+	struct wmr *r = d->rep_id ? find_mr(c, d->rep_id) : NULL;
+
+	if (!r || d->rep_off > r->size || d->rep_cap > r->size - d->rep_off || len > d->rep_cap)
+		return NULL;
+	return r->p + d->rep_off;
+}
+
+/* transport.h's answer: the REPLY of c's kept call, on the loop's thread.
+ * Where there is no room for it now (the reply ring full, the bulk area
+ * still held), SPOKE_EAGAIN: the worker tries again.  Once it is out, the
+ * calls that waited behind it are served from the loop (efd_w), not from
+ * inside this function, whose caller is in the middle of its answer. */
+static int shm_answer(void *conn, const struct spk_answer *a)
+{
+	struct sconn *c = conn;
+	char msg[SPK_REPLY_ERROR_MAX];
+	uint8_t *at, *mrep = NULL;
+	int status = a->status;
+	size_t room;
+	spoke_buf b;
+	int rc;
+
+	if (!c->kept || a->id != c->kept_id) {
+		spk_warn("shared-memory connection of %s: an answer to call %llu, not the one kept "
+			 "(%s %llu); dropped", c->peer, (unsigned long long)a->id,
+			 c->kept ? "call" : "none, last", (unsigned long long)c->kept_id);
+		return 0;
+	}
+	/* Answered from here on, also when a ring that lies drops c below:
+	 * conn_free must not cancel a call the worker has answered. */
+	c->kept = false;
+	rc = can_reply(c, &at, &room);
+	if (rc < 0)
+		return 0; /* c is gone (freed) */
+	if (rc == 0) {
+		c->kept = true;
+		return SPOKE_EAGAIN;
+	}
+	spoke_buf_init(&b, at + SPK_HDR_SIZE, room - SPK_HDR_SIZE);
+	b.grow = grow_reply; /* the reply area is free: can_reply said so */
+	b.owner = c;
+	if (status == 0) {
+		mrep = kept_mr_reply(c, a->len);
+		if (mrep) /* where the caller wants it, as the method would have */
+			spoke_buf_init(&b, mrep, a->len);
+		spoke_buf_put_raw(&b, a->data, a->len);
+		if (b.err) { /* too big, or no memory for the area: the call fails so */
+			status = b.err;
+			snprintf(msg, sizeof(msg), "the kept reply of %zu bytes could not be sent: %s",
+				 a->len, spoke_strerror(b.err));
+		}
+	} else {
+		snprintf(msg, sizeof(msg), "%s", a->msg ? a->msg : "");
+	}
+	if (status < 0) {
+		spoke_buf_init(&b, at + SPK_HDR_SIZE, room - SPK_HDR_SIZE);
+		spk_reply_error_pack(&b, status, a->code, msg);
+	}
+	publish(c, at, a->id, status, &b, mrep);
+	spk_shm_wake(&c->ctl->client_seq, &c->ctl->client_sleeping);
+	if (spk_shm_ring_pending(&c->req)) /* the calls behind it, from the loop */
+		ev_feed_event(c->srv->env.loop, &c->efd_w, EV_READ);
+	return 0;
 }
 
 static bool take_cookie(struct shm_srv *s, const struct spk_shm_connect *m)
