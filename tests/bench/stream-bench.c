@@ -178,6 +178,11 @@ static int cancels(spoke_actor *keeper, double *med, double *max)
 	size_t n;
 	int rc;
 
+	/* The actor's last cancel so far (an earlier transport's run). */
+	rc = spoke_call(keeper, KEEP_CANCEL_AT, NULL, 0, &before, sizeof(before), &n, 10000);
+	if (rc < 0)
+		return fail("cancel_at", rc);
+	seen = before;
 	for (int i = 0; i < CANCELS; i++) {
 		struct timespec ts;
 		double at;
