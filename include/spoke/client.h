@@ -300,8 +300,11 @@ SPOKE_API int spoke_stream_next(spoke_stream *s, void *buf, size_t cap, size_t *
 /* Gives the stream up at once: its connection closes, the actor sees its
  * call cancelled (spoke_call_cancelled, the callback of
  * spoke_call_on_cancel, spoke_stream_emit's SPOKE_ECANCELED), and
- * spoke_stream_next returns SPOKE_ECANCELED.  0, or SPOKE_EINVAL for NULL;
- * a stream that ended already stays ended. */
+ * spoke_stream_next returns SPOKE_ECANCELED.  From another thread while a
+ * spoke_stream_next runs, it returns at once and that read ends the
+ * stream when it returns (with its chunk, or at its timeout), answering
+ * SPOKE_ECANCELED.  0, or SPOKE_EINVAL for NULL; a stream that ended
+ * already stays ended.  spoke_stream_close must not race a read. */
 SPOKE_API int spoke_stream_cancel(spoke_stream *s);
 /* Cancels the stream if it has not ended, and frees it (NULL: nothing). */
 SPOKE_API void spoke_stream_close(spoke_stream *s);

@@ -627,6 +627,7 @@ struct spoke_stream {
 	spoke_actor *a;         /* NULL once the handle was closed */
 	struct pool_slot *slot; /* the connection it holds; NULL once it ended */
 	struct spoke_stream *next;
+	bool cancel;            /* cancelled while a read ran: it ends the stream */
 	int end;                /* once ended: what spoke_stream_next returns */
 	int method_status;      /* the end's spoke_method_status() */
 	char msg[256];          /* and its message */
@@ -724,7 +725,11 @@ int spoke_stream_next(spoke_stream *s, void *buf, size_t cap, size_t *len, int t
 			       spk_client_deadline(a->client, timeout_ms));
 	*len = n;
 	pthread_mutex_lock(&a->stream_lock);
-	if (rc == 0 || rc == SPOKE_ENOSPC || rc == SPOKE_ETIMEDOUT) {
+	if (s->cancel) { /* spoke_stream_cancel came during the read */
+		*len = 0;
+		rc = spk_fail(SPOKE_ECANCELED, "actor %s: the stream was cancelled", a->name);
+		stream_end(s, rc, true);
+	} else if (rc == 0 || rc == SPOKE_ENOSPC || rc == SPOKE_ETIMEDOUT) {
 		atomic_store(&s->slot->busy, 2); /* the stream goes on */
 	} else {
 		/* SPOKE_EOF or the method's failure: the connection is ready
@@ -745,7 +750,9 @@ int spoke_stream_cancel(spoke_stream *s)
 	if (!s->a)
 		return spk_api_ret(0);
 	pthread_mutex_lock(&s->a->stream_lock);
-	if (s->slot) {
+	if (s->slot && atomic_load(&s->slot->busy) == 1) {
+		s->cancel = true; /* a read runs on another thread: it ends the stream */
+	} else if (s->slot) {
 		spk_fail(SPOKE_ECANCELED, "actor %s: the stream was cancelled", s->a->name);
 		stream_end(s, SPOKE_ECANCELED, true);
 	}

@@ -326,6 +326,11 @@ static int tcp_stream_next(struct spk_conn *conn, void *buf, size_t cap, size_t 
 	*len = c->chunk_len;
 	if (c->chunk_len > cap)
 		return spk_no_room(c->chunk_len, cap); /* kept for a call with room */
+	/* A chunk begun is received within the client's default timeout,
+	 * whatever the reader's (a short one polls): cut mid-frame, the
+	 * channel could not go on. */
+	if (spk_ms_left(deadline) < c->args.timeout_ms)
+		deadline = spk_now_us() + (int64_t)c->args.timeout_ms * 1000;
 	rc = spk_sync_recv_copy(c->ch, buf, c->chunk_len, deadline);
 	if (rc < 0)
 		return rc;
