@@ -487,6 +487,7 @@ static void start_servers(void)
 		.spin = W.poll_us > 0,
 		.run = run_method,
 		.gone = spk_kept_gone,
+		.cancel = spk_kept_cancel,
 		.frames = &W.frames,
 	};
 

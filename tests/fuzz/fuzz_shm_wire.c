@@ -111,7 +111,20 @@ static void ring(const uint8_t *p, size_t n)
 	memcpy(mem, p + 16, n - 16 < RING ? n - 16 : RING);
 	pos = pos % (4 * RING) / SPK_SHM_ALIGN * SPK_SHM_ALIGN;
 	spk_shm_ring_init(&r, mem, RING, &head, &tail, SPK_CALL, MAXP);
+	r.also = SPK_CANCEL; /* the worker's request ring */
 	r.pos = r.peer = pos;
+	/* Looking ahead (the worker, for CANCELs) hands out the same frames. */
+	for (uint64_t at = pos; at <= head;) {
+		int rc = spk_shm_ring_scan(&r, &at, &h, &f);
+
+		FZ_CHECK(rc == 0 || rc == 1 || rc == SPOKE_EPROTO || rc == SPOKE_ETOOBIG);
+		if (rc != 0)
+			break;
+		FZ_CHECK(f >= mem && f + SPK_HDR_SIZE <= mem + RING && at <= head);
+		FZ_CHECK((h.type == SPK_CALL || (h.type == SPK_CANCEL && !h.len)) && h.len <= MAXP);
+		FZ_CHECK(r.pos == pos);
+	}
+	r.peer = pos;
 	for (int k = 0; k < 8; k++) {
 		int rc = spk_shm_ring_peek(&r, &h, &f);
 
@@ -119,7 +132,7 @@ static void ring(const uint8_t *p, size_t n)
 		if (rc != 0)
 			return;
 		FZ_CHECK(f >= mem && f + SPK_HDR_SIZE <= mem + RING);
-		FZ_CHECK(h.type == SPK_CALL && h.len <= MAXP);
+		FZ_CHECK((h.type == SPK_CALL || (h.type == SPK_CANCEL && !h.len)) && h.len <= MAXP);
 		if (!(h.flags & (SPK_SF_BULK | SPK_SF_MR)))
 			FZ_CHECK(f + SPK_HDR_SIZE + h.len <= mem + RING);
 		spk_shm_ring_release(&r);
@@ -147,7 +160,7 @@ static void seeds(void)
 	struct spk_shm_connect c = { .version = SPK_SHM_VERSION, .index = 3, .ring = SPK_SHM_RING };
 	struct spk_shm_answer a = { .status = SPOKE_ETRANSPORT };
 	uint8_t frames[16 + 256];
-	uint64_t head = 128;
+	uint64_t head = 192;
 	spoke_buf b;
 
 	for (unsigned i = 0; i < SPK_SHM_COOKIE; i++)
@@ -163,11 +176,13 @@ static void seeds(void)
 	fz_buf(&b);
 	spk_shm_answer_pack(&b, &a);
 	fz_seed_sel("answer", SEL_ANSWER, &b);
-	/* Two frames published at the ring's start: 40 bytes, then 0. */
+	/* Three frames published at the ring's start: 40 bytes, then 0, then
+	 * a CANCEL of the first. */
 	memset(frames, 0, sizeof(frames));
 	memcpy(frames + 8, &head, 8);
 	spk_hdr_encode(frames + 16, SPK_CALL, 1, 7, 40);
 	spk_hdr_encode(frames + 16 + 64, SPK_CALL, 2, 7, 0);
+	spk_hdr_encode(frames + 16 + 128, SPK_CANCEL, 1, 0, 0);
 	fz_buf(&b);
 	spoke_buf_put_raw(&b, frames, sizeof(frames));
 	fz_seed_sel("ring", SEL_RING, &b);

@@ -143,6 +143,10 @@ struct spk_server_env {
 	/* A connection that had a kept call in it (SPK_KEPT) is closing: its
 	 * kept calls are cancelled and never answered. */
 	void (*gone)(void *conn);
+	/* A CANCEL came on conn: the call id, if kept, is cancelled (its
+	 * answer still goes).  A transport looks ahead for CANCEL frames while
+	 * a kept call holds its connection; NULL: none is taken. */
+	void (*cancel)(void *conn, uint64_t id);
 	uint64_t *frames; /* counts every frame served (the spin loop watches it) */
 };
 

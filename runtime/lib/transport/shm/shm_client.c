@@ -11,7 +11,17 @@
  * area and copied or unpacked into the caller's memory.  Any failure of
  * the connection (a ring that lies, the worker's socket closing: SPOKE_EDEAD
  * within SPK_SHM_SLICE_US) fails every call in flight with the same code;
- * the next call connects afresh, after args->check. */
+ * the next call connects afresh, after args->check.
+ *
+ * Every CALL carries its caller's deadline (ttl_ms).  A stream call
+ * (SPK_CF_STREAM) takes its place in the ring like any call and holds the
+ * connection: stream_next reads its CHUNKs from the reply ring one by one
+ * (one too large for the reader's buffer stays there), then its REPLY.
+ * Giving a stream up (abandon) drops the region and the socket at once:
+ * the worker sees its caller go; the next call makes a new link without
+ * asking the hub.  future_cancel gives a future up and writes a CANCEL
+ * frame behind its CALL, which the worker takes even while a kept call
+ * holds the ring. */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -42,7 +52,7 @@
 
 #define FLUSH_CALLS 16 /* calls written before they are shown together, at most */
 
-enum pend_kind { K_COPY, K_OBJ };
+enum pend_kind { K_COPY, K_OBJ, K_STREAM };
 
 /* One call in flight, and where its outcome goes. */
 struct pend {
@@ -69,6 +79,7 @@ struct req_src {
 	/* spoke_call_mr: the memories (NULL: none) and the frame's descriptor */
 	struct shm_umr *req_mr, *rep_mr;
 	struct spk_shm_mr_desc mr;
+	bool stream; /* a stream call: SPK_CF_STREAM, and no ttl */
 };
 
 /* spoke_mr_alloc's memory (spoke_mr.mr_): a sealed memfd, mapped here and
@@ -120,6 +131,8 @@ struct shm_conn {
 	size_t area_max;
 	int poll_us;
 	int broken;
+	bool abandoned;  /* dropped on purpose (abandon): no check before the next link */
+	bool stream_eof; /* the stream's REPLY body was read as a last chunk: SPOKE_EOF next */
 	struct usent *sent; /* spoke_mr memories this connection's worker maps */
 };
 
@@ -335,6 +348,7 @@ static int establish(struct shm_conn *c, int64_t deadline)
 			  &c->ctl->req_tail, SPK_CALL, c->peer_max);
 	spk_shm_ring_init(&c->rep, c->region + SPK_SHM_CTL + SPK_SHM_RING, SPK_SHM_RING,
 			  &c->ctl->rep_head, &c->ctl->rep_tail, SPK_REPLY, c->max_msg);
+	c->rep.also = SPK_CHUNK;
 	c->broken = 0;
 	c->head = c->count = c->unflushed = 0;
 	c->tx_owner = 0;
@@ -426,9 +440,73 @@ static void flush_calls(struct shm_conn *c)
 	spk_shm_kick(c->efd, &c->ctl->worker_sleeping);
 }
 
-/* Receives the reply of the ring's head and completes it.  SPOKE_ETIMEDOUT
- * with nothing consumed leaves it pending; any other failure breaks the
- * connection. */
+/* The frame at the reply ring's tail, which must be the ring's head call's
+ * (p): 0 with its header, its bytes in *data (the ring's, or the worker's
+ * bulk area's); else the connection broke (every call failed). */
+static int next_frame(struct shm_conn *c, const struct pend *p, struct spk_hdr *h,
+		      const uint8_t **data, const uint8_t **frame, int64_t deadline)
+{
+	const uint8_t *f;
+	int rc;
+
+	if (c->unflushed && !reply_ready(c)) /* never wait with calls unshown */
+		flush_calls(c);
+	rc = spk_shm_wait(&c->ctl->client_seq, &c->ctl->client_sleeping, reply_ready,
+			  worker_alive, c, c->poll_us, SPK_SHM_SLICE_US, deadline);
+	if (rc == SPOKE_ETIMEDOUT)
+		return rc;
+	if (rc < 0)
+		return break_all(c, rc);
+	rc = spk_shm_ring_peek(&c->rep, h, &f);
+	if (rc == 0 && h->id != p->id)
+		rc = spk_fail(SPOKE_EPROTO, "a %s to call %llu, expected %llu",
+			      spk_type_name(h->type), (unsigned long long)h->id,
+			      (unsigned long long)p->id);
+	if (rc == 0 && h->type == SPK_CHUNK && (p->kind != K_STREAM || (h->flags & SPK_SF_MR)))
+		rc = spk_fail(SPOKE_EPROTO, "a CHUNK to call %llu, which is no stream",
+			      (unsigned long long)h->id);
+	if (rc == SPOKE_ETOOBIG) /* as over TCP: the call fails so, the connection is remade */
+		return break_all(c, spk_fail(rc, "actor at %s: reply: %s", c->addr, spoke_errmsg()));
+	if (rc != 0)
+		return break_all(c, spk_fail(SPOKE_EPROTO, "actor at %s broke its shared memory: %s",
+					     c->addr, rc == 1 ? "no reply" : spoke_errmsg()));
+	*frame = f;
+	*data = f + SPK_HDR_SIZE;
+	if (h->flags & SPK_SF_BULK) {
+		rc = spk_shm_area_recv(&c->rx, c->sock, spk_shm_bulk_gen(f), c->area_max);
+		if (rc == 0 && h->len > c->rx.size)
+			rc = spk_fail(SPOKE_EPROTO, "a reply of %u bytes in an area of %zu", h->len,
+				      c->rx.size);
+		if (rc < 0)
+			return break_all(c, rc);
+		*data = c->rx.p;
+	}
+	return 0;
+}
+
+/* Frees the frame read (the worker may reply there again), and wakes the
+ * worker if it waits for room. */
+static void release_frame(struct shm_conn *c)
+{
+	spk_shm_ring_release(&c->rep);
+	spk_shm_kick(c->efd, &c->ctl->worker_space);
+}
+
+/* The ring's head call is answered: off the ring. */
+static struct pend *pop_head(struct shm_conn *c)
+{
+	struct pend *p = &c->ring[c->head];
+
+	if (p->tx)
+		c->tx_owner = 0;
+	c->head = (c->head + 1) % SPK_SHM_CREDITS;
+	c->count--;
+	return p;
+}
+
+/* Receives the reply of the ring's head and completes it (the chunks of a
+ * stream nobody reads any more are dropped).  SPOKE_ETIMEDOUT with nothing
+ * consumed leaves it pending; any other failure breaks the connection. */
 static int complete_head(struct shm_conn *c, int64_t deadline)
 {
 	struct pend *p = &c->ring[c->head];
@@ -438,49 +516,21 @@ static int complete_head(struct shm_conn *c, int64_t deadline)
 
 	if (!c->count)
 		return spk_fail(SPOKE_EINVAL, "no call in flight on this shared-memory connection");
-	if (c->unflushed && !reply_ready(c)) /* never wait with calls unshown */
-		flush_calls(c);
-	rc = spk_shm_wait(&c->ctl->client_seq, &c->ctl->client_sleeping, reply_ready,
-			  worker_alive, c, c->poll_us, SPK_SHM_SLICE_US, deadline);
-	if (rc == SPOKE_ETIMEDOUT)
-		return rc;
+	while ((rc = next_frame(c, p, &h, &data, &f, deadline)) == 0 && h.type == SPK_CHUNK)
+		release_frame(c);
 	if (rc < 0)
-		return break_all(c, rc);
-	rc = spk_shm_ring_peek(&c->rep, &h, &f);
-	if (rc == 0 && h.id != p->id)
-		rc = spk_fail(SPOKE_EPROTO, "a reply to call %llu, expected %llu",
-			      (unsigned long long)h.id, (unsigned long long)p->id);
-	if (rc == SPOKE_ETOOBIG) /* as over TCP: the call fails so, the connection is remade */
-		return break_all(c, spk_fail(rc, "actor at %s: reply: %s", c->addr, spoke_errmsg()));
-	if (rc != 0)
-		return break_all(c, spk_fail(SPOKE_EPROTO, "actor at %s broke its shared memory: %s",
-					     c->addr, rc == 1 ? "no reply" : spoke_errmsg()));
-	data = f + SPK_HDR_SIZE;
+		return rc;
 	if ((h.flags & SPK_SF_MR) && (h.aux < 0 || !p->mr || (p->done && h.len > p->cap)))
 		return break_all(c, spk_fail(SPOKE_EPROTO, "actor at %s sent a reply in spoke_mr "
 					     "memory that the call did not offer", c->addr));
-	if (h.flags & SPK_SF_BULK) {
-		rc = spk_shm_area_recv(&c->rx, c->sock, spk_shm_bulk_gen(f), c->area_max);
-		if (rc == 0 && h.len > c->rx.size)
-			rc = spk_fail(SPOKE_EPROTO, "a reply of %u bytes in an area of %zu", h.len,
-				      c->rx.size);
-		if (rc < 0)
-			return break_all(c, rc);
-		data = c->rx.p;
-	}
 	if (h.aux < 0)
 		status = spk_reply_error_unpack(h.aux, data, h.len);
 	else if (h.flags & SPK_SF_MR) /* the method packed it where the caller wants it */
 		status = 0;
 	else
 		status = consume(c, p, data, h.len);
-	spk_shm_ring_release(&c->rep);
-	spk_shm_kick(c->efd, &c->ctl->worker_space);
-	if (p->tx)
-		c->tx_owner = 0;
-	c->head = (c->head + 1) % SPK_SHM_CREDITS;
-	c->count--;
-	finish(p, status, h.aux < 0 ? 0 : h.len);
+	release_frame(c);
+	finish(pop_head(c), status, h.aux < 0 ? 0 : h.len);
 	return 0;
 }
 
@@ -598,15 +648,18 @@ static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 		      const struct req_src *src, int64_t deadline)
 {
 	struct tx_grow g = { c, deadline };
+	uint16_t cf = src->stream ? SPK_CF_STREAM : 0;
 	size_t min, room;
+	uint32_t ttl;
 	spoke_buf b;
 	uint8_t *at;
 	int rc;
 
 	if (c->broken) {
-		rc = c->check ? c->check(c->check_arg, deadline) : 0;
+		rc = c->check && !c->abandoned ? c->check(c->check_arg, deadline) : 0;
 		if (rc < 0) /* never a blind reconnect: the worker is gone */
 			return rc;
+		c->abandoned = false;
 		teardown(c);
 		rc = establish(c, deadline);
 		if (rc < 0)
@@ -638,9 +691,11 @@ static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 	if (rc < 0)
 		return rc;
 	p->id = ++c->next_id;
+	ttl = src->stream ? 0 : spk_ttl_of(deadline); /* a stream's reader waits read by read */
 	if (src->req_mr || src->rep_mr) { /* no byte of the payload moves */
 		spk_hdr_encode(at, SPK_CALL, p->id, (int32_t)method, (uint32_t)src->len);
-		spk_hdr_set_flags(at, SPK_SF_MR);
+		spk_hdr_set_flags(at, SPK_SF_MR | cf);
+		spk_hdr_set_ttl(at, ttl);
 		spk_shm_mr_desc_put(at, &src->mr);
 		spk_shm_ring_write(&c->req, at, SPK_HDR_SIZE + SPK_SHM_MR_DESC);
 		goto published;
@@ -662,10 +717,12 @@ static int start_call(struct shm_conn *c, struct pend *p, uint32_t method,
 	if (c->broken) /* a wait for room failed the calls in flight */
 		return c->broken;
 	spk_hdr_encode(at, SPK_CALL, p->id, (int32_t)method, (uint32_t)b.len);
+	spk_hdr_set_flags(at, cf);
+	spk_hdr_set_ttl(at, ttl);
 	if (b.data == at + SPK_HDR_SIZE) {
 		spk_shm_ring_write(&c->req, at, SPK_HDR_SIZE + b.len);
 	} else {
-		spk_hdr_set_flags(at, SPK_SF_BULK);
+		spk_hdr_set_flags(at, SPK_SF_BULK | cf);
 		spk_shm_bulk_put(at, c->tx.gen);
 		spk_shm_ring_write(&c->req, at, SPK_HDR_SIZE + SPK_SHM_BULK_DESC);
 		c->tx_owner = p->id;
@@ -870,6 +927,159 @@ static struct pend *find(struct shm_conn *c, const spoke_future *f)
 	return NULL;
 }
 
+/* The call keeps its credit and its place; its reply is dropped. */
+static void give_up(struct pend *p)
+{
+	p->status = NULL;
+	p->len = NULL;
+	p->done = NULL;
+	p->method = NULL;
+	p->dst = NULL;
+	p->cap = 0;
+}
+
+/* Writes a CANCEL of call id behind it, and shows it to the worker (room
+ * in the request ring is waited for no later than deadline: a failure
+ * leaves the worker to learn it from the connection's end). */
+static void send_cancel(struct shm_conn *c, uint64_t id, int64_t deadline)
+{
+	uint8_t *at;
+	size_t room;
+	int rc = spk_shm_ring_room(&c->req, SPK_HDR_SIZE, &at, &room);
+
+	if (rc == 1)
+		rc = req_room(c, SPK_HDR_SIZE, &at, &room, deadline);
+	if (rc != 0 || c->broken)
+		return;
+	spk_hdr_encode(at, SPK_CANCEL, id, 0, 0);
+	spk_shm_ring_write(&c->req, at, SPK_HDR_SIZE);
+	c->unflushed++;
+	flush_calls(c);
+}
+
+/* Gives f up at once (SPOKE_ECANCELED; its call keeps its place in the
+ * ring, and its reply is dropped) and tells the worker with a CANCEL. */
+static int shm_future_cancel(struct spk_conn *base, spoke_future *f, int64_t deadline)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+	struct pend *p;
+
+	pthread_mutex_lock(&c->lock);
+	p = f->done_ ? NULL : find(c, f);
+	if (p) {
+		uint64_t id = p->id;
+
+		give_up(p);
+		spk_future_complete(f, spk_fail(SPOKE_ECANCELED, "actor at %s: the call was "
+						"cancelled", c->addr));
+		if (!c->broken)
+			send_cancel(c, id, deadline);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+/* ---- streams ---- */
+
+static int shm_stream_start(struct spk_conn *base, uint32_t method, const void *req,
+			    size_t req_len, int64_t deadline)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+	struct req_src src = { .p = req, .len = req_len, .stream = true };
+	struct pend p = { .kind = K_STREAM }; /* no future: break_all leaves it be */
+	int rc;
+
+	if (req_len > c->peer_max) /* the words of TCP's refusal */
+		return spk_fail(SPOKE_ETOOBIG, SPK_OVERSIZE_FMT, (unsigned)req_len, "actor",
+				c->peer_max);
+	rc = lock(c, deadline);
+	if (rc < 0)
+		return rc;
+	c->stream_eof = false;
+	rc = start_call(c, &p, method, &src, deadline);
+	if (rc == 0)
+		flush_calls(c);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* The stream's next CHUNK into buf, or its REPLY (transport.h). */
+static int shm_stream_next(struct spk_conn *base, void *buf, size_t cap, size_t *len,
+			   int64_t deadline)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+	const uint8_t *f, *data;
+	struct spk_hdr h;
+	int rc;
+
+	rc = lock(c, deadline);
+	if (rc < 0)
+		return rc;
+	if (c->stream_eof) {
+		c->stream_eof = false;
+		rc = SPOKE_EOF;
+		goto out;
+	}
+	/* Calls given up before it (none, as the handle uses a stream's
+	 * connection) are answered first. */
+	while (rc == 0 && c->count && c->ring[c->head].kind != K_STREAM)
+		rc = complete_head(c, deadline);
+	if (rc < 0)
+		goto out;
+	if (!c->count) {
+		rc = spk_fail(c->broken == SPOKE_EDEAD || !c->broken ? SPOKE_EDEAD : c->broken,
+			      "actor at %s: the stream's connection broke", c->addr);
+		goto out;
+	}
+	rc = next_frame(c, &c->ring[c->head], &h, &data, &f, deadline);
+	if (rc < 0) /* a timeout leaves the stream as it was */
+		goto out;
+	if (h.type == SPK_REPLY && h.aux < 0) {
+		rc = spk_reply_error_unpack(h.aux, data, h.len);
+		release_frame(c);
+		pop_head(c);
+		goto out;
+	}
+	if (h.flags & SPK_SF_MR) {
+		rc = break_all(c, spk_fail(SPOKE_EPROTO, "actor at %s answered a stream in "
+					   "spoke_mr memory", c->addr));
+		goto out;
+	}
+	*len = h.len;
+	if (h.len > cap) { /* the frame stays: a next read with room takes it */
+		rc = spk_no_room(h.len, cap);
+		goto out;
+	}
+	if (h.len)
+		memcpy(buf, data, h.len);
+	release_frame(c);
+	if (h.type == SPK_REPLY) {
+		pop_head(c);
+		if (h.len == 0)
+			rc = SPOKE_EOF;
+		else
+			c->stream_eof = true; /* its body was a last chunk */
+	}
+out:
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* Gives up what runs on c at once: the region and the socket go (the
+ * worker sees its caller go); the next call links anew, without asking the
+ * hub (nothing broke). */
+static void shm_abandon(struct spk_conn *base)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+
+	pthread_mutex_lock(&c->lock);
+	break_all(c, SPOKE_ECANCELED); /* (a stream has no future to tell) */
+	teardown(c);
+	c->abandoned = true;
+	c->stream_eof = false;
+	pthread_mutex_unlock(&c->lock);
+}
+
 static int shm_future_wait(struct spk_conn *base, spoke_future *f, int64_t deadline)
 {
 	struct shm_conn *c = (struct shm_conn *)base;
@@ -881,13 +1091,7 @@ static int shm_future_wait(struct spk_conn *base, spoke_future *f, int64_t deadl
 	while (!f->done_ && rc == 0)
 		rc = complete_head(c, deadline);
 	if (!f->done_ && rc == SPOKE_ETIMEDOUT && (p = find(c, f))) {
-		/* The call keeps its credit and its place; its reply is dropped. */
-		p->status = NULL;
-		p->len = NULL;
-		p->done = NULL;
-		p->method = NULL;
-		p->dst = NULL;
-		p->cap = 0;
+		give_up(p);
 		f->status = spk_fail(rc, "actor at %s: no reply in time; the call was given up",
 				     c->addr);
 		__atomic_store_n(&f->done_, 1, __ATOMIC_RELEASE);
@@ -1015,6 +1219,10 @@ const struct spk_transport spk_shm_transport = {
 	.call_async = shm_call_async,
 	.future_wait = shm_future_wait,
 	.in_flight = shm_in_flight,
+	.future_cancel = shm_future_cancel,
+	.stream_start = shm_stream_start,
+	.stream_next = shm_stream_next,
+	.abandon = shm_abandon,
 	.mr_register = NULL, /* the caller's own memory: calls copy it */
 	.mr_alloc = shm_mr_alloc,
 	.mr_deregister = shm_mr_free,

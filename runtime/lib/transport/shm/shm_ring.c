@@ -97,18 +97,21 @@ bool spk_shm_ring_pending(const struct spk_shm_ring *r)
 	return __atomic_load_n(r->head, __ATOMIC_ACQUIRE) != r->pos;
 }
 
-int spk_shm_ring_peek(struct spk_shm_ring *r, struct spk_hdr *h, const uint8_t **frame)
+/* The frame at count pos (pos >= r->pos): 0 with *h, *frame and *len (its
+ * bytes in the ring, any wrap before it included), 1, or SPOKE_EPROTO. */
+static int frame_at(struct spk_shm_ring *r, uint64_t pos, struct spk_hdr *h,
+		    const uint8_t **frame, uint32_t *len)
 {
 	uint64_t head = __atomic_load_n(r->head, __ATOMIC_ACQUIRE);
-	uint64_t avail = head - r->pos;
-	size_t off = r->pos & (r->size - 1), skip = 0, body, need;
+	uint64_t avail = head - pos;
+	size_t off = pos & (r->size - 1), skip = 0, body, need;
 	uint8_t hdr[SPK_HDR_SIZE];
 	uint32_t word;
 	int rc;
 
-	if (head == r->pos)
+	if (head == pos)
 		return 1;
-	if (head < r->peer || avail > r->size || head % SPK_SHM_ALIGN)
+	if (head < r->peer || head - r->pos > r->size || avail > r->size || head % SPK_SHM_ALIGN)
 		return spk_fail(SPOKE_EPROTO, "the producer's head (%llu) lies: tail is %llu, "
 				"last head %llu, ring of %u bytes", (unsigned long long)head,
 				(unsigned long long)r->pos, (unsigned long long)r->peer, r->size);
@@ -131,9 +134,12 @@ int spk_shm_ring_peek(struct spk_shm_ring *r, struct spk_hdr *h, const uint8_t *
 	if (rc < 0)
 		return spk_fail(SPOKE_EPROTO, "a bad frame header at %zu of the ring: %s", off,
 				spoke_strerror(rc));
-	if (h->type != r->type)
+	if (h->type != r->type && (!r->also || h->type != r->also))
 		return spk_fail(SPOKE_EPROTO, "a %s frame in a ring of %s frames",
 				spk_type_name(h->type), spk_type_name(r->type));
+	if (h->type == SPK_CANCEL && (h->flags || h->len))
+		return spk_fail(SPOKE_EPROTO, "a CANCEL frame with flags %#x and %u bytes",
+				h->flags, h->len);
 	if ((h->flags & SPK_SF_BULK) && h->len == 0)
 		return spk_fail(SPOKE_EPROTO, "an empty message in a bulk area");
 	if ((h->flags & SPK_SF_BULK) && (h->flags & SPK_SF_MR))
@@ -145,9 +151,33 @@ int spk_shm_ring_peek(struct spk_shm_ring *r, struct spk_hdr *h, const uint8_t *
 		return spk_fail(SPOKE_EPROTO, "a frame of %zu bytes at %zu of a ring of %u bytes, "
 				"%llu bytes published", need, off, r->size,
 				(unsigned long long)avail);
-	r->cur = (uint32_t)(skip + need);
+	*len = (uint32_t)(skip + need);
 	*frame = r->base + off;
 	return 0;
+}
+
+int spk_shm_ring_peek(struct spk_shm_ring *r, struct spk_hdr *h, const uint8_t **frame)
+{
+	uint32_t len;
+	int rc = frame_at(r, r->pos, h, frame, &len);
+
+	if (rc == 0)
+		r->cur = len;
+	return rc;
+}
+
+int spk_shm_ring_scan(struct spk_shm_ring *r, uint64_t *at, struct spk_hdr *h,
+		      const uint8_t **frame)
+{
+	uint32_t len;
+	int rc;
+
+	if (*at < r->pos)
+		*at = r->pos;
+	rc = frame_at(r, *at, h, frame, &len);
+	if (rc == 0)
+		*at += len;
+	return rc;
 }
 
 void spk_shm_ring_release(struct spk_shm_ring *r)

@@ -31,7 +31,8 @@ struct spk_shm_ring {
 	uint64_t peer;     /* the peer's count, last seen and checked */
 	uint32_t cur;      /* consumer: bytes of the frame peeked, with any wrap before it */
 	uint32_t max_payload; /* frame.h's check */
-	uint8_t type;      /* the only frame type this ring carries */
+	uint8_t type;      /* the frame type this ring carries */
+	uint8_t also;      /* and this one (0: none): CANCEL beside CALL, CHUNK beside REPLY */
 };
 
 /* Sets r over base[0..size) with the shared counters head and tail, which
@@ -61,6 +62,13 @@ void spk_shm_ring_flush(struct spk_shm_ring *r);
  * payload, or the bulk descriptor with SPK_SF_BULK), 1 if the ring is
  * empty, SPOKE_EPROTO for anything the producer could not have written. */
 int spk_shm_ring_peek(struct spk_shm_ring *r, struct spk_hdr *h, const uint8_t **frame);
+/* Looks at the frame that starts at count *at (a frame boundary at or
+ * past the consumer's own count) without consuming anything: 0 with its
+ * header in *h, its bytes at *frame and *at moved past it; 1 if nothing is
+ * published there yet; SPOKE_EPROTO as spk_shm_ring_peek.  The worker looks
+ * ahead this way for CANCEL frames while a call holds its ring. */
+int spk_shm_ring_scan(struct spk_shm_ring *r, uint64_t *at, struct spk_hdr *h,
+		      const uint8_t **frame);
 /* Frees the frame peeked (the producer may write there again). */
 void spk_shm_ring_release(struct spk_shm_ring *r);
 /* Whether the producer published anything not consumed (no check). */

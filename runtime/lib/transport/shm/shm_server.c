@@ -17,6 +17,13 @@
  * wait in its ring until the worker answers (shm_answer, on the loop's
  * thread: the reply goes out as a method's would, through publish()); a
  * connection that ends with its call still kept tells the worker (env.gone).
+ * A kept stream call's CHUNKs go into the reply ring (or, large, the reply
+ * area) through shm_chunk, shown and woken once per batch (shm_flush);
+ * shm_chunk says SPOKE_EAGAIN once STREAM_ROOM bytes wait for the client.
+ * A CANCEL frame (the client gave a call up) goes to env.cancel: in the
+ * ring's order, or, while a kept call holds the ring, by looking ahead
+ * (look_ahead; the frames stay where they are, and each CANCEL counts
+ * once).
  *
  * A connection whose peer breaks the rules (a ring that lies, an area it
  * never sent) is dropped alone, with a rate-limited line naming its pid;
@@ -52,6 +59,9 @@
 #include "transport/transport.h"
 
 #define COOKIES 256 /* connections being set up at once */
+/* A stream's chunks wait for their reader in the reply ring up to this
+ * much (then spoke_stream_emit is throttled: shm_chunk says SPOKE_EAGAIN). */
+#define STREAM_ROOM (256u << 10)
 #define COOKIE_TTL_US (10 * 1000000LL)
 
 struct sconn {
@@ -65,6 +75,7 @@ struct sconn {
 	bool kept;
 	uint64_t kept_id;
 	struct spk_shm_mr_desc kept_mr; /* its spoke_mr descriptor (rep_id 0: none) */
+	uint64_t look; /* the request ring is looked through for CANCELs up to here */
 	uint8_t *region;
 	struct spk_shm_ctl *ctl;
 	struct spk_shm_ring req, rep;
@@ -137,6 +148,8 @@ static void conn_free(struct sconn *c)
 static int drop(struct sconn *c, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int shm_answer(void *conn, const struct spk_answer *a);
+static int shm_chunk(void *conn, uint64_t id, const void *data, size_t len);
+static void shm_flush(void *conn);
 
 /* Ends connection c, saying why at level; returns -1 for `return drop()`. */
 static int drop(struct sconn *c, int level, const char *fmt, ...)
@@ -346,6 +359,36 @@ static void publish(struct sconn *c, uint8_t *at, uint64_t id, int status, const
 	}
 }
 
+/* While a kept call holds c's request ring: the CANCEL frames published
+ * behind it go to env.cancel now, once each (serve_batch skips them when
+ * it reaches them); every other frame waits its turn.  0, or -1 if c was
+ * dropped. */
+static int look_ahead(struct sconn *c)
+{
+	struct shm_srv *s = c->srv;
+	const uint8_t *f;
+	struct spk_hdr h;
+	uint64_t at = c->look;
+	int rc;
+
+	while ((rc = spk_shm_ring_scan(&c->req, &at, &h, &f)) == 0) {
+		c->look = at;
+		if (h.type == SPK_CANCEL && s->env.cancel) {
+			(*s->env.frames)++;
+			s->env.cancel(c, h.id);
+		}
+	}
+	return rc < 0 ? drop(c, SPK_LOG_WARN, "%s", spoke_errmsg()) : 0;
+}
+
+/* Whether frames came into c's request ring that look_ahead has not seen. */
+static bool unseen(const struct sconn *c)
+{
+	uint64_t head = __atomic_load_n(c->req.head, __ATOMIC_ACQUIRE);
+
+	return head != (c->look > c->req.pos ? c->look : c->req.pos);
+}
+
 /* Serves the calls waiting in c's request ring, as long as replies have
  * room and no call is kept, counting the replies published in *replies;
  * -1 if c was dropped (freed). */
@@ -353,7 +396,7 @@ static int serve_batch(struct sconn *c, unsigned *replies)
 {
 	struct shm_srv *s = c->srv;
 
-	while (!c->kept) {
+	for (;;) {
 		char msg[SPK_REPLY_ERROR_MAX]; /* written only for a failure: not zeroed per call */
 		const uint8_t *f;
 		struct spk_hdr h;
@@ -363,11 +406,22 @@ static int serve_batch(struct sconn *c, unsigned *replies)
 		size_t room, mcap = 0;
 		int rc, status, code = 0;
 
+		if (c->kept)
+			return look_ahead(c);
 		rc = spk_shm_ring_peek(&c->req, &h, &f);
 		if (rc < 0)
 			return drop(c, SPK_LOG_WARN, "%s", spoke_errmsg());
 		if (rc == 1)
 			return 0;
+		if (h.type == SPK_CANCEL) { /* no reply; one seen ahead already counted */
+			bool seen = c->req.pos < c->look;
+
+			spk_shm_ring_release(&c->req);
+			(*s->env.frames)++;
+			if (!seen && s->env.cancel)
+				s->env.cancel(c, h.id);
+			continue;
+		}
 		rc = can_reply(c, &at, &room);
 		if (rc < 0)
 			return rc;
@@ -406,7 +460,11 @@ static int serve_batch(struct sconn *c, unsigned *replies)
 		b.owner = c;
 		msg[0] = '\0';
 		status = s->env.run(&(struct spk_call_origin){ .conn = c, .id = h.id,
-							       .answer = shm_answer },
+							       .stream = (h.flags & SPK_CF_STREAM) != 0,
+							       .ttl_ms = h.ttl_ms,
+							       .answer = shm_answer,
+							       .chunk = shm_chunk,
+							       .flush = shm_flush },
 				    (uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
 		(*s->env.frames)++;
 		if (status == SPK_KEPT) { /* no reply now; the calls behind it wait */
@@ -456,7 +514,8 @@ static void serve_and_arm(struct sconn *c, bool arm)
 			return;
 		__atomic_store_n(&c->ctl->worker_sleeping, 1, __ATOMIC_RELAXED);
 		spk_shm_fence();
-	} while (spk_shm_ring_pending(&c->req) && !c->ctl->worker_space && !c->kept);
+	} while (c->kept ? unseen(c)
+			 : spk_shm_ring_pending(&c->req) && !c->ctl->worker_space);
 }
 
 static void efd_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -542,6 +601,65 @@ static int shm_answer(void *conn, const struct spk_answer *a)
 	return 0;
 }
 
+/* transport.h's chunk: one CHUNK of c's kept stream call, written into the
+ * reply ring (or, past a quarter of it, the reply area), shown by
+ * shm_flush.  SPOKE_EAGAIN while STREAM_ROOM bytes wait for the client, or
+ * there is no room for it now. */
+static int shm_chunk(void *conn, uint64_t id, const void *data, size_t len)
+{
+	struct sconn *c = conn;
+	bool bulk = SPK_HDR_SIZE + len > SPK_SHM_RING / 4;
+	uint64_t tail;
+	uint8_t *at;
+	size_t room;
+	int rc;
+
+	rc = spk_shm_ring_room(&c->rep, bulk ? SPK_HDR_SIZE + SPK_SHM_BULK_DESC
+					     : SPK_HDR_SIZE + len, &at, &room);
+	if (rc < 0) {
+		drop(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+		return 0; /* c is gone (freed): the worker learnt it (env.gone) */
+	}
+	tail = __atomic_load_n(c->rep.tail, __ATOMIC_ACQUIRE);
+	if (rc == 1 || c->rep.pos - tail > STREAM_ROOM)
+		return SPOKE_EAGAIN;
+	if (bulk) {
+		if (c->tx_hold && tail < c->tx_hold) /* the area holds an earlier message */
+			return SPOKE_EAGAIN;
+		c->tx_hold = 0;
+		if (len > c->tx.size) {
+			rc = spk_shm_area_grow(&c->tx, c->sock, len, 0, c->srv->area_max);
+			if (rc < 0) { /* the stream ends with its REPLY; this chunk is lost */
+				spk_warn("shared-memory connection of %s: a chunk of %zu bytes of call "
+					 "%llu dropped: %s", c->peer, len, (unsigned long long)id,
+					 spoke_errmsg());
+				return 0;
+			}
+		}
+		memcpy(c->tx.p, data, len);
+		spk_hdr_encode(at, SPK_CHUNK, id, 0, (uint32_t)len);
+		spk_hdr_set_flags(at, SPK_SF_BULK);
+		spk_shm_bulk_put(at, c->tx.gen);
+		spk_shm_ring_write(&c->rep, at, SPK_HDR_SIZE + SPK_SHM_BULK_DESC);
+		c->tx_hold = c->rep.pos;
+		return 0;
+	}
+	spk_hdr_encode(at, SPK_CHUNK, id, 0, (uint32_t)len);
+	if (len)
+		memcpy(at + SPK_HDR_SIZE, data, len);
+	spk_shm_ring_write(&c->rep, at, SPK_HDR_SIZE + len);
+	return 0;
+}
+
+/* transport.h's flush: shows the client the chunks written, and wakes it. */
+static void shm_flush(void *conn)
+{
+	struct sconn *c = conn;
+
+	spk_shm_ring_flush(&c->rep);
+	spk_shm_wake(&c->ctl->client_seq, &c->ctl->client_sleeping);
+}
+
 static bool take_cookie(struct shm_srv *s, const struct spk_shm_connect *m)
 {
 	uint32_t i = m->index;
@@ -596,6 +714,7 @@ static void on_connect_msg(struct sconn *c, const uint8_t *p, size_t n, int fd)
 	c->ctl = region;
 	spk_shm_ring_init(&c->req, c->region + SPK_SHM_CTL, SPK_SHM_RING, &c->ctl->req_head,
 			  &c->ctl->req_tail, SPK_CALL, s->max_msg);
+	c->req.also = SPK_CANCEL;
 	spk_shm_ring_init(&c->rep, c->region + SPK_SHM_CTL + SPK_SHM_RING, SPK_SHM_RING,
 			  &c->ctl->rep_head, &c->ctl->rep_tail, SPK_REPLY, s->max_msg);
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
