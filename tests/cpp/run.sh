@@ -9,7 +9,7 @@
 #     the right code (a dead actor, a missing one, a bad gang...);
 #  3. tests/cpp/streams (spoke::Stream, Future::cancel) against the
 #     harness's Keeper actor, over each transport of
-#     $SPOKE_CPP_STREAM_TRANSPORTS (default: tcp).
+#     $SPOKE_CPP_STREAM_TRANSPORTS (default: shm tcp).
 # Building a C++ program against an installed Spoke, with pkg-config and
 # CMake, is tests/install.sh's.  Skips (77) where configure found no C++17
 # compiler, or without the launcher.
@@ -91,7 +91,7 @@ n=$(grep -c "^ok " <<<"$out")
 module=$build/tests/harness/.libs/testactor.so
 [ -e "$module" ] || fail "$module is not built (make check builds it)"
 ns=0
-for tr in ${SPOKE_CPP_STREAM_TRANSPORTS:-tcp}; do
+for tr in ${SPOKE_CPP_STREAM_TRANSPORTS:-shm tcp}; do
 	cat >"$tmp/streams.yaml" <<EOF
 name: cpp-streams
 gang: 1x8

@@ -8,8 +8,8 @@
 # with --enable-sanitizers preloads the sanitizer runtime into Python (leak
 # checks off there: they would report Python's own memory).
 # test_stream.py (streams, cancellation) runs once per transport of
-# $SPOKE_PY_STREAM_TRANSPORTS (default: tcp; shared memory joins once its
-# streams land), with $SPOKE_TRANSPORT set to each.
+# $SPOKE_PY_STREAM_TRANSPORTS (default: shm tcp), with $SPOKE_TRANSPORT set
+# to each.
 # Skips (77) without Python 3 or the launcher.
 set -u
 build=$SPOKE_BUILDDIR
@@ -23,7 +23,7 @@ python=$(sed -n 's/^PYTHON = //p' "$build/Makefile")
 [ -e "$module" ] || { echo "FAIL: $module is not built (make check builds it)"; exit 1; }
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=("$src/tests/python/test_client.py" "$src/tests/python/test_stream.py")
-stream_transports=${SPOKE_PY_STREAM_TRANSPORTS:-tcp}
+stream_transports=${SPOKE_PY_STREAM_TRANSPORTS:-shm tcp}
 
 tmp=$(mktemp -d /tmp/spoke-python.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
