@@ -18,6 +18,7 @@
  *   spoke::ActorHandle       spoke_actor (open by Client::actor, close in the destructor)
  *   spoke::GangAllocation    spoke_ticket (gangAllocate; released in the destructor)
  *   spoke::Future<T>         a finished call, or a spoke_future in flight (callAsync)
+ *   spoke::Stream            spoke_stream (ActorHandle::stream; closed in the destructor)
  *   spoke::Error             a negative code, spoke_errmsg() and spoke_method_status()
  *   spoke::Serializer<T>     spoke_serializer (PackTo / UnpackFrom over spoke_buf / spoke_view)
  *   spoke::Actor             spoke_actor_type, one C type per SPOKE_REGISTER_ACTOR(Class, "Name")
@@ -50,6 +51,7 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -487,6 +489,17 @@ public:
 			err_ = std::current_exception();
 		}
 	}
+	/* Cancels a call in flight (spoke_future_cancel): returns at once,
+	 * true if it was in flight; get() then throws SPOKE_ECANCELED, and the
+	 * actor sees its call cancelled.  A finished future stays as it is
+	 * (false). */
+	bool cancel()
+	{
+		if (!pending_ || pending_->f.done_)
+			return false;
+		spoke_future_cancel(&pending_->f);
+		return pending_->f.status == SPOKE_ECANCELED;
+	}
 	T get()
 	{
 		wait();
@@ -508,6 +521,130 @@ private:
 	std::exception_ptr err_;
 	std::unique_ptr<detail::Pending> pending_;
 	void (*unpack_)(MessageView &, std::optional<Value> &) = nullptr;
+};
+
+// ---- streams -------------------------------------------------------------------
+
+/* A streamed reply (spoke_stream), from ActorHandle::stream(): its chunks
+ * in order, each as a std::string (or std::vector<uint8_t>), into a buffer
+ * of the stream's that grows to the largest chunk (SPOKE_ENOSPC keeps the
+ * chunk for the read with room: nothing is lost or runs twice).
+ *
+ *     spoke::Stream s = actor.stream(GENERATE, prompt);
+ *     for (const std::string &chunk : s)   // ends at SPOKE_EOF
+ *             consume(chunk);
+ *
+ * next() returns false at the end and throws the method's failure (or
+ * SPOKE_ETIMEDOUT when no chunk came within timeout_ms: the stream goes
+ * on), as spoke::Error.  cancel() gives it up (the actor sees its call
+ * cancelled; later reads throw SPOKE_ECANCELED); the destructor cancels a
+ * stream that has not ended.  One thread reads a stream at a time, and
+ * cancel() must not run under a read of another thread (as in C).
+ * Move-only; it keeps its handle's C actor open. */
+class Stream {
+public:
+	Stream() = default;
+	Stream(spoke_stream *s, std::shared_ptr<detail::ActorCore> actor, uint32_t method)
+		: s_(s), actor_(std::move(actor)), method_(method), buf_(4096)
+	{
+	}
+	Stream(Stream &&o) noexcept { *this = std::move(o); }
+	Stream &operator=(Stream &&o) noexcept
+	{
+		if (this != &o) {
+			close();
+			s_ = std::exchange(o.s_, nullptr);
+			actor_ = std::move(o.actor_);
+			method_ = o.method_;
+			buf_ = std::move(o.buf_);
+		}
+		return *this;
+	}
+	Stream(const Stream &) = delete;
+	Stream &operator=(const Stream &) = delete;
+	~Stream() { close(); }
+
+	/* The next chunk into chunk: true, or false once every chunk came. */
+	template <class Bytes> bool next(Bytes &chunk, int timeout_ms = 0)
+	{
+		size_t n = read(timeout_ms);
+		if (n == kEnd)
+			return false;
+		chunk.assign(reinterpret_cast<const typename Bytes::value_type *>(buf_.data()),
+			     reinterpret_cast<const typename Bytes::value_type *>(buf_.data()) + n);
+		return true;
+	}
+	/* Gives the stream up (spoke_stream_cancel); an ended one stays ended. */
+	void cancel()
+	{
+		if (s_)
+			spoke_stream_cancel(s_);
+	}
+	/* Cancels it if it has not ended and frees it (again: nothing). */
+	void close() noexcept
+	{
+		spoke_stream_close(std::exchange(s_, nullptr));
+		actor_.reset();
+	}
+	explicit operator bool() const noexcept { return s_ != nullptr; }
+	/* The size of the chunk buffer now (it grows to the largest chunk). */
+	size_t capacity() const noexcept { return buf_.size(); }
+
+	/* A range of std::string chunks: for (const std::string &c : stream). */
+	class iterator {
+	public:
+		using iterator_category = std::input_iterator_tag;
+		using value_type = std::string;
+		using difference_type = std::ptrdiff_t;
+		using pointer = const std::string *;
+		using reference = const std::string &;
+
+		iterator() = default;
+		explicit iterator(Stream *s) : s_(s) { ++*this; }
+		reference operator*() const { return chunk_; }
+		pointer operator->() const { return &chunk_; }
+		iterator &operator++()
+		{
+			if (s_ && !s_->next(chunk_))
+				s_ = nullptr;
+			return *this;
+		}
+		void operator++(int) { ++*this; }
+		bool operator==(const iterator &o) const { return s_ == o.s_; }
+		bool operator!=(const iterator &o) const { return s_ != o.s_; }
+
+	private:
+		Stream *s_ = nullptr;
+		std::string chunk_;
+	};
+	iterator begin() { return iterator(this); }
+	iterator end() { return iterator(); }
+
+private:
+	static constexpr size_t kEnd = SIZE_MAX;
+
+	size_t read(int timeout_ms)
+	{
+		if (!s_)
+			throw Error(SPOKE_EINVAL, "spoke::Stream: closed (or moved from)");
+		for (;;) {
+			size_t n = 0;
+			int rc = spoke_stream_next(s_, buf_.data(), buf_.size(), &n, timeout_ms);
+
+			if (rc == 0)
+				return n;
+			if (rc == SPOKE_EOF)
+				return kEnd;
+			if (rc != SPOKE_ENOSPC || n <= buf_.size())
+				throw Error::last(rc, "stream of method " + std::to_string(method_));
+			buf_.resize(n); // the chunk is kept: read it again with room
+		}
+	}
+
+	spoke_stream *s_ = nullptr;
+	std::shared_ptr<detail::ActorCore> actor_;
+	uint32_t method_ = 0;
+	std::vector<uint8_t> buf_;
 };
 
 // ---- calling one actor --------------------------------------------------------
@@ -556,22 +693,7 @@ public:
 	template <class Resp, class Req>
 	Future<Resp> callAsync(uint32_t method, const Req &req, size_t reply_cap = 64 * 1024) const
 	{
-		std::vector<uint8_t> packed(256);
-		for (;;) { // pack into a buffer that grows until the request fits
-			spoke_buf b;
-			spoke_buf_init(&b, packed.data(), packed.size());
-			MessageWriter w(&b);
-			Serializer<Req>::PackTo(w, req);
-			if (w.error() == 0) {
-				packed.resize(w.size());
-				break;
-			}
-			if (w.error() != SPOKE_ETOOBIG && w.error() != SPOKE_ENOSPC)
-				detail::check(w.error(), "packing the request");
-			if (packed.size() >= (size_t{ 1 } << 31))
-				throw Error(SPOKE_ETOOBIG, "packing the request: over 2 GiB");
-			packed.resize(packed.size() * 4);
-		}
+		std::vector<uint8_t> packed = packed_request(req);
 		auto p = std::make_unique<detail::Pending>();
 		p->reply.resize(reply_cap);
 		p->actor = core_;
@@ -583,6 +705,29 @@ public:
 				Error::last(rc, "call of method " + std::to_string(method))));
 		}
 		return Future<Resp>::pending(std::move(p));
+	}
+
+	/* Calls method as a stream (spoke_call_stream): its reply comes in
+	 * chunks, read in order from the Stream (next(), or a range-for).
+	 * timeout_ms bounds the start (0: the client's default). */
+	template <class Req> Stream stream(uint32_t method, const Req &req, int timeout_ms = 0) const
+	{
+		std::vector<uint8_t> packed = packed_request(req);
+		return streamRaw(method, packed.data(), packed.size(), timeout_ms);
+	}
+	Stream stream(uint32_t method, int timeout_ms = 0) const
+	{
+		return streamRaw(method, nullptr, 0, timeout_ms);
+	}
+	/* The request as bytes, not packed by a Serializer. */
+	Stream streamRaw(uint32_t method, const void *req, size_t len, int timeout_ms = 0) const
+	{
+		spoke_stream *s = nullptr;
+		int rc = spoke_call_stream(get(), method, req, len, &s, timeout_ms);
+
+		if (rc < 0)
+			throw Error::last(rc, "stream of method " + std::to_string(method));
+		return Stream(s, core_, method);
 	}
 
 	/* "shm", "rdma" or "tcp". */
@@ -611,6 +756,26 @@ public:
 	}
 
 private:
+	template <class Req> static std::vector<uint8_t> packed_request(const Req &req)
+	{
+		std::vector<uint8_t> packed(256);
+		for (;;) { // pack into a buffer that grows until the request fits
+			spoke_buf b;
+			spoke_buf_init(&b, packed.data(), packed.size());
+			MessageWriter w(&b);
+			Serializer<Req>::PackTo(w, req);
+			if (w.error() == 0) {
+				packed.resize(w.size());
+				return packed;
+			}
+			if (w.error() != SPOKE_ETOOBIG && w.error() != SPOKE_ENOSPC)
+				detail::check(w.error(), "packing the request");
+			if (packed.size() >= (size_t{ 1 } << 31))
+				throw Error(SPOKE_ETOOBIG, "packing the request: over 2 GiB");
+			packed.resize(packed.size() * 4);
+		}
+	}
+
 	std::shared_ptr<detail::ActorCore> core_;
 };
 

@@ -6,7 +6,10 @@
 #     (and are skipped, saying so, when something else listens there);
 #  2. tests/cpp/errors as the driver of a job of its own: serializers,
 #     calls, callAsync, gangs, and every error path as a spoke::Error with
-#     the right code (a dead actor, a missing one, a bad gang...).
+#     the right code (a dead actor, a missing one, a bad gang...);
+#  3. tests/cpp/streams (spoke::Stream, Future::cancel) against the
+#     harness's Keeper actor, over each transport of
+#     $SPOKE_CPP_STREAM_TRANSPORTS (default: shm tcp).
 # Building a C++ program against an installed Spoke, with pkg-config and
 # CMake, is tests/install.sh's.  Skips (77) where configure found no C++17
 # compiler, or without the launcher.
@@ -83,4 +86,30 @@ grep -q "^not ok" <<<"$out" && fail "tests/cpp/errors: $(grep -c '^not ok' <<<"$
 [ $rc -eq 0 ] || fail "tests/cpp/errors exited $rc"
 n=$(grep -c "^ok " <<<"$out")
 [ "$n" -ge 30 ] || fail "tests/cpp/errors: only $n checks ran"
-echo "PASS: C++ binding: seed examples and $n checks of tests/cpp/errors"
+
+# 3. Streams and cancel, against Keeper (tests/harness/kept_actor.c).
+module=$build/tests/harness/.libs/testactor.so
+[ -e "$module" ] || fail "$module is not built (make check builds it)"
+ns=0
+for tr in ${SPOKE_CPP_STREAM_TRANSPORTS:-shm tcp}; do
+	cat >"$tmp/streams.yaml" <<EOF
+name: cpp-streams
+gang: 1x8
+timeouts:
+  spawn: 30s
+modules: [$module]
+driver: $build/tests/cpp/streams
+EOF
+	out=$(SPOKE_TRANSPORT=$tr timeout 300 "$launch" --local --log-dir "$tmp/streams-$tr" \
+		"$tmp/streams.yaml" 2>&1)
+	rc=$?
+	echo "# tests/cpp/streams over $tr"
+	echo "$out"
+	grep -q "^not ok" <<<"$out" &&
+		fail "tests/cpp/streams over $tr: $(grep -c '^not ok' <<<"$out") checks failed"
+	[ $rc -eq 0 ] || fail "tests/cpp/streams over $tr exited $rc"
+	k=$(grep -c "^ok " <<<"$out")
+	[ "$k" -ge 18 ] || fail "tests/cpp/streams over $tr: only $k checks ran"
+	ns=$((ns + k))
+done
+echo "PASS: C++ binding: seed examples, $n checks of tests/cpp/errors, $ns of tests/cpp/streams"

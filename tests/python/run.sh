@@ -2,11 +2,14 @@
 # run.sh - the Python binding (runtime/python/spoke) on a live job: the
 # unittest files named (default: tests/python/test_client.py) run as the
 # driver of a spoke-launch --local job (one agent, 8 GPUs, offering the
-# harness's actor module with the Probe type), with the package taken from
+# harness's actor module with the Probe and Keeper types), with the package taken from
 # the source tree (PYTHONPATH) and libspoke from the build tree
 # (SPOKE_LIBRARY), so that out-of-tree builds test what they built.  A build
 # with --enable-sanitizers preloads the sanitizer runtime into Python (leak
 # checks off there: they would report Python's own memory).
+# test_stream.py (streams, cancellation) runs once per transport of
+# $SPOKE_PY_STREAM_TRANSPORTS (default: shm tcp), with $SPOKE_TRANSPORT set
+# to each.
 # Skips (77) without Python 3 or the launcher.
 set -u
 build=$SPOKE_BUILDDIR
@@ -19,7 +22,8 @@ python=$(sed -n 's/^PYTHON = //p' "$build/Makefile")
 [ -x "$launch" ] || { echo "SKIP: spoke-launch is not built (libyaml missing)"; exit 77; }
 [ -e "$module" ] || { echo "FAIL: $module is not built (make check builds it)"; exit 1; }
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=("$src/tests/python/test_client.py")
+[ ${#tests[@]} -gt 0 ] || tests=("$src/tests/python/test_client.py" "$src/tests/python/test_stream.py")
+stream_transports=${SPOKE_PY_STREAM_TRANSPORTS:-shm tcp}
 
 tmp=$(mktemp -d /tmp/spoke-python.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -46,8 +50,19 @@ export PYTHONDONTWRITEBYTECODE=1
 $san_env
 rc=0
 for t in $(printf "'%s' " "${tests[@]}"); do
-	echo "# \$t"
-	timeout 300 '$python' -u "\$t" || rc=1
+	case \$t in
+	*/test_stream.py) transports='$stream_transports' ;;
+	*) transports=- ;;
+	esac
+	for tr in \$transports; do
+		if [ "\$tr" = - ]; then
+			echo "# \$t"
+			timeout 300 '$python' -u "\$t" || rc=1
+		else
+			echo "# \$t over \$tr"
+			SPOKE_TRANSPORT=\$tr timeout 300 '$python' -u "\$t" || rc=1
+		fi
+	done
 done
 exit \$rc
 EOF

@@ -156,6 +156,11 @@ _PROTOTYPES = {
                             ctypes.POINTER(Serializer), _p, _i]),
     "spoke_call_async": (_i, [_p, _u32, _p, _sz, _p, _sz, ctypes.POINTER(Future)]),
     "spoke_future_wait": (_i, [ctypes.POINTER(Future), _i]),
+    "spoke_future_cancel": (_i, [ctypes.POINTER(Future)]),
+    "spoke_call_stream": (_i, [_p, _u32, _p, _sz, _pp, _i]),
+    "spoke_stream_next": (_i, [_p, _p, _sz, ctypes.POINTER(_sz), _i]),
+    "spoke_stream_cancel": (_i, [_p]),
+    "spoke_stream_close": (None, [_p]),
     "spoke_buf_put_raw": (_i, [ctypes.POINTER(SpkBuf), _p, _sz]),
 }
 

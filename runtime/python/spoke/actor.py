@@ -12,7 +12,8 @@ import threading
 
 from . import _lib
 from ._buffers import ReplyBuf, borrow
-from .errors import Closed, Error, InvalidArgument, NoSpace, Timeout, raise_last
+from .errors import Cancelled, Closed, Error, InvalidArgument, NoSpace, Timeout, raise_last
+from . import stream as _stream
 from ._util import timeout_ms
 
 lib = _lib.lib
@@ -24,6 +25,7 @@ _byref = ctypes.byref
 
 ENOSPC = -1014
 ECLOSED = -1020
+ECANCELED = -1024
 
 #: Reply buffers of call_async() kept for reuse, per handle.
 POOL_MAX = 64
@@ -279,6 +281,16 @@ class Actor:
             req.release()
         return fut
 
+    def stream(self, method, data=b"", timeout=None):
+        """Calls method as a stream and returns a spoke.Stream of its reply's
+        chunks (bytes, in order) once the request went out.  timeout
+        (seconds; None: the client's default) bounds the start and each
+        chunk's wait.  Iterate it (``for`` or ``async for``); leaving early,
+        close(), cancel() or garbage collection cancels the call."""
+        if type(method) is not int or not 0 <= method <= 0xFFFFFFFF:
+            raise _bad_method(method)
+        return _stream.start(self, method, data, timeout)
+
     # called by a Future once it is complete
     def _done(self, fut, buf):
         self._inflight.discard(fut)
@@ -310,7 +322,7 @@ class Future:
     waited from any thread, several times: each gets the same outcome."""
 
     __slots__ = ("_actor", "method", "_f", "_buf", "_cap", "_lock", "_done", "_value",
-                 "_exc", "__weakref__")
+                 "_exc", "_cancel", "__weakref__")
 
     def __init__(self, actor, method, buf, cap):
         self._actor = actor
@@ -322,6 +334,7 @@ class Future:
         self._done = False
         self._value = None
         self._exc = None
+        self._cancel = False
 
     def _fail_now(self, rc):
         # spoke_call_async failed: f is complete with rc (message in errmsg)
@@ -351,6 +364,72 @@ class Future:
             self._wait(timeout)
         return self._exc
 
+    def cancel(self):
+        """Cancels the call: returns at once, True if it was in flight (the
+        future completes with spoke.Cancelled, its reply is dropped when it
+        comes, and the actor is told: spoke_call_cancelled() of its kept
+        call), False if it had completed.
+
+        While another thread waits for this future (an asyncio task's
+        await, say), the cancel is left to that wait: it completes with
+        spoke.Cancelled when its C wait returns (a reply or its timeout),
+        and the actor is not told (libspoke's wait holds the connection;
+        spoke_future_cancel would only wait for it)."""
+        if self._done:
+            return False
+        if not self._lock.acquire(blocking=False):
+            self._cancel = True
+            return not (self._done and not isinstance(self._exc, Cancelled))
+        guard = self._actor._guard
+        try:
+            if self._done:
+                return False
+            entered = guard.try_enter()
+            try:
+                # May wait for another future's wait on the same handle to
+                # end its turn (libspoke's pipelined connection).
+                lib.spoke_future_cancel(_byref(self._f))
+            finally:
+                if entered:
+                    guard.leave()
+            if self._f.done_ and self._f.status != ECANCELED:
+                # completed before the cancel: keep its outcome
+                self._finish(0 if self._f.status >= 0 else self._f.status)
+                return False
+            self._exc = Cancelled(ECANCELED, "call_async of method %s: cancelled" % self.method)
+            self._done = True
+            self._actor._done(self, self._buf)
+            self._buf = None
+            return True
+        finally:
+            self._lock.release()
+
+    def cancelled(self):
+        """True if the future completed by cancel()."""
+        return self._done and isinstance(self._exc, Cancelled)
+
+    def _finish(self, rc):
+        """Takes a completed C future's outcome (rc: its status)."""
+        if rc < 0:
+            if rc == ENOSPC:
+                n = self._f.reply_len
+                e = NoSpace(rc, "call_async of method %s: a reply of %d bytes does not "
+                            "fit reply_cap=%d" % (self.method, n, self._cap))
+                e.reply_len = n
+                self._exc = e
+            else:
+                try:
+                    raise_last(rc, "call_async of method %s" % self.method)
+                except Error as e:
+                    self._exc = e
+        else:
+            buf = self._buf
+            n = self._f.reply_len
+            self._value = buf.take(n) if type(buf) is ReplyBuf else _string_at(buf, n)
+        self._done = True
+        self._actor._done(self, self._buf)
+        self._buf = None
+
     def _wait(self, timeout):
         ms = 0 if timeout is None else timeout_ms(timeout, "timeout")
         # Another thread may be waiting: wait for it no longer than our own
@@ -368,28 +447,17 @@ class Future:
             # and the wait reads only the future.
             entered = guard.try_enter()
             rc = _spoke_future_wait(_byref(self._f), ms)
-            if rc < 0:
-                if rc == ENOSPC:
-                    n = self._f.reply_len
-                    e = NoSpace(rc, "call_async of method %s: a reply of %d bytes does not "
-                                "fit reply_cap=%d" % (self.method, n, self._cap))
-                    e.reply_len = n
-                    self._exc = e
-                else:
-                    try:
-                        raise_last(rc, "call_async of method %s" % self.method)
-                    except Error as e:
-                        self._exc = e
-            else:
-                buf = self._buf
-                n = self._f.reply_len
-                self._value = buf.take(n) if type(buf) is ReplyBuf else _string_at(buf, n)
-            self._done = True
             if entered:
                 guard.leave()
                 entered = False
-            self._actor._done(self, self._buf)
-            self._buf = None
+            if self._cancel:  # cancel() came while this wait ran
+                self._exc = Cancelled(ECANCELED, "call_async of method %s: cancelled "
+                                      "while a wait ran" % self.method)
+                self._done = True
+                self._actor._done(self, self._buf)
+                self._buf = None
+            else:
+                self._finish(rc)
         finally:
             if entered:
                 guard.leave()
@@ -398,8 +466,15 @@ class Future:
     def __await__(self):
         if self._done:
             return self._outcome_now().__await__()
+        return self._awaited().__await__()
+
+    async def _awaited(self):
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(_wait_executor(), self.result).__await__()
+        try:
+            return await loop.run_in_executor(_wait_executor(), self.result)
+        except asyncio.CancelledError:
+            self.cancel()  # the task awaiting it was cancelled: so is the call
+            raise
 
     async def _outcome_now(self):
         return self.result()

@@ -6,6 +6,7 @@ left in spoke_errmsg() for the failing thread.  A code that is a negative
 errno (-ECONNREFUSED, say) is a plain spoke.Error named after the errno.
 """
 
+import concurrent.futures as _cf
 import errno as _errno
 
 from ._lib import lib
@@ -14,7 +15,8 @@ __all__ = [
     "Error", "ProtocolError", "VersionMismatch", "AuthError", "TooBig", "NoActor",
     "NoMethod", "DeadActor", "NoType", "NoResources", "Timeout", "NoTicket", "Exists",
     "Short", "NoSpace", "SpawnError", "InvalidArgument", "MethodError", "NoHub",
-    "RdmaError", "Closed", "HubError", "SelfCall", "TransportError", "error_class",
+    "RdmaError", "Closed", "HubError", "SelfCall", "TransportError", "Cancelled", "Again",
+    "error_class",
     "raise_last",
 ]
 
@@ -80,7 +82,12 @@ _TABLE = [
     (-1021, "SPOKE_EHUB", "HubError", (ConnectionError,)),
     (-1022, "SPOKE_ESELF", "SelfCall", ()),
     (-1023, "SPOKE_ETRANSPORT", "TransportError", ()),
+    # Also concurrent.futures' CancelledError (an Exception, not asyncio's
+    # BaseException): ``except CancelledError`` around result() catches it.
+    (-1024, "SPOKE_ECANCELED", "Cancelled", (_cf.CancelledError,)),
+    (-1025, "SPOKE_EAGAIN", "Again", ()),
 ]
+
 
 _BY_CODE = {}
 _NAMES = {}
@@ -97,6 +104,8 @@ for _code, _cname, _pyname, _bases in _TABLE:
     _BY_CODE[_code] = _cls
     _NAMES[_code] = _cname
 del _code, _cname, _pyname, _bases, _cls
+# SPOKE_EOF (-1026), the end of a stream, is never raised: iteration ends.
+_NAMES[-1026] = "SPOKE_EOF"
 
 
 def code_name(code):
