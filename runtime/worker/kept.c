@@ -689,10 +689,10 @@ int spk_kept_submit(const struct spk_call_origin *from, const spoke_method *m, s
 
 /* Cancels the calls kept on conn (all, or the one of id): the flag, then
  * each callback, on the loop's thread. */
-static void cancel_where(void *conn, bool all, uint64_t id)
+static unsigned cancel_where(void *conn, bool all, uint64_t id)
 {
 	spoke_call_ctx *fire[64];
-	unsigned n;
+	unsigned n, matched = 0;
 
 	do { /* callbacks run unlocked, at most 64 a round */
 		n = 0;
@@ -704,6 +704,7 @@ static void cancel_where(void *conn, bool all, uint64_t id)
 				continue;
 			atomic_store(&c->cancelled, 1);
 			c->gone = c->gone || all;
+			matched++;
 			if (c->on_cancel && !c->cancel_ran && (st == K_KEPT || st == K_RUNNING) &&
 			    n < 64) {
 				c->cancel_ran = true;
@@ -715,18 +716,47 @@ static void cancel_where(void *conn, bool all, uint64_t id)
 		for (unsigned i = 0; i < n; i++)
 			fire[i]->on_cancel(fire[i], fire[i]->cancel_arg);
 	} while (n == 64);
+	return matched;
 }
+
+/* CANCELs that named no call kept: calls still waiting behind a kept one
+ * on their connection (or answered already: ids only grow, so those never
+ * match).  The loop's thread only; the oldest is forgotten first. */
+#define PRECANCEL_MAX 64
+static struct precancel {
+	void *conn;
+	uint64_t id;
+} pre[PRECANCEL_MAX];
+static unsigned n_pre, next_pre;
 
 void spk_kept_gone(void *conn)
 {
 	/* No answer reaches the connection now, finished already or not:
 	 * answer() drops cancelled calls. */
 	cancel_where(conn, true, 0);
+	for (unsigned i = 0; i < n_pre; i++)
+		if (pre[i].conn == conn)
+			pre[i].conn = NULL;
 }
 
 void spk_kept_cancel(void *conn, uint64_t id)
 {
-	cancel_where(conn, false, id);
+	if (cancel_where(conn, false, id))
+		return;
+	pre[next_pre] = (struct precancel){ conn, id };
+	next_pre = (next_pre + 1) % PRECANCEL_MAX;
+	if (n_pre < PRECANCEL_MAX)
+		n_pre++;
+}
+
+bool spk_kept_precancelled(void *conn, uint64_t id)
+{
+	for (unsigned i = 0; i < n_pre; i++)
+		if (pre[i].conn == conn && pre[i].id == id) {
+			pre[i].conn = NULL;
+			return true;
+		}
+	return false;
 }
 
 int spk_kept_start(struct ev_loop *loop, unsigned threads)

@@ -181,6 +181,11 @@ static int run_method(const struct spk_call_origin *from, uint32_t id, spoke_vie
 		snprintf(msg, cap, "actor %s (%s) has no method %u", W.name, W.type->name, id);
 		return SPOKE_ENOMETHOD;
 	}
+	if (spk_kept_precancelled(from->conn, from->id)) {
+		snprintf(msg, cap, "call of method %s of actor %s was cancelled before it ran",
+			 m->name, W.name);
+		return SPOKE_ECANCELED;
+	}
 	if (W.type->max_concurrency > 1 && from->answer)
 		return spk_kept_submit(from, m, req, msg, cap);
 	r.req = *req;

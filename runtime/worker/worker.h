@@ -61,7 +61,11 @@ int spk_kept_submit(const struct spk_call_origin *from, const spoke_method *m, s
 void spk_kept_answer_now(void);
 /* env.gone: the calls kept on conn are cancelled. */
 void spk_kept_gone(void *conn);
-/* A CANCEL came on conn: its call id, if kept, is cancelled. */
+/* A CANCEL came on conn: its call id, if kept, is cancelled; if it is not
+ * there yet (it waits behind a kept call), it is remembered... */
 void spk_kept_cancel(void *conn, uint64_t id);
+/* ...and this says so when it comes (once): it is answered SPOKE_ECANCELED
+ * and its method never runs. */
+bool spk_kept_precancelled(void *conn, uint64_t id);
 
 #endif

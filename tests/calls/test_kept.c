@@ -338,6 +338,34 @@ START_TEST(future_cancel_reaches_the_actor)
 }
 END_TEST
 
+/* Cancelled before its method ran (it waited behind a kept call on its
+ * connection): it never runs; the connection goes on. */
+START_TEST(cancel_before_the_method_runs)
+{
+	spoke_actor *a = spawn_type("Keeper", "k");
+	spoke_future fa, fb;
+	char ra[16], rb[16];
+	uint32_t ran = 0;
+	size_t n;
+
+	ck_assert_int_eq(spoke_call_async(a, KEEP_FOREVER, NULL, 0, ra, sizeof(ra), &fa), 0);
+	ck_assert_int_eq(spoke_call_async(a, KEEP_COUNT, NULL, 0, rb, sizeof(rb), &fb), 0);
+	usleep(200 * 1000); /* both in: the first kept, the second behind it */
+	ck_assert_int_eq(spoke_future_cancel(&fb), 0);
+	ck_assert_int_eq(spoke_future_cancel(&fa), 0);
+	ck_assert_int_eq(spoke_future_wait(&fb, 0), SPOKE_ECANCELED);
+	ck_assert_int_eq(spoke_future_wait(&fa, 0), SPOKE_ECANCELED);
+	/* The pipelined connection serves again: its next count is the first. */
+	ck_assert_int_eq(spoke_call_async(a, KEEP_COUNT, NULL, 0, rb, sizeof(rb), &fb), 0);
+	ck_assert_int_eq(spoke_future_wait(&fb, (int)bound(5000)), 0);
+	memcpy(&ran, rb, 4);
+	ck_assert_msg(ran == 1, "the count ran %u times, the cancelled call included", ran);
+	ck_assert_int_eq(spoke_call(a, KEEP_COUNT, NULL, 0, &ran, 4, &n, 5000), 0);
+	ck_assert_uint_eq(ran, 2);
+	spoke_actor_close(a);
+}
+END_TEST
+
 /* ---- an engine on the worker's loop ---- */
 
 #define CALLERS 16
@@ -732,6 +760,7 @@ static Suite *kept_suite(void)
 	tcase_add_test(tc, deadline_of_a_kept_call);
 	tcase_add_test(tc, client_death_cancels_kept_calls);
 	tcase_add_test(tc, future_cancel_reaches_the_actor);
+	tcase_add_test(tc, cancel_before_the_method_runs);
 	tcase_add_test(tc, engine_batches_its_callers);
 	tcase_add_test(tc, max_concurrency_runs_four_at_once);
 	tcase_add_test(tc, stream_in_order);

@@ -32,6 +32,7 @@
 /* -> i64 the milliseconds its caller has left (spoke_call_deadline(NULL)),
  * -1 for no deadline */
 #define KEEP_TIME_LEFT 57
+#define KEEP_COUNT 58 /* -> u32 how many times this method ran, this one included */
 #define CONC_NAP 50           /* u32 ms -> u32 calls running at its start */
 #define CONC_PEAK 51          /* -> u32 most calls running at once */
 

@@ -248,6 +248,15 @@ static int cancel_at(void *state, spoke_view *req, spoke_buf *reply)
 	return spoke_buf_put_u64(reply, atomic_load(&cancel_at_ns));
 }
 
+static atomic_uint counted;
+
+static int count(void *state, spoke_view *req, spoke_buf *reply)
+{
+	(void)state;
+	(void)req;
+	return spoke_buf_put_u32(reply, atomic_fetch_add(&counted, 1) + 1);
+}
+
 static int time_left(void *state, spoke_view *req, spoke_buf *reply)
 {
 	int64_t d = spoke_call_deadline(NULL);
@@ -379,6 +388,7 @@ static const spoke_method keeper_methods[] = {
 	{ KEEP_BURST, "burst", burst },
 	{ KEEP_CANCEL_AT, "cancel_at", cancel_at },
 	{ KEEP_TIME_LEFT, "time_left", time_left },
+	{ KEEP_COUNT, "count", count },
 };
 
 static const spoke_actor_type keeper_type = {
