@@ -115,6 +115,50 @@ END_TEST
 
 /* Random sizes, the producer ahead by a random number of frames: many
  * wraps, every byte checked. */
+/* The worker's request ring carries CANCELs beside CALLs: looking ahead
+ * (spk_shm_ring_scan) hands out every frame published, in order, without
+ * consuming any; a frame of a third type is refused either way. */
+START_TEST(test_scan_cancels)
+{
+	struct pair p;
+	const uint8_t *f;
+	struct spk_hdr h;
+	uint64_t at = 0;
+	uint8_t *w;
+	size_t room;
+
+	pair_init(&p, RING);
+	p.cons.also = SPK_CANCEL;
+	ck_assert_int_eq(produce(&p, 1, 100), 0);
+	ck_assert_int_eq(spk_shm_ring_room(&p.prod, SPK_HDR_SIZE, &w, &room), 0);
+	spk_hdr_encode(w, SPK_CANCEL, 1, 0, 0);
+	spk_shm_ring_publish(&p.prod, w, SPK_HDR_SIZE);
+	ck_assert_int_eq(produce(&p, 2, 10), 0);
+	ck_assert_int_eq(spk_shm_ring_scan(&p.cons, &at, &h, &f), 0);
+	ck_assert(h.type == SPK_CALL && h.id == 1);
+	ck_assert_int_eq(spk_shm_ring_scan(&p.cons, &at, &h, &f), 0);
+	ck_assert(h.type == SPK_CANCEL && h.id == 1 && h.len == 0);
+	ck_assert_int_eq(spk_shm_ring_scan(&p.cons, &at, &h, &f), 0);
+	ck_assert(h.type == SPK_CALL && h.id == 2);
+	ck_assert_int_eq(spk_shm_ring_scan(&p.cons, &at, &h, &f), 1);
+	ck_assert_uint_eq(at, p.head);
+	ck_assert_uint_eq(p.cons.pos, 0); /* nothing consumed */
+	consume(&p, 1, 100);
+	ck_assert_int_eq(spk_shm_ring_peek(&p.cons, &h, &f), 0);
+	ck_assert(h.type == SPK_CANCEL);
+	spk_shm_ring_release(&p.cons);
+	consume(&p, 2, 10);
+	/* A REPLY in a ring of CALLs and CANCELs: refused. */
+	ck_assert_int_eq(spk_shm_ring_room(&p.prod, SPK_HDR_SIZE, &w, &room), 0);
+	spk_hdr_encode(w, SPK_REPLY, 3, 0, 0);
+	spk_shm_ring_publish(&p.prod, w, SPK_HDR_SIZE);
+	at = 0;
+	ck_assert_int_eq(spk_shm_ring_scan(&p.cons, &at, &h, &f), SPOKE_EPROTO);
+	ck_assert_int_eq(spk_shm_ring_peek(&p.cons, &h, &f), SPOKE_EPROTO);
+	pair_free(&p);
+}
+END_TEST
+
 START_TEST(test_wrap)
 {
 	struct pair p;
@@ -514,6 +558,7 @@ static Suite *shm_ring_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_wrap);
+	tcase_add_test(tc, test_scan_cancels);
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_futex_wake);
 	suite_add_tcase(s, tc);

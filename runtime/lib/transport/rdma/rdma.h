@@ -37,11 +37,23 @@
  * Otherwise the payload follows the header inside the slot ("eager").
  *
  * Flow control.  The client keeps at most SPK_RDMA_CREDITS calls in flight;
- * the worker posts twice as many receive slots and reposts a call's slot
- * before it replies, so a call never finds no receive posted.  The other
- * half covers DONE messages, which take no credit: one is sent only after
- * a PULL reply, and at most SPK_RDMA_CREDITS of them can be unseen by the
- * worker at once (each answers a reply of a call that was in flight).
+ * the worker posts four times as many receive slots (and two) and reposts a
+ * call's slot before it replies, so a call never finds no receive posted.
+ * The rest covers the messages that take no credit: DONE, sent only after a
+ * PULL (at most SPK_RDMA_CREDITS unseen at once: each answers a reply of a
+ * call that was in flight); CANCEL (frame.h: the client gave a call up),
+ * one per call in flight, which the worker takes at once, also while calls
+ * wait behind a kept one, so that at most two per credit can be unseen
+ * (one of a call answered meanwhile, one of the call now in its place);
+ * and CREDIT (below), at most two unseen.
+ *
+ * Streams.  A stream's CHUNKs (frame.h) go like eager replies, or, larger
+ * than a slot, as PULLs (held until the client's DONE).  Besides its
+ * SPK_RDMA_CREDITS receive slots for replies, the client posts
+ * SPK_RDMA_CHUNKS for chunks: the worker sends a chunk only while fewer
+ * than SPK_RDMA_CHUNKS it sent are unacknowledged (else spoke_stream_emit
+ * is throttled), and the client acknowledges every SPK_RDMA_CHUNKS / 2
+ * chunks it took with a CREDIT frame (aux: how many).
  *
  * Registered memory.  Slots are registered once per connection; payloads
  * beyond a slot go through "areas", registered buffers that grow (by powers
@@ -89,6 +101,7 @@
 #define SPK_RDMA_EXT 16u          /* one {addr, rkey, len} descriptor */
 #define SPK_RDMA_COOKIE 32u      /* = SPK_NONCE_SIZE: MACed with the token */
 #define SPK_RDMA_ADDRS 8u         /* a worker's addresses offered for RDMA */
+#define SPK_RDMA_CHUNKS 16u       /* a stream's chunks unacknowledged, at most */
 
 /* Labels of the cookie proofs (auth.h's spk_auth_mac). */
 #define SPK_LABEL_RDMA_CLIENT "spoke-rdma-client"
@@ -97,6 +110,7 @@
 /* The transport's own frame types (frame.h leaves 19-24 to transports). */
 #define SPK_RDMA 19 /* client -> worker over TCP: RDMA, please (reply: the offer) */
 #define SPK_DONE 20 /* client -> worker over RDMA: a PULL reply was read */
+#define SPK_CREDIT 22 /* client -> worker over RDMA: aux stream chunks were taken */
 
 /* Frame flags, on RDMA messages only. */
 #define SPK_RF_REGION 0x1u

@@ -20,7 +20,18 @@
  * registered lazily, on each connection where a call uses it, once per role:
  * as a request for remote reads, as a reply for remote writes (struct
  * ureg); the registrations are kept until spoke_mr_deregister or the
- * connection's end, so the steady state registers nothing. */
+ * connection's end, so the steady state registers nothing.
+ *
+ * Every CALL carries its caller's deadline (ttl_ms).  A stream call
+ * (SPK_CF_STREAM) takes its place in the ring and holds the connection:
+ * stream_next takes its CHUNKs (eager, or PULLed and DONE) and then its
+ * REPLY, one receive at a time; a chunk too large for the reader's buffer
+ * stays in its receive slot (a PULL's bytes stay at the worker) for the
+ * next read; every SPK_RDMA_CHUNKS / 2 chunks taken are acknowledged with a
+ * CREDIT (rdma.h, "Streams").  Giving a stream up (abandon) disconnects at
+ * once (the worker sees its caller go); the next call connects anew
+ * without asking the hub.  future_cancel gives a future up and sends a
+ * CANCEL of its call. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -41,7 +52,7 @@
 #include "rdma_qp.h"
 #include "rdma_wire.h"
 
-enum pend_kind { K_COPY, K_OBJ, K_MR };
+enum pend_kind { K_COPY, K_OBJ, K_MR, K_STREAM };
 
 /* One call in flight, and where its outcome goes. */
 struct pend {
@@ -68,6 +79,7 @@ struct req_src {
 	struct spk_umr *umr; /* set: p is in it, the worker reads it in place */
 	const spoke_serializer *ser;
 	const void *obj;
+	bool stream; /* a stream call: SPK_CF_STREAM, and no ttl */
 };
 
 /* A user's registered memory (spoke_mr.mr_): only remembered until a call
@@ -115,6 +127,11 @@ struct spk_rconn {
 	uint32_t peer_max, max_msg;
 	int poll_us;
 	int broken;
+	bool abandoned;     /* dropped on purpose (abandon): no check before the next link */
+	bool stream_eof;    /* the stream's REPLY body was read as a last chunk: SPOKE_EOF next */
+	bool frame_kept;    /* a stream frame received and not taken (SPOKE_ENOSPC) */
+	struct ibv_wc kept_wc; /* its completion */
+	unsigned unacked;   /* chunks taken, not yet acknowledged (CREDIT) */
 	char device[64];
 };
 
@@ -335,7 +352,8 @@ static int connect_to(struct spk_rconn *conn, const char *host, const struct spk
 			       host, conn->device, want);
 		goto out;
 	}
-	rc = spk_rqp_create(&conn->q, conn->id, SPK_RDMA_CREDITS, SPK_RDMA_CREDITS, conn->poll_us);
+	rc = spk_rqp_create(&conn->q, conn->id, SPK_RDMA_CREDITS,
+			    SPK_RDMA_CREDITS + SPK_RDMA_CHUNKS, conn->poll_us);
 	if (rc < 0)
 		goto out;
 	/* Prove the cookie with the token; the worker proves it back. */
@@ -390,6 +408,8 @@ static int establish(struct spk_rconn *conn, int64_t deadline)
 	conn->broken = 0;
 	conn->head = conn->count = 0;
 	conn->tx_owner = conn->rx_owner = 0;
+	conn->frame_kept = conn->stream_eof = false;
+	conn->unacked = 0;
 	return 0;
 }
 
@@ -483,7 +503,9 @@ static int break_all(struct spk_rconn *conn, int code)
 	return code;
 }
 
-static int send_done(struct spk_rconn *conn, uint64_t id, int64_t deadline)
+/* A message of a header alone (DONE, CANCEL, CREDIT), which takes no credit. */
+static int send_hdr(struct spk_rconn *conn, uint8_t type, uint64_t id, int32_t aux,
+		    int64_t deadline)
 {
 	uint8_t *s;
 	unsigned k;
@@ -491,8 +513,26 @@ static int send_done(struct spk_rconn *conn, uint64_t id, int64_t deadline)
 
 	if (rc < 0)
 		return rc;
-	spk_hdr_encode(s, SPK_DONE, id, 0, 0);
+	spk_hdr_encode(s, type, id, aux, 0);
 	return spk_rqp_post_send(&conn->q, k, SPK_HDR_SIZE, deadline);
+}
+
+static int send_done(struct spk_rconn *conn, uint64_t id, int64_t deadline)
+{
+	return send_hdr(conn, SPK_DONE, id, 0, deadline);
+}
+
+/* A stream's chunk was taken: its receive slot again, and a CREDIT for
+ * every SPK_RDMA_CHUNKS / 2 of them. */
+static int chunk_taken(struct spk_rconn *conn, unsigned slot, int64_t deadline)
+{
+	int rc = spk_rqp_post_recv(&conn->q, slot);
+
+	if (rc == 0 && ++conn->unacked >= SPK_RDMA_CHUNKS / 2) {
+		rc = send_hdr(conn, SPK_CREDIT, 0, (int32_t)conn->unacked, deadline);
+		conn->unacked = 0;
+	}
+	return rc;
 }
 
 /* Reads a PULL reply of len bytes from the worker into the call's memory. */
@@ -565,12 +605,28 @@ static int complete_head(struct spk_rconn *conn, int64_t deadline)
 
 	if (!conn->count) /* a future of another handle, say */
 		return spk_fail(SPOKE_EINVAL, "no call in flight on this RDMA connection");
-	rc = spk_rqp_wait_recv(&conn->q, &wc, deadline);
-	if (rc == SPOKE_ETIMEDOUT)
-		return rc;
-	if (rc < 0)
-		return break_all(conn, rc);
+again:
+	if (conn->frame_kept) { /* a stream's, nobody reads it any more */
+		wc = conn->kept_wc;
+		conn->frame_kept = false;
+	} else {
+		rc = spk_rqp_wait_recv(&conn->q, &wc, deadline);
+		if (rc == SPOKE_ETIMEDOUT)
+			return rc;
+		if (rc < 0)
+			return break_all(conn, rc);
+	}
 	s = spk_rqp_recv_slot(&conn->q, (unsigned)wc.wr_id);
+	if (wc.byte_len >= SPK_RDMA_REPLY_DATA &&
+	    spk_hdr_decode_flags(s, UINT32_MAX, SPK_RF_PULL, &h) == 0 && h.type == SPK_CHUNK &&
+	    h.id == p->id && p->kind == K_STREAM) { /* dropped (a PULL's is done with) */
+		rc = (h.flags & SPK_RF_PULL) ? send_done(conn, h.id, deadline) : 0;
+		if (rc == 0)
+			rc = chunk_taken(conn, (unsigned)wc.wr_id, deadline);
+		if (rc < 0)
+			return break_all(conn, rc);
+		goto again;
+	}
 	if (wc.byte_len < SPK_RDMA_REPLY_DATA ||
 	    spk_hdr_decode_flags(s, UINT32_MAX, SPK_RF_WRITTEN | SPK_RF_PULL, &h) < 0 ||
 	    h.type != SPK_REPLY || h.id != p->id)
@@ -665,9 +721,10 @@ static int start_call(struct spk_rconn *conn, struct pend *p, uint32_t method,
 	int rc;
 
 	if (conn->broken) {
-		rc = conn->check ? conn->check(conn->check_arg, deadline) : 0;
+		rc = conn->check && !conn->abandoned ? conn->check(conn->check_arg, deadline) : 0;
 		if (rc < 0) /* never a blind reconnect: the worker is gone */
 			return rc;
+		conn->abandoned = false;
 		teardown(conn);
 		rc = establish(conn, deadline);
 		if (rc < 0)
@@ -755,9 +812,13 @@ static int start_call(struct spk_rconn *conn, struct pend *p, uint32_t method,
 	}
 	if (p->region)
 		flags |= SPK_RF_REGION;
+	if (src->stream)
+		flags |= SPK_CF_STREAM;
 	spk_hdr_encode(s, SPK_CALL, p->id, (int32_t)method,
 		       flags & SPK_RF_RDV ? (uint32_t)(p->tx ? b.len : src->len) : (uint32_t)b.len);
 	spk_hdr_set_flags(s, flags);
+	/* The worker keeps the caller's deadline; a stream's reader waits read by read. */
+	spk_hdr_set_ttl(s, src->stream ? 0 : spk_ttl_of(deadline));
 	rc = spk_rqp_post_send(&conn->q, k,
 				SPK_RDMA_CALL_DATA + (flags & SPK_RF_RDV ? 0 : b.len), deadline);
 	if (rc < 0) {
@@ -883,6 +944,195 @@ static struct pend *find(struct spk_rconn *conn, const spoke_future *f)
 	return NULL;
 }
 
+/* The call keeps its credit and its place; its reply is dropped. */
+static void give_up(struct pend *p)
+{
+	p->status = NULL;
+	p->len = NULL;
+	p->done = NULL;
+	p->method = NULL;
+	p->dst = NULL;
+	p->cap = 0;
+}
+
+/* Gives f up at once (SPOKE_ECANCELED; its call keeps its place in the
+ * ring, and its reply is dropped) and tells the worker with a CANCEL. */
+static int rconn_future_cancel(struct spk_rconn *conn, spoke_future *f, int64_t deadline)
+{
+	struct pend *p;
+
+	pthread_mutex_lock(&conn->lock);
+	p = f->done_ ? NULL : find(conn, f);
+	if (p) {
+		uint64_t id = p->id;
+
+		give_up(p);
+		spk_future_complete(f, spk_fail(SPOKE_ECANCELED, "actor at %s: the call was "
+						"cancelled", conn->addr));
+		/* A failure: the worker learns it from the connection's end. */
+		int rc = conn->broken ? 0 : send_hdr(conn, SPK_CANCEL, id, 0, deadline);
+
+		if (rc < 0)
+			break_all(conn, rc);
+	}
+	pthread_mutex_unlock(&conn->lock);
+	return 0;
+}
+
+/* ---- streams ---- */
+
+static int rconn_stream_start(struct spk_rconn *conn, uint32_t method, const void *req,
+			      size_t req_len, int64_t deadline)
+{
+	struct req_src src = { .p = req, .len = req_len, .stream = true };
+	struct pend p = { .kind = K_STREAM }; /* no future: break_all leaves it be */
+	int rc = lock(conn, deadline);
+
+	if (rc < 0)
+		return rc;
+	conn->stream_eof = false;
+	rc = start_call(conn, &p, method, &src, deadline);
+	pthread_mutex_unlock(&conn->lock);
+	return rc;
+}
+
+/* The ring's head call (a stream's) is answered: off the ring. */
+static void pop_stream(struct spk_rconn *conn)
+{
+	if (conn->ring[conn->head].tx)
+		conn->tx_owner = 0;
+	conn->head = (conn->head + 1) % SPK_RDMA_CREDITS;
+	conn->count--;
+}
+
+/* The stream's next CHUNK into buf, or its REPLY (transport.h); what is
+ * received but does not fit stays for the next read. */
+static int stream_take(struct spk_rconn *conn, void *buf, size_t cap, size_t *len,
+		       int64_t deadline)
+{
+	struct pend *p = &conn->ring[conn->head];
+	const uint8_t *data;
+	struct spk_hdr h;
+	uint64_t raddr, seq;
+	uint32_t rkey, rlen;
+	uint8_t *s;
+	int rc;
+
+	if (!conn->frame_kept) {
+		rc = spk_rqp_wait_recv(&conn->q, &conn->kept_wc, deadline);
+		if (rc == SPOKE_ETIMEDOUT) /* nothing read: the stream is as it was */
+			return rc;
+		if (rc < 0)
+			return break_all(conn, rc == SPOKE_EDEAD
+				? spk_fail(rc, "actor at %s: connection lost mid-stream (did the "
+					   "actor die?)", conn->addr) : rc);
+		conn->frame_kept = true;
+	}
+	s = spk_rqp_recv_slot(&conn->q, (unsigned)conn->kept_wc.wr_id);
+	if (conn->kept_wc.byte_len < SPK_RDMA_REPLY_DATA ||
+	    spk_hdr_decode_flags(s, UINT32_MAX, SPK_RF_PULL, &h) < 0 ||
+	    (h.type != SPK_CHUNK && h.type != SPK_REPLY) || h.id != p->id ||
+	    (!(h.flags & SPK_RF_PULL) && h.len > conn->kept_wc.byte_len - SPK_RDMA_REPLY_DATA)) {
+		conn->frame_kept = false;
+		return break_all(conn, spk_fail(SPOKE_EPROTO, "actor at %s answered a stream with "
+						"a malformed message", conn->addr));
+	}
+	if (h.type == SPK_REPLY && h.aux < 0) {
+		rc = spk_reply_error_unpack(h.aux, s + SPK_RDMA_REPLY_DATA,
+					    h.len < conn->kept_wc.byte_len - SPK_RDMA_REPLY_DATA
+						    ? h.len
+						    : conn->kept_wc.byte_len - SPK_RDMA_REPLY_DATA);
+		conn->frame_kept = false;
+		if (spk_rqp_post_recv(&conn->q, (unsigned)conn->kept_wc.wr_id) < 0)
+			break_all(conn, SPOKE_EDEAD);
+		else
+			pop_stream(conn);
+		return rc;
+	}
+	*len = h.len;
+	if (h.len > cap) /* kept (a PULL's bytes wait at the worker) for a read with room */
+		return spk_no_room(h.len, cap);
+	data = s + SPK_RDMA_REPLY_DATA;
+	if (h.flags & SPK_RF_PULL) {
+		spk_rdma_get_ext(s + SPK_HDR_SIZE, &raddr, &rkey, &rlen);
+		if (rlen != h.len || h.len <= SPK_RDMA_REPLY_INLINE || h.len > conn->max_msg) {
+			conn->frame_kept = false;
+			return break_all(conn, spk_fail(SPOKE_EPROTO, "actor at %s: a bad PULL in a "
+							"stream", conn->addr));
+		}
+		rc = spk_rarea_reserve(conn->q.pd, &conn->pull, h.len, conn->max_msg, 0, 0);
+		if (rc == 0)
+			rc = spk_rqp_post_rdma(&conn->q, IBV_WR_RDMA_READ, conn->pull.p,
+					       conn->pull.mr->lkey, h.len, raddr, rkey, &seq, deadline);
+		if (rc == 0)
+			rc = spk_rqp_wait_sq(&conn->q, seq, deadline);
+		if (rc == 0)
+			rc = send_done(conn, h.id, deadline);
+		if (rc < 0) {
+			conn->frame_kept = false;
+			return break_all(conn, rc);
+		}
+		data = conn->pull.p;
+	}
+	if (h.len)
+		memcpy(buf, data, h.len);
+	conn->frame_kept = false;
+	if (h.type == SPK_CHUNK)
+		rc = chunk_taken(conn, (unsigned)conn->kept_wc.wr_id, deadline);
+	else
+		rc = spk_rqp_post_recv(&conn->q, (unsigned)conn->kept_wc.wr_id);
+	if (rc < 0)
+		return break_all(conn, rc);
+	if (h.type == SPK_CHUNK)
+		return 0;
+	pop_stream(conn);
+	if (h.len == 0)
+		return SPOKE_EOF;
+	conn->stream_eof = true; /* its body was a last chunk */
+	return 0;
+}
+
+static int rconn_stream_next(struct spk_rconn *conn, void *buf, size_t cap, size_t *len,
+			     int64_t deadline)
+{
+	int rc = lock(conn, deadline);
+
+	if (rc < 0)
+		return rc;
+	if (conn->stream_eof) {
+		conn->stream_eof = false;
+		rc = SPOKE_EOF;
+		goto out;
+	}
+	/* Calls given up before it (none, as the handle uses a stream's
+	 * connection) are answered first. */
+	while (rc == 0 && conn->count && conn->ring[conn->head].kind != K_STREAM)
+		rc = complete_head(conn, deadline);
+	if (rc < 0)
+		goto out;
+	if (!conn->count)
+		rc = spk_fail(conn->broken && conn->broken != SPOKE_ECANCELED ? conn->broken
+									: SPOKE_EDEAD,
+			      "actor at %s: the stream's connection broke", conn->addr);
+	else
+		rc = stream_take(conn, buf, cap, len, deadline);
+out:
+	pthread_mutex_unlock(&conn->lock);
+	return rc;
+}
+
+/* Gives up what runs on conn at once: it disconnects (the worker sees its
+ * caller go); the next call connects anew without asking the hub. */
+static void rconn_abandon(struct spk_rconn *conn)
+{
+	pthread_mutex_lock(&conn->lock);
+	break_all(conn, SPOKE_ECANCELED); /* (a stream has no future to tell) */
+	teardown(conn);
+	conn->abandoned = true;
+	conn->stream_eof = conn->frame_kept = false;
+	pthread_mutex_unlock(&conn->lock);
+}
+
 static int rconn_future_wait(struct spk_rconn *conn, spoke_future *f, int64_t deadline)
 {
 	int rc = lock(conn, deadline);
@@ -895,13 +1145,7 @@ static int rconn_future_wait(struct spk_rconn *conn, spoke_future *f, int64_t de
 	while (!f->done_ && rc == 0)
 		rc = complete_head(conn, deadline);
 	if (!f->done_ && rc == SPOKE_ETIMEDOUT && (p = find(conn, f))) {
-		/* The call keeps its credit and its place; its reply is dropped. */
-		p->status = NULL;
-		p->len = NULL;
-		p->done = NULL;
-		p->method = NULL;
-		p->dst = NULL;
-		p->cap = 0;
+		give_up(p);
 		f->status = spk_fail(rc, "actor at %s: no reply in time; the call was given up",
 				     conn->addr);
 		__atomic_store_n(&f->done_, 1, __ATOMIC_RELEASE);
@@ -1016,6 +1260,28 @@ static int op_call_async(struct spk_conn *c, uint32_t method, const void *req,
 	return rconn_call_async(rdma_of(c), method, req, req_len, reply, cap, f, deadline);
 }
 
+static int op_future_cancel(struct spk_conn *c, spoke_future *f, int64_t deadline)
+{
+	return rconn_future_cancel(rdma_of(c), f, deadline);
+}
+
+static int op_stream_start(struct spk_conn *c, uint32_t method, const void *req,
+			   size_t req_len, int64_t deadline)
+{
+	return rconn_stream_start(rdma_of(c), method, req, req_len, deadline);
+}
+
+static int op_stream_next(struct spk_conn *c, void *buf, size_t cap, size_t *len,
+			  int64_t deadline)
+{
+	return rconn_stream_next(rdma_of(c), buf, cap, len, deadline);
+}
+
+static void op_abandon(struct spk_conn *c)
+{
+	rconn_abandon(rdma_of(c));
+}
+
 static int op_future_wait(struct spk_conn *c, spoke_future *f, int64_t deadline)
 {
 	return rconn_future_wait(rdma_of(c), f, deadline);
@@ -1051,6 +1317,10 @@ const struct spk_transport spk_rdma_transport = {
 	.call_async = op_call_async,
 	.future_wait = op_future_wait,
 	.in_flight = op_in_flight,
+	.future_cancel = op_future_cancel,
+	.stream_start = op_stream_start,
+	.stream_next = op_stream_next,
+	.abandon = op_abandon,
 	.mr_register = op_mr_register,
 	.mr_deregister = op_mr_deregister,
 	.server = &spk_rdma_server,

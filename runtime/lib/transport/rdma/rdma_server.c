@@ -23,7 +23,14 @@
  * client's region), and the calls behind it wait as they wait behind a
  * PULL, until the worker answers (rdma_answer, on the loop's thread, which
  * sends the reply as serve() does: send_reply).  A connection that ends
- * with its call still kept tells the worker at once (env.gone). */
+ * with its call still kept tells the worker at once (env.gone).
+ *
+ * Streams and cancels.  A kept stream call's CHUNKs go at once (rdma_chunk:
+ * eager from a send slot, or a PULL from the tx area), while the client
+ * has room for them (rdma.h: SPK_RDMA_CHUNKS, given back by CREDIT
+ * frames); else SPOKE_EAGAIN throttles the producer.  A CANCEL goes to
+ * env.cancel as soon as it comes, also while calls wait behind a kept one:
+ * the others keep their order. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +58,7 @@
 #define COOKIES 256 /* connections being set up at once */
 #define COOKIE_TTL_US (10 * 1000000LL)
 #define SERVE_TIMEOUT_US (10 * 1000000LL) /* a READ or a slot, at the most */
-#define N_RECV (2 * SPK_RDMA_CREDITS)
+#define N_RECV (4 * SPK_RDMA_CREDITS + 2) /* rdma.h, "Flow control" */
 
 /* Where a large reply goes: RDMA WRITE into the client's region (a CALL
  * with SPK_RF_REGION), else the client PULLs it. */
@@ -76,6 +83,7 @@ struct rsconn {
 	bool kept;
 	uint64_t kept_id;
 	struct reply_to kept_to;
+	unsigned chunk_room; /* chunks the client has room for (rdma.h, "Streams") */
 	bool dead;
 	char peer[INET6_ADDRSTRLEN + 8];
 	struct rsconn *next;
@@ -85,6 +93,7 @@ struct rdma_server {
 	struct ev_loop *loop;
 	spk_method_fn fn;
 	void (*gone)(void *conn); /* env.gone */
+	void (*cancel)(void *conn, uint64_t id); /* env.cancel */
 	uint64_t *frames;
 	char token[SPK_TOKEN_MAX];
 	bool spin; /* the worker polls: completions wake it only when it sleeps */
@@ -108,6 +117,7 @@ struct rdma_server {
 static int end_conn(struct rsconn *c, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int rdma_answer(void *conn, const struct spk_answer *a);
+static int rdma_chunk(void *conn, uint64_t id, const void *data, size_t len);
 
 /* c ends with its call kept: the worker cancels it and never answers it
  * (once; c stays allocated until conn_free). */
@@ -288,7 +298,10 @@ static int serve(struct rsconn *c, unsigned i, unsigned byte_len)
 	} else {
 		msg[0] = '\0';
 		status = c->srv->fn(&(struct spk_call_origin){ .conn = c, .id = h.id,
-							      .answer = rdma_answer },
+							      .stream = (h.flags & SPK_CF_STREAM) != 0,
+							      .ttl_ms = h.ttl_ms,
+							      .answer = rdma_answer,
+							      .chunk = rdma_chunk },
 				    (uint32_t)h.aux, &req, &b, &code, msg, sizeof(msg));
 	}
 	(*c->srv->frames)++;
@@ -389,8 +402,69 @@ static int rdma_answer(void *conn, const struct spk_answer *a)
 	return 0;
 }
 
-/* A receive completed: a CALL (served now, or later behind a PULL) or the
- * DONE that ends a PULL; -1 if it ended the connection. */
+/* transport.h's chunk: one CHUNK of c's kept stream call, sent at once
+ * (eager, or as a PULL the client reads from the tx area), never waiting:
+ * SPOKE_EAGAIN when the client has no room for it (SPK_RDMA_CHUNKS
+ * unacknowledged), no send slot is free, or the tx area is still in use. */
+static int rdma_chunk(void *conn, uint64_t id, const void *data, size_t len)
+{
+	struct rsconn *c = conn;
+	int64_t deadline = spk_now_us() + SERVE_TIMEOUT_US;
+	uint8_t *out;
+	unsigned k;
+	int rc = 0;
+
+	if (c->dead)
+		return 0; /* dropped: the connection is gone */
+	if (!c->chunk_room)
+		return SPOKE_EAGAIN;
+	if (len > SPK_RDMA_REPLY_INLINE) { /* the tx area: free now? */
+		if (c->held)
+			return SPOKE_EAGAIN;
+		rc = spk_rqp_wait_sq(&c->q, 0, 0);
+	}
+	if (rc == 0)
+		rc = spk_rqp_send_slot(&c->q, &k, &out, 0);
+	if (rc == SPOKE_ETIMEDOUT)
+		return SPOKE_EAGAIN;
+	if (rc < 0) {
+		end_conn(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+		return 0;
+	}
+	spk_hdr_encode(out, SPK_CHUNK, id, 0, (uint32_t)len);
+	if (len <= SPK_RDMA_REPLY_INLINE) {
+		if (len)
+			memcpy(out + SPK_RDMA_REPLY_DATA, data, len);
+		rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA + len, deadline);
+	} else {
+		rc = spk_rarea_reserve(c->q.pd, &c->tx, len, c->srv->max_msg, 0, 0);
+		if (rc == 0) {
+			memcpy(c->tx.p, data, len);
+			rc = spk_rdma_reg(c->q.pd, c->tx.p, len, IBV_ACCESS_REMOTE_READ, &c->exposed);
+		}
+		if (rc < 0) {
+			spk_rqp_unget_slot(&c->q, k);
+			end_conn(c, SPK_LOG_WARN, "a chunk of %zu bytes: %s", len, spoke_errmsg());
+			return 0;
+		}
+		spk_rdma_put_ext(out + SPK_HDR_SIZE, (uintptr_t)c->tx.p, c->exposed->rkey,
+				 (uint32_t)len);
+		spk_hdr_set_flags(out, SPK_RF_PULL);
+		c->held = true; /* until the client's DONE */
+		c->held_id = id;
+		rc = spk_rqp_post_send(&c->q, k, SPK_RDMA_REPLY_DATA, deadline);
+	}
+	if (rc < 0) {
+		end_conn(c, SPK_LOG_WARN, "cannot send a chunk: %s", spoke_errmsg());
+		return 0;
+	}
+	c->chunk_room--;
+	return 0;
+}
+
+/* A receive completed: a CALL (served now, or later behind a PULL), the
+ * DONE that ends a PULL, a CANCEL or a CREDIT (taken at once, whatever
+ * waits); -1 if it ended the connection. */
 static int on_recv(struct rsconn *c, const struct ibv_wc *wc)
 {
 	unsigned i = (unsigned)wc->wr_id;
@@ -412,6 +486,20 @@ static int on_recv(struct rsconn *c, const struct ibv_wc *wc)
 		if (spk_rqp_post_recv(&c->q, i) < 0)
 			return end_conn(c, SPK_LOG_WARN, "%s", spoke_errmsg());
 		serve_deferred(c);
+		return 0;
+	}
+	if (h.type == SPK_CANCEL || h.type == SPK_CREDIT) {
+		if (h.type == SPK_CREDIT &&
+		    (h.aux <= 0 || (unsigned)h.aux > SPK_RDMA_CHUNKS - c->chunk_room))
+			return end_conn(c, SPK_LOG_WARN, "a CREDIT of %d chunks, %u unacknowledged",
+					h.aux, SPK_RDMA_CHUNKS - c->chunk_room);
+		if (spk_rqp_post_recv(&c->q, i) < 0)
+			return end_conn(c, SPK_LOG_WARN, "%s", spoke_errmsg());
+		(*c->srv->frames)++;
+		if (h.type == SPK_CREDIT)
+			c->chunk_room += (unsigned)h.aux;
+		else if (c->srv->cancel)
+			c->srv->cancel(c, h.id);
 		return 0;
 	}
 	if (h.type != SPK_CALL)
@@ -529,6 +617,7 @@ static void on_connect_request(struct rdma_server *s, struct rdma_cm_event *ev)
 	if (!c)
 		goto out_reject;
 	c->srv = s;
+	c->chunk_room = SPK_RDMA_CHUNKS;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	if (spk_rqp_create(&c->q, ev->id, SPK_RDMA_CREDITS, N_RECV, 0) < 0) {
 		spk_warn("RDMA connection from %s refused: %s", peer, spoke_errmsg());
@@ -657,7 +746,7 @@ static void find_addrs(struct rdma_server *s, const char *host, const char *want
 
 static int server_start(struct rdma_server **out, struct ev_loop *loop, const char *host,
 		   const char *token, bool spin, spk_method_fn fn, void (*gone)(void *conn),
-		   uint64_t *frames)
+		   void (*cancel)(void *conn, uint64_t id), uint64_t *frames)
 {
 	const char *want = getenv("SPOKE_RDMA_DEVICE");
 	struct sockaddr_in any = { .sin_family = AF_INET };
@@ -674,6 +763,7 @@ static int server_start(struct rdma_server **out, struct ev_loop *loop, const ch
 	s->spin = spin;
 	s->fn = fn;
 	s->gone = gone;
+	s->cancel = cancel;
 	s->frames = frames;
 	s->max_msg = spk_max_payload();
 	*out = s;
@@ -806,7 +896,7 @@ static int rdma_server_start(void **out, const struct spk_server_env *env)
 {
 	struct rdma_server *s = NULL;
 	int rc = server_start(&s, env->loop, env->host, env->token, env->spin, env->run,
-			      env->gone, env->frames);
+			      env->gone, env->cancel, env->frames);
 
 	*out = s;
 	return rc;
