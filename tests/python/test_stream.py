@@ -278,11 +278,18 @@ class TestFutureCancel(Job):
         self.assertEqual(len(g.result(timeout=5)), 8)
         self.assertFalse(g.cancel())
         self.assertFalse(g.cancelled())
-        # many, cancelled before their methods run or while kept
+        # many: the first is kept when its cancel comes (the actor sees it);
+        # those behind it on the connection are cancelled before their
+        # methods run, and never run (no cancel to see); the connection
+        # goes on
         fs = [self.a.call_async(KEEP_FOREVER) for _ in range(10)]
         for f in fs:
             f.cancel()
-        self.assertEqual(poll(self.cancels_seen, 11), 11)
+        seen = poll(self.cancels_seen, 2)
+        self.assertGreaterEqual(seen, 2)
+        self.assertLessEqual(seen, 11)
+        self.assertTrue(all(f.cancelled() for f in fs))
+        self.assertEqual(len(self.a.call_async(KEEP_CANCELLED).result(timeout=5)), 8)
         self.assertEqual(self.a.call(KEEP_STREAM_STATS)[:0], b"")
 
     def test_cancelling_a_task_that_awaits_a_future(self):
