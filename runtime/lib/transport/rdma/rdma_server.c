@@ -30,9 +30,19 @@
  * has room for them (rdma.h: SPK_RDMA_CHUNKS, given back by CREDIT
  * frames); else SPOKE_EAGAIN throttles the producer.  A CANCEL goes to
  * env.cancel as soon as it comes, also while calls wait behind a kept one:
- * the others keep their order. */
+ * the others keep their order.
+ *
+ * A client that dies.  Its rdma_cm disconnect does not always come (rxe
+ * drops the DREQ of a process killed while connected), and a connection
+ * whose call is kept sends nothing that could fail.  So each connection
+ * also watches the authenticated TCP connection that asked for it (a
+ * descriptor of its own, taken with the cookie), which the client keeps
+ * open for the RDMA connection's life: its end ends the RDMA connection
+ * (and cancels its kept call) at once. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <netdb.h>
@@ -84,6 +94,8 @@ struct rsconn {
 	uint64_t kept_id;
 	struct reply_to kept_to;
 	unsigned chunk_room; /* chunks the client has room for (rdma.h, "Streams") */
+	int ctl_fd;  /* the client's TCP connection that asked for this one, or -1 */
+	ev_io ctl_w; /* its end is the client's */
 	bool dead;
 	char peer[INET6_ADDRSTRLEN + 8];
 	struct rsconn *next;
@@ -109,6 +121,7 @@ struct rdma_server {
 	struct {
 		uint8_t v[SPK_RDMA_COOKIE];
 		int64_t expires;
+		int fd1; /* a descriptor of the TCP connection that asked, + 1 (0: none) */
 	} cookies[COOKIES];
 	unsigned next_cookie;
 	struct rsconn *conns;
@@ -172,6 +185,10 @@ static void conn_free(struct rsconn *c)
 			break;
 		}
 	ev_io_stop(c->srv->loop, &c->w);
+	if (c->ctl_fd >= 0) {
+		ev_io_stop(c->srv->loop, &c->ctl_w);
+		close(c->ctl_fd);
+	}
 	unexpose(c);
 	spk_rarea_free(&c->rx);
 	spk_rarea_free(&c->tx);
@@ -556,9 +573,30 @@ static unsigned server_poll(struct rdma_server *s, bool arm)
 	return n;
 }
 
+/* The client's TCP connection (a descriptor of our own on it): readable
+ * for the loop_conn's bytes (a later hello; left to it), or at its end,
+ * which is the client's. */
+static void ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rsconn *c = w->data;
+	char b;
+	ssize_t n = recv(c->ctl_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	(void)revents;
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+		return;
+	/* Closed now, not with c: a description left open under the
+	 * loop_conn's closed descriptor would keep it in the loop's epoll set. */
+	ev_io_stop(loop, w);
+	close(c->ctl_fd);
+	c->ctl_fd = -1;
+	end_conn(c, SPK_LOG_INFO, "its client's TCP connection ended (the client is gone)");
+}
+
 /* The cookie a connection request proves (private data {u32 index, MAC});
  * it is used up.  NULL if there is no such live cookie or the MAC is wrong. */
-static const uint8_t *take_cookie(struct rdma_server *s, const uint8_t *priv, uint8_t len)
+static const uint8_t *take_cookie(struct rdma_server *s, const uint8_t *priv, uint8_t len,
+				  int *ctl_fd)
 {
 	struct spk_rdma_connect req;
 	spoke_view v;
@@ -574,6 +612,8 @@ static const uint8_t *take_cookie(struct rdma_server *s, const uint8_t *priv, ui
 	    !spk_auth_verify(req.mac, s->token, SPK_LABEL_RDMA_CLIENT, s->cookies[i].v))
 		return NULL;
 	s->cookies[i].expires = 0; /* once */
+	*ctl_fd = s->cookies[i].fd1 - 1;
+	s->cookies[i].fd1 = 0;
 	return s->cookies[i].v;
 }
 
@@ -598,6 +638,7 @@ static void on_connect_request(struct rdma_server *s, struct rdma_cm_event *ev)
 	const uint8_t *cookie;
 	struct rsconn *c;
 	char peer[sizeof(c->peer)];
+	int ctl_fd = -1;
 
 	peer_name(ev->id, peer, sizeof(peer));
 	if (want && strcmp(want, ibv_get_device_name(ev->id->verbs->device)) != 0) {
@@ -606,7 +647,8 @@ static void on_connect_request(struct rdma_server *s, struct rdma_cm_event *ev)
 			 want);
 		goto out_reject;
 	}
-	cookie = take_cookie(s, ev->param.conn.private_data, ev->param.conn.private_data_len);
+	cookie = take_cookie(s, ev->param.conn.private_data, ev->param.conn.private_data_len,
+			     &ctl_fd);
 	if (!cookie) {
 		spk_warn("RDMA connection from %s refused: no live cookie with the token's MAC",
 			 peer);
@@ -618,6 +660,7 @@ static void on_connect_request(struct rdma_server *s, struct rdma_cm_event *ev)
 		goto out_reject;
 	c->srv = s;
 	c->chunk_room = SPK_RDMA_CHUNKS;
+	c->ctl_fd = -1;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	if (spk_rqp_create(&c->q, ev->id, SPK_RDMA_CREDITS, N_RECV, 0) < 0) {
 		spk_warn("RDMA connection from %s refused: %s", peer, spoke_errmsg());
@@ -632,6 +675,12 @@ static void on_connect_request(struct rdma_server *s, struct rdma_cm_event *ev)
 	ev_io_init(&c->w, cq_cb, c->q.rcc->fd, EV_READ);
 	c->w.data = c;
 	ev_io_start(s->loop, &c->w);
+	if (ctl_fd >= 0) {
+		c->ctl_fd = ctl_fd;
+		ev_io_init(&c->ctl_w, ctl_cb, ctl_fd, EV_READ);
+		c->ctl_w.data = c;
+		ev_io_start(s->loop, &c->ctl_w);
+	}
 	c->next = s->conns;
 	s->conns = c;
 	spk_info("RDMA connection from %s on %s", peer,
@@ -642,6 +691,8 @@ out_destroy:
 out_free:
 	free(c);
 out_reject:
+	if (ctl_fd >= 0)
+		close(ctl_fd);
 	rdma_reject(ev->id, NULL, 0);
 	ev->id->context = NULL;
 }
@@ -833,6 +884,9 @@ static void server_stop(struct rdma_server *s)
 	}
 	if (s->ec)
 		rdma_destroy_event_channel(s->ec);
+	for (unsigned i = 0; i < COOKIES; i++)
+		if (s->cookies[i].fd1)
+			close(s->cookies[i].fd1 - 1);
 	free(s);
 }
 
@@ -878,6 +932,9 @@ static void server_hello(struct rdma_server *s, struct spk_loop_conn *c, const s
 	s->next_cookie = (i + 1) % COOKIES;
 	randombytes_buf(s->cookies[i].v, SPK_RDMA_COOKIE);
 	s->cookies[i].expires = now + COOKIE_TTL_US;
+	if (s->cookies[i].fd1) /* an expired cookie's */
+		close(s->cookies[i].fd1 - 1);
+	s->cookies[i].fd1 = fcntl(c->fd, F_DUPFD_CLOEXEC, 0) + 1; /* 0: none (EMFILE) */
 	first = local_index(s, c->fd);
 	o.index = i;
 	memcpy(o.cookie, s->cookies[i].v, SPK_RDMA_COOKIE);
