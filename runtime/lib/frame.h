@@ -49,8 +49,8 @@ enum spk_type {
 	SPK_NODES,       /* client -> hub: list the live nodes */
 	/* 19-24: the transports' own messages, defined by each (a hello that
 	 * asks for the transport on a worker's TCP connection, and what it
-	 * sends on its own path): rdma.h's SPK_RDMA 19 and SPK_DONE 20, shm.h's
-	 * SPK_SHM 21. */
+	 * sends on its own path): rdma.h's SPK_RDMA 19, SPK_DONE 20 and
+	 * SPK_CREDIT 22, shm.h's SPK_SHM 21. */
 	SPK_TRANSPORT_FIRST_ = 19,
 	SPK_CHUNK = 25,  /* worker -> client: one chunk of a stream's reply (its
 			    CALL had SPK_CF_STREAM), before its REPLY */

@@ -172,6 +172,8 @@ static spoke_call_ctx *take(const spoke_method *m, const struct spk_call_origin 
 	c->gone = false;
 	c->expired = false;
 	c->deadline = deadline;
+	if (deadline && !ev_is_active(&K.expiry)) /* take() runs on the loop's thread */
+		ev_timer_start(K.loop, &K.expiry);
 	c->on_cancel = NULL;
 	c->cancel_arg = NULL;
 	c->cancel_ran = false;
@@ -347,17 +349,18 @@ static void expiry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	int64_t now = spk_now_us();
 	spoke_call_ctx *fire[64];
-	unsigned n = 0;
+	unsigned n = 0, timed = 0;
 
 	(void)loop;
-	(void)w;
 	(void)revents;
 	pthread_mutex_lock(&K.lock);
 	for (spoke_call_ctx *c = K.all; c; c = c->all) {
 		char msg[SPK_REPLY_ERROR_MAX];
-		int expect = K_KEPT;
+		int expect = K_KEPT, st = atomic_load(&c->state);
 
-		if (!c->deadline || now < c->deadline || atomic_load(&c->state) != K_KEPT ||
+		if (c->deadline && (st == K_KEPT || st == K_RUNNING))
+			timed++;
+		if (!c->deadline || now < c->deadline || st != K_KEPT ||
 		    !atomic_compare_exchange_strong(&c->state, &expect, K_FINISHING))
 			continue;
 		c->expired = true;
@@ -375,6 +378,8 @@ static void expiry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	pthread_cond_broadcast(&K.room);
 	pthread_mutex_unlock(&K.lock);
+	if (!timed) /* an idle worker does not wake for nothing */
+		ev_timer_stop(K.loop, w);
 	for (unsigned i = 0; i < n; i++)
 		fire[i]->on_cancel(fire[i], fire[i]->cancel_arg);
 	answer_all();
@@ -767,9 +772,7 @@ int spk_kept_start(struct ev_loop *loop, unsigned threads)
 	ev_async_init(&K.wake, wake_cb);
 	ev_async_start(loop, &K.wake);
 	ev_timer_init(&K.retry, retry_cb, RETRY_S, RETRY_S);
-	ev_timer_init(&K.expiry, expiry_cb, EXPIRY_S, EXPIRY_S);
-	ev_timer_start(loop, &K.expiry);
-	ev_unref(loop); /* it alone keeps no loop running */
+	ev_timer_init(&K.expiry, expiry_cb, EXPIRY_S, EXPIRY_S); /* while a kept call has a deadline */
 	K.started = true;
 	if (threads <= 1)
 		return 0;
@@ -804,7 +807,6 @@ void spk_kept_stop(int wait_ms)
 				 spk_worker_name(), i + 1);
 	ev_async_stop(K.loop, &K.wake);
 	ev_timer_stop(K.loop, &K.retry);
-	ev_ref(K.loop);
 	ev_timer_stop(K.loop, &K.expiry);
 	K.started = false;
 }

@@ -285,7 +285,10 @@ static void slowloris(const char *what, pid_t pid, unsigned port, const char *ac
 	       (now_ms() - t0) / 1000.0);
 	fflush(stdout);
 	ck_assert_msg(cluster_alive(pid), "the %s died", what);
-	ck_assert_msg(loaded >= unloaded / 2, "%s: %.0f rounds/s under the flood, %.0f without",
+	/* What this guards against is a collapse (0.2 rounds/s against
+	 * thousands before the accept path was fixed); with two test programs
+	 * at once on two cores, as in CI, the ratio measured 0.38-0.92. */
+	ck_assert_msg(loaded >= unloaded / 4, "%s: %.0f rounds/s under the flood, %.0f without",
 		      what, loaded, unloaded);
 	ck_assert_msg(cpu1 - cpu0 < 0.10 * (t1 - t0) / 1000.0, "%s: %.2f s of CPU in %.2f s", what,
 		      cpu1 - cpu0, (t1 - t0) / 1000.0);
