@@ -355,7 +355,10 @@ static void echo_window(spoke_actor *a, size_t n, size_t size)
 	}
 	ck_assert_msg(memcmp(req, rep, n * size) == 0, "%zu x %zu B: replies differ", n, size);
 	fprintf(stderr, "window %zu x %zu B: %.0f ms\n", n, size, now_ms() - t0);
-	ck_assert_msg(now_ms() - t0 < bound(4000), "%zu x %zu B took %.0f ms", n, size,
+	/* A crawl guard, not a speed test: a window that stalls until some
+	 * timeout would take seconds more (4.5 s was seen under ASan on a
+	 * 2-core machine at load 7, where 1 s is usual). */
+	ck_assert_msg(now_ms() - t0 < bound(15000), "%zu x %zu B took %.0f ms", n, size,
 		      now_ms() - t0);
 	free(f);
 	free(req);
@@ -417,7 +420,7 @@ START_TEST(replies_fill_the_pipe)
 		ck_assert_uint_eq(counts[i], big);
 	fprintf(stderr, "window of %d x 4 MiB replies then %d x 1 MiB requests: %.0f ms\n", FILLS,
 		SINKS, now_ms() - t0);
-	ck_assert_msg(now_ms() - t0 < bound(4000), "took %.0f ms", now_ms() - t0);
+	ck_assert_msg(now_ms() - t0 < bound(15000), "took %.0f ms", now_ms() - t0); /* a crawl guard */
 	free(f);
 	free(rep);
 	free(req);
