@@ -1,5 +1,6 @@
 /* sync_conn.c - blocking authenticated frame channel (client side). */
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,14 +431,15 @@ int spk_sync_attach(struct spk_sync_conn *ch, int fd, const char *peer, int poll
 	return 0;
 }
 
-int spk_sync_open(struct spk_sync_conn *ch, const char *hostport, const char *token,
-		  const char *ident, int poll_us, int64_t deadline)
+/* One connect and handshake; *cut says the handshake failed after the
+ * connect. */
+static int open_once(struct spk_sync_conn *ch, const char *hostport, const char *token,
+		     const char *ident, int poll_us, int64_t deadline, bool *cut)
 {
 	int rc;
 
-	rc = spk_auth_init();
-	if (rc == 0)
-		rc = spk_sync_attach(ch, -1, hostport, poll_us);
+	*cut = false;
+	rc = spk_sync_attach(ch, -1, hostport, poll_us);
 	if (rc < 0)
 		return rc;
 	rc = spk_connect(hostport, spk_ms_left(deadline)); /* which says why it failed */
@@ -449,12 +451,45 @@ int spk_sync_open(struct spk_sync_conn *ch, const char *hostport, const char *to
 		goto out_close;
 	return 0;
 out_close:
+	*cut = true;
 	close(ch->fd);
 	ch->fd = -1;
 out_free:
 	free(ch->rbuf);
 	free(ch->wbuf);
 	ch->rbuf = ch->wbuf = NULL;
+	return rc;
+}
+
+/* A live server may still close a connection before its handshake ends: a
+ * burst from one address past its cap of waiting handshakes closes the
+ * oldest waiting one (loop_conn.h), which is what 64 threads of one client
+ * opening their connections at once on a loaded node meet.  A handshake cut
+ * that way (SPOKE_EDEAD) is tried again on a new connection, a few times
+ * within the deadline; a refused connect or a failed proof is not. */
+#define OPEN_TRIES 4
+#define OPEN_BACKOFF_US 2000
+
+int spk_sync_open(struct spk_sync_conn *ch, const char *hostport, const char *token,
+		  const char *ident, int poll_us, int64_t deadline)
+{
+	int64_t pause;
+	uint8_t jitter;
+	bool cut;
+	int rc;
+
+	rc = spk_auth_init();
+	for (int tries = 1; rc == 0; tries++) {
+		rc = open_once(ch, hostport, token, ident, poll_us, deadline, &cut);
+		if (rc != SPOKE_EDEAD || !cut || tries >= OPEN_TRIES)
+			break;
+		spk_random(&jitter, 1);
+		pause = (int64_t)OPEN_BACKOFF_US * tries + jitter * 8;
+		if (spk_now_us() + pause >= deadline)
+			break;
+		usleep((useconds_t)pause);
+		rc = 0;
+	}
 	return rc;
 }
 

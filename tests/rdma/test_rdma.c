@@ -171,6 +171,11 @@ struct raw {
 	uint32_t index; /* the cookie, as the worker issued it */
 	uint8_t cookie[SPK_RDMA_COOKIE];
 	uint8_t accept_mac[SPK_MAC_SIZE]; /* the worker's proof, on ESTABLISHED */
+	/* The TCP connection that asked for the cookie, held while the RDMA
+	 * one lives: the worker ends an RDMA connection when the TCP
+	 * connection that asked for it closes. */
+	struct spk_sync_conn ch;
+	bool asked;
 };
 
 enum proof { PROOF_RIGHT, PROOF_FORGED_COOKIE, PROOF_WRONG_TOKEN, PROOF_REPLAY };
@@ -190,17 +195,18 @@ static enum rdma_cm_event_type raw_connect(const char *name, const struct spk_en
 	enum rdma_cm_event_type t;
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	const uint8_t *p;
-	struct spk_sync_conn ch;
+	struct spk_sync_conn *ch = &r->ch;
 	struct spk_hdr h;
 	uint16_t port, tcp_port;
 	spoke_view v;
 
 	ck_assert_int_eq(spk_token_load(NULL, token, sizeof(token)), 0);
 	spk_ident_actor(ident, name, ep->incarnation);
-	ck_assert_int_eq(spk_sync_open(&ch, addr, token, ident, 0, deadline), 0);
-	ck_assert_int_eq(spk_sync_send(&ch, SPK_RDMA, 1, 0, NULL, 0, deadline), 0);
-	ck_assert_int_eq(spk_sync_recv_hdr(&ch, &h, deadline), 0);
-	ck_assert_int_eq(spk_sync_recv_view(&ch, h.len, &p, deadline), 0);
+	ck_assert_int_eq(spk_sync_open(ch, addr, token, ident, 0, deadline), 0);
+	r->asked = true;
+	ck_assert_int_eq(spk_sync_send(ch, SPK_RDMA, 1, 0, NULL, 0, deadline), 0);
+	ck_assert_int_eq(spk_sync_recv_hdr(ch, &h, deadline), 0);
+	ck_assert_int_eq(spk_sync_recv_view(ch, h.len, &p, deadline), 0);
 	ck_assert_int_eq(h.aux, 0);
 	spoke_view_init(&v, p, h.len);
 	spoke_view_get_u16(&v, &port);
@@ -208,7 +214,6 @@ static enum rdma_cm_event_type raw_connect(const char *name, const struct spk_en
 		spoke_view_get_u32(&v, &r->index);
 		memcpy(r->cookie, p + v.pos, SPK_RDMA_COOKIE);
 	}
-	spk_sync_close(&ch);
 	memcpy(cookie, r->cookie, SPK_RDMA_COOKIE);
 	if (proof == PROOF_FORGED_COOKIE)
 		memset(cookie, 0x5a, sizeof(cookie));
@@ -245,6 +250,9 @@ static void raw_close(struct raw *r)
 	spk_rqp_destroy(&r->q);
 	rdma_destroy_id(r->id);
 	rdma_destroy_event_channel(r->ec);
+	if (r->asked)
+		spk_sync_close(&r->ch);
+	r->asked = false;
 }
 
 START_TEST(bad_cookie_and_garbage_refused)
@@ -465,6 +473,7 @@ static void pair_open(struct pair *p, const char *host)
 	ck_assert_int_eq(rdma_bind_addr(p->listen, (struct sockaddr *)&sin), 0);
 	ck_assert_int_eq(rdma_listen(p->listen, 1), 0);
 	sin.sin_port = rdma_get_src_port(p->listen);
+	p->out.asked = false; /* no cookie: the test plays the worker */
 	p->out.ec = rdma_create_event_channel();
 	ck_assert_ptr_nonnull(p->out.ec);
 	ck_assert_int_eq(rdma_create_id(p->out.ec, &p->out.id, NULL, RDMA_PS_TCP), 0);

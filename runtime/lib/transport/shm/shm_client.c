@@ -318,12 +318,16 @@ static int handshake(struct shm_conn *c, const struct spk_shm_offer *o, int memf
 	return 0;
 }
 
-/* Asks, makes the region, connects; c->broken is 0 after. */
-static int establish(struct shm_conn *c, int64_t deadline)
+/* Asks, makes the region, connects; c->broken is 0 after.  *cut says the
+ * worker closed the set-up without an answer, or refused it as one too
+ * many at once. */
+static int establish_once(struct shm_conn *c, int64_t deadline, bool *cut)
 {
 	struct spk_shm_offer o;
 	void *region;
 	int rc, memfd = -1;
+
+	*cut = false;
 
 	rc = ask_worker(c, &o, deadline);
 	if (rc < 0)
@@ -337,8 +341,10 @@ static int establish(struct shm_conn *c, int64_t deadline)
 	c->ctl->version = SPK_SHM_VERSION;
 	c->ctl->ring_size = SPK_SHM_RING;
 	rc = connect_sock(c, o.name, deadline);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = handshake(c, &o, memfd, deadline);
+		*cut = rc == SPOKE_EDEAD || rc == SPOKE_ETRANSPORT;
+	}
 	close(memfd);
 	if (rc < 0) {
 		teardown(c);
@@ -353,6 +359,32 @@ static int establish(struct shm_conn *c, int64_t deadline)
 	c->head = c->count = c->unflushed = 0;
 	c->tx_owner = 0;
 	return 0;
+}
+
+/* A live worker may close a set-up, or refuse it, when many come at once
+ * (64 threads of a client making their connections on a loaded node): such
+ * a set-up is tried again, from a new offer, a few times within the
+ * deadline.  A worker that is gone fails the offer's request instead. */
+#define SETUP_TRIES 4
+#define SETUP_BACKOFF_US 2000
+
+static int establish(struct shm_conn *c, int64_t deadline)
+{
+	int64_t pause;
+	uint8_t jitter;
+	bool cut;
+	int rc;
+
+	for (int tries = 1;; tries++) {
+		rc = establish_once(c, deadline, &cut);
+		if (rc == 0 || !cut || tries >= SETUP_TRIES)
+			return rc;
+		spk_random(&jitter, 1);
+		pause = (int64_t)SETUP_BACKOFF_US * tries + jitter * 8;
+		if (spk_now_us() + pause >= deadline)
+			return rc;
+		usleep((useconds_t)pause);
+	}
 }
 
 static void finish(struct pend *p, int status, size_t len)
