@@ -190,6 +190,8 @@ class TestStreams(Job):
         _, a = self.spawn()
         self.assertEqual(list(a.stream(COUNT, b"100")), [b"%d" % i for i in range(100)])
         self.assertEqual(list(a.stream(COUNT, b"0")), [])
+        self.assertEqual(list(a.stream(basic.CHUNKS, struct.pack("<III", 300, 16, 0))),
+                         [bytes(16)] * 300)
         # called without a stream: the chunks joined
         self.assertEqual(a.call(COUNT, b"12"), b"".join(b"%d" % i for i in range(12)))
 
@@ -292,7 +294,7 @@ class TestDecorators(unittest.TestCase):
             spoke.server.methods_of(Two)
         self.assertIn("method id 1 is both", str(cm.exception))
         self.assertEqual([m[0] for m in spoke.server.methods_of(basic.Probe)],
-                         list(range(1, 17)))
+                         list(range(1, 18)))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import spoke
 
 # method ids of PyProbe
 ECHO, ARGS, FAIL, FAIL_CODE, CRASH, COUNT, ENDLESS, SLEEP, STATS, ASYNC_FAIL, PID, GPUS, \
-    ASYNC_COUNT, NONE, BAD_REPLY, BLOCK = range(1, 17)
+    ASYNC_COUNT, NONE, BAD_REPLY, BLOCK, CHUNKS = range(1, 18)
 
 
 @spoke.actor("PyProbe")
@@ -100,6 +100,13 @@ class Probe:
     @spoke.method(BAD_REPLY)
     def bad_reply(self, req):
         return 42
+
+    @spoke.method(CHUNKS)
+    def chunks(self, req):  # u32 n, u32 size (, u32 ignored): n chunks of size bytes
+        n, size = struct.unpack_from("<II", req)
+        chunk = bytes(size)
+        for _ in range(n):
+            yield chunk
 
     @spoke.method(BLOCK)
     def block(self, req):  # a plain method holding the worker's loop a while
