@@ -137,6 +137,20 @@ class TestPlain(Job):
             a.call(99)
         self.assertEqual(a.call(ECHO, b"still here"), b"still here")
 
+    def test_max_concurrency_runs_4_at_once_never_5(self):
+        _, a = self.spawn(spec="pyactors.basic:Conc")
+        out = []
+        threads = [threading.Thread(target=lambda: out.append(a.call(1, b"300")))
+                   for _ in range(8)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        self.assertEqual(out, [b"napped"] * 8)
+        self.assertEqual(a.call(2), b"4")
+        self.assertLess(time.monotonic() - t0, 2.4 - 0.1)  # not 8 x 0.3 s one at a time
+
     def test_crash_is_a_dead_actor(self):
         name, a = self.spawn()
         pid = struct.unpack("<I", a.call(PID))[0]

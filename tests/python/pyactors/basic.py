@@ -1,6 +1,7 @@
 """basic.py - Python actor types of the tests: PyProbe (every kind of
 method), PySlow (the "Slow" protocol of tests/harness/probe.h: echo 1,
-nap 5, for the C call_driver), PyBadInit (an __init__ that raises)."""
+nap 5, for the C call_driver), PyConc (max_concurrency 4), PyBadInit (an
+__init__ that raises)."""
 
 import asyncio
 import os
@@ -130,6 +131,31 @@ class Slow:
         (ms,) = struct.unpack("<I", req[:4])
         time.sleep(ms / 1000)
         return struct.pack("<I", ms)
+
+
+@spoke.actor("PyConc", max_concurrency=4)
+class Conc:
+    """max_concurrency 4: naps (1, ms) on the worker's threads; peak (2)
+    says how many ran at once at most."""
+
+    def __init__(self, args):
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+
+    @spoke.method(1)
+    def nap(self, req):
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        time.sleep(int(bytes(req)) / 1000)  # the GIL is released meanwhile
+        with self.lock:
+            self.running -= 1
+        return b"napped"
+
+    @spoke.method(2)
+    def get_peak(self, req):
+        return b"%d" % self.peak
 
 
 @spoke.actor("PyBadInit")
