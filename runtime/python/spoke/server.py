@@ -53,6 +53,7 @@ import inspect
 import os
 import sys
 import threading
+import time
 import traceback
 
 from . import _lib
@@ -173,7 +174,8 @@ _finish = lib.spoke_call_finish
 _emit = lib.spoke_stream_emit
 _from_addr = (ctypes.c_char * 1).from_address
 _EMPTY = memoryview(b"")
-_clock_us = None
+_clock_gettime = time.clock_gettime
+_CLOCK_MONOTONIC = time.CLOCK_MONOTONIC
 
 
 def _request(data, length):
@@ -391,24 +393,33 @@ class _Server:
     def _run_generator(self, ctx, gen, what):
         streaming = lib.spoke_call_is_stream(ctx)
         joined = [] if not streaming else None
+        deadline = lib.spoke_call_deadline(ctx)  # us, CLOCK_MONOTONIC; 0: none
+        wait_ms = EMIT_TIMEOUT_S * 1000
         try:
             for chunk in gen:
-                out, n = _reply_bytes(chunk, what)
+                if chunk.__class__ is bytes:  # the common case, no conversion
+                    out, n = chunk, len(chunk)
+                else:
+                    out, n = _reply_bytes(chunk, what)
                 if not streaming:
                     joined.append(bytes(out[:n]) if not isinstance(out, bytes) else out)
                     continue
-                rc = _emit(ctx, _addr(out, n), n, self._emit_timeout_ms(ctx))
+                if deadline:
+                    wait_ms = max(1, min(deadline // 1000 - int(_monotonic_ms()), 2**31 - 1))
+                rc = _emit(ctx, out if n else None, n, wait_ms) if out.__class__ is bytes \
+                    else _emit(ctx, _addr(out, n), n, wait_ms)
+                if rc == 0:
+                    continue
                 if rc == SPOKE_ECANCELED:
                     gen.close()
                     _finish(ctx, 0, None, 0)  # cancelled: gives the context back
                     return
-                if rc < 0:
-                    gen.close()
-                    msg = (lib.spoke_errmsg() or b"").decode("utf-8", "replace")
-                    if rc == SPOKE_EAGAIN:
-                        msg = "the reader fell behind: %s" % msg
-                    self._finish_error(ctx, Error(rc, msg))
-                    return
+                gen.close()
+                msg = (lib.spoke_errmsg() or b"").decode("utf-8", "replace")
+                if rc == SPOKE_EAGAIN:
+                    msg = "the reader fell behind: %s" % msg
+                self._finish_error(ctx, Error(rc, msg))
+                return
             self._finish(ctx, b"".join(joined) if joined is not None else None, what)
         except BaseException as e:
             _log_exception(what)
@@ -501,8 +512,7 @@ class _Server:
 
 
 def _monotonic_ms():
-    import time
-    return time.clock_gettime(time.CLOCK_MONOTONIC) * 1000.0
+    return _clock_gettime(_CLOCK_MONOTONIC) * 1000.0
 
 
 SERVER = _Server()
