@@ -81,6 +81,21 @@ static void find_bindir(struct launch *L)
 	snprintf(L->bindir, sizeof(L->bindir), "%s", self);
 }
 
+/* Where our programs are, and the job file's directory. */
+static int find_dirs(struct launch *L, const char *jobfile)
+{
+	char file[PATH_MAX];
+
+	find_bindir(L);
+	if (!realpath(jobfile, file)) {
+		spk_say("%s: %s", jobfile, strerror(errno));
+		return -1;
+	}
+	*strrchr(file, '/') = '\0';
+	snprintf(L->jobdir, sizeof(L->jobdir), "%s", file[0] ? file : "/");
+	return 0;
+}
+
 static int make_logdir(struct launch *L, const char *opt)
 {
 	const char *jobid = getenv("SLURM_JOB_ID");
@@ -345,7 +360,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "spoke-launch: %s\n", line);
 		return EXIT_USAGE;
 	}
-	if (check) {
+	if (check) { /* python: groups' classes too (python.c) */
+		if (find_dirs(&L, argv[optind]) < 0 || spk_python_types(&L) < 0)
+			return EXIT_USAGE;
 		printf("%s: ok\n", argv[optind]);
 		return 0;
 	}
@@ -372,18 +389,7 @@ int main(int argc, char **argv)
 	/* From here on a signal is a request to stop: nothing is left of a
 	 * job that it interrupts, at any point. */
 	spk_catch_signals();
-	find_bindir(&L);
-	{
-		char file[PATH_MAX];
-
-		if (!realpath(argv[optind], file)) {
-			spk_say("%s: %s", argv[optind], strerror(errno));
-			return EXIT_USAGE;
-		}
-		*strrchr(file, '/') = '\0';
-		snprintf(L.jobdir, sizeof(L.jobdir), "%s", file[0] ? file : "/");
-	}
-	if (spk_python_types(&L) < 0)
+	if (find_dirs(&L, argv[optind]) < 0 || spk_python_types(&L) < 0)
 		return EXIT_USAGE;
 	if (make_logdir(&L, logdir) < 0 || spk_auth_init() < 0)
 		return EXIT_LAUNCH;

@@ -98,6 +98,16 @@ bad nope 2 "no class Nope" "  - name: nope
     python: pyactors.basic:Nope"
 [ ! -e "$tmp/logs-nope" ] && pass "nope: nothing started (no log directory)" ||
 	fail "nope: the refused job made $tmp/logs-nope"
+if "$launch" --check "$tmp/job/nope.yaml" >"$tmp/check.out" 2>&1; then
+	fail "--check accepted a python: group whose class is not there"
+elif grep -q "nope.yaml:6:13: .*no class Nope" "$tmp/check.out"; then
+	pass "--check: $(head -n 1 "$tmp/check.out")"
+else
+	cat "$tmp/check.out"
+	fail "--check of a python: group whose class is not there"
+fi
+"$launch" --check "$src/examples/python/job.yaml" >/dev/null 2>&1 &&
+	pass "--check examples/python/job.yaml" || fail "--check examples/python/job.yaml"
 bad mismatch 2 "type: Other, but pyactors.basic:Slow is @spoke.actor(\"PySlow\")" \
 	"  - name: m
     type: Other
