@@ -151,6 +151,14 @@ class TestPlain(Job):
         self.assertEqual(a.call(2), b"4")
         self.assertLess(time.monotonic() - t0, 2.4 - 0.1)  # not 8 x 0.3 s one at a time
 
+    def test_a_request_kept_past_its_method_is_released_not_read(self):
+        _, a = self.spawn()
+        a.call(basic.KEEP_REQ, b"x" * 1000)
+        with self.assertRaises(spoke.MethodError) as cm:
+            a.call(basic.READ_KEPT)
+        self.assertIn("ValueError", cm.exception.message)
+        self.assertIn("released", cm.exception.message)
+
     def test_crash_is_a_dead_actor(self):
         name, a = self.spawn()
         pid = struct.unpack("<I", a.call(PID))[0]
@@ -308,7 +316,7 @@ class TestDecorators(unittest.TestCase):
             spoke.server.methods_of(Two)
         self.assertIn("method id 1 is both", str(cm.exception))
         self.assertEqual([m[0] for m in spoke.server.methods_of(basic.Probe)],
-                         list(range(1, 18)))
+                         list(range(1, 20)))
 
 
 if __name__ == "__main__":

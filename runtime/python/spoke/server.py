@@ -172,7 +172,6 @@ _put_raw = lib.spoke_buf_put_raw
 _fail = lib.spoke_method_fail
 _finish = lib.spoke_call_finish
 _emit = lib.spoke_stream_emit
-_from_addr = (ctypes.c_char * 1).from_address
 _EMPTY = memoryview(b"")
 _clock_gettime = time.clock_gettime
 _CLOCK_MONOTONIC = time.CLOCK_MONOTONIC
@@ -183,6 +182,17 @@ def _request(data, length):
     if not length:
         return _EMPTY
     return memoryview((ctypes.c_char * length).from_address(data)).cast("B")
+
+
+def _release(mv):
+    """Ends a request view once its memory goes back to the runtime: a use
+    after that raises ValueError instead of reading freed memory (a slice
+    the method kept holds it open: its business)."""
+    if mv is not None and mv is not _EMPTY:
+        try:
+            mv.release()
+        except BufferError:
+            pass
 
 
 def _describe(e):
@@ -344,11 +354,7 @@ class _Server:
                 _log_exception(what)
                 return _fail(reply, _status_of(e), b"%s", _describe(e).encode("utf-8", "replace"))
             finally:
-                if mv is not None and mv is not _EMPTY:
-                    try:
-                        mv.release()
-                    except BufferError:  # the method kept a slice: its business
-                        pass
+                _release(mv)
         return plain
 
     def _keep_call(self, reply, what):
@@ -370,11 +376,10 @@ class _Server:
     def _generator(self, fn, what, req, reply):
         try:
             ctx = self._keep_call(reply, what)
-            gen = fn(self.instance, self._kept_request(ctx))
         except BaseException as e:
             _log_exception(what)
             return _fail(reply, _status_of(e), b"%s", _describe(e).encode("utf-8", "replace"))
-        threading.Thread(target=self._run_generator, args=(ctx, gen, what),
+        threading.Thread(target=self._run_generator, args=(ctx, fn, what),
                          name="spoke-stream", daemon=True).start()
         return 0
 
@@ -390,7 +395,17 @@ class _Server:
         left = deadline // 1000 - int(_monotonic_ms())
         return max(1, min(left, 2**31 - 1))
 
-    def _run_generator(self, ctx, gen, what):
+    def _run_generator(self, ctx, fn, what):
+        req = self._kept_request(ctx)
+        try:
+            self._stream_generator(ctx, fn(self.instance, req), what)
+        except BaseException as e:  # the generator function's own call failed
+            _log_exception(what)
+            self._finish_error(ctx, e)
+        finally:
+            _release(req)  # its memory is the kept call's, given back now
+
+    def _stream_generator(self, ctx, gen, what):
         streaming = lib.spoke_call_is_stream(ctx)
         joined = [] if not streaming else None
         deadline = lib.spoke_call_deadline(ctx)  # us, CLOCK_MONOTONIC; 0: none
@@ -449,6 +464,7 @@ class _Server:
 
     async def _serve_task(self, k, fn, what, agen):
         ctx = k.ctx
+        req = None
         try:
             req = self._kept_request(ctx)
             if agen:
@@ -464,6 +480,7 @@ class _Server:
             _log_exception(what)
             self._finish_error(ctx, e)
         finally:
+            _release(req)
             with self.lock:
                 self.kept.pop(k.key, None)
 

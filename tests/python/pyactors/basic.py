@@ -13,7 +13,7 @@ import spoke
 
 # method ids of PyProbe
 ECHO, ARGS, FAIL, FAIL_CODE, CRASH, COUNT, ENDLESS, SLEEP, STATS, ASYNC_FAIL, PID, GPUS, \
-    ASYNC_COUNT, NONE, BAD_REPLY, BLOCK, CHUNKS = range(1, 18)
+    ASYNC_COUNT, NONE, BAD_REPLY, BLOCK, CHUNKS, KEEP_REQ, READ_KEPT = range(1, 20)
 
 
 @spoke.actor("PyProbe")
@@ -108,6 +108,15 @@ class Probe:
         chunk = bytes(size)
         for _ in range(n):
             yield chunk
+
+    @spoke.method(KEEP_REQ)
+    def keep_req(self, req):  # keeps the view past its method (a mistake)
+        self.saved = req
+        return b""
+
+    @spoke.method(READ_KEPT)
+    def read_kept(self, req):
+        return bytes(self.saved)
 
     @spoke.method(BLOCK)
     def block(self, req):  # a plain method holding the worker's loop a while
