@@ -33,7 +33,7 @@ struct pos {
 /* Where an actor group's keys are (line 0: absent); name is set only by a
  * good name, as earlier names are compared with it. */
 struct group_marks {
-	struct pos name, name_key, type_key, per_node, count, module, program;
+	struct pos name, name_key, type_key, per_node, count, module, program, python;
 };
 
 struct ctx {
@@ -58,9 +58,11 @@ static const char *const hub_keys[] = { "port", NULL };
 
 static const char *const timeout_keys[] = { "agents", "spawn", "shutdown", NULL };
 
-static const char *const group_keys[] = { "name", "type", "module", "program", "per_node",
-					  "count", "gpus", "args", NULL };
-enum { G_NAME, G_TYPE, G_MODULE, G_PROGRAM, G_PER_NODE, G_COUNT, G_GPUS, G_ARGS };
+static const char *const group_keys[] = { "name", "type", "module", "program", "python",
+					  "per_node", "count", "gpus", "args", NULL };
+enum { G_NAME, G_TYPE, G_MODULE, G_PROGRAM, G_PYTHON, G_PER_NODE, G_COUNT, G_GPUS, G_ARGS };
+#define CODE_KEYS "module: for an actor module, program: for a program that links the actor, python: for a Python class"
+#define PYTHON_HINT "package.module:Class, a module found from the job file's directory or $PYTHONPATH and its @spoke.actor class"
 
 /* ---- errors ---- */
 
@@ -491,6 +493,33 @@ static int group_name(struct ctx *c, const yaml_node_t *n, size_t i)
 	return 0;
 }
 
+static bool ident_char(char ch, bool first)
+{
+	return ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (!first && ch >= '0' && ch <= '9');
+}
+
+/* "package.module:Class" or "package.module": dotted identifiers. */
+static bool python_spec_ok(const char *s)
+{
+	bool first = true, in_class = false;
+
+	for (; *s; s++) {
+		if (ident_char(*s, first)) {
+			first = false;
+		} else if (first) {
+			return false;
+		} else if (*s == '.' && !in_class) {
+			first = true;
+		} else if (*s == ':' && !in_class) {
+			first = in_class = true;
+		} else {
+			return false;
+		}
+	}
+	return !first;
+}
+
 static int parse_group(struct ctx *c, const yaml_node_t *n, size_t i)
 {
 	struct job_group *g = &c->job->groups[i];
@@ -521,10 +550,18 @@ static int parse_group(struct ctx *c, const yaml_node_t *n, size_t i)
 			break;
 		case G_MODULE:
 		case G_PROGRAM:
-			if (m->module.line || m->program.line) {
-				fail(c, key,
-				     "%s has both module and program (expected one of them: module: for an actor module, program: for a program that links the actor)",
-				     group_label(c, i));
+		case G_PYTHON:
+			if (m->module.line || m->program.line || m->python.line) {
+				fail(c, key, "%s has more than one of module, program and python "
+				     "(expected one of them: " CODE_KEYS ")", group_label(c, i));
+			} else if (which == G_PYTHON) {
+				m->python = pos_of(key);
+				g->python_line = pos_of(v).line;
+				g->python_column = pos_of(v).column;
+				if (get_string(c, v, "python", PYTHON_HINT, true, g->python,
+					       sizeof(g->python)) == 0 &&
+				    !python_spec_ok(g->python))
+					fail(c, v, "python must be " PYTHON_HINT ", got %s", quote(c, v));
 			} else if (which == G_MODULE) {
 				m->module = pos_of(key);
 				get_string(c, v, "module", "a path like ./hello.so", true, g->module,
@@ -561,12 +598,12 @@ static int parse_group(struct ctx *c, const yaml_node_t *n, size_t i)
 	}
 	if (!m->name_key.line)
 		fail(c, n, "%s has no name (expected name: like worker)", group_label(c, i));
-	if (!m->type_key.line)
+	if (!m->type_key.line && !m->python.line)
 		fail(c, n, "%s has no type (expected type: the actor type, like Hello)",
 		     group_label(c, i));
-	if (!m->module.line && !m->program.line)
+	if (!m->module.line && !m->program.line && !m->python.line)
 		fail(c, n,
-		     "%s has neither module nor program (expected one of them: module: ./hello.so or program: ./server)",
+		     "%s has none of module, program and python (expected one of them: module: ./hello.so, program: ./server or python: package.module:Class)",
 		     group_label(c, i));
 	if (!m->per_node.line && !m->count.line)
 		g->count = 1;

@@ -14,7 +14,9 @@
  *     - name: worker                # actors are named worker-0, worker-1, ...
  *       type: Hello                 # the actor type
  *       module: ./hello.so          # the module that defines it, or:
- *       program: ./my_server        # a program that links it (spoke_worker_maybe_run)
+ *       program: ./my_server        # a program that links it (spoke_worker_maybe_run), or:
+ *       python: pkg.mod:Class       # an actor class in Python (spoke-worker-python); its
+ *                                   # type: comes from @spoke.actor unless given
  *       per_node: 8                 # actors on each gang node (a gang launch), or:
  *       count: 2                    # actors placed wherever they fit
  *       gpus: 1                     # GPUs each (default: the gang's k, else 0)
@@ -44,6 +46,8 @@ struct job_group {
 	char type[64];
 	char module[JOB_STR_MAX];
 	char program[JOB_STR_MAX];
+	char python[JOB_STR_MAX]; /* "package.module:Class" */
+	int python_line, python_column; /* where its value is */
 	unsigned per_node; /* 0 when count is used */
 	unsigned count;    /* 0 when per_node is used */
 	unsigned gpus;

@@ -81,6 +81,21 @@ static void find_bindir(struct launch *L)
 	snprintf(L->bindir, sizeof(L->bindir), "%s", self);
 }
 
+/* Where our programs are, and the job file's directory. */
+static int find_dirs(struct launch *L, const char *jobfile)
+{
+	char file[PATH_MAX];
+
+	find_bindir(L);
+	if (!realpath(jobfile, file)) {
+		spk_say("%s: %s", jobfile, strerror(errno));
+		return -1;
+	}
+	*strrchr(file, '/') = '\0';
+	snprintf(L->jobdir, sizeof(L->jobdir), "%s", file[0] ? file : "/");
+	return 0;
+}
+
 static int make_logdir(struct launch *L, const char *opt)
 {
 	const char *jobid = getenv("SLURM_JOB_ID");
@@ -148,6 +163,14 @@ static int job_env(const struct launch *L)
 	setenv("SPOKE_TOKEN_FILE", L->token_file, 1);
 	setenv("SPOKE_JOB", L->job->name, 1);
 	setenv("SPOKE_LOG_DIR", L->logdir, 1);
+	if (spk_job_has_python(L)) {
+		/* Python actors' modules, found from the job file's directory. */
+		char worker[PATH_MAX];
+
+		if (spk_python_path(L) < 0)
+			return -1;
+		setenv("SPOKE_WORKER_PYTHON", spk_python_worker(L, worker, sizeof(worker)), 0);
+	}
 	snprintf(buf, sizeof(buf), "%lld", (long long)L->t0);
 	setenv("SPOKE_LAUNCH_T0_US", buf, 1); /* monotonic µs, for timing the start */
 	return 0;
@@ -164,7 +187,7 @@ const char *spk_job_path(const struct launch *L, const char *path, char *out, si
 
 static int launch_group(struct launch *L, const struct job_group *g)
 {
-	char module[2 * PATH_MAX], program[2 * PATH_MAX];
+	char module[2 * PATH_MAX], program[2 * PATH_MAX], worker[PATH_MAX];
 	spoke_spawn_opts o = SPOKE_SPAWN_OPTS_INIT;
 	spoke_resources res = { .gpus = g->gpus };
 	char args[JOB_STR_MAX + 8], name[SPOKE_ACTOR_NAME_MAX];
@@ -181,6 +204,10 @@ static int launch_group(struct launch *L, const struct job_group *g)
 		return -1;
 	}
 	o.program = g->program[0] ? spk_job_path(L, g->program, program, sizeof(program)) : NULL;
+	if (g->python[0]) { /* the class travels in the module field (python.c) */
+		o.module = g->python;
+		o.program = spk_python_worker(L, worker, sizeof(worker));
+	}
 	o.res = res;
 	o.timeout_ms = (int)L->job->timeout_spawn_ms;
 	spoke_buf_init(&b, args, sizeof(args));
@@ -333,7 +360,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "spoke-launch: %s\n", line);
 		return EXIT_USAGE;
 	}
-	if (check) {
+	if (check) { /* python: groups' classes too (python.c) */
+		if (find_dirs(&L, argv[optind]) < 0 || spk_python_types(&L) < 0)
+			return EXIT_USAGE;
 		printf("%s: ok\n", argv[optind]);
 		return 0;
 	}
@@ -360,17 +389,8 @@ int main(int argc, char **argv)
 	/* From here on a signal is a request to stop: nothing is left of a
 	 * job that it interrupts, at any point. */
 	spk_catch_signals();
-	find_bindir(&L);
-	{
-		char file[PATH_MAX];
-
-		if (!realpath(argv[optind], file)) {
-			spk_say("%s: %s", argv[optind], strerror(errno));
-			return EXIT_USAGE;
-		}
-		*strrchr(file, '/') = '\0';
-		snprintf(L.jobdir, sizeof(L.jobdir), "%s", file[0] ? file : "/");
-	}
+	if (find_dirs(&L, argv[optind]) < 0 || spk_python_types(&L) < 0)
+		return EXIT_USAGE;
 	if (make_logdir(&L, logdir) < 0 || spk_auth_init() < 0)
 		return EXIT_LAUNCH;
 	snprintf(L.token_file, sizeof(L.token_file), "%s/token", L.logdir);

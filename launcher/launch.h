@@ -5,7 +5,8 @@
  *                teardown that stops them all
  *   slurm.c      the Slurm step: the agents' srun, their exit files, the
  *                allocation's nodes
- *   supervise.c  signals, waiting for the agents, the supervision loop */
+ *   supervise.c  signals, waiting for the agents, the supervision loop
+ *   python.c     actor groups written in Python (python:) */
 #ifndef SPOKE_LAUNCH_H
 #define SPOKE_LAUNCH_H
 
@@ -77,6 +78,17 @@ int spk_srun_agents(struct launch *L, const char *agent, const char *modules);
 int spk_dead_agents(const struct launch *L, char *out, size_t cap);
 void spk_expected_nodes(char *out, size_t cap);
 int spk_allowed_nodes(const struct launch *L, char *out, size_t cap);
+
+/* python.c */
+bool spk_job_has_python(const struct launch *L);
+/* The path of spoke-worker-python (beside us) in out. */
+const char *spk_python_worker(const struct launch *L, char *out, size_t cap);
+/* Puts the job file's directory first on $PYTHONPATH: 0, or -errno. */
+int spk_python_path(const struct launch *L);
+/* Fills in the type of each python: group without one, from its class's
+ * decorator, and checks those given: 0, or -1 after saying what is wrong
+ * (file:line:column). */
+int spk_python_types(const struct launch *L);
 
 /* supervise.c */
 /* The signal that asked us to stop (SIGINT, SIGTERM, SIGHUP), 0 if none. */

@@ -60,7 +60,8 @@ LD_LIBRARY_PATH=$pfx/lib "$root/cm/build/app" || { echo "FAIL: run (CMake)"; exi
 
 # Python: the installed package (make install's site-packages) imports,
 # finds the installed libspoke by itself, and calls an actor of a job run
-# by the installed spoke-launch --local (the build's test actor module).
+# by the installed spoke-launch --local (the build's test actor module), and
+# an actor written in Python served by the installed spoke-worker-python.
 python=$(sed -n 's/^PYTHON = //p' "$SPOKE_BUILDDIR/Makefile")
 pypkg=$(ls -d "$pfx"/lib/python3*/*-packages/spoke 2>/dev/null | head -n1)
 if [ -z "$python" ] || [ "$python" = ":" ]; then
@@ -74,6 +75,8 @@ else
 		pre=$(${cc:-cc} -print-file-name=libasan.so):$(${cc:-cc} -print-file-name=libubsan.so)
 		pyenv+=(LD_PRELOAD="$pre" ASAN_OPTIONS=detect_leaks=0)
 	fi
+	[ -x "$pfx/bin/spoke-worker-python" ] && [ -e "$pfx/share/man/man1/spoke-worker-python.1" ] ||
+		{ echo "FAIL: spoke-worker-python or its man page is not installed"; exit 1; }
 	cat >"$root/drive.py" <<PY
 import spoke
 assert spoke.library_path.startswith("$pfx/lib/"), spoke.library_path
@@ -81,8 +84,24 @@ with spoke.Client() as c:
     c.spawn("Probe", "py-installed")
     with c.actor("py-installed") as a:
         r = a.call(1, b"hello from the installed package")
+    with c.actor("inst-0") as a:  # an actor in Python, the installed spoke-worker-python
+        r2 = a.call(1, b"hi")
 assert r == b"hello from the installed package", r
-print("spoke %s from Python (%s): called an actor" % (spoke.__version__, spoke.library_path))
+assert r2 == b"Python says hi", r2
+print("spoke %s from Python (%s): called a C actor and a Python one"
+      % (spoke.__version__, spoke.library_path))
+PY
+	cat >"$root/inst_actor.py" <<PY
+import spoke
+
+@spoke.actor("InstEcho")
+class Echo:
+    def __init__(self, args):
+        pass
+
+    @spoke.method(1)
+    def hello(self, req):
+        return b"Python says " + bytes(req)
 PY
 	"${pyenv[@]}" "$python" -c "import spoke" || { echo "FAIL: import spoke (installed)"; exit 1; }
 	if [ -x "$pfx/bin/spoke-launch" ]; then
@@ -91,6 +110,10 @@ PY
 		chmod +x "$root/drive.sh"
 		printf 'name: py-install\ngang: 1x1\nmodules: [%s]\ndriver: %s\n' \
 			"$SPOKE_BUILDDIR/tests/harness/.libs/testactor.so" "$root/drive.sh" >"$root/py.yaml"
+		# the workers find the installed package on the job's PYTHONPATH (a
+		# DESTDIR install is not where the script looks), the class beside the job
+		printf 'env:\n  PYTHONPATH: "%s"\nactors:\n  - {name: inst, python: "inst_actor:Echo"}\n' \
+			"$(dirname "$pypkg")" >>"$root/py.yaml"
 		"$pfx/bin/spoke-launch" --local --log-dir "$root/pylogs" "$root/py.yaml" ||
 			{ echo "FAIL: the installed Python package calling an actor"; exit 1; }
 	else

@@ -98,7 +98,9 @@ SPOKE_API void spoke_actor_type_list(char *buf, size_t cap);
  *                                      "prompt of %u tokens is over %u", n, max);
  *
  * reply is the method's own reply buffer (what was packed into it is
- * dropped).  With a code >= 0, or outside a method, it only returns code. */
+ * dropped).  In a type's init, with reply NULL, the message is the spawn's
+ * ("init of NAME (TYPE) failed: MESSAGE").  With a code >= 0, or outside a
+ * method or init, it only returns code. */
 SPOKE_API int spoke_method_fail(spoke_buf *reply, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -218,6 +220,17 @@ SPOKE_API const char *spoke_self_gpus(void);
  * If the agent started this process as a worker, it serves the actor and
  * exits (never returns); otherwise it returns 0 at once. */
 SPOKE_API int spoke_worker_maybe_run(int argc, char **argv);
+
+/* A worker program whose actor types come from elsewhere than shared
+ * objects (spoke-worker-python imports Python modules) sets, before
+ * spoke_worker_main(), the loader of the spawn's module string: load() gets
+ * it whole (spoke_spawn_opts.module, else the agent's --module list; the
+ * program's own syntax, not split at ':') before the type is looked up, and
+ * registers the types it finds (spoke_actor_type_register).  A negative
+ * return fails the spawn (SPOKE_ESPAWN) with the message it wrote into
+ * msg (cap bytes).  NULL: shared objects, dlopen()ed (the default). */
+typedef int (*spoke_module_loader)(const char *modules, char *msg, size_t cap);
+SPOKE_API void spoke_worker_set_loader(spoke_module_loader load);
 
 /* The body of the stock `spoke-worker` program. */
 SPOKE_API int spoke_worker_main(int argc, char **argv);

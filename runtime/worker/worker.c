@@ -78,6 +78,9 @@ static struct worker_state {
 	uint32_t max_msg;
 	pthread_t loop_thread;
 	bool running;
+	spoke_module_loader loader; /* spoke_worker_set_loader's, NULL: dlopen */
+	char init_msg[SPK_FAIL_MSG_MAX]; /* init's own message (spoke_method_fail) */
+	bool in_init;
 } W = { .listen_fd = -1, .agent_fd = -1 };
 
 __thread struct spk_running *spk_running;
@@ -200,12 +203,23 @@ int spoke_method_fail(spoke_buf *reply, int code, const char *fmt, ...)
 	struct spk_running *r = spk_running;
 	va_list ap;
 
+	if (code < 0 && !reply && fmt && W.in_init && spk_worker_on_loop()) {
+		va_start(ap, fmt); /* init's failure: the spawn's message */
+		vsnprintf(W.init_msg, sizeof(W.init_msg), fmt, ap);
+		va_end(ap);
+		return code;
+	}
 	if (code >= 0 || !reply || !r || reply != r->reply || !fmt)
 		return code;
 	va_start(ap, fmt);
 	vsnprintf(r->fail_msg, sizeof(r->fail_msg), fmt, ap);
 	va_end(ap);
 	return code;
+}
+
+void spoke_worker_set_loader(spoke_module_loader load)
+{
+	W.loader = load;
 }
 
 /* The TCP path's answer to a kept call (struct spk_call_origin). */
@@ -368,6 +382,13 @@ static int load_modules(struct spk_sync_conn *ch, const char *modules)
 {
 	char list[SPK_PATH_MAX * 4], *save = NULL, *m;
 
+	if (W.loader) { /* the program's own syntax, whole (spoke-worker-python) */
+		char msg[SPK_REPLY_ERROR_MAX] = "";
+
+		if (W.loader(modules, msg, sizeof(msg)) < 0)
+			return ready(ch, SPOKE_ESPAWN, "%s", msg[0] ? msg : "the module loader failed");
+		return 0;
+	}
 	snprintf(list, sizeof(list), "%s", modules);
 	for (m = strtok_r(list, ":", &save); m; m = strtok_r(NULL, ":", &save))
 		if (!dlopen(m, RTLD_NOW | RTLD_LOCAL))
@@ -451,10 +472,12 @@ static int become_actor(struct spk_sync_conn *ch)
 	W.loop_thread = pthread_self();
 	if (W.type->init) {
 		spoke_view_init(&args, spec->args, spec->args_len);
+		W.in_init = true;
 		rc = W.type->init(W.state, &args);
+		W.in_init = false;
 		if (rc < 0)
 			return ready(ch, rc, "init of %s (%s) failed: %s", W.name, W.type->name,
-				     spoke_strerror(rc));
+				     W.init_msg[0] ? W.init_msg : spoke_strerror(rc));
 	}
 	rc = spk_kept_start(W.loop, W.type->max_concurrency);
 	if (rc < 0)

@@ -51,6 +51,9 @@ static void seeds(void)
 			  "    per_node: 4\n    gpus: 2\n"
 			  "driver: [./driver, --steps, \"10\"]\n" },
 		{ "shell", "name: x\nactors: []\n" },
+		{ "python", "actors:\n  - name: dec\n    python: llm.decoder:Decoder\n"
+			    "    count: 2\n  - {name: t, type: T, python: \"m:C\"}\n"
+			    "driver: ./driver.py\n" },
 		{ "mistakes", "gang: 0x8\nactors:\n  - name: a/b\n    count: -1\n    bogus: 1\n" },
 	};
 

@@ -14,9 +14,12 @@ static int probe_init(void *state, spoke_view *args)
 	uint8_t fail = 0;
 
 	(void)state;
-	/* A first argument byte of 1 makes init fail: a refused spawn. */
+	/* A first argument byte of 1 makes init fail: a refused spawn; 2: with
+	 * words of its own (spoke_method_fail in init). */
 	if (spoke_view_remaining(args) && spoke_view_get_u8(args, &fail) == 0 && fail == 1)
 		return SPOKE_EINVAL;
+	if (fail == 2)
+		return spoke_method_fail(NULL, SPOKE_EINVAL, "no model at %s", "/nowhere");
 	return 0;
 }
 

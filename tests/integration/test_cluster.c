@@ -119,6 +119,13 @@ START_TEST(init_failure_fails_spawn)
 
 	ck_assert_int_eq(spoke_spawn(client, "Probe", "f", &fail, 1, NULL), SPOKE_EINVAL);
 	ck_assert_msg(strstr(spoke_errmsg(), "init of f"), "message: %s", spoke_errmsg());
+	/* Its own words (spoke_method_fail(NULL, ...) in init), else the code's. */
+	ck_assert_msg(strstr(spoke_errmsg(), spoke_strerror(SPOKE_EINVAL)), "message: %s",
+		      spoke_errmsg());
+	fail = 2;
+	ck_assert_int_eq(spoke_spawn(client, "Probe", "f2", &fail, 1, NULL), SPOKE_EINVAL);
+	ck_assert_msg(strstr(spoke_errmsg(), "init of f2 (Probe) failed: no model at /nowhere"),
+		      "message: %s", spoke_errmsg());
 }
 END_TEST
 

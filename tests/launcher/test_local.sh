@@ -245,7 +245,7 @@ rc=$?
 if [ $rc -eq 2 ] && [ ! -e "$work/l7c" ] && [ "$(wc -l <<<"$out")" -eq 3 ] &&
 	grep -q "^spoke-launch: .*bad3.yaml:2:7: gang '0x8': a gang needs at least 1 node" <<<"$out" &&
 	grep -q "^spoke-launch: .*bad3.yaml:6:5: unknown key 'modul'" <<<"$out" &&
-	grep -q "^spoke-launch: .*bad3.yaml:4:5: actor group 'h' has neither module nor program" <<<"$out"; then
+	grep -q "^spoke-launch: .*bad3.yaml:4:5: actor group 'h' has none of module, program and python" <<<"$out"; then
 	ok "every mistake of a job file is reported, one line each, nothing started"
 else
 	not_ok "every mistake" "rc=$rc: $out"

@@ -10,6 +10,8 @@
 # test_stream.py (streams, cancellation) runs once per transport of
 # $SPOKE_PY_STREAM_TRANSPORTS (default: shm tcp), with $SPOKE_TRANSPORT set
 # to each.
+# test_actors.py calls actors written in Python (tests/python/pyactors,
+# served by the build's spoke-worker-python).
 # Skips (77) without Python 3 or the launcher.
 set -u
 build=$SPOKE_BUILDDIR
@@ -22,7 +24,8 @@ python=$(sed -n 's/^PYTHON = //p' "$build/Makefile")
 [ -x "$launch" ] || { echo "SKIP: spoke-launch is not built (libyaml missing)"; exit 77; }
 [ -e "$module" ] || { echo "FAIL: $module is not built (make check builds it)"; exit 1; }
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=("$src/tests/python/test_client.py" "$src/tests/python/test_stream.py")
+[ ${#tests[@]} -gt 0 ] || tests=("$src/tests/python/test_client.py" "$src/tests/python/test_stream.py"
+	"$src/tests/python/test_actors.py")
 stream_transports=${SPOKE_PY_STREAM_TRANSPORTS:-shm tcp}
 
 tmp=$(mktemp -d /tmp/spoke-python.XXXXXX)
@@ -67,11 +70,18 @@ done
 exit \$rc
 EOF
 chmod +x "$tmp/driver.sh"
+# The job's env reaches the workers too: Python actors (spoke-worker-python,
+# which preloads the sanitizer runtime itself) import tests/python/pyactors.
 cat >"$tmp/job.yaml" <<EOF
 name: python
 gang: 1x8
 timeouts:
   spawn: 30s
+env:
+  PYTHONPATH: "$src/tests/python:$src/runtime/python"
+  SPOKE_LIBRARY: "$build/.libs/libspoke.so"
+  SPOKE_WORKER_PYTHON: "$build/spoke-worker-python"
+  PYTHONDONTWRITEBYTECODE: "1"
 modules: [$module]
 driver: $tmp/driver.sh
 EOF

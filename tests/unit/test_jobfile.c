@@ -301,7 +301,7 @@ START_TEST(unknown_keys)
 		"      module: ./m.so\n"
 		"      gpu: 1\n",
 		"job.yaml:7:7: ",
-		"unknown key 'gpu' in an actor group (expected one of: name, type, module, program, per_node, count, gpus, args)");
+		"unknown key 'gpu' in an actor group (expected one of: name, type, module, program, python, per_node, count, gpus, args)");
 	REFUSED("name: x\ngpus: 8\n", "job.yaml:2:1: ",
 		"unknown key 'gpus' at the top level (expected one of: name, gang, hub, timeouts, env, actors, modules, driver)");
 	REFUSED("hub:\n  prot: 1\n", "job.yaml:2:3: ",
@@ -511,12 +511,33 @@ START_TEST(group_rules)
 	REFUSED("actors:\n  - type: T\n    module: ./m.so\n", "job.yaml:2:5: ",
 		"actor group 1 has no name (expected name:");
 	REFUSED("actors:\n  - name: w\n    type: T\n", "job.yaml:2:5: ",
-		"actor group 'w' has neither module nor program (expected one of them");
+		"actor group 'w' has none of module, program and python (expected one of them");
 	REFUSED(GROUP "    program: ./p\n", "job.yaml:5:5: ",
-		"actor group 'w' has both module and program (expected one of them");
+		"actor group 'w' has more than one of module, program and python (expected one of them");
 	REFUSED("actors:\n  - program: ./p\n    module: ./m.so\n    name: w\n    type: T\n",
 		"job.yaml:3:5: ",
-		"actor group 1 has both module and program");
+		"actor group 1 has more than one of module, program and python");
+	/* python: a class in Python; its type may come from its decorator. */
+	REFUSED(GROUP "    python: pkg.mod:C\n", "job.yaml:5:5: ",
+		"actor group 'w' has more than one of module, program and python");
+	ACCEPTED("actors:\n  - name: w\n    python: pkg.mod:Decoder\n");
+	ck_assert_str_eq(job.groups[0].python, "pkg.mod:Decoder");
+	ck_assert_str_eq(job.groups[0].type, "");
+	ck_assert_int_eq(job.groups[0].python_line, 3);
+	ck_assert_int_eq(job.groups[0].python_column, 13);
+	ACCEPTED("actors:\n  - {name: w, type: T, python: _a.b_2.c}\n");
+	ck_assert_str_eq(job.groups[0].type, "T");
+	for (unsigned k = 0; k < 7; k++) {
+		static const char *const bad[] = { "pkg mod", "pkg.:C", ".pkg", "pkg:C:D", "pkg:",
+						   "2pkg:C", "pkg/mod.py" };
+
+		snprintf(text, sizeof(text), "actors:\n  - name: w\n    python: '%s'\n", bad[k]);
+		REFUSED(text, "job.yaml:3:13: ",
+			"python must be package.module:Class, a module found from the job file's "
+			"directory or $PYTHONPATH and its @spoke.actor class, got");
+	}
+	REFUSED("actors:\n  - name: w\n    python: ''\n", "job.yaml:3:13: ",
+		"python has no value (expected package.module:Class");
 	REFUSED("gang: 1x8\n" GROUP "    per_node: 1\n    count: 2\n", "job.yaml:7:5: ",
 		"actor group 'w' has both per_node and count (expected one of them");
 	REFUSED(GROUP "    per_node: 2\n", "job.yaml:5:5: ",
@@ -735,9 +756,9 @@ START_TEST(every_mistake)
 		"job.yaml:9:3: env name '1X' is not a variable name",
 		"job.yaml:13:5: unknown key 'modul' in an actor group",
 		"job.yaml:14:12: count must be a non-negative integer, got '-1'",
-		"job.yaml:11:5: actor group 'w' has neither module nor program",
+		"job.yaml:11:5: actor group 'w' has none of module, program and python",
 		"job.yaml:15:5: actor group 'v' has no type",
-		"job.yaml:15:5: actor group 'v' has neither module nor program",
+		"job.yaml:15:5: actor group 'v' has none of module, program and python",
 		"job.yaml:16:15: a word of driver must be a string",
 	};
 	const char *line = err;

@@ -10,6 +10,9 @@
             for chunk in a.stream(2, b"prompt"): # a streamed reply, chunk by chunk
                 print(chunk)                     # (async for, too)
 
+Actors in Python: @spoke.actor("Type") on a class, @spoke.method(ID) on its
+methods, served by spoke-worker-python (see spoke.server, spoke.worker).
+
 Errors are spoke.Error with .code, .name and .message, one subclass per
 code (spoke.DeadActor, spoke.Timeout, spoke.NoMethod, spoke.MethodError with
 .status, spoke.Cancelled...).  The library is libspoke: $SPOKE_LIBRARY, else the installed
@@ -22,11 +25,12 @@ from .errors import __all__ as _errors_all
 from .actor import Actor, Future
 from .stream import Stream
 from .client import Client, Ticket, Slot, Node
+from .server import actor, method
 
 __version__ = _clib.spoke_version().decode()
 
 __all__ = ["Client", "Actor", "Future", "Stream", "Ticket", "Slot", "Node",
-           "library_path", "version"] + _errors_all
+           "library_path", "version", "actor", "method"] + _errors_all
 
 
 def version():

@@ -221,9 +221,18 @@ def _needs_asan(where):
         return False
 
 
+class AsanMissing(ImportError):
+    """libspoke needs the sanitizer runtime this process lacks; .library is
+    its path (spoke-worker-python restarts itself with it preloaded)."""
+
+    def __init__(self, where):
+        super().__init__("spoke: cannot load %s: %s" % (where, _ASAN_HINT))
+        self.library = where
+
+
 def _open(where):
     if _needs_asan(where):
-        raise ImportError("spoke: cannot load %s: %s" % (where, _ASAN_HINT))
+        raise AsanMissing(where)
     try:
         return ctypes.CDLL(where)
     except OSError as e:

@@ -2,6 +2,8 @@
 
 import collections
 import ctypes
+import os
+import shutil
 import weakref
 
 from . import _lib
@@ -32,6 +34,46 @@ def _poll_arg(poll_us, what):
         raise InvalidArgument(EINVAL, "%s=%r: expected an int >= 0 (microseconds), or None "
                               "for $SPOKE_POLL_US" % (what, poll_us))
     return poll_us
+
+
+def worker_python():
+    """The path of spoke-worker-python for a spawn's program:
+    $SPOKE_WORKER_PYTHON, else beside the package in a build tree (make's
+    link `spoke`), else where make install put it, else on $PATH."""
+    env = os.environ.get("SPOKE_WORKER_PYTHON")
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    cands = [os.path.join(os.path.dirname(here), "spoke-worker-python")]
+    try:
+        from . import _paths
+        cands.append(os.path.join(getattr(_paths, "BINDIR", ""), "spoke-worker-python"))
+    except ImportError:
+        pass
+    for c in cands:
+        if os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    found = shutil.which("spoke-worker-python")
+    if found:
+        return found
+    raise InvalidArgument(EINVAL, "spoke-worker-python not found (tried %s and $PATH): set "
+                          "SPOKE_WORKER_PYTHON to its path" % ", ".join(cands))
+
+
+def _python_actor(type, python, module, program):
+    """type, module and program of a spawn of the Python actor python
+    ("package.module:Class"): the type from its decorator if None."""
+    from . import worker
+    if module is not None or program is not None:
+        raise InvalidArgument(EINVAL, "python=%r: give module and program only for C actors"
+                              % (python,))
+    try:
+        worker.parse_spec(python)
+        if type is None:
+            type = worker.type_of(python)
+    except ValueError as e:
+        raise InvalidArgument(EINVAL, "python=%r: %s" % (python, e)) from None
+    return type, python, worker_python()
 
 
 def _spawn_opts(module, program, gpus, timeout, poll_us):
@@ -132,10 +174,16 @@ class Client:
             cap = n
 
     def spawn(self, type, name, args=b"", module=None, program=None, gpus=0, timeout=None,
-              poll_us=None):
+              poll_us=None, python=None):
         """Starts actor name of type (from the agent's modules, from module,
         or linked into program) on a node with gpus free GPUs; returns once
-        its init returned.  args: bytes for its init."""
+        its init returned.  args: bytes for its init.  python:
+        "package.module:Class", an actor written in Python, served by
+        spoke-worker-python (the module found on the worker's $PYTHONPATH;
+        type None: the one its @spoke.actor decorator names, read from the
+        source found on this process's sys.path)."""
+        if python is not None:
+            type, module, program = _python_actor(type, python, module, program)
         t = name_arg(type, "type")
         n = name_arg(name, "name")
         o = _spawn_opts(module, program, gpus, timeout, poll_us)
@@ -231,9 +279,11 @@ class Ticket:
         return self._client._enter(what)
 
     def launch(self, rank, type, name, args=b"", module=None, program=None, timeout=None,
-               poll_us=None):
+               poll_us=None, python=None):
         """Phase two: starts actor name of type in slot rank, pinned to the
-        slot's GPUs."""
+        slot's GPUs (python: as in Client.spawn)."""
+        if python is not None:
+            type, module, program = _python_actor(type, python, module, program)
         count_arg(rank, "rank")
         t = name_arg(type, "type")
         n = name_arg(name, "name")
