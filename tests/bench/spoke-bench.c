@@ -17,7 +17,11 @@
  *     method, against sending as many bytes over TCP and reading a 1-byte ack;
  *   - time from starting a hub and an agent to the first completed call,
  *     and from a spawn request to the acknowledged spawn;
- *   - stripped size of libspoke.so, resident memory of the hub and the agent.
+ *   - stripped size of libspoke.so, resident memory of the hub and the agent;
+ *   - the cost of the workers' call figures (runtime/worker/stats.c): the
+ *     pipelined 64-byte call rate, blocking and polling, of workers that
+ *     count every call against workers of a second cluster started with
+ *     SPOKE_STATS_MS=0 (nothing counted), in alternating rounds.
  *
  * Spoke and TCP samples are taken in alternating rounds (with a pause that
  * lets spinning peers fall asleep in polling mode), so that drift in the
@@ -1105,6 +1109,89 @@ static int bench_pipeline(struct bench *b, spoke_actor *a, const char *mode, int
 	return 0;
 }
 
+/* ---- the cost of counting calls ------------------------------------------ */
+
+/* The pipelined 64 B rate of `on` (a worker that counts its calls) and of
+ * `off` (one that does not), in alternating rounds. */
+static int stats_rates(struct bench *b, spoke_actor *on, spoke_actor *off, const char *mode,
+		       int spin_us)
+{
+	int n = b->cfg.pipe_calls, rounds = b->cfg.rounds;
+	int64_t ns[2] = { 0, 0 }, t0;
+	spoke_actor *a[2] = { on, off };
+	uint8_t req[SMALL];
+	char label[64];
+	int rc;
+
+	memset(req, 0x3c, sizeof(req));
+	rc = spoke_pipeline(on, req, b->cfg.pipe_warmup);
+	if (rc == 0)
+		rc = spoke_pipeline(off, req, b->cfg.pipe_warmup);
+	for (int r = 0; r < rounds && rc == 0; r++)
+		for (int k = 0; k < 2 && rc == 0; k++) {
+			int i = r % 2 ? 1 - k : k;
+
+			if (spin_us > 0)
+				sleep_us(spin_us + 20000);
+			t0 = now_ns();
+			rc = spoke_pipeline(a[i], req, n / rounds);
+			ns[i] += now_ns() - t0;
+		}
+	if (rc < 0)
+		return rc;
+	n = n / rounds * rounds;
+	snprintf(label, sizeof(label), "figures 64B %s", mode);
+	printf("%-24s counting %9.0f calls/s | not counting (SPOKE_STATS_MS=0) %9.0f calls/s"
+	       " | ratio %.3f\n", label, n / (ns[0] / 1e9), n / (ns[1] / 1e9),
+	       (double)ns[1] / (double)ns[0]);
+	return 0;
+}
+
+/* A second cluster whose workers count nothing, beside the first. */
+static int bench_stats_cost(struct bench *b, struct cluster *cl)
+{
+	spoke_actor *on_block = NULL, *on_poll = NULL, *off_block = NULL, *off_poll = NULL;
+	struct cluster off;
+	int rc;
+
+	setenv("SPOKE_STATS_MS", "0", 1); /* the agent's, and so its workers' */
+	rc = cluster_start(b, &off, 99);
+	unsetenv("SPOKE_STATS_MS");
+	if (rc < 0)
+		return rc;
+	rc = spawn_actor(b, &off, "nofig-block", 0);
+	if (rc == 0)
+		rc = spawn_actor(b, &off, "nofig-poll", SPIN_US);
+	if (rc == 0)
+		rc = open_actor(&off, "nofig-block", 0, &off_block);
+	if (rc == 0)
+		rc = open_actor(&off, "nofig-poll", SPIN_US, &off_poll);
+	if (rc == 0)
+		rc = open_actor(cl, "bench-block", 0, &on_block);
+	if (rc == 0)
+		rc = open_actor(cl, "bench-poll", SPIN_US, &on_poll);
+	if (rc < 0)
+		goto out_close;
+	if (b->cpu_server >= 0)
+		for (const char *const *n = (const char *const[]){ "nofig-block", "nofig-poll",
+								    NULL }; *n; n++) {
+			pid_t pid = find_worker(off.agent, *n);
+
+			if (pid > 0)
+				pin(pid, b->cpu_server);
+		}
+	rc = stats_rates(b, on_block, off_block, "blocking", 0);
+	if (rc == 0)
+		rc = stats_rates(b, on_poll, off_poll, "polling", SPIN_US);
+out_close:
+	spoke_actor_close(on_block);
+	spoke_actor_close(on_poll);
+	spoke_actor_close(off_block);
+	spoke_actor_close(off_poll);
+	cluster_stop(&off);
+	return rc;
+}
+
 /* ---- payload sizes and bandwidth ------------------------------------------ */
 
 static int bench_payload(struct bench *b, spoke_actor *a, const uint8_t *data, size_t size)
@@ -1343,6 +1430,10 @@ static int bench_calls(struct bench *b, struct cluster *cl)
 		rc = bench_pipeline(b, blocking, "blocking", 0);
 	if (rc == 0)
 		rc = bench_pipeline(b, polling, "polling", SPIN_US);
+	if (rc == 0)
+		printf("\n");
+	if (rc == 0)
+		rc = bench_stats_cost(b, cl);
 	if (rc == 0)
 		printf("\n");
 	if (rc == 0)
