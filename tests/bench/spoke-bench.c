@@ -20,7 +20,7 @@
  *   - stripped size of libspoke.so, resident memory of the hub and the agent;
  *   - the cost of the workers' call figures (runtime/worker/stats.c): the
  *     pipelined 64-byte call rate, blocking and polling, of workers that
- *     count every call against workers of a second cluster started with
+ *     count every call against those of a cluster alike but started with
  *     SPOKE_STATS_MS=0 (nothing counted), in alternating rounds.
  *
  * Spoke and TCP samples are taken in alternating rounds (with a pause that
@@ -1116,7 +1116,8 @@ static int bench_pipeline(struct bench *b, spoke_actor *a, const char *mode, int
 static int stats_rates(struct bench *b, spoke_actor *on, spoke_actor *off, const char *mode,
 		       int spin_us)
 {
-	int n = b->cfg.pipe_calls, rounds = b->cfg.rounds;
+	/* More, shorter rounds than the other figures: the difference is small. */
+	int n = b->cfg.pipe_calls, rounds = b->cfg.rounds * 4;
 	int64_t ns[2] = { 0, 0 }, t0;
 	spoke_actor *a[2] = { on, off };
 	uint8_t req[SMALL];
@@ -1147,48 +1148,63 @@ static int stats_rates(struct bench *b, spoke_actor *on, spoke_actor *off, const
 	return 0;
 }
 
-/* A second cluster whose workers count nothing, beside the first. */
-static int bench_stats_cost(struct bench *b, struct cluster *cl)
+/* Starts cluster k with $SPOKE_STATS_MS at `stats_ms` for its agent, and so
+ * its workers, and opens its actors `prefix`-block and `prefix`-poll (its
+ * workers on the servers' CPU). */
+static int stats_cluster(struct bench *b, struct cluster *cl, int k, const char *stats_ms,
+			 const char *prefix, spoke_actor **block, spoke_actor **poll)
 {
-	spoke_actor *on_block = NULL, *on_poll = NULL, *off_block = NULL, *off_poll = NULL;
-	struct cluster off;
+	char nb[32], np[32];
 	int rc;
 
-	setenv("SPOKE_STATS_MS", "0", 1); /* the agent's, and so its workers' */
-	rc = cluster_start(b, &off, 99);
+	snprintf(nb, sizeof(nb), "%s-block", prefix);
+	snprintf(np, sizeof(np), "%s-poll", prefix);
+	setenv("SPOKE_STATS_MS", stats_ms, 1);
+	rc = cluster_start(b, cl, k);
 	unsetenv("SPOKE_STATS_MS");
 	if (rc < 0)
 		return rc;
-	rc = spawn_actor(b, &off, "nofig-block", 0);
+	rc = spawn_actor(b, cl, nb, 0);
 	if (rc == 0)
-		rc = spawn_actor(b, &off, "nofig-poll", SPIN_US);
+		rc = spawn_actor(b, cl, np, SPIN_US);
 	if (rc == 0)
-		rc = open_actor(&off, "nofig-block", 0, &off_block);
+		rc = open_actor(cl, nb, 0, block);
 	if (rc == 0)
-		rc = open_actor(&off, "nofig-poll", SPIN_US, &off_poll);
-	if (rc == 0)
-		rc = open_actor(cl, "bench-block", 0, &on_block);
-	if (rc == 0)
-		rc = open_actor(cl, "bench-poll", SPIN_US, &on_poll);
-	if (rc < 0)
-		goto out_close;
-	if (b->cpu_server >= 0)
-		for (const char *const *n = (const char *const[]){ "nofig-block", "nofig-poll",
-								    NULL }; *n; n++) {
-			pid_t pid = find_worker(off.agent, *n);
+		rc = open_actor(cl, np, SPIN_US, poll);
+	if (rc == 0 && b->cpu_server >= 0) {
+		pid_t pb = find_worker(cl->agent, nb), pp = find_worker(cl->agent, np);
 
-			if (pid > 0)
-				pin(pid, b->cpu_server);
-		}
-	rc = stats_rates(b, on_block, off_block, "blocking", 0);
+		if (pb > 0)
+			pin(pb, b->cpu_server);
+		if (pp > 0)
+			pin(pp, b->cpu_server);
+	}
+	return rc;
+}
+
+/* Two new clusters alike but for SPOKE_STATS_MS: the default (counting),
+ * and 0 (nothing counted). */
+static int bench_stats_cost(struct bench *b)
+{
+	spoke_actor *on_block = NULL, *on_poll = NULL, *off_block = NULL, *off_poll = NULL;
+	struct cluster on, off;
+	int rc;
+
+	memset(&off, 0, sizeof(off));
+	rc = stats_cluster(b, &on, 98, "1000", "fig", &on_block, &on_poll);
+	if (rc == 0)
+		rc = stats_cluster(b, &off, 99, "0", "nofig", &off_block, &off_poll);
+	if (rc == 0)
+		rc = stats_rates(b, on_block, off_block, "blocking", 0);
 	if (rc == 0)
 		rc = stats_rates(b, on_poll, off_poll, "polling", SPIN_US);
-out_close:
 	spoke_actor_close(on_block);
 	spoke_actor_close(on_poll);
 	spoke_actor_close(off_block);
 	spoke_actor_close(off_poll);
-	cluster_stop(&off);
+	cluster_stop(&on);
+	if (off.hub)
+		cluster_stop(&off);
 	return rc;
 }
 
@@ -1433,7 +1449,7 @@ static int bench_calls(struct bench *b, struct cluster *cl)
 	if (rc == 0)
 		printf("\n");
 	if (rc == 0)
-		rc = bench_stats_cost(b, cl);
+		rc = bench_stats_cost(b);
 	if (rc == 0)
 		printf("\n");
 	if (rc == 0)
