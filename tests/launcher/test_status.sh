@@ -122,6 +122,17 @@ else
 	not_ok "--log-dir JSON" "$(cat "$work/err") ${err:-}"
 fi
 
+# 2b. By Slurm job id: spoke-logs/*-JOBID under the current directory.
+mkdir -p "$work/cwd/spoke-logs" && ln -s "$work/logs" "$work/cwd/spoke-logs/st-4242"
+if (cd "$work/cwd" && "$status" --job 4242 --json) >"$work/byjob.json" 2>"$work/err" &&
+	err=$(check_json "$work/byjob.json" 2>&1) &&
+	out=$(cd "$work/cwd" && "$status" --job 4243 2>&1; echo "rc=$?") &&
+	grep -q "no log directory spoke-logs/\*-4243" <<<"$out" && grep -q "rc=1$" <<<"$out"; then
+	ok "--job JOBID finds spoke-logs/*-JOBID (and says so when there is none, status 1)"
+else
+	not_ok "--job" "$(cat "$work/err") ${err:-} ${out:-}"
+fi
+
 # 3. Text.
 out=$("$status" --log-dir "$work/logs" 2>&1)
 rc=$?
