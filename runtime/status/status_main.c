@@ -305,7 +305,9 @@ int main(int argc, char **argv)
 	if (rc == 0 || stop_signal)
 		return 0;
 fail:
-	fprintf(stderr, "spoke-status: %s\n", spoke_errmsg()[0] ? spoke_errmsg()
-							    : spoke_strerror(rc));
+	fprintf(stderr, "spoke-status: %s%s\n",
+		spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc),
+		rc == SPOKE_ENOHUB && !log_dir && !job
+			? " (not inside a job: name one with --log-dir DIR or --job JOBID)" : "");
 	return 1;
 }
