@@ -30,13 +30,18 @@ trap '[ -n "$lpid" ] && kill -9 $lpid 2>/dev/null; rm -rf "$work"' EXIT
 
 # The calls the driver makes (an honest count: the test compares with these).
 ECHOES=$((30 + RANDOM % 20)) BYTES=$((64 + RANDOM % 100)) FAILS=$((2 + RANDOM % 5)) NAPS=3 NAP_MS=20
+# Kept calls: deferred (Keeper) and on an actor's threads (Conc4).
+KECHOES=$((5 + RANDOM % 10)) KFAILS=$((1 + RANDOM % 3)) CECHOES=$((5 + RANDOM % 10))
 cat >"$work/drive.sh" <<SH
 #!/bin/sh
 "$calls" p-0 $ECHOES $BYTES $FAILS $NAPS $NAP_MS >"$work/calls.out" 2>&1 || exit 3
+"$calls" --kept k-0 $KECHOES $BYTES $KFAILS 2 >>"$work/calls.out" 2>&1 || exit 3
+"$calls" --kept c-0 $CECHOES $BYTES 0 2 >>"$work/calls.out" 2>&1 || exit 3
 # From inside the job: the driver's environment finds the hub.
 i=0
 until "$status" --json >"$work/inside.json" 2>"$work/inside.err" &&
-	grep -q '"calls": $((ECHOES + FAILS + NAPS))' "$work/inside.json"; do
+	grep -q '"calls": $((ECHOES + FAILS + NAPS))' "$work/inside.json" &&
+	grep -q '"calls": $CECHOES' "$work/inside.json"; do
 	i=\$((i + 1)); [ \$i -lt 100 ] || exit 4; sleep 0.1
 done
 touch "$work/called"
@@ -54,6 +59,16 @@ actors:
     type: Probe
     module: $probe
     per_node: 2
+  - name: k
+    type: Keeper
+    module: $probe
+    count: 1
+    gpus: 0
+  - name: c
+    type: Conc4
+    module: $probe
+    count: 1
+    gpus: 0
 driver: $work/drive.sh
 YAML
 # Workers report every 200 ms here (1 s by default).
@@ -70,16 +85,27 @@ if [ ! -e "$work/called" ]; then
 fi
 
 check_json() { # check_json FILE WHAT
-	"$py" - "$1" $ECHOES $BYTES $FAILS $NAPS $NAP_MS <<'PY'
+	"$py" - "$1" $ECHOES $BYTES $FAILS $NAPS $NAP_MS $KECHOES $KFAILS $CECHOES <<'PY'
 import json, sys
-f, echoes, size, fails, naps, nap_ms = sys.argv[1], *map(int, sys.argv[2:])
+f, echoes, size, fails, naps, nap_ms, kechoes, kfails, cechoes = sys.argv[1], *map(int, sys.argv[2:])
 s = json.load(open(f))
 actors = {a["name"]: a for a in s["actors"]}
-assert set(actors) == {"p-0", "p-1"}, actors.keys()
-a, b = actors["p-0"], actors["p-1"]
-m = {x["name"]: x for x in a["methods"]}
+assert set(actors) == {"p-0", "p-1", "k-0", "c-0"}, actors.keys()
 def eq(what, got, want):
     assert got == want, f"{what}: {got}, expected {want}"
+# Kept calls count when their answer goes: deferred (Keeper), threads (Conc4).
+k = {x["name"]: x for x in actors["k-0"]["methods"]}
+eq("k-0 echo_later", (k["echo_later"]["calls"], k["echo_later"]["errors"],
+                      k["echo_later"]["bytes_in"], k["echo_later"]["bytes_out"]),
+   (kechoes, 0, kechoes * (4 + size), kechoes * size))
+eq("k-0 fail_later", (k["fail_later"]["calls"], k["fail_later"]["errors"]), (kfails, kfails))
+assert k["echo_later"]["p50_le_us"] >= 2000, k["echo_later"]
+c = {x["name"]: x for x in actors["c-0"]["methods"]}
+eq("c-0 echo_later", (c["echo_later"]["calls"], c["echo_later"]["bytes_out"]),
+   (cechoes, cechoes * size))
+eq("c-0 calls", actors["c-0"]["calls"], cechoes)
+a, b = actors["p-0"], actors["p-1"]
+m = {x["name"]: x for x in a["methods"]}
 eq("p-0 calls", a["calls"], echoes + fails + naps)
 eq("p-0 errors", a["errors"], fails)
 eq("echo calls", m["echo"]["calls"], echoes)
@@ -102,8 +128,7 @@ for x in (a, b):
 assert a["incarnation"] != b["incarnation"]
 eq("nodes", [(n["name"], n["gpus"], n["gpus_used"]) for n in s["nodes"]], [("local", 2, 2)])
 assert s["uptime_ms"] > 0
-eq("tickets", len(s["tickets"]), 1)
-eq("ticket", (s["tickets"][0]["slots"], s["tickets"][0]["launched"]), (2, 2))
+assert (2, 2, 2) in [(t["slots"], t["launched"], t["gpus"]) for t in s["tickets"]], s["tickets"]
 PY
 }
 
@@ -136,7 +161,7 @@ fi
 # 3. Text.
 out=$("$status" --log-dir "$work/logs" 2>&1)
 rc=$?
-if [ $rc -eq 0 ] && grep -q "^hub: up .* 1 node, 2 actors, 1 ticket" <<<"$out" &&
+if [ $rc -eq 0 ] && grep -q "^hub: up .* 1 node, 4 actors, [0-9]* tickets\?$" <<<"$out" &&
 	grep -Eq "^p-0 +Probe +local .* running .* $((ECHOES + FAILS + NAPS)) +$FAILS " <<<"$out" &&
 	grep -Eq "^  echo +calls $ECHOES .* p50 <=[0-9.]+(us|ms)" <<<"$out" &&
 	grep -Eq "^  nap +calls $NAPS .* p50 <=[0-9.]+ms" <<<"$out" &&
@@ -167,7 +192,7 @@ assert value("spoke_method_latency_seconds", "_bucket", actor="p-0", method="nap
 assert value("spoke_method_latency_seconds", "_bucket", actor="p-0", method="nap", le="0.016384") == 0
 assert value("spoke_method_calls", "_total", actor="p-1", method="echo") == 0
 assert value("spoke_node_gpus_free", node="local") == 0
-assert value("spoke_actors") == 2
+assert value("spoke_actors") == 4
 assert value("spoke_hub_uptime_seconds") > 0
 PY
 ); then
