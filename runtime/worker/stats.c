@@ -60,7 +60,7 @@ void spk_stats_count(const spoke_method *m, int status, size_t in, size_t out, i
 	size_t i;
 	int64_t us;
 
-	if (!S.period_ms || !m)
+	if (!S.type || !m) /* off, or not started */
 		return;
 	i = (size_t)(m - S.type->methods);
 	if (i >= S.s.n)
@@ -80,7 +80,7 @@ void spk_stats_count(const spoke_method *m, int status, size_t in, size_t out, i
 
 bool spk_stats_on(void)
 {
-	return S.period_ms > 0;
+	return S.type != NULL;
 }
 
 /* Writes all of p[0..len) to the agent; a part that finds no room waits
