@@ -4,7 +4,8 @@
 # calls, from inside the job (the driver's environment) and from outside it
 # (--log-dir); a caller without the job's token gets nothing and changes
 # nothing; --watch ends on SIGTERM within a second with status 0; -o
-# replaces a file.  The Prometheus output is parsed by prometheus_client's
+# replaces a file; SPOKE_STATS_MS=0 counts nothing and a bad value fails the
+# spawn.  The Prometheus output is parsed by prometheus_client's
 # own parser (Debian's python3-prometheus-client): without it, exit 77.
 set -u
 build=$SPOKE_BUILDDIR
@@ -267,6 +268,38 @@ if [ $rc -eq 1 ] && grep -q "no hub address" <<<"$out"; then
 	ok "after the job: status 1 ($out)"
 else
 	not_ok "after the job" "rc=$rc: $out"
+fi
+# 10. SPOKE_STATS_MS=0: nothing counted, no figures; a bad value fails the
+# spawn, naming the variable and the value.
+cat >"$work/off.yaml" <<YAML
+name: off
+gang: 1x1
+timeouts:
+  shutdown: 2s
+actors:
+  - name: p
+    type: Probe
+    module: $probe
+    per_node: 1
+driver: sh -c '"$calls" p-0 5 8 0 0 0 >/dev/null && sleep 0.5 && "$status" --json >"$work/off.json"'
+YAML
+SPOKE_STATS_MS=0 "$launch" --local --log-dir "$work/logs-off" "$work/off.yaml" >"$work/off.out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && err=$("$py" -c '
+import json, sys
+a = json.load(open(sys.argv[1]))["actors"][0]
+assert a["name"] == "p-0" and a["calls"] == 0 and a["methods"] == [] and a["figures_age_ms"] is None, a
+' "$work/off.json" 2>&1); then
+	ok "SPOKE_STATS_MS=0: no figures (calls 0, figures_age_ms null)"
+else
+	not_ok "SPOKE_STATS_MS=0" "rc=$rc: ${err:-} $(tail -3 "$work/off.out")"
+fi
+out=$(SPOKE_STATS_MS=abc "$launch" --local --log-dir "$work/logs-bad" "$work/off.yaml" 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && grep -q "SPOKE_STATS_MS=abc" <<<"$out"; then
+	ok "SPOKE_STATS_MS=abc fails the spawn, naming it (status $rc)"
+else
+	not_ok "SPOKE_STATS_MS=abc" "rc=$rc: $out"
 fi
 echo "1..$checks"
 [ $failures -eq 0 ]
