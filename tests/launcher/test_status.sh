@@ -36,7 +36,9 @@ KECHOES=$((5 + RANDOM % 10)) KFAILS=$((1 + RANDOM % 3)) CECHOES=$((5 + RANDOM % 
 cat >"$work/drive.sh" <<SH
 #!/bin/sh
 "$calls" p-0 $ECHOES $BYTES $FAILS $NAPS $NAP_MS >"$work/calls.out" 2>&1 || exit 3
-"$calls" --kept k-0 $KECHOES $BYTES $KFAILS 2 >>"$work/calls.out" 2>&1 || exit 3
+# The Probe's calls go over shared memory (same node), the Keeper's over
+# TCP, the Conc4's over either: every transport's calls are counted.
+SPOKE_TRANSPORT=tcp "$calls" --kept k-0 $KECHOES $BYTES $KFAILS 2 >>"$work/calls.out" 2>&1 || exit 3
 "$calls" --kept c-0 $CECHOES $BYTES 0 2 >>"$work/calls.out" 2>&1 || exit 3
 # From inside the job: the driver's environment finds the hub.
 i=0
