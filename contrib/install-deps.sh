@@ -3,6 +3,7 @@
 # build and test suite need (Debian 12): compilers (build-essential: gcc,
 # and g++ for the C++ binding's examples and test) and autotools, libev,
 # libsodium, libyaml, Check, the RDMA and Slurm development files, python3
+# (and its Prometheus client, whose text parser checks spoke-status --prometheus)
 # (the Python binding: runtime/python/spoke, its tests), cmake (for the
 # install test), clang (libFuzzer: make fuzz), Slurm and munge
 # for the Slurm tests, and qemu and rdma-core's tools for the RDMA tests on
@@ -15,7 +16,7 @@ dir=$(dirname "$0")
 	libev-dev libsodium-dev libyaml-dev check \
 	libibverbs-dev librdmacm-dev libslurm-dev \
 	procps cmake clang \
-	python3
+	python3 python3-prometheus-client
 # Slurm's daemons and munge, for the SPANK plugin's and the launcher's tests
 # on a real mini-cluster (installed without starting them).
 "$dir/slurm/install-slurm-deps.sh"

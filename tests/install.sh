@@ -17,8 +17,8 @@ prefix=$(sed -n 's/^prefix=//p' "$SPOKE_BUILDDIR/contrib/spoke.pc")
 san=$(sed -n 's/^SAN_CFLAGS = //p' "$SPOKE_BUILDDIR/Makefile")
 pfx=$root$prefix
 for f in include/spoke/spoke.h include/spoke/spoke.hpp lib/libspoke.so lib/libspoke.a lib/pkgconfig/spoke.pc \
-	lib/cmake/Spoke/SpokeConfig.cmake bin/spoke-hub bin/spoke-agent bin/spoke-worker \
-	share/man/man1/spoke-hub.1; do
+	lib/cmake/Spoke/SpokeConfig.cmake bin/spoke-hub bin/spoke-agent bin/spoke-worker bin/spoke-status \
+	share/man/man1/spoke-hub.1 share/man/man1/spoke-status.1; do
 	[ -e "$pfx/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
 done
 cat >"$root/app.c" <<'C'

@@ -101,6 +101,21 @@ static void link_closed(struct spk_loop_conn *c, int reason)
 	w->link_open = false;
 }
 
+/* A running worker's call figures (STATS): checked, then on to the hub,
+ * named by the worker's START id. */
+static void forward_stats(struct worker *w, spoke_view *v)
+{
+	static struct spk_stats s; /* the loop's thread only */
+	spoke_view check = *v;
+
+	if (spk_stats_unpack(&check, &s) < 0 || spoke_view_remaining(&check)) {
+		spk_warn("worker %s (pid %d) sent malformed STATS", w->name, (int)w->pid);
+		return;
+	}
+	spk_loop_send(&w->ag->hub, SPK_STATS, w->start_id, 0, v->data + v->pos,
+		      v->len - v->pos);
+}
+
 static void worker_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *v)
 {
 	struct worker *w = c->data;
@@ -110,6 +125,10 @@ static void worker_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke
 	char text[512];
 	spoke_buf b;
 
+	if (h->type == SPK_STATS && !w->op && !w->failed) {
+		forward_stats(w, v);
+		return;
+	}
 	if (h->type != SPK_READY || !w->op) {
 		spk_warn("worker %s (pid %d) sent an unexpected %s", w->name, (int)w->pid,
 			 spk_type_name(h->type));

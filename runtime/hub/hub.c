@@ -66,6 +66,9 @@ struct hub_actor {
 	struct hub_actor *prev, *next;           /* all live actors */
 	struct hub_actor *node_prev, *node_next; /* its agent's */
 	struct hub_actor *name_next, *id_next;   /* hash chains */
+	uint8_t *stats;        /* its worker's last STATS payload (checked), or NULL */
+	uint32_t stats_len;
+	ev_tstamp stats_at;    /* when it came */
 };
 
 /* A recent death, for error messages. */
@@ -113,6 +116,7 @@ struct hub {
 	uint64_t n_deaths;
 	struct hub_op *ops;
 	uint64_t next_op;
+	ev_tstamp started; /* for the uptime (STATUS) */
 };
 
 static struct hub_peer *agent_of(struct hub *hub, uint32_t node)
@@ -284,6 +288,7 @@ static void actor_dead(struct hub *hub, struct hub_actor *a, const char *why)
 	actor_unlink(hub, a);
 	if (a->own)
 		spk_book_release(&hub->book, a->own);
+	free(a->stats);
 	free(a);
 }
 
@@ -742,6 +747,118 @@ static void on_exited(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 		actor_dead(hub, a, e.why);
 }
 
+/* ---- the job at a glance: call figures (STATS) and STATUS ---- */
+
+/* STATS from an agent: the call figures of its node's actor started by
+ * START h->id, checked and kept (the last ones only) for STATUS. */
+static void on_stats(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+		     spoke_view *v)
+{
+	static struct spk_stats s; /* the loop's thread only */
+	const char *node = hub->book.nodes[p->node].name;
+	spoke_view check = *v;
+	struct hub_actor *a = find_started(hub, h->id);
+	size_t n = spoke_view_remaining(v);
+	uint8_t *copy;
+
+	if (!a)
+		return; /* it died since: nothing to keep */
+	if (a->node != (uint32_t)p->node) {
+		spk_warn("refused node %s's figures for actor %s of node %s", node, a->name,
+			 hub->book.nodes[a->node].name);
+		return;
+	}
+	if (spk_stats_unpack(&check, &s) < 0 || spoke_view_remaining(&check)) {
+		spk_warn("node %s sent malformed STATS for actor %s", node, a->name);
+		return;
+	}
+	copy = n == a->stats_len ? a->stats : realloc(a->stats, n ? n : 1);
+	if (!copy)
+		return; /* the older figures stay */
+	memcpy(copy, v->data + v->pos, n);
+	a->stats = copy;
+	a->stats_len = (uint32_t)n;
+	a->stats_at = ev_now(hub->loop);
+}
+
+static void status_actor(struct hub *hub, const struct hub_actor *a, struct spk_status_actor *o)
+{
+	const struct spk_grant *g = a->gang ? &a->gang->grants[a->rank]
+					    : a->own ? &a->own->grants[0] : NULL;
+
+	memset(o, 0, sizeof(*o));
+	memcpy(o->name, a->name, sizeof(o->name));
+	memcpy(o->type, a->type, sizeof(o->type));
+	snprintf(o->node, sizeof(o->node), "%s", hub->book.nodes[a->node].name);
+	o->state = a->state == ACTOR_RUNNING ? SPK_ACTOR_RUNNING : SPK_ACTOR_STARTING;
+	if (a->state == ACTOR_RUNNING) {
+		snprintf(o->addr, sizeof(o->addr), "%s", a->ep.addr);
+		o->pid = a->ep.pid;
+	}
+	o->incarnation = a->start_id;
+	o->restarts = 0; /* no restarts yet */
+	if (g) {
+		o->n_gpus = g->n_gpus;
+		memcpy(o->gpus, g->gpus, sizeof(o->gpus));
+	}
+	o->stats_age_ms = -1;
+	if (a->stats) {
+		double age = (ev_now(hub->loop) - a->stats_at) * 1000.0;
+
+		o->stats_age_ms = age > 0 ? (int64_t)age : 0;
+		o->stats = a->stats;
+		o->stats_len = a->stats_len;
+	}
+}
+
+/* STATUS: the live nodes, the live actors with their figures, the gang
+ * tickets, the hub's uptime; all from what the hub holds, at once (the
+ * figures are what each worker last reported). */
+static int on_status(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h)
+{
+	struct spk_status_actor sa;
+	uint32_t n = 0;
+	spoke_buf b;
+
+	spk_loop_begin(&p->conn, &b);
+	spk_status_begin_pack(&b, (uint64_t)((ev_now(hub->loop) - hub->started) * 1000.0));
+	for (uint32_t i = 0; i < hub->book.n_nodes; i++)
+		n += hub->book.nodes[i].alive;
+	spk_status_count_pack(&b, n);
+	for (uint32_t i = 0; i < hub->book.n_nodes; i++) {
+		const struct spk_node *nd = &hub->book.nodes[i];
+		struct spk_status_node sn = { .n_gpus = nd->n_gpus };
+
+		if (!nd->alive)
+			continue;
+		memcpy(sn.name, nd->name, sizeof(sn.name));
+		sn.free_gpus = nd->n_gpus - (uint32_t)__builtin_popcountll(nd->gpu_used);
+		spk_status_node_pack(&b, &sn);
+	}
+	spk_status_count_pack(&b, (uint32_t)hub->n_actors);
+	for (const struct hub_actor *a = hub->actors; a; a = a->next) {
+		status_actor(hub, a, &sa);
+		spk_status_actor_pack(&b, &sa);
+	}
+	n = 0;
+	for (const struct spk_ticket *t = hub->book.tickets; t; t = t->next)
+		n += t->owner != 0; /* 0: a single spawn's own reservation */
+	spk_status_count_pack(&b, n);
+	for (const struct spk_ticket *t = hub->book.tickets; t; t = t->next) {
+		struct spk_status_ticket st = { .id = t->id, .slots = t->n };
+
+		if (!t->owner)
+			continue;
+		for (uint32_t k = 0; k < t->n; k++) {
+			st.launched += t->grants[k].data != NULL;
+			st.gpus += t->grants[k].n_gpus;
+		}
+		spk_status_ticket_pack(&b, &st);
+	}
+	spk_loop_finish(&p->conn, &b, SPK_REPLY, h->id, 0);
+	return 0;
+}
+
 /* A request's payload, decoded. */
 union hub_request {
 	struct spk_register reg;
@@ -784,6 +901,7 @@ static int handle_request(struct hub *hub, struct hub_peer *p, const struct spk_
 	case SPK_LOOKUP: return on_lookup(hub, p, h, &m->ref);
 	case SPK_KILL: return on_kill(hub, p, h, &m->ref);
 	case SPK_NODES: return on_nodes(hub, p, h);
+	case SPK_STATUS: return on_status(hub, p, h);
 	}
 	return spk_fail(SPOKE_EPROTO, "unexpected %s", spk_type_name(h->type));
 }
@@ -798,7 +916,8 @@ static bool is_request(uint8_t type)
 	case SPK_RELEASE:
 	case SPK_LOOKUP:
 	case SPK_KILL:
-	case SPK_NODES: return true;
+	case SPK_NODES:
+	case SPK_STATUS: return true;
 	}
 	return false;
 }
@@ -828,6 +947,10 @@ static void on_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_vie
 	}
 	if (agent && h->type == SPK_EXITED) {
 		on_exited(hub, p, h, v);
+		return;
+	}
+	if (agent && h->type == SPK_STATS) {
+		on_stats(hub, p, h, v);
 		return;
 	}
 	spk_warn("closed connection from %s: unexpected %s", c->peer, spk_type_name(h->type));
@@ -1141,6 +1264,7 @@ int main(int argc, char **argv)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	hub.loop = EV_DEFAULT;
+	hub.started = ev_now(hub.loop);
 	spk_book_init(&hub.book);
 	hub.book.max_tickets = (uint32_t)max_tickets;
 	hub.book.max_slots = (uint32_t)max_slots;

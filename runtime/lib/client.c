@@ -530,3 +530,35 @@ int spk_client_lookup(spoke_client *c, const char *name, struct spk_endpoint *ep
 {
 	return named_request(c, SPK_LOOKUP, name, ep, timeout_ms);
 }
+
+/* STATUS (spoke-status): the hub's answer, copied into *raw (malloc'd) and
+ * decoded from it into *out; free *out (spk_status_free), then *raw. */
+int spk_client_status(spoke_client *c, struct spk_status **out, uint8_t **raw, int timeout_ms)
+{
+	int64_t deadline = spk_client_deadline(c, timeout_ms);
+	spoke_view v;
+	spoke_buf b;
+	int rc;
+
+	*out = NULL;
+	*raw = NULL;
+	rc = hub_begin(c, &b, deadline);
+	if (rc < 0)
+		return rc;
+	rc = hub_roundtrip(c, &b, SPK_STATUS, deadline, &v);
+	if (rc >= 0) {
+		*raw = malloc(v.len ? v.len : 1);
+		rc = *raw ? 0 : spk_fail(-ENOMEM, "out of memory for the hub's STATUS answer");
+	}
+	if (rc == 0) {
+		memcpy(*raw, v.data, v.len);
+		spoke_view_init(&v, *raw, v.len);
+		rc = spk_status_answer_decode(&v, out);
+	}
+	hub_end(c);
+	if (rc < 0) {
+		free(*raw);
+		*raw = NULL;
+	}
+	return rc;
+}

@@ -37,4 +37,10 @@ int64_t spk_client_deadline(const spoke_client *c, int timeout_ms);
 struct spk_endpoint;
 int spk_client_lookup(spoke_client *c, const char *name, struct spk_endpoint *ep, int timeout_ms);
 
+struct spk_status;
+/* The hub's STATUS answer (spoke-status): decoded into *out from *raw, a
+ * copy of its bytes (both malloc'd: spk_status_free(*out), then free(*raw)).
+ * 0 or a negative code, why in spoke_errmsg(). */
+int spk_client_status(spoke_client *c, struct spk_status **out, uint8_t **raw, int timeout_ms);
+
 #endif

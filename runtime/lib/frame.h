@@ -55,7 +55,10 @@ enum spk_type {
 	SPK_CHUNK = 25,  /* worker -> client: one chunk of a stream's reply (its
 			    CALL had SPK_CF_STREAM), before its REPLY */
 	SPK_CANCEL = 26, /* client -> worker: the caller gave call `id` up */
-	SPK_TYPE_MAX_ = 26,
+	SPK_STATS = 27,  /* worker -> agent, agent -> hub (id: the START's): the
+			    worker's call figures (proto.h spk_stats) */
+	SPK_STATUS = 28, /* client -> hub: the job at a glance (spoke-status) */
+	SPK_TYPE_MAX_ = 28,
 };
 
 /* A CALL's own flags, on every transport. */

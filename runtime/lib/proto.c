@@ -518,3 +518,231 @@ int spk_error_text_unpack(spoke_view *v, char *dst, size_t cap)
 	dst[n] = '\0';
 	return 0;
 }
+
+int spk_stats_pack(spoke_buf *b, const struct spk_stats *s)
+{
+	spoke_buf_put_u32(b, s->n);
+	for (uint32_t i = 0; i < s->n && i < SPK_STATS_METHODS; i++) {
+		const struct spk_method_stats *m = &s->m[i];
+
+		spoke_buf_put_str(b, m->name);
+		spoke_buf_put_u32(b, m->id);
+		spoke_buf_put_u64(b, m->calls);
+		spoke_buf_put_u64(b, m->errors);
+		spoke_buf_put_u64(b, m->bytes_in);
+		spoke_buf_put_u64(b, m->bytes_out);
+		spoke_buf_put_u64(b, m->lat_sum_us);
+		spoke_buf_put_u32(b, SPK_LAT_BUCKETS);
+		for (unsigned k = 0; k < SPK_LAT_BUCKETS; k++)
+			spoke_buf_put_u64(b, m->lat[k]);
+	}
+	return spoke_buf_error(b);
+}
+
+static int method_stats_unpack(spoke_view *v, struct spk_method_stats *m)
+{
+	uint64_t sum = 0;
+	uint32_t nb = 0;
+
+	spk_view_get_path(v, "method name", m->name, sizeof(m->name));
+	spoke_view_get_u32(v, &m->id);
+	spoke_view_get_u64(v, &m->calls);
+	spoke_view_get_u64(v, &m->errors);
+	spoke_view_get_u64(v, &m->bytes_in);
+	spoke_view_get_u64(v, &m->bytes_out);
+	spoke_view_get_u64(v, &m->lat_sum_us);
+	if (spoke_view_get_u32(v, &nb) == 0 && nb != SPK_LAT_BUCKETS)
+		return v->err = SPOKE_EPROTO;
+	for (unsigned k = 0; k < SPK_LAT_BUCKETS; k++) {
+		spoke_view_get_u64(v, &m->lat[k]);
+		sum += m->lat[k];
+	}
+	if (!spoke_view_error(v) && (sum != m->calls || m->errors > m->calls))
+		return v->err = SPOKE_EPROTO;
+	return spoke_view_error(v);
+}
+
+int spk_stats_unpack(spoke_view *v, struct spk_stats *s)
+{
+	s->n = 0;
+	if (spoke_view_get_u32(v, &s->n) < 0)
+		return spoke_view_error(v);
+	if (s->n > SPK_STATS_METHODS) {
+		s->n = 0;
+		return v->err = SPOKE_EPROTO;
+	}
+	for (uint32_t i = 0; i < s->n && !spoke_view_error(v); i++)
+		method_stats_unpack(v, &s->m[i]);
+	return spoke_view_error(v);
+}
+
+int spk_status_begin_pack(spoke_buf *b, uint64_t uptime_ms)
+{
+	return spoke_buf_put_u64(b, uptime_ms);
+}
+
+int spk_status_count_pack(spoke_buf *b, uint32_t n)
+{
+	return spoke_buf_put_u32(b, n);
+}
+
+int spk_status_node_pack(spoke_buf *b, const struct spk_status_node *n)
+{
+	spoke_buf_put_str(b, n->name);
+	spoke_buf_put_u32(b, n->n_gpus);
+	return spoke_buf_put_u32(b, n->free_gpus);
+}
+
+int spk_status_actor_pack(spoke_buf *b, const struct spk_status_actor *a)
+{
+	spoke_buf_put_str(b, a->name);
+	spoke_buf_put_str(b, a->type);
+	spoke_buf_put_str(b, a->node);
+	spoke_buf_put_str(b, a->addr);
+	spoke_buf_put_u8(b, a->state);
+	spoke_buf_put_u32(b, a->pid);
+	spoke_buf_put_u64(b, a->incarnation);
+	spoke_buf_put_u32(b, a->restarts);
+	put_gpus(b, a->gpus, a->n_gpus);
+	spoke_buf_put_i64(b, a->stats_age_ms);
+	return spoke_buf_put_bytes(b, a->stats, a->stats_len);
+}
+
+int spk_status_ticket_pack(spoke_buf *b, const struct spk_status_ticket *t)
+{
+	spoke_buf_put_u64(b, t->id);
+	spoke_buf_put_u32(b, t->slots);
+	spoke_buf_put_u32(b, t->launched);
+	return spoke_buf_put_u32(b, t->gpus);
+}
+
+static int status_node_unpack(spoke_view *v, struct spk_status_node *n)
+{
+	spk_view_get_name(v, "node name", n->name, sizeof(n->name));
+	spoke_view_get_u32(v, &n->n_gpus);
+	spoke_view_get_u32(v, &n->free_gpus);
+	if (!spoke_view_error(v) && n->free_gpus > n->n_gpus)
+		v->err = SPOKE_EPROTO;
+	return spoke_view_error(v);
+}
+
+/* tmp: room to check the actor's figures in. */
+static int status_actor_unpack(spoke_view *v, struct spk_status_actor *a, struct spk_stats *tmp)
+{
+	spoke_view sv;
+	size_t n = 0;
+
+	spk_view_get_name(v, "actor name", a->name, sizeof(a->name));
+	spk_view_get_name(v, "actor type", a->type, sizeof(a->type));
+	spk_view_get_name(v, "node name", a->node, sizeof(a->node));
+	spk_view_get_path(v, "address", a->addr, sizeof(a->addr));
+	spoke_view_get_u8(v, &a->state);
+	spoke_view_get_u32(v, &a->pid);
+	spoke_view_get_u64(v, &a->incarnation);
+	spoke_view_get_u32(v, &a->restarts);
+	if (!spoke_view_error(v))
+		get_gpus(v, a->gpus, SPOKE_MAX_SLOT_GPUS, &a->n_gpus);
+	spoke_view_get_i64(v, &a->stats_age_ms);
+	a->stats = NULL;
+	spoke_view_get_bytes(v, &a->stats, &n);
+	a->stats_len = (uint32_t)n;
+	if (spoke_view_error(v))
+		return spoke_view_error(v);
+	if (a->state > SPK_ACTOR_RUNNING || a->stats_age_ms < -1)
+		return v->err = SPOKE_EPROTO;
+	if ((a->stats_age_ms < 0) != (n == 0))
+		return v->err = SPOKE_EPROTO;
+	spoke_view_init(&sv, a->stats, n);
+	if (n && (spk_stats_unpack(&sv, tmp) < 0 || spoke_view_remaining(&sv)))
+		return v->err = SPOKE_EPROTO;
+	return 0;
+}
+
+static int status_ticket_unpack(spoke_view *v, struct spk_status_ticket *t)
+{
+	spoke_view_get_u64(v, &t->id);
+	spoke_view_get_u32(v, &t->slots);
+	spoke_view_get_u32(v, &t->launched);
+	spoke_view_get_u32(v, &t->gpus);
+	if (!spoke_view_error(v) && t->launched > t->slots)
+		v->err = SPOKE_EPROTO;
+	return spoke_view_error(v);
+}
+
+/* A count from v, checked against the bytes left (min each), then room for
+ * that many entries of size `size`: 0, SPOKE_EPROTO (why in spoke_errmsg())
+ * or -ENOMEM. */
+static int status_list(spoke_view *v, const char *what, size_t min, size_t size, uint32_t *n,
+		       void **out)
+{
+	*n = 0;
+	if (spoke_view_get_u32(v, n) < 0)
+		return spk_fail(SPOKE_EPROTO, "malformed STATUS answer: no count of %s", what);
+	if (*n > spoke_view_remaining(v) / min)
+		return spk_fail(SPOKE_EPROTO, "malformed STATUS answer: %u %s in %zu bytes", *n,
+				what, spoke_view_remaining(v));
+	*out = calloc(*n ? *n : 1, size);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* An entry's decoding failed with rc (the view's error): SPOKE_EPROTO,
+ * saying which entry (and why, for a bad name). */
+static int status_bad(int rc, const char *what, uint32_t i)
+{
+	if (rc == SPOKE_EINVAL)
+		return spk_fail(SPOKE_EPROTO, "malformed STATUS answer: %s %u: %s", what, i,
+				spoke_errmsg());
+	return spk_fail(SPOKE_EPROTO, "malformed STATUS answer: %s %u", what, i);
+}
+
+void spk_status_free(struct spk_status *s)
+{
+	if (!s)
+		return;
+	free(s->nodes);
+	free(s->actors);
+	free(s->tickets);
+	free(s);
+}
+
+int spk_status_answer_decode(spoke_view *v, struct spk_status **out)
+{
+	struct spk_status *s = calloc(1, sizeof(*s));
+	struct spk_stats *tmp = malloc(sizeof(*tmp));
+	uint32_t i;
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!s || !tmp)
+		goto out_free;
+	rc = spoke_view_get_u64(v, &s->uptime_ms) < 0
+		     ? spk_fail(SPOKE_EPROTO, "malformed STATUS answer: no uptime")
+		     : status_list(v, "nodes", SPK_STATUS_NODE_WIRE_MIN, sizeof(*s->nodes),
+				   &s->n_nodes, (void **)&s->nodes);
+	for (i = 0; rc == 0 && i < s->n_nodes; i++)
+		if (status_node_unpack(v, &s->nodes[i]) < 0)
+			rc = status_bad(spoke_view_error(v), "node", i);
+	if (rc == 0)
+		rc = status_list(v, "actors", SPK_STATUS_ACTOR_WIRE_MIN, sizeof(*s->actors),
+				 &s->n_actors, (void **)&s->actors);
+	for (i = 0; rc == 0 && i < s->n_actors; i++)
+		if (status_actor_unpack(v, &s->actors[i], tmp) < 0)
+			rc = status_bad(spoke_view_error(v), "actor", i);
+	if (rc == 0)
+		rc = status_list(v, "tickets", SPK_STATUS_TICKET_WIRE_MIN, sizeof(*s->tickets),
+				 &s->n_tickets, (void **)&s->tickets);
+	for (i = 0; rc == 0 && i < s->n_tickets; i++)
+		if (status_ticket_unpack(v, &s->tickets[i]) < 0)
+			rc = status_bad(spoke_view_error(v), "ticket", i);
+	if (rc == 0 && spoke_view_remaining(v))
+		rc = spk_fail(SPOKE_EPROTO, "malformed STATUS answer: %zu bytes after its end",
+			      spoke_view_remaining(v));
+out_free:
+	free(tmp);
+	if (rc < 0) {
+		spk_status_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}

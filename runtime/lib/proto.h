@@ -25,6 +25,9 @@
  *   EXITED      agent -> hub     spk_exited (id: the START's)
  *   SPAWN_INFO  agent -> worker  spk_spawn_info
  *   READY       worker -> agent  spk_ready, or aux < 0 and an error text
+ *   STATS       worker -> agent, spk_stats (id: the START's, from the agent)
+ *               agent -> hub
+ *   STATUS      client -> hub    empty; answer: spk_status_answer_decode
  *
  * Strings are copied out on unpack; a spawn spec's args stay a view of the
  * received frame. */
@@ -220,5 +223,104 @@ int spk_ready_unpack(spoke_view *v, struct spk_ready *r);
  * escape it before logging it); it never fails. */
 int spk_error_text_pack(spoke_buf *b, const char *text);
 int spk_error_text_unpack(spoke_view *v, char *dst, size_t cap);
+
+/* ---- call figures (STATS) and the job at a glance (STATUS) ---- */
+
+#define SPK_LAT_BUCKETS 24      /* a latency histogram's buckets */
+#define SPK_STATS_METHODS 64    /* methods of one actor that are counted */
+#define SPK_METHOD_NAME_MAX 64  /* bytes of a method's name, with the NUL */
+
+/* Bucket k of a latency histogram counts the calls that took at most 2^k
+ * microseconds (and more than 2^(k-1)); the last bucket counts every call
+ * over 2^(SPK_LAT_BUCKETS - 2) us (4.2 s). */
+static inline unsigned spk_lat_bucket(uint64_t us)
+{
+	unsigned k = us <= 1 ? 0 : 64 - (unsigned)__builtin_clzll(us - 1);
+
+	return k < SPK_LAT_BUCKETS - 1 ? k : SPK_LAT_BUCKETS - 1;
+}
+
+/* One method's figures since its worker started.  A call counts once,
+ * when its REPLY goes (or is dropped: its caller went), in one latency
+ * bucket: calls == the sum of lat[]; errors: the calls answered with a
+ * negative status (the method failed, was cancelled or timed out, its reply
+ * could not be packed) or never answered.  Bytes: the request's and the
+ * reply's payloads. */
+struct spk_method_stats {
+	char name[SPK_METHOD_NAME_MAX]; /* a path (no control character), "" allowed */
+	uint32_t id;
+	uint64_t calls, errors, bytes_in, bytes_out, lat_sum_us;
+	uint64_t lat[SPK_LAT_BUCKETS];
+};
+
+/* STATS: a worker's figures, one entry per method of its type (at most
+ * SPK_STATS_METHODS).  Unpack checks the counts: more methods than that, a
+ * histogram of another size, buckets that do not add up to calls or more
+ * errors than calls are SPOKE_EPROTO. */
+struct spk_stats {
+	uint32_t n;
+	struct spk_method_stats m[SPK_STATS_METHODS];
+};
+int spk_stats_pack(spoke_buf *b, const struct spk_stats *s);
+int spk_stats_unpack(spoke_view *v, struct spk_stats *s);
+
+/* The STATUS answer: the hub's uptime, then a count and the entries of
+ * each of: live nodes, live actors, gang tickets.  The hub packs it piece
+ * by piece (spk_status_count_pack before each list); a client decodes it
+ * whole. */
+enum { SPK_ACTOR_STARTING = 0, SPK_ACTOR_RUNNING = 1 };
+
+struct spk_status_node {
+	char name[SPOKE_NODE_NAME_MAX];
+	uint32_t n_gpus, free_gpus;
+};
+
+struct spk_status_actor {
+	char name[SPOKE_ACTOR_NAME_MAX];
+	char type[SPOKE_TYPE_NAME_MAX];
+	char node[SPOKE_NODE_NAME_MAX];
+	char addr[SPK_ADDR_MAX]; /* "" while it starts */
+	uint8_t state;           /* SPK_ACTOR_* */
+	uint32_t pid;            /* 0 while it starts */
+	uint64_t incarnation;    /* the hub's START id */
+	uint32_t restarts;
+	uint32_t n_gpus;
+	int32_t gpus[SPOKE_MAX_SLOT_GPUS];
+	int64_t stats_age_ms;    /* how old its figures are; -1: none came yet */
+	const void *stats;       /* a STATS payload (spk_stats_unpack), "" if none */
+	uint32_t stats_len;
+};
+
+struct spk_status_ticket {
+	uint64_t id;
+	uint32_t slots;    /* its gang's slots */
+	uint32_t launched; /* those with an actor */
+	uint32_t gpus;     /* GPUs its slots hold */
+};
+
+struct spk_status {
+	uint64_t uptime_ms;
+	uint32_t n_nodes, n_actors, n_tickets;
+	struct spk_status_node *nodes;
+	struct spk_status_actor *actors;
+	struct spk_status_ticket *tickets;
+};
+
+int spk_status_begin_pack(spoke_buf *b, uint64_t uptime_ms);
+int spk_status_count_pack(spoke_buf *b, uint32_t n);
+int spk_status_node_pack(spoke_buf *b, const struct spk_status_node *n);
+int spk_status_actor_pack(spoke_buf *b, const struct spk_status_actor *a);
+int spk_status_ticket_pack(spoke_buf *b, const struct spk_status_ticket *t);
+
+/* Decodes a whole STATUS answer into *out (malloc'd: spk_status_free), each
+ * count checked against the bytes left before anything is allocated, every
+ * name checked, every actor's figures unpacked once (they stay a view of
+ * v: keep its bytes while *out is used).  SPOKE_EPROTO, with why in
+ * spoke_errmsg(), for a malformed one, and then *out is NULL. */
+#define SPK_STATUS_NODE_WIRE_MIN 13
+#define SPK_STATUS_ACTOR_WIRE_MIN 52
+#define SPK_STATUS_TICKET_WIRE_MIN 20
+int spk_status_answer_decode(spoke_view *v, struct spk_status **out);
+void spk_status_free(struct spk_status *s);
 
 #endif

@@ -63,6 +63,7 @@ struct spoke_call_ctx {
 	void (*on_cancel)(spoke_call_ctx *ctx, void *arg);
 	void *cancel_arg;
 	bool cancel_ran; /* the loop's thread only */
+	int64_t t0; /* spk_now_us() it came or was kept, 0: not counted (stats.c) */
 	uint8_t *req, *rep;
 	size_t req_len, req_cap, rep_cap;
 	uint8_t *q; /* a stream's chunks to send: u32 length, then the bytes */
@@ -172,6 +173,7 @@ static spoke_call_ctx *take(const spoke_method *m, const struct spk_call_origin 
 	c->gone = false;
 	c->expired = false;
 	c->deadline = deadline;
+	c->t0 = spk_running ? spk_running->t0 : spk_stats_on() ? spk_now_us() : 0;
 	if (deadline && !ev_is_active(&K.expiry)) /* take() runs on the loop's thread */
 		ev_timer_start(K.loop, &K.expiry);
 	c->on_cancel = NULL;
@@ -282,6 +284,7 @@ static int answer(spoke_call_ctx *c)
 	rc = gone ? 0 : send_chunks(c); /* the REPLY goes after every chunk */
 	pthread_mutex_unlock(&K.lock);
 	if (gone) {
+		spk_stats_count(c->m, SPOKE_ECANCELED, c->req_len, 0, c->t0);
 		give_back(c);
 		return 0;
 	}
@@ -290,6 +293,8 @@ static int answer(spoke_call_ctx *c)
 	rc = c->from.answer(c->from.conn, &c->ans);
 	if (rc == SPOKE_EAGAIN)
 		return 1;
+	spk_stats_count(c->m, c->ans.status, c->req_len, c->ans.status < 0 ? 0 : c->ans.len,
+			c->t0);
 	spk_worker_served();
 	give_back(c);
 	return 0;

@@ -184,18 +184,23 @@ static int run_method(const struct spk_call_origin *from, uint32_t id, spoke_vie
 		snprintf(msg, cap, "actor %s (%s) has no method %u", W.name, W.type->name, id);
 		return SPOKE_ENOMETHOD;
 	}
+	r.t0 = spk_stats_on() ? spk_now_us() : 0;
 	if (spk_kept_precancelled(from->conn, from->id)) {
 		snprintf(msg, cap, "call of method %s of actor %s was cancelled before it ran",
 			 m->name, W.name);
+		spk_stats_count(m, SPOKE_ECANCELED, req->len, 0, r.t0);
 		return SPOKE_ECANCELED;
 	}
 	if (W.type->max_concurrency > 1 && from->answer)
-		return spk_kept_submit(from, m, req, msg, cap);
+		return spk_kept_submit(from, m, req, msg, cap); /* counted as answered */
 	r.req = *req;
 	r.req.pos = 0;
 	r.deadline = from->ttl_ms ? spk_now_us() + (int64_t)from->ttl_ms * 1000 : 0;
 	rc = spk_worker_invoke(&r, code, msg, cap);
-	return r.kept ? SPK_KEPT : rc;
+	if (r.kept)
+		return SPK_KEPT; /* counted as answered (kept.c) */
+	spk_stats_count(m, rc, req->len, rc < 0 ? 0 : reply->len, r.t0);
+	return rc;
 }
 
 int spoke_method_fail(spoke_buf *reply, int code, const char *fmt, ...)
@@ -411,6 +416,8 @@ static int read_settings(struct spk_sync_conn *ch, int poll_us)
 	/* A transport this build lacks is the clients' business, not ours. */
 	if (spk_transport_from_env(&(struct spk_transport_choice){ .n = 0 }) == SPOKE_EINVAL)
 		return ready(ch, SPOKE_EINVAL, "%s", spoke_errmsg());
+	if (spk_stats_settings() < 0)
+		return ready(ch, SPOKE_EINVAL, "%s", spoke_errmsg());
 	v = getenv("SPOKE_RDMA_DEVICE");
 	if (v && !*v)
 		return ready(ch, SPOKE_EINVAL,
@@ -615,10 +622,13 @@ static int run_worker(void)
 	ev_signal_start(W.loop, &W.sigterm_w);
 	ev_signal_start(W.loop, &W.sigint_w);
 	start_servers();
+	if (spk_stats_start(W.loop, W.type, W.agent_fd) < 0)
+		spk_warn("actor %s: out of memory: its calls are not counted", W.name);
 	serve();
 	while (W.conns)
 		spk_loop_close(&W.conns->conn, 0);
 	stop_servers();
+	spk_stats_stop(W.loop);
 	spk_kept_stop(2000);
 	if (W.type->fini)
 		W.type->fini(W.state);

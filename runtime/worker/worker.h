@@ -26,6 +26,7 @@ struct spk_running {
 	spoke_call_ctx *ctx;                /* its context: a thread's, or spoke_call_defer's */
 	bool kept;                          /* the method called spoke_call_defer */
 	int64_t deadline;                   /* spk_now_us() the caller waits until, 0: none */
+	int64_t t0;                         /* spk_now_us() it came (stats.c), 0: not counted */
 	char fail_msg[SPK_FAIL_MSG_MAX];    /* spoke_method_fail's, if it gave one */
 };
 
@@ -67,5 +68,18 @@ void spk_kept_cancel(void *conn, uint64_t id);
 /* ...and this says so when it comes (once): it is answered SPOKE_ECANCELED
  * and its method never runs. */
 bool spk_kept_precancelled(void *conn, uint64_t id);
+
+/* stats.c */
+/* Reads $SPOKE_STATS_MS: 0, or SPOKE_EINVAL with why in spoke_errmsg(). */
+int spk_stats_settings(void);
+/* Whether calls are counted (then the caller reads the clock for t0). */
+bool spk_stats_on(void);
+/* Counts one call of m (a method of the actor's type; NULL: not counted)
+ * as its answer goes: its REPLY's status, request and reply bytes, and
+ * t0, spk_now_us() when it came.  The loop's thread only. */
+void spk_stats_count(const spoke_method *m, int status, size_t in, size_t out, int64_t t0);
+/* Starts reporting to the agent on agent_fd, every $SPOKE_STATS_MS. */
+int spk_stats_start(struct ev_loop *loop, const spoke_actor_type *type, int agent_fd);
+void spk_stats_stop(struct ev_loop *loop);
 
 #endif

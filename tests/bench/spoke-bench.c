@@ -17,7 +17,11 @@
  *     method, against sending as many bytes over TCP and reading a 1-byte ack;
  *   - time from starting a hub and an agent to the first completed call,
  *     and from a spawn request to the acknowledged spawn;
- *   - stripped size of libspoke.so, resident memory of the hub and the agent.
+ *   - stripped size of libspoke.so, resident memory of the hub and the agent;
+ *   - the cost of the workers' call figures (runtime/worker/stats.c): the
+ *     pipelined 64-byte call rate, blocking and polling, of workers that
+ *     count every call against those of a cluster alike but started with
+ *     SPOKE_STATS_MS=0 (nothing counted), in alternating rounds.
  *
  * Spoke and TCP samples are taken in alternating rounds (with a pause that
  * lets spinning peers fall asleep in polling mode), so that drift in the
@@ -1105,6 +1109,105 @@ static int bench_pipeline(struct bench *b, spoke_actor *a, const char *mode, int
 	return 0;
 }
 
+/* ---- the cost of counting calls ------------------------------------------ */
+
+/* The pipelined 64 B rate of `on` (a worker that counts its calls) and of
+ * `off` (one that does not), in alternating rounds. */
+static int stats_rates(struct bench *b, spoke_actor *on, spoke_actor *off, const char *mode,
+		       int spin_us)
+{
+	/* More, shorter rounds than the other figures: the difference is small. */
+	int n = b->cfg.pipe_calls, rounds = b->cfg.rounds * 4;
+	int64_t ns[2] = { 0, 0 }, t0;
+	spoke_actor *a[2] = { on, off };
+	uint8_t req[SMALL];
+	char label[64];
+	int rc;
+
+	memset(req, 0x3c, sizeof(req));
+	rc = spoke_pipeline(on, req, b->cfg.pipe_warmup);
+	if (rc == 0)
+		rc = spoke_pipeline(off, req, b->cfg.pipe_warmup);
+	for (int r = 0; r < rounds && rc == 0; r++)
+		for (int k = 0; k < 2 && rc == 0; k++) {
+			int i = r % 2 ? 1 - k : k;
+
+			if (spin_us > 0)
+				sleep_us(spin_us + 20000);
+			t0 = now_ns();
+			rc = spoke_pipeline(a[i], req, n / rounds);
+			ns[i] += now_ns() - t0;
+		}
+	if (rc < 0)
+		return rc;
+	n = n / rounds * rounds;
+	snprintf(label, sizeof(label), "figures 64B %s", mode);
+	printf("%-24s counting %9.0f calls/s | not counting (SPOKE_STATS_MS=0) %9.0f calls/s"
+	       " | ratio %.3f\n", label, n / (ns[0] / 1e9), n / (ns[1] / 1e9),
+	       (double)ns[1] / (double)ns[0]);
+	return 0;
+}
+
+/* Starts cluster k with $SPOKE_STATS_MS at `stats_ms` for its agent, and so
+ * its workers, and opens its actors `prefix`-block and `prefix`-poll (its
+ * workers on the servers' CPU). */
+static int stats_cluster(struct bench *b, struct cluster *cl, int k, const char *stats_ms,
+			 const char *prefix, spoke_actor **block, spoke_actor **poll)
+{
+	char nb[32], np[32];
+	int rc;
+
+	snprintf(nb, sizeof(nb), "%s-block", prefix);
+	snprintf(np, sizeof(np), "%s-poll", prefix);
+	setenv("SPOKE_STATS_MS", stats_ms, 1);
+	rc = cluster_start(b, cl, k);
+	unsetenv("SPOKE_STATS_MS");
+	if (rc < 0)
+		return rc;
+	rc = spawn_actor(b, cl, nb, 0);
+	if (rc == 0)
+		rc = spawn_actor(b, cl, np, SPIN_US);
+	if (rc == 0)
+		rc = open_actor(cl, nb, 0, block);
+	if (rc == 0)
+		rc = open_actor(cl, np, SPIN_US, poll);
+	if (rc == 0 && b->cpu_server >= 0) {
+		pid_t pb = find_worker(cl->agent, nb), pp = find_worker(cl->agent, np);
+
+		if (pb > 0)
+			pin(pb, b->cpu_server);
+		if (pp > 0)
+			pin(pp, b->cpu_server);
+	}
+	return rc;
+}
+
+/* Two new clusters alike but for SPOKE_STATS_MS: the default (counting),
+ * and 0 (nothing counted). */
+static int bench_stats_cost(struct bench *b)
+{
+	spoke_actor *on_block = NULL, *on_poll = NULL, *off_block = NULL, *off_poll = NULL;
+	struct cluster on, off;
+	int rc;
+
+	memset(&off, 0, sizeof(off));
+	rc = stats_cluster(b, &on, 98, "1000", "fig", &on_block, &on_poll);
+	if (rc == 0)
+		rc = stats_cluster(b, &off, 99, "0", "nofig", &off_block, &off_poll);
+	if (rc == 0)
+		rc = stats_rates(b, on_block, off_block, "blocking", 0);
+	if (rc == 0)
+		rc = stats_rates(b, on_poll, off_poll, "polling", SPIN_US);
+	spoke_actor_close(on_block);
+	spoke_actor_close(on_poll);
+	spoke_actor_close(off_block);
+	spoke_actor_close(off_poll);
+	cluster_stop(&on);
+	if (off.hub)
+		cluster_stop(&off);
+	return rc;
+}
+
 /* ---- payload sizes and bandwidth ------------------------------------------ */
 
 static int bench_payload(struct bench *b, spoke_actor *a, const uint8_t *data, size_t size)
@@ -1343,6 +1446,10 @@ static int bench_calls(struct bench *b, struct cluster *cl)
 		rc = bench_pipeline(b, blocking, "blocking", 0);
 	if (rc == 0)
 		rc = bench_pipeline(b, polling, "polling", SPIN_US);
+	if (rc == 0)
+		printf("\n");
+	if (rc == 0)
+		rc = bench_stats_cost(b);
 	if (rc == 0)
 		printf("\n");
 	if (rc == 0)

@@ -2,7 +2,8 @@
  * unpack there; runtime/lib/errmsg.c): the spawn spec (SPAWN, START), LAUNCH,
  * REGISTER, the endpoint (SPAWN, LAUNCH, START and LOOKUP answers), a gang
  * slot, ALLOC, RELEASE, an actor's name (LOOKUP, KILL, STOP), EXITED,
- * SPAWN_INFO, READY, a failure's text, an error REPLY's payload, and the
+ * SPAWN_INFO, READY, a failure's text, an error REPLY's payload, a
+ * worker's call figures (STATS), the STATUS answer, and the
  * option values the hub and agent parse (GPU lists, numbers, HOST:PORT).
  * The ALLOC and NODES answers have their own target (fuzz_answers.c).
  *
@@ -10,6 +11,7 @@
  * packs again and decodes to the same message (re-packing is the sender's
  * encoding of what the receiver understood), and a decoded count never
  * exceeds its array. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +23,7 @@
 
 enum { SEL_SPEC, SEL_LAUNCH, SEL_REGISTER, SEL_ENDPOINT, SEL_SLOT, SEL_REPLY_ERROR, SEL_GPU_LIST,
        SEL_NUM, SEL_ADDR, SEL_ALLOC, SEL_RELEASE, SEL_ACTOR_REF, SEL_EXITED, SEL_SPAWN_INFO,
-       SEL_READY, SEL_ERROR_TEXT, SEL_COUNT_ };
+       SEL_READY, SEL_ERROR_TEXT, SEL_STATS, SEL_STATUS, SEL_COUNT_ };
 
 static uint8_t repacked[1 << 17], repacked2[1 << 17];
 
@@ -36,6 +38,66 @@ ROUND_TRIP(actor_ref, struct spk_actor_ref)
 ROUND_TRIP(exited, struct spk_exited)
 ROUND_TRIP(spawn_info, struct spk_spawn_info)
 ROUND_TRIP(ready, struct spk_ready)
+
+static struct spk_stats stats_a, stats_b;
+
+/* STATS: what decodes keeps its promises (the buckets add up to the calls,
+ * no more errors than calls) and packs again to the same bytes. */
+static void stats_msg(spoke_view *v)
+{
+	size_t start = v->pos;
+	spoke_buf b;
+
+	if (spk_stats_unpack(v, &stats_a) < 0 || spoke_view_remaining(v))
+		return;
+	FZ_CHECK(stats_a.n <= SPK_STATS_METHODS);
+	for (uint32_t i = 0; i < stats_a.n; i++) {
+		uint64_t sum = 0;
+
+		for (unsigned k = 0; k < SPK_LAT_BUCKETS; k++)
+			sum += stats_a.m[i].lat[k];
+		FZ_CHECK(sum == stats_a.m[i].calls && stats_a.m[i].errors <= sum);
+	}
+	spoke_buf_init(&b, repacked, sizeof(repacked));
+	FZ_CHECK(spk_stats_pack(&b, &stats_a) == 0);
+	FZ_CHECK(b.len == v->len - start && memcmp(repacked, v->data + start, b.len) == 0);
+}
+
+/* The STATUS answer: counts within the bytes, every actor's figures
+ * decodable, and the whole packs again to the same bytes. */
+static void status_answer(spoke_view *v)
+{
+	struct spk_status *s = NULL;
+	size_t start = v->pos;
+	spoke_buf b;
+	int rc = spk_status_answer_decode(v, &s);
+
+	FZ_CHECK((rc == 0) == (s != NULL));
+	if (rc < 0) {
+		FZ_CHECK(rc == SPOKE_EPROTO || rc == -ENOMEM);
+		return;
+	}
+	FZ_CHECK((uint64_t)s->n_actors * SPK_STATUS_ACTOR_WIRE_MIN <= v->len);
+	spoke_buf_init(&b, repacked, sizeof(repacked));
+	spk_status_begin_pack(&b, s->uptime_ms);
+	spk_status_count_pack(&b, s->n_nodes);
+	for (uint32_t i = 0; i < s->n_nodes; i++)
+		spk_status_node_pack(&b, &s->nodes[i]);
+	spk_status_count_pack(&b, s->n_actors);
+	for (uint32_t i = 0; i < s->n_actors; i++) {
+		spoke_view sv;
+
+		spoke_view_init(&sv, s->actors[i].stats, s->actors[i].stats_len);
+		FZ_CHECK(!s->actors[i].stats_len || spk_stats_unpack(&sv, &stats_b) == 0);
+		spk_status_actor_pack(&b, &s->actors[i]);
+	}
+	spk_status_count_pack(&b, s->n_tickets);
+	for (uint32_t i = 0; i < s->n_tickets; i++)
+		spk_status_ticket_pack(&b, &s->tickets[i]);
+	if (!spoke_buf_error(&b))
+		FZ_CHECK(b.len == v->len - start && memcmp(repacked, v->data + start, b.len) == 0);
+	spk_status_free(s);
+}
 
 static void same_spec(const struct spk_spawn_spec *a, const struct spk_spawn_spec *b)
 {
@@ -185,12 +247,48 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case SEL_EXITED: rt_exited(&v); break;
 	case SEL_SPAWN_INFO: rt_spawn_info(&v); break;
 	case SEL_READY: rt_ready(&v); break;
+	case SEL_STATS: stats_msg(&v); break;
+	case SEL_STATUS: status_answer(&v); break;
 	case SEL_ERROR_TEXT:
 		FZ_CHECK(spk_error_text_unpack(&v, text, sizeof(text)) == 0);
 		FZ_CHECK(strlen(text) < sizeof(text) && strlen(text) <= size - 1);
 		break;
 	}
 	return 0;
+}
+
+static void status_seeds(void)
+{
+	static struct spk_stats st = { .n = 2, .m = {
+		{ .name = "echo", .id = 1, .calls = 3, .errors = 1, .bytes_in = 192,
+		  .bytes_out = 128, .lat_sum_us = 90, .lat = { [4] = 2, [6] = 1 } },
+		{ .name = "nap", .id = 5, .calls = 1, .lat_sum_us = 20000, .lat = { [15] = 1 } } } };
+	struct spk_status_node n = { .name = "n1", .n_gpus = 8, .free_gpus = 6 };
+	struct spk_status_actor a = { .name = "hello-0", .type = "Hello", .node = "n1",
+				      .addr = "127.0.0.1:4242", .state = SPK_ACTOR_RUNNING,
+				      .pid = 99, .incarnation = 3, .n_gpus = 2, .gpus = { 0, 1 },
+				      .stats_age_ms = 250 };
+	struct spk_status_actor a2 = { .name = "hello-1", .type = "Hello", .node = "n1",
+				       .stats_age_ms = -1 };
+	struct spk_status_ticket t = { .id = 7, .slots = 2, .launched = 1, .gpus = 2 };
+	static uint8_t figures[4096];
+	spoke_buf b;
+
+	spoke_buf_init(&b, figures, sizeof(figures));
+	spk_stats_pack(&b, &st);
+	fz_seed_sel("stats", SEL_STATS, &b);
+	a.stats = figures;
+	a.stats_len = (uint32_t)b.len;
+	fz_buf(&b);
+	spk_status_begin_pack(&b, 123456);
+	spk_status_count_pack(&b, 1);
+	spk_status_node_pack(&b, &n);
+	spk_status_count_pack(&b, 2);
+	spk_status_actor_pack(&b, &a);
+	spk_status_actor_pack(&b, &a2);
+	spk_status_count_pack(&b, 1);
+	spk_status_ticket_pack(&b, &t);
+	fz_seed_sel("status", SEL_STATUS, &b);
 }
 
 static void seeds(void)
@@ -263,6 +361,7 @@ static void seeds(void)
 	fz_buf(&b);
 	spk_error_text_pack(&b, "init of hello-0 (Hello) failed: no GPU");
 	fz_seed_sel("error-text", SEL_ERROR_TEXT, &b);
+	status_seeds();
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -35,6 +35,7 @@
 #include "frame.h"
 #include "log.h"
 #include "../harness/probe.h"
+#include "client_priv.h"
 #include "proto.h"
 
 /* ---- raw frames ------------------------------------------------------- */
@@ -405,6 +406,65 @@ START_TEST(forged_exited_refused)
 	spoke_actor_close(again);
 	ck_assert_int_eq(spoke_spawn(client, "Probe", "victim", NULL, 0, &o), SPOKE_EEXIST);
 	spoke_actor_close(a);
+	spk_sync_close(&fake);
+}
+END_TEST
+
+/* The fake node sends call figures for another node's actor, claiming 999
+ * calls: refused, logged; STATUS shows the worker's own count. */
+START_TEST(forged_stats_refused)
+{
+	spoke_spawn_opts o = SPOKE_SPAWN_OPTS_INIT;
+	static struct spk_stats st, got;
+	struct spk_status *s = NULL;
+	struct spk_sync_conn fake;
+	uint8_t *raw = NULL, rep[16];
+	uint64_t calls = 0;
+	char msg[512];
+	spoke_actor *a;
+	spoke_buf b;
+	size_t n;
+
+	o.res.gpus = 1;
+	a = spawn_open("counted", &o);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "abc", 3, rep, sizeof(rep), &n, 0), 0);
+	raw_open(&fake);
+	ck_assert_int_ge(raw_register(&fake, "fake", 4, "127.0.0.1", 0, 0, msg, sizeof(msg)), 0);
+	st.n = 1;
+	snprintf(st.m[0].name, sizeof(st.m[0].name), "echo");
+	st.m[0].id = PROBE_ECHO;
+	st.m[0].calls = st.m[0].lat[3] = 999;
+	for (uint64_t id = 1; id <= 64; id++) {
+		spk_sync_begin(&fake, &b);
+		spk_stats_pack(&b, &st);
+		raw_send(&fake, &b, SPK_STATS, id);
+	}
+	raw_barrier(&fake);
+	ck_assert_msg(log_has("refused node fake's figures for actor counted of node n"),
+		      "no refusal logged");
+	/* The worker's own report comes within its period (1 s). */
+	for (int i = 0; i < 50 && calls != 3; i++) {
+		ck_assert_int_eq(spk_client_status(client, &s, &raw, 0), 0);
+		for (uint32_t k = 0; k < s->n_actors; k++) {
+			spoke_view v;
+
+			if (strcmp(s->actors[k].name, "counted") || !s->actors[k].stats_len)
+				continue;
+			spoke_view_init(&v, s->actors[k].stats, s->actors[k].stats_len);
+			ck_assert_int_eq(spk_stats_unpack(&v, &got), 0);
+			for (uint32_t m = 0; m < got.n; m++)
+				if (got.m[m].id == PROBE_ECHO)
+					calls = got.m[m].calls;
+		}
+		spk_status_free(s);
+		free(raw);
+		if (calls != 3)
+			usleep(100000);
+	}
+	ck_assert_uint_eq(calls, 3);
+	spoke_actor_close(a);
+	ck_assert_int_eq(spoke_kill(client, "counted", 0), 0);
 	spk_sync_close(&fake);
 }
 END_TEST
@@ -826,6 +886,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, refused_names_start_nothing);
 	tcase_add_test(tc, taken_name_starts_nothing);
 	tcase_add_test(tc, forged_exited_refused);
+	tcase_add_test(tc, forged_stats_refused);
 	tcase_add_test(tc, forged_start_answer_refused);
 	tcase_add_test(tc, peer_text_cannot_forge_log_lines);
 	tcase_add_test(tc, node_churn_never_fills_table);

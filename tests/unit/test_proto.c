@@ -427,6 +427,156 @@ START_TEST(test_answers_round_trip)
 }
 END_TEST
 
+
+/* STATS and the STATUS answer: what a worker and the hub pack, the hub and
+ * spoke-status decode to the same; what breaks their promises is refused. */
+static void sample_stats(struct spk_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->n = 2;
+	snprintf(st->m[0].name, sizeof(st->m[0].name), "echo");
+	st->m[0] = (struct spk_method_stats){ .name = "echo", .id = 2, .calls = 5, .errors = 1,
+					      .bytes_in = 320, .bytes_out = 256, .lat_sum_us = 77,
+					      .lat = { [3] = 4, [5] = 1 } };
+	st->m[1] = (struct spk_method_stats){ .name = "nap", .id = 5, .calls = 1,
+					      .lat_sum_us = 20100, .lat = { [15] = 1 } };
+}
+
+START_TEST(test_stats_round_trip)
+{
+	static struct spk_stats st, back;
+	static uint8_t wire[WIRE_CAP];
+	spoke_buf b;
+	spoke_view v;
+
+	sample_stats(&st);
+	spoke_buf_init(&b, wire, sizeof(wire));
+	ck_assert_int_eq(spk_stats_pack(&b, &st), 0);
+	spoke_view_init(&v, wire, b.len);
+	ck_assert_int_eq(spk_stats_unpack(&v, &back), 0);
+	ck_assert_uint_eq(spoke_view_remaining(&v), 0);
+	ck_assert_uint_eq(back.n, 2);
+	ck_assert_mem_eq(&back.m[0], &st.m[0], sizeof(st.m[0]));
+	ck_assert_mem_eq(&back.m[1], &st.m[1], sizeof(st.m[1]));
+	/* Buckets that do not add up to the calls, more errors than calls. */
+	st.m[1].calls = 2;
+	spoke_buf_init(&b, wire, sizeof(wire));
+	spk_stats_pack(&b, &st);
+	spoke_view_init(&v, wire, b.len);
+	ck_assert_int_eq(spk_stats_unpack(&v, &back), SPOKE_EPROTO);
+	sample_stats(&st);
+	st.m[0].errors = 6;
+	spoke_buf_init(&b, wire, sizeof(wire));
+	spk_stats_pack(&b, &st);
+	spoke_view_init(&v, wire, b.len);
+	ck_assert_int_eq(spk_stats_unpack(&v, &back), SPOKE_EPROTO);
+	/* More methods than counted. */
+	spoke_buf_init(&b, wire, sizeof(wire));
+	spoke_buf_put_u32(&b, SPK_STATS_METHODS + 1);
+	spoke_view_init(&v, wire, b.len);
+	ck_assert_int_eq(spk_stats_unpack(&v, &back), SPOKE_EPROTO);
+	/* Buckets. */
+	ck_assert_uint_eq(spk_lat_bucket(0), 0);
+	ck_assert_uint_eq(spk_lat_bucket(1), 0);
+	ck_assert_uint_eq(spk_lat_bucket(2), 1);
+	ck_assert_uint_eq(spk_lat_bucket(3), 2);
+	ck_assert_uint_eq(spk_lat_bucket(64), 6);
+	ck_assert_uint_eq(spk_lat_bucket(65), 7);
+	ck_assert_uint_eq(spk_lat_bucket(1u << 22), 22);
+	ck_assert_uint_eq(spk_lat_bucket((1u << 22) + 1), SPK_LAT_BUCKETS - 1);
+	ck_assert_uint_eq(spk_lat_bucket(UINT64_MAX), SPK_LAT_BUCKETS - 1);
+}
+END_TEST
+
+/* n actors, the first with figures (figures[len]). */
+static size_t pack_status(uint8_t *wire, size_t cap, uint32_t n_actors, const char *name0)
+{
+	static struct spk_stats st;
+	static uint8_t figures[4096];
+	struct spk_status_node node = { .name = "n1", .n_gpus = 8, .free_gpus = 5 };
+	struct spk_status_ticket t = { .id = 4, .slots = 2, .launched = 2, .gpus = 2 };
+	spoke_buf b, f;
+
+	sample_stats(&st);
+	spoke_buf_init(&f, figures, sizeof(figures));
+	spk_stats_pack(&f, &st);
+	spoke_buf_init(&b, wire, cap);
+	spk_status_begin_pack(&b, 65432);
+	spk_status_count_pack(&b, 1);
+	spk_status_node_pack(&b, &node);
+	spk_status_count_pack(&b, n_actors);
+	for (uint32_t i = 0; i < n_actors; i++) {
+		struct spk_status_actor a = { .type = "Probe", .node = "n1", .state = SPK_ACTOR_RUNNING,
+					      .addr = "127.0.0.1:5555", .pid = 100 + i,
+					      .incarnation = 10 + i, .n_gpus = 1, .gpus = { (int32_t)i },
+					      .stats_age_ms = -1 };
+
+		if (i)
+			snprintf(a.name, sizeof(a.name), "p-%u", i);
+		else
+			snprintf(a.name, sizeof(a.name), "%s", name0);
+		if (i == 0) {
+			a.stats = figures;
+			a.stats_len = (uint32_t)f.len;
+			a.stats_age_ms = 120;
+		}
+		spk_status_actor_pack(&b, &a);
+	}
+	spk_status_count_pack(&b, 1);
+	spk_status_ticket_pack(&b, &t);
+	ck_assert_int_eq(spoke_buf_error(&b), 0);
+	return b.len;
+}
+
+START_TEST(test_status_round_trip)
+{
+	static uint8_t wire[WIRE_CAP];
+	struct spk_status *s = NULL;
+	static struct spk_stats st;
+	spoke_view v, sv;
+	size_t len = pack_status(wire, sizeof(wire), 3, "p-0");
+
+	spoke_view_init(&v, wire, len);
+	ck_assert_int_eq(spk_status_answer_decode(&v, &s), 0);
+	ck_assert_uint_eq(s->uptime_ms, 65432);
+	ck_assert_uint_eq(s->n_nodes, 1);
+	ck_assert_str_eq(s->nodes[0].name, "n1");
+	ck_assert_uint_eq(s->nodes[0].free_gpus, 5);
+	ck_assert_uint_eq(s->n_actors, 3);
+	ck_assert_str_eq(s->actors[0].name, "p-0");
+	ck_assert_str_eq(s->actors[2].name, "p-2");
+	ck_assert_uint_eq(s->actors[2].incarnation, 12);
+	ck_assert_int_eq(s->actors[2].gpus[0], 2);
+	ck_assert_int_eq(s->actors[0].stats_age_ms, 120);
+	ck_assert_int_eq(s->actors[1].stats_age_ms, -1);
+	ck_assert_uint_eq(s->actors[1].stats_len, 0);
+	spoke_view_init(&sv, s->actors[0].stats, s->actors[0].stats_len);
+	ck_assert_int_eq(spk_stats_unpack(&sv, &st), 0);
+	ck_assert_uint_eq(st.m[0].calls, 5);
+	ck_assert_uint_eq(s->n_tickets, 1);
+	ck_assert_uint_eq(s->tickets[0].launched, 2);
+	spk_status_free(s);
+	/* Every cut is refused, with nothing handed out. */
+	for (size_t cut = 0; cut < len; cut++) {
+		spoke_view_init(&v, wire, cut);
+		s = (struct spk_status *)1;
+		ck_assert_int_eq(spk_status_answer_decode(&v, &s), SPOKE_EPROTO);
+		ck_assert_ptr_null(s);
+	}
+	/* A count the bytes cannot hold is refused before anything is allocated. */
+	len = pack_status(wire, sizeof(wire), 1, "p-0");
+	memset(wire + 8 + 4 + 14, 0xff, 4); /* the actors' count, after one node "n1" */
+	spoke_view_init(&v, wire, len);
+	ck_assert_int_eq(spk_status_answer_decode(&v, &s), SPOKE_EPROTO);
+	ck_assert_msg(strstr(spoke_errmsg(), "4294967295 actors"), "%s", spoke_errmsg());
+	/* A name with a newline. */
+	len = pack_status(wire, sizeof(wire), 2, "p\nforged");
+	spoke_view_init(&v, wire, len);
+	ck_assert_int_eq(spk_status_answer_decode(&v, &s), SPOKE_EPROTO);
+	ck_assert_ptr_null(s);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -441,6 +591,8 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_values_refused);
 	tcase_add_test(tc, test_error_text);
 	tcase_add_test(tc, test_answers_round_trip);
+	tcase_add_test(tc, test_stats_round_trip);
+	tcase_add_test(tc, test_status_round_trip);
 	suite_add_tcase(s, tc);
 	return s;
 }
