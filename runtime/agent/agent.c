@@ -45,6 +45,7 @@ struct worker {
 	uint64_t op;       /* the hub's START id, 0 once answered */
 	uint64_t start_id; /* the same, kept: it names this incarnation to the hub */
 	bool failed;       /* its start failed, and the hub was told */
+	bool stopping;     /* SIGTERM sent: the timer is the SIGKILL's */
 	struct spk_loop_conn link;
 	bool link_open;
 	ev_timer timer;
@@ -134,7 +135,9 @@ static void worker_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke
 			 spk_type_name(h->type));
 		return;
 	}
-	ev_timer_stop(ag->loop, &w->timer);
+	/* A READY that crossed our STOP leaves the SIGKILL timer running. */
+	if (!w->stopping)
+		ev_timer_stop(ag->loop, &w->timer);
 	if (h->aux < 0) {
 		spk_error_text_unpack(v, text, sizeof(text));
 		reply_hub_error(ag, w->op, h->aux, "actor %s on %s: %s", w->name, ag->node, text);
@@ -354,6 +357,7 @@ static void on_stop(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 		if (w->start_id == h->id && !strcmp(w->name, r.name)) {
 			spk_info("stopping actor %s (pid %d)", w->name, (int)w->pid);
 			kill(w->pid, SIGTERM);
+			w->stopping = true;
 			ev_timer_stop(ag->loop, &w->timer);
 			ev_timer_set(&w->timer, STOP_GRACE_S, 0.);
 			ev_timer_start(ag->loop, &w->timer);

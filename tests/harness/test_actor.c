@@ -251,3 +251,21 @@ static const spoke_actor_type slow_type = {
 };
 
 SPOKE_REGISTER_ACTOR(slow_type)
+
+/* "Stubborn": an init that ignores SIGTERM for the milliseconds of its
+ * argument (a packed string) and then comes up: a worker told to stop while
+ * it started, and ready after all, that only SIGKILL ends. */
+static int stubborn_init(void *state, spoke_view *args)
+{
+	signal(SIGTERM, SIG_IGN);
+	return slow_init(state, args);
+}
+
+static const spoke_actor_type stubborn_type = {
+	.name = "Stubborn",
+	.init = stubborn_init,
+	.methods = slow_methods,
+	.n_methods = sizeof(slow_methods) / sizeof(slow_methods[0]),
+};
+
+SPOKE_REGISTER_ACTOR(stubborn_type)

@@ -205,6 +205,53 @@ START_TEST(start_times_out_when_agent_hangs)
 }
 END_TEST
 
+/* A gang's client dies while its actor starts: the hub releases the ticket
+ * and the agent STOPs the worker, whose init ignores SIGTERM for a second
+ * and then is ready, so its READY crosses the STOP; the SIGKILL 2 s after
+ * the STOP still ends it, and its GPU is free. */
+START_TEST(stopped_while_starting_even_when_ready)
+{
+	spoke_resources res = { .gpus = 1 };
+	spoke_actor *a = NULL;
+	double t0;
+	pid_t pid;
+	int rc = SPOKE_ENOACTOR, status, i;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		spoke_ticket *t;
+		spoke_client *c;
+		uint8_t args[8];
+		spoke_buf b;
+
+		spoke_buf_init(&b, args, sizeof(args));
+		spoke_buf_put_str(&b, "1000");
+		if (cluster_client(&cl, &c) < 0 ||
+		    spoke_gang_allocate(c, 1, 1, &res, 1, &t, 0) < 0)
+			_exit(1);
+		spoke_gang_launch(c, t, 0, "Stubborn", "stubborn", args, b.len, NULL);
+		_exit(2); /* killed before */
+	}
+	/* The START went out; its init has begun ignoring SIGTERM. */
+	for (i = 0; i < 500 && rc == SPOKE_ENOACTOR && !strstr(spoke_errmsg(), "starting"); i++) {
+		usleep(10000);
+		rc = spoke_actor_open(client, "stubborn", &a, 0);
+	}
+	ck_assert_msg(rc == SPOKE_ENOACTOR, "%s (%s)", spoke_strerror(rc), spoke_errmsg());
+	usleep(500000);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status));
+	for (i = 0; i < 1000 && (cluster_children(cl.agents[0]) || cluster_children(cl.agents[1])); i++)
+		usleep(10000);
+	ck_assert_msg(cluster_children(cl.agents[0]) + cluster_children(cl.agents[1]) == 0,
+		      "a worker still runs %.0f ms after its STOP", now_ms() - t0);
+	assert_all_gpus_free();
+}
+END_TEST
+
 /* ---- non-strict gangs ---------------------------------------------------- */
 
 /* 3 gang nodes x 1 slot on two nodes, not strictly packed: the gang nodes
@@ -394,6 +441,7 @@ static Suite *hub_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, dead_actors_forgotten);
 	tcase_add_test(tc, start_times_out_when_agent_hangs);
+	tcase_add_test(tc, stopped_while_starting_even_when_ready);
 	tcase_add_test(tc, nonstrict_gang_spreads);
 	suite_add_tcase(s, tc);
 
