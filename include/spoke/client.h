@@ -60,9 +60,22 @@ typedef struct spoke_spawn_opts {
 	spoke_resources res;   /* for spoke_spawn; a gang slot brings its own */
 	int poll_us;           /* the worker's spin budget, >= 0; -1: $SPOKE_POLL_US or 0 */
 	int timeout_ms;        /* until the spawn is acknowledged, > 0; 0: client default */
+	/* Restarts (0: none).  When the worker dies without being stopped, its
+	 * agent starts it again on the same GPUs under the same name, after
+	 * restart_backoff_ms (at most 600000), up to max_restarts times (at most
+	 * 65535).  Calls in flight then fail with SPOKE_EDEAD; a handle's next
+	 * call asks the hub and reaches the new worker (waiting, within its
+	 * timeout, while the actor restarts); lookups meanwhile wait too.  Past
+	 * max_restarts the actor is dead and its GPUs free.  A first start that
+	 * fails is not retried: the spawn fails. */
+	uint32_t max_restarts;
+	uint32_t restart_backoff_ms;
 } spoke_spawn_opts;
 
-#define SPOKE_SPAWN_OPTS_INIT { NULL, NULL, { 0, 0 }, -1, 0 }
+#define SPOKE_MAX_RESTARTS 65535
+#define SPOKE_MAX_RESTART_BACKOFF_MS 600000
+
+#define SPOKE_SPAWN_OPTS_INIT { NULL, NULL, { 0, 0 }, -1, 0, 0, 0 }
 
 typedef struct spoke_slot {
 	uint32_t rank;       /* global rank in the gang, 0..n_slots-1 */

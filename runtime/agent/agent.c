@@ -5,7 +5,14 @@
  * SPAWN_INFO over that pair; the worker answers READY once its init has
  * returned and it listens; only then does the agent answer the hub.  When a
  * worker ends, EXITED names it by its START id, so that a late report can
- * never be taken for a newer actor of the same name. */
+ * never be taken for a newer actor of the same name.
+ *
+ * A START that allows restarts (spawn spec max_restarts) is kept: when its
+ * worker dies, not stopped, the agent tells the hub (EXITED with the
+ * restart's number: the GPUs stay reserved), waits the backoff, and starts
+ * it again from the same START under the same name on the same GPUs, a new
+ * incarnation (spk_incarnation); its READY goes to the hub as RESTARTED.
+ * Past the maximum, or when a restart cannot start, EXITED with 0 ends it. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -46,6 +53,12 @@ struct worker {
 	uint64_t start_id; /* the same, kept: it names this incarnation to the hub */
 	bool failed;       /* its start failed, and the hub was told */
 	bool stopping;     /* SIGTERM sent: the timer is the SIGKILL's */
+	uint8_t *start;    /* the START's payload, kept for restarts, or NULL */
+	uint32_t start_len;
+	uint32_t restarts; /* done so far: this incarnation's number */
+	uint32_t max_restarts, backoff_ms;
+	bool waiting;      /* dead, its restart after the backoff (pid 0) */
+	bool ready;        /* this incarnation sent its READY */
 	struct spk_loop_conn link;
 	bool link_open;
 	ev_timer timer;
@@ -123,21 +136,29 @@ static void worker_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke
 	struct agent *ag = w->ag;
 	struct spk_endpoint ep = { .pid = (uint32_t)w->pid, .incarnation = w->start_id };
 	struct spk_ready r;
-	char text[512];
+	char text[512], esc[SPK_ESC_CAP(sizeof(text))];
 	spoke_buf b;
 
-	if (h->type == SPK_STATS && !w->op && !w->failed) {
+	if (h->type == SPK_STATS && w->ready && !w->failed) {
 		forward_stats(w, v);
 		return;
 	}
-	if (h->type != SPK_READY || !w->op) {
+	if (h->type != SPK_READY || w->ready || w->failed || w->waiting) {
 		spk_warn("worker %s (pid %d) sent an unexpected %s", w->name, (int)w->pid,
 			 spk_type_name(h->type));
 		return;
 	}
+	w->ready = true;
 	/* A READY that crossed our STOP leaves the SIGKILL timer running. */
 	if (!w->stopping)
 		ev_timer_stop(ag->loop, &w->timer);
+	if (h->aux < 0 && !w->op) {
+		/* A restart's init failed: its exit is one more death. */
+		spk_error_text_unpack(v, text, sizeof(text));
+		spk_warn("actor %s: restart %u failed: %s", w->name, w->restarts,
+			 spk_log_escape(esc, sizeof(esc), text, strlen(text)));
+		return;
+	}
 	if (h->aux < 0) {
 		spk_error_text_unpack(v, text, sizeof(text));
 		reply_hub_error(ag, w->op, h->aux, "actor %s on %s: %s", w->name, ag->node, text);
@@ -146,8 +167,9 @@ static void worker_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke
 		return;
 	}
 	if (spk_ready_unpack(v, &r) < 0) {
-		reply_hub_error(ag, w->op, SPOKE_EPROTO, "actor %s on %s: malformed READY",
-				w->name, ag->node);
+		if (w->op)
+			reply_hub_error(ag, w->op, SPOKE_EPROTO, "actor %s on %s: malformed READY",
+					w->name, ag->node);
 		w->op = 0;
 		kill(w->pid, SIGKILL);
 		return;
@@ -155,12 +177,19 @@ static void worker_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke
 	snprintf(ep.addr, sizeof(ep.addr), strchr(ag->host, ':') ? "[%s]:%u" : "%s:%u", ag->host,
 		 r.port);
 	snprintf(ep.node, sizeof(ep.node), "%s", ag->node);
-	spk_info("actor %s ready: pid %d at %s", w->name, (int)w->pid, ep.addr);
+	ep.incarnation = spk_incarnation(w->start_id, w->restarts);
+	spk_info("actor %s ready: pid %d at %s%s", w->name, (int)w->pid, ep.addr,
+		 w->op ? "" : " (restarted)");
 	spk_loop_begin(&ag->hub, &b);
 	spk_endpoint_pack(&b, &ep);
-	spk_loop_finish(&ag->hub, &b, SPK_REPLY, w->op, 0);
+	if (w->op)
+		spk_loop_finish(&ag->hub, &b, SPK_REPLY, w->op, 0);
+	else
+		spk_loop_finish(&ag->hub, &b, SPK_RESTARTED, w->start_id, (int32_t)w->restarts);
 	w->op = 0;
 }
+
+static void restart_worker(struct worker *w);
 
 static void worker_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -168,12 +197,19 @@ static void worker_timer(struct ev_loop *loop, ev_timer *t, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (w->waiting) {
+		restart_worker(w);
+		return;
+	}
 	if (w->op) {
 		reply_hub_error(w->ag, w->op, SPOKE_ETIMEDOUT,
 				"actor %s on %s did not finish its init within %u ms", w->name,
 				w->ag->node, w->timeout_ms);
 		w->op = 0;
 		w->failed = true;
+	} else if (!w->ready && !w->stopping) {
+		spk_warn("actor %s: restart %u did not finish its init within %u ms; killing it",
+			 w->name, w->restarts, w->timeout_ms);
 	} else {
 		spk_warn("actor %s (pid %d) ignored SIGTERM; killing it", w->name, (int)w->pid);
 	}
@@ -201,31 +237,79 @@ static void free_worker(struct agent *ag, struct worker *w)
 	ev_timer_stop(ag->loop, &w->timer);
 	if (w->link_open)
 		spk_loop_close(&w->link, 0);
+	free(w->start);
 	free(w);
+}
+
+/* Tells the hub that w's actor died (why), h->aux the number of the restart
+ * that follows, 0 if none does. */
+static void send_exited(struct worker *w, const char *why, uint32_t restart)
+{
+	struct spk_exited e;
+	spoke_buf b;
+
+	memcpy(e.name, w->name, sizeof(e.name));
+	if (!restart && w->restarts)
+		snprintf(e.why, sizeof(e.why), "%.80s (after %u restarts)", why, w->restarts);
+	else
+		snprintf(e.why, sizeof(e.why), "%s", why);
+	spk_loop_begin(&w->ag->hub, &b);
+	spk_exited_pack(&b, &e);
+	spk_loop_finish(&w->ag->hub, &b, SPK_EXITED, w->start_id, (int32_t)restart);
+}
+
+/* w's actor died (why), not stopped: restarted after its backoff while it
+ * has restarts left (the hub keeps its GPUs), else gone for good. */
+static void worker_died(struct worker *w, const char *why)
+{
+	struct agent *ag = w->ag;
+
+	if (w->restarts >= w->max_restarts) {
+		if (w->max_restarts)
+			spk_warn("actor %s %s: no restarts left (%u done)", w->name, why,
+				 w->restarts);
+		else
+			spk_info("actor %s (pid %d) %s", w->name, (int)w->pid, why);
+		send_exited(w, why, 0);
+		free_worker(ag, w);
+		return;
+	}
+	w->restarts++;
+	spk_warn("actor %s (pid %d) %s: restart %u of %u in %u ms", w->name, (int)w->pid, why,
+		 w->restarts, w->max_restarts, w->backoff_ms);
+	send_exited(w, why, w->restarts);
+	if (w->link_open)
+		spk_loop_close(&w->link, 0);
+	w->pid = 0;
+	w->ready = false;
+	w->waiting = true;
+	ev_timer_stop(ag->loop, &w->timer);
+	ev_timer_set(&w->timer, w->backoff_ms / 1000.0, 0.);
+	ev_timer_start(ag->loop, &w->timer);
 }
 
 static void child_cb(struct ev_loop *loop, ev_child *c, int revents)
 {
 	struct agent *ag = c->data;
 	struct worker *w = find_worker_pid(ag, c->rpid);
-	struct spk_exited e;
-	spoke_buf b;
+	char why[128];
 
 	(void)revents;
-	if (!w)
+	if (!w || c->rpid <= 0)
 		return;
-	describe_status(e.why, sizeof(e.why), c->rstatus);
+	describe_status(why, sizeof(why), c->rstatus);
 	if (w->op)
 		reply_hub_error(ag, w->op, SPOKE_ESPAWN, "worker of actor %s on %s %s before it was ready",
-				w->name, ag->node, e.why);
-	else if (!ag->shutting_down && !w->failed) {
-		spk_info("actor %s (pid %d) %s", w->name, (int)w->pid, e.why);
-		memcpy(e.name, w->name, sizeof(e.name));
-		spk_loop_begin(&ag->hub, &b);
-		spk_exited_pack(&b, &e);
-		spk_loop_finish(&ag->hub, &b, SPK_EXITED, w->start_id, 0);
+				w->name, ag->node, why);
+	else if (!ag->shutting_down && !w->failed && !w->stopping) {
+		worker_died(w, why);
+		goto out;
+	} else if (!ag->shutting_down && !w->failed) {
+		spk_info("actor %s (pid %d) %s", w->name, (int)w->pid, why);
+		send_exited(w, why, 0);
 	}
 	free_worker(ag, w);
+out:
 	if (ag->shutting_down && !ag->workers)
 		ev_break(loop, EVBREAK_ALL);
 }
@@ -258,50 +342,31 @@ static char **worker_env(char *own[4])
 	return env;
 }
 
-static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
+/* Forks w's worker for spec (the START's, or a restart's copy) and sends it
+ * SPAWN_INFO: 0, or why not (spoke_errmsg()). */
+static int fork_worker(struct agent *ag, struct worker *w, struct spk_spawn_info *info)
 {
-	struct spk_spawn_info info; /* what the worker is told */
-	struct spk_spawn_spec *spec = &info.spec;
+	struct spk_spawn_spec *spec = &info->spec;
 	const char *program, *modules;
 	char e_gpus[32 + SPK_GPU_LIST_MAX], e_fd[32], e_actor[32 + SPOKE_ACTOR_NAME_MAX];
 	char e_node[32 + SPOKE_NODE_NAME_MAX], gpus[SPK_GPU_LIST_MAX];
 	char *own[4] = { e_gpus, e_fd, e_actor, e_node };
 	char *argv[2];
-	struct worker *w;
 	char **env;
 	spoke_buf b;
-	int sv[2];
+	int sv[2], rc;
 
-	if (spk_spawn_spec_unpack(v, spec) < 0) {
-		reply_hub_error(ag, h->id, SPOKE_EPROTO, "malformed START");
-		return;
-	}
 	program = spec->program[0] ? spec->program : ag->worker_path;
 	modules = spec->module[0] ? spec->module : ag->modules ? ag->modules : "";
-	if (strlen(modules) >= sizeof(info.modules)) {
-		reply_hub_error(ag, h->id, SPOKE_ESPAWN, "cannot start actor %s on %s: its module "
-				"list is longer than %zu bytes", spec->name, ag->node,
-				sizeof(info.modules) - 1);
-		return;
-	}
-	if (access(program, X_OK) != 0) {
-		reply_hub_error(ag, h->id, SPOKE_ESPAWN, "cannot start actor %s on %s: %s: %s",
-				spec->name, ag->node, program, strerror(errno));
-		return;
-	}
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		reply_hub_error(ag, h->id, -ENOMEM, "agent on %s out of memory", ag->node);
-		return;
-	}
-	w->ag = ag;
-	w->op = w->start_id = h->id;
-	w->timeout_ms = spec->timeout_ms ? spec->timeout_ms : SPAWN_TIMEOUT_MS;
-	snprintf(w->name, sizeof(w->name), "%s", spec->name);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-		reply_hub_error(ag, h->id, -errno, "socketpair: %s", strerror(errno));
-		goto out_free;
-	}
+	if (strlen(modules) >= sizeof(info->modules))
+		return spk_fail(SPOKE_ESPAWN, "cannot start actor %s on %s: its module list is "
+				"longer than %zu bytes", spec->name, ag->node,
+				sizeof(info->modules) - 1);
+	if (access(program, X_OK) != 0)
+		return spk_fail(SPOKE_ESPAWN, "cannot start actor %s on %s: %s: %s", spec->name,
+				ag->node, program, strerror(errno));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return spk_fail(-errno, "socketpair: %s", strerror(errno));
 	spk_gpu_list_format(gpus, sizeof(gpus), spec->gpus, spec->n_gpus);
 	snprintf(e_gpus, sizeof(e_gpus), "CUDA_VISIBLE_DEVICES=%s", gpus);
 	snprintf(e_fd, sizeof(e_fd), SPK_WORKER_FD_ENV "=%d", SPK_WORKER_FD_NUM);
@@ -314,54 +379,117 @@ static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 	free(env);
 	close(sv[1]);
 	if (w->pid < 0) {
-		reply_hub_error(ag, h->id, SPOKE_ESPAWN, "cannot fork a worker: %s",
-				strerror((int)-w->pid));
-		goto out_close;
+		rc = spk_fail(SPOKE_ESPAWN, "cannot fork a worker: %s", strerror((int)-w->pid));
+		w->pid = 0;
+		close(sv[0]);
+		return rc;
 	}
 	if (spk_loop_start(&w->link, ag->loop, sv[0], NULL, NULL, w->name, worker_frame,
-			     link_closed, w) < 0) {
-		kill(w->pid, SIGKILL);
-		reply_hub_error(ag, h->id, -ENOMEM, "agent on %s out of memory", ag->node);
-		goto out_close; /* the child is reaped by child_cb, which finds no worker */
+			   link_closed, w) < 0) {
+		kill(w->pid, SIGKILL); /* reaped by child_cb, which finds no worker */
+		w->pid = 0;
+		close(sv[0]);
+		return spk_fail(-ENOMEM, "agent on %s out of memory", ag->node);
 	}
 	w->link_open = true;
-	w->next = ag->workers;
-	ag->workers = w;
 	ev_timer_init(&w->timer, worker_timer, w->timeout_ms / 1000.0, 0.);
 	w->timer.data = w;
 	ev_timer_start(ag->loop, &w->timer);
 	spk_loop_begin(&w->link, &b);
-	memcpy(info.token, ag->token, sizeof(info.token));
-	memcpy(info.host, ag->host, sizeof(info.host));
-	snprintf(info.modules, sizeof(info.modules), "%s", modules);
-	info.incarnation = w->start_id; /* who it is in handshakes */
-	spk_spawn_info_pack(&b, &info);
+	memcpy(info->token, ag->token, sizeof(info->token));
+	memcpy(info->host, ag->host, sizeof(info->host));
+	snprintf(info->modules, sizeof(info->modules), "%s", modules);
+	/* who it is in handshakes */
+	info->incarnation = spk_incarnation(w->start_id, w->restarts);
+	spk_spawn_info_pack(&b, info);
 	spk_loop_finish(&w->link, &b, SPK_SPAWN_INFO, 0, 0);
 	spk_debug("forked worker %d for actor %s (%s)", (int)w->pid, spec->name, spec->type);
-	return;
-out_close:
-	close(sv[0]);
-out_free:
-	free(w);
+	return 0;
+}
+
+static void on_start(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
+{
+	struct spk_spawn_info info; /* what the worker is told */
+	struct spk_spawn_spec *spec = &info.spec;
+	const uint8_t *payload = v->data + v->pos;
+	uint32_t len = (uint32_t)(v->len - v->pos);
+	struct worker *w;
+	int rc;
+
+	if (spk_spawn_spec_unpack(v, spec) < 0) {
+		reply_hub_error(ag, h->id, SPOKE_EPROTO, "malformed START");
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w || (spec->max_restarts && !(w->start = malloc(len)))) {
+		free(w);
+		reply_hub_error(ag, h->id, -ENOMEM, "agent on %s out of memory", ag->node);
+		return;
+	}
+	w->ag = ag;
+	w->op = w->start_id = h->id;
+	w->timeout_ms = spec->timeout_ms ? spec->timeout_ms : SPAWN_TIMEOUT_MS;
+	w->max_restarts = spec->max_restarts;
+	w->backoff_ms = spec->restart_backoff_ms;
+	if (w->start) {
+		memcpy(w->start, payload, len);
+		w->start_len = len;
+	}
+	snprintf(w->name, sizeof(w->name), "%s", spec->name);
+	rc = fork_worker(ag, w, &info);
+	if (rc < 0) {
+		reply_hub_error(ag, h->id, rc, "%s", spoke_errmsg());
+		free(w->start);
+		free(w);
+		return;
+	}
+	w->next = ag->workers;
+	ag->workers = w;
+}
+
+/* The backoff is over: w's actor starts again from its START. */
+static void restart_worker(struct worker *w)
+{
+	struct spk_spawn_info info;
+	spoke_view v;
+	char why[160];
+
+	w->waiting = false;
+	spoke_view_init(&v, w->start, w->start_len);
+	if (spk_spawn_spec_unpack(&v, &info.spec) == 0 && fork_worker(w->ag, w, &info) == 0) {
+		spk_info("actor %s: restart %u started (pid %d)", w->name, w->restarts,
+			 (int)w->pid);
+		return;
+	}
+	snprintf(why, sizeof(why), "could not restart: %s", spoke_errmsg());
+	worker_died(w, why);
 }
 
 static void on_stop(struct agent *ag, const struct spk_hdr *h, spoke_view *v)
 {
 	struct spk_actor_ref r;
+	struct worker *w, *next;
 
 	if (spk_actor_ref_unpack(v, &r) < 0) {
 		spk_warn("malformed STOP from the hub");
 		return;
 	}
-	for (struct worker *w = ag->workers; w; w = w->next)
-		if (w->start_id == h->id && !strcmp(w->name, r.name)) {
-			spk_info("stopping actor %s (pid %d)", w->name, (int)w->pid);
-			kill(w->pid, SIGTERM);
-			w->stopping = true;
-			ev_timer_stop(ag->loop, &w->timer);
-			ev_timer_set(&w->timer, STOP_GRACE_S, 0.);
-			ev_timer_start(ag->loop, &w->timer);
+	for (w = ag->workers; w; w = next) {
+		next = w->next;
+		if (w->start_id != h->id || strcmp(w->name, r.name) != 0)
+			continue;
+		if (w->waiting) {
+			spk_info("stopping actor %s before its restart %u", w->name, w->restarts + 1);
+			free_worker(ag, w);
+			continue;
 		}
+		spk_info("stopping actor %s (pid %d)", w->name, (int)w->pid);
+		kill(w->pid, SIGTERM);
+		w->stopping = true;
+		ev_timer_stop(ag->loop, &w->timer);
+		ev_timer_set(&w->timer, STOP_GRACE_S, 0.);
+		ev_timer_start(ag->loop, &w->timer);
+	}
 }
 
 static void hub_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_view *v)
@@ -381,7 +509,8 @@ static void shutdown_timer(struct ev_loop *loop, ev_timer *t, int revents)
 
 	(void)revents;
 	for (struct worker *w = ag->workers; w; w = w->next)
-		kill(w->pid, SIGKILL);
+		if (w->pid > 0)
+			kill(w->pid, SIGKILL);
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -390,8 +519,13 @@ static void shut_down(struct agent *ag)
 	if (ag->shutting_down)
 		return;
 	ag->shutting_down = true;
-	for (struct worker *w = ag->workers; w; w = w->next)
-		kill(w->pid, SIGTERM);
+	for (struct worker *w = ag->workers, *next; w; w = next) {
+		next = w->next;
+		if (w->waiting)
+			free_worker(ag, w); /* its restart will not come */
+		else
+			kill(w->pid, SIGTERM);
+	}
 	if (!ag->workers) {
 		ev_break(ag->loop, EVBREAK_ALL);
 		return;

@@ -48,7 +48,10 @@
 #define START_GRACE_MS 500    /* past the spawn's timeout, for the agent's own answer */
 #define START_DEFAULT_MS 30000 /* a spawn that names no timeout */
 
-enum actor_state { ACTOR_STARTING, ACTOR_RUNNING };
+/* STARTING until its first READY; RESTARTING from a death its agent will
+ * restart it after (EXITED with a restart's number) to that restart's READY
+ * (RESTARTED): its GPUs stay reserved, lookups say it restarts. */
+enum actor_state { ACTOR_STARTING, ACTOR_RUNNING, ACTOR_RESTARTING };
 
 struct hub_peer;
 
@@ -59,7 +62,9 @@ struct hub_actor {
 	uint32_t node;
 	struct spk_endpoint ep;
 	struct spk_ticket *gang;  /* gang ticket it was launched in, or NULL */
-	uint64_t start_id;        /* the START that made this incarnation */
+	uint64_t start_id;        /* the START that made it (restarts keep it) */
+	uint32_t restarts;        /* how often its agent restarted it */
+	uint32_t max_restarts;    /* at most (its spawn's) */
 	uint32_t rank;            /* its slot in the gang ticket */
 	struct spk_ticket *own;   /* its own reservation (spoke_spawn), or NULL */
 	struct hub_peer *agent;   /* its node's agent */
@@ -390,6 +395,7 @@ static int start_actor(struct hub *hub, struct hub_peer *client, uint64_t req,
 	snprintf(a->name, sizeof(a->name), "%s", spec->name);
 	snprintf(a->type, sizeof(a->type), "%s", spec->type);
 	a->state = ACTOR_STARTING;
+	a->max_restarts = spec->max_restarts;
 	a->node = node;
 	a->gang = gang;
 	a->rank = g->rank;
@@ -563,6 +569,10 @@ static int named_actor(struct hub *hub, const struct spk_actor_ref *r, struct hu
 	*out = a;
 	if (a && a->state == ACTOR_RUNNING)
 		return 0;
+	if (a && a->state == ACTOR_RESTARTING)
+		return spk_fail(SPOKE_EAGAIN, "actor '%s' on %s is restarting (restart %u of %u)",
+				r->name, hub->book.nodes[a->node].name, a->restarts,
+				a->max_restarts);
 	d = a ? NULL : find_death(hub, r->name);
 	if (d)
 		return spk_fail(SPOKE_EDEAD, "actor '%s' on %s %s", r->name, d->node, d->why);
@@ -588,7 +598,7 @@ static int on_kill(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
 	struct hub_actor *a;
 	int rc = named_actor(hub, r, &a);
 
-	if (rc < 0)
+	if (rc < 0 && !(a && a->state == ACTOR_RESTARTING))
 		return rc;
 	stop_actor(hub, a, "was killed by a client");
 	spk_loop_send(&p->conn, SPK_REPLY, h->id, 0, NULL, 0);
@@ -743,8 +753,41 @@ static void on_exited(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 			 hub->book.nodes[a->node].name);
 		return;
 	}
-	if (a && !strcmp(a->name, e.name))
-		actor_dead(hub, a, e.why);
+	if (!a || strcmp(a->name, e.name) != 0)
+		return;
+	/* A death its agent restarts it after: restart h->aux of its maximum. */
+	if (h->aux > 0 && (uint32_t)h->aux <= a->max_restarts &&
+	    (uint32_t)h->aux == a->restarts + 1 && a->state == ACTOR_RUNNING) {
+		a->restarts = (uint32_t)h->aux;
+		a->state = ACTOR_RESTARTING;
+		spk_warn("actor %s on %s %s: restart %u of %u", a->name, node, e.why, a->restarts,
+			 a->max_restarts);
+		return;
+	}
+	actor_dead(hub, a, e.why);
+}
+
+/* RESTARTED from an agent: restart h->aux of the actor its START h->id
+ * made is ready at the endpoint sent; lookups find it there from now on. */
+static void on_restarted(struct hub *hub, struct hub_peer *p, const struct spk_hdr *h,
+			 spoke_view *v)
+{
+	const char *node = hub->book.nodes[p->node].name;
+	struct hub_actor *a = find_started(hub, h->id);
+	struct spk_endpoint ep;
+
+	if (!a || a->node != (uint32_t)p->node || a->state != ACTOR_RESTARTING ||
+	    h->aux != (int32_t)a->restarts || spk_endpoint_unpack(v, &ep) < 0) {
+		spk_warn("refused node %s's RESTARTED for start %llu", node,
+			 (unsigned long long)h->id);
+		return;
+	}
+	a->ep = ep;
+	snprintf(a->ep.node, sizeof(a->ep.node), "%s", node);
+	a->ep.incarnation = spk_incarnation(a->start_id, a->restarts);
+	a->state = ACTOR_RUNNING;
+	spk_info("actor %s (%s) restarted (%u of %u) on %s at %s, pid %u", a->name, a->type,
+		 a->restarts, a->max_restarts, node, a->ep.addr, a->ep.pid);
 }
 
 /* ---- the job at a glance: call figures (STATS) and STATUS ---- */
@@ -790,13 +833,14 @@ static void status_actor(struct hub *hub, const struct hub_actor *a, struct spk_
 	memcpy(o->name, a->name, sizeof(o->name));
 	memcpy(o->type, a->type, sizeof(o->type));
 	snprintf(o->node, sizeof(o->node), "%s", hub->book.nodes[a->node].name);
-	o->state = a->state == ACTOR_RUNNING ? SPK_ACTOR_RUNNING : SPK_ACTOR_STARTING;
+	o->state = a->state == ACTOR_RUNNING ? SPK_ACTOR_RUNNING
+		   : a->state == ACTOR_RESTARTING ? SPK_ACTOR_RESTARTING : SPK_ACTOR_STARTING;
 	if (a->state == ACTOR_RUNNING) {
 		snprintf(o->addr, sizeof(o->addr), "%s", a->ep.addr);
 		o->pid = a->ep.pid;
 	}
 	o->incarnation = a->start_id;
-	o->restarts = 0; /* no restarts yet */
+	o->restarts = a->restarts;
 	if (g) {
 		o->n_gpus = g->n_gpus;
 		memcpy(o->gpus, g->gpus, sizeof(o->gpus));
@@ -947,6 +991,10 @@ static void on_frame(struct spk_loop_conn *c, const struct spk_hdr *h, spoke_vie
 	}
 	if (agent && h->type == SPK_EXITED) {
 		on_exited(hub, p, h, v);
+		return;
+	}
+	if (agent && h->type == SPK_RESTARTED) {
+		on_restarted(hub, p, h, v);
 		return;
 	}
 	if (agent && h->type == SPK_STATS) {

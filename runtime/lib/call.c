@@ -8,13 +8,16 @@
  * calls run at once.  Asynchronous calls pipeline on one connection of
  * their own, which the transport keeps in order and locks.
  *
- * The handle was opened on one incarnation of its actor (the hub's id of
- * that start): every handshake names it (auth.h), so only that worker can
- * answer.  A connection that broke is not simply made again: the hub is
- * asked first whether that incarnation still runs (check_alive, which every
- * transport calls through its connection's args.check); if it died, or
- * another incarnation took the name, the call fails with SPOKE_EDEAD, and
- * so does every later connect of the handle. */
+ * The handle calls one incarnation of its actor at a time (struct target:
+ * its endpoint and the hub's id of that worker): every handshake names it
+ * (auth.h), so only that worker can answer.  A connection that broke is not
+ * simply made again: the hub is asked first whether that incarnation still
+ * runs (check_alive, which every transport calls through its connection's
+ * args.check).  If its agent restarted it (spoke_spawn_opts.max_restarts:
+ * the same start, a later restart), the handle adopts the new worker and
+ * the call is made again on a connection to it (MOVED); if it died, or
+ * another actor took the name, the call fails with SPOKE_EDEAD, and so does
+ * every later connect of the handle. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -39,16 +42,40 @@
  * it tries the next one. */
 #define AUTO_TRY_MS 3000
 
+/* What check_alive returns for a connection made for an incarnation the
+ * actor has since restarted from: the call is made again (once) on a
+ * connection to the new one.  Never returned to a caller. */
+#define MOVED (-ESTALE)
+
+/* A connection broke but the hub says its worker runs: ask again this
+ * often, this many times, before connecting anew (its death may not have
+ * reached the hub yet). */
+#define SETTLE_MS 10
+#define SETTLE_TRIES 20
+
+/* One incarnation of the actor: where its worker listens, and who it is in
+ * handshakes.  A restart adds one; all stay until the handle closes (the
+ * connections made for one point into it). */
+struct target {
+	spoke_actor *a;
+	struct spk_endpoint ep;
+	char ident[SPK_IDENT_MAX];
+	atomic_int suspect; /* a call to it failed SPOKE_EDEAD: ask the hub first */
+	struct target *older;
+};
+
 struct pool_slot {
 	atomic_int busy; /* 0 free, 1 a call runs, 2 a stream holds it between reads */
-	struct spk_conn *conn; /* set once, by the thread that claimed the slot */
+	struct spk_conn *conn; /* set by the thread that claimed the slot */
+	struct target *made_for; /* the incarnation conn reaches */
 };
 
 struct spoke_actor {
 	spoke_client *client;
 	char name[SPOKE_ACTOR_NAME_MAX];
-	struct spk_endpoint ep;
-	char ident[SPK_IDENT_MAX]; /* its worker's, in handshakes */
+	struct target first;           /* the incarnation it was opened on */
+	struct target *_Atomic cur;    /* the one calls go to now */
+	pthread_mutex_t move_lock;     /* guards adopting another */
 	const struct spk_transport *t;
 	atomic_int broke; /* a connection broke: connects ask the hub first */
 	atomic_int dead;  /* the hub said that incarnation is gone */
@@ -56,18 +83,52 @@ struct spoke_actor {
 	struct pool_slot pool[POOL_MAX];
 	pthread_mutex_t async_lock; /* guards async's making */
 	struct spk_conn *async;     /* asynchronous calls pipeline here */
+	struct target *async_for;   /* the incarnation it reaches */
 	pthread_mutex_t stream_lock; /* guards streams and their slots' busy 1 <-> 2 */
 	struct spoke_stream *streams; /* those that hold a connection */
 };
 
 static __thread unsigned slot_hint;
 
-/* Before a broken connection is replaced: asks the hub whether the
- * incarnation this handle was opened on still runs.  0 if it does; else
- * SPOKE_EDEAD (remembered: it never comes back), or the error that kept
- * the hub from answering (SPOKE_EHUB, SPOKE_ECLOSED...), never a blind
- * reconnect to the old address. */
-static int check_alive(spoke_actor *a, int64_t deadline)
+/* The incarnation calls go to now. */
+static struct target *current(spoke_actor *a)
+{
+	return atomic_load_explicit(&a->cur, memory_order_acquire);
+}
+
+/* The hub says that the actor t is an incarnation of restarted (same
+ * start, a later restart: ep): calls go there from now on.  MOVED, or
+ * -ENOMEM. */
+static int adopt(spoke_actor *a, struct target *t, const struct spk_endpoint *ep)
+{
+	struct target *n;
+
+	pthread_mutex_lock(&a->move_lock);
+	if (current(a) == t) {
+		n = calloc(1, sizeof(*n)); /* once per restart */
+		if (!n) {
+			pthread_mutex_unlock(&a->move_lock);
+			return spk_fail(-ENOMEM, "actor %s: out of memory", a->name);
+		}
+		n->a = a;
+		n->ep = *ep;
+		spk_ident_actor(n->ident, a->name, ep->incarnation);
+		n->older = t;
+		atomic_store_explicit(&a->cur, n, memory_order_release);
+		spk_info("actor %s was restarted (restart %u): now at %s, pid %u", a->name,
+			 (unsigned)(ep->incarnation >> 48), ep->addr, ep->pid);
+	}
+	pthread_mutex_unlock(&a->move_lock);
+	return MOVED;
+}
+
+/* Before a broken connection to incarnation t is replaced: asks the hub
+ * whether t still runs.  0 if it does; MOVED if the actor was restarted
+ * (adopted: the caller calls again on a connection to the new worker);
+ * else SPOKE_EDEAD (remembered: it never comes back), or the error that
+ * kept the hub from answering (SPOKE_EHUB, SPOKE_ECLOSED, SPOKE_ETIMEDOUT
+ * while it restarts...), never a blind reconnect to the old address. */
+static int check_alive(spoke_actor *a, struct target *t, int64_t deadline)
 {
 	struct spk_endpoint ep;
 	char why[256];
@@ -76,54 +137,123 @@ static int check_alive(spoke_actor *a, int64_t deadline)
 	if (atomic_load(&a->dead))
 		return spk_fail(SPOKE_EDEAD, "actor %s: the worker this handle was opened on "
 				"(incarnation %llu) is gone; open a new handle", a->name,
-				(unsigned long long)a->ep.incarnation);
-	rc = spk_client_lookup(a->client, a->name, &ep, spk_ms_left(deadline));
-	if (rc == 0 && ep.incarnation == a->ep.incarnation)
+				(unsigned long long)t->ep.incarnation);
+	if (current(a) != t)
+		return MOVED;
+	/* The connection broke: when its worker died, its agent tells the
+	 * hub within milliseconds, and we may have asked before that. */
+	for (int i = 0;; i++) {
+		rc = spk_client_lookup(a->client, a->name, &ep, spk_ms_left(deadline));
+		if (rc < 0 || ep.incarnation != t->ep.incarnation || i == SETTLE_TRIES ||
+		    spk_ms_left(deadline) <= SETTLE_MS)
+			break;
+		usleep(SETTLE_MS * 1000);
+	}
+	if (rc == 0 && ep.incarnation == t->ep.incarnation)
 		return 0;
+	if (rc == 0 && (ep.incarnation & SPK_INCARNATION_START_MASK) ==
+			       (t->ep.incarnation & SPK_INCARNATION_START_MASK) &&
+	    ep.incarnation > t->ep.incarnation)
+		return adopt(a, t, &ep);
 	if (rc < 0 && rc != SPOKE_EDEAD && rc != SPOKE_ENOACTOR)
 		return rc;
 	atomic_store(&a->dead, 1);
 	if (rc == 0)
-		return spk_fail(SPOKE_EDEAD, "actor %s was restarted (incarnation %llu, this handle's "
-				"was %llu): open a new handle", a->name,
+		return spk_fail(SPOKE_EDEAD, "actor %s was started anew (incarnation %llu, this "
+				"handle's was %llu): open a new handle", a->name,
 				(unsigned long long)ep.incarnation,
-				(unsigned long long)a->ep.incarnation);
+				(unsigned long long)t->ep.incarnation);
 	snprintf(why, sizeof(why), "%s", spoke_errmsg());
 	return spk_fail(SPOKE_EDEAD, "%s (the hub's answer before reconnecting)", why);
 }
 
-/* transport.h's args.check: a connection of the handle broke. */
+/* transport.h's args.check: a connection to incarnation arg broke. */
 static int conn_check(void *arg, int64_t deadline)
 {
-	spoke_actor *a = arg;
+	struct target *t = arg;
 
-	atomic_store(&a->broke, 1);
-	return check_alive(a, deadline);
+	atomic_store(&t->a->broke, 1);
+	return check_alive(t->a, t, deadline);
+}
+
+/* Before a call on a connection made for incarnation t: 0 if calls go
+ * there still; MOVED if the actor was restarted from it (the connection is
+ * to be closed); or the hub's word that it is gone (SPOKE_EDEAD).  The hub
+ * is asked only once a call to t failed SPOKE_EDEAD (t->suspect): the
+ * failure found the worker gone, and the handle's other connections to it
+ * do not know yet. */
+static int still_current(spoke_actor *a, struct target *t, int64_t deadline)
+{
+	int rc;
+
+	if (t != current(a))
+		return MOVED;
+	if (!atomic_load_explicit(&t->suspect, memory_order_relaxed))
+		return 0;
+	rc = check_alive(a, t, deadline);
+	if (rc == 0)
+		atomic_store(&t->suspect, 0);
+	return rc;
+}
+
+/* A call on a connection made for t ended with rc: SPOKE_EDEAD makes t
+ * suspect (still_current); rc is returned. */
+static int note(struct target *t, int rc)
+{
+	if (rc == SPOKE_EDEAD && t)
+		atomic_store(&t->suspect, 1);
+	return rc;
+}
+
+/* A call's rc: MOVED the first time means call again (true); a second time
+ * (restarted twice within one call), SPOKE_EDEAD. */
+static bool again(spoke_actor *a, int *rc, int *tries)
+{
+	if (*rc != MOVED)
+		return false;
+	if ((*tries)++ == 0)
+		return true;
+	*rc = spk_fail(SPOKE_EDEAD, "actor %s was restarted again during the call", a->name);
+	return false;
 }
 
 /* Connects over t; once any connection of the handle broke, only after the
  * hub said that its worker still runs. */
-static int connect_conn(spoke_actor *a, const struct spk_transport *t, struct spk_conn **out,
-			int64_t deadline)
+static int connect_to(spoke_actor *a, struct target *tg, const struct spk_transport *t,
+		      struct spk_conn **out, int64_t deadline)
 {
 	struct spk_conn_args args = {
 		.name = a->name,
-		.addr = a->ep.addr,
+		.addr = tg->ep.addr,
 		.token = a->client->token,
-		.ident = a->ident,
-		.pid = a->ep.pid,
+		.ident = tg->ident,
+		.pid = tg->ep.pid,
 		.poll_us = atomic_load(&a->poll_us),
 		.timeout_ms = a->client->timeout_ms,
 		.check = conn_check,
-		.check_arg = a,
+		.check_arg = tg,
 	};
-	int rc = atomic_load(&a->broke) ? check_alive(a, deadline) : 0;
+	int rc = atomic_load(&a->broke) ? check_alive(a, tg, deadline) : 0;
 
 	if (rc == 0)
 		rc = t->connect(out, &args, deadline);
 	if (rc == -ECONNREFUSED || rc == -ECONNRESET)
 		return spk_fail(SPOKE_EDEAD, "actor %s at %s does not answer (%s)", a->name,
-				a->ep.addr, strerror(-rc));
+				tg->ep.addr, strerror(-rc));
+	return rc;
+}
+
+/* A connection over t to the incarnation calls go to now (*made_for); a
+ * restart found on the way (MOVED) is followed once. */
+static int connect_conn(spoke_actor *a, const struct spk_transport *t, struct spk_conn **out,
+			struct target **made_for, int64_t deadline)
+{
+	int rc, tries = 0;
+
+	do {
+		*made_for = current(a);
+		rc = connect_to(a, *made_for, t, out, deadline);
+	} while (again(a, &rc, &tries));
 	return rc;
 }
 
@@ -138,10 +268,21 @@ static int acquire(spoke_actor *a, struct pool_slot **out, int64_t deadline)
 		if (!atomic_compare_exchange_strong(&s->busy, &expected, 1))
 			continue;
 		slot_hint = idx;
+		rc = s->conn ? still_current(a, s->made_for, deadline) : 0;
+		if (rc == MOVED) {
+			/* Made for an incarnation the actor restarted from. */
+			struct spk_conn *old = s->conn;
+
+			__atomic_store_n(&s->conn, NULL, __ATOMIC_RELEASE);
+			a->t->close(old);
+		} else if (rc < 0) {
+			atomic_store(&s->busy, 0);
+			return rc;
+		}
 		if (!s->conn) {
 			struct spk_conn *c = NULL;
 
-			rc = connect_conn(a, a->t, &c, deadline);
+			rc = connect_conn(a, a->t, &c, &s->made_for, deadline);
 			if (rc < 0) {
 				atomic_store(&s->busy, 0);
 				return rc;
@@ -180,7 +321,8 @@ static void log_choice(spoke_actor *a, struct spk_conn *c, int level, const char
 	char what[128];
 
 	a->t->describe(c, what, sizeof(what));
-	spk_log(level, "actor %s at %s: transport %s (%s%s%s)", a->name, a->ep.addr, a->t->name,
+	spk_log(level, "actor %s at %s: transport %s (%s%s%s)", a->name, current(a)->ep.addr,
+		a->t->name,
 		what, why[0] ? "; " : "", why);
 }
 
@@ -189,7 +331,8 @@ static void log_choice(spoke_actor *a, struct spk_conn *c, int level, const char
  * once. */
 static int choose_transport(spoke_actor *a, int64_t deadline)
 {
-	struct spk_conn_args probe = { .name = a->name, .addr = a->ep.addr, .pid = a->ep.pid };
+	struct target *tg = current(a);
+	struct spk_conn_args probe = { .name = a->name, .addr = tg->ep.addr, .pid = tg->ep.pid };
 	struct spk_transport_choice want;
 	int level = SPK_LOG_INFO, rc;
 	char why[768] = "", one[256];
@@ -200,7 +343,7 @@ static int choose_transport(spoke_actor *a, int64_t deadline)
 		return rc;
 	if (want.insist) {
 		a->t = want.t[0];
-		rc = connect_conn(a, a->t, &a->pool[0].conn, deadline);
+		rc = connect_conn(a, a->t, &a->pool[0].conn, &a->pool[0].made_for, deadline);
 		if (rc == 0) {
 			log_choice(a, a->pool[0].conn, SPK_LOG_INFO, "");
 			return 0;
@@ -210,7 +353,7 @@ static int choose_transport(spoke_actor *a, int64_t deadline)
 		snprintf(one, sizeof(one), "%s",
 			 spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
 		return spk_fail(spk_transport_unavailable(a->t),
-				"actor %s at %s: SPOKE_TRANSPORT=%s, but %s", a->name, a->ep.addr,
+				"actor %s at %s: SPOKE_TRANSPORT=%s, but %s", a->name, tg->ep.addr,
 				a->t->name, one);
 	}
 	for (unsigned i = 0; i < want.n; i++) {
@@ -220,7 +363,7 @@ static int choose_transport(spoke_actor *a, int64_t deadline)
 		a->t = want.t[i];
 		rc = a->t->usable(&probe);
 		if (rc == 0) {
-			rc = connect_conn(a, a->t, &a->pool[0].conn,
+			rc = connect_conn(a, a->t, &a->pool[0].conn, &a->pool[0].made_for,
 					  !last && try_until < deadline ? try_until : deadline);
 			if (rc == 0 || rc == SPOKE_EDEAD || rc == SPOKE_EAUTH)
 				break;
@@ -236,7 +379,7 @@ static int choose_transport(spoke_actor *a, int64_t deadline)
 		return rc;
 	if (rc < 0) /* the last of the list did not come up either */
 		return spk_fail(spk_transport_unavailable(a->t), "actor %s at %s: no transport of "
-				"SPOKE_TRANSPORT came up (%s)", a->name, a->ep.addr, why);
+				"SPOKE_TRANSPORT came up (%s)", a->name, tg->ep.addr, why);
 	spk_errmsg_clear();
 	log_choice(a, a->pool[0].conn, level, why);
 	return 0;
@@ -264,12 +407,14 @@ int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int t
 	a->client = c;
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	atomic_init(&a->poll_us, c->poll_us);
-	rc = spk_client_lookup(c, name, &a->ep, spk_ms_left(deadline));
+	a->first.a = a;
+	atomic_init(&a->cur, &a->first);
+	rc = spk_client_lookup(c, name, &a->first.ep, spk_ms_left(deadline));
 	if (rc < 0)
 		goto out_free;
-	spk_ident_actor(a->ident, name, a->ep.incarnation);
+	spk_ident_actor(a->first.ident, name, a->first.ep.incarnation);
 	/* An actor's call to itself would wait for the method making it. */
-	if (self && strcmp(self, name) == 0 && a->ep.pid == (uint32_t)getpid()) {
+	if (self && strcmp(self, name) == 0 && a->first.ep.pid == (uint32_t)getpid()) {
 		rc = spk_fail(SPOKE_ESELF, "actor %s cannot call itself: its worker runs one method "
 			      "at a time, so the call would wait for the method that makes it", name);
 		goto out_free;
@@ -280,6 +425,7 @@ int spoke_actor_open(spoke_client *c, const char *name, spoke_actor **out, int t
 		goto out_free;
 	pthread_mutex_init(&a->async_lock, NULL);
 	pthread_mutex_init(&a->stream_lock, NULL);
+	pthread_mutex_init(&a->move_lock, NULL);
 	*out = a;
 	return spk_api_ret(0);
 out_free:
@@ -297,6 +443,7 @@ int spoke_actor_use_transport(spoke_actor *a, const char *name, int timeout_ms)
 {
 	const struct spk_transport *t;
 	struct spk_conn *c = NULL;
+	struct target *made_for;
 	int64_t deadline;
 	char why[512];
 	int rc;
@@ -311,20 +458,21 @@ int spoke_actor_use_transport(spoke_actor *a, const char *name, int timeout_ms)
 	if (t == a->t)
 		return spk_api_ret(0);
 	deadline = spk_client_deadline(a->client, timeout_ms);
-	rc = connect_conn(a, t, &c, deadline);
+	rc = connect_conn(a, t, &c, &made_for, deadline);
 	if (rc < 0) {
 		if (rc == SPOKE_EDEAD || rc == SPOKE_EAUTH)
 			return spk_api_ret(rc);
 		snprintf(why, sizeof(why), "%s",
 			 spoke_errmsg()[0] ? spoke_errmsg() : spoke_strerror(rc));
 		return spk_api_ret(spk_fail(spk_transport_unavailable(t), "actor %s at %s: %s",
-					    a->name, a->ep.addr, why));
+					    a->name, made_for->ep.addr, why));
 	}
 	/* The asynchronous calls in flight end with SPOKE_ECLOSED. */
 	pthread_mutex_lock(&a->async_lock);
 	close_conns(a);
 	a->t = t;
 	a->pool[0].conn = c;
+	a->pool[0].made_for = made_for;
 	pthread_mutex_unlock(&a->async_lock);
 	log_choice(a, c, SPK_LOG_INFO, "");
 	return spk_api_ret(0);
@@ -443,13 +591,17 @@ int spoke_call_mr(spoke_actor *a, uint32_t method, const spoke_mr *req, size_t r
 	if (a->t->call_mr && mr_of(a, req) && mr_of(a, rep)) {
 		int64_t deadline = spk_client_deadline(a->client, timeout_ms);
 		struct pool_slot *s;
-		int rc = acquire(a, &s, deadline);
+		int rc, tries = 0;
 
-		if (rc < 0)
-			return spk_api_ret(rc);
-		rc = a->t->call_mr(s->conn, method, req, req_off, req_len, rep, rep_off, cap,
-				   reply_len, deadline);
-		release(s);
+		do {
+			rc = acquire(a, &s, deadline);
+			if (rc < 0)
+				break;
+			rc = note(s->made_for,
+				  a->t->call_mr(s->conn, method, req, req_off, req_len, rep,
+						rep_off, cap, reply_len, deadline));
+			release(s);
+		} while (again(a, &rc, &tries));
 		return spk_api_ret(rc);
 	}
 	return spoke_call(a, method, req ? (const uint8_t *)req->addr + req_off : NULL, req_len,
@@ -478,18 +630,21 @@ int spoke_call(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
 {
 	int64_t deadline;
 	struct pool_slot *s;
-	int rc;
+	int rc, tries = 0;
 
 	spk_api_enter();
 	rc = check_call(__func__, a, req, req_len, reply, cap);
 	if (rc < 0)
 		return spk_api_ret(rc);
 	deadline = spk_client_deadline(a->client, timeout_ms);
-	rc = acquire(a, &s, deadline);
-	if (rc < 0)
-		return spk_api_ret(rc);
-	rc = a->t->call(s->conn, method, req, req_len, reply, cap, reply_len, deadline);
-	release(s);
+	do {
+		rc = acquire(a, &s, deadline);
+		if (rc < 0)
+			break;
+		rc = note(s->made_for, a->t->call(s->conn, method, req, req_len, reply, cap,
+						  reply_len, deadline));
+		release(s);
+	} while (again(a, &rc, &tries));
 	return spk_api_ret(rc);
 }
 
@@ -498,7 +653,7 @@ int spoke_call_obj(spoke_actor *a, uint32_t method, const spoke_serializer *req_
 {
 	int64_t deadline;
 	struct pool_slot *s;
-	int rc;
+	int rc, tries = 0;
 
 	spk_api_enter();
 	if (!a)
@@ -508,11 +663,14 @@ int spoke_call_obj(spoke_actor *a, uint32_t method, const spoke_serializer *req_
 	if (rep_ser && !rep_ser->unpack)
 		return spk_api_ret(spk_api_null(__func__, "rep_ser->unpack"));
 	deadline = spk_client_deadline(a->client, timeout_ms);
-	rc = acquire(a, &s, deadline);
-	if (rc < 0)
-		return spk_api_ret(rc);
-	rc = a->t->call_obj(s->conn, method, req_ser, req, rep_ser, rep, deadline);
-	release(s);
+	do {
+		rc = acquire(a, &s, deadline);
+		if (rc < 0)
+			break;
+		rc = note(s->made_for,
+			  a->t->call_obj(s->conn, method, req_ser, req, rep_ser, rep, deadline));
+		release(s);
+	} while (again(a, &rc, &tries));
 	return spk_api_ret(rc);
 }
 
@@ -523,14 +681,27 @@ static int async_conn(spoke_actor *a, struct spk_conn **out, int64_t deadline)
 {
 	int rc = 0;
 
-	*out = __atomic_load_n(&a->async, __ATOMIC_ACQUIRE); /* made once: no lock after */
-	if (*out)
-		return 0;
+	/* Made once per incarnation: no lock after. */
+	*out = __atomic_load_n(&a->async, __ATOMIC_ACQUIRE);
+	if (*out) {
+		rc = still_current(a, __atomic_load_n(&a->async_for, __ATOMIC_ACQUIRE), deadline);
+		if (rc != MOVED)
+			return rc;
+		rc = 0;
+	}
 	pthread_mutex_lock(&a->async_lock);
+	if (a->async && a->async_for != current(a)) {
+		/* Made for an incarnation the actor restarted from: it broke,
+		 * which completed its futures. */
+		a->t->close(a->async);
+		__atomic_store_n(&a->async, NULL, __ATOMIC_RELEASE);
+	}
 	if (!a->async) {
 		struct spk_conn *c = NULL;
+		struct target *made_for;
 
-		rc = connect_conn(a, a->t, &c, deadline);
+		rc = connect_conn(a, a->t, &c, &made_for, deadline);
+		__atomic_store_n(&a->async_for, made_for, __ATOMIC_RELEASE);
 		__atomic_store_n(&a->async, c, __ATOMIC_RELEASE);
 	}
 	*out = a->async;
@@ -543,7 +714,7 @@ int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t re
 {
 	struct spk_conn *c = NULL;
 	int64_t deadline;
-	int rc;
+	int rc, tries = 0;
 
 	spk_api_enter();
 	if (!f)
@@ -553,17 +724,18 @@ int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t re
 		return spk_api_ret(spk_fail(SPOKE_EINVAL, "actor %s: this future is still in "
 					    "flight; wait for it before starting another call on it",
 					    a->name));
-	memset(f, 0, sizeof(*f));
-	f->reply_ = reply;
-	f->cap_ = cap;
-	f->actor_ = a;
 	rc = check_call(__func__, a, req, req_len, reply, cap);
-	if (rc == 0) {
-		deadline = spk_client_deadline(a->client, 0);
-		rc = async_conn(a, &c, deadline);
+	deadline = rc == 0 ? spk_client_deadline(a->client, 0) : 0;
+	do {
+		memset(f, 0, sizeof(*f));
+		f->reply_ = reply;
+		f->cap_ = cap;
+		f->actor_ = a;
+		if (rc == 0 || rc == MOVED)
+			rc = async_conn(a, &c, deadline);
 		if (rc == 0)
 			rc = a->t->call_async(c, method, req, req_len, reply, cap, f, deadline);
-	}
+	} while (again(a, &rc, &tries));
 	if (rc < 0 && !f->done_) /* else a broken connection completed it */
 		spk_future_complete(f, rc);
 	return spk_api_ret(rc);
@@ -612,7 +784,8 @@ int spoke_future_wait(spoke_future *f, int timeout_ms)
 	if (!c)
 		return spk_api_ret(spk_fail(SPOKE_EINVAL, "the future was never started"));
 	deadline = spk_client_deadline(a->client, timeout_ms);
-	return spk_api_ret(a->t->future_wait(c, f, deadline));
+	return spk_api_ret(note(__atomic_load_n(&a->async_for, __ATOMIC_ACQUIRE),
+				a->t->future_wait(c, f, deadline)));
 }
 
 /* ---- streams ----
@@ -660,7 +833,7 @@ int spoke_call_stream(spoke_actor *a, uint32_t method, const void *req, size_t r
 {
 	spoke_stream *s;
 	int64_t deadline;
-	int rc;
+	int rc, tries = 0;
 
 	spk_api_enter();
 	if (!out)
@@ -677,12 +850,14 @@ int spoke_call_stream(spoke_actor *a, uint32_t method, const void *req, size_t r
 		return spk_api_ret(spk_fail(-ENOMEM, "%s: out of memory", __func__));
 	s->a = a;
 	deadline = spk_client_deadline(a->client, timeout_ms);
-	rc = acquire(a, &s->slot, deadline);
-	if (rc == 0) {
-		rc = a->t->stream_start(s->slot->conn, method, req, req_len, deadline);
-		if (rc < 0)
-			release(s->slot);
-	}
+	do {
+		rc = acquire(a, &s->slot, deadline);
+		if (rc == 0) {
+			rc = a->t->stream_start(s->slot->conn, method, req, req_len, deadline);
+			if (rc < 0)
+				release(s->slot);
+		}
+	} while (again(a, &rc, &tries));
 	if (rc < 0) {
 		free(s);
 		return spk_api_ret(rc);
@@ -721,8 +896,8 @@ int spoke_stream_next(spoke_stream *s, void *buf, size_t cap, size_t *len, int t
 	}
 	atomic_store(&s->slot->busy, 1); /* a close of the handle waits for this read */
 	pthread_mutex_unlock(&a->stream_lock);
-	rc = a->t->stream_next(s->slot->conn, buf, cap, &n,
-			       spk_client_deadline(a->client, timeout_ms));
+	rc = note(s->slot->made_for, a->t->stream_next(s->slot->conn, buf, cap, &n,
+						       spk_client_deadline(a->client, timeout_ms)));
 	*len = n;
 	pthread_mutex_lock(&a->stream_lock);
 	if (s->cancel) { /* spoke_stream_cancel came during the read */
@@ -831,6 +1006,11 @@ void spoke_actor_close(spoke_actor *a)
 	pthread_mutex_unlock(&a->async_lock);
 	pthread_mutex_destroy(&a->async_lock);
 	pthread_mutex_destroy(&a->stream_lock);
+	pthread_mutex_destroy(&a->move_lock);
+	for (struct target *t = current(a), *older; t != &a->first; t = older) {
+		older = t->older;
+		free(t);
+	}
 	spk_client_drop(a->client);
 	free(a);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <spoke/errors.h>
 
@@ -205,6 +206,9 @@ static int hub_roundtrip(spoke_client *c, spoke_buf *b, uint8_t type, int64_t de
 	return h.aux;
 }
 
+/* How often a lookup asks again while its actor restarts. */
+#define RESTART_POLL_MS 10
+
 /* An actor's or type's name, as the hub takes it. */
 static int check_name(const char *what, const char *s, size_t max)
 {
@@ -224,6 +228,12 @@ static int check_opts(const spoke_spawn_opts *o)
 		return spk_fail(SPOKE_EINVAL, "spoke_spawn_opts.poll_us=%d: expected -1 (the "
 				"worker's default) or a number of microseconds, 0 or more",
 				o->poll_us);
+	if (o && o->max_restarts > SPOKE_MAX_RESTARTS)
+		return spk_fail(SPOKE_EINVAL, "spoke_spawn_opts.max_restarts=%u: at most %u",
+				o->max_restarts, SPOKE_MAX_RESTARTS);
+	if (o && o->restart_backoff_ms > SPOKE_MAX_RESTART_BACKOFF_MS)
+		return spk_fail(SPOKE_EINVAL, "spoke_spawn_opts.restart_backoff_ms=%u: at most %u",
+				o->restart_backoff_ms, SPOKE_MAX_RESTART_BACKOFF_MS);
 	return 0;
 }
 
@@ -266,6 +276,8 @@ static int spec_from(const char *func, bool gang, spoke_client *c, struct spk_sp
 	if (o && !gang)
 		s->res = o->res; /* a gang slot brings its own */
 	s->timeout_ms = (uint32_t)(o && o->timeout_ms > 0 ? o->timeout_ms : c->timeout_ms);
+	s->max_restarts = o ? o->max_restarts : 0;
+	s->restart_backoff_ms = o ? o->restart_backoff_ms : 0;
 	return spk_spawn_spec_check(s);
 }
 
@@ -524,11 +536,27 @@ int spoke_nodes(spoke_client *c, spoke_node_info *out, size_t cap, int timeout_m
 	return spk_api_ret(rc);
 }
 
-/* Asks the hub where actor `name` listens (used by spoke_actor_open). */
+/* Asks the hub where actor `name` listens (used by spoke_actor_open and a
+ * handle whose connection broke); while the actor restarts, asks again
+ * every RESTART_POLL_MS until the timeout. */
 int spk_client_lookup(spoke_client *c, const char *name, struct spk_endpoint *ep,
 		      int timeout_ms)
 {
-	return named_request(c, SPK_LOOKUP, name, ep, timeout_ms);
+	int64_t deadline = spk_client_deadline(c, timeout_ms);
+	char why[256];
+	int rc;
+
+	for (;;) {
+		rc = named_request(c, SPK_LOOKUP, name, ep, timeout_ms);
+		if (rc != SPOKE_EAGAIN)
+			return rc;
+		timeout_ms = spk_ms_left(deadline) - RESTART_POLL_MS;
+		if (timeout_ms <= 0)
+			break;
+		usleep(RESTART_POLL_MS * 1000);
+	}
+	snprintf(why, sizeof(why), "%s", spoke_errmsg());
+	return spk_fail(SPOKE_ETIMEDOUT, "%s, still when the timeout expired", why);
 }
 
 /* STATUS (spoke-status): the hub's answer, copied into *raw (malloc'd) and

@@ -152,7 +152,7 @@ const char *spk_type_name(uint8_t type)
 		"EXITED", "SPAWN_INFO", "READY", "NODES",
 		/* the transports' own messages (frame.h) */
 		"TRANSPORT_19", "TRANSPORT_20", "TRANSPORT_21", "TRANSPORT_22", "TRANSPORT_23",
-		"TRANSPORT_24", "CHUNK", "CANCEL", "STATS", "STATUS",
+		"TRANSPORT_24", "CHUNK", "CANCEL", "STATS", "STATUS", "RESTARTED",
 	};
 
 	return type <= SPK_TYPE_MAX_ ? names[type] : "?";

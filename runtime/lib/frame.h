@@ -58,7 +58,9 @@ enum spk_type {
 	SPK_STATS = 27,  /* worker -> agent, agent -> hub (id: the START's): the
 			    worker's call figures (proto.h spk_stats) */
 	SPK_STATUS = 28, /* client -> hub: the job at a glance (spoke-status) */
-	SPK_TYPE_MAX_ = 28,
+	SPK_RESTARTED = 29, /* agent -> hub (id: the START's, aux: the restart's
+			       number): a restarted worker is ready, its endpoint */
+	SPK_TYPE_MAX_ = 29,
 };
 
 /* A CALL's own flags, on every transport. */

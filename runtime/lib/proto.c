@@ -46,6 +46,8 @@ int spk_spawn_spec_pack(spoke_buf *b, const struct spk_spawn_spec *s)
 	spoke_buf_put_u32(b, s->res.cpus);
 	spoke_buf_put_i32(b, s->poll_us);
 	spoke_buf_put_u32(b, s->timeout_ms);
+	spoke_buf_put_u32(b, s->max_restarts);
+	spoke_buf_put_u32(b, s->restart_backoff_ms);
 	return put_gpus(b, s->gpus, s->n_gpus);
 }
 
@@ -63,6 +65,8 @@ int spk_spawn_spec_unpack(spoke_view *v, struct spk_spawn_spec *s)
 	spoke_view_get_u32(v, &s->res.cpus);
 	spoke_view_get_i32(v, &s->poll_us);
 	spoke_view_get_u32(v, &s->timeout_ms);
+	spoke_view_get_u32(v, &s->max_restarts);
+	spoke_view_get_u32(v, &s->restart_backoff_ms);
 	return get_gpus(v, s->gpus, SPOKE_MAX_SLOT_GPUS, &s->n_gpus);
 }
 
@@ -140,6 +144,11 @@ int spk_spawn_spec_check(const struct spk_spawn_spec *s)
 	if (s->res.gpus > SPOKE_MAX_SLOT_GPUS)
 		return spk_fail(SPOKE_EINVAL, "%u GPUs per actor asked; at most %d", s->res.gpus,
 				SPOKE_MAX_SLOT_GPUS);
+	if (s->max_restarts > SPOKE_MAX_RESTARTS ||
+	    s->restart_backoff_ms > SPOKE_MAX_RESTART_BACKOFF_MS)
+		return spk_fail(SPOKE_EINVAL, "%u restarts after %u ms asked; at most %u after %u ms",
+				s->max_restarts, s->restart_backoff_ms, SPOKE_MAX_RESTARTS,
+				SPOKE_MAX_RESTART_BACKOFF_MS);
 	return 0;
 }
 
@@ -648,7 +657,7 @@ static int status_actor_unpack(spoke_view *v, struct spk_status_actor *a, struct
 	a->stats_len = (uint32_t)n;
 	if (spoke_view_error(v))
 		return spoke_view_error(v);
-	if (a->state > SPK_ACTOR_RUNNING || a->stats_age_ms < -1)
+	if (a->state > SPK_ACTOR_RESTARTING || a->stats_age_ms < -1)
 		return v->err = SPOKE_EPROTO;
 	if ((a->stats_age_ms < 0) != (n == 0))
 		return v->err = SPOKE_EPROTO;

@@ -57,6 +57,8 @@ struct spk_spawn_spec {
 	spoke_resources res;
 	int32_t poll_us;
 	uint32_t timeout_ms;
+	uint32_t max_restarts; /* its agent restarts it that often at most */
+	uint32_t restart_backoff_ms; /* after waiting that long */
 	uint32_t n_gpus; /* the GPUs chosen (START, SPAWN_INFO) */
 	int32_t gpus[SPOKE_MAX_SLOT_GPUS];
 };
@@ -120,12 +122,20 @@ struct spk_endpoint {
 	char addr[SPK_ADDR_MAX]; /* "host:port" of the worker */
 	char node[SPOKE_NODE_NAME_MAX];
 	uint32_t pid;
-	/* The hub's id of the start that made this worker (its START's id):
-	 * never reused in a job, it names the worker in the handshake
-	 * (spk_ident_actor) so that a handle reaches only the incarnation it
-	 * was opened on. */
+	/* Which worker: the hub's id of the start that made the actor (its
+	 * START's id, never reused in a job) in the low 48 bits, and how often
+	 * its agent restarted it in the high 16 (spk_incarnation).  It names
+	 * the worker in the handshake (spk_ident_actor), so that a connection
+	 * reaches only that one. */
 	uint64_t incarnation;
 };
+
+#define SPK_INCARNATION_START_MASK ((1ULL << 48) - 1)
+
+static inline uint64_t spk_incarnation(uint64_t start_id, uint32_t restarts)
+{
+	return (start_id & SPK_INCARNATION_START_MASK) | (uint64_t)(restarts & 0xffff) << 48;
+}
 int spk_endpoint_pack(spoke_buf *b, const struct spk_endpoint *e);
 /* Address and node are names (above). */
 int spk_endpoint_unpack(spoke_view *v, struct spk_endpoint *e);
@@ -268,7 +278,7 @@ int spk_stats_unpack(spoke_view *v, struct spk_stats *s);
  * each of: live nodes, live actors, gang tickets.  The hub packs it piece
  * by piece (spk_status_count_pack before each list); a client decodes it
  * whole. */
-enum { SPK_ACTOR_STARTING = 0, SPK_ACTOR_RUNNING = 1 };
+enum { SPK_ACTOR_STARTING = 0, SPK_ACTOR_RUNNING = 1, SPK_ACTOR_RESTARTING = 2 };
 
 struct spk_status_node {
 	char name[SPOKE_NODE_NAME_MAX];

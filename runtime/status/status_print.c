@@ -96,7 +96,8 @@ static void totals(const struct spk_stats *st, uint64_t *calls, uint64_t *errors
 
 static const char *state_name(uint8_t state)
 {
-	return state == SPK_ACTOR_RUNNING ? "running" : "starting";
+	return state == SPK_ACTOR_RUNNING ? "running"
+	       : state == SPK_ACTOR_RESTARTING ? "restarting" : "starting";
 }
 
 int spk_status_print_text(FILE *f, const struct spk_status *s)

@@ -47,6 +47,8 @@ class SpawnOpts(ctypes.Structure):
         ("res", Resources),
         ("poll_us", ctypes.c_int),
         ("timeout_ms", ctypes.c_int),
+        ("max_restarts", ctypes.c_uint32),
+        ("restart_backoff_ms", ctypes.c_uint32),
     ]
 
 

@@ -76,7 +76,7 @@ def _python_actor(type, python, module, program):
     return type, python, worker_python()
 
 
-def _spawn_opts(module, program, gpus, timeout, poll_us):
+def _spawn_opts(module, program, gpus, timeout, poll_us, max_restarts=0, restart_backoff=0):
     o = _lib.SpawnOpts()
     o.module = None if module is None else name_arg(module, "module")
     o.program = None if program is None else name_arg(program, "program")
@@ -84,6 +84,9 @@ def _spawn_opts(module, program, gpus, timeout, poll_us):
     o.res.cpus = 0
     o.poll_us = _poll_arg(poll_us, "poll_us")
     o.timeout_ms = timeout_ms(timeout, "timeout")
+    o.max_restarts = count_arg(max_restarts, "max_restarts")
+    o.restart_backoff_ms = timeout_ms(restart_backoff, "restart_backoff") \
+        if restart_backoff != 0 else 0
     return o
 
 
@@ -174,19 +177,22 @@ class Client:
             cap = n
 
     def spawn(self, type, name, args=b"", module=None, program=None, gpus=0, timeout=None,
-              poll_us=None, python=None):
+              poll_us=None, python=None, max_restarts=0, restart_backoff=0):
         """Starts actor name of type (from the agent's modules, from module,
         or linked into program) on a node with gpus free GPUs; returns once
         its init returned.  args: bytes for its init.  python:
         "package.module:Class", an actor written in Python, served by
         spoke-worker-python (the module found on the worker's $PYTHONPATH;
         type None: the one its @spoke.actor decorator names, read from the
-        source found on this process's sys.path)."""
+        source found on this process's sys.path).  max_restarts: how often
+        its agent restarts it when it dies, after restart_backoff seconds
+        (spoke_spawn_opts)."""
         if python is not None:
             type, module, program = _python_actor(type, python, module, program)
         t = name_arg(type, "type")
         n = name_arg(name, "name")
-        o = _spawn_opts(module, program, gpus, timeout, poll_us)
+        o = _spawn_opts(module, program, gpus, timeout, poll_us, max_restarts,
+                        restart_backoff)
         with borrow(args, "args") as a:
             h = self._enter("spawn")
             try:
@@ -279,15 +285,16 @@ class Ticket:
         return self._client._enter(what)
 
     def launch(self, rank, type, name, args=b"", module=None, program=None, timeout=None,
-               poll_us=None, python=None):
+               poll_us=None, python=None, max_restarts=0, restart_backoff=0):
         """Phase two: starts actor name of type in slot rank, pinned to the
-        slot's GPUs (python: as in Client.spawn)."""
+        slot's GPUs (python, max_restarts, restart_backoff: as in
+        Client.spawn)."""
         if python is not None:
             type, module, program = _python_actor(type, python, module, program)
         count_arg(rank, "rank")
         t = name_arg(type, "type")
         n = name_arg(name, "name")
-        o = _spawn_opts(module, program, 0, timeout, poll_us)
+        o = _spawn_opts(module, program, 0, timeout, poll_us, max_restarts, restart_backoff)
         with borrow(args, "args") as a:
             h = self._held("launch")
             try:
