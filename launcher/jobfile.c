@@ -14,6 +14,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include <spoke/client.h>
+
 #include "gangspec.h"
 #include "jobfile.h"
 
@@ -59,8 +61,12 @@ static const char *const hub_keys[] = { "port", NULL };
 static const char *const timeout_keys[] = { "agents", "spawn", "shutdown", NULL };
 
 static const char *const group_keys[] = { "name", "type", "module", "program", "python",
-					  "per_node", "count", "gpus", "args", NULL };
-enum { G_NAME, G_TYPE, G_MODULE, G_PROGRAM, G_PYTHON, G_PER_NODE, G_COUNT, G_GPUS, G_ARGS };
+					  "per_node", "count", "gpus", "args", "restart", NULL };
+enum { G_NAME, G_TYPE, G_MODULE, G_PROGRAM, G_PYTHON, G_PER_NODE, G_COUNT, G_GPUS, G_ARGS,
+       G_RESTART };
+
+static const char *const restart_keys[] = { "max", "backoff_ms", "end_job", NULL };
+enum { R_MAX, R_BACKOFF_MS, R_END_JOB };
 #define CODE_KEYS "module: for an actor module, program: for a program that links the actor, python: for a Python class"
 #define PYTHON_HINT "package.module:Class, a module found from the job file's directory or $PYTHONPATH and its @spoke.actor class"
 
@@ -520,6 +526,40 @@ static bool python_spec_ok(const char *s)
 	return !first;
 }
 
+/* restart: {max: N, backoff_ms: M, end_job: true|false} */
+static int parse_restart(struct ctx *c, const yaml_node_t *n, struct job_group *g)
+{
+	int which;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n, "restart must be a mapping like '{max: 3, backoff_ms: 100}', got %s",
+			    quote(c, n));
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		const yaml_node_t *v = node(c, p->value);
+
+		if (check_key(c, n, p, "in restart", restart_keys, &which) < 0)
+			continue;
+		switch (which) {
+		case R_MAX:
+			get_uint(c, v, "restart.max", 0, SPOKE_MAX_RESTARTS, &g->max_restarts);
+			break;
+		case R_BACKOFF_MS:
+			get_uint(c, v, "restart.backoff_ms", 0, SPOKE_MAX_RESTART_BACKOFF_MS,
+				 &g->restart_backoff_ms);
+			break;
+		case R_END_JOB:
+			if (text_is(v, "true"))
+				g->restart_end_job = true;
+			else if (!text_is(v, "false"))
+				fail(c, v, "restart.end_job must be true or false, got %s",
+				     quote(c, v));
+			break;
+		}
+	}
+	return 0;
+}
+
 static int parse_group(struct ctx *c, const yaml_node_t *n, size_t i)
 {
 	struct job_group *g = &c->job->groups[i];
@@ -593,6 +633,9 @@ static int parse_group(struct ctx *c, const yaml_node_t *n, size_t i)
 			get_string(c, v, "args", "a string (\"\" for an empty one)", false, g->args,
 				   sizeof(g->args));
 			g->has_args = true;
+			break;
+		case G_RESTART:
+			parse_restart(c, v, g);
 			break;
 		}
 	}

@@ -54,6 +54,9 @@ struct job_group {
 	bool gpus_set;
 	char args[JOB_STR_MAX];
 	bool has_args;
+	unsigned max_restarts;       /* restart: max (0: none) */
+	unsigned restart_backoff_ms; /* restart: backoff_ms */
+	bool restart_end_job;        /* restart: end_job: the job ends when one dies for good */
 	int line; /* where the group starts, for later errors */
 	int column;
 };

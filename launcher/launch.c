@@ -210,6 +210,8 @@ static int launch_group(struct launch *L, const struct job_group *g)
 	}
 	o.res = res;
 	o.timeout_ms = (int)L->job->timeout_spawn_ms;
+	o.max_restarts = g->max_restarts;
+	o.restart_backoff_ms = g->restart_backoff_ms;
 	spoke_buf_init(&b, args, sizeof(args));
 	if (g->has_args)
 		spoke_buf_put_str(&b, g->args);

@@ -28,6 +28,7 @@
 #define HUB_START_MS 10000
 #define LAUNCH_MAX_NODES 256 /* the hub's own limit */
 #define AGENT_POLL_MS 250 /* how often to ask the hub whether all agents are there */
+#define ACTOR_POLL_MS 250 /* and whether the actors whose deaths end the job live */
 #define AGENT_LOST_MS 1000 /* after an agent left the hub, how long to wait for
 			    * the srun step to end and say how it died */
 

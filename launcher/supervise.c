@@ -5,11 +5,13 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "client_priv.h"
 #include "clock.h"
 #include "launch.h"
 
@@ -145,6 +147,49 @@ static bool lost_agent(struct launch *L, char *out, size_t cap)
 	return false;
 }
 
+/* Whether an actor of a group with restart: end_job: true is gone from
+ * the hub (dead past its restarts): its name and group into out. */
+static bool lost_actor(struct launch *L, char *out, size_t cap)
+{
+	const struct job *job = L->job;
+	char name[SPOKE_ACTOR_NAME_MAX];
+	struct spk_status *st;
+	uint8_t *raw;
+	bool lost = false;
+
+	if (spk_client_status(L->client, &st, &raw, 1000) < 0)
+		return false; /* the hub's own death says more */
+	for (size_t i = 0; i < job->n_groups && !lost; i++) {
+		const struct job_group *g = &job->groups[i];
+		unsigned n = g->per_node ? job->gang_nodes * g->per_node : g->count;
+
+		for (unsigned k = 0; g->restart_end_job && k < n && !lost; k++) {
+			uint32_t j = 0;
+
+			snprintf(name, sizeof(name), "%s-%u", g->name, k);
+			while (j < st->n_actors && strcmp(st->actors[j].name, name) != 0)
+				j++;
+			if (j == st->n_actors) {
+				snprintf(out, cap, "actor %s (group %s, restart: max %u, end_job: true)",
+					 name, g->name, g->max_restarts);
+				lost = true;
+			}
+		}
+	}
+	spk_status_free(st);
+	free(raw);
+	return lost;
+}
+
+/* Whether the job has a group whose actors' deaths end it. */
+static bool watches_actors(const struct job *job)
+{
+	for (size_t i = 0; i < job->n_groups; i++)
+		if (job->groups[i].restart_end_job)
+			return true;
+	return false;
+}
+
 /* "signal 9" or "status 3": how a child ended. */
 static const char *ended(int status, char *buf, size_t cap)
 {
@@ -161,7 +206,8 @@ void spk_supervise(struct launch *L)
 	 * handler ran between the check of spk_got_signal and the wait. */
 	const struct timespec tick = { 0, 100 * 1000000 };
 	const char *what = L->shell || !L->job->driver_argc ? "shell" : "driver";
-	int64_t next_poll = 0, lost_at = 0;
+	int64_t next_poll = 0, lost_at = 0, next_look = 0;
+	bool watch = watches_actors(L->job);
 	char lost[512] = "", how[32];
 	sigset_t chld, old;
 	int status;
@@ -189,6 +235,17 @@ void spk_supervise(struct launch *L)
 			L->why = why;
 			L->exit_code = EXIT_LAUNCH;
 			break;
+		}
+		if (pid <= 0 && watch && spk_now_us() >= next_look) {
+			next_look = spk_now_us() + ACTOR_POLL_MS * 1000;
+			if (lost_actor(L, lost, sizeof(lost))) {
+				snprintf(why, sizeof(why), "%s died for good; see %s/hub.log", lost,
+					 L->logdir);
+				L->why = why;
+				L->exit_code = EXIT_LAUNCH;
+				break;
+			}
+			continue;
 		}
 		if (pid <= 0 && !L->local && !lost_at && spk_now_us() >= next_poll) {
 			/* An agent that dies makes the srun step end (and our

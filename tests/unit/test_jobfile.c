@@ -301,7 +301,7 @@ START_TEST(unknown_keys)
 		"      module: ./m.so\n"
 		"      gpu: 1\n",
 		"job.yaml:7:7: ",
-		"unknown key 'gpu' in an actor group (expected one of: name, type, module, program, python, per_node, count, gpus, args)");
+		"unknown key 'gpu' in an actor group (expected one of: name, type, module, program, python, per_node, count, gpus, args, restart)");
 	REFUSED("name: x\ngpus: 8\n", "job.yaml:2:1: ",
 		"unknown key 'gpus' at the top level (expected one of: name, gang, hub, timeouts, env, actors, modules, driver)");
 	REFUSED("hub:\n  prot: 1\n", "job.yaml:2:3: ",
@@ -442,6 +442,36 @@ START_TEST(timeouts)
 	}
 	REFUSED("timeouts:\n  shutdown: 0s\n", "job.yaml:2:13: ", "timeouts.shutdown must be more than 0");
 	REFUSED("timeouts:\n  agents:\n", "job.yaml:2:10: ", "timeouts.agents must be seconds");
+}
+END_TEST
+
+START_TEST(restarts)
+{
+	ACCEPTED(GROUP);
+	ck_assert_uint_eq(job.groups[0].max_restarts, 0);
+	ck_assert(!job.groups[0].restart_end_job);
+	ACCEPTED(GROUP "    restart: {max: 3, backoff_ms: 100}\n");
+	ck_assert_uint_eq(job.groups[0].max_restarts, 3);
+	ck_assert_uint_eq(job.groups[0].restart_backoff_ms, 100);
+	ck_assert(!job.groups[0].restart_end_job);
+	ACCEPTED(GROUP "    restart:\n      max: 65535\n      backoff_ms: 600000\n"
+		       "      end_job: true\n");
+	ck_assert_uint_eq(job.groups[0].max_restarts, 65535);
+	ck_assert_uint_eq(job.groups[0].restart_backoff_ms, 600000);
+	ck_assert(job.groups[0].restart_end_job);
+	REFUSED(GROUP "    restart: 3\n", "job.yaml:5:14: ",
+		"restart must be a mapping like '{max: 3, backoff_ms: 100}', got '3'");
+	REFUSED(GROUP "    restart: {max: 65536}\n", "job.yaml:5:20: ",
+		"restart.max must be at most 65535, got '65536'");
+	REFUSED(GROUP "    restart: {max: -1}\n", "job.yaml:5:20: ",
+		"restart.max must be a non-negative integer, got '-1'");
+	REFUSED(GROUP "    restart: {backoff_ms: 600001}\n", "job.yaml:5:27: ",
+		"restart.backoff_ms must be at most 600000");
+	REFUSED(GROUP "    restart: {max: 1, end_job: yes}\n", "job.yaml:5:32: ",
+		"restart.end_job must be true or false, got 'yes'");
+	REFUSED(GROUP "    restart: {maxx: 1}\n", "job.yaml:5:15: ",
+		"unknown key 'maxx' in restart");
+	REFUSED(GROUP "    restart: {max: 1, max: 2}\n", "job.yaml:5:23: ", "duplicate key 'max'");
 }
 END_TEST
 
@@ -913,6 +943,7 @@ int main(void)
 	tcase_add_test(tc, wrong_types);
 	tcase_add_test(tc, numbers);
 	tcase_add_test(tc, timeouts);
+	tcase_add_test(tc, restarts);
 	tcase_add_test(tc, gangs);
 	tcase_add_test(tc, group_rules);
 	tcase_add_test(tc, gpus_per_node_overflow);
