@@ -792,6 +792,8 @@ struct SpawnOptions {
 	ResourceSpec res;    /* for spawnRemote; a gang slot brings its own */
 	int poll_us = -1;    /* the worker's spin budget; -1: $SPOKE_POLL_US or 0 */
 	int timeout_ms = 0;  /* until the spawn is acknowledged; 0: client default */
+	uint32_t max_restarts = 0;       /* restarts after a death (spoke_spawn_opts) */
+	uint32_t restart_backoff_ms = 0; /* waiting this long before each */
 };
 
 struct ClientOptions {
@@ -1138,6 +1140,8 @@ private:
 		so.res = { o.res.num_gpus, o.res.num_cpus };
 		so.poll_us = o.poll_us;
 		so.timeout_ms = o.timeout_ms;
+		so.max_restarts = o.max_restarts;
+		so.restart_backoff_ms = o.restart_backoff_ms;
 		return so;
 	}
 };

@@ -106,6 +106,8 @@ static void same_spec(const struct spk_spawn_spec *a, const struct spk_spawn_spe
 	FZ_CHECK(a->args_len == b->args_len && memcmp(a->args, b->args, a->args_len) == 0);
 	FZ_CHECK(a->res.gpus == b->res.gpus && a->res.cpus == b->res.cpus);
 	FZ_CHECK(a->poll_us == b->poll_us && a->timeout_ms == b->timeout_ms);
+	FZ_CHECK(a->max_restarts == b->max_restarts &&
+		 a->restart_backoff_ms == b->restart_backoff_ms);
 	FZ_CHECK(a->n_gpus == b->n_gpus && a->n_gpus <= SPOKE_MAX_SLOT_GPUS);
 	FZ_CHECK(memcmp(a->gpus, b->gpus, a->n_gpus * sizeof(a->gpus[0])) == 0);
 }
@@ -295,7 +297,8 @@ static void seeds(void)
 {
 	struct spk_spawn_spec sp = { .type = "Hello", .name = "hello-0", .module = "./hello.so",
 				     .args = "world", .args_len = 5, .res = { 2, 4 }, .poll_us = -1,
-				     .timeout_ms = 30000, .n_gpus = 2, .gpus = { 0, 3 } };
+				     .timeout_ms = 30000, .max_restarts = 3, .restart_backoff_ms = 100,
+				     .n_gpus = 2, .gpus = { 0, 3 } };
 	struct spk_register r = { .node = "n1", .host = "127.0.0.1", .pid = 1234, .cpus = 8,
 				  .n_gpus = 4, .gpus = { 0, 1, 2, 3 } };
 	struct spk_endpoint e = { .addr = "127.0.0.1:4242", .node = "n1", .pid = 99 };

@@ -428,6 +428,32 @@ class TestClient(Job):
             self.client.kill("py-never-spawned")
         self.assertIn("py-never-spawned", cm.exception.message)
 
+    def test_restart(self):
+        """An actor spawned with max_restarts comes back after a crash on
+        the same GPU; the same handle reaches it; past the max it is dead."""
+        name = "py-%d-%d" % (os.getpid(), next(_names))
+        self.client.spawn("Probe", name, gpus=1, max_restarts=1, restart_backoff=0.1)
+        self.spawned.append(name)
+        a = self.client.actor(name)
+        self.addCleanup(a.close)
+        gpus = a.call(GPUS)
+        pid = struct.unpack("<I", a.call(PID))[0]
+        with self.assertRaises(spoke.DeadActor):
+            a.call(CRASH)
+        new = struct.unpack("<I", a.call(PID))[0]  # waits while it restarts
+        self.assertNotEqual(new, pid)
+        self.assertEqual(a.call(GPUS), gpus)
+        with self.assertRaises(spoke.DeadActor):
+            a.call(CRASH)
+        with self.assertRaises(spoke.DeadActor) as cm:
+            a.call(PID)
+        self.assertIn("after 1 restarts", cm.exception.message)
+        for bad in (-1, 1.5, "1"):
+            with self.assertRaises(spoke.InvalidArgument):
+                self.client.spawn("Probe", name + "-bad", max_restarts=bad)
+        with self.assertRaises(spoke.InvalidArgument):
+            self.client.spawn("Probe", name + "-bad", max_restarts=70000)
+
     def test_gang(self):
         free = self.client.nodes()[0].free_gpus
         t = self.client.gang_allocate(1, 4, gpus=1)

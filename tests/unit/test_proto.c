@@ -62,6 +62,8 @@ static void fill_spec(struct spk_spawn_spec *s)
 	s->res = (spoke_resources){ 2, 8 };
 	s->poll_us = -1;
 	s->timeout_ms = 30000;
+	s->max_restarts = 7;
+	s->restart_backoff_ms = 250;
 	s->n_gpus = 2;
 	s->gpus[0] = 5;
 	s->gpus[1] = 1;
