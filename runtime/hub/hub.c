@@ -760,6 +760,9 @@ static void on_exited(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 	    (uint32_t)h->aux == a->restarts + 1 && a->state == ACTOR_RUNNING) {
 		a->restarts = (uint32_t)h->aux;
 		a->state = ACTOR_RESTARTING;
+		free(a->stats); /* the dead worker's figures: the new one counts anew */
+		a->stats = NULL;
+		a->stats_len = 0;
 		spk_warn("actor %s on %s %s: restart %u of %u", a->name, node, e.why, a->restarts,
 			 a->max_restarts);
 		return;

@@ -98,7 +98,9 @@ static void pack_spec(spoke_buf *b, const char *name, size_t n, uint32_t gpus)
 	spoke_buf_put_u32(b, 0);
 	spoke_buf_put_i32(b, -1);
 	spoke_buf_put_u32(b, 5000);
+	spoke_buf_put_u32(b, 0); /* no restarts */
 	spoke_buf_put_u32(b, 0);
+	spoke_buf_put_u32(b, 0); /* no GPUs chosen */
 }
 
 static void pack_alloc(spoke_buf *b, uint32_t per_node, uint32_t gpus)
@@ -406,6 +408,60 @@ START_TEST(forged_exited_refused)
 	spoke_actor_close(again);
 	ck_assert_int_eq(spoke_spawn(client, "Probe", "victim", NULL, 0, &o), SPOKE_EEXIST);
 	spoke_actor_close(a);
+	spk_sync_close(&fake);
+}
+END_TEST
+
+/* Restarts are the actor's own node's to report: the fake node's EXITED
+ * "restarting" and RESTARTED (pointing the name at an address of its
+ * choice) for another node's actor are refused and logged; the real
+ * restart goes on, and the name leads to the real new worker. */
+START_TEST(forged_restart_refused)
+{
+	spoke_spawn_opts o = SPOKE_SPAWN_OPTS_INIT;
+	struct spk_endpoint ep = { .addr = "127.0.0.1:1", .node = "fake", .pid = 1 };
+	struct spk_exited ex = { .name = "phoenix", .why = "forged" };
+	struct spk_sync_conn fake;
+	spoke_actor *a, *again;
+	char msg[512];
+	spoke_buf b;
+	uint32_t pid;
+
+	o.res.gpus = 1;
+	o.max_restarts = 2;
+	o.restart_backoff_ms = 1000;
+	a = spawn_open("phoenix", &o);
+	pid = actor_pid(a);
+	raw_open(&fake);
+	ck_assert_int_ge(raw_register(&fake, "fake", 4, "127.0.0.1", 0, 0, msg, sizeof(msg)), 0);
+	for (uint64_t id = 1; id <= 64; id++) {
+		spk_sync_begin(&fake, &b);
+		spk_exited_pack(&b, &ex);
+		ck_assert_int_eq(spk_sync_send_buf(&fake, &b, SPK_EXITED, id, 1, in_ms(5000)), 0);
+	}
+	raw_barrier(&fake);
+	ck_assert(log_has("refused node fake's report that actor phoenix of node n"));
+	ck_assert_int_eq(spoke_actor_open(client, "phoenix", &again, 100), 0);
+	ck_assert_uint_eq(actor_pid(again), pid);
+	spoke_actor_close(again);
+	/* The real worker dies: during its backoff the fake node claims the
+	 * restart, with its own address. */
+	ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
+	ck_assert(log_has("restart 1 of 2"));
+	for (uint64_t id = 1; id <= 64; id++) {
+		spk_sync_begin(&fake, &b);
+		spk_endpoint_pack(&b, &ep);
+		ck_assert_int_eq(spk_sync_send_buf(&fake, &b, SPK_RESTARTED, id, 1, in_ms(5000)), 0);
+	}
+	raw_barrier(&fake);
+	ck_assert(log_has("refused node fake's RESTARTED"));
+	ck_assert_int_eq(spoke_actor_open(client, "phoenix", &again, 5000), 0);
+	ck_assert_uint_ne(actor_pid(again), pid);
+	ck_assert_uint_ne(actor_pid(again), 1);
+	spoke_actor_close(again);
+	ck_assert_uint_eq(free_gpus(), 7);
+	spoke_actor_close(a);
+	ck_assert_int_eq(spoke_kill(client, "phoenix", 0), 0);
 	spk_sync_close(&fake);
 }
 END_TEST
@@ -887,6 +943,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, taken_name_starts_nothing);
 	tcase_add_test(tc, forged_exited_refused);
 	tcase_add_test(tc, forged_stats_refused);
+	tcase_add_test(tc, forged_restart_refused);
 	tcase_add_test(tc, forged_start_answer_refused);
 	tcase_add_test(tc, peer_text_cannot_forge_log_lines);
 	tcase_add_test(tc, node_churn_never_fills_table);
