@@ -61,6 +61,8 @@ struct target {
 	struct spk_endpoint ep;
 	char ident[SPK_IDENT_MAX];
 	atomic_int suspect; /* a call to it failed SPOKE_EDEAD: ask the hub first */
+	struct spk_conn *async_left; /* the pipelined connection it had, closed
+					with the handle (a wait may still be in it) */
 	struct target *older;
 };
 
@@ -270,10 +272,13 @@ static int acquire(spoke_actor *a, struct pool_slot **out, int64_t deadline)
 		slot_hint = idx;
 		rc = s->conn ? still_current(a, s->made_for, deadline) : 0;
 		if (rc == MOVED) {
-			/* Made for an incarnation the actor restarted from. */
+			/* Made for an incarnation the actor restarted from (the
+			 * lock keeps spoke_actor_set_poll off it). */
 			struct spk_conn *old = s->conn;
 
+			pthread_mutex_lock(&a->move_lock);
 			__atomic_store_n(&s->conn, NULL, __ATOMIC_RELEASE);
+			pthread_mutex_unlock(&a->move_lock);
 			a->t->close(old);
 		} else if (rc < 0) {
 			atomic_store(&s->busy, 0);
@@ -616,9 +621,11 @@ void spoke_actor_set_poll(spoke_actor *a, int poll_us)
 		return;
 	poll_us = poll_us < 0 ? 0 : poll_us;
 	atomic_store(&a->poll_us, poll_us);
+	pthread_mutex_lock(&a->move_lock);
 	for (int i = 0; i < POOL_MAX; i++)
 		if ((c = __atomic_load_n(&a->pool[i].conn, __ATOMIC_ACQUIRE)))
 			a->t->set_poll(c, poll_us);
+	pthread_mutex_unlock(&a->move_lock);
 	pthread_mutex_lock(&a->async_lock);
 	if (a->async)
 		a->t->set_poll(a->async, poll_us);
@@ -692,8 +699,9 @@ static int async_conn(spoke_actor *a, struct spk_conn **out, int64_t deadline)
 	pthread_mutex_lock(&a->async_lock);
 	if (a->async && a->async_for != current(a)) {
 		/* Made for an incarnation the actor restarted from: it broke,
-		 * which completed its futures. */
-		a->t->close(a->async);
+		 * which completed its futures; another thread's wait may still
+		 * be leaving it, so it is closed with the handle. */
+		a->async_for->async_left = a->async;
 		__atomic_store_n(&a->async, NULL, __ATOMIC_RELEASE);
 	}
 	if (!a->async) {
@@ -1007,9 +1015,12 @@ void spoke_actor_close(spoke_actor *a)
 	pthread_mutex_destroy(&a->async_lock);
 	pthread_mutex_destroy(&a->stream_lock);
 	pthread_mutex_destroy(&a->move_lock);
-	for (struct target *t = current(a), *older; t != &a->first; t = older) {
+	for (struct target *t = current(a), *older; t; t = older) {
 		older = t->older;
-		free(t);
+		if (t->async_left)
+			t->async_left->t->close(t->async_left);
+		if (t != &a->first)
+			free(t);
 	}
 	spk_client_drop(a->client);
 	free(a);
