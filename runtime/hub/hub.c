@@ -757,7 +757,8 @@ static void on_exited(struct hub *hub, struct hub_peer *p, const struct spk_hdr 
 		return;
 	/* A death its agent restarts it after: restart h->aux of its maximum. */
 	if (h->aux > 0 && (uint32_t)h->aux <= a->max_restarts &&
-	    (uint32_t)h->aux == a->restarts + 1 && a->state == ACTOR_RUNNING) {
+	    (uint32_t)h->aux == a->restarts + 1 &&
+	    (a->state == ACTOR_RUNNING || a->state == ACTOR_RESTARTING)) {
 		a->restarts = (uint32_t)h->aux;
 		a->state = ACTOR_RESTARTING;
 		free(a->stats); /* the dead worker's figures: the new one counts anew */

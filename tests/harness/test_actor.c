@@ -269,3 +269,26 @@ static const spoke_actor_type stubborn_type = {
 };
 
 SPOKE_REGISTER_ACTOR(stubborn_type)
+
+/* "Flaky": the Probe's methods, and an init that fails while the file its
+ * argument (a packed string) names exists: a restart whose init fails. */
+static int flaky_init(void *state, spoke_view *args)
+{
+	char path[256] = "";
+
+	(void)state;
+	if (spoke_view_get_str_copy(args, path, sizeof(path)) < 0)
+		return SPOKE_EINVAL;
+	if (access(path, F_OK) == 0)
+		return spoke_method_fail(NULL, SPOKE_EINVAL, "%s exists", path);
+	return 0;
+}
+
+static const spoke_actor_type flaky_type = {
+	.name = "Flaky",
+	.init = flaky_init,
+	.methods = probe_methods,
+	.n_methods = sizeof(probe_methods) / sizeof(probe_methods[0]),
+};
+
+SPOKE_REGISTER_ACTOR(flaky_type)

@@ -4,6 +4,7 @@
  * kill during the backoff ends it for good.  A real hub, two agents, real
  * workers (tests/harness/fixture.h). */
 #include <check.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +225,55 @@ START_TEST(lookup_waits_while_restarting)
 }
 END_TEST
 
+/* A restart whose init fails is one more death: it counts, and the next
+ * restart (after the backoff) can succeed; the GPU stays reserved through
+ * both. */
+START_TEST(failed_restart_counts_and_next_one_serves)
+{
+	spoke_spawn_opts o = restarts(3, 300);
+	char path[] = "/tmp/spoke-flaky.XXXXXX";
+	uint32_t pid, n_restarts = 0;
+	uint8_t args[64], state = 0;
+	spoke_actor *a;
+	spoke_buf b;
+	int fd;
+
+	/* A name for the marker file, which does not exist at the first start. */
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	unlink(path);
+	spoke_buf_init(&b, args, sizeof(args));
+	ck_assert_int_eq(spoke_buf_put_str(&b, path), 0);
+	ck_assert_int_eq(spoke_spawn(client, "Flaky", "flaky", args, b.len, &o), 0);
+	ck_assert_int_eq(spoke_actor_open(client, "flaky", &a, 0), 0);
+	pid = actor_pid(a);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
+	/* Restart 1 fails its init: the hub hears of restart 2. */
+	for (int i = 0; i < 500 && !(hub_actor("flaky", &state, &n_restarts) && n_restarts == 2);
+	     i++)
+		usleep(10000);
+	ck_assert_uint_eq(n_restarts, 2);
+	ck_assert_uint_eq(state, SPK_ACTOR_RESTARTING);
+	ck_assert_uint_eq(free_gpus(), 7);
+	unlink(path);
+	/* The first call finds the dead worker's connection broken. */
+	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "x", 1, args, sizeof(args), NULL, 0),
+			 SPOKE_EDEAD);
+	ck_assert_uint_ne(actor_pid(a), pid);
+	ck_assert(hub_actor("flaky", &state, &n_restarts));
+	ck_assert_uint_eq(state, SPK_ACTOR_RUNNING);
+	ck_assert_uint_eq(n_restarts, 2);
+	ck_assert_uint_eq(free_gpus(), 7);
+	spoke_actor_close(a);
+	ck_assert_int_eq(spoke_kill(client, "flaky", 0), 0);
+	assert_all_gpus_free();
+}
+END_TEST
+
 /* Limits are checked before anything starts. */
 START_TEST(bad_restart_options_refused)
 {
@@ -271,6 +321,7 @@ static Suite *restart_suite(void)
 	tcase_add_test(tc, call_in_flight_fails_dead);
 	tcase_add_test(tc, kill_during_backoff_ends_it);
 	tcase_add_test(tc, lookup_waits_while_restarting);
+	tcase_add_test(tc, failed_restart_counts_and_next_one_serves);
 	tcase_add_test(tc, bad_restart_options_refused);
 	tcase_add_test(tc, no_restarts_by_default);
 	suite_add_tcase(s, tc);
