@@ -208,7 +208,7 @@ void spk_supervise(struct launch *L)
 	const char *what = L->shell || !L->job->driver_argc ? "shell" : "driver";
 	int64_t next_poll = 0, lost_at = 0, next_look = 0;
 	bool watch = watches_actors(L->job);
-	char lost[512] = "", how[32];
+	char lost[512] = "", dead[512], how[32];
 	sigset_t chld, old;
 	int status;
 	pid_t pid;
@@ -236,10 +236,11 @@ void spk_supervise(struct launch *L)
 			L->exit_code = EXIT_LAUNCH;
 			break;
 		}
-		if (pid <= 0 && watch && spk_now_us() >= next_look) {
+		/* An agent lost takes its actors: that is what to say then. */
+		if (pid <= 0 && watch && !lost_at && spk_now_us() >= next_look) {
 			next_look = spk_now_us() + ACTOR_POLL_MS * 1000;
-			if (lost_actor(L, lost, sizeof(lost))) {
-				snprintf(why, sizeof(why), "%s died for good; see %s/hub.log", lost,
+			if (lost_actor(L, dead, sizeof(dead))) {
+				snprintf(why, sizeof(why), "%s died for good; see %s/hub.log", dead,
 					 L->logdir);
 				L->why = why;
 				L->exit_code = EXIT_LAUNCH;

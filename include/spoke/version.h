@@ -11,7 +11,7 @@
  * 2: the handshake names the server meant and binds both nonces and roles.
  * 3: a 32-byte header carrying a call's deadline (ttl_ms); CHUNK and
  *    CANCEL frames, a CALL's stream flag. */
-#define SPOKE_PROTOCOL_VERSION 3
+#define SPOKE_PROTOCOL_VERSION 4
 
 #ifdef __cplusplus
 extern "C" {

@@ -130,7 +130,7 @@ static int adopt(spoke_actor *a, struct target *t, const struct spk_endpoint *ep
  * else SPOKE_EDEAD (remembered: it never comes back), or the error that
  * kept the hub from answering (SPOKE_EHUB, SPOKE_ECLOSED, SPOKE_ETIMEDOUT
  * while it restarts...), never a blind reconnect to the old address. */
-static int check_alive(spoke_actor *a, struct target *t, int64_t deadline)
+static int check_alive(spoke_actor *a, struct target *t, bool settle, int64_t deadline)
 {
 	struct spk_endpoint ep;
 	char why[256];
@@ -142,12 +142,15 @@ static int check_alive(spoke_actor *a, struct target *t, int64_t deadline)
 				(unsigned long long)t->ep.incarnation);
 	if (current(a) != t)
 		return MOVED;
-	/* The connection broke: when its worker died, its agent tells the
-	 * hub within milliseconds, and we may have asked before that. */
+	/* A connection to it just broke (settle): when its worker died, its
+	 * agent tells the hub within milliseconds, and we may ask before. */
 	for (int i = 0;; i++) {
+		if (spk_ms_left(deadline) <= 0)
+			return spk_fail(SPOKE_ETIMEDOUT, "actor %s: the timeout expired before the "
+					"hub said whether it runs", a->name);
 		rc = spk_client_lookup(a->client, a->name, &ep, spk_ms_left(deadline));
-		if (rc < 0 || ep.incarnation != t->ep.incarnation || i == SETTLE_TRIES ||
-		    spk_ms_left(deadline) <= SETTLE_MS)
+		if (!settle || rc < 0 || ep.incarnation != t->ep.incarnation ||
+		    i == SETTLE_TRIES || spk_ms_left(deadline) <= SETTLE_MS)
 			break;
 		usleep(SETTLE_MS * 1000);
 	}
@@ -175,7 +178,7 @@ static int conn_check(void *arg, int64_t deadline)
 	struct target *t = arg;
 
 	atomic_store(&t->a->broke, 1);
-	return check_alive(t->a, t, deadline);
+	return check_alive(t->a, t, true, deadline);
 }
 
 /* Before a call on a connection made for incarnation t: 0 if calls go
@@ -192,7 +195,7 @@ static int still_current(spoke_actor *a, struct target *t, int64_t deadline)
 		return MOVED;
 	if (!atomic_load_explicit(&t->suspect, memory_order_relaxed))
 		return 0;
-	rc = check_alive(a, t, deadline);
+	rc = check_alive(a, t, true, deadline);
 	if (rc == 0)
 		atomic_store(&t->suspect, 0);
 	return rc;
@@ -235,7 +238,7 @@ static int connect_to(spoke_actor *a, struct target *tg, const struct spk_transp
 		.check = conn_check,
 		.check_arg = tg,
 	};
-	int rc = atomic_load(&a->broke) ? check_alive(a, tg, deadline) : 0;
+	int rc = atomic_load(&a->broke) ? check_alive(a, tg, false, deadline) : 0;
 
 	if (rc == 0)
 		rc = t->connect(out, &args, deadline);
@@ -701,7 +704,7 @@ static int async_conn(spoke_actor *a, struct spk_conn **out, int64_t deadline)
 		/* Made for an incarnation the actor restarted from: it broke,
 		 * which completed its futures; another thread's wait may still
 		 * be leaving it, so it is closed with the handle. */
-		a->async_for->async_left = a->async;
+		__atomic_store_n(&a->async_for->async_left, a->async, __ATOMIC_RELEASE);
 		__atomic_store_n(&a->async, NULL, __ATOMIC_RELEASE);
 	}
 	if (!a->async) {
@@ -717,10 +720,33 @@ static int async_conn(spoke_actor *a, struct spk_conn **out, int64_t deadline)
 	return rc;
 }
 
+/* The pipelined connection f went out on (*made_for: its incarnation):
+ * the handle's, or one a restart left behind (kept until the handle closes,
+ * so that a future sent before the restart is waited for where it is);
+ * NULL if the handle never made one. */
+static struct spk_conn *async_of(spoke_actor *a, const spoke_future *f, struct target **made_for)
+{
+	struct spk_conn *c = __atomic_load_n(&a->async, __ATOMIC_ACQUIRE);
+
+	*made_for = __atomic_load_n(&a->async_for, __ATOMIC_ACQUIRE);
+	if (!c || c->t->in_flight(c, f))
+		return c;
+	for (struct target *t = current(a); t; t = t->older) {
+		struct spk_conn *old = __atomic_load_n(&t->async_left, __ATOMIC_ACQUIRE);
+
+		if (old && old->t->in_flight(old, f)) {
+			*made_for = t;
+			return old;
+		}
+	}
+	return c;
+}
+
 int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t req_len,
 		     void *reply, size_t cap, spoke_future *f)
 {
 	struct spk_conn *c = NULL;
+	struct target *made_for;
 	int64_t deadline;
 	int rc, tries = 0;
 
@@ -728,7 +754,7 @@ int spoke_call_async(spoke_actor *a, uint32_t method, const void *req, size_t re
 	if (!f)
 		return spk_api_ret(spk_api_null(__func__, "f"));
 	/* f is left as it is when it is still in flight. */
-	if (a && (c = __atomic_load_n(&a->async, __ATOMIC_ACQUIRE)) && a->t->in_flight(c, f))
+	if (a && (c = async_of(a, f, &made_for)) && c->t->in_flight(c, f))
 		return spk_api_ret(spk_fail(SPOKE_EINVAL, "actor %s: this future is still in "
 					    "flight; wait for it before starting another call on it",
 					    a->name));
@@ -777,6 +803,7 @@ static int outcome(const spoke_future *f)
 
 int spoke_future_wait(spoke_future *f, int timeout_ms)
 {
+	struct target *made_for;
 	struct spk_conn *c;
 	spoke_actor *a;
 	int64_t deadline;
@@ -788,12 +815,11 @@ int spoke_future_wait(spoke_future *f, int timeout_ms)
 	if (__atomic_load_n(&f->done_, __ATOMIC_ACQUIRE))
 		return spk_api_ret(outcome(f));
 	a = f->actor_;
-	c = a ? __atomic_load_n(&a->async, __ATOMIC_ACQUIRE) : NULL;
+	c = a ? async_of(a, f, &made_for) : NULL;
 	if (!c)
 		return spk_api_ret(spk_fail(SPOKE_EINVAL, "the future was never started"));
 	deadline = spk_client_deadline(a->client, timeout_ms);
-	return spk_api_ret(note(__atomic_load_n(&a->async_for, __ATOMIC_ACQUIRE),
-				a->t->future_wait(c, f, deadline)));
+	return spk_api_ret(note(made_for, c->t->future_wait(c, f, deadline)));
 }
 
 /* ---- streams ----
@@ -975,6 +1001,7 @@ static bool close_streams(spoke_actor *a)
 
 int spoke_future_cancel(spoke_future *f)
 {
+	struct target *made_for;
 	struct spk_conn *c;
 	spoke_actor *a;
 	int64_t deadline;
@@ -986,13 +1013,13 @@ int spoke_future_cancel(spoke_future *f)
 	if (__atomic_load_n(&f->done_, __ATOMIC_ACQUIRE))
 		return spk_api_ret(0); /* complete: it stays as it is */
 	a = f->actor_;
-	c = a ? __atomic_load_n(&a->async, __ATOMIC_ACQUIRE) : NULL;
+	c = a ? async_of(a, f, &made_for) : NULL;
 	if (!c)
 		return spk_api_ret(spk_fail(SPOKE_EINVAL, "the future was never started"));
 	deadline = spk_client_deadline(a->client, 0);
-	if (a->t->future_cancel)
-		return spk_api_ret(a->t->future_cancel(c, f, deadline));
-	rc = a->t->future_wait(c, f, spk_now_us()); /* gives it up at once */
+	if (c->t->future_cancel)
+		return spk_api_ret(c->t->future_cancel(c, f, deadline));
+	rc = c->t->future_wait(c, f, spk_now_us()); /* gives it up at once */
 	if (rc == SPOKE_ETIMEDOUT && f->status == SPOKE_ETIMEDOUT)
 		f->status = SPOKE_ECANCELED;
 	return spk_api_ret(0);

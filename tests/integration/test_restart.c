@@ -173,6 +173,37 @@ START_TEST(call_in_flight_fails_dead)
 }
 END_TEST
 
+/* A future sent before the restart, waited for after the handle moved on
+ * (and made a pipelined connection to the new worker): SPOKE_EDEAD at once,
+ * from the connection it went out on. */
+START_TEST(old_future_fails_dead_after_restart)
+{
+	spoke_spawn_opts o = restarts(1, 0);
+	spoke_actor *a = spawn_open("oldfuture", &o);
+	uint32_t pid = actor_pid(a);
+	uint8_t req[4] = { 0xd0, 0x07, 0, 0 }; /* nap 2000 ms */
+	uint8_t reply[4], reply2[4];
+	spoke_future f1, f2;
+	double t0;
+	int rc;
+
+	ck_assert_int_eq(spoke_call_async(a, PROBE_NAP, req, sizeof(req), reply, sizeof(reply),
+					  &f1), 0);
+	usleep(100000);
+	ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
+	rc = spoke_call(a, PROBE_ECHO, "x", 1, reply2, sizeof(reply2), NULL, 0);
+	ck_assert_msg(rc == 0 || rc == SPOKE_EDEAD, "%s", spoke_strerror(rc));
+	ck_assert_uint_ne(actor_pid(a), pid);
+	ck_assert_int_eq(spoke_call_async(a, PROBE_PID, NULL, 0, reply2, sizeof(reply2), &f2), 0);
+	ck_assert_int_eq(spoke_future_wait(&f2, 0), 0);
+	t0 = now_ms();
+	rc = spoke_future_wait(&f1, 5000);
+	ck_assert_msg(rc == SPOKE_EDEAD, "%s (%s)", spoke_strerror(rc), spoke_errmsg());
+	ck_assert_msg(now_ms() - t0 < 1000, "took %.0f ms", now_ms() - t0);
+	spoke_actor_close(a);
+}
+END_TEST
+
 /* Killed while it waits out its backoff: no worker comes back, its GPU is
  * free at once, and its name says it was killed. */
 START_TEST(kill_during_backoff_ends_it)
@@ -319,6 +350,7 @@ static Suite *restart_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, crashed_actor_restarts_and_handle_follows);
 	tcase_add_test(tc, call_in_flight_fails_dead);
+	tcase_add_test(tc, old_future_fails_dead_after_restart);
 	tcase_add_test(tc, kill_during_backoff_ends_it);
 	tcase_add_test(tc, lookup_waits_while_restarting);
 	tcase_add_test(tc, failed_restart_counts_and_next_one_serves);

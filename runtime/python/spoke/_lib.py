@@ -174,7 +174,7 @@ def _paths_candidates():
         return []
     here = os.path.dirname(os.path.abspath(__file__))
     dirs = [os.path.normpath(os.path.join(here, _paths.LIBDIR_REL)), _paths.LIBDIR]
-    return [os.path.join(d, "libspoke.so.0") for d in dirs] + \
+    return [os.path.join(d, "libspoke.so.1") for d in dirs] + \
            [os.path.join(d, "libspoke.so") for d in dirs]
 
 
