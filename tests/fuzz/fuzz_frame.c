@@ -4,7 +4,7 @@
  *
  * Input: u16 allowed flags, then the stream.  Properties: a parsed frame
  * lies inside the input, its length is within the maximum, and encoding
- * the decoded header gives back the same 24 bytes. */
+ * the decoded header gives back the same 32 bytes. */
 #include <string.h>
 
 #include <spoke/errors.h>
@@ -18,6 +18,7 @@ static void check_round_trip(const uint8_t *in, const struct spk_hdr *h)
 
 	spk_hdr_encode(again, h->type, h->id, h->aux, h->len);
 	spk_hdr_set_flags(again, h->flags);
+	spk_hdr_set_ttl(again, h->ttl_ms);
 	FZ_CHECK(memcmp(again, in, SPK_HDR_SIZE) == 0);
 	FZ_CHECK(strcmp(spk_type_name(h->type), "?") != 0);
 }

@@ -52,6 +52,7 @@ struct job {
 	size_t size;
 	unsigned mode;
 	bool answered; /* an AUTH_OK went out */
+	int stop;      /* readable: the client is done */
 };
 
 static int write_all(int fd, const void *p, size_t n)
@@ -122,25 +123,32 @@ static int prove(int fd, struct job *j)
 	return 0;
 }
 
+/* Plays the peer on every connection the client makes (it tries again
+ * when a handshake is cut), each time the same, until it is done. */
 static void *serve(void *arg)
 {
-	struct pollfd pfd = { .fd = listen_fd, .events = POLLIN };
 	struct job *j = arg;
 	uint8_t sink[4096];
-	int fd;
 
-	if (poll(&pfd, 1, 5000) != 1)
-		return NULL;
-	fd = accept(listen_fd, NULL, NULL);
-	if (fd < 0)
-		return NULL;
-	if (!(j->mode & MODE_PROVE) || prove(fd, j) == 0)
-		write_all(fd, j->data, j->size);
-	shutdown(fd, SHUT_WR);
-	while (recv(fd, sink, sizeof(sink), 0) > 0) /* until the client closes */
-		;
-	close(fd);
-	return NULL;
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = listen_fd, .events = POLLIN },
+					 { .fd = j->stop, .events = POLLIN } };
+		struct job one = *j;
+		int fd;
+
+		if (poll(pfd, 2, 5000) < 1 || pfd[1].revents)
+			return NULL;
+		fd = accept(listen_fd, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		if (!(one.mode & MODE_PROVE) || prove(fd, &one) == 0)
+			write_all(fd, one.data, one.size);
+		j->answered |= one.answered;
+		shutdown(fd, SHUT_WR);
+		while (recv(fd, sink, sizeof(sink), 0) > 0) /* until the client closes */
+			;
+		close(fd);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -152,11 +160,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pthread_t t;
 	int64_t deadline;
 	bool true_peer;
-	int rc;
+	int done[2], rc;
 
 	if (size < 1)
 		return 0;
-	j = (struct job){ .data = data + 1, .size = size - 1, .mode = data[0] };
+	FZ_CHECK(pipe(done) == 0);
+	j = (struct job){ .data = data + 1, .size = size - 1, .mode = data[0], .stop = done[0] };
 	FZ_CHECK(pthread_create(&t, NULL, serve, &j) == 0);
 	/* Every wait ends at the peer's end long before this. */
 	deadline = spk_now_us() + 10 * 1000000;
@@ -169,7 +178,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_CHECK(ch.broken != 0);
 		spk_sync_close(&ch);
 	}
+	FZ_CHECK(write(done[1], "", 1) == 1);
 	pthread_join(t, NULL);
+	close(done[0]);
+	close(done[1]);
 	/* It proved the token as the server we meant, and named no other. */
 	true_peer = j.answered && !(j.mode & (MODE_PROOF_OTHER | MODE_NAME_OTHER));
 	FZ_CHECK(rc < 0 || true_peer);
