@@ -42,9 +42,12 @@ SPOKE_TRANSPORT=tcp "$calls" --kept k-0 $KECHOES $BYTES $KFAILS 2 >>"$work/calls
 "$calls" --kept c-0 $CECHOES $BYTES 0 2 >>"$work/calls.out" 2>&1 || exit 3
 # From inside the job: the driver's environment finds the hub.
 i=0
+# (each actor's own count: two actors' counts may be the same number)
 until "$status" --json >"$work/inside.json" 2>"$work/inside.err" &&
-	grep -q '"calls": $((ECHOES + FAILS + NAPS))' "$work/inside.json" &&
-	grep -q '"calls": $CECHOES' "$work/inside.json"; do
+	"$py" -c 'import json, sys
+a = {x["name"]: x["calls"] for x in json.load(open(sys.argv[1]))["actors"]}
+sys.exit(a.get("p-0") != $((ECHOES + FAILS + NAPS)) or a.get("k-0") != $((KECHOES + KFAILS)) or
+         a.get("c-0") != $CECHOES)' "$work/inside.json"; do
 	i=\$((i + 1)); [ \$i -lt 100 ] || exit 4; sleep 0.1
 done
 touch "$work/called"
