@@ -728,9 +728,8 @@ static struct spk_conn *async_of(spoke_actor *a, const spoke_future *f, struct t
 {
 	struct spk_conn *c = __atomic_load_n(&a->async, __ATOMIC_ACQUIRE);
 
+	/* Only connections a restart left are searched: none without one. */
 	*made_for = __atomic_load_n(&a->async_for, __ATOMIC_ACQUIRE);
-	if (!c || c->t->in_flight(c, f))
-		return c;
 	for (struct target *t = current(a); t; t = t->older) {
 		struct spk_conn *old = __atomic_load_n(&t->async_left, __ATOMIC_ACQUIRE);
 
