@@ -17,6 +17,10 @@
 
 #define STREAMS_MAX 64
 #define CANCEL_AFTER 8 /* tokens a cancelling caller reads first */
+/* What a cancelling caller asks for: 4 s of tokens at the engine's 1 ms a
+ * step, so that its cancel comes while the engine still generates, even
+ * for a thread the scheduler leaves waiting a while. */
+#define CANCEL_LENGTH 4000
 
 struct caller {
 	spoke_actor *a;
@@ -88,7 +92,8 @@ int main(int argc, char **argv)
 	t0 = now_s();
 	for (int i = 0; i < streams; i++) {
 		callers[i] = (struct caller){ .a = a, .prompt = 1000 + (uint32_t)i,
-					      .length = 32 + (uint32_t)i % 32, .cancels = i % 8 == 7 };
+					      .length = i % 8 == 7 ? CANCEL_LENGTH : 32 + (uint32_t)i % 32,
+					      .cancels = i % 8 == 7 };
 		if (pthread_create(&threads[i], NULL, caller_main, &callers[i]) != 0) {
 			fprintf(stderr, "tokens: cannot start caller %d\n", i);
 			return 1;
