@@ -179,6 +179,15 @@ int cluster_children(pid_t parent)
 	return n;
 }
 
+int cluster_workers(const struct cluster *cl)
+{
+	int n = 0;
+
+	for (int i = 0; i < cl->n_agents; i++)
+		n += cluster_children(cl->agents[i]);
+	return n;
+}
+
 int cluster_alive(pid_t pid)
 {
 	char path[64], state = '?';

@@ -34,6 +34,8 @@ void cluster_stop(struct cluster *cl);
 long cluster_proc_kib(pid_t pid, const char *key);
 /* How many live (not zombie) processes have `parent` as their parent. */
 int cluster_children(pid_t parent);
+/* How many workers (live children of its agents) the cluster runs. */
+int cluster_workers(const struct cluster *cl);
 /* Whether process pid exists (and is not a zombie we could reap). */
 int cluster_alive(pid_t pid);
 

@@ -46,6 +46,30 @@ spoke_actor *spawn_open(const char *name, const spoke_spawn_opts *opts)
 	return a;
 }
 
+unsigned free_gpus(spoke_client *c, int nodes)
+{
+	spoke_node_info info[CLUSTER_MAX_AGENTS + 8];
+	int n = spoke_nodes(c ? c : client, info, CLUSTER_MAX_AGENTS + 8, 0);
+	unsigned free = 0;
+
+	ck_assert_msg(nodes ? n == nodes : n > 0, "nodes: %d, expected %d (%s)", n, nodes,
+		      spoke_errmsg());
+	for (int i = 0; i < n; i++)
+		free += info[i].free_gpus;
+	return free;
+}
+
+void assert_all_gpus_free(void)
+{
+	spoke_node_info info[CLUSTER_MAX_AGENTS];
+	int n = spoke_nodes(client, info, CLUSTER_MAX_AGENTS, 0);
+
+	ck_assert_msg(n == cl.n_agents, "nodes: %d (%s)", n, spoke_errmsg());
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(info[i].free_gpus == info[i].n_gpus, "%s: %u of %u GPUs free",
+			      info[i].name, info[i].free_gpus, info[i].n_gpus);
+}
+
 uint32_t actor_pid(spoke_actor *a)
 {
 	uint8_t r[4];

@@ -19,6 +19,11 @@ void fixture_teardown(void);
 void fixture_start_with(const char *var, const char *value);
 /* Spawns a Probe actor (opts may be NULL) and opens a handle to it. */
 spoke_actor *spawn_open(const char *name, const spoke_spawn_opts *opts);
+/* The free GPUs of the job's live nodes as client c (NULL: the fixture's)
+ * sees them; there must be `nodes` of them (0: any number but none). */
+unsigned free_gpus(spoke_client *c, int nodes);
+/* Every GPU of the fixture's agents' nodes is free (and they all live). */
+void assert_all_gpus_free(void);
 /* The actor's worker's pid, from its PROBE_PID method. */
 uint32_t actor_pid(spoke_actor *a);
 double now_ms(void);

@@ -195,29 +195,6 @@ static void raw_barrier(struct spk_sync_conn *ch)
 
 /* ---- the cluster's state ------------------------------------------------ */
 
-/* Live processes whose parent is one of the agents: the workers. */
-static int workers(void)
-{
-	int n = 0;
-
-	for (int i = 0; i < cl.n_agents; i++)
-		n += cluster_children(cl.agents[i]);
-	return n;
-}
-
-/* Free GPUs on all live nodes. */
-static unsigned free_gpus(void)
-{
-	spoke_node_info info[8];
-	unsigned free = 0;
-	int n = spoke_nodes(client, info, 8, 0);
-
-	ck_assert_msg(n > 0, "nodes: %d (%s)", n, spoke_errmsg());
-	for (int i = 0; i < n; i++)
-		free += info[i].free_gpus;
-	return free;
-}
-
 /* The hub's log, whole (at most cap - 1 bytes). */
 static void hub_log(char *out, size_t cap)
 {
@@ -300,8 +277,8 @@ START_TEST(refused_names_start_nothing)
 			      spoke_strerror(rc), msg);
 	}
 	/* Nothing started, nothing reserved but the two tickets' slots. */
-	ck_assert_int_eq(workers(), 0);
-	ck_assert_uint_eq(free_gpus(), 6);
+	ck_assert_int_eq(cluster_workers(&cl), 0);
+	ck_assert_uint_eq(free_gpus(NULL, 0), 6);
 	ck_assert_int_eq(spoke_gang_release(client, t, 0), 0);
 	spk_sync_close(&ch);
 }
@@ -344,8 +321,8 @@ START_TEST(taken_name_starts_nothing)
 	rc = one_reply(&ch, &b, SPK_LAUNCH, msg, sizeof(msg));
 	ck_assert_msg(rc == SPOKE_EEXIST, "%s (%s)", spoke_strerror(rc), msg);
 
-	ck_assert_int_eq(workers(), 1);
-	ck_assert_uint_eq(free_gpus(), 5);
+	ck_assert_int_eq(cluster_workers(&cl), 1);
+	ck_assert_uint_eq(free_gpus(NULL, 0), 5);
 	ck_assert_uint_eq(actor_pid(a), pid);
 	/* The slots were left free: launches with new names go in. */
 	ck_assert_int_eq(spoke_gang_launch(client, t, 0, "Probe", "fresh", NULL, 0, NULL), 0);
@@ -356,22 +333,22 @@ START_TEST(taken_name_starts_nothing)
 	raw_send(&ch, &b, SPK_LAUNCH, 3);
 	raw_recv(&ch, &h, msg, sizeof(msg));
 	ck_assert_msg(h.id == 3 && h.aux == 0, "launch fresh2: %d %s", h.aux, msg);
-	ck_assert_int_eq(workers(), 3);
-	ck_assert_uint_eq(free_gpus(), 5);
+	ck_assert_int_eq(cluster_workers(&cl), 3);
+	ck_assert_uint_eq(free_gpus(NULL, 0), 5);
 
 	/* Killing "taken" stops the one worker that has that name. */
 	ck_assert_int_eq(spoke_kill(client, "taken", 0), 0);
-	for (int i = 0; i < 300 && workers() > 2; i++)
+	for (int i = 0; i < 300 && cluster_workers(&cl) > 2; i++)
 		usleep(10000);
-	ck_assert_int_eq(workers(), 2);
-	ck_assert_uint_eq(free_gpus(), 6);
+	ck_assert_int_eq(cluster_workers(&cl), 2);
+	ck_assert_uint_eq(free_gpus(NULL, 0), 6);
 	spoke_actor_close(a);
 	ck_assert_int_eq(spoke_gang_release(client, t, 0), 0);
 	spk_sync_close(&ch);
-	for (int i = 0; i < 300 && workers() > 0; i++)
+	for (int i = 0; i < 300 && cluster_workers(&cl) > 0; i++)
 		usleep(10000);
-	ck_assert_int_eq(workers(), 0);
-	ck_assert_uint_eq(free_gpus(), 8);
+	ck_assert_int_eq(cluster_workers(&cl), 0);
+	ck_assert_uint_eq(free_gpus(NULL, 0), 8);
 }
 END_TEST
 
@@ -402,7 +379,7 @@ START_TEST(forged_exited_refused)
 	raw_barrier(&fake);
 	ck_assert_msg(log_has("refused node fake's report that actor victim of node n"),
 		      "no refusal logged");
-	ck_assert_uint_eq(free_gpus(), 7);
+	ck_assert_uint_eq(free_gpus(NULL, 0), 7);
 	ck_assert_int_eq(spoke_actor_open(client, "victim", &again, 0), 0);
 	ck_assert_uint_eq(actor_pid(again), pid);
 	spoke_actor_close(again);
@@ -459,7 +436,7 @@ START_TEST(forged_restart_refused)
 	ck_assert_uint_ne(actor_pid(again), pid);
 	ck_assert_uint_ne(actor_pid(again), 1);
 	spoke_actor_close(again);
-	ck_assert_uint_eq(free_gpus(), 7);
+	ck_assert_uint_eq(free_gpus(NULL, 0), 7);
 	spoke_actor_close(a);
 	ck_assert_int_eq(spoke_kill(client, "phoenix", 0), 0);
 	spk_sync_close(&fake);
@@ -561,7 +538,7 @@ START_TEST(forged_start_answer_refused)
 	ck_assert_msg(strcmp(ep.addr, "127.0.0.1:1") && strcmp(ep.node, "fake"),
 		      "the forged answer was taken: %s on %s", ep.addr, ep.node);
 	ck_assert_msg(log_has("refused an answer from node fake to start"), "no refusal logged");
-	ck_assert_int_eq(workers(), 1);
+	ck_assert_int_eq(cluster_workers(&cl), 1);
 	ck_assert_int_eq(spoke_kill(client, "late", 0), 0);
 	spk_sync_close(&ch);
 	spk_sync_close(&fake);
@@ -654,7 +631,7 @@ START_TEST(node_churn_never_fills_table)
 		spk_sync_close(&fake);
 	}
 	ck_assert_int_eq(cluster_add_agent(&cl, "n3", "8-11"), 0);
-	ck_assert_uint_eq(free_gpus(), 12);
+	ck_assert_uint_eq(free_gpus(NULL, 0), 12);
 }
 END_TEST
 

@@ -16,29 +16,6 @@
 #include "client_priv.h"
 #include "proto.h"
 
-static void assert_all_gpus_free(void)
-{
-	spoke_node_info info[4];
-	int n = spoke_nodes(client, info, 4, 0);
-
-	ck_assert_msg(n == 2, "nodes: %d (%s)", n, spoke_errmsg());
-	for (int i = 0; i < n; i++)
-		ck_assert_msg(info[i].free_gpus == info[i].n_gpus, "%s: %u of %u GPUs free",
-			      info[i].name, info[i].free_gpus, info[i].n_gpus);
-}
-
-static uint32_t free_gpus(void)
-{
-	spoke_node_info info[4];
-	int n = spoke_nodes(client, info, 4, 0);
-	uint32_t sum = 0;
-
-	ck_assert_msg(n == 2, "nodes: %d (%s)", n, spoke_errmsg());
-	for (int i = 0; i < n; i++)
-		sum += info[i].free_gpus;
-	return sum;
-}
-
 /* The hub's view of actor `name` (spoke-status' STATUS): its state and
  * restarts; false if the hub has no such actor. */
 static bool hub_actor(const char *name, uint8_t *state, uint32_t *restarts)
@@ -59,9 +36,29 @@ static bool hub_actor(const char *name, uint8_t *state, uint32_t *restarts)
 	return found;
 }
 
-static int workers(void)
+/* Waits up to ms until the hub says that actor name restarts, restart
+ * `restarts` of its maximum, and asserts it. */
+static void wait_restarting(const char *name, uint32_t restarts, int ms)
 {
-	return cluster_children(cl.agents[0]) + cluster_children(cl.agents[1]);
+	uint32_t n = 0;
+	uint8_t state = 0;
+
+	for (int i = 0; i < ms / 10 && !(hub_actor(name, &state, &n) &&
+					 state == SPK_ACTOR_RESTARTING && n == restarts); i++)
+		usleep(10000);
+	ck_assert_msg(state == SPK_ACTOR_RESTARTING && n == restarts,
+		      "%s: state %u, restarts %u; expected restarting, %u", name, state, n, restarts);
+}
+
+/* Waits up to 3 s until the hub no longer lists actor name, and asserts it. */
+static void wait_gone(const char *name)
+{
+	uint32_t n;
+	uint8_t state;
+
+	for (int i = 0; i < 300 && hub_actor(name, &state, &n); i++)
+		usleep(10000);
+	ck_assert_msg(!hub_actor(name, &state, &n), "%s: still listed", name);
 }
 
 static void gpus_of(spoke_actor *a, char *out, size_t cap)
@@ -119,7 +116,7 @@ START_TEST(crashed_actor_restarts_and_handle_follows)
 		ck_assert_msg(took < 5000, "restart %u took %.0f ms", r, took);
 		gpus_of(a, gpus, sizeof(gpus));
 		ck_assert_str_eq(gpus, gpus0);
-		ck_assert_uint_eq(free_gpus(), 7); /* its GPU stayed reserved */
+		ck_assert_uint_eq(free_gpus(NULL, 2), 7); /* its GPU stayed reserved */
 		ck_assert(hub_actor("phoenix", &state, &n_restarts));
 		ck_assert_uint_eq(state, SPK_ACTOR_RUNNING);
 		ck_assert_uint_eq(n_restarts, r);
@@ -134,9 +131,7 @@ START_TEST(crashed_actor_restarts_and_handle_follows)
 
 	/* Past the limit: dead for good, and said so. */
 	ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
-	for (int i = 0; i < 300 && hub_actor("phoenix", &state, &n_restarts); i++)
-		usleep(10000);
-	ck_assert(!hub_actor("phoenix", &state, &n_restarts));
+	wait_gone("phoenix");
 	/* The first call may find the connection broken; the hub's answer
 	 * says why. */
 	rc = spoke_call(a, PROBE_PID, NULL, 0, reply, sizeof(reply), NULL, 0);
@@ -145,7 +140,7 @@ START_TEST(crashed_actor_restarts_and_handle_follows)
 	ck_assert_msg(rc == SPOKE_EDEAD, "%s (%s)", spoke_strerror(rc), spoke_errmsg());
 	ck_assert_msg(strstr(spoke_errmsg(), "after 2 restarts"), "%s", spoke_errmsg());
 	assert_all_gpus_free();
-	ck_assert_int_eq(workers(), 0);
+	ck_assert_int_eq(cluster_workers(&cl), 0);
 	spoke_actor_close(a);
 }
 END_TEST
@@ -210,20 +205,15 @@ START_TEST(kill_during_backoff_ends_it)
 {
 	spoke_spawn_opts o = restarts(3, 1500);
 	spoke_actor *a = spawn_open("backoff", &o), *b = NULL;
-	uint32_t pid = actor_pid(a), n_restarts = 0;
-	uint8_t state = 0;
+	uint32_t pid = actor_pid(a);
 	int rc;
 
 	ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
-	for (int i = 0; i < 300 && !(hub_actor("backoff", &state, &n_restarts) &&
-				     state == SPK_ACTOR_RESTARTING); i++)
-		usleep(10000);
-	ck_assert_uint_eq(state, SPK_ACTOR_RESTARTING);
-	ck_assert_uint_eq(n_restarts, 1);
+	wait_restarting("backoff", 1, 3000);
 	ck_assert_int_eq(spoke_kill(client, "backoff", 0), 0);
 	assert_all_gpus_free();
 	usleep(2000000); /* past the backoff: nothing restarts */
-	ck_assert_int_eq(workers(), 0);
+	ck_assert_int_eq(cluster_workers(&cl), 0);
 	rc = spoke_actor_open(client, "backoff", &b, 0);
 	ck_assert_msg(rc == SPOKE_EDEAD, "%s (%s)", spoke_strerror(rc), spoke_errmsg());
 	ck_assert_msg(strstr(spoke_errmsg(), "killed by a client"), "%s", spoke_errmsg());
@@ -237,14 +227,11 @@ START_TEST(lookup_waits_while_restarting)
 {
 	spoke_spawn_opts o = restarts(1, 1500);
 	spoke_actor *a = spawn_open("slowback", &o), *b = NULL;
-	uint32_t pid = actor_pid(a), n_restarts = 0;
-	uint8_t state = 0;
+	uint32_t pid = actor_pid(a);
 	int rc;
 
 	ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
-	for (int i = 0; i < 300 && !(hub_actor("slowback", &state, &n_restarts) &&
-				     state == SPK_ACTOR_RESTARTING); i++)
-		usleep(10000);
+	wait_restarting("slowback", 1, 3000);
 	rc = spoke_actor_open(client, "slowback", &b, 200);
 	ck_assert_msg(rc == SPOKE_ETIMEDOUT, "%s (%s)", spoke_strerror(rc), spoke_errmsg());
 	ck_assert_msg(strstr(spoke_errmsg(), "is restarting (restart 1 of 1)"), "%s",
@@ -284,12 +271,8 @@ START_TEST(failed_restart_counts_and_next_one_serves)
 	close(fd);
 	ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
 	/* Restart 1 fails its init: the hub hears of restart 2. */
-	for (int i = 0; i < 500 && !(hub_actor("flaky", &state, &n_restarts) && n_restarts == 2);
-	     i++)
-		usleep(10000);
-	ck_assert_uint_eq(n_restarts, 2);
-	ck_assert_uint_eq(state, SPK_ACTOR_RESTARTING);
-	ck_assert_uint_eq(free_gpus(), 7);
+	wait_restarting("flaky", 2, 5000);
+	ck_assert_uint_eq(free_gpus(NULL, 2), 7);
 	unlink(path);
 	/* The first call finds the dead worker's connection broken. */
 	ck_assert_int_eq(spoke_call(a, PROBE_ECHO, "x", 1, args, sizeof(args), NULL, 0),
@@ -298,7 +281,7 @@ START_TEST(failed_restart_counts_and_next_one_serves)
 	ck_assert(hub_actor("flaky", &state, &n_restarts));
 	ck_assert_uint_eq(state, SPK_ACTOR_RUNNING);
 	ck_assert_uint_eq(n_restarts, 2);
-	ck_assert_uint_eq(free_gpus(), 7);
+	ck_assert_uint_eq(free_gpus(NULL, 2), 7);
 	spoke_actor_close(a);
 	ck_assert_int_eq(spoke_kill(client, "flaky", 0), 0);
 	assert_all_gpus_free();
@@ -317,7 +300,7 @@ START_TEST(bad_restart_options_refused)
 	rc = spoke_spawn(client, "Probe", "toolong", NULL, 0, &o);
 	ck_assert_int_eq(rc, SPOKE_EINVAL);
 	ck_assert_msg(strstr(spoke_errmsg(), "restart_backoff_ms=600001"), "%s", spoke_errmsg());
-	ck_assert_int_eq(workers(), 0);
+	ck_assert_int_eq(cluster_workers(&cl), 0);
 	assert_all_gpus_free();
 }
 END_TEST
@@ -326,17 +309,15 @@ END_TEST
 START_TEST(no_restarts_by_default)
 {
 	spoke_actor *a = spawn_open("once", &(spoke_spawn_opts)SPOKE_SPAWN_OPTS_INIT);
-	uint32_t pid = actor_pid(a), n_restarts;
-	uint8_t state, reply[4];
+	uint32_t pid = actor_pid(a);
+	uint8_t reply[4];
 	int rc;
 
 	ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
-	for (int i = 0; i < 300 && hub_actor("once", &state, &n_restarts); i++)
-		usleep(10000);
-	ck_assert(!hub_actor("once", &state, &n_restarts));
+	wait_gone("once");
 	rc = spoke_call(a, PROBE_PID, NULL, 0, reply, sizeof(reply), NULL, 0);
 	ck_assert_int_eq(rc, SPOKE_EDEAD);
-	ck_assert_int_eq(workers(), 0);
+	ck_assert_int_eq(cluster_workers(&cl), 0);
 	spoke_actor_close(a);
 }
 END_TEST
