@@ -2,6 +2,7 @@
  * (in every phase: while actors start, one stops the agents at once),
  * waiting for the agents to register, and the loop that runs until the
  * driver ends or the hub or an agent dies, saying why. */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -147,11 +148,41 @@ static bool lost_agent(struct launch *L, char *out, size_t cap)
 	return false;
 }
 
+/* How many actors group g launched (NAME-0 .. NAME-(n-1)). */
+static unsigned group_size(const struct job *job, const struct job_group *g)
+{
+	return g->per_node ? job->gang_nodes * g->per_node : g->count;
+}
+
+/* The end_job group whose actor `name` is, or -1. */
+static int end_job_group(const struct job *job, const char *name)
+{
+	for (size_t i = 0; i < job->n_groups; i++) {
+		const struct job_group *g = &job->groups[i];
+		size_t len = strlen(g->name);
+		char *end;
+		unsigned long k;
+
+		if (!g->restart_end_job || strncmp(name, g->name, len) != 0 || name[len] != '-' ||
+		    !isdigit((unsigned char)name[len + 1]))
+			continue;
+		k = strtoul(name + len + 1, &end, 10);
+		/* exactly as launch.c names them: "w-01" is another actor's */
+		if (!*end && k < group_size(job, g) &&
+		    (name[len + 1] != '0' || end == name + len + 2))
+			return (int)i;
+	}
+	return -1;
+}
+
 /* Whether an actor of a group with restart: end_job: true is gone from
- * the hub (dead past its restarts): its name and group into out. */
+ * the hub (dead past its restarts): its name and group into out.  Its
+ * actors are counted in one pass over the hub's list; only a group that
+ * lacks one is searched for which. */
 static bool lost_actor(struct launch *L, char *out, size_t cap)
 {
 	const struct job *job = L->job;
+	unsigned seen[JOB_MAX_GROUPS] = { 0 };
 	char name[SPOKE_ACTOR_NAME_MAX];
 	struct spk_status *st;
 	uint8_t *raw;
@@ -159,11 +190,17 @@ static bool lost_actor(struct launch *L, char *out, size_t cap)
 
 	if (spk_client_status(L->client, &st, &raw, 1000) < 0)
 		return false; /* the hub's own death says more */
+	for (uint32_t j = 0; j < st->n_actors; j++) {
+		int g = end_job_group(job, st->actors[j].name);
+
+		if (g >= 0)
+			seen[g]++;
+	}
 	for (size_t i = 0; i < job->n_groups && !lost; i++) {
 		const struct job_group *g = &job->groups[i];
-		unsigned n = g->per_node ? job->gang_nodes * g->per_node : g->count;
+		unsigned n = group_size(job, g);
 
-		for (unsigned k = 0; g->restart_end_job && k < n && !lost; k++) {
+		for (unsigned k = 0; g->restart_end_job && seen[i] < n && k < n && !lost; k++) {
 			uint32_t j = 0;
 
 			snprintf(name, sizeof(name), "%s-%u", g->name, k);
